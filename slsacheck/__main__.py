@@ -1,0 +1,3 @@
+from slsacheck.cli import main
+
+raise SystemExit(main())

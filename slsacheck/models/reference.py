@@ -1,0 +1,191 @@
+"""Image references, parsed and printed as Docker and cosign do.
+
+Grammar (distribution's reference grammar, with the normalisation cosign applies):
+
+    reference  := name [ ":" tag ] [ "@" digest ]
+    name       := [ domain "/" ] path
+    domain     := host [ ":" port ]            host: DNS name, IPv4, or "[" IPv6 "]"
+    path       := component ( "/" component )*
+    component  := [a-z0-9]+ ( ( "." | "_" | "__" | "-"+ ) [a-z0-9]+ )*
+    tag        := [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
+
+The first path element is a domain only when it contains "." or ":", is "localhost",
+or is an IPv6 literal in brackets; otherwise the registry is Docker Hub, printed
+`index.docker.io`, and a single-component name gets `library/`. `docker.io` is the
+same registry and is printed `index.docker.io` too.
+
+Layout references name an image in an OCI image layout directory:
+`oci:DIR`, `oci:DIR:TAG`, `oci:DIR@sha256:<hex>`. DIR cannot contain ":".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from slsacheck.errors import InvalidReference
+from slsacheck.models.digest import Digest, InvalidDigest
+
+DOCKER_HUB = "index.docker.io"
+_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+DEFAULT_TAG = "latest"
+LAYOUT_PREFIX = "oci:"
+
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DOMAIN_LABEL = re.compile(r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])")
+_IPV6 = re.compile(r"\[[0-9A-Fa-f:.%a-zA-Z]+\]")
+_PORT = re.compile(r"[0-9]{1,5}")
+_MAX_NAME = 255
+
+
+def _bad(text: str, part: str, expected: str, found: str) -> InvalidReference:
+    return InvalidReference(
+        f"invalid image reference {text!r}: bad {part}",
+        expected=expected,
+        found=found,
+        hint="write REGISTRY/REPOSITORY[:TAG][@sha256:<64 hex>], e.g. "
+        "registry.example.com/team/app@sha256:..., or oci:DIR[:TAG] for a layout directory",
+    )
+
+
+def _looks_like_domain(first: str) -> bool:
+    return "." in first or ":" in first or first == "localhost" or first.startswith("[")
+
+
+def _check_domain(text: str, domain: str) -> str:
+    host, port = domain, None
+    if domain.startswith("["):
+        end = domain.find("]")
+        if end < 0 or not _IPV6.fullmatch(domain[: end + 1]):
+            raise _bad(text, "IPv6 host", "[IPv6 address]", domain)
+        host, rest = domain[: end + 1], domain[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise _bad(text, "registry", "[IPv6]:PORT", domain)
+            port = rest[1:]
+    elif ":" in domain:
+        host, port = domain.rsplit(":", 1)
+        if not all(_DOMAIN_LABEL.fullmatch(label) for label in host.split(".")):
+            raise _bad(text, "registry host", "a DNS name or IP address", host)
+    elif not all(_DOMAIN_LABEL.fullmatch(label) for label in domain.split(".")):
+        raise _bad(text, "registry host", "a DNS name or IP address", domain)
+    if port is not None and (not _PORT.fullmatch(port) or not 0 < int(port) < 65536):
+        raise _bad(text, "registry port", "a port number 1-65535", port)
+    if host.lower() in _HUB_ALIASES and port is None:
+        return DOCKER_HUB
+    return domain
+
+
+def _parse_digest(text: str, digest_text: str) -> Digest:
+    try:
+        return Digest.parse(digest_text)
+    except InvalidDigest as exc:
+        raise _bad(text, "digest", "sha256:<64 hex> or sha512:<128 hex>", digest_text[:140]) from exc
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A parsed image reference: in a registry, or in an OCI layout directory (`layout`)."""
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: Digest | None = None
+    layout: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ImageRef:
+        if not isinstance(text, str) or not text or text != text.strip():
+            raise _bad(str(text), "reference", "a non-empty reference without spaces", repr(text))
+        if text.startswith(LAYOUT_PREFIX):
+            return cls._parse_layout(text)
+        rest, digest = text, None
+        if "@" in rest:
+            rest, _, digest_text = rest.partition("@")
+            if "@" in digest_text:
+                raise _bad(text, "digest", "at most one '@'", digest_text)
+            digest = _parse_digest(text, digest_text)
+        tag = None
+        slash = rest.rfind("/")
+        colon = rest.rfind(":")
+        if colon > slash:
+            rest, tag = rest[:colon], rest[colon + 1 :]
+            if not _TAG.fullmatch(tag):
+                raise _bad(text, "tag", "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag)
+        if not rest:
+            raise _bad(text, "name", "a repository name", "nothing")
+        first, sep, remainder = rest.partition("/")
+        if sep and _looks_like_domain(first):
+            registry = _check_domain(text, first)
+            path = remainder
+        else:
+            registry, path = DOCKER_HUB, rest
+        if not path:
+            raise _bad(text, "repository", "a repository path after the registry", "nothing")
+        for component in path.split("/"):
+            if not _COMPONENT.fullmatch(component):
+                raise _bad(
+                    text,
+                    "repository component",
+                    "lower-case letters and digits, separated by '.', '_', '__' or '-'",
+                    repr(component),
+                )
+        if registry == DOCKER_HUB and "/" not in path:
+            path = f"library/{path}"
+        if len(f"{registry}/{path}") > _MAX_NAME:
+            raise _bad(text, "name", f"at most {_MAX_NAME} characters", str(len(rest)))
+        return cls(registry, path, tag, digest)
+
+    @classmethod
+    def _parse_layout(cls, text: str) -> ImageRef:
+        rest = text[len(LAYOUT_PREFIX) :]
+        digest = tag = None
+        if "@" in rest:
+            rest, _, digest_text = rest.rpartition("@")
+            digest = _parse_digest(text, digest_text)
+        elif ":" in rest:
+            rest, _, tag = rest.partition(":")
+            if not tag:
+                raise _bad(text, "layout tag", "oci:DIR:TAG with a non-empty TAG", "an empty tag")
+        if not rest:
+            raise _bad(text, "layout directory", "oci:DIR", "an empty directory")
+        return cls("", "", tag, digest, layout=rest)
+
+    # -- derived forms ----------------------------------------------------------------
+
+    @property
+    def is_layout(self) -> bool:
+        return self.layout is not None
+
+    @property
+    def name(self) -> str:
+        """The repository with its registry (`index.docker.io/library/alpine`), or the layout."""
+        if self.layout is not None:
+            return f"{LAYOUT_PREFIX}{self.layout}"
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def identifier(self) -> str:
+        """What to ask the store for: the digest if pinned, else the tag (default `latest`)."""
+        if self.digest is not None:
+            return str(self.digest)
+        return self.tag or DEFAULT_TAG
+
+    def with_digest(self, digest: Digest, *, keep_tag: bool = False) -> ImageRef:
+        return replace(self, digest=digest, tag=self.tag if keep_tag else None)
+
+    def with_tag(self, tag: str) -> ImageRef:
+        if not _TAG.fullmatch(tag):
+            raise _bad(tag, "tag", "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag)
+        return replace(self, tag=tag, digest=None)
+
+    def __str__(self) -> str:
+        out = self.name
+        if self.tag is not None:
+            out += f":{self.tag}"
+        if self.digest is not None:
+            out += f"@{self.digest}"
+        if self.tag is None and self.digest is None and self.layout is None:
+            out += f":{DEFAULT_TAG}"
+        return out

@@ -3,15 +3,25 @@ envelopes, bundles and verdicts)."""
 
 from slsacheck.models.descriptor import Descriptor, MalformedManifest, Manifest, Platform
 from slsacheck.models.digest import Digest, InvalidDigest
+from slsacheck.models.evidence import Evidence, Rejected, SignerInfo, VerifiedAttestation, VerifiedSignature
 from slsacheck.models.reference import DOCKER_HUB, ImageRef
+from slsacheck.models.verdict import Check, Outcome, Verdict
 
 __all__ = [
     "DOCKER_HUB",
+    "Check",
     "Descriptor",
     "Digest",
+    "Evidence",
     "ImageRef",
     "InvalidDigest",
     "MalformedManifest",
     "Manifest",
+    "Outcome",
     "Platform",
+    "Rejected",
+    "SignerInfo",
+    "Verdict",
+    "VerifiedAttestation",
+    "VerifiedSignature",
 ]

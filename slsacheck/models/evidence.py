@@ -1,0 +1,72 @@
+"""What verification found on an image, before a policy judges it (no I/O).
+
+The verify layer collects candidate signatures and attestations from a Store (cosign
+`.sig`/`.att` tags and OCI referrers, both), checks each one against the policy's
+authorities, and records the outcome here: verified items name the authority that
+verified them, rejected items say why. Policy evaluation reads only this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from slsacheck.models.digest import Digest
+
+
+@dataclass(frozen=True)
+class SignerInfo:
+    """Who signed, as established by verification."""
+
+    kind: Literal["key", "keyless"]
+    key_fingerprint: str | None = None  # sha256 hex of the DER SubjectPublicKeyInfo
+    subject: str | None = None  # certificate SAN (keyless)
+    issuer: str | None = None  # OIDC issuer (keyless)
+    tlog: bool = False  # a Rekor SET or inclusion proof verified
+    integrated_time: datetime | None = None
+
+    def describe(self) -> str:
+        if self.kind == "key":
+            return f"key sha256:{(self.key_fingerprint or '?')[:16]}"
+        return f"{self.subject} (issuer {self.issuer})"
+
+
+@dataclass(frozen=True)
+class VerifiedSignature:
+    authority: str
+    signer: SignerInfo
+    source: str  # e.g. "sha256-<hex>.sig layer 0" or "referrer sha256:<hex>"
+    annotations: Mapping[str, Any] = field(default_factory=dict)  # simple-signing `optional`
+
+
+@dataclass(frozen=True)
+class VerifiedAttestation:
+    authority: str
+    signer: SignerInfo
+    source: str
+    predicate_type: str
+    statement: Mapping[str, Any]  # the whole in-toto statement, subject already checked
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A candidate that did not verify for any authority it was tried with, and why."""
+
+    kind: Literal["signature", "attestation"]
+    source: str
+    reason: str
+    authority: str | None = None
+    predicate_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    image: str  # the reference as the user gave it
+    digest: Digest  # what was actually judged
+    signatures: Sequence[VerifiedSignature] = ()
+    attestations: Sequence[VerifiedAttestation] = ()
+    rejected: Sequence[Rejected] = ()
+    # Reasons collection could not complete; any entry makes the verdict fail closed.
+    incomplete: Sequence[str] = ()

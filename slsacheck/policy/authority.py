@@ -1,0 +1,38 @@
+"""Authorities: who may sign, as a policy names them (data only; no crypto here).
+
+The policy loader builds these from `spec.authorities`; the verify layer checks
+candidate signatures and attestations against them. An authority is exactly one of
+a set of public keys or a keyless identity set over an offline trusted root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class IdentitySpec:
+    """One accepted keyless identity. Exact values or anchored (full-match) regexps."""
+
+    issuer: str | None = None
+    subject: str | None = None
+    issuer_regexp: str | None = None
+    subject_regexp: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyAuthority:
+    name: str
+    public_keys: tuple[bytes, ...]  # PKIX PEM, one or more (key rotation)
+
+
+@dataclass(frozen=True)
+class KeylessAuthority:
+    name: str
+    trusted_root: Path  # a Sigstore trusted_root.json, read offline
+    identities: tuple[IdentitySpec, ...]
+    require_tlog: bool = True
+
+
+Authority = KeyAuthority | KeylessAuthority

@@ -1,0 +1,121 @@
+"""Byte-exact encodings shared by the signing formats: strict base64 and Go-style JSON.
+
+cosign and the Sigstore Go libraries serialise with Go's `encoding/json`, so bytes we
+sign or store must come out the way Go writes them: compact, struct fields in
+declaration order (callers build dicts in that order), map keys sorted, UTF-8 written
+raw, and `<`, `>`, `&`, U+2028, U+2029 escaped as `\\u003c` and so on.
+
+Decoding is strict: JSON with duplicate object keys is refused (two parsers reading
+the same bytes must never see different values), and base64 must be one alphabet,
+standard or URL-safe, with padding either correct or absent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slsacheck.errors import InputError
+
+_GO_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
+
+_STD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+
+
+def go_json(value: Any, *, sort_keys: bool = False) -> bytes:
+    """Serialise like Go's `json.Marshal` (compact; dict order kept unless `sort_keys`).
+
+    The escaped characters can only occur inside JSON strings, so replacing them in
+    the serialised text is exact.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys, allow_nan=False)
+    return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], text).encode("utf-8")
+
+
+def _no_duplicates(where: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in obj:
+                raise InputError(
+                    f"duplicate JSON key {key!r} in {where}",
+                    expected="each key once",
+                    found=f"{key!r} twice",
+                    hint="the document is malformed or crafted to be read differently by different parsers",
+                )
+            obj[key] = value
+        return obj
+
+    return hook
+
+
+def strict_json(data: bytes | str, *, where: str, error: type[InputError] = InputError) -> Any:
+    """Parse JSON, refusing duplicate keys, invalid UTF-8 and NaN/Infinity."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise error(f"{where} is not UTF-8", expected="UTF-8 JSON", found=str(exc)) from exc
+
+    def no_constants(name: str) -> Any:
+        raise error(f"{where} is not valid JSON", expected="standard JSON numbers", found=name)
+
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates(where), parse_constant=no_constants)
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"{where} is not valid JSON",
+            expected="a JSON document",
+            found=f"{exc.msg} at line {exc.lineno} column {exc.colno}",
+        ) from exc
+
+
+def b64decode(text: object, *, what: str, error: type[InputError] = InputError) -> bytes:
+    """Decode standard or URL-safe base64 (padding optional), nothing looser.
+
+    Whitespace, mixed alphabets and stray characters are refused rather than skipped.
+    """
+    if not isinstance(text, str):
+        raise error(f"{what} is not a base64 string", expected="a base64 string", found=type(text).__name__)
+    if _STD.fullmatch(text):
+        alphabet = "standard"
+    elif _URL.fullmatch(text):
+        alphabet = "url"
+    else:
+        bad = next((c for c in text if not (c.isascii() and (c.isalnum() or c in "+/-_="))), None)
+        raise error(
+            f"{what} is not valid base64",
+            expected="standard or URL-safe base64, one alphabet",
+            found=f"character {bad!r}" if bad is not None else "a mix of the standard and URL-safe alphabets",
+        )
+    body = text.rstrip("=")
+    padding = len(text) - len(body)
+    if len(body) % 4 == 1 or (padding and (len(body) + padding) % 4):
+        raise error(
+            f"{what} is not valid base64 (truncated)",
+            expected="a length that is a whole number of base64 quanta",
+            found=f"{len(text)} characters",
+        )
+    padded = body + "=" * (-len(body) % 4)
+    try:
+        if alphabet == "standard":
+            return base64.b64decode(padded, validate=True)
+        return base64.urlsafe_b64decode(padded)
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - the checks above make this unreachable
+        raise error(f"{what} is not valid base64", found=str(exc)) from exc
+
+
+def b64encode(data: bytes) -> str:
+    """Standard base64 with padding: what Go's `base64.StdEncoding` and `[]byte` JSON fields write."""
+    return base64.b64encode(data).decode("ascii")

@@ -82,18 +82,35 @@ function adaptFulcio(body, headers) {
   return JSON.stringify(request);
 }
 
-// Real Rekor v1 stores hashedrekord keys/certificates re-encoded as 64-column PEM, and
-// clients check the stored body against the one they proposed; the mock stores it verbatim.
+// Real Rekor v1 does not log a proposal verbatim; it logs a canonical body, and clients
+// check that body against their bundle. The mock logs the proposal as sent, so do what
+// Rekor does first: hashedrekord keys/certificates re-encoded as 64-column PEM, and a
+// dsse proposal (envelope + verifiers) turned into envelopeHash, payloadHash, signatures.
+const pem64 = (pem) => {
+  const parts = pem.match(/-----BEGIN ([A-Z ]+)-----([\s\S]*?)-----END \1-----/);
+  if (!parts) return pem;
+  const lines = parts[2].replace(/\s+/g, '').match(/.{1,64}/g).join('\n');
+  return `-----BEGIN ${parts[1]}-----\n${lines}\n-----END ${parts[1]}-----\n`;
+};
+const sha256hex = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
+
 function adaptRekor(body) {
   const entry = JSON.parse(body.toString());
-  const material = entry.kind === 'hashedrekord' && entry.spec && entry.spec.signature && entry.spec.signature.publicKey;
+  const spec = entry.spec || {};
+  const material = entry.kind === 'hashedrekord' && spec.signature && spec.signature.publicKey;
   if (material && material.content) {
-    const pem = Buffer.from(material.content, 'base64').toString();
-    const parts = pem.match(/-----BEGIN ([A-Z ]+)-----([\s\S]*?)-----END \1-----/);
-    if (parts) {
-      const lines = parts[2].replace(/\s+/g, '').match(/.{1,64}/g).join('\n');
-      material.content = b64(`-----BEGIN ${parts[1]}-----\n${lines}\n-----END ${parts[1]}-----\n`);
-    }
+    material.content = b64(pem64(Buffer.from(material.content, 'base64').toString()));
+  }
+  if (entry.kind === 'dsse' && spec.proposedContent) {
+    const { envelope, verifiers } = spec.proposedContent;
+    const parsed = JSON.parse(envelope);
+    // One verifier per signing certificate; with several, Rekor names the one that verified.
+    const verifier = b64(pem64(Buffer.from(verifiers[0], 'base64').toString()));
+    entry.spec = {
+      envelopeHash: { algorithm: 'sha256', value: sha256hex(envelope) },
+      payloadHash: { algorithm: 'sha256', value: sha256hex(Buffer.from(parsed.payload, 'base64')) },
+      signatures: parsed.signatures.map((s) => ({ signature: s.sig, verifier })),
+    };
   }
   return JSON.stringify(entry);
 }

@@ -1,0 +1,467 @@
+"""One registry host over HTTP: TLS, auth, retries, and errors that say what to do.
+
+`RegistryClient` owns a `requests.Session` (connection reuse) for one registry, and:
+
+- speaks HTTPS, verified against the system store or `RegistryOptions.ca_bundle`; plain
+  HTTP only for loopback hosts (127.0.0.0/8, ::1, localhost) and hosts in `allow_http`,
+  and for those only after HTTPS failed for want of a TLS server (a certificate that does
+  not verify is an error, never a reason to fall back);
+- pings `/v2/` once to learn the auth challenge, then sends Basic credentials or a Bearer
+  token for the repository scope up front; tokens are cached per scope until they expire;
+- retries idempotent requests on connection errors, 429 and 5xx, with bounded exponential
+  backoff honouring `Retry-After` (up to `max_retry_after`);
+- puts a timeout on every request, ignores `~/.netrc` (credentials come from the docker
+  config only) and takes proxies from the environment;
+- turns every requests/urllib3/ssl exception into a `slsacheck.errors` error naming the
+  registry, repository, HTTP status and the registry's own error codes, with a hint; a 401
+  names the credential tried and where it came from, never its secret.
+
+oras-py's client is not used here: it verifies no digests on read, keeps one token for all
+scopes with no expiry, retries non-idempotent requests, and turns TLS off wholesale for
+insecure registries; the few hundred lines below do only what slsacheck needs.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import ipaddress
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import requests.utils
+
+from slsacheck.errors import AuthError, NotFound, RegistryError, TLSError
+from slsacheck.models.reference import DOCKER_HUB
+from slsacheck.oci.auth import Challenge, CredentialLookup, find_credential, parse_challenges
+from slsacheck.oci.options import RegistryOptions
+
+log = logging.getLogger(__name__)
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+_MAX_ERROR_BODY = 64 * 1024
+_HUB_API_HOST = "registry-1.docker.io"
+USER_AGENT = "slsacheck"
+
+
+def split_host(registry: str) -> str:
+    """`host:port` / `[v6]:port` -> the bare host name or address."""
+    if registry.startswith("["):
+        return registry[1 : registry.find("]")]
+    return registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+
+
+def is_loopback(registry: str) -> bool:
+    host = split_host(registry).lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def http_allowed(registry: str, options: RegistryOptions) -> bool:
+    """Plain HTTP only for loopback, or a host the user named (`host:port` or `host`)."""
+    return is_loopback(registry) or registry in options.allow_http or split_host(registry) in options.allow_http
+
+
+def _is_cert_failure(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        text = str(item)
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text or "hostname" in text.lower():
+            return True
+        todo.extend([item.__cause__, item.__context__])
+        todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
+    return False
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def registry_codes(body: bytes) -> tuple[tuple[str, ...], str]:
+    """The `errors[].code` list and the first message from a distribution error body."""
+    try:
+        obj = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return (), body[:200].decode("utf-8", "replace").strip()
+    errors = obj.get("errors") if isinstance(obj, dict) else None
+    if not isinstance(errors, list):
+        return (), ""
+    codes = tuple(str(e.get("code")) for e in errors if isinstance(e, dict) and e.get("code"))
+    messages = [str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")]
+    return codes, messages[0] if messages else ""
+
+
+class RegistryClient:
+    """HTTP access to one registry host, shared by every `RegistryStore` on it."""
+
+    def __init__(
+        self,
+        registry: str,
+        options: RegistryOptions | None = None,
+        *,
+        session: requests.Session | None = None,
+        credentials: CredentialLookup | None = None,
+    ) -> None:
+        self.registry = registry
+        self.options = options or RegistryOptions()
+        self._host = _HUB_API_HOST if registry == DOCKER_HUB else registry
+        self._session = session or requests.Session()
+        # No ~/.netrc, no REQUESTS_CA_BUNDLE surprises: trust and credentials are explicit.
+        self._session.trust_env = False
+        self._session.headers["User-Agent"] = USER_AGENT
+        self._verify: bool | str = self.options.ca_bundle or True
+        self._timeout = (self.options.timeout, self.options.timeout)
+        self._lookup = credentials
+        self._base: str | None = None
+        self._challenge: Challenge | None = None
+        self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self.token_requests = 0  # how many tokens were fetched: tokens are meant to be reused
+
+    # -- addressing ---------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """`https://host` (or `http://host` where allowed), found by pinging `/v2/` once."""
+        if self._base is None:
+            with self._lock:
+                if self._base is None:
+                    self._ping()
+        assert self._base is not None
+        return self._base
+
+    def url(self, path: str) -> str:
+        """`/v2/...` path or an absolute/relative URL from a Location header -> absolute URL."""
+        return urljoin(self.base_url + "/", path)
+
+    def _ping(self) -> None:
+        schemes = ["https", "http"] if http_allowed(self.registry, self.options) else ["https"]
+        for scheme in schemes:
+            base = f"{scheme}://{self._host}"
+            try:
+                response = self._send("GET", base + "/v2/", repository=None)
+            except TLSError:
+                if scheme == schemes[-1]:
+                    raise
+                continue
+            except RegistryError as exc:
+                if scheme == schemes[-1] or exc.status is not None:
+                    raise
+                continue
+            response.close()
+            self._base = base
+            if response.status_code == 401:
+                self._learn(response)
+            return
+
+    # -- credentials and tokens ---------------------------------------------------------
+
+    @property
+    def credentials(self) -> CredentialLookup:
+        if self._lookup is None:
+            self._lookup = find_credential(self.registry, self.options.docker_config)
+        return self._lookup
+
+    def _learn(self, response: requests.Response) -> bool:
+        """Remember the registry's challenge; True if there is one we can answer."""
+        for challenge in parse_challenges(response.headers.get("WWW-Authenticate", "")):
+            if challenge.scheme in ("bearer", "basic"):
+                self._challenge = challenge
+                return True
+        return False
+
+    def _authorization(self, scopes: tuple[str, ...], *, refresh: bool = False) -> str | None:
+        challenge = self._challenge
+        if challenge is None:
+            return None
+        cred = self.credentials.credential
+        if challenge.scheme == "basic":
+            if cred is None or not cred.password:
+                return None
+            pair = f"{cred.username}:{cred.password}".encode()
+            return "Basic " + base64.b64encode(pair).decode("ascii")
+        now = time.monotonic()
+        with self._lock:
+            cached = self._tokens.get(scopes)
+            if cached is not None and cached[1] > now and not refresh:
+                return cached[0]
+        token, lifetime = self._fetch_token(challenge, scopes)
+        header = f"Bearer {token}"
+        with self._lock:
+            self._tokens[scopes] = (header, now + lifetime * 0.8)
+        return header
+
+    def _fetch_token(self, challenge: Challenge, scopes: Sequence[str]) -> tuple[str, float]:
+        realm = challenge.realm
+        if not realm:
+            raise AuthError(
+                f"{self.registry} asked for a Bearer token but named no realm",
+                registry=self.registry,
+                hint="the registry's auth configuration is broken; tell its operator",
+            )
+        parts = urlsplit(realm)
+        if parts.scheme != "https" and not (parts.scheme == "http" and http_allowed(parts.netloc, self.options)):
+            raise TLSError(
+                f"{self.registry} sends credentials to a token server over plain HTTP ({parts.netloc})",
+                registry=self.registry,
+                hint="slsacheck speaks plain HTTP only to loopback hosts and hosts named with --allow-http-registry",
+            )
+        cred = self.credentials.credential
+        params: dict[str, Any] = {"scope": list(scopes)}
+        if challenge.service:
+            params["service"] = challenge.service
+        self.token_requests += 1
+        if cred is not None and cred.identity_token:
+            form = dict(params, grant_type="refresh_token", refresh_token=cred.identity_token, client_id=USER_AGENT)
+            form["scope"] = " ".join(scopes)
+            response = self._send("POST", realm, repository=None, data=form, retry=True)
+        else:
+            auth = (cred.username, cred.password) if cred is not None and cred.password else None
+            response = self._send("GET", realm, repository=None, params=params, auth=auth)
+        with response:
+            body = response.content[: 1024 * 1024]
+        if response.status_code in (401, 403):
+            raise AuthError(
+                f"the token server of {self.registry} refused our credential (HTTP {response.status_code})",
+                registry=self.registry,
+                status=response.status_code,
+                hint=self.credentials.explain() + f"; check it, or log in again (`docker login {self.registry}`)",
+            )
+        try:
+            obj = json.loads(body)
+            token = obj.get("token") or obj.get("access_token")
+            lifetime = float(obj.get("expires_in") or 60)
+            if response.status_code != 200 or not isinstance(token, str) or not token:
+                raise ValueError
+        except (ValueError, TypeError, AttributeError, UnicodeDecodeError):
+            raise RegistryError(
+                f"the token server of {self.registry} gave no token (HTTP {response.status_code})",
+                registry=self.registry,
+                status=response.status_code,
+                found=body[:200].decode("utf-8", "replace") or None,
+                hint="the registry's token service is failing; try again later",
+            ) from None
+        return token, max(lifetime, 1.0)
+
+    # -- requests -------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        repository: str,
+        actions: str = "pull",
+        scopes: Sequence[str] = (),
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        params: Mapping[str, Any] | None = None,
+        stream: bool = False,
+        ok: Sequence[int] = (200,),
+        retry: bool = True,
+        what: str = "request",
+    ) -> requests.Response:
+        """Send an authenticated request; any status outside `ok` raises a mapped error.
+
+        `path` is a `/v2/...` path or a URL (upload locations); `scopes` are token scopes in
+        addition to `repository:<repository>:<actions>` (a mount's source repository).
+        """
+        url = self.url(path)
+        scope_key = (f"repository:{repository}:{actions}", *scopes)
+        authorization = self._authorization(scope_key)
+        response = self._send_with(
+            method, url, repository, headers, authorization, data=data, params=params, stream=stream, retry=retry
+        )
+        # A challenge we had not seen yet, or a token the registry no longer takes: once more.
+        if response.status_code == 401 and self._learn(response):
+            again = self._authorization(scope_key, refresh=True)
+            if again is not None and again != authorization:
+                response.close()
+                response = self._send_with(
+                    method, url, repository, headers, again, data=data, params=params, stream=stream, retry=retry
+                )
+        if response.status_code in ok:
+            return response
+        raise self.error(response, repository=repository, what=what, actions=actions)
+
+    def _send_with(
+        self,
+        method: str,
+        url: str,
+        repository: str,
+        headers: Mapping[str, str] | None,
+        authorization: str | None,
+        *,
+        data: bytes | None,
+        params: Mapping[str, Any] | None,
+        stream: bool,
+        retry: bool,
+    ) -> requests.Response:
+        all_headers = dict(headers or {})
+        if authorization:
+            all_headers["Authorization"] = authorization
+        return self._send(
+            method, url, repository=repository, headers=all_headers, data=data, params=params, stream=stream,
+            retry=retry,
+        )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        repository: str | None,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        stream: bool = False,
+        retry: bool = True,
+        auth: tuple[str, str] | None = None,
+    ) -> requests.Response:
+        """One request with transport retries; wraps every requests/ssl exception."""
+        retryable = retry and method in _IDEMPOTENT
+        attempts = 1 + (self.options.retries if retryable else 0)
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = self._session.request(
+                    method, url, headers=headers, data=data, params=params, stream=stream, auth=auth,
+                    timeout=self._timeout, verify=self._verify, allow_redirects=method in ("GET", "HEAD"),
+                )
+            except requests.exceptions.SSLError as exc:
+                raise self._tls_error(url, exc) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if last:
+                    raise RegistryError(
+                        f"cannot reach {self.registry}: {type(exc).__name__}: {_short(exc)}",
+                        registry=self.registry,
+                        repository=repository,
+                        hint="check the registry name, the network and any proxy; retried "
+                        f"{attempts - 1} times",
+                    ) from None
+                self._sleep(attempt, None, url)
+                continue
+            except (requests.RequestException, ValueError) as exc:
+                raise RegistryError(
+                    f"request to {self.registry} failed: {type(exc).__name__}: {_short(exc)}",
+                    registry=self.registry,
+                    repository=repository,
+                ) from None
+            status = response.status_code
+            if not last and (status == 429 or status >= 500):
+                wait = _retry_after(response)
+                if wait is not None and wait > self.options.max_retry_after:
+                    return response
+                response.close()
+                self._sleep(attempt, wait, url)
+                continue
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _sleep(self, attempt: int, retry_after: float | None, url: str) -> None:
+        delay = retry_after if retry_after is not None else min(0.1 * 2**attempt, 5.0)
+        log.debug("retrying %s in %.2fs", url, delay)
+        time.sleep(delay)
+
+    def _tls_error(self, url: str, exc: BaseException) -> TLSError:
+        if _is_cert_failure(exc):
+            trust = f"the CA bundle {self.options.ca_bundle}" if self.options.ca_bundle else "the system CA store"
+            return TLSError(
+                f"the TLS certificate of {self.registry} does not verify against {trust}: {_short(exc)}",
+                registry=self.registry,
+                hint="give slsacheck the registry's CA (--ca-bundle FILE / RegistryOptions.ca_bundle); "
+                "certificate checks are never turned off",
+            )
+        hint = "the server did not speak TLS"
+        if not http_allowed(self.registry, self.options):
+            hint += (
+                "; if it is a plain-HTTP registry on a network you trust, name it with --allow-http-registry "
+                f"{self.registry} (plain HTTP is otherwise used only for loopback hosts)"
+            )
+        return TLSError(
+            f"TLS handshake with {self.registry} failed ({urlsplit(url).scheme}): {_short(exc)}",
+            registry=self.registry,
+            hint=hint,
+        )
+
+    def error(self, response: requests.Response, *, repository: str, what: str, actions: str = "pull") -> RegistryError:
+        """The error for a response the caller did not expect (and close it)."""
+        status = response.status_code
+        body = b""
+        if response.request.method != "HEAD":
+            try:
+                for chunk in response.iter_content(8192):
+                    body += chunk
+                    if len(body) >= _MAX_ERROR_BODY:
+                        break
+            except (requests.RequestException, OSError):
+                pass
+        response.close()
+        codes, detail = registry_codes(body)
+        where = f"{self.registry}/{repository}"
+        message = f"{where}: {what} failed: HTTP {status}"
+        if codes:
+            message += f" {', '.join(codes)}"
+        if detail:
+            message += f": {detail}"
+        fields: dict[str, Any] = {"registry": self.registry, "repository": repository, "status": status, "codes": codes}
+        if status == 401:
+            return AuthError(
+                message,
+                hint=self.credentials.explain() + f"; check it, or log in again (`docker login {self.registry}`)",
+                **fields,
+            )
+        if status == 403:
+            return AuthError(
+                message,
+                hint=f"{self.credentials.explain()}; it may lack {actions} access to {repository}",
+                **fields,
+            )
+        if status == 404:
+            return NotFound(message, hint=_not_found_hint(codes, where), **fields)
+        if status == 405:
+            return RegistryError(message, hint="this registry does not allow this operation (e.g. deletes)", **fields)
+        if status == 429:
+            return RegistryError(message, hint="the registry is rate-limiting us; wait and try again", **fields)
+        if status >= 500:
+            return RegistryError(message, hint="the registry is failing; try again later", **fields)
+        return RegistryError(message, hint="the registry refused the request", **fields)
+
+
+def _not_found_hint(codes: tuple[str, ...], where: str) -> str:
+    if "NAME_UNKNOWN" in codes:
+        return f"the repository {where} does not exist; check the name"
+    if "BLOB_UNKNOWN" in codes:
+        return "the blob is not in this repository; the image may be incomplete"
+    return "check the tag or digest; `slsacheck inspect` lists what is there"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 300 else text[:300] + "..."

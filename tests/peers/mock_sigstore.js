@@ -189,6 +189,10 @@ async function main() {
     tlog: await mock.initializeTLog(base, newKeyPair()),
     tsa: await mock.initializeTSA(newKeyPair()),
   };
+  // DER writes a GeneralizedTime's fraction without trailing zeros (".12Z"), but
+  // @sigstore/core reads only exactly three digits (".120Z") and rejects one timestamp
+  // in ten with "invalid time". Whole seconds carry no fraction: every reader agrees.
+  parts.tsa.getCurrentTime = () => new Date(Math.floor(Date.now() / 1000) * 1000);
   serve(server, base, parts);
 
   const root = trustedRoot(base, parts);

@@ -1,0 +1,286 @@
+"""Check one candidate against one authority: who signed it, or why it does not count.
+
+The rules a candidate must meet to count for an authority:
+
+- a simple-signing signature: the payload blob matched its descriptor (the Store checked
+  it while collecting), the payload parses, its `docker-manifest-digest` IS the image
+  digest (a signature copied from another image's `.sig` names the other image), and the
+  signature verifies with one of the authority's keys, or, keyless, through the
+  certificate, the chain to the trusted root's Fulcio CA, the identity, and the Rekor SET;
+- a DSSE attestation: the payloadType is in-toto, a signature over the PAE verifies (key,
+  or keyless as above), the payload is an in-toto Statement and one of its subjects IS the
+  image digest;
+- a Sigstore bundle (referrer): the bundle verifies over the image (its manifest bytes /
+  digest) with the authority's key, or keyless with its trusted root and identities; a
+  DSSE bundle's statement must name the image digest too.
+
+`check` returns an `Accepted` or raises `Refused` with one line of reason; `try_authority`
+turns that into a value. Trusted roots are read once per path (`TrustRoots`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from slsacheck.attach.candidates import Candidate
+from slsacheck.errors import Error
+from slsacheck.models import mediatypes as mt
+from slsacheck.models.digest import Digest
+from slsacheck.models.evidence import SignerInfo
+from slsacheck.models.statement import Statement
+from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority
+from slsacheck.signing.dsse import Envelope, verify_envelope
+from slsacheck.signing.identity import Identity
+from slsacheck.signing.keys import load_public_key
+from slsacheck.signing.simplesigning import parse_payload
+from slsacheck.signing.trust import TrustedRoot, load_trusted_root
+from slsacheck.signing.verify_sig import PublicKeyVerifier
+
+
+class Refused(Exception):
+    """This candidate does not count for this authority; the message says why."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    signer: SignerInfo
+    statement: Statement | None = None  # attestations: the verified statement
+    optional: Mapping[str, Any] = field(default_factory=dict)  # signatures: simple-signing `optional`
+
+
+class TrustRoots:
+    """Trusted roots read once per file for a whole verification run."""
+
+    def __init__(self) -> None:
+        self._roots: dict[Path, TrustedRoot] = {}
+
+    def get(self, path: Path) -> TrustedRoot:
+        key = Path(path).resolve()
+        if key not in self._roots:
+            self._roots[key] = load_trusted_root(key)
+        return self._roots[key]
+
+
+def _reason(exc: Error) -> str:
+    text = exc.message
+    if exc.expected is not None or exc.found is not None:
+        text += f" (expected {exc.expected}, found {exc.found})"
+    return text
+
+
+def _identity(spec: IdentitySpec) -> Identity:
+    return Identity(issuer=spec.issuer, subject=spec.subject, issuer_regexp=spec.issuer_regexp,
+                    subject_regexp=spec.subject_regexp)
+
+
+def _verifiers(authority: KeyAuthority) -> list[PublicKeyVerifier]:
+    where = f"a key of authority {authority.name}"
+    return [PublicKeyVerifier.from_pem(pem, where=where) for pem in authority.public_keys]
+
+
+def _keyless_signer(result: Any) -> SignerInfo:
+    integrated = getattr(result, "integrated_time", None)
+    return SignerInfo(
+        "keyless",
+        subject=getattr(result, "subject", None),
+        issuer=getattr(result, "issuer", None),
+        tlog=integrated is not None or bool(getattr(result, "tlog", False)),
+        integrated_time=integrated,
+    )
+
+
+def _try_each(attempts: list[tuple[str, Any]]) -> Any:
+    """Run each (label, thunk) until one succeeds; refuse with every reason otherwise."""
+    reasons = []
+    for label, thunk in attempts:
+        try:
+            return thunk()
+        except Error as exc:
+            reasons.append(f"{label}: {_reason(exc)}" if len(attempts) > 1 else _reason(exc))
+    raise Refused("; ".join(reasons) if reasons else "nothing to verify with")
+
+
+# -- simple signing ---------------------------------------------------------------------
+
+
+def _check_signature(c: Candidate, authority: Authority, digest: Digest, roots: TrustRoots) -> Accepted:
+    assert c.payload is not None and c.signature is not None
+    try:
+        payload = parse_payload(c.payload)
+    except Error as exc:
+        raise Refused(f"the payload is not a cosign signature payload: {_reason(exc)}") from None
+    if payload.digest != digest:
+        raise Refused(
+            f"the payload signs {payload.digest}, not this image {digest} "
+            "(a signature copied from another image's .sig)"
+        )
+    optional = dict(payload.optional or {})
+    signature, data = c.signature, c.payload
+    if isinstance(authority, KeyAuthority):
+        verifiers = _verifiers(authority)
+
+        def by_key(v: PublicKeyVerifier) -> Any:
+            def run() -> PublicKeyVerifier:
+                v.verify(signature, data)
+                return v
+            return run
+
+        v = _try_each([(v.description, by_key(v)) for v in verifiers])
+        return Accepted(SignerInfo("key", key_fingerprint=v.fingerprint), optional=optional)
+    result = _keyless_material(c, authority, roots, signature=signature, payload=data)
+    return Accepted(_keyless_signer(result), optional=optional)
+
+
+def _keyless_material(
+    c: Candidate, authority: KeylessAuthority, roots: TrustRoots, *, signature: bytes, payload: bytes,
+    envelope: Envelope | None = None,
+) -> Any:
+    if c.certificate is None:
+        raise Refused("signed with a key (no certificate), and this authority is keyless")
+    from slsacheck.signing.bundle import verify_cosign_material  # type: ignore[attr-defined]  # noqa: PLC0415
+
+    root = roots.get(authority.trusted_root)
+
+    def attempt(spec: IdentitySpec) -> Any:
+        def run() -> Any:
+            kwargs: dict[str, Any] = {}
+            if envelope is not None:
+                kwargs["envelope"] = envelope
+            return verify_cosign_material(
+                signature, payload, certificate_pem=c.certificate, chain_pem=c.chain,
+                rekor_bundle=c.rekor_bundle, identity=_identity(spec), trusted_root=root,
+                require_tlog=authority.require_tlog, **kwargs,
+            )
+        return run
+
+    return _try_each([(_identity(spec).describe(), attempt(spec)) for spec in authority.identities])
+
+
+# -- DSSE attestations --------------------------------------------------------------------
+
+
+def _statement(payload: bytes, digest: Digest) -> Statement:
+    try:
+        statement = Statement.from_json(payload)
+    except Error as exc:
+        raise Refused(f"the DSSE payload is not an in-toto statement: {_reason(exc)}") from None
+    if not statement.names_digest(digest):
+        names = ", ".join(f"{s.name}@{next(iter(s.digest.items()), ('?', '?'))[0]}:"
+                          f"{next(iter(s.digest.values()), '?')}" for s in statement.subjects)
+        raise Refused(f"the statement is about {names}, not this image {digest}")
+    return statement
+
+
+def _check_attestation(c: Candidate, authority: Authority, digest: Digest, roots: TrustRoots) -> Accepted:
+    assert c.envelope is not None
+    try:
+        envelope = Envelope.from_json(c.envelope)
+    except Error as exc:
+        raise Refused(f"malformed DSSE envelope: {_reason(exc)}") from None
+    if envelope.payload_type != mt.IN_TOTO_PAYLOAD:
+        raise Refused(f"the DSSE payloadType is {envelope.payload_type!r}, not {mt.IN_TOTO_PAYLOAD!r}")
+    if isinstance(authority, KeyAuthority):
+        verifiers = _verifiers(authority)
+
+        def by_key(v: PublicKeyVerifier) -> Any:
+            return lambda: (verify_envelope(envelope, v, expected_payload_type=mt.IN_TOTO_PAYLOAD), v)[1]
+
+        v = _try_each([(v.description, by_key(v)) for v in verifiers])
+        signer = SignerInfo("key", key_fingerprint=v.fingerprint)
+        return Accepted(signer, statement=_statement(envelope.payload, digest))
+    if not envelope.signatures:
+        raise Refused("the DSSE envelope has no signatures")
+    result = _keyless_material(
+        c, authority, roots, signature=envelope.signatures[0].sig, payload=envelope.pae(), envelope=envelope
+    )
+    return Accepted(_keyless_signer(result), statement=_statement(envelope.payload, digest))
+
+
+# -- Sigstore bundles -----------------------------------------------------------------------
+
+
+def _check_bundle(
+    c: Candidate, authority: Authority, digest: Digest, roots: TrustRoots, *, manifest: bytes | None,
+    now: datetime | None,
+) -> Accepted:
+    from slsacheck.signing.bundle import verify_bundle  # noqa: PLC0415 - x509 and tlog code load only here
+
+    assert c.bundle is not None
+    target: dict[str, Any] = {"artifact": manifest} if manifest is not None else {"digest": digest}
+    if isinstance(authority, KeyAuthority):
+        keys = [(f"key {i}", load_public_key(pem)) for i, pem in enumerate(authority.public_keys)]
+
+        def by_key(key: Any) -> Any:
+            return lambda: verify_bundle(c.bundle or {}, public_key=key, now=now, **target)
+
+        result = _try_each([(label, by_key(key)) for label, key in keys])
+        signer = SignerInfo("key", key_fingerprint=result.key_fingerprint, tlog=result.integrated_time is not None,
+                            integrated_time=result.integrated_time)
+    else:
+        root = roots.get(authority.trusted_root)
+
+        def by_identity(spec: IdentitySpec) -> Any:
+            return lambda: verify_bundle(c.bundle or {}, identity=_identity(spec), trusted_root=root, now=now,
+                                         **target)
+
+        result = _try_each([(_identity(s).describe(), by_identity(s)) for s in authority.identities])
+        if authority.require_tlog and result.integrated_time is None:
+            raise Refused("no transparency-log entry with a verified integrated time, and the authority requires one")
+        signer = _keyless_signer(result)
+    if result.kind == "dsse":
+        if result.payload_type != mt.IN_TOTO_PAYLOAD:
+            raise Refused(f"the DSSE payloadType is {result.payload_type!r}, not {mt.IN_TOTO_PAYLOAD!r}")
+        statement = result.statement or _statement(result.payload or b"", digest)
+        if not statement.names_digest(digest):
+            raise Refused(f"the statement does not name this image {digest}")
+        return Accepted(signer, statement=statement)
+    return Accepted(signer)
+
+
+# -- entry points -------------------------------------------------------------------------
+
+
+def check(
+    candidate: Candidate,
+    authority: Authority,
+    digest: Digest,
+    *,
+    roots: TrustRoots,
+    manifest: bytes | None = None,
+    now: datetime | None = None,
+) -> Accepted:
+    """Whether `candidate` counts for `authority` on the image `digest`; `Refused` if not.
+
+    `manifest` is the image manifest's exact bytes (bundles signed over the manifest
+    verify with every key type when given; with only the digest, prehashed ones do).
+    """
+    try:
+        if candidate.bundle is not None:
+            return _check_bundle(candidate, authority, digest, roots, manifest=manifest, now=now)
+        if candidate.kind == "signature":
+            return _check_signature(candidate, authority, digest, roots)
+        return _check_attestation(candidate, authority, digest, roots)
+    except Refused:
+        raise
+    except Error as exc:
+        raise Refused(_reason(exc)) from None
+
+
+def try_authority(
+    candidate: Candidate,
+    authority: Authority,
+    digest: Digest,
+    *,
+    roots: TrustRoots,
+    manifest: bytes | None = None,
+    now: datetime | None = None,
+) -> Accepted | str:
+    """`check`, as a value: the acceptance, or the reason it was refused."""
+    try:
+        return check(candidate, authority, digest, roots=roots, manifest=manifest, now=now)
+    except Refused as exc:
+        return str(exc)

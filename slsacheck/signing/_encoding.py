@@ -30,8 +30,8 @@ _GO_ESCAPES = {
 }
 _GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
 
-_STD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-_URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+_STD = re.compile(r"[A-Za-z0-9+/]*")
+_URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def go_json(value: Any, *, sort_keys: bool = False) -> bytes:
@@ -44,12 +44,12 @@ def go_json(value: Any, *, sort_keys: bool = False) -> bytes:
     return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], text).encode("utf-8")
 
 
-def _no_duplicates(where: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+def _no_duplicates(where: str, error: type[InputError]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
     def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         obj: dict[str, Any] = {}
         for key, value in pairs:
             if key in obj:
-                raise InputError(
+                raise error(
                     f"duplicate JSON key {key!r} in {where}",
                     expected="each key once",
                     found=f"{key!r} twice",
@@ -72,7 +72,7 @@ def strict_json(data: bytes | str, *, where: str, error: type[InputError] = Inpu
         raise error(f"{where} is not valid JSON", expected="standard JSON numbers", found=name)
 
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates(where), parse_constant=no_constants)
+        return json.loads(text, object_pairs_hook=_no_duplicates(where, error), parse_constant=no_constants)
     except json.JSONDecodeError as exc:
         raise error(
             f"{where} is not valid JSON",
@@ -88,20 +88,20 @@ def b64decode(text: object, *, what: str, error: type[InputError] = InputError) 
     """
     if not isinstance(text, str):
         raise error(f"{what} is not a base64 string", expected="a base64 string", found=type(text).__name__)
-    if _STD.fullmatch(text):
+    body = text.rstrip("=")
+    padding = len(text) - len(body)
+    if _STD.fullmatch(body):
         alphabet = "standard"
-    elif _URL.fullmatch(text):
+    elif _URL.fullmatch(body):
         alphabet = "url"
     else:
-        bad = next((c for c in text if not (c.isascii() and (c.isalnum() or c in "+/-_="))), None)
+        bad = next((c for c in body if not (c.isascii() and (c.isalnum() or c in "+/-_"))), None)
         raise error(
             f"{what} is not valid base64",
             expected="standard or URL-safe base64, one alphabet",
             found=f"character {bad!r}" if bad is not None else "a mix of the standard and URL-safe alphabets",
         )
-    body = text.rstrip("=")
-    padding = len(text) - len(body)
-    if len(body) % 4 == 1 or (padding and (len(body) + padding) % 4):
+    if len(body) % 4 == 1 or (padding and (len(body) + padding) % 4) or padding > 2:
         raise error(
             f"{what} is not valid base64 (truncated)",
             expected="a length that is a whole number of base64 quanta",

@@ -1,0 +1,44 @@
+"""Warnings about a run's inputs, and the one error they become under `--strict`.
+
+slsacheck is stricter than Tekton Chains, which logs and drops what it cannot read.
+Here every input that is ignored, refused as a digest or recorded as unpinned leaves a
+`Warning` record: a stable `code` (for scripts and tests), `where` it was found and a
+sentence for people. The generator returns the warnings with the statement; with
+`strict=True` any warning fails generation instead (`ProvenanceRefused`).
+
+`Warning` is a record, not an exception (it shadows the builtin only inside this package).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from slsacheck.errors import InputError
+
+
+@dataclass(frozen=True, order=True)
+class Warning:
+    code: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message} [{self.code}]"
+
+
+class RunError(InputError):
+    """A run object (or in-step input) that slsacheck cannot describe."""
+
+
+class ProvenanceRefused(InputError):
+    """`--strict` generation met at least one warning."""
+
+    def __init__(self, warnings: Sequence[Warning]) -> None:
+        lines = "\n    ".join(str(w) for w in warnings)
+        super().__init__(
+            f"provenance refused in strict mode: {len(warnings)} problem(s) in the run's inputs\n    {lines}",
+            hint="fix the Task results or params named above, or generate without --strict "
+            "to record them as warnings",
+        )
+        self.warnings = tuple(warnings)

@@ -1,0 +1,153 @@
+"""Who a Fulcio certificate names, and the policy that says who may have signed.
+
+A Fulcio certificate carries the signer's identity in its SubjectAlternativeName
+(an email, a URI such as a CI workflow, or an otherName `1.3.6.1.4.1.57264.1.7`
+username) and the OIDC issuer that vouched for it in an extension:
+`1.3.6.1.4.1.57264.1.8` (DER UTF8String, current) or `1.3.6.1.4.1.57264.1.1`
+(raw bytes, deprecated). The v2 extension wins when both are present.
+
+Invariants: an `Identity` always constrains both the subject and the issuer (use the
+regexp `.*` to accept any, on purpose); regexps are full matches, never searches, so
+`https://github.com/org/` cannot match `https://github.com/org/../evil`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.x509.oid import ObjectIdentifier
+
+from slsacheck.errors import InputError, VerificationError
+
+OID_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
+OID_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
+OID_OTHERNAME_SAN = ObjectIdentifier("1.3.6.1.4.1.57264.1.7")
+
+_UTF8STRING = 0x0C
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The signer a keyless signature must come from: exact values or full-match regexps."""
+
+    issuer: str | None = None
+    subject: str | None = None
+    issuer_regexp: str | None = None
+    subject_regexp: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.subject is None and self.subject_regexp is None:
+            raise InputError(
+                "a certificate identity needs a subject",
+                hint="give --certificate-identity (exact) or --certificate-identity-regexp ('.*' accepts anyone)",
+            )
+        if self.issuer is None and self.issuer_regexp is None:
+            raise InputError(
+                "a certificate identity needs an OIDC issuer",
+                hint="give --certificate-oidc-issuer (exact) or --certificate-oidc-issuer-regexp",
+            )
+        for name in ("issuer_regexp", "subject_regexp"):
+            pattern = getattr(self, name)
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise InputError(f"invalid {name.replace('_', ' ')} {pattern!r}: {exc}") from exc
+
+    def matches(self, subject: str, issuer: str | None) -> bool:
+        return _match(subject, self.subject, self.subject_regexp) and (
+            issuer is not None and _match(issuer, self.issuer, self.issuer_regexp)
+        )
+
+    def describe(self) -> str:
+        sub = self.subject if self.subject is not None else f"/{self.subject_regexp}/"
+        iss = self.issuer if self.issuer is not None else f"/{self.issuer_regexp}/"
+        return f"subject {sub} from issuer {iss}"
+
+    def verify(self, cert: x509.Certificate) -> tuple[str, str]:
+        """Return `(subject, issuer)` if the certificate names this identity, else raise."""
+        subjects = certificate_subjects(cert)
+        issuer = certificate_issuer(cert)
+        for subject in subjects:
+            if self.matches(subject, issuer):
+                return subject, issuer or ""
+        raise VerificationError(
+            "certificate identity does not match",
+            expected=self.describe(),
+            found=f"subject {', '.join(subjects) or '<none>'} from issuer {issuer or '<none>'}",
+            hint="check --certificate-identity/--certificate-oidc-issuer against who really signed "
+            "(the 'found' values); for CI workflows the subject includes the ref, e.g. @refs/heads/main",
+        )
+
+
+def _match(value: str, exact: str | None, pattern: str | None) -> bool:
+    if exact is not None and value != exact:
+        return False
+    return pattern is None or re.fullmatch(pattern, value) is not None
+
+
+def certificate_identity(cert: x509.Certificate) -> tuple[str, str | None]:
+    """The certificate's signer identity `(subject, issuer)`; issuer None when absent."""
+    subjects = certificate_subjects(cert)
+    if not subjects:
+        raise VerificationError(
+            "certificate has no subject alternative name",
+            expected="an email, URI or otherName SAN (a Fulcio certificate)",
+            found="none",
+            hint="this is not a Sigstore keyless certificate",
+        )
+    return subjects[0], certificate_issuer(cert)
+
+
+def certificate_subjects(cert: x509.Certificate) -> list[str]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    except ValueError as exc:  # a malformed extension is a bad certificate, not a crash
+        raise VerificationError(f"certificate SAN does not parse: {exc}") from exc
+    found: list[str] = []
+    found += san.get_values_for_type(x509.RFC822Name)
+    found += san.get_values_for_type(x509.UniformResourceIdentifier)
+    for other in san.get_values_for_type(x509.OtherName):
+        if other.type_id == OID_OTHERNAME_SAN:
+            found.append(_der_utf8(other.value))
+    return found
+
+
+def certificate_issuer(cert: x509.Certificate) -> str | None:
+    try:
+        ext = cert.extensions.get_extension_for_oid(OID_ISSUER_V2).value
+        if isinstance(ext, x509.UnrecognizedExtension):
+            return _der_utf8(ext.value)
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        ext = cert.extensions.get_extension_for_oid(OID_ISSUER_V1).value
+        if isinstance(ext, x509.UnrecognizedExtension):
+            return ext.value.decode("utf-8", errors="strict")
+    except x509.ExtensionNotFound:
+        return None
+    except UnicodeDecodeError as exc:
+        raise VerificationError("certificate issuer extension is not UTF-8") from exc
+    return None
+
+
+def _der_utf8(der: bytes) -> str:
+    """Decode one DER UTF8String (tag 0x0C, definite length)."""
+    if len(der) < 2 or der[0] != _UTF8STRING:
+        raise VerificationError("certificate extension is not a DER UTF8String", found=der[:8].hex())
+    length, offset = der[1], 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or len(der) < 2 + count:
+            raise VerificationError("certificate extension has a bad DER length")
+        length, offset = int.from_bytes(der[2 : 2 + count], "big"), 2 + count
+    if offset + length != len(der):
+        raise VerificationError("certificate extension DER length does not match its size")
+    try:
+        return der[offset:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise VerificationError("certificate extension is not UTF-8") from exc

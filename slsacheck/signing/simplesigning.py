@@ -89,6 +89,13 @@ def _keys(obj: Mapping[str, Any]) -> str:
 
 def _only(obj: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
     extra = [k for k in obj if k not in allowed]
+    for key in extra:
+        if key.lower() in allowed:
+            raise MalformedPayload(
+                f"{where} has {key!r} where the lower-case {key.lower()!r} is required",
+                expected=f"the lower-case key {key.lower()!r}",
+                found=repr(key),
+            )
     if extra:
         raise MalformedPayload(
             f"{where} has unknown critical fields",

@@ -105,7 +105,7 @@ class TokenServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _basic_user(self) -> str | None | bool:
+            def _basic_user(self) -> str | bool | None:
                 header = self.headers.get("Authorization", "")
                 if not header.startswith("Basic "):
                     return None

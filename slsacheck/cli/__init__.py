@@ -21,6 +21,7 @@ from slsacheck.errors import EXIT_INCOMPLETE, EXIT_USAGE, Error
 # Command modules, in the order their commands appear in --help. Add a line per module.
 COMMAND_MODULES: tuple[str, ...] = (
     "slsacheck.cli.oci_commands",
+    "slsacheck.cli.demo",
     "slsacheck.cli.key_commands",
 )
 

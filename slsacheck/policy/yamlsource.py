@@ -1,0 +1,120 @@
+"""YAML documents with their source positions, so every policy error can name a line.
+
+PyYAML's composer gives nodes with marks; we construct the data from the same nodes and
+keep them, and map a JSON path (`("spec", "attestations", 0, "name")`) back to the node,
+hence to a line. Duplicate keys are refused here (PyYAML would keep the last silently,
+and a policy whose second `threshold:` quietly wins is not what anyone reviewed).
+Timestamps are turned back into their source text: the schema, not YAML's resolver,
+decides what a date is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import yaml
+
+JSONPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    index: int  # 0-based position among the file's documents
+    node: yaml.Node
+    data: Any
+
+
+@dataclass(frozen=True)
+class YAMLProblem:
+    line: int | None
+    message: str
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(document)"
+
+
+def _duplicate_keys(node: yaml.Node) -> Iterator[tuple[yaml.Node, str]]:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    yield key, key.value
+                seen.add(key.value)
+            yield from _duplicate_keys(value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _duplicate_keys(item)
+
+
+def _dates_to_text(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _dates_to_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_to_text(v) for v in value]
+    return value
+
+
+def parse_documents(text: str) -> tuple[list[Document], list[YAMLProblem]]:
+    """All documents of `text` (empty ones skipped), or the problems that stop parsing."""
+    docs: list[Document] = []
+    loader = yaml.SafeLoader(text)
+    try:
+        index = 0
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            dups = list(_duplicate_keys(node))
+            if dups:
+                return [], [YAMLProblem(k.start_mark.line + 1, f"duplicate key {name!r}") for k, name in dups]
+            data = _dates_to_text(loader.construct_document(node))
+            if data is not None:
+                docs.append(Document(index, node, data))
+            index += 1
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        return [], [YAMLProblem(line, f"not valid YAML: {exc.problem or exc}")]
+    except yaml.YAMLError as exc:
+        return [], [YAMLProblem(None, f"not valid YAML: {exc}")]
+    finally:
+        loader.dispose()
+    return docs, []
+
+
+def node_at(root: yaml.Node, path: Sequence[str | int], *, key: bool = False) -> yaml.Node:
+    """The deepest node along `path` (the key's node instead of its value with `key=True`)."""
+    node = root
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                    node = k if (last and key) else v
+                    break
+            else:
+                return node
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def line_at(root: yaml.Node, path: Sequence[str | int], *, key: bool = False) -> int:
+    return int(node_at(root, path, key=key).start_mark.line) + 1

@@ -1,0 +1,129 @@
+"""Signer and verifier references: paths, file://, env://, keyless, reserved KMS schemes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from slsacheck.errors import InputError, InvalidKey
+from slsacheck.signing import keys
+from slsacheck.signing.keysigner import KeySigner
+from slsacheck.signing.resolve import KMS_SCHEMES, SIGNER_SCHEMES, load_signer, load_verifier
+from slsacheck.signing.signer import Signer
+
+
+@pytest.fixture(scope="module")
+def key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, key: ec.EllipticCurvePrivateKey) -> Path:
+    path = tmp_path / "cosign.key"
+    path.write_bytes(keys.encrypt_private_key(key, b"pw", scrypt_n=2**15))
+    return path
+
+
+class Counter:
+    def __init__(self, password: bytes) -> None:
+        self.calls = 0
+        self.password = password
+
+    def __call__(self) -> bytes:
+        self.calls += 1
+        return self.password
+
+
+def test_path_and_file_uri(key_file: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    for ref in (str(key_file), f"file://{key_file}"):
+        password = Counter(b"pw")
+        signer = load_signer(ref, password=password)
+        assert isinstance(signer, KeySigner) and isinstance(signer, Signer)
+        assert password.calls == 1
+        assert signer.fingerprint == keys.fingerprint(key)
+        assert keys.fingerprint(key) in signer.description
+
+
+def test_env_uri(monkeypatch: pytest.MonkeyPatch, key: ec.EllipticCurvePrivateKey) -> None:
+    plain = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption())
+    monkeypatch.setenv("SIGNING_SECRET", plain.decode())
+    password = Counter(b"unused")
+    signer = load_signer("env://SIGNING_SECRET", password=password)
+    assert isinstance(signer, KeySigner)
+    assert password.calls == 0  # a plain key asks for no password
+    verifier = load_verifier("env://SIGNING_SECRET")
+    verifier.verify(signer.sign(b"x"), b"x")
+
+
+def test_env_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_SUCH_VAR", raising=False)
+    with pytest.raises(InvalidKey, match="environment variable NO_SUCH_VAR is not set") as info:
+        load_signer("env://NO_SUCH_VAR")
+    assert "secretKeyRef" in (info.value.hint or "")
+    monkeypatch.setenv("EMPTY_VAR", " ")
+    with pytest.raises(InvalidKey, match="EMPTY_VAR is empty"):
+        load_signer("env://EMPTY_VAR")
+    with pytest.raises(InvalidKey, match="needs a variable name"):
+        load_signer("env://not a name")
+
+
+def test_missing_and_wrong_files(tmp_path: Path, key_file: Path) -> None:
+    with pytest.raises(InvalidKey, match="does not exist"):
+        load_signer(str(tmp_path / "absent.key"))
+    with pytest.raises(InvalidKey, match="is a directory"):
+        load_signer(str(tmp_path))
+    with pytest.raises(InvalidKey, match=f"wrong password for {key_file}"):
+        load_signer(str(key_file), password=lambda: b"nope")
+    with pytest.raises(InvalidKey, match="encrypted and no password"):
+        load_signer(str(key_file))
+
+
+@pytest.mark.parametrize("scheme", KMS_SCHEMES)
+def test_kms_schemes_are_reserved(scheme: str) -> None:
+    with pytest.raises(InvalidKey, match=f"the {scheme}:// signing backend is not shipped yet"):
+        load_signer(f"{scheme}://some/key")
+    with pytest.raises(InvalidKey, match="not shipped yet"):
+        load_verifier(f"{scheme}://some/key")
+
+
+def test_unknown_scheme_names_the_known_ones() -> None:
+    with pytest.raises(InvalidKey, match="unknown key reference scheme pkcs11://") as info:
+        load_signer("pkcs11://token/key")
+    for scheme in SIGNER_SCHEMES:
+        assert scheme in (info.value.expected or "")
+    with pytest.raises(InvalidKey, match="unknown key reference scheme"):
+        load_verifier("keyless://x")
+
+
+def test_keyless_needs_a_token_and_takes_no_argument() -> None:
+    with pytest.raises(InvalidKey, match="needs an OIDC identity token"):
+        load_signer("keyless")
+    with pytest.raises(InvalidKey, match="keyless takes no argument"):
+        load_signer("keyless://x")
+
+
+def test_keyless_dispatches_to_the_keyless_backend() -> None:
+    jwt = pytest.importorskip("jwt")
+    now = int(time.time())
+    claims = {"iss": "https://issuer.example", "sub": "ci@example", "aud": "sigstore",
+              "iat": now, "nbf": now, "exp": now + 600, "email": "ci@example", "email_verified": True}
+    token = jwt.encode(claims, "k" * 32, algorithm="HS256")
+    signer = load_signer("keyless", identity_token=token)
+    assert type(signer).__name__ == "KeylessSigner"
+    assert isinstance(signer, Signer)
+    with pytest.raises(InputError):
+        load_signer("keyless", identity_token="not-a-jwt")
+
+
+def test_verifier_from_public_or_private_key(tmp_path: Path, key_file: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    pub = tmp_path / "cosign.pub"
+    pub.write_bytes(keys.public_key_pem(key))
+    signature = KeySigner(key).sign(b"data")
+    load_verifier(str(pub)).verify(signature, b"data")
+    load_verifier(f"file://{pub}").verify(signature, b"data")
+    load_verifier(str(key_file), password=lambda: b"pw").verify(signature, b"data")

@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives import serialization
 from slsacheck.errors import VerificationError
 from slsacheck.signing.trust import LogKey, PublicKey, TrustedRoot
 
+# A log's clock and ours may differ a little; more than this in the future is a forgery.
+CLOCK_SKEW = timedelta(minutes=5)
 _HINT = "the transparency-log entry does not prove this signature was logged; re-fetch it from the log or re-sign"
 
 

@@ -31,7 +31,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cryptography import x509
@@ -39,15 +39,26 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
-from slsacheck.errors import InputError, VerificationError
+from slsacheck.errors import Error, InputError, VerificationError
 from slsacheck.models.digest import Digest
-from slsacheck.models.statement import STATEMENT_TYPES
+from slsacheck.models.statement import STATEMENT_TYPES, Statement
 from slsacheck.signing import _certs, _tlog
+from slsacheck.signing.cosign_material import VerifiedSigner, verify_cosign_material
 from slsacheck.signing.dsse import IN_TOTO_PAYLOAD_TYPE, pae
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import fingerprint
 from slsacheck.signing.trust import PublicKey, TrustedRoot
 from slsacheck.signing.verify_sig import PublicKeyVerifier
+
+__all__ = [
+    "MEDIA_TYPES",
+    "VerifiedBundle",
+    "VerifiedSigner",
+    "parse_digest_or_none",
+    "verify_bundle",
+    "verify_cosign_material",
+    "verify_signature",
+]
 
 MEDIA_TYPES = {
     "application/vnd.dev.sigstore.bundle+json;version=0.1": "0.1",
@@ -55,8 +66,7 @@ MEDIA_TYPES = {
     "application/vnd.dev.sigstore.bundle+json;version=0.3": "0.3",
     "application/vnd.dev.sigstore.bundle.v0.3+json": "0.3",
 }
-# A log's clock and ours may differ a little; more than this in the future is a forgery.
-CLOCK_SKEW = timedelta(minutes=5)
+CLOCK_SKEW = _tlog.CLOCK_SKEW
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,9 @@ class VerifiedBundle:
     timestamps: tuple[datetime, ...] = ()
     payload_type: str | None = None
     payload: bytes | None = field(default=None, repr=False)
-    statement: Mapping[str, Any] | None = field(default=None, repr=False)  # the in-toto statement, as JSON
+    # The in-toto statement: the strict model when it parses as one, and always the JSON object.
+    statement: Statement | None = field(default=None, repr=False)
+    statement_json: Mapping[str, Any] | None = field(default=None, repr=False)
     certificate: x509.Certificate | None = field(default=None, repr=False)
 
 
@@ -353,8 +365,13 @@ def verify_bundle(
         raise VerificationError(
             f"bundle signature: {exc.message}", expected=exc.expected, found=exc.found, hint=exc.hint
         ) from exc
+    statement_json = None
     if content.kind == "dsse":
-        statement = _check_statement(content, sha256)
+        statement_json = _check_statement(content, sha256)
+        try:
+            statement = Statement.from_dict(statement_json)
+        except Error:
+            statement = None  # e.g. an empty predicateType: the policy layer decides what that means
 
     # 3 and 4: log entries and timestamps
     if (entries or stamps) and trusted_root is None:
@@ -405,6 +422,7 @@ def verify_bundle(
             payload_type=content.payload_type,
             payload=content.payload,
             statement=statement,
+            statement_json=statement_json,
         )
 
     # 5: keyless
@@ -440,6 +458,7 @@ def verify_bundle(
         payload_type=content.payload_type,
         payload=content.payload,
         statement=statement,
+        statement_json=statement_json,
         certificate=leaf,
     )
 

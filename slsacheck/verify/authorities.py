@@ -58,6 +58,13 @@ class TrustRoots:
     def __init__(self) -> None:
         self._roots: dict[Path, TrustedRoot] = {}
 
+    def prepare(self, authorities: Mapping[str, Authority]) -> None:
+        """Read every keyless authority's trusted root now, so a bad path is an error
+        about the policy, not a reason attached to each signature."""
+        for authority in authorities.values():
+            if isinstance(authority, KeylessAuthority):
+                self.get(authority.trusted_root)
+
     def get(self, path: Path) -> TrustedRoot:
         key = Path(path).resolve()
         if key not in self._roots:
@@ -107,7 +114,9 @@ def _try_each(attempts: list[tuple[str, Any]]) -> Any:
 # -- simple signing ---------------------------------------------------------------------
 
 
-def _check_signature(c: Candidate, authority: Authority, digest: Digest, roots: TrustRoots) -> Accepted:
+def _check_signature(
+    c: Candidate, authority: Authority, digest: Digest, roots: TrustRoots, now: datetime | None
+) -> Accepted:
     assert c.payload is not None and c.signature is not None
     try:
         payload = parse_payload(c.payload)
@@ -131,31 +140,28 @@ def _check_signature(c: Candidate, authority: Authority, digest: Digest, roots: 
 
         v = _try_each([(v.description, by_key(v)) for v in verifiers])
         return Accepted(SignerInfo("key", key_fingerprint=v.fingerprint), optional=optional)
-    result = _keyless_material(c, authority, roots, signature=signature, payload=data)
+    result = _keyless_material(c, authority, roots, signature=signature, payload=data, now=now)
     return Accepted(_keyless_signer(result), optional=optional)
 
 
 def _keyless_material(
     c: Candidate, authority: KeylessAuthority, roots: TrustRoots, *, signature: bytes, payload: bytes,
-    envelope: Envelope | None = None,
+    now: datetime | None,
 ) -> Any:
-    if c.certificate is None:
+    """Keyless cosign material (certificate, chain, Rekor SET annotations) over `payload`:
+    the simple-signing bytes, or the DSSE PAE."""
+    certificate = c.certificate
+    if certificate is None:
         raise Refused("signed with a key (no certificate), and this authority is keyless")
-    from slsacheck.signing.bundle import verify_cosign_material  # type: ignore[attr-defined]  # noqa: PLC0415
+    from slsacheck.signing.cosign_material import verify_cosign_material  # noqa: PLC0415 - x509 code loads here
 
     root = roots.get(authority.trusted_root)
 
     def attempt(spec: IdentitySpec) -> Any:
-        def run() -> Any:
-            kwargs: dict[str, Any] = {}
-            if envelope is not None:
-                kwargs["envelope"] = envelope
-            return verify_cosign_material(
-                signature, payload, certificate_pem=c.certificate, chain_pem=c.chain,
-                rekor_bundle=c.rekor_bundle, identity=_identity(spec), trusted_root=root,
-                require_tlog=authority.require_tlog, **kwargs,
-            )
-        return run
+        return lambda: verify_cosign_material(
+            signature, payload, certificate_pem=certificate, chain_pem=c.chain, rekor_bundle=c.rekor_bundle,
+            identity=_identity(spec), trusted_root=root, require_tlog=authority.require_tlog, now=now,
+        )
 
     return _try_each([(_identity(spec).describe(), attempt(spec)) for spec in authority.identities])
 
@@ -175,7 +181,9 @@ def _statement(payload: bytes, digest: Digest) -> Statement:
     return statement
 
 
-def _check_attestation(c: Candidate, authority: Authority, digest: Digest, roots: TrustRoots) -> Accepted:
+def _check_attestation(
+    c: Candidate, authority: Authority, digest: Digest, roots: TrustRoots, now: datetime | None
+) -> Accepted:
     assert c.envelope is not None
     try:
         envelope = Envelope.from_json(c.envelope)
@@ -194,9 +202,15 @@ def _check_attestation(c: Candidate, authority: Authority, digest: Digest, roots
         return Accepted(signer, statement=_statement(envelope.payload, digest))
     if not envelope.signatures:
         raise Refused("the DSSE envelope has no signatures")
-    result = _keyless_material(
-        c, authority, roots, signature=envelope.signatures[0].sig, payload=envelope.pae(), envelope=envelope
-    )
+    reasons = []
+    for sig in envelope.signatures:
+        try:
+            result = _keyless_material(c, authority, roots, signature=sig.sig, payload=envelope.pae(), now=now)
+            break
+        except Refused as exc:
+            reasons.append(str(exc))
+    else:
+        raise Refused("; ".join(reasons))
     return Accepted(_keyless_signer(result), statement=_statement(envelope.payload, digest))
 
 
@@ -262,8 +276,8 @@ def check(
         if candidate.bundle is not None:
             return _check_bundle(candidate, authority, digest, roots, manifest=manifest, now=now)
         if candidate.kind == "signature":
-            return _check_signature(candidate, authority, digest, roots)
-        return _check_attestation(candidate, authority, digest, roots)
+            return _check_signature(candidate, authority, digest, roots, now)
+        return _check_attestation(candidate, authority, digest, roots, now)
     except Refused:
         raise
     except Error as exc:

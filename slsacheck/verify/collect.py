@@ -21,7 +21,7 @@ from slsacheck.attach.candidates import Candidate, Candidates, collect_candidate
 from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import Evidence, Rejected, VerifiedAttestation, VerifiedSignature
 from slsacheck.oci.store import Store
-from slsacheck.policy.authority import Authority, KeylessAuthority
+from slsacheck.policy.authority import Authority
 from slsacheck.verify.authorities import Accepted, TrustRoots, try_authority
 
 
@@ -40,11 +40,7 @@ class Checker:
         self._cache: dict[tuple[int, Authority], Accepted | str] = {}
 
     def prepare(self, authorities: Mapping[str, Authority]) -> None:
-        """Read every keyless authority's trusted root now, so a bad path is an error
-        about the policy, not a reason attached to each signature."""
-        for authority in authorities.values():
-            if isinstance(authority, KeylessAuthority):
-                self.roots.get(authority.trusted_root)
+        self.roots.prepare(authorities)
 
     def check(self, candidate: Candidate, authority: Authority) -> Accepted | str:
         key = (id(candidate), authority)

@@ -1,0 +1,181 @@
+"""The gate: an image reference and a policy set in, a Verdict out.
+
+The order is the contract:
+
+1. the policies whose `images` match the reference are chosen from its NAME, before any
+   registry call; an image no policy matches is decided by `noMatch` there and then;
+2. every keyless authority's trusted root is read (a bad path is the operator's error,
+   raised before the image is touched);
+3. the reference is resolved to a digest ONCE, by fetching the manifest (the digest is
+   the hash of the bytes we got); everything after uses that digest, so a tag moved
+   meanwhile cannot change what is judged, and the verdict prints the digest judged;
+4. candidates are collected once, from every place (`.sig`, `.att`, referrers), and
+   checked against each policy's authorities (shared results for shared authorities);
+5. each policy evaluates its evidence; the checks are merged into one Verdict.
+
+A registry error, a missing image, or bytes that do not match their digest make the
+verdict `error` (exit 3): a verification that could not complete never passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from slsacheck.attach.candidates import collect_candidates
+from slsacheck.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_POLICY, Error, InputError
+from slsacheck.models.descriptor import Manifest
+from slsacheck.models.evidence import Evidence
+from slsacheck.models.reference import ImageRef
+from slsacheck.models.verdict import Check, Outcome, Verdict
+from slsacheck.oci.options import RegistryOptions
+from slsacheck.oci.store import Store
+from slsacheck.policy.authority import Authority
+from slsacheck.policy.checkids import POLICY_MATCH
+from slsacheck.verify.authorities import TrustRoots
+from slsacheck.verify.collect import Checker, evidence_from, summary
+
+if TYPE_CHECKING:
+    from slsacheck.policy.model import Policy, PolicySet
+
+
+def _reason(exc: Error) -> str:
+    text = exc.message
+    if exc.expected is not None or exc.found is not None:
+        text += f" (expected {exc.expected}, found {exc.found})"
+    return text
+
+
+def _open(ref: ImageRef, options: RegistryOptions | None) -> Store:
+    from slsacheck.oci.open import open_store  # noqa: PLC0415 - registry code loads only when used
+
+    return open_store(ref, options)
+
+
+def _resolve(ref: ImageRef, store: Store | None, options: RegistryOptions | None) -> tuple[Store, Manifest]:
+    store = store if store is not None else _open(ref, options)
+    return store, store.fetch_manifest(ref.identifier)
+
+
+def judge_image(
+    ref: ImageRef,
+    authorities: Mapping[str, Authority],
+    judge: Callable[[Evidence], Sequence[Check]],
+    *,
+    policies: Sequence[str],
+    options: RegistryOptions | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+    image_text: str | None = None,
+    roots: TrustRoots | None = None,
+) -> Verdict:
+    """Resolve `ref` once, collect its evidence against `authorities`, and apply `judge`."""
+    return _judge_many(ref, [(authorities, judge)], policies=policies, options=options, now=now, store=store,
+                       image_text=image_text, roots=roots)
+
+
+def _judge_many(
+    ref: ImageRef,
+    judges: Sequence[tuple[Mapping[str, Authority], Callable[[Evidence], Sequence[Check]]]],
+    *,
+    policies: Sequence[str],
+    options: RegistryOptions | None,
+    now: datetime | None,
+    store: Store | None,
+    image_text: str | None,
+    roots: TrustRoots | None,
+) -> Verdict:
+    text = image_text or str(ref)
+    roots = roots or TrustRoots()
+    for authorities, _ in judges:
+        roots.prepare(authorities)  # configuration errors surface before any registry call
+    try:
+        store, manifest = _resolve(ref, store, options)
+    except InputError:
+        raise
+    except Error as exc:
+        what = f"resolving {text}: {_reason(exc)}"
+        return Verdict(text, str(ref.digest) if ref.digest else None, tuple(policies), (), incomplete=(what,))
+    digest = manifest.digest
+    candidates = collect_candidates(store, digest)
+    checker = Checker(digest, manifest=manifest.raw, now=now, roots=roots)
+    checks: list[Check] = []
+    incomplete: list[str] = list(candidates.incomplete)
+    for authorities, judge in judges:
+        evidence = evidence_from(candidates, authorities, text, checker)
+        checks.extend(judge(evidence))
+        incomplete.extend(evidence.incomplete)
+    if len(judges) > 1:
+        # One policy's authorities may reject what another's accept: show the union.
+        union = {name: a for authorities, _ in judges for name, a in authorities.items()}
+        evidence = evidence_from(candidates, union, text, checker)
+    evidence_json: dict[str, Any] = summary(evidence, candidates)
+    return Verdict(text, str(digest), tuple(policies), tuple(checks), tuple(dict.fromkeys(incomplete)),
+                   evidence_json)
+
+
+def no_match_verdict(ref: ImageRef, policy_set: PolicySet, image_text: str | None = None) -> Verdict:
+    """The verdict for an image no policy's `images` match, decided without a registry call."""
+    outcome = {"deny": Outcome.FAIL, "warn": Outcome.WARN, "allow": Outcome.PASS}[policy_set.no_match]
+    check = Check(
+        POLICY_MATCH, outcome, expected=f"a policy whose images match {ref.name}",
+        found=f"none of {len(policy_set.policies)} polic{'y' if len(policy_set.policies) == 1 else 'ies'} matches",
+        hint=None if outcome is Outcome.PASS else "add the image to a policy's images.include, "
+        "or decide what unmatched images get with noMatch / --no-match",
+        message=f"noMatch: {policy_set.no_match}",
+    )
+    return Verdict(image_text or str(ref), str(ref.digest) if ref.digest else None, (), (check,))
+
+
+def _policy_judge(policy: Policy, now: datetime) -> Callable[[Evidence], Sequence[Check]]:
+    from slsacheck.policy.evaluate import evaluate  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+
+    def run(evidence: Evidence) -> Sequence[Check]:
+        checks: Sequence[Check] = evaluate(policy, evidence, now=now)
+        return checks
+
+    return run
+
+
+def verify_image(
+    ref: ImageRef,
+    policy_set: PolicySet,
+    *,
+    options: RegistryOptions | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+    image_text: str | None = None,
+    roots: TrustRoots | None = None,
+) -> Verdict:
+    """Judge one image against every policy of `policy_set` whose images match it."""
+    now = now or datetime.now(UTC)
+    matching = policy_set.matching(ref.name)
+    if not matching:
+        return no_match_verdict(ref, policy_set, image_text)
+    judges = [(p.authorities, _policy_judge(p, now)) for p in matching]
+    return _judge_many(ref, judges, policies=tuple(p.name for p in matching), options=options, now=now,
+                       store=store, image_text=image_text, roots=roots)
+
+
+def verify_images(
+    refs: Sequence[tuple[str, ImageRef]],
+    policy_set: PolicySet,
+    *,
+    options: RegistryOptions | None = None,
+    now: datetime | None = None,
+) -> list[Verdict]:
+    """Judge several images (as given text, parsed reference); trusted roots read once."""
+    now = now or datetime.now(UTC)
+    roots = TrustRoots()
+    return [verify_image(ref, policy_set, options=options, now=now, image_text=text, roots=roots)
+            for text, ref in refs]
+
+
+def exit_code(verdicts: Sequence[Verdict]) -> int:
+    """3 if any verification could not complete, else 1 if any failed, else 0."""
+    if any(v.outcome == "error" for v in verdicts):
+        return EXIT_INCOMPLETE
+    if any(v.outcome == "fail" for v in verdicts):
+        return EXIT_POLICY
+    return EXIT_OK

@@ -1,0 +1,136 @@
+"""Verification without a policy file: one ad-hoc authority from command-line flags.
+
+`slsacheck verify --key PUB IMAGE` and `--certificate-identity[-regexp] X
+--certificate-oidc-issuer[-regexp] Y --trusted-root FILE` build one authority and judge
+the image the way a one-rule policy would:
+
+- `signature.authority`: at least one signature on the image verifies for it;
+- `attestation.present` (verify-attestation): at least one attestation of the asked
+  predicate type (any type when none is asked) verifies for it.
+
+Keyless verification is offline: the trusted root comes from a file, never from TUF.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from slsacheck.errors import InputError
+from slsacheck.models.evidence import Evidence
+from slsacheck.models.reference import ImageRef
+from slsacheck.models.verdict import Check, Outcome, Verdict
+from slsacheck.oci.options import RegistryOptions
+from slsacheck.oci.store import Store
+from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority
+
+AD_HOC = "command-line"
+
+
+def key_authority(keys: Sequence[bytes], name: str = AD_HOC) -> KeyAuthority:
+    if not keys:
+        raise InputError("--key needs at least one public key")
+    return KeyAuthority(name, tuple(keys))
+
+
+def keyless_authority(
+    *,
+    identity: str | None,
+    identity_regexp: str | None,
+    issuer: str | None,
+    issuer_regexp: str | None,
+    trusted_root: str | None,
+    require_tlog: bool = True,
+    name: str = AD_HOC,
+) -> KeylessAuthority:
+    if identity is None and identity_regexp is None:
+        raise InputError("keyless verification needs --certificate-identity or --certificate-identity-regexp",
+                         hint="name who must have signed; '.*' as a regexp accepts anyone, on purpose")
+    if issuer is None and issuer_regexp is None:
+        raise InputError("keyless verification needs --certificate-oidc-issuer or --certificate-oidc-issuer-regexp")
+    if trusted_root is None:
+        raise InputError(
+            "keyless verification needs --trusted-root FILE",
+            expected="a Sigstore trusted_root.json",
+            hint="slsacheck verifies offline and never fetches a trust root: save your Sigstore "
+            "deployment's trusted_root.json (public good: from the Sigstore TUF repository) and pass it",
+        )
+    path = Path(trusted_root)
+    if not path.is_file():
+        raise InputError(f"--trusted-root {trusted_root}: no such file", expected="a Sigstore trusted_root.json")
+    # Validate the identity now (regexps compile) so a typo is a usage error.
+    from slsacheck.signing.identity import Identity  # noqa: PLC0415 - x509 loads only for keyless
+
+    Identity(issuer=issuer, subject=identity, issuer_regexp=issuer_regexp, subject_regexp=identity_regexp)
+    spec = IdentitySpec(issuer=issuer, subject=identity, issuer_regexp=issuer_regexp, subject_regexp=identity_regexp)
+    return KeylessAuthority(name, path, (spec,), require_tlog=require_tlog)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    kind: Literal["signature", "attestation"]
+    predicate_type: str | None = None  # attestations: the full URI, or None for any
+
+
+def judge(evidence: Evidence, wanted: Wanted, authority: Authority) -> list[Check]:
+    """The one check of ad-hoc verification, with the evidence counts in its text."""
+    if wanted.kind == "signature":
+        verified = [s for s in evidence.signatures if s.authority == authority.name]
+        rejected = [r for r in evidence.rejected if r.kind == "signature"]
+        found = len(verified) + len(rejected)
+        if verified:
+            return [Check("signature.authority", Outcome.PASS, expected=f"a signature by {_who(authority)}",
+                          found=f"{len(verified)} of {found} signature(s) verified")]
+        return [Check(
+            "signature.authority", Outcome.FAIL, expected=f"a signature by {_who(authority)}",
+            found=f"{found} signature(s) found, none verified",
+            hint="sign the image with the expected key or identity" if not found
+            else "see the reasons listed for each signature",
+        )]
+    ptype = wanted.predicate_type
+    verified_atts = [a for a in evidence.attestations
+                     if a.authority == authority.name and (ptype is None or a.predicate_type == ptype)]
+    other_types = sorted({a.predicate_type for a in evidence.attestations if a.authority == authority.name}
+                         - {a.predicate_type for a in verified_atts})
+    rejected_atts = [r for r in evidence.rejected if r.kind == "attestation"]
+    total = len(evidence.attestations) + len(rejected_atts)
+    expected = f"an attestation{f' of type {ptype}' if ptype else ''} by {_who(authority)}"
+    if verified_atts:
+        return [Check("attestation.present", Outcome.PASS, expected=expected,
+                      found=f"{len(verified_atts)} of {total} attestation(s) verified")]
+    summary = f"{total} attestation(s) found, none verified with that type"
+    if other_types:
+        summary += f" (verified types: {', '.join(other_types)})"
+    return [Check("attestation.present", Outcome.FAIL, expected=expected, found=summary,
+                  hint="attest the image with the expected key or identity and --type")]
+
+
+def _who(authority: Authority) -> str:
+    if isinstance(authority, KeyAuthority):
+        return "the given key" if len(authority.public_keys) == 1 else f"one of {len(authority.public_keys)} keys"
+    spec = authority.identities[0]
+    subject = spec.subject if spec.subject is not None else f"/{spec.subject_regexp}/"
+    issuer = spec.issuer if spec.issuer is not None else f"/{spec.issuer_regexp}/"
+    return f"{subject} (issuer {issuer})"
+
+
+def verify_simple(
+    ref: ImageRef,
+    authority: Authority,
+    wanted: Wanted,
+    *,
+    options: RegistryOptions | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> Verdict:
+    """Resolve, collect and judge `ref` against one authority; never raises for registry
+    trouble (that is an `error` verdict), only for bad input."""
+    from slsacheck.verify.gate import judge_image  # noqa: PLC0415 - avoids an import cycle
+
+    return judge_image(
+        ref, {authority.name: authority}, lambda ev: judge(ev, wanted, authority),
+        policies=(AD_HOC,), options=options, now=now, store=store,
+    )

@@ -229,7 +229,8 @@ def is_encrypted(data: bytes) -> bool:
     if match is None:
         return False
     kind = match.group(1).decode("ascii")
-    return kind in ENCRYPTED_PEM_TYPES or kind == "ENCRYPTED PRIVATE KEY" or b"ENCRYPTED" in match.group(2)[:200]
+    legacy_openssl = b"Proc-Type: 4,ENCRYPTED" in match.group(2)
+    return kind in ENCRYPTED_PEM_TYPES or kind == "ENCRYPTED PRIVATE KEY" or legacy_openssl
 
 
 def load_private_key(data: bytes, *, password: PasswordCallback | None = None, where: str = "the key") -> SigningKey:
@@ -255,7 +256,7 @@ def load_private_key(data: bytes, *, password: PasswordCallback | None = None, w
     if kind not in PLAIN_PEM_TYPES:
         raise InvalidKey(f"{where}: unsupported PEM type", expected=", ".join(ENCRYPTED_PEM_TYPES + PLAIN_PEM_TYPES),
                          found=kind)
-    needs_password = kind == "ENCRYPTED PRIVATE KEY" or b"ENCRYPTED" in body[:200]
+    needs_password = kind == "ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in body
     secret: bytes | None = None
     if needs_password:
         if password is None:

@@ -204,6 +204,17 @@ def test_password_protected_pkcs8(all_keys: dict[str, keys.SigningKey]) -> None:
         keys.load_private_key(pem, password=lambda: b"nope")
 
 
+def test_openssl_legacy_encrypted_pem(all_keys: dict[str, keys.SigningKey]) -> None:
+    pem = all_keys["p384"].private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                         serialization.BestAvailableEncryption(b"pw"))
+    assert b"Proc-Type: 4,ENCRYPTED" in pem
+    assert keys.is_encrypted(pem)
+    assert not keys.is_encrypted(_plain(all_keys["p384"], serialization.PrivateFormat.TraditionalOpenSSL))
+    assert _same_key(keys.load_private_key(pem, password=lambda: b"pw"), all_keys["p384"])
+    with pytest.raises(InvalidKey, match="encrypted and no password"):
+        keys.load_private_key(pem)
+
+
 def test_weak_and_foreign_keys_are_refused() -> None:
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     with pytest.raises(InvalidKey, match="RSA key too small"):

@@ -72,14 +72,15 @@ class CredentialLookup:
     credential: Credential | None
     searched: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    used: str | None = None  # the config file read, if one existed
 
     def explain(self) -> str:
         if self.credential is not None:
             text = f"tried {self.credential.describe()}"
-        elif self.searched:
-            text = "no credential found (looked in " + ", ".join(self.searched) + ")"
+        elif self.used is not None:
+            text = f"no credential for this registry in {self.used}"
         else:
-            text = "no credential found (no docker config.json or auth.json exists)"
+            text = "no credential found (no file at " + ", ".join(self.searched) + ")"
         if self.notes:
             text += "; " + "; ".join(self.notes)
         return text
@@ -259,8 +260,8 @@ def find_credential(registry: str, docker_config: str | None = None) -> Credenti
             cred = _from_auths(path, key, auths[key])
             if cred is not None:
                 return CredentialLookup(cred, tuple(searched), tuple(notes))
-        return CredentialLookup(None, tuple(searched), tuple(notes))
-    return CredentialLookup(None, ())
+        return CredentialLookup(None, tuple(searched), tuple(notes), str(path))
+    return CredentialLookup(None, tuple(searched))
 
 
 # -- WWW-Authenticate -------------------------------------------------------------------

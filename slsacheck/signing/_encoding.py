@@ -41,7 +41,12 @@ def go_json(value: Any, *, sort_keys: bool = False) -> bytes:
     the serialised text is exact.
     """
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys, allow_nan=False)
-    return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], text).encode("utf-8")
+    try:
+        return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], text).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # Lone surrogates: bytes that were not UTF-8 (e.g. from a command line) must not be signed.
+        raise InputError("text to be signed is not valid Unicode", expected="UTF-8 text",
+                         found=repr(exc.object[exc.start:exc.end])) from None
 
 
 def _no_duplicates(where: str, error: type[InputError]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from slsacheck.errors import InputError
 from slsacheck.models import Digest
 from slsacheck.signing.simplesigning import (
     COSIGN_SIGNATURE_TYPE,
@@ -43,6 +44,16 @@ def test_annotations_sorted_and_escaped_as_go_does() -> None:
     parsed = parse_payload(payload)
     assert parsed.optional == {"a": "<b>&c", "z": "last", "é": "ü\u2028"}
     assert parsed == SimpleSigningPayload("r.example/a", DIGEST, {"a": "<b>&c", "z": "last", "é": "ü\u2028"})
+
+
+def test_annotations_that_are_not_unicode_refused() -> None:
+    with pytest.raises(InputError, match="not valid Unicode"):
+        build_payload("r.example/a", DIGEST, {"k": "bad\udcff"})
+
+
+def test_control_characters_escaped_as_go_does() -> None:
+    payload = build_payload("r.example/a", DIGEST, {"k": "a\tb\x01\x7f\"\\"})
+    assert payload.endswith(b'"optional":{"k":"a\\tb\\u0001\x7f\\"\\\\"}}')
 
 
 def test_empty_reference_refused() -> None:

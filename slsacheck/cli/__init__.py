@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "slsacheck.cli.oci_commands",
     "slsacheck.cli.demo",
     "slsacheck.cli.key_commands",
+    "slsacheck.cli.bundle_commands",
 )
 
 

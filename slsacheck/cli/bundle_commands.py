@@ -1,0 +1,121 @@
+"""`slsacheck verify-bundle`: verify a Sigstore bundle over a file or a `sha256:<hex>` digest.
+
+Speaks the sigstore-conformance client protocol, so the suite can drive slsacheck:
+
+    verify-bundle [--staging] --bundle FILE --certificate-identity ID --certificate-oidc-issuer URL
+                  [--trusted-root FILE] FILE_OR_DIGEST
+    verify-bundle [--staging] --bundle FILE --key PEMFILE [--trusted-root FILE] FILE_OR_DIGEST
+
+Exit 0 means verified; anything else means rejected, with the reason on stderr.
+Verification is offline: the trust root comes from `--trusted-root` (a
+`trusted_root.json` or a ClientTrustConfig), never from TUF; slsacheck embeds no
+production root, so without `--trusted-root` a keyless bundle is refused with advice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from slsacheck.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "verify-bundle",
+        help="verify a Sigstore bundle over a file or sha256:<hex> (offline; sigstore-conformance protocol)",
+    )
+    p.add_argument("--bundle", required=True, metavar="FILE", help="the Sigstore bundle (.sigstore.json)")
+    p.add_argument("--key", metavar="PEM", help="verify with this public key (a key-signed bundle)")
+    p.add_argument("--certificate-identity", metavar="ID", help="the exact certificate subject (email, URI)")
+    p.add_argument("--certificate-identity-regexp", metavar="RE", help="a full-match regexp for the subject")
+    p.add_argument("--certificate-oidc-issuer", metavar="URL", help="the exact OIDC issuer")
+    p.add_argument("--certificate-oidc-issuer-regexp", metavar="RE", help="a full-match regexp for the issuer")
+    p.add_argument("--trusted-root", metavar="FILE", help="trusted_root.json or a ClientTrustConfig (never fetched)")
+    p.add_argument("--staging", action="store_true", help="the bundle is from Sigstore staging (needs --trusted-root)")
+    p.add_argument("--output", choices=["text", "json"], default="text")
+    p.add_argument("artifact", metavar="FILE_OR_DIGEST", help="the signed file, or sha256:<hex>")
+    p.set_defaults(func=_verify_bundle)
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror}", hint="check the path") from None
+
+
+def _verify_bundle(args: argparse.Namespace) -> int:
+    from slsacheck.signing.bundle import parse_digest_or_none, verify_bundle  # noqa: PLC0415 - crypto loads here
+    from slsacheck.signing.identity import Identity  # noqa: PLC0415
+    from slsacheck.signing.keys import load_public_key  # noqa: PLC0415
+    from slsacheck.signing.trust import load_trusted_root  # noqa: PLC0415
+
+    keyless = any(
+        v is not None
+        for v in (
+            args.certificate_identity,
+            args.certificate_identity_regexp,
+            args.certificate_oidc_issuer,
+            args.certificate_oidc_issuer_regexp,
+        )
+    )
+    if (args.key is None) == (not keyless):
+        raise InputError(
+            "verify-bundle needs either --key or a certificate identity, not both and not neither",
+            hint="--key PEM for key-signed bundles; --certificate-identity ID --certificate-oidc-issuer URL for keyless",
+        )
+    root = None
+    if args.trusted_root is not None:
+        root = load_trusted_root(args.trusted_root)
+    elif keyless:
+        instance = "Sigstore staging" if args.staging else "the Sigstore public-good instance"
+        raise InputError(
+            f"no trust root: slsacheck does not embed {instance}'s trust root and never fetches it (no TUF)",
+            hint="pass --trusted-root FILE: the instance's trusted_root.json, saved once from its TUF "
+            "repository or given by your Sigstore deployment",
+        )
+
+    digest = parse_digest_or_none(args.artifact)
+    artifact = None if digest is not None else _read(args.artifact, "artifact")
+    if args.artifact.startswith("sha256:") and digest is None:
+        raise InputError(f"malformed digest {args.artifact!r}", expected="sha256:<64 lower-case hex>")
+    identity = None
+    if keyless:
+        identity = Identity(
+            issuer=args.certificate_oidc_issuer,
+            subject=args.certificate_identity,
+            issuer_regexp=args.certificate_oidc_issuer_regexp,
+            subject_regexp=args.certificate_identity_regexp,
+        )
+    key = load_public_key(_read(args.key, "key"), where=args.key) if args.key else None
+    result = verify_bundle(
+        _read(args.bundle, "bundle"),
+        artifact=artifact,
+        digest=digest,
+        identity=identity,
+        public_key=key,
+        trusted_root=root,
+    )
+    if args.output == "json":
+        import json  # noqa: PLC0415
+
+        doc = {
+            "verified": True,
+            "kind": result.kind,
+            "mediaType": result.media_type,
+            "signer": result.signer,
+            "subject": result.subject,
+            "issuer": result.issuer,
+            "keyFingerprint": result.key_fingerprint,
+            "integratedTime": result.integrated_time.isoformat() if result.integrated_time else None,
+            "timestamps": [t.isoformat() for t in result.timestamps],
+            "payloadType": result.payload_type,
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        when = result.integrated_time or (result.timestamps[0] if result.timestamps else None)
+        print(f"verified: {result.kind} signature by {result.signer}" + (f", logged {when.isoformat()}" if when else ""))
+    sys.stdout.flush()
+    return 0

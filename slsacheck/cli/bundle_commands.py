@@ -64,7 +64,8 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     if (args.key is None) == (not keyless):
         raise InputError(
             "verify-bundle needs either --key or a certificate identity, not both and not neither",
-            hint="--key PEM for key-signed bundles; --certificate-identity ID --certificate-oidc-issuer URL for keyless",
+            hint="--key PEM for key-signed bundles; "
+            "--certificate-identity ID --certificate-oidc-issuer URL for keyless ones",
         )
     root = None
     if args.trusted_root is not None:
@@ -116,6 +117,8 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
     else:
         when = result.integrated_time or (result.timestamps[0] if result.timestamps else None)
-        print(f"verified: {result.kind} signature by {result.signer}" + (f", logged {when.isoformat()}" if when else ""))
+        print(
+            f"verified: {result.kind} signature by {result.signer}" + (f", logged {when.isoformat()}" if when else "")
+        )
     sys.stdout.flush()
     return 0

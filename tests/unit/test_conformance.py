@@ -133,12 +133,12 @@ def test_bundle_verify_case(name: str, mode: str) -> None:
 
 def test_all_cases_count(capsys: pytest.CaptureFixture[str]) -> None:
     cases = _cases()
-    agree = sum(
-        _outcome(case, mode)[0] == case.expect_pass for case in cases.values() for mode in ("path", "digest")
-    )
+    agree = sum(_outcome(case, mode)[0] == case.expect_pass for case in cases.values() for mode in ("path", "digest"))
     with capsys.disabled():
-        print(f"\nsigstore-conformance bundle-verify: {agree}/{2 * len(cases)} runs end as named "
-              f"({len(cases)} cases x PATH, DIGEST)")
+        print(
+            f"\nsigstore-conformance bundle-verify: {agree}/{2 * len(cases)} runs end as named "
+            f"({len(cases)} cases x PATH, DIGEST)"
+        )
     assert agree == 2 * len(cases)
 
 
@@ -171,9 +171,19 @@ def test_cli_protocol(name: str, mode: str) -> None:
 
 def test_cli_refuses_without_trust_root_offline() -> None:
     case = _cases()["happy-path-v0.3"]
-    argv = [sys.executable, "-m", "slsacheck", "verify-bundle", "--bundle", str(case.bundle),
-            "--certificate-identity", str(case.identity), "--certificate-oidc-issuer", str(case.issuer),
-            str(case.artifact)]
+    argv = [
+        sys.executable,
+        "-m",
+        "slsacheck",
+        "verify-bundle",
+        "--bundle",
+        str(case.bundle),
+        "--certificate-identity",
+        str(case.identity),
+        "--certificate-oidc-issuer",
+        str(case.issuer),
+        str(case.artifact),
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
     assert proc.returncode == 2
     assert "no trust root" in proc.stderr and "--trusted-root" in proc.stderr

@@ -6,17 +6,24 @@ tests/integration/conftest.py (plain HTTP, TLS, TLS + auth)."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
 
-from slsacheck.errors import DigestMismatch, NotFound
+from slsacheck.cli import main
+from slsacheck.errors import EXIT_INCOMPLETE, DigestMismatch, NotFound
 from slsacheck.models import Descriptor, Digest, ImageRef, Platform
 from slsacheck.models import mediatypes as mt
 from slsacheck.oci import scratch
 from slsacheck.oci.copy import copy
 from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.store import Store
+from tests.support.images import BuildahImages, buildah_images, skopeo_copy, skopeo_registry_flags
+from tests.support.registry import RunningRegistry
+
+__all__ = ["buildah_images"]  # the fixture, imported so pytest finds it here
 
 
 def _two_platform_index() -> scratch.Built:
@@ -168,3 +175,146 @@ def test_layout_ref_round_trip_via_image_ref(tmp_path: Path, source: tuple[Layou
     ref = ImageRef.parse(f"oci:{src.path}:v1")
     assert ref.layout == str(src.path) and ref.identifier == "v1"
     assert LayoutStore(ref.layout).resolve(ref.identifier).digest == built.digest
+
+
+# -- registries (tests/integration/conftest.py starts them) -----------------------------
+
+
+
+def _buildah_multi(buildah_images: BuildahImages) -> tuple[LayoutStore, str]:
+    parsed = ImageRef.parse(buildah_images.multi)
+    assert parsed.layout is not None
+    return LayoutStore(parsed.layout), parsed.identifier
+
+
+@pytest.mark.integration
+def test_buildah_index_to_registry_then_mounted_to_another_repository(
+    registry_http: RunningRegistry, repo_name: str, buildah_images: BuildahImages
+) -> None:
+    layout, reference = _buildah_multi(buildah_images)
+    first = registry_http.store(f"{repo_name}/a")
+    report = copy(layout, first, reference, tags=["v1"])
+    index = layout.fetch_manifest(reference)
+    assert report.digest == index.digest and len(report.manifests_copied) == 3
+    assert first.fetch_manifest("v1").raw == index.raw
+    for child in index.children:
+        manifest = first.fetch_manifest(str(child.digest))
+        assert manifest.raw == layout.fetch_manifest(str(child.digest)).raw
+        for blob in manifest.blobs():
+            with first.open_blob(blob) as f:
+                assert f.read() == layout.fetch_blob(blob)
+
+    second = registry_http.store(f"{repo_name}/b")
+    mounted = copy(first, second, "v1")
+    assert mounted.blobs_copied == () and len(mounted.blobs_mounted) == len(report.blobs_copied)
+    assert mounted.bytes_sent == sum(len(first.fetch_manifest(str(d)).raw) for d in mounted.manifests_copied)
+    assert second.resolve("v1").digest == index.digest
+    again = copy(first, second, "v1")
+    assert again.sent_nothing and again.bytes_sent == 0
+
+
+@pytest.mark.integration
+def test_mount_with_auth_and_tls(registry_auth: RunningRegistry, repo_name: str,
+                                 source: tuple[LayoutStore, scratch.Built]) -> None:
+    layout, built = source
+    a, b = registry_auth.store(f"{repo_name}/a"), registry_auth.store(f"{repo_name}/b")
+    copy(layout, a, "v1")
+    report = copy(a, b, "v1")
+    assert len(report.blobs_mounted) == 4 and report.blobs_copied == ()
+    _assert_complete(b, built)
+
+
+@pytest.mark.integration
+def test_across_registries_and_back_through_a_layout(
+    tmp_path: Path, registry_tls: RunningRegistry, registry_auth: RunningRegistry, repo_name: str,
+    source: tuple[LayoutStore, scratch.Built],
+) -> None:
+    layout, built = source
+    tls = registry_tls.store(repo_name)
+    copy(layout, tls, "v1")
+    auth = registry_auth.store(repo_name)
+    report = copy(tls, auth, "v1")
+    assert report.blobs_mounted == () and len(report.blobs_copied) == 4
+    assert copy(tls, auth, "v1").sent_nothing
+    # registry -> layout -> registry keeps the digest all the way.
+    middle = LayoutStore(tmp_path / "middle", create=True)
+    copy(auth, middle, "v1")
+    back = registry_tls.store(f"{repo_name}/back")
+    final = copy(middle, back, "v1", tags=["again"])
+    assert final.digest == built.digest
+    _assert_complete(back, built)
+
+
+@pytest.mark.integration
+def test_interrupted_registry_copy_completes(registry_http: RunningRegistry, repo_name: str,
+                                             source: tuple[LayoutStore, scratch.Built]) -> None:
+    layout, built = source
+    dst = registry_http.store(repo_name)
+    # As if a previous run died after the first child: one image there, no index, no tag.
+    copy(layout, dst, str(built.children[0].digest))
+    with pytest.raises(NotFound):
+        dst.resolve("v1")
+    report = copy(layout, dst, "v1")
+    assert built.children[0].digest in report.manifests_present
+    assert set(report.manifests_copied) == {built.digest, built.children[1].digest}
+    assert len(report.blobs_copied) == 2  # only the second image's config and layer
+    _assert_complete(dst, built)
+
+
+@pytest.mark.integration
+def test_large_blob_streams_through(tmp_path: Path, registry_http: RunningRegistry, repo_name: str) -> None:
+    layout = LayoutStore(tmp_path / "big", create=True)
+    big = scratch.image({"blob.bin": os.urandom(9 * 1024 * 1024)})  # over the 8 MiB chunk size
+    scratch.push(layout, big, tag="big")
+    dst = registry_http.store(repo_name)
+    report = copy(layout, dst, "big")
+    assert report.bytes_sent > 9 * 1024 * 1024
+    back = LayoutStore(tmp_path / "back", create=True)
+    copy(dst, back, "big")
+    _assert_complete(back, big)
+
+
+@pytest.mark.integration
+def test_skopeo_reads_what_slsacheck_copied_to_a_registry(
+    tmp_path: Path, registry_tls: RunningRegistry, repo_name: str, source: tuple[LayoutStore, scratch.Built]
+) -> None:
+    layout, built = source
+    copy(layout, registry_tls.store(repo_name), "v1")
+    out = tmp_path / "from-registry"
+    skopeo_copy(f"docker://{registry_tls.host}/{repo_name}:v1", f"oci:{out}:v1", "--all",
+                *skopeo_registry_flags(registry_tls, "src", tmp_path))
+    assert LayoutStore(out).resolve("v1").digest == built.digest
+
+
+@pytest.mark.integration
+def test_slsacheck_reads_what_skopeo_pushed(
+    tmp_path: Path, registry_auth: RunningRegistry, repo_name: str, buildah_images: BuildahImages
+) -> None:
+    skopeo_copy(buildah_images.multi, f"docker://{registry_auth.host}/{repo_name}:pushed", "--all",
+                *skopeo_registry_flags(registry_auth, "dest", tmp_path))
+    layout, reference = _buildah_multi(buildah_images)
+    dst = LayoutStore(tmp_path / "pulled", create=True)
+    report = copy(registry_auth.store(repo_name), dst, "pushed")
+    assert report.digest == layout.resolve(reference).digest
+    assert len(report.manifests_copied) == 3
+
+
+@pytest.mark.integration
+def test_cli_copy_with_registry_flags(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, registry_auth: RunningRegistry, repo_name: str,
+    source: tuple[LayoutStore, scratch.Built],
+) -> None:
+    layout, built = source
+    assert registry_auth.ca_path is not None
+    flags = ["--ca-bundle", str(registry_auth.ca_path), "--docker-config", str(registry_auth.docker_config)]
+    target = f"{registry_auth.host}/{repo_name}:cli"
+    assert main(["copy", *flags, f"oci:{layout.path}:v1", target]) == 0
+    assert "4 sent" in capsys.readouterr().out
+    assert main(["inspect", *flags, "--output", "json", target]) == 0
+    assert json.loads(capsys.readouterr().out)["digest"] == str(built.digest)
+    # No credentials: the registry refuses, and the command says so (exit 3, not a crash).
+    empty = tmp_path / "empty-config.json"
+    empty.write_text("{}")
+    code = main(["inspect", "--ca-bundle", str(registry_auth.ca_path), "--docker-config", str(empty), target])
+    assert code == EXIT_INCOMPLETE
+    assert "401" in capsys.readouterr().err

@@ -11,7 +11,7 @@ sentence for people. The generator returns the warnings with the statement; with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from slsacheck.errors import InputError
@@ -42,3 +42,8 @@ class ProvenanceRefused(InputError):
             "to record them as warnings",
         )
         self.warnings = tuple(warnings)
+
+
+def unique(warnings: Iterable[Warning]) -> list[Warning]:
+    """Each warning once, in the order first met."""
+    return list(dict.fromkeys(warnings))

@@ -190,7 +190,10 @@ def parse_documents(text: str, source: str) -> list[Mapping[str, Any]]:
 # -- checking one run -----------------------------------------------------------------
 
 
-def parse_run(doc: Mapping[str, Any], source: str = "", *, allow_failed: bool = False) -> Run:
+def parse_run(
+    doc: Mapping[str, Any], source: str = "", *, allow_failed: bool = False, require_finished: bool = True
+) -> Run:
+    """One run object, checked; `require_finished=False` is for a run still in progress (in-step)."""
     warnings: list[Warning] = []
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
     metadata = _mapping(doc.get("metadata"))
@@ -229,7 +232,8 @@ def parse_run(doc: Mapping[str, Any], source: str = "", *, allow_failed: bool = 
             found="no status",
             hint="export the run after it completed, with status (kubectl get ... -o yaml keeps it)",
         )
-    _check_finished(status, label, where, allow_failed, warnings)
+    if require_finished:
+        _check_finished(status, label, where, allow_failed, warnings)
     spec = _mapping(doc.get("spec"))
     v1beta1 = api_version == "tekton.dev/v1beta1"
     results_key = "results"
@@ -271,7 +275,13 @@ def load_runs(
     docs = [(d, str(run_path)) for d in read_documents(run_path)]
     for path in child_paths:
         docs.extend((d, str(path)) for d in read_documents(path))
-    runs = [parse_run(d, src, allow_failed=allow_failed) for d, src in docs]
+    # The main run must have succeeded; a child may have failed (retried, or allowed to
+    # fail) and is then reported rather than refused.
+    kinds = [d.get("kind") or _infer_kind(d) for d, _ in docs]
+    main_index = kinds.index("PipelineRun") if "PipelineRun" in kinds else 0
+    runs = [
+        parse_run(d, src, allow_failed=allow_failed or i != main_index) for i, (d, src) in enumerate(docs)
+    ]
     pipelines = [r for r in runs if r.kind == "PipelineRun"]
     if len(pipelines) > 1:
         raise RunError(

@@ -35,7 +35,7 @@ from slsacheck.provenance.collect import (
     ref_dependency,
     remove_duplicates,
 )
-from slsacheck.provenance.findings import RunError, Warning
+from slsacheck.provenance.findings import RunError, Warning, unique
 from slsacheck.provenance.hints import Artifact, Hints, clean_digest_set, git_source, read_hints, subject_name
 from slsacheck.provenance.runs import Result, Run
 
@@ -320,14 +320,5 @@ def generate(
     statement = Statement(
         tuple(Subject(subject_name(a.name), a.digest) for a in subjects), PREDICATE_TYPE, predicate, type=STATEMENT_V1
     )
-    return statement, _unique(ctx.warnings)
+    return statement, unique(ctx.warnings)
 
-
-def _unique(warnings: Sequence[Warning]) -> list[Warning]:
-    seen: set[Warning] = set()
-    out = []
-    for warning in warnings:
-        if warning not in seen:
-            seen.add(warning)
-            out.append(warning)
-    return out

@@ -1,0 +1,147 @@
+"""Check a provenance document before it leaves, or any builder's document on request.
+
+Two independent checks, both must pass:
+1. JSON Schema (`schemas/in-toto-statement-v1.schema.json`, then the predicate's schema by
+   predicateType: `slsa-provenance-v1` or `slsa-provenance-v0.2`), every error reported;
+2. parsing into the in-toto-attestation library's protobuf models (Statement, and for
+   SLSA v1 the Provenance predicate), which refuses fields the spec does not define.
+
+For a file, each problem names its line: `FILE:LINE: at PATH: message`.
+
+This module imports jsonschema and protobuf at load: import it only where validation runs
+(the CLI does so inside its command functions).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from google.protobuf import json_format
+from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+from in_toto_attestation.v1 import statement_pb2
+from in_toto_attestation.v1.statement import STATEMENT_TYPE_URI
+from in_toto_attestation.v1.statement import Statement as ITStatement
+
+from slsacheck import _resources
+from slsacheck.errors import InputError
+from slsacheck.provenance.positions import Path as JsonPath
+from slsacheck.provenance.positions import line_of, load_with_lines
+
+PREDICATE_SCHEMAS = {
+    "https://slsa.dev/provenance/v1": "slsa-provenance-v1.schema.json",
+    "https://slsa.dev/provenance/v0.2": "slsa-provenance-v0.2.schema.json",
+}
+STATEMENT_SCHEMA = "in-toto-statement-v1.schema.json"
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: tuple[str | int, ...]
+    message: str
+    line: int | None = None
+
+    def render(self, source: str = "") -> str:
+        where = "/".join(str(p) for p in self.path) or "(document)"
+        prefix = f"{source}:{self.line}: " if source and self.line else (f"{source}: " if source else "")
+        return f"{prefix}at {where}: {self.message}"
+
+
+class InvalidProvenance(InputError):
+    """A provenance document that fails the schemas or the in-toto models."""
+
+    def __init__(self, problems: Sequence[Problem], source: str = "") -> None:
+        shown = "\n    ".join(p.render(source) for p in problems[:50])
+        more = f"\n    ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        super().__init__(
+            f"{source or 'the document'} is not valid provenance: {len(problems)} problem(s)\n    {shown}{more}",
+            hint="each line names the place in the document; see schemas/ for the accepted shapes",
+        )
+        self.problems = tuple(problems)
+
+
+@cache
+def _validator(name: str) -> Any:
+    schema = json.loads(_resources.read_text("schemas", name))
+    return jsonschema.Draft202012Validator(schema)
+
+
+def check(document: object) -> list[Problem]:
+    """Every problem in a statement carrying SLSA provenance (empty: valid)."""
+    problems = _schema_problems(STATEMENT_SCHEMA, document, ())
+    if not isinstance(document, Mapping):
+        return problems
+    predicate_type = document.get("predicateType")
+    schema = PREDICATE_SCHEMAS.get(predicate_type) if isinstance(predicate_type, str) else None
+    if schema is None:
+        problems.append(
+            Problem(("predicateType",), f"{predicate_type!r} is not SLSA provenance (v1 or v0.2)")
+        )
+    elif isinstance(document.get("predicate"), Mapping):
+        problems += _schema_problems(schema, document["predicate"], ("predicate",))
+    else:
+        problems.append(Problem(("predicate",), "SLSA provenance needs a predicate object"))
+    if not problems:
+        problems += _model_problems(document)
+    return problems
+
+
+def check_statement(document: Mapping[str, Any]) -> None:
+    """Raise `InvalidProvenance` unless `document` passes both checks."""
+    problems = check(document)
+    if problems:
+        raise InvalidProvenance(problems, "generated statement")
+
+
+def validate_file(path: Path) -> Any:
+    """Parse FILE (JSON or YAML) and check it; problems carry line numbers."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}", hint="give a JSON or YAML provenance file") from exc
+    document, lines = load_with_lines(text, str(path))
+    if isinstance(document, Mapping) and "payload" in document and "payloadType" in document:
+        raise InputError(
+            f"{path} is a DSSE envelope, not a statement",
+            hint="decode the payload first (base64 -d), or verify the attestation instead",
+        )
+    problems = [Problem(p.path, p.message, _line(lines, p.path)) for p in check(document)]
+    if problems:
+        raise InvalidProvenance(problems, str(path))
+    return document
+
+
+def _line(lines: Mapping[JsonPath, int], path: Sequence[str | int]) -> int | None:
+    return line_of(lines, path)
+
+
+def _schema_problems(schema: str, instance: object, prefix: tuple[str | int, ...]) -> list[Problem]:
+    validator = _validator(schema)
+    out = []
+    for error in sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
+        message = error.message
+        if len(message) > 300:
+            message = message[:297] + "..."
+        out.append(Problem((*prefix, *error.absolute_path), message))
+    return out
+
+
+def _model_problems(document: Mapping[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    try:
+        proto = json_format.ParseDict(dict(document), statement_pb2.Statement())
+        if proto.type == STATEMENT_TYPE_URI:
+            ITStatement.copy_from_pb(proto).validate()
+    except (json_format.ParseError, ValueError) as exc:
+        problems.append(Problem((), f"in-toto Statement model: {str(exc).splitlines()[0]}"))
+    if document.get("predicateType") == "https://slsa.dev/provenance/v1":
+        try:
+            json_format.ParseDict(dict(document["predicate"]), provenance_pb2.Provenance())
+        except json_format.ParseError as exc:
+            problems.append(Problem(("predicate",), f"SLSA v1 Provenance model: {str(exc).splitlines()[0]}"))
+    return problems

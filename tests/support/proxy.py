@@ -3,9 +3,10 @@
 Tests put it between slsacheck and a real registry to see what slsacheck does when the
 network or the registry lies: bytes changed in a body (`tamper`), a body cut short
 (`truncate`), connections dropped (`drop`), error statuses (`fail`, e.g. 503 with
-`Retry-After`), or a whole answer made up (`respond`, e.g. a referrers API the registry
-does not have). Every rule matches a method and a path substring and fires `times` times
-(None: always). `requests` records what went through, for tests that count requests.
+`Retry-After`), a whole answer made up (`respond`, e.g. a referrers API the registry
+does not have), or headers added to a real answer (`add_headers`). Every rule matches a
+method and a path substring and fires `times` times (None: always). `requests` records
+what went through, for tests that count requests.
 
 The `Host` header is passed through unchanged, so the registry's upload `Location`s point
 back at the proxy. Threads are bounded (`tests.support.servers.BoundedServer`).
@@ -23,7 +24,7 @@ from typing import Any, Literal
 
 from tests.support.servers import BoundedServer, serve
 
-Action = Literal["tamper", "truncate", "drop", "fail", "respond"]
+Action = Literal["tamper", "truncate", "drop", "fail", "respond", "headers"]
 _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-authorization",
                   "proxy-authenticate", "trailer"})
 
@@ -91,6 +92,11 @@ class Proxy:
         """Answer with a made-up response instead of forwarding."""
         return self._add(Rule("respond", method, path, times, status=status, body=body,
                               headers=dict(headers or {}), chunked=chunked))
+
+    def add_headers(self, path: str, headers: dict[str, str], *, method: str | None = None,
+                    times: int | None = None) -> Rule:
+        """Forward, and add `headers` to the registry's answer."""
+        return self._add(Rule("headers", method, path, times, headers=dict(headers)))
 
     def clear(self) -> None:
         with self._lock:
@@ -163,6 +169,8 @@ class Proxy:
                 finally:
                     upstream.close()
                 proxy._record(method, self.path, response.status)
+                if rule is not None and rule.action == "headers":
+                    out.update(rule.headers)
                 if rule is not None and rule.action == "tamper" and data:
                     data = data[:-1] + bytes([data[-1] ^ 0x01])
                 if rule is not None and rule.action == "truncate":

@@ -180,7 +180,6 @@ def test_layout_ref_round_trip_via_image_ref(tmp_path: Path, source: tuple[Layou
 # -- registries (tests/integration/conftest.py starts them) -----------------------------
 
 
-
 def _buildah_multi(buildah_images: BuildahImages) -> tuple[LayoutStore, str]:
     parsed = ImageRef.parse(buildah_images.multi)
     assert parsed.layout is not None

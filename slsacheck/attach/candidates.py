@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -38,6 +39,8 @@ from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.store import Store
 
 Kind = Literal["signature", "attestation"]
+# The predicate type of cosign 3's bundle-format image signatures (a DSSE statement).
+COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 Origin = Literal["tag", "referrer"]
 # Bound the work one image can cause: layers per tag manifest and bundle referrers.
 MAX_CANDIDATES = 256
@@ -86,11 +89,15 @@ class _Malformed(Exception):
     """A layer or bundle that cannot be a candidate; the message is the reason."""
 
 
+_KEY_ID = re.compile(r"(key sha256:[0-9a-f]{16})[0-9a-f]{48}")
+
+
 def _reason(exc: Error) -> str:
+    """One line: the message, expected vs found, with key fingerprints shortened."""
     text = exc.message
     if exc.expected is not None or exc.found is not None:
         text += f" (expected {exc.expected}, found {exc.found})"
-    return text
+    return _KEY_ID.sub(r"\1", text)
 
 
 def _b64(value: str, what: str) -> bytes:
@@ -258,10 +265,11 @@ class _Collector:
     def bundle(self, desc: Descriptor) -> None:
         source = f"{self.store.location} referrer {desc.digest}"
         claimed = desc.annotations.get(mt.ANN_BUNDLE_CONTENT)
-        kind: Kind = "attestation" if claimed == "dsse-envelope" else "signature"
         ptype = desc.annotations.get(mt.ANN_BUNDLE_PREDICATE_TYPE)
+        kind: Kind = "attestation" if claimed == "dsse-envelope" and ptype != COSIGN_SIGN_PREDICATE else "signature"
         try:
             manifest: Manifest = self.store.fetch_manifest(str(desc.digest))
+            ptype = manifest.annotations.get(mt.ANN_BUNDLE_PREDICATE_TYPE, ptype)
             subject = manifest.subject
             if subject is None or subject.digest != self.digest:
                 raise _Malformed(
@@ -272,7 +280,9 @@ class _Collector:
                 raise _Malformed(f"expected one Sigstore bundle layer, found {len(layers)}")
             bundle = _json_object(self.store.fetch_blob(layers[0]), "the Sigstore bundle")
             if "dsseEnvelope" in bundle:
-                kind = "attestation"
+                # cosign 3 signs images as DSSE statements of this type; what the
+                # statement really says is checked when it is verified.
+                kind = "signature" if ptype == COSIGN_SIGN_PREDICATE else "attestation"
             elif "messageSignature" in bundle:
                 kind = "signature"
             else:

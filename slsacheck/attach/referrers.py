@@ -111,7 +111,7 @@ def merge_fallback_index(existing: Manifest | None, entry: Descriptor) -> bytes 
 @dataclass(frozen=True)
 class PushedBundle:
     manifest: Descriptor
-    via: Literal["referrers", "fallback-tag"]
+    via: Literal["referrers", "fallback-tag", "registry"]
 
 
 def _listed(store: Store, subject: Digest, digest: Digest) -> bool:
@@ -129,6 +129,12 @@ def push_bundle(
     """Push the bundle blob, the empty config, the manifest, and make it findable."""
     store.push_blob(artifact.layer, artifact.bundle)
     store.push_blob(EMPTY_CONFIG, mt.EMPTY_JSON)
+    native = getattr(store, "push_referrer", None)
+    if native is not None:
+        # The registry store knows whether the registry indexes referrers (OCI-Subject)
+        # and maintains the fallback index itself when it does not.
+        native_written: Descriptor = native(artifact.manifest, mt.OCI_MANIFEST)
+        return PushedBundle(native_written, "registry")
     written = store.push_manifest(artifact.manifest, mt.OCI_MANIFEST)
     if _listed(store, subject.digest, written.digest):
         return PushedBundle(written, "referrers")

@@ -20,13 +20,14 @@ turns that into a value. Trusted roots are read once per path (`TrustRoots`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from slsacheck.attach.candidates import Candidate
+from slsacheck.attach.candidates import COSIGN_SIGN_PREDICATE, Candidate
 from slsacheck.errors import Error
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.digest import Digest
@@ -72,11 +73,15 @@ class TrustRoots:
         return self._roots[key]
 
 
+_KEY_ID = re.compile(r"(key sha256:[0-9a-f]{16})[0-9a-f]{48}")
+
+
 def _reason(exc: Error) -> str:
+    """One line: the message, expected vs found, with key fingerprints shortened."""
     text = exc.message
     if exc.expected is not None or exc.found is not None:
         text += f" (expected {exc.expected}, found {exc.found})"
-    return text
+    return _KEY_ID.sub(r"\1", text)
 
 
 def _identity(spec: IdentitySpec) -> Identity:
@@ -245,14 +250,24 @@ def _check_bundle(
         if authority.require_tlog and result.integrated_time is None:
             raise Refused("no transparency-log entry with a verified integrated time, and the authority requires one")
         signer = _keyless_signer(result)
-    if result.kind == "dsse":
-        if result.payload_type != mt.IN_TOTO_PAYLOAD:
-            raise Refused(f"the DSSE payloadType is {result.payload_type!r}, not {mt.IN_TOTO_PAYLOAD!r}")
-        statement = result.statement or _statement(result.payload or b"", digest)
-        if not statement.names_digest(digest):
-            raise Refused(f"the statement does not name this image {digest}")
-        return Accepted(signer, statement=statement)
-    return Accepted(signer)
+    if result.kind != "dsse":
+        if c.kind != "signature":
+            raise Refused("a message-signature bundle is not an attestation")
+        return Accepted(signer)
+    if result.payload_type != mt.IN_TOTO_PAYLOAD:
+        raise Refused(f"the DSSE payloadType is {result.payload_type!r}, not {mt.IN_TOTO_PAYLOAD!r}")
+    statement = _statement(result.payload or b"", digest)
+    is_signature = statement.predicate_type == COSIGN_SIGN_PREDICATE
+    if c.kind == "signature" and not is_signature:
+        raise Refused(f"the referrer claims an image signature, but its statement is a {statement.predicate_type}")
+    if c.kind == "signature":
+        optional: dict[str, Any] = {}
+        for subject in statement.subjects:
+            notes = subject.extra.get("annotations")
+            if subject.names(digest) and isinstance(notes, Mapping):
+                optional.update(notes)
+        return Accepted(signer, optional=optional)
+    return Accepted(signer, statement=statement)
 
 
 # -- entry points -------------------------------------------------------------------------

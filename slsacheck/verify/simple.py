@@ -26,6 +26,7 @@ from slsacheck.models.verdict import Check, Outcome, Verdict
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
 from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority
+from slsacheck.verify.authorities import TrustRoots
 
 AD_HOC = "command-line"
 
@@ -125,6 +126,8 @@ def verify_simple(
     options: RegistryOptions | None = None,
     now: datetime | None = None,
     store: Store | None = None,
+    image_text: str | None = None,
+    roots: TrustRoots | None = None,
 ) -> Verdict:
     """Resolve, collect and judge `ref` against one authority; never raises for registry
     trouble (that is an `error` verdict), only for bad input."""
@@ -132,5 +135,5 @@ def verify_simple(
 
     return judge_image(
         ref, {authority.name: authority}, lambda ev: judge(ev, wanted, authority),
-        policies=(AD_HOC,), options=options, now=now, store=store,
+        policies=(AD_HOC,), options=options, now=now, store=store, image_text=image_text, roots=roots,
     )

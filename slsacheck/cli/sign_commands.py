@@ -1,0 +1,240 @@
+"""`slsacheck sign`, `attest`, `verify` and `verify-attestation`: thin commands over
+`slsacheck.attach` and `slsacheck.verify`.
+
+Exit codes: 0 verified (or signed), 1 a verification or policy failure, 2 a usage or
+input error, 3 could not complete (registry unreachable, ...). Library modules load
+inside the command functions so that `slsacheck --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from slsacheck.cli._registry_flags import add_registry_flags, open_image, registry_options
+from slsacheck.errors import InputError
+
+if TYPE_CHECKING:
+    from slsacheck.models.verdict import Verdict
+    from slsacheck.policy.authority import Authority
+    from slsacheck.signing.signer import Signer
+
+_FORMATS = ("legacy", "bundle", "both")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("sign", help="sign an image (cosign .sig layer and/or Sigstore bundle referrer)",
+                       description="Resolve IMAGE to its digest, sign the digest, and attach the signature.")
+    _signer_flags(p)
+    p.add_argument("image", metavar="IMAGE", help="REGISTRY/REPO[:TAG][@DIGEST] or oci:DIR[:TAG]")
+    p.add_argument("-a", "--annotation", action="append", default=[], metavar="KEY=VALUE",
+                   help="annotation to sign with the image (repeatable)")
+    p.add_argument("--recursive", action="store_true", help="on an index, sign the index and every manifest in it")
+    p.add_argument("--format", choices=_FORMATS, default="both",
+                   help="legacy: a layer of the sha256-<hex>.sig tag; bundle: a Sigstore bundle referrer "
+                   "(cosign 3's form); both (default)")
+    add_registry_flags(p)
+    p.set_defaults(func=_sign)
+
+    p = sub.add_parser("attest", help="attest an image with an in-toto statement (cosign .att and/or bundle)",
+                       description="Resolve IMAGE, wrap the predicate in an in-toto Statement about its digest, "
+                       "sign it (DSSE) and attach it.")
+    _signer_flags(p)
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--predicate", required=True, metavar="FILE", help="predicate JSON file, or - for stdin")
+    p.add_argument("--type", default="custom", metavar="TYPE",
+                   help="predicate type: slsaprovenance (v0.2), slsaprovenance02, slsaprovenance1, spdx, spdxjson, "
+                   "cyclonedx, vuln, openvex, custom (default), link, or a URI")
+    p.add_argument("--format", choices=_FORMATS, default="both",
+                   help="legacy: a layer of sha256-<hex>.att; bundle: a Sigstore bundle referrer; both (default)")
+    add_registry_flags(p)
+    p.set_defaults(func=_attest)
+
+    p = sub.add_parser(
+        "verify", help="verify images' signatures with a key, a keyless identity, or policies",
+        description="Judge each IMAGE: with --key or a keyless identity, at least one signature must verify; "
+        "with --policy, every policy whose images match must pass. Exit 0 pass, 1 fail, 2 usage, "
+        "3 could not complete. JSON output: one verdict object, or an array for several images.",
+    )
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    _verifier_flags(p)
+    p.add_argument("--policy", action="append", default=[], metavar="FILE", help="an ImagePolicy file (repeatable)")
+    p.add_argument("--no-match", choices=["deny", "warn", "allow"], default=None,
+                   help="what an image no policy matches gets (default: the policies' noMatch, else deny)")
+    p.set_defaults(func=_verify, kind="signature")
+
+    p = sub.add_parser("verify-attestation", help="verify images' attestations of a type with a key or identity",
+                       description="At least one attestation of --type must verify for the key or identity.")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    _verifier_flags(p)
+    p.add_argument("--type", default=None, metavar="TYPE", help="predicate type (alias or URI); default: any")
+    p.set_defaults(func=_verify, kind="attestation", policy=[], no_match=None)
+
+
+def _signer_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--key", metavar="KEY", help="private key: a path, file://PATH or env://VAR")
+    p.add_argument("--keyless", action="store_true", help="sign keyless (Fulcio certificate, Rekor entry)")
+    p.add_argument("--identity-token", metavar="FILE", help="OIDC identity token file for --keyless, or - for stdin")
+    p.add_argument("--trust-config", metavar="FILE", help="Sigstore ClientTrustConfig (private deployments)")
+    p.add_argument("--password-file", metavar="FILE", help="key password file (else $COSIGN_PASSWORD or a prompt)")
+
+
+def _verifier_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--key", action="append", default=[], metavar="PUB",
+                   help="public key (path, file://, env://); repeatable: any one may have signed")
+    p.add_argument("--certificate-identity", metavar="ID", help="keyless: the exact certificate identity (SAN)")
+    p.add_argument("--certificate-identity-regexp", metavar="RE", help="keyless: identity as a full-match regexp")
+    p.add_argument("--certificate-oidc-issuer", metavar="URL", help="keyless: the exact OIDC issuer")
+    p.add_argument("--certificate-oidc-issuer-regexp", metavar="RE", help="keyless: issuer as a full-match regexp")
+    p.add_argument("--trusted-root", metavar="FILE", help="keyless: Sigstore trusted_root.json (read offline)")
+    p.add_argument("--output", choices=["text", "json"], default="text")
+    p.add_argument("--offline", action="store_true",
+                   help="no network besides the image's registry (always true: trust roots come from files)")
+    add_registry_flags(p)
+
+
+# -- sign / attest ---------------------------------------------------------------------
+
+
+def _read_input(path: str, what: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{what} {path} cannot be read: {exc.strerror}") from None
+
+
+def _signer(args: argparse.Namespace) -> Signer:
+    from slsacheck.cli.key_commands import password_source  # noqa: PLC0415
+    from slsacheck.signing.resolve import load_signer  # noqa: PLC0415
+
+    if bool(args.key) == bool(args.keyless):
+        raise InputError("give exactly one of --key KEY and --keyless",
+                         hint="--key names a private key; --keyless signs with an OIDC identity token")
+    if args.keyless:
+        if not args.identity_token:
+            raise InputError("--keyless needs --identity-token FILE (or - for stdin)",
+                             hint="in Tekton, mount a projected service-account token and pass its path")
+        token = _read_input(args.identity_token, "identity token file").decode("utf-8", "replace").strip()
+        return load_signer("keyless", identity_token=token, trust_config=args.trust_config)
+    return load_signer(args.key, password=password_source(args.password_file))
+
+
+def _annotations(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"-a {pair!r}: not KEY=VALUE", expected="KEY=VALUE, e.g. -a commit=abc123")
+        out[key] = value
+    return out
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from slsacheck.attach.sign import sign_image  # noqa: PLC0415
+
+    annotations = _annotations(args.annotation)
+    signer = _signer(args)
+    ref, store = open_image(args.image, args)
+    results = sign_image(store, ref, signer, annotations=annotations, recursive=args.recursive, fmt=args.format)
+    print(f"{args.image} resolved to {results[0].digest}", file=sys.stderr)
+    for r in results:
+        _print_attached(r, "signed")
+    return 0
+
+
+def _print_attached(r: Any, verb: str) -> None:
+    parts = [f"{verb} {r.digest}"]
+    if r.tag is not None:
+        parts.append(f"{r.tag}: {r.added} new layer(s)" if r.added else f"{r.tag}: already there")
+    if r.bundle is not None:
+        parts.append(f"bundle referrer {r.bundle}")
+    print("; ".join(parts))
+
+
+def _attest(args: argparse.Namespace) -> int:
+    from slsacheck.attach.predicates import load_predicate, predicate_type  # noqa: PLC0415
+    from slsacheck.attach.sign import attest_image  # noqa: PLC0415
+
+    ptype = predicate_type(args.type)
+    predicate = load_predicate(_read_input(args.predicate, "predicate file"), args.predicate)
+    signer = _signer(args)
+    ref, store = open_image(args.image, args)
+    result = attest_image(store, ref, signer, predicate_type=ptype, predicate=predicate, fmt=args.format)
+    print(f"{args.image} resolved to {result.digest}", file=sys.stderr)
+    _print_attached(result, f"attested ({ptype})")
+    return 0
+
+
+# -- verify ----------------------------------------------------------------------------
+
+
+def _ad_hoc_authority(args: argparse.Namespace) -> Authority | None:
+    keyless = any((args.certificate_identity, args.certificate_identity_regexp, args.certificate_oidc_issuer,
+                   args.certificate_oidc_issuer_regexp))
+    if args.key and keyless:
+        raise InputError("give either --key or a keyless identity, not both")
+    if args.key:
+        from slsacheck.signing.keys import public_key_pem  # noqa: PLC0415
+        from slsacheck.signing.resolve import load_verifier  # noqa: PLC0415
+        from slsacheck.verify.simple import key_authority  # noqa: PLC0415
+
+        return key_authority([public_key_pem(load_verifier(k).public_key) for k in args.key])
+    if keyless:
+        from slsacheck.verify.simple import keyless_authority  # noqa: PLC0415
+
+        return keyless_authority(
+            identity=args.certificate_identity, identity_regexp=args.certificate_identity_regexp,
+            issuer=args.certificate_oidc_issuer, issuer_regexp=args.certificate_oidc_issuer_regexp,
+            trusted_root=args.trusted_root,
+        )
+    return None
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from slsacheck.models.reference import ImageRef  # noqa: PLC0415
+    from slsacheck.verify.gate import exit_code  # noqa: PLC0415
+
+    authority = _ad_hoc_authority(args)
+    if authority is not None and args.policy:
+        raise InputError("give either --policy or --key/--certificate-identity, not both")
+    if authority is None and not args.policy:
+        raise InputError(
+            "nothing to verify against",
+            expected="--key PUB, --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp], "
+            "or --policy FILE" if args.kind == "signature" else "--key PUB or a keyless identity",
+        )
+    refs = [(text, ImageRef.parse(text)) for text in args.images]
+    options = registry_options(args)
+    now = datetime.now(UTC)
+    verdicts: list[Verdict]
+    if authority is not None:
+        from slsacheck.attach.predicates import predicate_type  # noqa: PLC0415
+        from slsacheck.verify.authorities import TrustRoots  # noqa: PLC0415
+        from slsacheck.verify.simple import Wanted, verify_simple  # noqa: PLC0415
+
+        wanted = Wanted(args.kind, predicate_type(args.type) if getattr(args, "type", None) else None)
+        roots = TrustRoots()
+        verdicts = [verify_simple(ref, authority, wanted, options=options, now=now, image_text=text, roots=roots)
+                    for text, ref in refs]
+    else:
+        from slsacheck.policy.load import load_policies  # noqa: PLC0415
+        from slsacheck.verify.gate import verify_images  # noqa: PLC0415
+
+        policy_set = load_policies(args.policy, no_match=args.no_match)
+        verdicts = verify_images(refs, policy_set, options=options, now=now)
+    _print_verdicts(verdicts, args.output)
+    return exit_code(verdicts)
+
+
+def _print_verdicts(verdicts: list[Verdict], output: str) -> None:
+    from slsacheck.verify.report import render_json, render_text  # noqa: PLC0415
+
+    if output == "json":
+        sys.stdout.write(render_json(verdicts))
+    else:
+        sys.stdout.write(render_text(verdicts))

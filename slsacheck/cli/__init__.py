@@ -24,7 +24,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "slsacheck.cli.demo",
     "slsacheck.cli.key_commands",
     "slsacheck.cli.bundle_commands",
-    "slsacheck.cli.sign_commands",
     "slsacheck.cli.provenance_commands",
 )
 

@@ -22,7 +22,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from slsacheck.errors import InputError
+from slsacheck.errors import InputError, VerificationError
+from slsacheck.signing.bundle import verify_bundle
+from slsacheck.signing.cosign_material import verify_cosign_material
+from slsacheck.signing.dsse import Envelope as DsseEnvelope
+from slsacheck.signing.identity import Identity
 from slsacheck.signing.keyless import (
     InvalidIdentityToken,
     InvalidTrustConfig,
@@ -30,6 +34,7 @@ from slsacheck.signing.keyless import (
     SigstoreServiceError,
 )
 from slsacheck.signing.signer import Signer
+from slsacheck.signing.trust import load_trusted_root
 from tests.support.peers import js_verify, py_verify_identity
 from tests.support.sigstore_mock import DEFAULT_ISSUER, MockSigstore, make_token, mock_sigstore
 
@@ -318,3 +323,78 @@ def test_non_in_toto_dsse_payload_is_refused(signer: KeylessSigner) -> None:
         signer.sign_dsse("application/vnd.example+json", b"{}")
     with pytest.raises(InputError, match="not an in-toto Statement"):
         signer.sign_dsse("application/vnd.in-toto+json", b'{"_type": "nope"}')
+
+
+# -- slsacheck's own verifiers accept what the keyless signer made -------------------------
+
+
+def test_keyless_bundles_verify_with_slsacheck(
+    mock_sigstore: MockSigstore, signed_message: dict[str, Path], signed_statement: dict[str, Path]
+) -> None:
+    root = load_trusted_root(mock_sigstore.trusted_root)
+    identity = Identity(subject=SUBJECT, issuer=DEFAULT_ISSUER)
+    for signed, kind in [(signed_message, "message"), (signed_statement, "dsse")]:
+        result = verify_bundle(
+            signed["bundle"].read_bytes(),
+            artifact=signed["artifact"].read_bytes(),
+            identity=identity,
+            trusted_root=root,
+        )
+        assert (result.kind, result.subject, result.issuer) == (kind, SUBJECT, DEFAULT_ISSUER)
+        assert result.timestamps  # the RFC 3161 timestamp from the mock TSA was checked too
+
+
+def test_cosign_material_verifies_with_slsacheck(signer: KeylessSigner, mock_sigstore: MockSigstore) -> None:
+    root = load_trusted_root(mock_sigstore.trusted_root)
+    identity = Identity(subject=SUBJECT, issuer=DEFAULT_ISSUER)
+    message = signer.sign_message(PAYLOAD)
+    m = message.material
+    assert m.certificate is not None and m.rekor_bundle is not None
+    verified = verify_cosign_material(
+        message.signature,
+        PAYLOAD,
+        certificate_pem=m.certificate,
+        chain_pem=m.chain,
+        rekor_bundle=m.rekor_bundle,
+        identity=identity,
+        trusted_root=root,
+    )
+    assert verified.log_index == m.rekor_bundle["Payload"]["logIndex"]
+
+    attested = signer.sign_dsse("application/vnd.in-toto+json", statement(b"image"))
+    envelope = DsseEnvelope.from_json(dict(attested.envelope))
+    a = attested.material
+    assert a.certificate is not None and a.rekor_bundle is not None
+    verify_cosign_material(
+        envelope.signatures[0].sig,
+        envelope.pae(),
+        certificate_pem=a.certificate,
+        chain_pem=a.chain,
+        rekor_bundle=a.rekor_bundle,
+        identity=identity,
+        trusted_root=root,
+        envelope=envelope,
+    )
+
+    # A SET over another log index, or a signature from another entry, does not pass.
+    forged = {**m.rekor_bundle, "Payload": {**m.rekor_bundle["Payload"], "logIndex": 1 + verified.log_index}}
+    with pytest.raises(VerificationError):
+        verify_cosign_material(
+            message.signature,
+            PAYLOAD,
+            certificate_pem=m.certificate,
+            chain_pem=m.chain,
+            rekor_bundle=forged,
+            identity=identity,
+            trusted_root=root,
+        )
+    with pytest.raises(VerificationError):
+        verify_cosign_material(
+            message.signature,
+            PAYLOAD,
+            certificate_pem=m.certificate,
+            chain_pem=m.chain,
+            rekor_bundle=a.rekor_bundle,
+            identity=identity,
+            trusted_root=root,
+        )

@@ -10,6 +10,7 @@ the tools do not depend on the machine's /etc/containers/policy.json.
 buildah is slow (seconds per image), so `buildah_images` builds one image and one index
 per test session and hands out their layouts; tests copy them before changing them.
 Test modules import the fixture: `from tests.support.images import buildah_images`.
+`cosign_saved_layout` lays out slsa-verifier's `cosign save` layout from the shared anchors.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.env import require_tool
+from tests.support.env import require_tool, shared_file
 
 _POLICY = {"default": [{"type": "insecureAcceptAnything"}]}
 _TIMEOUT = 180
@@ -170,3 +171,24 @@ def buildah_images(tmp_path_factory: pytest.TempPathFactory) -> BuildahImages:
             ),
         )
     return _SESSION[key]
+
+
+# -- a layout written by `cosign save`, from the shared anchors ----------------------------
+
+COSIGN_SAVED = (
+    "slsa-framework__slsa-verifier__cli__slsa-verifier__testdata__gha_generic_container__v2.1.0"
+    "__container_workflow_dispatch"
+)
+
+
+def cosign_saved_layout(tmp_path: Path) -> Path:
+    """slsa-verifier's `cosign save` layout, laid out again from the shared anchors (its
+    index.json and the blobs kept there; the image's own layers were not kept)."""
+    index = shared_file("anchors", "verify", f"{COSIGN_SAVED}__index.json")
+    path = tmp_path / "cosign-saved"
+    (path / "blobs" / "sha256").mkdir(parents=True)
+    (path / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (path / "index.json").write_bytes(index.read_bytes())
+    for blob in index.parent.glob(f"{COSIGN_SAVED}__blobs__sha256__*"):
+        (path / "blobs" / "sha256" / blob.name.rsplit("__", 1)[1]).write_bytes(blob.read_bytes())
+    return path

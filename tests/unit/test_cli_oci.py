@@ -13,6 +13,7 @@ from slsacheck.models import Platform
 from slsacheck.models import mediatypes as mt
 from slsacheck.oci import scratch
 from slsacheck.oci.layout import LayoutStore
+from tests.support.images import cosign_saved_layout
 
 
 @pytest.fixture
@@ -145,3 +146,16 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
         main(["copy", "--help"])
     out = capsys.readouterr().out
     assert "--allow-http-registry" in out and "--ca-bundle" in out and "--docker-config" in out
+
+
+def test_inspect_a_cosign_saved_layout_lists_its_attestations(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = cosign_saved_layout(tmp_path)
+    code, out, err = _run(capsys, "inspect", f"oci:{path}", "--output", "json")
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["mediaType"] == mt.OCI_INDEX
+    assert [a["kind"] for a in info["attestations"]] == [mt.KIND_ATTS]
+    assert info["signatures"] == []
+    assert {p["platform"] for p in info["platforms"]} >= {"linux/amd64"}

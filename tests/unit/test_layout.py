@@ -21,7 +21,8 @@ from slsacheck.models.descriptor import MalformedManifest
 from slsacheck.oci import scratch
 from slsacheck.oci.layout import LayoutStore, MissingBlob
 from slsacheck.oci.store import Store
-from tests.support.env import ROOT
+from tests.support.env import ROOT, shared_file
+from tests.support.images import COSIGN_SAVED, cosign_saved_layout
 
 
 def _index_json(path: Path) -> dict:  # type: ignore[type-arg]
@@ -440,3 +441,23 @@ def test_corrupt_index_json(store: LayoutStore) -> None:
     (store.path / "index.json").write_text('{"manifests":[{"digest":"sha256:zz"}]}')
     with pytest.raises(StoreError):
         store.resolve("x")
+
+
+def test_reads_a_real_cosign_save_layout(tmp_path: Path) -> None:
+    path = cosign_saved_layout(tmp_path)
+    digest = Digest.parse(shared_file("anchors", "verify", f"{COSIGN_SAVED}.digest").read_text().strip())
+    store = LayoutStore(path)
+    assert store.default_reference() == str(digest)
+    index = store.fetch_manifest("latest")
+    assert index.digest == digest and index.is_index
+    kinds = {e.annotations["kind"]: e for e in store.entries()}
+    assert set(kinds) == {mt.KIND_IMAGE_INDEX, mt.KIND_ATTS}
+    att = store.fetch_manifest(str(kinds[mt.KIND_ATTS].digest))
+    (layer,) = att.layers
+    assert layer.media_type == mt.DSSE_ENVELOPE
+    assert json.loads(store.fetch_blob(layer))["payloadType"] == mt.IN_TOTO_PAYLOAD
+    assert list(store.tags()) == []
+    # The image's own manifests were not kept: a clear error naming blob and layout.
+    with pytest.raises(MissingBlob) as info:
+        store.fetch_manifest(str(index.children[0].digest))
+    assert index.children[0].digest.hex in str(info.value) and str(path) in str(info.value)

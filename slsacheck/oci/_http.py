@@ -117,6 +117,10 @@ def registry_codes(body: bytes) -> tuple[tuple[str, ...], str]:
     return codes, messages[0] if messages else ""
 
 
+class UntrustedCertificate(TLSError):
+    """The server speaks TLS but its certificate does not verify: never a reason to fall back."""
+
+
 class RegistryClient:
     """HTTP access to one registry host, shared by every `RegistryStore` on it."""
 
@@ -166,6 +170,8 @@ class RegistryClient:
             base = f"{scheme}://{self._host}"
             try:
                 response = self._send("GET", base + "/v2/", repository=None)
+            except UntrustedCertificate:
+                raise
             except TLSError:
                 if scheme == schemes[-1]:
                     raise
@@ -392,7 +398,7 @@ class RegistryClient:
     def _tls_error(self, url: str, exc: BaseException) -> TLSError:
         if _is_cert_failure(exc):
             trust = f"the CA bundle {self.options.ca_bundle}" if self.options.ca_bundle else "the system CA store"
-            return TLSError(
+            return UntrustedCertificate(
                 f"the TLS certificate of {self.registry} does not verify against {trust}: {_short(exc)}",
                 registry=self.registry,
                 hint="give slsacheck the registry's CA (--ca-bundle FILE / RegistryOptions.ca_bundle); "

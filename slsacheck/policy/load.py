@@ -99,7 +99,11 @@ def load_policies(paths: Sequence[str | Path], *, no_match: NoMatch | None = Non
         seen[policy.name] = policy
     if problems:
         raise PolicyLoadError(problems)
-    effective: NoMatch = no_match or min((p.no_match for p in policies), key=NO_MATCH_ORDER.index, default="deny")
+    effective: NoMatch = "deny"
+    if no_match is not None:
+        effective = no_match
+    elif policies:
+        effective = min((p.no_match for p in policies), key=NO_MATCH_ORDER.index)
     return PolicySet(tuple(policies), effective)
 
 

@@ -1,0 +1,296 @@
+"""Judge Evidence against one Policy: a pure function from data to Checks, and Verdicts.
+
+`evaluate(policy, evidence, now=...)` reads only its arguments: no registry, no clock,
+no files. The verify layer collects and verifies evidence against the policy's
+authorities (authority names are per policy) and calls this.
+
+Semantics:
+- `verification.complete` fails whenever evidence collection was incomplete; nothing
+  turns it into a pass (not `mode: warn`, not an exception).
+- `signatures.threshold`: distinct listed authorities among the verified signatures.
+- per attestation entry: `attestations.<name>.present` needs a statement of the
+  predicate type signed by one of the entry's authorities; candidates signed by others
+  and rejected candidates are listed in `found`. Without one, the entry's other checks
+  are `skip` (the verdict already fails on `present`).
+- provenance rules and conditions must hold for every accepted statement of the entry
+  (conflicting signed claims about one image are a reason to stop); vulnerability rules
+  judge the newest accepted scan (older scans are superseded, not contradictory).
+- exceptions turn matching fail/warn checks into `skip` with their reason until their
+  date (inclusive, UTC); an expired exception no longer applies and adds a `warn`.
+- `mode: warn` reports failures as warnings, except `verification.complete`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from slsacheck.models.digest import Digest
+from slsacheck.models.evidence import Evidence, Rejected, SignerInfo, VerifiedAttestation
+from slsacheck.models.verdict import Check, Outcome, Verdict
+from slsacheck.policy import checkids as ids
+from slsacheck.policy.authority import KeylessAuthority
+from slsacheck.policy.cel import Activation, run
+from slsacheck.policy.globs import image_name
+from slsacheck.policy.model import AttestationRule, NoMatch, Policy
+from slsacheck.policy.provenance_facts import provenance_facts
+from slsacheck.policy.provenance_rules import provenance_checks
+from slsacheck.policy.vuln_rules import read_scan, scan_time, vulnerability_checks
+
+_MAX_LISTED = 6
+
+
+def _listing(items: Sequence[str]) -> str:
+    extra = len(items) - _MAX_LISTED
+    return "; ".join(items[:_MAX_LISTED]) + (f"; and {extra} more" if extra > 0 else "")
+
+
+def _accepts(policy: Policy, authority: str, signer: SignerInfo) -> str | None:
+    """Why a verified item does not count for `authority` (None: it counts)."""
+    auth = policy.authorities.get(authority)
+    if auth is None:
+        return "authority not defined in this policy"
+    if isinstance(auth, KeylessAuthority) and auth.require_tlog and not signer.tlog:
+        return "no transparency-log proof, and the authority requires one"
+    return None
+
+
+def _rejected_text(items: Sequence[Rejected]) -> list[str]:
+    return [f"rejected {r.source}: {r.reason}" for r in items]
+
+
+def _signatures(policy: Policy, evidence: Evidence) -> Check:
+    rule = policy.signatures
+    assert rule is not None
+    listed = set(rule.authorities)
+    counted: list[str] = []
+    notes: list[str] = []
+    for sig in evidence.signatures:
+        why = _accepts(policy, sig.authority, sig.signer) if sig.authority in listed else "authority not listed"
+        if why is None:
+            if sig.authority not in counted:
+                counted.append(sig.authority)
+        else:
+            notes.append(f"{sig.signer.describe()} via {sig.authority} ({why})")
+    notes += _rejected_text([r for r in evidence.rejected if r.kind == "signature"])
+    ok = len(counted) >= rule.threshold
+    expected = f"signatures from at least {rule.threshold} of: {', '.join(rule.authorities)}"
+    found = f"signed by {', '.join(counted)}" if counted else "no signature from a listed authority"
+    if notes:
+        found += "; " + _listing(notes)
+    return Check(
+        ids.SIGNATURES_THRESHOLD,
+        Outcome.PASS if ok else Outcome.FAIL,
+        expected=expected,
+        found=found,
+        hint=None
+        if ok
+        else "sign the image with a listed authority (cosign sign --key ..., or keyless with an "
+        "identity listed under spec.authorities), or check that the signing identity matches the policy",
+    )
+
+
+def _present(policy: Policy, rule: AttestationRule, evidence: Evidence) -> tuple[Check, list[VerifiedAttestation]]:
+    accepted: list[VerifiedAttestation] = []
+    notes: list[str] = []
+    for att in evidence.attestations:
+        if att.predicate_type != rule.predicate_type:
+            continue
+        why = (
+            _accepts(policy, att.authority, att.signer)
+            if att.authority in rule.authorities
+            else ("authority not listed for this attestation")
+        )
+        if why is None:
+            accepted.append(att)
+        else:
+            notes.append(f"{att.source} signed by {att.signer.describe()} via {att.authority} ({why})")
+    notes += _rejected_text(
+        [r for r in evidence.rejected if r.kind == "attestation" and r.predicate_type in (None, rule.predicate_type)]
+    )
+    expected = f"an attestation of type {rule.predicate_type} signed by one of: {', '.join(rule.authorities)}"
+    if accepted:
+        found = f"{len(accepted)} from {', '.join(dict.fromkeys(a.authority for a in accepted))}"
+        if notes:
+            found += "; also " + _listing(notes)
+        return Check(ids.present(rule.name), Outcome.PASS, expected=expected, found=found), accepted
+    found = _listing(notes) if notes else f"no attestation of type {rule.predicate_type}"
+    return Check(
+        ids.present(rule.name),
+        Outcome.FAIL,
+        expected=expected,
+        found=found,
+        hint=f"attest the image (cosign attest --type {rule.predicate_type} ...) with a key or identity "
+        "listed for this attestation",
+    ), []
+
+
+def _merge(per_statement: Sequence[tuple[str, list[Check]]]) -> list[Check]:
+    """One check per id: failing if any statement fails it; found names the statement."""
+    if len(per_statement) == 1:
+        return per_statement[0][1]
+    order: list[str] = []
+    groups: dict[str, list[tuple[str, Check]]] = {}
+    for source, checks in per_statement:
+        for c in checks:
+            if c.id not in groups:
+                order.append(c.id)
+            groups.setdefault(c.id, []).append((source, c))
+    merged: list[Check] = []
+    for cid in order:
+        group = groups[cid]
+        failing = [(s, c) for s, c in group if c.outcome is Outcome.FAIL]
+        pick = failing or group
+        first = pick[0][1]
+        found = _listing([f"{s}: {c.found}" for s, c in pick])
+        merged.append(replace(first, found=found))
+    return merged
+
+
+def _conditions(rule: AttestationRule, statement: Mapping[str, Any], activation: Activation | None) -> list[Check]:
+    out: list[Check] = []
+    act = activation or Activation.of(statement)
+    for i, cond in enumerate(rule.conditions):
+        ok, why = run(cond.program, act)
+        out.append(
+            Check(
+                ids.condition(rule.name, i),
+                Outcome.PASS if ok else Outcome.FAIL,
+                message=cond.message,
+                expected=" ".join(cond.expr.split()),
+                found="true" if ok else (why or "false"),
+                hint=None if ok else cond.message,
+            )
+        )
+    return out
+
+
+def _attestation(policy: Policy, rule: AttestationRule, evidence: Evidence, now: datetime) -> list[Check]:
+    present, accepted = _present(policy, rule, evidence)
+    out = [present]
+    if not accepted:
+        skipped = [cid for cid in ids.attestation_check_ids(rule) if cid != present.id]
+        return out + [
+            Check(cid, Outcome.SKIP, message=f"not evaluated: no accepted {rule.name} attestation") for cid in skipped
+        ]
+    if rule.vulnerabilities is not None:
+        newest = max(
+            accepted,
+            key=lambda a: scan_time(read_scan(_predicate(a.statement))) or datetime.min.replace(tzinfo=now.tzinfo),
+        )
+        scan = read_scan(_predicate(newest.statement))
+        vuln = vulnerability_checks(rule.vulnerabilities, scan, now=now, source=newest.source)
+        return out + vuln + _conditions(rule, newest.statement, None)
+    per_statement: list[tuple[str, list[Check]]] = []
+    for att in accepted:
+        checks: list[Check] = []
+        if rule.provenance is not None:
+            checks += provenance_checks(rule.provenance, provenance_facts(att.statement), now=now)
+        checks += _conditions(rule, att.statement, None)
+        per_statement.append((att.source, checks))
+    return out + _merge(per_statement)
+
+
+def _predicate(statement: Mapping[str, Any]) -> Mapping[str, Any]:
+    p = statement.get("predicate")
+    return p if isinstance(p, Mapping) else {}
+
+
+def _apply_exceptions(policy: Policy, image: str, checks: list[Check], now: datetime) -> list[Check]:
+    name = image_name(image)
+    today = now.date()
+    out = list(checks)
+    for exc in policy.exceptions:
+        if not exc.covers_image(name):
+            continue
+        if today > exc.until:
+            out.append(
+                Check(
+                    ids.exception(exc.index),
+                    Outcome.WARN,
+                    message=f"exception expired on {exc.until.isoformat()}; {', '.join(exc.checks)} apply again",
+                    expected=f"an exception valid today ({today.isoformat()})",
+                    found=f"expired {exc.until.isoformat()} ({exc.reason})",
+                    hint="remove the exception from the policy, or renew it with a new date after review",
+                )
+            )
+            continue
+        for i, c in enumerate(out):
+            if c.id in exc.checks and c.outcome in (Outcome.FAIL, Outcome.WARN):
+                out[i] = replace(
+                    c, outcome=Outcome.SKIP, message=f"exempted until {exc.until.isoformat()}: {exc.reason}"
+                )
+    return out
+
+
+def evaluate(policy: Policy, evidence: Evidence, *, now: datetime) -> list[Check]:
+    """Every check `policy` makes over `evidence`, each naming the policy."""
+    if now.tzinfo is None:
+        raise ValueError("evaluate() needs a timezone-aware `now`")
+    checks: list[Check] = []
+    if evidence.incomplete:
+        checks.append(
+            Check(
+                ids.VERIFICATION_COMPLETE,
+                Outcome.FAIL,
+                expected="all evidence collected and verified",
+                found=_listing(list(evidence.incomplete)),
+                hint="retry when the registry is reachable; a verification that could not complete never passes",
+            )
+        )
+    if policy.signatures is not None:
+        checks.append(_signatures(policy, evidence))
+    for rule in policy.attestations:
+        checks += _attestation(policy, rule, evidence, now)
+    checks = _apply_exceptions(policy, evidence.image, checks, now)
+    if policy.mode == "warn":
+        checks = [
+            replace(c, outcome=Outcome.WARN) if c.outcome is Outcome.FAIL and c.id != ids.VERIFICATION_COMPLETE else c
+            for c in checks
+        ]
+    return [replace(c, policy=policy.name) for c in checks]
+
+
+def _digest_text(digest: Digest | str | None) -> str | None:
+    return None if digest is None else str(digest)
+
+
+def verdict(
+    image: str,
+    digest: Digest | str | None,
+    policies: Sequence[Policy],
+    checks: Sequence[Check],
+    incomplete: Sequence[str] = (),
+) -> Verdict:
+    """The Verdict for an image judged by `policies` (their checks concatenated)."""
+    return Verdict(
+        image=image,
+        digest=_digest_text(digest),
+        policies=[p.name for p in policies],
+        checks=list(checks),
+        incomplete=list(incomplete),
+    )
+
+
+def no_match_verdict(image: str, digest: Digest | str | None, no_match: NoMatch) -> Verdict:
+    """The Verdict for an image no policy matches: deny fails, warn warns, allow passes."""
+    outcome = {"deny": Outcome.FAIL, "warn": Outcome.WARN, "allow": Outcome.PASS}[no_match]
+    return Verdict(
+        image=image,
+        digest=_digest_text(digest),
+        policies=[],
+        checks=[
+            Check(
+                ids.POLICY_MATCH,
+                outcome,
+                expected="at least one policy whose images match",
+                found=f"no policy matches {image_name(image)} (noMatch: {no_match})",
+                hint=None
+                if outcome is Outcome.PASS
+                else "add the image to a policy's spec.images.include, or check the "
+                "image name (patterns match registry/repository)",
+            )
+        ],
+    )

@@ -1,0 +1,336 @@
+"""What a SLSA provenance statement says, read the same way for v1 and v0.2 (no I/O).
+
+The typed rules judge facts, not documents: builder id, build type, source repositories,
+refs and commits, pipeline tasks and the references they were resolved from, step images,
+and when the build finished. Where each fact lives:
+
+- builder: v1 `runDetails.builder.id`; v0.2 `builder.id`.
+- build type: v1 `buildDefinition.buildType`; v0.2 `buildType`.
+- sources: git URIs in v1 `resolvedDependencies` (except the `pipeline`, `pipelineTask`
+  and `task` entries, which are definitions) or v0.2 `materials`; CHAINS-GIT_URL params,
+  results and byproducts; v0.2 `invocation.configSource` for non-Tekton builders.
+- refs: `@refs/...` on source URIs; `revision`-like params; the Pipelines-as-Code
+  `source-branch` annotation; `github_ref` (GitHub generators).
+- commits: digests of source entries; CHAINS-GIT_COMMIT; hex revisions.
+- tasks: v1 `externalParameters.runSpec.pipelineSpec.tasks` (name, taskRef name);
+  v0.2 `buildConfig.tasks` (name, ref name or `name` param).
+- task refs: v1 definition entries and taskRef bundles/resolvers; v0.2 task `ref`
+  (bundle, git resolver) and, for Tekton, `invocation.configSource`.
+- step images: v1 `oci://` dependencies without a name; v0.2 `oci://` materials and
+  `buildConfig.tasks[].steps[].environment.image`.
+- finished: v1 `runDetails.metadata.finishedOn`; v0.2 `metadata.buildFinishedOn`.
+
+Every fact records where it was found (`where`), so a failing check can say so.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SLSA_V1 = "https://slsa.dev/provenance/v1"
+SLSA_V02 = "https://slsa.dev/provenance/v0.2"
+
+_HEX = re.compile(r"[0-9a-f]+")
+_REF_PARAMS = frozenset({"revision", "git-revision", "git-ref", "ref", "branch", "git-branch"})
+_URL_PARAMS = frozenset({"CHAINS-GIT_URL", "git-url"})
+_COMMIT_KEYS = frozenset({"CHAINS-GIT_COMMIT"})
+_DEFINITION_NAMES = frozenset({"pipeline", "pipelineTask", "task"})
+_BRANCH_ANNOTATIONS = ("pipelinesascode.tekton.dev/source-branch",)
+_GIT_SCHEMES = ("git+", "git://", "ssh://", "https://github.com", "https://gitlab.com")
+
+
+@dataclass(frozen=True)
+class Fact:
+    value: str
+    where: str
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str  # the pipeline task name
+    task: str | None  # the referenced task's own name (ref name / bundle `name` param)
+    where: str
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    uri: str  # oci://registry/repo (no tag, no digest) or git+https://host/repo
+    digest: str | None  # "<alg>:<hex>" when the reference is pinned
+    where: str
+
+
+@dataclass(frozen=True)
+class StepImage:
+    name: str  # registry/repository as recorded (no scheme, tag or digest)
+    digest: str | None
+    where: str
+
+
+@dataclass(frozen=True)
+class ProvenanceFacts:
+    version: str  # "v1" or "v0.2"
+    builder_id: str | None = None
+    build_type: str | None = None
+    sources: tuple[Fact, ...] = ()
+    refs: tuple[Fact, ...] = ()
+    commits: tuple[Fact, ...] = ()
+    tasks: tuple[TaskInfo, ...] = ()
+    task_refs: tuple[TaskRef, ...] = ()
+    step_images: tuple[StepImage, ...] = ()
+    finished_on: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+def _s(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def is_git_uri(uri: str) -> bool:
+    return uri.startswith(_GIT_SCHEMES) or uri.endswith(".git")
+
+
+def split_ref(uri: str) -> tuple[str, str | None]:
+    """`git+https://h/o/r@refs/heads/main` -> (`git+https://h/o/r`, `refs/heads/main`).
+
+    Only an `@` in the path counts (`ssh://git@host/...` carries a user, not a ref).
+    """
+    scheme, sep, rest = uri.partition("://")
+    body = rest if sep else uri
+    slash = body.find("/")
+    at = body.rfind("@")
+    if at > slash >= 0:
+        return (f"{scheme}{sep}" if sep else "") + body[:at], body[at + 1 :] or None
+    return uri, None
+
+
+def _digest_text(digest: Any) -> str | None:
+    d = _map(digest)
+    for alg in ("sha256", "sha512", "sha1", "gitCommit"):
+        if _s(d.get(alg)):
+            return f"{alg}:{d[alg]}"
+    return None
+
+
+def _commit_values(digest: Any) -> Iterator[str]:
+    d = _map(digest)
+    for alg in ("sha1", "gitCommit", "sha256"):
+        if _s(d.get(alg)):
+            yield str(d[alg])
+
+
+def _params(value: Any) -> Iterator[tuple[str, Any]]:
+    """Tekton params as (name, value), from a list of {name, value} or a mapping."""
+    if isinstance(value, Mapping):
+        yield from ((str(k), v) for k, v in value.items())
+    for p in _list(value):
+        if isinstance(p, Mapping) and _s(p.get("name")):
+            yield str(p["name"]), p.get("value")
+
+
+class _Collector:
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.sources: list[Fact] = []
+        self.refs: list[Fact] = []
+        self.commits: list[Fact] = []
+        self.tasks: list[TaskInfo] = []
+        self.task_refs: list[TaskRef] = []
+        self.step_images: list[StepImage] = []
+
+    def source(self, uri: str, where: str, digest: Any = None) -> None:
+        base, ref = split_ref(uri)
+        self.sources.append(Fact(base, where))
+        if ref is not None:
+            self.ref(ref, where)
+        for c in _commit_values(digest):
+            self.commits.append(Fact(c, f"{where} digest"))
+
+    def ref(self, value: str, where: str) -> None:
+        # A revision that is hex is a commit someone named as a revision, not a ref.
+        if _HEX.fullmatch(value) and len(value) >= 7:
+            self.commits.append(Fact(value, where))
+        else:
+            self.refs.append(Fact(value, where))
+
+    def param(self, name: str, value: Any, where: str) -> None:
+        text = _s(value)
+        if text is None:
+            return
+        if name in _URL_PARAMS:
+            self.source(text, f"{where} {name}")
+        elif name in _COMMIT_KEYS:
+            self.commits.append(Fact(text, f"{where} {name}"))
+        elif name in _REF_PARAMS:
+            self.ref(text, f"{where} {name}")
+
+    def step_image(self, uri: str, digest: Any, where: str) -> None:
+        name = uri.removeprefix("oci://")
+        pinned = _digest_text(digest)
+        if "@" in name:
+            name, _, inline = name.partition("@")
+            pinned = pinned or inline
+        last = name.rsplit("/", 1)[-1]
+        if ":" in last:
+            name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+        self.step_images.append(StepImage(name, pinned, where))
+
+    def task_ref(self, uri: str, digest: str | None, where: str) -> None:
+        base: str = uri
+        if uri.startswith("oci://") or not is_git_uri(uri):
+            name = uri.removeprefix("oci://")
+            if "@" in name:
+                name, _, inline = name.partition("@")
+                digest = digest or inline or None
+            last = name.rsplit("/", 1)[-1]
+            if ":" in last:
+                name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+            base = "oci://" + name
+        self.task_refs.append(TaskRef(base, digest, where))
+
+
+def _tekton_ref(c: _Collector, ref: Mapping[str, Any], where: str) -> str | None:
+    """Record a Tekton taskRef/ref (bundle or resolver); return the referenced task's name."""
+    params = dict(_params(ref.get("params")))
+    task_name = _s(ref.get("name")) or _s(params.get("name"))
+    bundle = _s(ref.get("bundle")) or _s(params.get("bundle"))
+    resolver = _s(ref.get("resolver"))
+    if bundle:
+        c.task_ref(bundle, None, f"{where} bundle")
+    elif resolver == "git" and _s(params.get("url")):
+        revision = _s(params.get("revision"))
+        pinned = f"sha1:{revision}" if revision and _HEX.fullmatch(revision) else None
+        c.task_ref("git+" + str(params["url"]).removeprefix("git+"), pinned, f"{where} git resolver")
+    elif resolver:
+        c.task_ref(f"{resolver}://{task_name or '?'}", None, f"{where} {resolver} resolver")
+    return task_name
+
+
+def _v1(predicate: Mapping[str, Any]) -> ProvenanceFacts:
+    c = _Collector("v1")
+    bd = _map(predicate.get("buildDefinition"))
+    rd = _map(predicate.get("runDetails"))
+    run_spec = _map(_map(bd.get("externalParameters")).get("runSpec"))
+    for name, value in _params(run_spec.get("params")):
+        c.param(name, value, "externalParameters.runSpec.params")
+    spec = _map(run_spec.get("pipelineSpec"))
+    for key in ("tasks", "finally"):
+        for i, t in enumerate(_list(spec.get(key))):
+            if not isinstance(t, Mapping) or not _s(t.get("name")):
+                continue
+            where = f"externalParameters.runSpec.pipelineSpec.{key}[{i}]"
+            ref = _map(t.get("taskRef"))
+            task_name = _tekton_ref(c, ref, f"{where}.taskRef") if ref else None
+            c.tasks.append(TaskInfo(str(t["name"]), task_name, where))
+    for i, dep in enumerate(_list(bd.get("resolvedDependencies"))):
+        if not isinstance(dep, Mapping):
+            continue
+        uri, dep_name = _s(dep.get("uri")), _s(dep.get("name"))
+        where = f"resolvedDependencies[{i}]" + (f" ({dep_name})" if dep_name else "")
+        if uri is None:
+            continue
+        if dep_name in _DEFINITION_NAMES:
+            c.task_ref(uri, _digest_text(dep.get("digest")), where)
+        elif is_git_uri(uri):
+            c.source(uri, where, dep.get("digest"))
+        elif uri.startswith("oci://") and dep_name is None:
+            c.step_image(uri, dep.get("digest"), where)
+    for i, bp in enumerate(_list(rd.get("byproducts"))):
+        key = (_s(_map(bp).get("name")) or "").rsplit("/", 1)[-1]
+        if key in _URL_PARAMS | _COMMIT_KEYS and _s(_map(bp).get("content")):
+            try:
+                value = json.loads(base64.b64decode(bp["content"]))
+            except (ValueError, TypeError):
+                continue
+            c.param(key, value, f"runDetails.byproducts[{i}]")
+    metadata = _map(rd.get("metadata"))
+    return ProvenanceFacts(
+        "v1",
+        builder_id=_s(_map(rd.get("builder")).get("id")),
+        build_type=_s(bd.get("buildType")),
+        sources=tuple(c.sources),
+        refs=tuple(c.refs),
+        commits=tuple(c.commits),
+        tasks=tuple(c.tasks),
+        task_refs=tuple(c.task_refs),
+        step_images=tuple(c.step_images),
+        finished_on=_s(metadata.get("finishedOn")),
+    )
+
+
+def _v02(predicate: Mapping[str, Any]) -> ProvenanceFacts:
+    c = _Collector("v0.2")
+    build_type = _s(predicate.get("buildType"))
+    tekton = bool(build_type) and "tekton.dev" in str(build_type)
+    inv = _map(predicate.get("invocation"))
+    cs = _map(inv.get("configSource"))
+    if _s(cs.get("uri")):
+        if tekton:  # Chains records where the pipeline definition came from
+            c.task_ref(str(cs["uri"]), _digest_text(cs.get("digest")), "invocation.configSource")
+        else:  # GitHub-hosted generators record the source repository here
+            c.source(str(cs["uri"]), "invocation.configSource", cs.get("digest"))
+    for name, value in _params(inv.get("parameters")):
+        c.param(name, value, "invocation.parameters")
+    env = _map(inv.get("environment"))
+    annotations = _map(env.get("annotations"))
+    for key in _BRANCH_ANNOTATIONS:
+        if _s(annotations.get(key)):
+            c.ref(str(annotations[key]), f"invocation.environment.annotations[{key}]")
+    if _s(env.get("github_ref")):
+        c.ref(str(env["github_ref"]), "invocation.environment.github_ref")
+    for i, m in enumerate(_list(predicate.get("materials"))):
+        uri = _s(_map(m).get("uri"))
+        if uri is None:
+            continue
+        if uri.startswith("oci://"):
+            c.step_image(uri, m.get("digest"), f"materials[{i}]")
+        elif is_git_uri(uri):
+            c.source(uri, f"materials[{i}]", m.get("digest"))
+    for i, t in enumerate(_list(_map(predicate.get("buildConfig")).get("tasks"))):
+        if not isinstance(t, Mapping) or not _s(t.get("name")):
+            continue
+        where = f"buildConfig.tasks[{i}]"
+        ref = _map(t.get("ref"))
+        task_name = _tekton_ref(c, ref, f"{where}.ref") if ref else None
+        c.tasks.append(TaskInfo(str(t["name"]), task_name, where))
+        for result in _list(t.get("results")):
+            r = _map(result)
+            if _s(r.get("name")) in _URL_PARAMS | _COMMIT_KEYS:
+                c.param(str(r["name"]), r.get("value"), f"{where}.results")
+        for j, step in enumerate(_list(t.get("steps"))):
+            image = _s(_map(_map(step).get("environment")).get("image"))
+            if image:
+                c.step_image(image, None, f"{where}.steps[{j}]")
+    metadata = _map(predicate.get("metadata"))
+    return ProvenanceFacts(
+        "v0.2",
+        builder_id=_s(_map(predicate.get("builder")).get("id")),
+        build_type=build_type,
+        sources=tuple(c.sources),
+        refs=tuple(c.refs),
+        commits=tuple(c.commits),
+        tasks=tuple(c.tasks),
+        task_refs=tuple(c.task_refs),
+        step_images=tuple(c.step_images),
+        finished_on=_s(metadata.get("buildFinishedOn")),
+    )
+
+
+def provenance_facts(statement: Mapping[str, Any]) -> ProvenanceFacts:
+    predicate = _map(statement.get("predicate"))
+    ptype = statement.get("predicateType")
+    if ptype == SLSA_V1 or (ptype != SLSA_V02 and "buildDefinition" in predicate):
+        return _v1(predicate)
+    return _v02(predicate)

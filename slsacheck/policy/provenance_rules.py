@@ -1,0 +1,307 @@
+"""Typed SLSA provenance rules over `ProvenanceFacts` -> Checks (pure).
+
+Each rule fails closed: a fact the rule needs and the provenance does not carry (no
+builder id, no source, no task list, no finish time) fails the rule and says where
+slsacheck looked. A rule over a list (sources, refs, commits, task refs, step images)
+needs every entry to satisfy it, and at least one entry to exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from slsacheck.errors import InvalidReference
+from slsacheck.models.reference import ImageRef
+from slsacheck.models.verdict import Check, Outcome
+from slsacheck.policy import checkids as ids
+from slsacheck.policy.globs import Glob, strip_uri_scheme
+from slsacheck.policy.model import ProvenanceRules
+from slsacheck.policy.provenance_facts import ProvenanceFacts, StepImage, split_ref
+from slsacheck.policy.timeutil import parse_time
+
+_MAX_LISTED = 8
+_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _patterns(globs: Sequence[Glob]) -> str:
+    return ", ".join(g.pattern for g in globs)
+
+
+def _listing(items: Sequence[str]) -> str:
+    shown = list(dict.fromkeys(items))
+    extra = len(shown) - _MAX_LISTED
+    text = "; ".join(shown[:_MAX_LISTED])
+    return text + (f"; and {extra} more" if extra > 0 else "")
+
+
+def _check(cid: str, ok: bool, expected: str, found: str, hint: str) -> Check:
+    return Check(cid, Outcome.PASS if ok else Outcome.FAIL, expected=expected, found=found, hint=None if ok else hint)
+
+
+def normalise_repo(uri: str) -> str:
+    """`git+https://Host/o/r.git@refs/x` -> `https://host/o/r` (compare like with like)."""
+    base, _ref = split_ref(uri.removeprefix("git+"))
+    base = base.split("?", 1)[0].split("#", 1)[0].rstrip("/").removesuffix(".git")
+    scheme, sep, rest = base.partition("://")
+    if sep:
+        host, slash, path = rest.partition("/")
+        return f"{scheme}://{host.lower()}{slash}{path}"
+    return base
+
+
+def repo_matches(glob: Glob, uri: str) -> bool:
+    value = normalise_repo(uri)
+    if "://" in glob.pattern:
+        return glob.match(value)
+    return glob.match(strip_uri_scheme(value))
+
+
+def builder_matches(glob: Glob, builder: str) -> bool:
+    """A pattern without `@` accepts any version of the builder (`...yml@refs/tags/v2.1.0`)."""
+    if glob.match(builder):
+        return True
+    base, _, version = builder.partition("@")
+    if "@" not in glob.pattern:
+        return bool(version) and glob.match(base)
+    return bool(version.startswith("refs/tags/")) and glob.match(f"{base}@{version.removeprefix('refs/tags/')}")
+
+
+def _all_match(
+    cid: str,
+    *,
+    what: str,
+    facts: Sequence[tuple[str, str]],
+    ok: Callable[[str], bool],
+    expected: str,
+    hint: str,
+    none_hint: str,
+) -> Check:
+    if not facts:
+        return _check(cid, False, expected, f"no {what} recorded in the provenance", none_hint)
+    bad = [f"{v} ({where})" for v, where in facts if not ok(v)]
+    if bad:
+        return _check(cid, False, expected, "not allowed: " + _listing(bad), hint)
+    return _check(cid, True, expected, _listing([v for v, _ in facts]), hint)
+
+
+def _registry_ok(image: StepImage, allowed: Sequence[str]) -> bool:
+    try:
+        name = ImageRef.parse(image.name).name
+    except InvalidReference:
+        name = image.name
+    return any(name == prefix or name.startswith(prefix + "/") for prefix in allowed)
+
+
+def _pinned(digest: str | None, *, commit: bool = False) -> bool:
+    if digest is None:
+        return False
+    alg, _, hexpart = digest.partition(":")
+    lengths = {"sha256": 64, "sha512": 128, "sha1": 40, "gitCommit": 40}
+    good = len(hexpart) == lengths.get(alg, -1) or (commit and alg == "gitCommit" and len(hexpart) == 64)
+    return good and all(ch in "0123456789abcdef" for ch in hexpart)
+
+
+def _trusted_ref(value: str, globs: Sequence[Glob]) -> bool:
+    uri, _, digest = value.rpartition("@")
+    return _pinned(digest, commit=True) and any(repo_matches(g, uri) for g in globs)
+
+
+def is_full_commit(value: str) -> bool:
+    return len(value) in (40, 64) and all(ch in "0123456789abcdef" for ch in value)
+
+
+def provenance_checks(rules: ProvenanceRules, facts: ProvenanceFacts, *, now: datetime) -> list[Check]:
+    """The checks of one provenance entry over one statement's facts, in rule order."""
+    out: list[Check] = []
+    if rules.builder_ids:
+        b = facts.builder_id
+        out.append(
+            _check(
+                ids.PROVENANCE_BUILDER,
+                b is not None and any(builder_matches(g, b) for g in rules.builder_ids),
+                f"builder id matching {_patterns(rules.builder_ids)}",
+                b or "no builder id",
+                "this image was built by a builder the policy does not trust; rebuild it on an allowed "
+                "builder, or add the builder's id to provenance.builderIds if it is trusted",
+            )
+        )
+    if rules.build_types:
+        t = facts.build_type
+        out.append(
+            _check(
+                ids.PROVENANCE_BUILD_TYPE,
+                t is not None and any(g.match(t) for g in rules.build_types),
+                f"build type matching {_patterns(rules.build_types)}",
+                t or "no build type",
+                "the provenance describes another kind of build; check which Chains format "
+                "(artifacts.pipelinerun.format) produced it",
+            )
+        )
+    src = rules.source
+    if src is not None and src.repositories:
+        repos = src.repositories
+        out.append(
+            _all_match(
+                ids.PROVENANCE_REPOS,
+                what="source repository",
+                facts=[(f.value, f.where) for f in facts.sources],
+                ok=lambda v: any(repo_matches(g, v) for g in repos),
+                expected=f"every source repository matching {_patterns(repos)}",
+                hint="the image was built from a repository the policy does not allow; build from an allowed one",
+                none_hint="record the source: pass CHAINS-GIT_URL/CHAINS-GIT_COMMIT (type hints) from the clone task",
+            )
+        )
+    if src is not None and src.refs:
+        refs = src.refs
+        out.append(
+            _all_match(
+                ids.PROVENANCE_REFS,
+                what="source ref",
+                facts=[(f.value, f.where) for f in facts.refs],
+                ok=lambda v: any(g.match(v) for g in refs),
+                expected=f"every ref matching {_patterns(refs)}",
+                hint="the image was built from a branch or tag the policy does not allow; build from an allowed ref",
+                none_hint="record the ref the run built (a `revision` param with refs/heads/... or refs/tags/...)",
+            )
+        )
+    if src is not None and src.require_commit:
+        out.append(
+            _all_match(
+                ids.PROVENANCE_COMMIT,
+                what="source commit",
+                facts=[(f.value, f.where) for f in facts.commits],
+                ok=is_full_commit,
+                expected="a full 40- or 64-hex commit for every source",
+                hint="pin the source by its full commit SHA (git-clone's `commit` result into CHAINS-GIT_COMMIT), "
+                "never a branch name or a short SHA",
+                none_hint="record the commit: CHAINS-GIT_COMMIT from the clone task's `commit` result",
+            )
+        )
+    if rules.tasks_required:
+        out.append(_tasks_required(rules.tasks_required, facts))
+    if rules.tasks_trusted_refs:
+        globs = rules.tasks_trusted_refs
+        out.append(
+            _all_match(
+                ids.PROVENANCE_TASK_REFS,
+                what="task reference",
+                facts=[(f"{r.uri}@{r.digest or 'unpinned'}", r.where) for r in facts.task_refs],
+                ok=lambda v: _trusted_ref(v, globs),
+                expected=f"every task from {_patterns(globs)}, pinned by digest",
+                hint="reference tasks from a trusted bundle or repository by digest (bundle@sha256:..., git "
+                "resolver with a full commit as revision)",
+                none_hint="resolve tasks through bundles or the git resolver so the provenance records their origin",
+            )
+        )
+    if rules.step_images is not None:
+        out.append(_step_images(rules, facts))
+    if rules.max_age is not None:
+        out.append(_max_age(ids.PROVENANCE_MAX_AGE, facts.finished_on, rules.max_age, now, "the build finished"))
+    return out
+
+
+def _tasks_required(required: Sequence[str], facts: ProvenanceFacts) -> Check:
+    expected = "pipeline tasks " + ", ".join(required)
+    if not facts.tasks:
+        return _check(
+            ids.PROVENANCE_TASKS,
+            False,
+            expected,
+            "no pipeline tasks recorded in the provenance",
+            "the provenance carries no task list: use Chains deep inspection "
+            "(artifacts.pipelinerun.enable-deep-inspection) or an inline pipelineSpec",
+        )
+    names = {t.name for t in facts.tasks} | {t.task for t in facts.tasks if t.task}
+    missing = [r for r in required if r not in names]
+    found = _listing([t.name if not t.task or t.task == t.name else f"{t.name} ({t.task})" for t in facts.tasks])
+    return _check(
+        ids.PROVENANCE_TASKS,
+        not missing,
+        expected,
+        (f"missing {', '.join(missing)}; ran: " if missing else "") + found,
+        "add the missing tasks to the pipeline (or name them as the policy does)",
+    )
+
+
+def _step_images(rules: ProvenanceRules, facts: ProvenanceFacts) -> Check:
+    assert rules.step_images is not None
+    step = rules.step_images
+    parts = []
+    if step.require_digest:
+        parts.append("pinned by digest")
+    if step.allowed_registries:
+        parts.append("from " + ", ".join(step.allowed_registries))
+    expected = "every step image " + " and ".join(parts or ["recorded"])
+    if not facts.step_images:
+        return _check(
+            ids.PROVENANCE_STEP_IMAGES,
+            False,
+            expected,
+            "no step images recorded in the provenance",
+            "the provenance must record every step image with its digest (Chains does by default)",
+        )
+    bad = []
+    for img in facts.step_images:
+        why = []
+        if step.require_digest and not _pinned(img.digest):
+            why.append("not pinned")
+        if step.allowed_registries and not _registry_ok(img, step.allowed_registries):
+            why.append("registry not allowed")
+        if why:
+            bad.append(f"{img.name}@{img.digest or '?'} ({', '.join(why)}; {img.where})")
+    if bad:
+        return _check(
+            ids.PROVENANCE_STEP_IMAGES,
+            False,
+            expected,
+            _listing(bad),
+            "pin step images by digest (image: repo@sha256:...) and pull them from an allowed registry",
+        )
+    return _check(
+        ids.PROVENANCE_STEP_IMAGES,
+        True,
+        expected,
+        f"{len({i.name for i in facts.step_images})} step images, all allowed",
+        "",
+    )
+
+
+def _max_age(cid: str, stamp: str | None, max_age: timedelta, now: datetime, what: str) -> Check:
+    expected = f"{what} at most {_human(max_age)} ago"
+    if stamp is None:
+        return _check(
+            cid,
+            False,
+            expected,
+            "no finish time recorded",
+            "the attestation must record when it was produced; regenerate it",
+        )
+    when = parse_time(stamp)
+    if when is None:
+        return _check(cid, False, expected, f"unreadable time {stamp!r}", "regenerate the attestation")
+    age = now - when
+    if age < -_CLOCK_SKEW:
+        return _check(cid, False, expected, f"{stamp} is in the future", "check the builder's clock")
+    return _check(
+        cid,
+        age <= max_age,
+        expected,
+        f"{stamp} ({_human(age)} ago)",
+        "rebuild (or rescan) the image: the evidence is older than the policy accepts",
+    )
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(max(delta.total_seconds(), 0))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m"
+
+
+max_age_check = _max_age

@@ -13,18 +13,20 @@ from slsacheck.oci.store import Store
 
 if TYPE_CHECKING:
     from slsacheck.oci._http import RegistryClient
+    from slsacheck.oci.layout import LayoutStore
     from slsacheck.oci.open import open_store
     from slsacheck.oci.options import RegistryOptions
     from slsacheck.oci.registry import RegistryStore
 
 _LAZY = {
+    "LayoutStore": "slsacheck.oci.layout",
     "RegistryClient": "slsacheck.oci._http",
     "RegistryOptions": "slsacheck.oci.options",
     "RegistryStore": "slsacheck.oci.registry",
     "open_store": "slsacheck.oci.open",
 }
 
-__all__ = ["RegistryClient", "RegistryOptions", "RegistryStore", "Store", "open_store"]
+__all__ = ["LayoutStore", "RegistryClient", "RegistryOptions", "RegistryStore", "Store", "open_store"]
 
 
 def __getattr__(name: str) -> Any:

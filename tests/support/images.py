@@ -1,6 +1,6 @@
 """Real images from real tools: buildah builds them, skopeo copies them.
 
-buildah runs rootless-style in private storage (`--storage-driver vfs` under a temporary
+buildah runs in private storage (`--storage-driver vfs` under a temporary
 root, `--isolation chroot`, `FROM scratch` + one file), and pushes into OCI layouts:
 `build_image` (one image), `build_index` (a multi-platform index: `buildah manifest
 create/add` over images whose os/arch are set with `buildah config`, pushed with

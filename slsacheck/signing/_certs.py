@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -33,8 +34,17 @@ from slsacheck.signing.trust import TrustedRoot, verify_with_key
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def _name(cert: x509.Certificate, which: str) -> x509.Name:
+    """Read a certificate name without cryptography's warnings about odd attributes (e.g. a
+    three-letter country), which private Sigstore CAs have and users cannot fix."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        name: x509.Name = cert.subject if which == "subject" else cert.issuer
+        return name
+
+
 def _is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.subject != cert.issuer:
+    if _name(cert, "subject") != _name(cert, "issuer"):
         return False
     try:
         cert.verify_directly_issued_by(cert)
@@ -89,13 +99,13 @@ def verify_chain(
         try:
             chain = verifier.verify(leaf, [*ca.certificates[:-1], *extra_intermediates]).chain
         except (X509VerificationError, x509.UnsupportedGeneralNameType, ValueError) as exc:
-            errors.append(f"{ca.uri or ca.certificates[-1].subject.rfc4514_string()}: {exc}")
+            errors.append(f"{ca.uri or _name(ca.certificates[-1], 'subject').rfc4514_string()}: {exc}")
             continue
         return list(chain[1:])
     raise VerificationError(
         "signing certificate does not chain to a trusted Fulcio CA at signing time",
         expected=f"a chain to the trust root's Fulcio CA, valid at {when.isoformat()}",
-        found=f"certificate issued by {leaf.issuer.rfc4514_string()}, valid "
+        found=f"certificate issued by {_name(leaf, 'issuer').rfc4514_string()}, valid "
         f"{leaf.not_valid_before_utc.isoformat()} to {leaf.not_valid_after_utc.isoformat()}; " + "; ".join(errors),
         hint="the certificate comes from another CA (another Sigstore instance?) or was not valid when signed",
     )

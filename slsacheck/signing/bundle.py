@@ -232,16 +232,22 @@ def verify_signature(key: PublicKey, signature: bytes, *, data: bytes | None, sh
 
 
 def _der(key: ec.EllipticCurvePublicKey, signature: bytes) -> bytes:
+    """The signature as DER: as given when it is canonical DER, converted when it is r||s."""
     size = (key.curve.key_size + 7) // 8
     try:
-        utils.decode_dss_signature(signature)
-        return signature
+        r, s = utils.decode_dss_signature(signature)
+        if utils.encode_dss_signature(r, s) == signature:
+            return signature
     except ValueError:
-        if len(signature) != 2 * size:
-            raise
-        return utils.encode_dss_signature(
-            int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+        pass
+    if len(signature) != 2 * size:
+        raise VerificationError(
+            "the ECDSA signature is malformed",
+            expected=f"ASN.1 DER or {2 * size}-byte r||s",
+            found=f"{len(signature)} bytes that are neither",
+            hint="the signature is truncated or is not an ECDSA signature; check it was copied whole",
         )
+    return utils.encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big"))
 
 
 def _check_statement(content: _Content, sha256: bytes) -> Mapping[str, Any]:

@@ -186,7 +186,9 @@ class LayoutStore:
         what = f"blob {descriptor.digest} written to {self.location}"
         stream: BinaryIO = io.BytesIO(data) if isinstance(data, bytes) else data
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".tmp-{descriptor.digest.hex[:16]}-{os.getpid()}-{threading.get_ident()}"
+        # The temporary file sits at the layout root (same filesystem, so the rename is
+        # atomic) rather than in blobs/, where every name must be a digest.
+        tmp = self.path / f".tmp-blob-{descriptor.digest.hex[:16]}-{os.getpid()}-{threading.get_ident()}"
         hasher = descriptor.digest.hasher()
         written = 0
         try:

@@ -317,6 +317,7 @@ def test_killed_writer_leaves_no_blob_under_the_digest_name(store: LayoutStore) 
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     assert not store.blob_exists(d.digest)  # only a temporary file, never the digest's name
+    assert os.listdir(store.path / "blobs" / "sha256") == []  # and not among the blobs
     store.push_blob(d, data)
     assert store.fetch_blob(d) == data
 

@@ -37,15 +37,15 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import requests.utils
 
-from slsacheck.errors import AuthError, NotFound, RegistryError, TLSError
+from slsacheck.errors import AuthError, RegistryError, TLSError
 from slsacheck.models.reference import DOCKER_HUB
+from slsacheck.oci._errors import UntrustedCertificate, response_error, short, tls_error
 from slsacheck.oci.auth import Challenge, CredentialLookup, find_credential, parse_challenges
 from slsacheck.oci.options import RegistryOptions
 
 log = logging.getLogger(__name__)
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
-_MAX_ERROR_BODY = 64 * 1024
 _HUB_API_HOST = "registry-1.docker.io"
 USER_AGENT = "slsacheck"
 
@@ -72,22 +72,6 @@ def http_allowed(registry: str, options: RegistryOptions) -> bool:
     return is_loopback(registry) or registry in options.allow_http or split_host(registry) in options.allow_http
 
 
-def _is_cert_failure(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        item = todo.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        text = str(item)
-        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text or "hostname" in text.lower():
-            return True
-        todo.extend([item.__cause__, item.__context__])
-        todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
-    return False
-
-
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if not value:
@@ -101,24 +85,6 @@ def _retry_after(response: requests.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def registry_codes(body: bytes) -> tuple[tuple[str, ...], str]:
-    """The `errors[].code` list and the first message from a distribution error body."""
-    try:
-        obj = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return (), body[:200].decode("utf-8", "replace").strip()
-    errors = obj.get("errors") if isinstance(obj, dict) else None
-    if not isinstance(errors, list):
-        return (), ""
-    codes = tuple(str(e.get("code")) for e in errors if isinstance(e, dict) and e.get("code"))
-    messages = [str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")]
-    return codes, messages[0] if messages else ""
-
-
-class UntrustedCertificate(TLSError):
-    """The server speaks TLS but its certificate does not verify: never a reason to fall back."""
 
 
 class RegistryClient:
@@ -316,6 +282,17 @@ class RegistryClient:
             return response
         raise self.error(response, repository=repository, what=what, actions=actions)
 
+    def error(self, response: requests.Response, *, repository: str, what: str, actions: str = "pull") -> RegistryError:
+        """The error for a response the caller did not expect (and close it)."""
+        return response_error(
+            response, self.registry, repository=repository, what=what, actions=actions,
+            credentials=self._explain_credentials,
+        )
+
+    def _explain_credentials(self) -> str:
+        # Called only for 401/403: a credential lookup may run a helper.
+        return self.credentials.explain()
+
     def _send_with(
         self,
         method: str,
@@ -361,11 +338,12 @@ class RegistryClient:
                     timeout=self._timeout, verify=self._verify, allow_redirects=method in ("GET", "HEAD"),
                 )
             except requests.exceptions.SSLError as exc:
-                raise self._tls_error(url, exc) from None
+                raise tls_error(self.registry, self.options.ca_bundle, http_allowed(self.registry, self.options), url,
+                                exc) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if last:
                     raise RegistryError(
-                        f"cannot reach {self.registry}: {type(exc).__name__}: {_short(exc)}",
+                        f"cannot reach {self.registry}: {type(exc).__name__}: {short(exc)}",
                         registry=self.registry,
                         repository=repository,
                         hint="check the registry name, the network and any proxy; retried "
@@ -375,7 +353,7 @@ class RegistryClient:
                 continue
             except (requests.RequestException, ValueError) as exc:
                 raise RegistryError(
-                    f"request to {self.registry} failed: {type(exc).__name__}: {_short(exc)}",
+                    f"request to {self.registry} failed: {type(exc).__name__}: {short(exc)}",
                     registry=self.registry,
                     repository=repository,
                 ) from None
@@ -394,80 +372,3 @@ class RegistryClient:
         delay = retry_after if retry_after is not None else min(0.1 * 2**attempt, 5.0)
         log.debug("retrying %s in %.2fs", url, delay)
         time.sleep(delay)
-
-    def _tls_error(self, url: str, exc: BaseException) -> TLSError:
-        if _is_cert_failure(exc):
-            trust = f"the CA bundle {self.options.ca_bundle}" if self.options.ca_bundle else "the system CA store"
-            return UntrustedCertificate(
-                f"the TLS certificate of {self.registry} does not verify against {trust}: {_short(exc)}",
-                registry=self.registry,
-                hint="give slsacheck the registry's CA (--ca-bundle FILE / RegistryOptions.ca_bundle); "
-                "certificate checks are never turned off",
-            )
-        hint = "the server did not speak TLS"
-        if not http_allowed(self.registry, self.options):
-            hint += (
-                "; if it is a plain-HTTP registry on a network you trust, name it with --allow-http-registry "
-                f"{self.registry} (plain HTTP is otherwise used only for loopback hosts)"
-            )
-        return TLSError(
-            f"TLS handshake with {self.registry} failed ({urlsplit(url).scheme}): {_short(exc)}",
-            registry=self.registry,
-            hint=hint,
-        )
-
-    def error(self, response: requests.Response, *, repository: str, what: str, actions: str = "pull") -> RegistryError:
-        """The error for a response the caller did not expect (and close it)."""
-        status = response.status_code
-        body = b""
-        if response.request.method != "HEAD":
-            try:
-                for chunk in response.iter_content(8192):
-                    body += chunk
-                    if len(body) >= _MAX_ERROR_BODY:
-                        break
-            except (requests.RequestException, OSError):
-                pass
-        response.close()
-        codes, detail = registry_codes(body)
-        where = f"{self.registry}/{repository}"
-        message = f"{where}: {what} failed: HTTP {status}"
-        if codes:
-            message += f" {', '.join(codes)}"
-        if detail:
-            message += f": {detail}"
-        fields: dict[str, Any] = {"registry": self.registry, "repository": repository, "status": status, "codes": codes}
-        if status == 401:
-            return AuthError(
-                message,
-                hint=self.credentials.explain() + f"; check it, or log in again (`docker login {self.registry}`)",
-                **fields,
-            )
-        if status == 403:
-            return AuthError(
-                message,
-                hint=f"{self.credentials.explain()}; it may lack {actions} access to {repository}",
-                **fields,
-            )
-        if status == 404:
-            return NotFound(message, hint=_not_found_hint(codes, where), **fields)
-        if status == 405:
-            return RegistryError(message, hint="this registry does not allow this operation (e.g. deletes)", **fields)
-        if status == 429:
-            return RegistryError(message, hint="the registry is rate-limiting us; wait and try again", **fields)
-        if status >= 500:
-            return RegistryError(message, hint="the registry is failing; try again later", **fields)
-        return RegistryError(message, hint="the registry refused the request", **fields)
-
-
-def _not_found_hint(codes: tuple[str, ...], where: str) -> str:
-    if "NAME_UNKNOWN" in codes:
-        return f"the repository {where} does not exist; check the name"
-    if "BLOB_UNKNOWN" in codes:
-        return "the blob is not in this repository; the image may be incomplete"
-    return "check the tag or digest; `slsacheck inspect` lists what is there"
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) <= 300 else text[:300] + "..."

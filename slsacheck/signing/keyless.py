@@ -69,6 +69,7 @@ class KeylessSigner:
             # Read now: a config that does not parse must fail before any signing starts.
             self._config = _load_trust_config(trust_config)
         self._signer: SigstoreSigner | None = None
+        self._urls: dict[str, str] = {}
 
     @property
     def description(self) -> str:
@@ -120,9 +121,10 @@ class KeylessSigner:
         except Error:
             raise
         except Exception as exc:
-            # sigstore lets requests' connection errors through unwrapped; all of it is
-            # "the services failed us", none of it a verdict on our input.
-            raise _service_error(what, exc) from exc
+            # The certificate is already in hand and sigstore only logs TSA failures, so
+            # what fails here is Rekor; sigstore lets requests' connection errors through
+            # unwrapped, and none of it is a verdict on our input.
+            raise _service_error(what, exc, service="Rekor", urls=self._urls) from exc
 
     def _sigstore_signer(self) -> SigstoreSigner:
         if self._signer is not None:
@@ -131,11 +133,23 @@ class KeylessSigner:
         self._config = config
         try:
             context = SigningContext.from_trust_config(config)
+        except Exception as exc:
+            raise InvalidTrustConfig(
+                "the trust config names no usable Fulcio or Rekor service",
+                found=str(exc).splitlines()[0][:300],
+                hint="its signingConfig needs caUrls and rekorTlogUrls valid now",
+            ) from exc
+        # For messages only: which URL each service was reached at.
+        self._urls = {
+            name: str(getattr(client, "url", "?"))
+            for name, client in (("Fulcio", context._fulcio), ("Rekor", context._rekor))
+        }
+        try:
             self._signer = SigstoreSigner(self._token, context, cache=True)
         except Error:
             raise
         except Exception as exc:
-            raise _service_error("certificate request", exc, service="Fulcio") from exc
+            raise _service_error("certificate request", exc, service="Fulcio", urls=self._urls) from exc
         return self._signer
 
     def _material(self, bundle: Bundle, doc: Mapping[str, Any]) -> Material:
@@ -223,7 +237,7 @@ def _production_trust_config() -> ClientTrustConfig:
         ) from exc
 
 
-def _service_error(what: str, exc: BaseException, *, service: str | None = None) -> Error:
+def _service_error(what: str, exc: BaseException, *, service: str, urls: Mapping[str, str]) -> Error:
     detail = (str(exc) or type(exc).__name__).splitlines()[0][:300]
     cause = exc.__cause__ or exc.__context__
     if cause is not None and str(cause):
@@ -233,9 +247,9 @@ def _service_error(what: str, exc: BaseException, *, service: str | None = None)
             f"keyless {what} refused the identity", found=detail, hint="get a fresh identity token and retry"
         )
     known = {"FulcioClientError": "Fulcio", "RekorClientError": "Rekor"}
-    service = known.get(type(exc).__name__) or service or "Fulcio or Rekor"
+    service = known.get(type(exc).__name__) or service
     return SigstoreServiceError(
-        f"keyless {what} failed at {service}",
+        f"keyless {what} failed at {service} ({urls.get(service, 'unknown URL')})",
         found=detail,
         hint="check that the Fulcio/Rekor URLs of the trust config are reachable from here and accept this token",
     )

@@ -306,6 +306,7 @@ def test_unreachable_fulcio_is_a_service_error(mock_sigstore: MockSigstore, tmp_
     with pytest.raises(SigstoreServiceError) as caught:
         signer.sign_message(b"payload")
     assert "Fulcio" in str(caught.value)
+    assert "127.0.0.1:9" in caught.value.diagnostics()
 
 
 def test_unreachable_rekor_is_a_service_error(mock_sigstore: MockSigstore, tmp_path: Path) -> None:
@@ -314,8 +315,10 @@ def test_unreachable_rekor_is_a_service_error(mock_sigstore: MockSigstore, tmp_p
     path = tmp_path / "trust.json"
     path.write_text(json.dumps(config))
     signer = KeylessSigner(make_token(SUBJECT), trust_config=str(path))
-    with pytest.raises(SigstoreServiceError):
+    with pytest.raises(SigstoreServiceError) as caught:
         signer.sign_message(b"payload")
+    assert "Rekor" in str(caught.value)
+    assert "127.0.0.1:9" in caught.value.diagnostics()
 
 
 def test_non_in_toto_dsse_payload_is_refused(signer: KeylessSigner) -> None:

@@ -92,8 +92,11 @@ def _generate(args: argparse.Namespace) -> int:
         builder_id=args.builder_id, format=args.format, strict=args.strict, deep_inspection=args.deep_inspection
     )
     if args.run is not None:
-        step_only = [flag for flag, given in (("param", args.param), ("step-image", args.step_image),
-                                              ("result-dir", args.result_dir)) if given]
+        step_only = [
+            flag
+            for flag, given in (("param", args.param), ("step-image", args.step_image), ("result-dir", args.result_dir))
+            if given
+        ]
         if step_only:
             raise InputError(
                 f"--{step_only[0]} is for the in-step mode, not with --run",

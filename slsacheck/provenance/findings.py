@@ -38,8 +38,7 @@ class ProvenanceRefused(InputError):
         lines = "\n    ".join(str(w) for w in warnings)
         super().__init__(
             f"provenance refused in strict mode: {len(warnings)} problem(s) in the run's inputs\n    {lines}",
-            hint="fix the Task results or params named above, or generate without --strict "
-            "to record them as warnings",
+            hint="fix the Task results or params named above, or generate without --strict to record them as warnings",
         )
         self.warnings = tuple(warnings)
 

@@ -284,17 +284,13 @@ def _structured(
     origin = f"{where} {result.name}"
     value = result.value
     if not isinstance(value, Mapping):
-        warnings.append(
-            Warning("hint.type", origin, f"must be an object {{uri, digest}}, not {type(value).__name__}")
-        )
+        warnings.append(Warning("hint.type", origin, f"must be an object {{uri, digest}}, not {type(value).__name__}"))
         return None, False, False
     marker = value.get("isBuildArtifact")
     is_build = outputs and marker == "true"
     if outputs and marker not in (None, "true", "false"):
         warnings.append(
-            Warning(
-                "hint.shape", origin, f"isBuildArtifact must be \"true\" or \"false\", not {marker!r}; read as false"
-            )
+            Warning("hint.shape", origin, f'isBuildArtifact must be "true" or "false", not {marker!r}; read as false')
         )
     uri, digest_text = value.get("uri", ""), value.get("digest", "")
     if not uri or not digest_text:

@@ -279,9 +279,7 @@ def load_runs(
     # fail) and is then reported rather than refused.
     kinds = [d.get("kind") or _infer_kind(d) for d, _ in docs]
     main_index = kinds.index("PipelineRun") if "PipelineRun" in kinds else 0
-    runs = [
-        parse_run(d, src, allow_failed=allow_failed or i != main_index) for i, (d, src) in enumerate(docs)
-    ]
+    runs = [parse_run(d, src, allow_failed=allow_failed or i != main_index) for i, (d, src) in enumerate(docs)]
     pipelines = [r for r in runs if r.kind == "PipelineRun"]
     if len(pipelines) > 1:
         raise RunError(

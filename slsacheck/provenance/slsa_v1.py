@@ -302,7 +302,7 @@ def generate(
     if not subjects:
         raise RunError(
             f"{run.label} declares no artifact: there is nothing for the provenance to be about",
-            expected="a result IMAGE_URL+IMAGE_DIGEST, IMAGES, or *ARTIFACT_OUTPUTS with isBuildArtifact \"true\"",
+            expected='a result IMAGE_URL+IMAGE_DIGEST, IMAGES, or *ARTIFACT_OUTPUTS with isBuildArtifact "true"',
             found="no valid type-hinted result" + (f" ({len(ctx.warnings)} warning(s) below)" if ctx.warnings else ""),
             hint="have the build Task write its image URL and digest to IMAGE_URL and IMAGE_DIGEST results",
         )
@@ -321,4 +321,3 @@ def generate(
         tuple(Subject(subject_name(a.name), a.digest) for a in subjects), PREDICATE_TYPE, predicate, type=STATEMENT_V1
     )
     return statement, unique(ctx.warnings)
-

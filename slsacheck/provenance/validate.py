@@ -79,9 +79,7 @@ def check(document: object) -> list[Problem]:
     predicate_type = document.get("predicateType")
     schema = PREDICATE_SCHEMAS.get(predicate_type) if isinstance(predicate_type, str) else None
     if schema is None:
-        problems.append(
-            Problem(("predicateType",), f"{predicate_type!r} is not SLSA provenance (v1 or v0.2)")
-        )
+        problems.append(Problem(("predicateType",), f"{predicate_type!r} is not SLSA provenance (v1 or v0.2)"))
     elif isinstance(document.get("predicate"), Mapping):
         problems += _schema_problems(schema, document["predicate"], ("predicate",))
     else:

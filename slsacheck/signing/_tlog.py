@@ -109,8 +109,9 @@ def entry_from_bundle(doc: Mapping[str, Any]) -> TlogEntry:
     if isinstance(raw_proof, Mapping):
         checkpoint = (raw_proof.get("checkpoint") or {}).get("envelope")
         proof = InclusionProof(
-            log_index=_int(raw_proof.get("logIndex"), "inclusion proof log index"),
-            tree_size=_int(raw_proof.get("treeSize"), "inclusion proof tree size"),
+            # protobuf JSON omits fields at their default, so an absent number means 0
+            log_index=_int(raw_proof.get("logIndex", 0), "inclusion proof log index"),
+            tree_size=_int(raw_proof.get("treeSize", 0), "inclusion proof tree size"),
             root_hash=b64(raw_proof.get("rootHash"), "inclusion proof root hash"),
             hashes=tuple(b64(h, "inclusion proof hash") for h in raw_proof.get("hashes") or []),
             checkpoint=checkpoint if isinstance(checkpoint, str) else "",

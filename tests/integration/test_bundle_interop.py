@@ -241,21 +241,13 @@ def with_defaults_written(path: Path) -> bytes:
     return json.dumps(doc).encode()
 
 
-# slsacheck.signing._tlog reads an absent inclusionProof.logIndex as malformed, where
-# protobuf JSON means 0 (fix: `raw_proof.get("logIndex", 0)`). Strict, so that the fix
-# turns this into a failure that asks for the mark to go.
-_PROTOBUF_DEFAULTS_GAP = pytest.mark.xfail(
-    reason="slsacheck refuses an omitted (zero) inclusionProof.logIndex", raises=VerificationError, strict=True
-)
-
-
 @pytest.mark.parametrize(
     "name",
     [
         "python-message",
         "python-dsse",
-        pytest.param("js-message", marks=_PROTOBUF_DEFAULTS_GAP),
-        pytest.param("js-dsse", marks=_PROTOBUF_DEFAULTS_GAP),
+        "js-message",
+        "js-dsse",
     ],
 )
 def test_peer_bundle_verifies_with_slsacheck(

@@ -26,7 +26,7 @@ from slsacheck.provenance.collect import (
     image_dependencies,
     ref_dependency,
 )
-from slsacheck.provenance.findings import RunError, Warning, unique
+from slsacheck.provenance.findings import Warning, no_artifact, unique
 from slsacheck.provenance.hints import Artifact, clean_digest_set, git_source, subject_name
 from slsacheck.provenance.runs import Run
 from slsacheck.provenance.slsa_v1 import DEFAULT_BUILDER_ID, Context, check_subjects
@@ -179,11 +179,10 @@ def generate(
         build_config = {"tasks": _tasks(run, executed)}
     check_subjects(subjects, ctx.warnings)
     if not subjects:
-        raise RunError(
-            f"{run.label} declares no artifact: there is nothing for the provenance to be about",
-            expected="a result IMAGE_URL+IMAGE_DIGEST, IMAGES, ARTIFACT_URI+ARTIFACT_DIGEST or *ARTIFACT_OUTPUTS",
-            found="no valid type-hinted result",
-            hint="have the build Task write its image URL and digest to IMAGE_URL and IMAGE_DIGEST results",
+        raise no_artifact(
+            run.label,
+            ctx.warnings,
+            "a result IMAGE_URL+IMAGE_DIGEST, IMAGES, ARTIFACT_URI+ARTIFACT_DIGEST or *ARTIFACT_OUTPUTS",
         )
     metadata: dict[str, Any] = {}
     if run.uid:

@@ -35,7 +35,7 @@ from slsacheck.provenance.collect import (
     ref_dependency,
     remove_duplicates,
 )
-from slsacheck.provenance.findings import RunError, Warning, unique
+from slsacheck.provenance.findings import Warning, no_artifact, unique
 from slsacheck.provenance.hints import Artifact, Hints, clean_digest_set, git_source, read_hints, subject_name
 from slsacheck.provenance.runs import Result, Run
 
@@ -300,11 +300,10 @@ def generate(
         deps = pipeline_dependencies(ctx, run, executed, deep_inspection)
     check_subjects(subjects, ctx.warnings)
     if not subjects:
-        raise RunError(
-            f"{run.label} declares no artifact: there is nothing for the provenance to be about",
-            expected='a result IMAGE_URL+IMAGE_DIGEST, IMAGES, or *ARTIFACT_OUTPUTS with isBuildArtifact "true"',
-            found="no valid type-hinted result" + (f" ({len(ctx.warnings)} warning(s) below)" if ctx.warnings else ""),
-            hint="have the build Task write its image URL and digest to IMAGE_URL and IMAGE_DIGEST results",
+        raise no_artifact(
+            run.label,
+            ctx.warnings,
+            'a result IMAGE_URL+IMAGE_DIGEST, IMAGES, or *ARTIFACT_OUTPUTS with isBuildArtifact "true"',
         )
     internal = internal_parameters(run)
     if extra_internal:

@@ -117,7 +117,16 @@ class KeylessSigner:
     def _call(self, what: str, action: Callable[[SigstoreSigner], Bundle]) -> Bundle:
         signer = self._sigstore_signer()
         try:
-            return action(signer)
+            try:
+                return action(signer)
+            except Exception as exc:
+                if type(exc).__name__ != "ExpiredCertificate":
+                    raise
+                # Fulcio certificates live minutes; a long run (a large index signed
+                # recursively) outlives one. A new key and certificate need only a token
+                # that is still valid; if it is not, that error is the one to show.
+                self._signer = None
+                return action(self._sigstore_signer())
         except Error:
             raise
         except Exception as exc:

@@ -13,6 +13,8 @@ import base64
 import copy
 import hashlib
 import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from slsacheck.signing.keyless import (
 from slsacheck.signing.signer import Signer
 from slsacheck.signing.trust import load_trusted_root
 from tests.support.peers import js_verify, py_verify_identity
-from tests.support.sigstore_mock import DEFAULT_ISSUER, MockSigstore, make_token, mock_sigstore
+from tests.support.sigstore_mock import DEFAULT_ISSUER, MockSigstore, make_token, mock_sigstore, running_mock_sigstore
 
 __all__ = ["mock_sigstore"]  # the fixture, imported for pytest
 
@@ -401,3 +403,25 @@ def test_cosign_material_verifies_with_slsacheck(signer: KeylessSigner, mock_sig
             identity=identity,
             trusted_root=root,
         )
+
+
+def test_expired_certificate_is_renewed_while_the_token_is_valid(tmp_path: Path) -> None:
+    # Certificates that live 2 seconds: the second signature needs a new one.
+    with running_mock_sigstore(tmp_path / "short", cert_seconds=2) as short:
+        signer = KeylessSigner(short.token(SUBJECT), trust_config=str(short.trust_config))
+        first = signer.sign_message(b"first")
+        assert first.material.certificate is not None
+        leaf = x509.load_pem_x509_certificate(first.material.certificate)
+        deadline = time.monotonic() + 30
+        while datetime.now(UTC) <= leaf.not_valid_after_utc and time.monotonic() < deadline:
+            time.sleep(0.2)
+        second = signer.sign_message(b"second")
+        assert second.material.certificate not in (None, first.material.certificate)
+        bundle = tmp_path / "second.json"
+        bundle.write_text(json.dumps(second.material.sigstore_bundle))
+        artifact = tmp_path / "second.txt"
+        artifact.write_bytes(b"second")
+        verdict = js_verify(
+            bundle, artifact=artifact, trusted_root=short.trusted_root, identity=SUBJECT, issuer=DEFAULT_ISSUER
+        )
+        assert verdict.ok, verdict.output

@@ -8,7 +8,8 @@
 //     trusted_root.json    Sigstore TrustedRoot (Fulcio CA, Rekor key, CT log key, TSA chain)
 //     signing_config.json  Sigstore SigningConfig v0.2 (Fulcio, Rekor v1, TSA URLs)
 //     trust_config.json    ClientTrustConfig = both of the above (sigstore-python --trust-config)
-// Every start makes new keys. Runs until killed.
+// Every start makes new keys. Runs until killed. MOCK_SIGSTORE_CERT_SECONDS (default 600)
+// sets how long Fulcio certificates stay valid from the time they are issued.
 //
 // The mock's handlers are written for sigstore-js; real clients (sigstore-python) speak the
 // services' real wire formats. The adapters below translate those, so that one server
@@ -193,6 +194,10 @@ async function main() {
   // @sigstore/core reads only exactly three digits (".120Z") and rejects one timestamp
   // in ten with "invalid time". Whole seconds carry no fraction: every reader agrees.
   parts.tsa.getCurrentTime = () => new Date(Math.floor(Date.now() / 1000) * 1000);
+  // The mock CA issues certificates for exactly 10 minutes from its clock. Tests of
+  // certificate expiry ask for a shorter life: the clock runs that much behind.
+  const certSeconds = Number(process.env.MOCK_SIGSTORE_CERT_SECONDS || 600);
+  parts.ca.getCurrentTime = () => new Date(Date.now() - (600 - certSeconds) * 1000);
   serve(server, base, parts);
 
   const root = trustedRoot(base, parts);

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -84,9 +85,15 @@ class MockSigstore:
 
 
 @contextmanager
-def running_mock_sigstore(workdir: Path) -> Iterator[MockSigstore]:
-    """Start the mock on a free loopback port, yield it when ready, stop it afterwards."""
+def running_mock_sigstore(workdir: Path, *, cert_seconds: int | None = None) -> Iterator[MockSigstore]:
+    """Start the mock on a free loopback port, yield it when ready, stop it afterwards.
+
+    `cert_seconds` shortens the life of Fulcio certificates (default 10 minutes).
+    """
     node = node_peers()
+    env = dict(os.environ)
+    if cert_seconds is not None:
+        env["MOCK_SIGSTORE_CERT_SECONDS"] = str(cert_seconds)
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "mock_sigstore.log"
     with log.open("wb") as errors:
@@ -95,6 +102,7 @@ def running_mock_sigstore(workdir: Path) -> Iterator[MockSigstore]:
             stdout=subprocess.PIPE,
             stderr=errors,
             cwd=PEERS,
+            env=env,
         )
     try:
         url = _wait_ready(proc, log)

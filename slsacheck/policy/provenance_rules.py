@@ -268,7 +268,7 @@ def _step_images(rules: ProvenanceRules, facts: ProvenanceFacts) -> Check:
 
 
 def _max_age(cid: str, stamp: str | None, max_age: timedelta, now: datetime, what: str) -> Check:
-    expected = f"{what} at most {_human(max_age)} ago"
+    expected = f"{what} at most {human_duration(max_age)} ago"
     if stamp is None:
         return _check(
             cid,
@@ -287,12 +287,12 @@ def _max_age(cid: str, stamp: str | None, max_age: timedelta, now: datetime, wha
         cid,
         age <= max_age,
         expected,
-        f"{stamp} ({_human(age)} ago)",
+        f"{stamp} ({human_duration(age)} ago)",
         "rebuild (or rescan) the image: the evidence is older than the policy accepts",
     )
 
 
-def _human(delta: timedelta) -> str:
+def human_duration(delta: timedelta) -> str:
     seconds = int(max(delta.total_seconds(), 0))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)

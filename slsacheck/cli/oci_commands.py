@@ -196,7 +196,10 @@ def _copy(args: argparse.Namespace) -> int:
             found=str(dst_ref.digest),
             hint="a copy keeps the digest; drop @DIGEST from the destination or give a tag",
         )
-    tag = dst_ref.tag or src_ref.tag
+    # As Docker reads names: a bare name is `:latest`; a digest-only reference has no tag.
+    tag = dst_ref.tag
+    if tag is None and dst_ref.digest is None:
+        tag = src_ref.tag or (None if src_ref.digest else "latest")
     report = copy(src, dst, str(source.digest), tags=[tag] if tag else [], dry_run=args.dry_run)
     if args.output == "json":
         json.dump(report.to_json(), sys.stdout, indent=2)

@@ -22,6 +22,7 @@ from slsacheck.errors import DigestMismatch, NotFound
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
 from slsacheck.models.digest import Digest
+from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.store import Store
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,17 @@ def _mount_source(src: Store, dst: Store) -> str | None:
     if repository == getattr(dst, "repository", None):
         return None
     return repository if isinstance(repository, str) else None
+
+
+def _tagged(store: Store, tag: str) -> Digest | None:
+    """What `tag` names in `store`, exactly: a layout's `resolve("latest")` also answers
+    for a bare `oci:DIR` (its only image), which must not count as the tag being set."""
+    if isinstance(store, LayoutStore) and tag not in set(store.tags()):
+        return None
+    try:
+        return store.resolve(tag).digest
+    except NotFound:
+        return None
 
 
 def _has_manifest(store: Store, digest: Digest) -> bool:
@@ -180,11 +192,7 @@ def copy(
     tags_set: list[str] = []
     tags_present: list[str] = []
     for tag in wanted:
-        try:
-            current = dst.resolve(tag).digest
-        except NotFound:
-            current = None
-        if current == top.digest:
+        if _tagged(dst, tag) == top.digest:
             tags_present.append(tag)
             continue
         if not dry_run:
@@ -211,16 +219,14 @@ def copy(
 
 
 def _check_destination(dst: Store, digest: Digest, tags: Sequence[str]) -> None:
-    for reference in (*tags, str(digest)):
-        try:
-            found = str(dst.resolve(reference).digest)
-        except NotFound:
-            found = "no such manifest"
-        if found != str(digest):
+    checks = [(tag, _tagged(dst, tag)) for tag in tags]
+    checks.append((str(digest), digest if _has_manifest(dst, digest) else None))
+    for reference, found in checks:
+        if found != digest:
             raise DigestMismatch(
                 f"{dst.location} {reference} after the copy",
                 expected=str(digest),
-                found=found,
+                found=str(found) if found else "no such manifest",
                 hint="the destination rewrote the manifest (or another writer moved the tag); "
                 "slsacheck copies byte-exact manifests, so the destination cannot be trusted to keep them",
             )

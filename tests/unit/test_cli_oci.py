@@ -159,3 +159,18 @@ def test_inspect_a_cosign_saved_layout_lists_its_attestations(
     assert [a["kind"] for a in info["attestations"]] == [mt.KIND_ATTS]
     assert info["signatures"] == []
     assert {p["platform"] for p in info["platforms"]} >= {"linux/amd64"}
+
+
+def test_copy_tag_defaults(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, layout: tuple[Path, scratch.Built]
+) -> None:
+    path, built = layout
+    # By digest: the copy is untagged (kept reachable by an untagged index.json entry).
+    assert _run(capsys, "copy", f"oci:{path}@{built.digest}", f"oci:{tmp_path / 'a'}")[0] == 0
+    assert list(LayoutStore(tmp_path / "a").tags()) == []
+    assert LayoutStore(tmp_path / "a").resolve(str(built.digest)).digest == built.digest
+    # A bare layout names its only image, and the copy is tagged latest, as a bare name is.
+    assert _run(capsys, "copy", f"oci:{path}", f"oci:{tmp_path / 'b'}")[0] == 0
+    assert list(LayoutStore(tmp_path / "b").tags()) == ["latest"]
+    # Destination pinned to the right digest: fine, untagged.
+    assert _run(capsys, "copy", f"oci:{path}:v1", f"oci:{tmp_path / 'c'}@{built.digest}")[0] == 0

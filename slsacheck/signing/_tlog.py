@@ -58,7 +58,14 @@ class TlogEntry:
 
     @property
     def integrated_at(self) -> datetime | None:
-        return datetime.fromtimestamp(self.integrated_time, tz=UTC) if self.integrated_time else None
+        if not self.integrated_time:
+            return None
+        try:
+            return datetime.fromtimestamp(self.integrated_time, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise VerificationError(
+                "the tlog entry's integrated time is out of range", found=str(self.integrated_time), hint=_HINT
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -100,31 +107,50 @@ def _int(value: Any, what: str) -> int:
     return number
 
 
+def obj(doc: Mapping[str, Any], key: str, what: str) -> Mapping[str, Any]:
+    """An optional JSON object field: absent (or null) is empty, anything but an object is malformed."""
+    value = doc.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise VerificationError(
+            f"{what}.{key} is not a JSON object", found=type(value).__name__, hint="the bundle is malformed"
+        )
+    return value
+
+
 def entry_from_bundle(doc: Mapping[str, Any]) -> TlogEntry:
     """Parse one `tlogEntries[]` object of a Sigstore bundle (protobuf JSON)."""
-    kv = doc.get("kindVersion") or {}
-    promise = doc.get("inclusionPromise")
-    raw_proof = doc.get("inclusionProof")
+    if not isinstance(doc, Mapping):
+        raise VerificationError("a tlog entry is not a JSON object", hint="the bundle is malformed")
+    kv = obj(doc, "kindVersion", "tlog entry")
+    promise = obj(doc, "inclusionPromise", "tlog entry")
+    raw_proof = obj(doc, "inclusionProof", "tlog entry")
     proof = None
-    if isinstance(raw_proof, Mapping):
-        checkpoint = (raw_proof.get("checkpoint") or {}).get("envelope")
+    if raw_proof:
+        checkpoint = obj(raw_proof, "checkpoint", "inclusion proof").get("envelope", "")
+        if not isinstance(checkpoint, str):
+            raise VerificationError("the checkpoint envelope is not text", hint="the bundle is malformed")
+        hashes = raw_proof.get("hashes") or []
+        if not isinstance(hashes, list):
+            raise VerificationError("the inclusion proof hashes are not a list", hint="the bundle is malformed")
         proof = InclusionProof(
             # protobuf JSON omits fields at their default, so an absent number means 0
             log_index=_int(raw_proof.get("logIndex", 0), "inclusion proof log index"),
             tree_size=_int(raw_proof.get("treeSize", 0), "inclusion proof tree size"),
             root_hash=b64(raw_proof.get("rootHash"), "inclusion proof root hash"),
-            hashes=tuple(b64(h, "inclusion proof hash") for h in raw_proof.get("hashes") or []),
-            checkpoint=checkpoint if isinstance(checkpoint, str) else "",
+            hashes=tuple(b64(h, "inclusion proof hash") for h in hashes),
+            checkpoint=checkpoint,
         )
     integrated = doc.get("integratedTime")
     return TlogEntry(
         log_index=_int(doc.get("logIndex", 0), "tlog entry log index"),
-        log_id=b64((doc.get("logId") or {}).get("keyId"), "tlog entry log id"),
+        log_id=b64(obj(doc, "logId", "tlog entry").get("keyId"), "tlog entry log id"),
         kind=str(kv.get("kind", "")),
         version=str(kv.get("version", "")),
         body=b64(doc.get("canonicalizedBody"), "tlog entry body"),
-        integrated_time=_int(integrated, "integrated time") or None if integrated is not None else None,
-        set_signature=b64(promise.get("signedEntryTimestamp"), "SET") if isinstance(promise, Mapping) else None,
+        integrated_time=(_int(integrated, "integrated time") or None) if integrated is not None else None,
+        set_signature=b64(promise.get("signedEntryTimestamp"), "SET") if promise else None,
         proof=proof,
     )
 

@@ -122,10 +122,12 @@ def _content(doc: Mapping[str, Any]) -> _Content:
     message, envelope = doc.get("messageSignature"), doc.get("dsseEnvelope")
     if (message is None) == (envelope is None):
         raise _bad("the bundle must hold exactly one of messageSignature and dsseEnvelope")
-    if isinstance(message, Mapping):
-        md = message.get("messageDigest")
+    if message is not None:
+        if not isinstance(message, Mapping):
+            raise _bad("messageSignature is not an object")
+        md = _tlog.obj(message, "messageDigest", "messageSignature")
         digest = None
-        if isinstance(md, Mapping):
+        if md:
             if md.get("algorithm") != "SHA2_256":
                 raise _bad("unsupported message digest algorithm", expected="SHA2_256", found=str(md.get("algorithm")))
             digest = _tlog.b64(md.get("digest"), "message digest")
@@ -150,7 +152,14 @@ def _content(doc: Mapping[str, Any]) -> _Content:
 
 
 def _certificate(material: Mapping[str, Any], version: str) -> x509.Certificate | None:
-    if "publicKey" in material:
+    kinds = [k for k in ("publicKey", "certificate", "x509CertificateChain") if material.get(k) is not None]
+    if len(kinds) != 1:
+        raise _bad(
+            "the bundle must carry exactly one of publicKey, certificate and x509CertificateChain",
+            found=", ".join(kinds) or "none",
+        )
+    if kinds == ["publicKey"]:
+        _tlog.obj(material, "publicKey", "verificationMaterial")
         return None
     raw: Any
     if version == "0.3":
@@ -160,10 +169,10 @@ def _certificate(material: Mapping[str, Any], version: str) -> x509.Certificate 
                 expected="certificate",
                 found="x509CertificateChain",
             )
-        raw = (material.get("certificate") or {}).get("rawBytes")
+        raw = _tlog.obj(material, "certificate", "verificationMaterial").get("rawBytes")
         chain: list[Any] = []
     else:
-        certs = (material.get("x509CertificateChain") or {}).get("certificates")
+        certs = _tlog.obj(material, "x509CertificateChain", "verificationMaterial").get("certificates")
         if not isinstance(certs, list) or not certs:
             raise _bad(
                 "the bundle's certificate chain is empty", expected="the signing certificate first", found="none"
@@ -328,7 +337,7 @@ def verify_bundle(
         leaf = _certificate(material, version)
         raw_entries = material.get("tlogEntries") or []
         entries = [_tlog.entry_from_bundle(e) for e in raw_entries]
-        raw_ts = (material.get("timestampVerificationData") or {}).get("rfc3161Timestamps") or []
+        raw_ts = _tlog.obj(material, "timestampVerificationData", "verificationMaterial").get("rfc3161Timestamps") or []
         stamps = [_tlog.b64((t or {}).get("signedTimestamp"), "RFC 3161 timestamp") for t in raw_ts]
     except (AttributeError, TypeError) as exc:
         raise _bad(f"the bundle has a field of the wrong type ({exc})") from exc

@@ -121,6 +121,24 @@ def test_dsse_bundle_verifies_with_sigstore_python_and_sigstore_js(
     py, js = both_peers(mock_sigstore, signed_statement["bundle"], signed_statement["artifact"])
     assert py.ok, py.output
     assert js.ok, js.output
+    # An attestation is about a digest (an image's); both peers take it without the bytes.
+    digest = "sha256:" + hashlib.sha256(signed_statement["artifact"].read_bytes()).hexdigest()
+    py = py_verify_identity(
+        signed_statement["bundle"],
+        digest,
+        trust_config=mock_sigstore.trust_config,
+        identity=SUBJECT,
+        issuer=DEFAULT_ISSUER,
+    )
+    assert py.ok, py.output
+    js = js_verify(
+        signed_statement["bundle"],
+        digest=digest,
+        trusted_root=mock_sigstore.trusted_root,
+        identity=SUBJECT,
+        issuer=DEFAULT_ISSUER,
+    )
+    assert js.ok, js.output
 
 
 # -- what cosign's annotations need is there and is right -----------------------------------

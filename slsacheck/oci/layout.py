@@ -104,7 +104,7 @@ class LayoutStore:
             digest = Digest.parse(reference)
             for entry in lx.entries(index, self.location):
                 if entry.digest == digest:
-                    return lx.plain(entry)
+                    return self._present(lx.plain(entry))
             manifest = self._read_manifest_blob(digest, None, mt.MAX_MANIFEST_SIZE)
             return manifest.descriptor
         found = lx.find_tag(index, reference, self.location)
@@ -112,13 +112,25 @@ class LayoutStore:
             # `oci:DIR` without a tag names the layout's only image, as skopeo reads it.
             return self.resolve(lx.default_reference(index, self.location))
         if found is None:
+            tags = lx.tags(index, self.location)
             raise NotFound(
                 f"tag {reference!r} not found in {self.location}",
                 repository=self.location,
-                found=", ".join(lx.tags(index, self.location)) or "no tags",
+                found=", ".join(tags[:20]) + (f" and {len(tags) - 20} more" if len(tags) > 20 else "") or "no tags",
                 hint="list the layout's tags with `slsacheck inspect`, or name the image by digest",
             )
-        return lx.plain(found)
+        return self._present(lx.plain(found))
+
+    def _present(self, descriptor: Descriptor) -> Descriptor:
+        """`descriptor` if its manifest is in blobs/; an index.json entry alone is not enough."""
+        if not self.blob_exists(descriptor.digest):
+            digest = descriptor.digest
+            raise MissingBlob(
+                f"manifest {digest} in {self.location} is missing: no file blobs/{digest.algorithm}/{digest.hex}",
+                repository=self.location,
+                hint="index.json names a manifest the layout does not hold; copy the image into it again",
+            )
+        return descriptor
 
     def fetch_manifest(self, reference: str, *, max_size: int = mt.MAX_MANIFEST_SIZE) -> Manifest:
         descriptor = self.resolve(reference)

@@ -317,3 +317,18 @@ def test_cli_copy_with_registry_flags(
     code = main(["inspect", "--ca-bundle", str(registry_auth.ca_path), "--docker-config", str(empty), target])
     assert code == EXIT_INCOMPLETE
     assert "401" in capsys.readouterr().err
+
+
+def test_rerun_heals_a_destination_missing_a_listed_manifest(
+    tmp_path: Path, source: tuple[LayoutStore, scratch.Built]
+) -> None:
+    src, built = source
+    dst = LayoutStore(tmp_path / "dst", create=True)
+    copy(src, dst, "v1")
+    (dst.path / "blobs" / "sha256" / built.digest.hex).unlink()  # index.json still lists it
+    with pytest.raises(NotFound, match="missing"):
+        dst.resolve("v1")
+    report = copy(src, dst, "v1")
+    assert report.manifests_copied == (built.digest,) and report.tags_present == ("v1",)
+    assert len(dst.entries()) == 1
+    _assert_complete(dst, built)

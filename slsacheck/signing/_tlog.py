@@ -150,7 +150,9 @@ def entry_from_bundle(doc: Mapping[str, Any]) -> TlogEntry:
         version=str(kv.get("version", "")),
         body=b64(doc.get("canonicalizedBody"), "tlog entry body"),
         integrated_time=(_int(integrated, "integrated time") or None) if integrated is not None else None,
-        set_signature=b64(promise.get("signedEntryTimestamp"), "SET") if promise else None,
+        set_signature=b64(promise.get("signedEntryTimestamp"), "SET")
+        if doc.get("inclusionPromise") is not None
+        else None,
         proof=proof,
     )
 

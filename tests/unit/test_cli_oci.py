@@ -174,3 +174,27 @@ def test_copy_tag_defaults(
     assert list(LayoutStore(tmp_path / "b").tags()) == ["latest"]
     # Destination pinned to the right digest: fine, untagged.
     assert _run(capsys, "copy", f"oci:{path}:v1", f"oci:{tmp_path / 'c'}@{built.digest}")[0] == 0
+
+
+def test_registry_flags_become_options(tmp_path: Path) -> None:
+    import argparse
+
+    from slsacheck.cli._registry_flags import add_registry_flags, registry_options
+    from slsacheck.errors import InputError
+
+    parser = argparse.ArgumentParser()
+    add_registry_flags(parser)
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    args = parser.parse_args(["--ca-bundle", str(ca), "--allow-http-registry", "reg.internal:5000",
+                              "--allow-http-registry", "mirror.lan", "--docker-config", str(tmp_path)])
+    options = registry_options(args)
+    assert options.ca_bundle == str(ca)
+    assert options.allow_http == frozenset({"reg.internal:5000", "mirror.lan"})
+    assert options.docker_config == str(tmp_path)
+    assert registry_options(parser.parse_args([])).allow_http == frozenset()
+    for bad in ("http://reg.internal", "reg/path", ""):
+        with pytest.raises(InputError, match="not a registry host"):
+            registry_options(parser.parse_args(["--allow-http-registry", bad]))
+    with pytest.raises(InputError, match="--docker-config"):
+        registry_options(parser.parse_args(["--docker-config", str(tmp_path / "none.json")]))

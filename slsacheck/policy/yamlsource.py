@@ -4,8 +4,8 @@ PyYAML's composer gives nodes with marks; we construct the data from the same no
 keep them, and map a JSON path (`("spec", "attestations", 0, "name")`) back to the node,
 hence to a line. Duplicate keys are refused here (PyYAML would keep the last silently,
 and a policy whose second `threshold:` quietly wins is not what anyone reviewed).
-Timestamps are turned back into their source text: the schema, not YAML's resolver,
-decides what a date is.
+Timestamps stay their source text: the schema and the loader, not YAML's resolver,
+decide what a date is (so `until: 2027-02-30` is a located problem, not a crash).
 """
 
 from __future__ import annotations
@@ -69,10 +69,21 @@ def _dates_to_text(value: Any) -> Any:
     return value
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves timestamps as their text (the schema judges dates)."""
+
+
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+
+
 def parse_documents(text: str) -> tuple[list[Document], list[YAMLProblem]]:
     """All documents of `text` (empty ones skipped), or the problems that stop parsing."""
     docs: list[Document] = []
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         index = 0
         while loader.check_node():

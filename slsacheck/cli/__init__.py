@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "slsacheck.cli.key_commands",
     "slsacheck.cli.bundle_commands",
     "slsacheck.cli.provenance_commands",
+    "slsacheck.cli.vuln_commands",
     "slsacheck.cli.policy_commands",
 )
 

@@ -27,9 +27,7 @@ from slsacheck.signing.bundle import verify_bundle
 from slsacheck.signing.cosign_material import verify_cosign_material
 from slsacheck.signing.dsse import Envelope as DsseEnvelope
 from slsacheck.signing.identity import Identity
-from slsacheck.signing.keyless import (
-    KeylessSigner,
-)
+from slsacheck.signing.keyless import KeylessSigner
 from slsacheck.signing.signer import Signer
 from slsacheck.signing.trust import load_trusted_root
 from tests.support.peers import js_verify, py_verify_identity

@@ -332,3 +332,38 @@ def test_rerun_heals_a_destination_missing_a_listed_manifest(
     assert report.manifests_copied == (built.digest,) and report.tags_present == ("v1",)
     assert len(dst.entries()) == 1
     _assert_complete(dst, built)
+
+
+@pytest.mark.integration
+def test_copy_from_a_lying_or_failing_registry(
+    tmp_path: Path, registry_http: RunningRegistry, repo_name: str, source: tuple[LayoutStore, scratch.Built]
+) -> None:
+    from slsacheck.errors import RegistryError
+    from slsacheck.oci._http import RegistryClient
+    from slsacheck.oci.registry import RegistryStore
+    from tests.support.proxy import run_proxy
+
+    layout, built = source
+    copy(layout, registry_http.store(repo_name), "v1")
+    layer, _ = built.children[1].blobs[1]
+    dst = LayoutStore(tmp_path / "dst", create=True)
+    with run_proxy(registry_http.host) as proxy:
+        through = RegistryStore(RegistryClient(proxy.host, registry_http.options), repo_name)
+        proxy.tamper(f"/blobs/{layer.digest}")
+        with pytest.raises(DigestMismatch):
+            copy(through, dst, "v1")
+        assert not dst.blob_exists(layer.digest) and list(dst.tags()) == []
+        proxy.clear()
+        proxy.truncate(f"/blobs/{layer.digest}", keep=10)
+        with pytest.raises((RegistryError, DigestMismatch)):
+            copy(through, dst, "v1")
+        assert not dst.blob_exists(layer.digest) and list(dst.tags()) == []
+        proxy.clear()
+        report = copy(through, dst, "v1")
+    # Only what the failed runs could not finish is sent now: the first image arrived
+    # whole, the second one's config too; its layer, its manifest, the index and the tag did not.
+    assert report.manifests_present == (built.children[0].digest,)
+    assert report.blobs_present == (built.children[1].blobs[0][0].digest,)
+    assert report.blobs_copied == (layer.digest,)
+    assert set(report.manifests_copied) == {built.children[1].digest, built.digest}
+    _assert_complete(dst, built)

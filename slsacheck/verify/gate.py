@@ -28,11 +28,10 @@ from slsacheck.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_POLICY, Error, Input
 from slsacheck.models.descriptor import Manifest
 from slsacheck.models.evidence import Evidence
 from slsacheck.models.reference import ImageRef
-from slsacheck.models.verdict import Check, Outcome, Verdict
+from slsacheck.models.verdict import Check, Verdict
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
 from slsacheck.policy.authority import Authority
-from slsacheck.policy.checkids import POLICY_MATCH
 from slsacheck.verify.authorities import TrustRoots
 from slsacheck.verify.collect import Checker, evidence_from, summary
 
@@ -117,19 +116,13 @@ def _judge_many(
 
 def no_match_verdict(ref: ImageRef, policy_set: PolicySet, image_text: str | None = None) -> Verdict:
     """The verdict for an image no policy's `images` match, decided without a registry call."""
-    outcome = {"deny": Outcome.FAIL, "warn": Outcome.WARN, "allow": Outcome.PASS}[policy_set.no_match]
-    check = Check(
-        POLICY_MATCH, outcome, expected=f"a policy whose images match {ref.name}",
-        found=f"none of {len(policy_set.policies)} polic{'y' if len(policy_set.policies) == 1 else 'ies'} matches",
-        hint=None if outcome is Outcome.PASS else "add the image to a policy's images.include, "
-        "or decide what unmatched images get with noMatch / --no-match",
-        message=f"noMatch: {policy_set.no_match}",
-    )
-    return Verdict(image_text or str(ref), str(ref.digest) if ref.digest else None, (), (check,))
+    from slsacheck.policy.evaluate import no_match_verdict as decide  # noqa: PLC0415
+
+    return decide(image_text or str(ref), ref.digest, policy_set.no_match)
 
 
 def _policy_judge(policy: Policy, now: datetime) -> Callable[[Evidence], Sequence[Check]]:
-    from slsacheck.policy.evaluate import evaluate  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+    from slsacheck.policy.evaluate import evaluate  # noqa: PLC0415 - CEL loads only for policies
 
     def run(evidence: Evidence) -> Sequence[Check]:
         checks: Sequence[Check] = evaluate(policy, evidence, now=now)

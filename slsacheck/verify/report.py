@@ -1,7 +1,8 @@
 """Verdicts for people (text) and programs (JSON).
 
 The text form answers, per image: what was judged (the reference and the digest it
-resolved to), the outcome, every check with expected and found, and the evidence: how
+resolved to), the outcome and the checks (the policy layer's table,
+`slsacheck.policy.render`), then the evidence: how
 many signatures and attestations were found where, which verified for whom, and for
 each one that did not, why. JSON is `Verdict.to_json()` (schemas/verdict.schema.json):
 one object for one image, an array for several.
@@ -14,8 +15,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from slsacheck.models.verdict import Verdict
-
-_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skip": "skip"}
 
 
 def render_json(verdicts: Sequence[Verdict]) -> str:
@@ -37,27 +36,18 @@ def _evidence_lines(title: str, section: Mapping[str, Any]) -> list[str]:
 
 
 def render_verdict(verdict: Verdict) -> str:
-    head = f"{verdict.image}"
-    if verdict.digest:
-        head += f" -> {verdict.digest}"
-    lines = [f"{_MARK[verdict.outcome]}  {head}"]
-    if verdict.policies:
-        lines.append(f"  policies: {', '.join(verdict.policies)}")
-    for reason in verdict.incomplete:
-        lines.append(f"  could not complete: {reason}")
-    for check in verdict.checks:
-        where = f" ({check.policy})" if check.policy else ""
-        lines.append(f"  {_MARK[check.outcome.value]:<5} {check.id}{where}")
-        for label, value in (("message", check.message), ("expected", check.expected), ("found", check.found),
-                             ("hint", check.hint)):
-            if value:
-                lines.append(f"          {label}: {value}")
+    """The policy layer's table of checks, then the evidence behind it."""
+    from slsacheck.policy.render import render_text as checks_table  # noqa: PLC0415
+
+    lines = [checks_table(verdict).rstrip("\n")]
     evidence = verdict.evidence
     if evidence:
-        for key, title in (("signatures", "signatures"), ("attestations", "attestations")):
+        lines.append("")
+        lines.append("evidence:")
+        for key in ("signatures", "attestations"):
             section = evidence.get(key)
             if isinstance(section, Mapping) and (section.get("found") or key == "signatures"):
-                lines.extend(_evidence_lines(title, section))
+                lines.extend(_evidence_lines(key, section))
         searched = evidence.get("searched")
         if searched:
             lines.append("  searched: " + ", ".join(searched))

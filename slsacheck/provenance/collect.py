@@ -72,29 +72,38 @@ def go_json(value: object) -> bytes:
 
 
 def append_artifacts(existing: list[Artifact], items: Iterable[Artifact]) -> list[Artifact]:
-    out = [Artifact(a.name, dict(a.digest), a.origin) for a in existing]
+    """Chains' `AppendSubjects`: same name and one shared digest -> one entry, digests merged."""
+    out = list(existing)
+    by_name: dict[str, list[int]] = {}
+    for index, have in enumerate(out):
+        by_name.setdefault(have.name, []).append(index)
     for item in items:
-        for index, have in enumerate(out):
-            if have.name == item.name and any(item.digest.get(k) == v for k, v in have.digest.items()):
+        for index in by_name.get(item.name, ()):
+            have = out[index]
+            if any(item.digest.get(k) == v for k, v in have.digest.items()):
                 out[index] = Artifact(have.name, {**have.digest, **item.digest}, have.origin)
                 break
         else:
+            by_name.setdefault(item.name, []).append(len(out))
             out.append(Artifact(item.name, dict(item.digest), item.origin))
     return out
 
 
 def append_dependencies(existing: list[Dependency], items: Iterable[Dependency]) -> list[Dependency]:
-    """Chains' `AppendMaterials`: same uri and one shared digest -> merged."""
+    """Chains' `AppendMaterials`: same uri and one shared digest (or both none) -> merged."""
     out = list(existing)
+    by_uri: dict[str, list[int]] = {}
+    for index, have in enumerate(out):
+        by_uri.setdefault(have.uri, []).append(index)
     for item in items:
-        for index, have in enumerate(out):
-            same_digest = any(item.digest.get(k) == v for k, v in have.digest.items()) or (
-                not have.digest and not item.digest
-            )
-            if have.uri == item.uri and same_digest:
+        for index in by_uri.get(item.uri, ()):
+            have = out[index]
+            shared = any(item.digest.get(k) == v for k, v in have.digest.items())
+            if shared or (not have.digest and not item.digest):
                 out[index] = Dependency(have.uri, {**have.digest, **item.digest}, have.name)
                 break
         else:
+            by_uri.setdefault(item.uri, []).append(len(out))
             out.append(item)
     return out
 

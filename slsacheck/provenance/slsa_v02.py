@@ -58,15 +58,15 @@ def _materials(ctx: Context, run: Run, children: Sequence[Run], deep: bool) -> l
     out: list[Dependency] = []
     if run.ref_source is not None:
         out.append(unnamed(ref_dependency(run.ref_source, "", f"{run.label}: refSource", ctx.warnings)))
+    found: list[Dependency] = []
     for child in children:
-        out = append_dependencies(out, image_dependencies(child, ctx.warnings))
+        found += image_dependencies(child, ctx.warnings)
         if child.ref_source is not None:
-            ref = ref_dependency(child.ref_source, "", f"{child.label}: refSource", ctx.warnings)
-            out = append_dependencies(out, [unnamed(ref)])
+            found.append(unnamed(ref_dependency(child.ref_source, "", f"{child.label}: refSource", ctx.warnings)))
+    out = append_dependencies(out, found)
     pipeline_inputs = [Dependency(a.name, a.digest) for a in ctx.analyse(run).task.inputs]
     if deep:
-        for child in children:
-            pipeline_inputs = append_dependencies(pipeline_inputs, inputs(child))
+        pipeline_inputs = append_dependencies(pipeline_inputs, [d for child in children for d in inputs(child)])
     git, warnings = git_source(run.declared_params, run.params, run.results, run.label)
     ctx.warnings.extend(warnings)
     if git is not None:
@@ -173,8 +173,7 @@ def generate(
     else:
         subjects = []
         if deep_inspection:
-            for child in executed:
-                subjects = append_artifacts(subjects, _subjects(ctx, child))
+            subjects = append_artifacts(subjects, [a for child in executed for a in _subjects(ctx, child)])
         subjects = append_artifacts(subjects, _subjects(ctx, run))
         build_config = {"tasks": _tasks(run, executed)}
     check_subjects(subjects, ctx.warnings)

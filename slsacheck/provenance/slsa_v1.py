@@ -211,8 +211,7 @@ def pipeline_dependencies(ctx: Context, run: Run, children: Sequence[Run], deep:
             out += step_inputs(ctx, child)
     inputs = [artifact_dependency(a, INPUT_RESULT) for a in ctx.analyse(run).task.inputs]
     if deep:
-        for child in children:
-            inputs = append_dependencies(inputs, task_inputs(ctx, child))
+        inputs = append_dependencies(inputs, [d for child in children for d in task_inputs(ctx, child)])
     git, warnings = git_source(run.declared_params, run.params, run.results, run.label)
     ctx.warnings.extend(warnings)
     if git is not None:
@@ -294,9 +293,8 @@ def generate(
         subjects = subjects_of(analysis.task)
         products = byproducts("pipelineRunResults", run.name, run.results, analysis.task.not_byproducts)
         if deep_inspection:
-            for child in executed:
-                subjects = append_artifacts(subjects, task_subjects(ctx, child))
-                products += task_byproducts(ctx, child)
+            subjects = append_artifacts(subjects, [a for child in executed for a in task_subjects(ctx, child)])
+            products += [b for child in executed for b in task_byproducts(ctx, child)]
         deps = pipeline_dependencies(ctx, run, executed, deep_inspection)
     check_subjects(subjects, ctx.warnings)
     if not subjects:

@@ -68,7 +68,22 @@ class InvalidProvenance(InputError):
 @cache
 def _validator(name: str) -> Any:
     schema = json.loads(_resources.read_text("schemas", name))
-    return jsonschema.Draft202012Validator(schema)
+    # The shipped schemas only use local, non-recursive `#/$defs/...` references; inlining
+    # them once saves a reference lookup per array item (a third of the time on big runs).
+    return jsonschema.Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))
+
+
+def _inline_refs(node: Any, defs: Mapping[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[8:] in defs:
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            target = _inline_refs(defs[ref[8:]], defs)
+            return {"allOf": [target, _inline_refs(rest, defs)]} if rest else target
+        return {k: _inline_refs(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
 
 
 def check(document: object) -> list[Problem]:
@@ -120,6 +135,8 @@ def _line(lines: Mapping[JsonPath, int], path: Sequence[str | int]) -> int | Non
 
 def _schema_problems(schema: str, instance: object, prefix: tuple[str | int, ...]) -> list[Problem]:
     validator = _validator(schema)
+    if validator.is_valid(instance):
+        return []
     out = []
     for error in sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
         message = error.message

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,10 +40,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa,
 
 from slsacheck.errors import Error, InputError, VerificationError
 from slsacheck.models.digest import Digest
-from slsacheck.models.statement import STATEMENT_TYPES, Statement
-from slsacheck.signing import _certs, _tlog
+from slsacheck.models.statement import Statement
+from slsacheck.signing import _bundle_doc, _certs, _rekor_body, _tlog
+from slsacheck.signing._bundle_doc import MEDIA_TYPES
 from slsacheck.signing.cosign_material import VerifiedSigner, verify_cosign_material
-from slsacheck.signing.dsse import IN_TOTO_PAYLOAD_TYPE, pae
+from slsacheck.signing.dsse import pae
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import fingerprint
 from slsacheck.signing.trust import PublicKey, TrustedRoot
@@ -60,12 +60,6 @@ __all__ = [
     "verify_signature",
 ]
 
-MEDIA_TYPES = {
-    "application/vnd.dev.sigstore.bundle+json;version=0.1": "0.1",
-    "application/vnd.dev.sigstore.bundle+json;version=0.2": "0.2",
-    "application/vnd.dev.sigstore.bundle+json;version=0.3": "0.3",
-    "application/vnd.dev.sigstore.bundle.v0.3+json": "0.3",
-}
 CLOCK_SKEW = _tlog.CLOCK_SKEW
 
 
@@ -87,113 +81,6 @@ class VerifiedBundle:
     statement: Statement | None = field(default=None, repr=False)
     statement_json: Mapping[str, Any] | None = field(default=None, repr=False)
     certificate: x509.Certificate | None = field(default=None, repr=False)
-
-
-def _bad(
-    message: str, *, expected: str | None = None, found: str | None = None, hint: str | None = None
-) -> VerificationError:
-    return VerificationError(
-        message, expected=expected, found=found, hint=hint or "the bundle is malformed; obtain it again from the signer"
-    )
-
-
-def _parse_json(bundle: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
-    if isinstance(bundle, Mapping):
-        return bundle
-    try:
-        doc = json.loads(bundle)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _bad(f"the bundle is not JSON: {exc}") from exc
-    if not isinstance(doc, Mapping):
-        raise _bad("the bundle is not a JSON object")
-    return doc
-
-
-@dataclass(frozen=True)
-class _Content:
-    kind: Literal["message", "dsse"]
-    signature: bytes
-    message_digest: bytes | None = None  # messageSignature.messageDigest (sha256)
-    payload_type: str | None = None
-    payload: bytes | None = None
-
-
-def _content(doc: Mapping[str, Any]) -> _Content:
-    message, envelope = doc.get("messageSignature"), doc.get("dsseEnvelope")
-    if (message is None) == (envelope is None):
-        raise _bad("the bundle must hold exactly one of messageSignature and dsseEnvelope")
-    if message is not None:
-        if not isinstance(message, Mapping):
-            raise _bad("messageSignature is not an object")
-        md = _tlog.obj(message, "messageDigest", "messageSignature")
-        digest = None
-        if md:
-            if md.get("algorithm") != "SHA2_256":
-                raise _bad("unsupported message digest algorithm", expected="SHA2_256", found=str(md.get("algorithm")))
-            digest = _tlog.b64(md.get("digest"), "message digest")
-        return _Content("message", _tlog.b64(message.get("signature"), "message signature"), message_digest=digest)
-    if not isinstance(envelope, Mapping):
-        raise _bad("dsseEnvelope is not an object")
-    sigs = envelope.get("signatures")
-    if not isinstance(sigs, list) or len(sigs) != 1 or not isinstance(sigs[0], Mapping):
-        raise _bad(
-            "a bundle's DSSE envelope must carry exactly one signature",
-            found=f"{len(sigs) if isinstance(sigs, list) else 'no'} signatures",
-        )
-    payload_type = envelope.get("payloadType")
-    if not isinstance(payload_type, str):
-        raise _bad("DSSE envelope has no payloadType")
-    return _Content(
-        "dsse",
-        _tlog.b64(sigs[0].get("sig"), "DSSE signature"),
-        payload_type=payload_type,
-        payload=_tlog.b64(envelope.get("payload"), "DSSE payload"),
-    )
-
-
-def _certificate(material: Mapping[str, Any], version: str) -> x509.Certificate | None:
-    kinds = [k for k in ("publicKey", "certificate", "x509CertificateChain") if material.get(k) is not None]
-    if len(kinds) != 1:
-        raise _bad(
-            "the bundle must carry exactly one of publicKey, certificate and x509CertificateChain",
-            found=", ".join(kinds) or "none",
-        )
-    if kinds == ["publicKey"]:
-        _tlog.obj(material, "publicKey", "verificationMaterial")
-        return None
-    raw: Any
-    if version == "0.3":
-        if "x509CertificateChain" in material:
-            raise _bad(
-                "a v0.3 bundle must carry a single certificate, not a chain",
-                expected="certificate",
-                found="x509CertificateChain",
-            )
-        raw = _tlog.obj(material, "certificate", "verificationMaterial").get("rawBytes")
-        chain: list[Any] = []
-    else:
-        certs = _tlog.obj(material, "x509CertificateChain", "verificationMaterial").get("certificates")
-        if not isinstance(certs, list) or not certs:
-            raise _bad(
-                "the bundle's certificate chain is empty", expected="the signing certificate first", found="none"
-            )
-        raw, chain = (certs[0] or {}).get("rawBytes"), certs[1:]
-    try:
-        leaf = x509.load_der_x509_certificate(_tlog.b64(raw, "signing certificate"))
-        for extra in chain:  # parsed only to refuse garbage: chains are built from the trust root alone
-            x509.load_der_x509_certificate(_tlog.b64((extra or {}).get("rawBytes"), "chain certificate"))
-    except ValueError as exc:
-        raise _bad(f"a certificate in the bundle does not parse: {exc}") from exc
-    try:
-        if leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
-            raise _bad(
-                "the bundle's signing certificate is a CA certificate",
-                expected="a leaf certificate",
-                found=leaf.subject.rfc4514_string(),
-            )
-    except x509.ExtensionNotFound:
-        pass
-    return leaf
 
 
 def _artifact_digest(artifact: bytes | None, digest: Digest | None) -> bytes:
@@ -259,49 +146,6 @@ def _der(key: ec.EllipticCurvePublicKey, signature: bytes) -> bytes:
     return utils.encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big"))
 
 
-def _check_statement(content: _Content, sha256: bytes) -> Mapping[str, Any]:
-    """The payload is an in-toto statement with the artifact's sha256 among its subjects.
-
-    Only `_type` and `subject` are checked here; the predicate is the policy layer's
-    business (real statements carry e.g. an empty predicateType, which a strict model
-    refuses but which does not change what the signature covers).
-    """
-    if content.payload_type != IN_TOTO_PAYLOAD_TYPE:
-        raise VerificationError(
-            "DSSE payload is not an in-toto statement",
-            expected=IN_TOTO_PAYLOAD_TYPE,
-            found=str(content.payload_type),
-            hint="only in-toto attestations can name the artifact they are about",
-        )
-    try:
-        statement = json.loads(content.payload or b"")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise VerificationError(f"DSSE payload is not JSON: {exc}", hint="the attestation is corrupt") from exc
-    subjects = statement.get("subject") if isinstance(statement, Mapping) else None
-    if (
-        not isinstance(statement, Mapping)
-        or statement.get("_type") not in STATEMENT_TYPES
-        or not isinstance(subjects, list)
-    ):
-        raise VerificationError(
-            "DSSE payload is not an in-toto statement",
-            expected=f"a JSON object with _type in {', '.join(STATEMENT_TYPES)} and a subject list",
-            found=str(statement.get("_type") if isinstance(statement, Mapping) else type(statement).__name__),
-        )
-    digests = [
-        s["digest"].get("sha256") if isinstance(s, Mapping) and isinstance(s.get("digest"), Mapping) else None
-        for s in subjects
-    ]
-    if sha256.hex() not in digests:
-        raise VerificationError(
-            "the artifact is not a subject of the attestation",
-            expected=f"a subject with sha256:{sha256.hex()}",
-            found=", ".join(f"sha256:{d}" for d in digests) or "no subjects",
-            hint="this attestation is about another artifact",
-        )
-    return statement
-
-
 def verify_bundle(
     bundle: bytes | str | Mapping[str, Any],
     *,
@@ -319,28 +163,28 @@ def verify_bundle(
             "keyless verification needs an identity and a trust root",
             hint="pass --certificate-identity and --certificate-oidc-issuer with --trusted-root, or --key",
         )
-    doc = _parse_json(bundle)
+    doc = _bundle_doc.parse_json(bundle)
     media_type = doc.get("mediaType")
-    version = MEDIA_TYPES.get(media_type) if isinstance(media_type, str) else None
+    version = _bundle_doc.MEDIA_TYPES.get(media_type) if isinstance(media_type, str) else None
     if version is None:
-        raise _bad(
+        raise _bundle_doc.bad(
             "unsupported bundle media type",
-            expected=" or ".join(MEDIA_TYPES),
+            expected=" or ".join(_bundle_doc.MEDIA_TYPES),
             found=repr(media_type),
             hint="this is not a Sigstore bundle, or a version slsacheck does not know",
         )
     material = doc.get("verificationMaterial")
     if not isinstance(material, Mapping):
-        raise _bad("the bundle has no verificationMaterial")
+        raise _bundle_doc.bad("the bundle has no verificationMaterial")
     try:
-        content = _content(doc)
-        leaf = _certificate(material, version)
+        content = _bundle_doc.content(doc)
+        leaf = _bundle_doc.certificate(material, version)
         raw_entries = material.get("tlogEntries") or []
         entries = [_tlog.entry_from_bundle(e) for e in raw_entries]
         raw_ts = _tlog.obj(material, "timestampVerificationData", "verificationMaterial").get("rfc3161Timestamps") or []
         stamps = [_tlog.b64((t or {}).get("signedTimestamp"), "RFC 3161 timestamp") for t in raw_ts]
     except (AttributeError, TypeError) as exc:
-        raise _bad(f"the bundle has a field of the wrong type ({exc})") from exc
+        raise _bundle_doc.bad(f"the bundle has a field of the wrong type ({exc})") from exc
 
     if public_key is not None and leaf is not None:
         raise VerificationError(
@@ -382,7 +226,7 @@ def verify_bundle(
         ) from exc
     statement_json = None
     if content.kind == "dsse":
-        statement_json = _check_statement(content, sha256)
+        statement_json = _bundle_doc.check_statement(content, sha256)
         try:
             statement = Statement.from_dict(statement_json)
         except Error:
@@ -394,7 +238,7 @@ def verify_bundle(
             "the bundle has transparency-log entries or timestamps, and no trust root was given",
             hint="pass --trusted-root FILE",
         )
-    binding = _tlog.Binding(
+    binding = _rekor_body.Binding(
         signature=content.signature,
         verifier=leaf if leaf is not None else verifier,
         signed_sha256=signed_sha,
@@ -487,11 +331,11 @@ def _leaf_key(leaf: x509.Certificate | None) -> PublicKey:
 
 
 def _verify_entry(
-    entry: _tlog.TlogEntry, binding: _tlog.Binding, root: TrustedRoot, version: str, now: datetime
+    entry: _tlog.TlogEntry, binding: _rekor_body.Binding, root: TrustedRoot, version: str, now: datetime
 ) -> datetime | None:
     """Check one log entry; return its integrated time when a SET vouches for it."""
     key = _tlog.log_key_for(entry, root)
-    _tlog.verify_body(entry, binding)
+    _rekor_body.verify_body(entry, binding)
     if entry.proof is not None:
         _tlog.verify_merkle_path(entry)
     has_checkpoint = entry.proof is not None and bool(entry.proof.checkpoint)

@@ -35,7 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from slsacheck.errors import VerificationError
-from slsacheck.signing import _certs, _tlog
+from slsacheck.signing import _certs, _rekor_body, _tlog
 from slsacheck.signing.dsse import Envelope
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.trust import TrustedRoot
@@ -123,9 +123,9 @@ def verify_cosign_material(
             pae_parts: tuple[str, bytes] | None = (envelope.payload_type, envelope.payload)
         else:
             pae_parts = parse_pae(payload)
-        _tlog.verify_body(
+        _rekor_body.verify_body(
             entry,
-            _tlog.Binding(
+            _rekor_body.Binding(
                 signature=signature,
                 verifier=leaf,
                 signed_sha256=hashlib.sha256(payload).digest(),

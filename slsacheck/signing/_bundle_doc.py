@@ -1,0 +1,174 @@
+"""What a Sigstore bundle says, read strictly from its protobuf JSON: media type, the one
+content (message signature or DSSE envelope), the one kind of verification material,
+and the in-toto statement a DSSE payload must be. Nothing here is trusted yet: the
+verification in `bundle.py` decides what any of it proves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cryptography import x509
+
+from slsacheck.errors import VerificationError
+from slsacheck.models.statement import STATEMENT_TYPES
+from slsacheck.signing import _tlog
+from slsacheck.signing.dsse import IN_TOTO_PAYLOAD_TYPE
+
+MEDIA_TYPES = {
+    "application/vnd.dev.sigstore.bundle+json;version=0.1": "0.1",
+    "application/vnd.dev.sigstore.bundle+json;version=0.2": "0.2",
+    "application/vnd.dev.sigstore.bundle+json;version=0.3": "0.3",
+    "application/vnd.dev.sigstore.bundle.v0.3+json": "0.3",
+}
+
+
+def bad(
+    message: str, *, expected: str | None = None, found: str | None = None, hint: str | None = None
+) -> VerificationError:
+    return VerificationError(
+        message, expected=expected, found=found, hint=hint or "the bundle is malformed; obtain it again from the signer"
+    )
+
+
+def parse_json(bundle: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(bundle, Mapping):
+        return bundle
+    try:
+        doc = json.loads(bundle)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad(f"the bundle is not JSON: {exc}") from exc
+    if not isinstance(doc, Mapping):
+        raise bad("the bundle is not a JSON object")
+    return doc
+
+
+@dataclass(frozen=True)
+class Content:
+    kind: Literal["message", "dsse"]
+    signature: bytes
+    message_digest: bytes | None = None  # messageSignature.messageDigest (sha256)
+    payload_type: str | None = None
+    payload: bytes | None = None
+
+
+def content(doc: Mapping[str, Any]) -> Content:
+    message, envelope = doc.get("messageSignature"), doc.get("dsseEnvelope")
+    if (message is None) == (envelope is None):
+        raise bad("the bundle must hold exactly one of messageSignature and dsseEnvelope")
+    if message is not None:
+        if not isinstance(message, Mapping):
+            raise bad("messageSignature is not an object")
+        md = _tlog.obj(message, "messageDigest", "messageSignature")
+        digest = None
+        if md:
+            if md.get("algorithm") != "SHA2_256":
+                raise bad("unsupported message digest algorithm", expected="SHA2_256", found=str(md.get("algorithm")))
+            digest = _tlog.b64(md.get("digest"), "message digest")
+        return Content("message", _tlog.b64(message.get("signature"), "message signature"), message_digest=digest)
+    if not isinstance(envelope, Mapping):
+        raise bad("dsseEnvelope is not an object")
+    sigs = envelope.get("signatures")
+    if not isinstance(sigs, list) or len(sigs) != 1 or not isinstance(sigs[0], Mapping):
+        raise bad(
+            "a bundle's DSSE envelope must carry exactly one signature",
+            found=f"{len(sigs) if isinstance(sigs, list) else 'no'} signatures",
+        )
+    payload_type = envelope.get("payloadType")
+    if not isinstance(payload_type, str):
+        raise bad("DSSE envelope has no payloadType")
+    return Content(
+        "dsse",
+        _tlog.b64(sigs[0].get("sig"), "DSSE signature"),
+        payload_type=payload_type,
+        payload=_tlog.b64(envelope.get("payload"), "DSSE payload"),
+    )
+
+
+def certificate(material: Mapping[str, Any], version: str) -> x509.Certificate | None:
+    kinds = [k for k in ("publicKey", "certificate", "x509CertificateChain") if material.get(k) is not None]
+    if len(kinds) != 1:
+        raise bad(
+            "the bundle must carry exactly one of publicKey, certificate and x509CertificateChain",
+            found=", ".join(kinds) or "none",
+        )
+    if kinds == ["publicKey"]:
+        _tlog.obj(material, "publicKey", "verificationMaterial")
+        return None
+    raw: Any
+    if version == "0.3":
+        if "x509CertificateChain" in material:
+            raise bad(
+                "a v0.3 bundle must carry a single certificate, not a chain",
+                expected="certificate",
+                found="x509CertificateChain",
+            )
+        raw = _tlog.obj(material, "certificate", "verificationMaterial").get("rawBytes")
+        chain: list[Any] = []
+    else:
+        certs = _tlog.obj(material, "x509CertificateChain", "verificationMaterial").get("certificates")
+        if not isinstance(certs, list) or not certs:
+            raise bad("the bundle's certificate chain is empty", expected="the signing certificate first", found="none")
+        raw, chain = (certs[0] or {}).get("rawBytes"), certs[1:]
+    try:
+        leaf = x509.load_der_x509_certificate(_tlog.b64(raw, "signing certificate"))
+        for extra in chain:  # parsed only to refuse garbage: chains are built from the trust root alone
+            x509.load_der_x509_certificate(_tlog.b64((extra or {}).get("rawBytes"), "chain certificate"))
+    except ValueError as exc:
+        raise bad(f"a certificate in the bundle does not parse: {exc}") from exc
+    try:
+        if leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            raise bad(
+                "the bundle's signing certificate is a CA certificate",
+                expected="a leaf certificate",
+                found=leaf.subject.rfc4514_string(),
+            )
+    except x509.ExtensionNotFound:
+        pass
+    return leaf
+
+
+def check_statement(content: Content, sha256: bytes) -> Mapping[str, Any]:
+    """The payload is an in-toto statement with the artifact's sha256 among its subjects.
+
+    Only `_type` and `subject` are checked here; the predicate is the policy layer's
+    business (real statements carry e.g. an empty predicateType, which a strict model
+    refuses but which does not change what the signature covers).
+    """
+    if content.payload_type != IN_TOTO_PAYLOAD_TYPE:
+        raise VerificationError(
+            "DSSE payload is not an in-toto statement",
+            expected=IN_TOTO_PAYLOAD_TYPE,
+            found=str(content.payload_type),
+            hint="only in-toto attestations can name the artifact they are about",
+        )
+    try:
+        statement = json.loads(content.payload or b"")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise VerificationError(f"DSSE payload is not JSON: {exc}", hint="the attestation is corrupt") from exc
+    subjects = statement.get("subject") if isinstance(statement, Mapping) else None
+    if (
+        not isinstance(statement, Mapping)
+        or statement.get("_type") not in STATEMENT_TYPES
+        or not isinstance(subjects, list)
+    ):
+        raise VerificationError(
+            "DSSE payload is not an in-toto statement",
+            expected=f"a JSON object with _type in {', '.join(STATEMENT_TYPES)} and a subject list",
+            found=str(statement.get("_type") if isinstance(statement, Mapping) else type(statement).__name__),
+        )
+    digests = [
+        s["digest"].get("sha256") if isinstance(s, Mapping) and isinstance(s.get("digest"), Mapping) else None
+        for s in subjects
+    ]
+    if sha256.hex() not in digests:
+        raise VerificationError(
+            "the artifact is not a subject of the attestation",
+            expected=f"a subject with sha256:{sha256.hex()}",
+            found=", ".join(f"sha256:{d}" for d in digests) or "no subjects",
+            hint="this attestation is about another artifact",
+        )
+    return statement

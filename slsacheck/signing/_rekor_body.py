@@ -1,0 +1,174 @@
+"""Does a Rekor entry's body name THIS signature? The binding checks per entry kind.
+
+An entry proves only what its body names; a body that names another signature,
+another signer or another artifact proves nothing here (the CVE-2022-36056 family).
+Kinds bound: hashedrekord 0.0.1 and 0.0.2 (also Rekor v2's DSSE-as-hashedrekord,
+digest over the PAE), dsse 0.0.1 (payload hash and signature list; its envelope hash
+covers uncanonicalised JSON and cannot be recomputed) and intoto 0.0.2 (payload hash,
+payload type and signatures, each base64-encoded twice by Rekor).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from slsacheck.errors import VerificationError
+from slsacheck.signing._tlog import TlogEntry, b64
+from slsacheck.signing.trust import PublicKey
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a log entry body must name: the signature, who made it, and over what."""
+
+    signature: bytes
+    verifier: x509.Certificate | PublicKey
+    signed_sha256: bytes  # sha256 of the signed bytes: the message, or the DSSE PAE
+    signed_data: bytes | None = None  # the signed bytes themselves, when known
+    payload_type: str | None = None  # DSSE only
+    payload: bytes | None = None
+
+
+def _mismatch(what: str, expected: str = "", found: str = "") -> VerificationError:
+    return VerificationError(
+        f"transparency log entry does not match this signature: {what}",
+        expected=expected or None,
+        found=found or None,
+        hint="the log entry belongs to another signature or artifact; it cannot vouch for this one",
+    )
+
+
+def _same_verifier(encoded: Any, verifier: x509.Certificate | PublicKey, *, pem_b64: bool) -> bool:
+    """Does a body's verifier (base64 of PEM, or raw DER) name our certificate or key?"""
+    try:
+        raw = base64.b64decode(encoded) if pem_b64 else encoded
+        if pem_b64:
+            if b"CERTIFICATE" in raw:
+                theirs: Any = x509.load_pem_x509_certificate(raw)
+            else:
+                theirs = serialization.load_pem_public_key(raw)
+        else:
+            theirs = raw
+    except (ValueError, TypeError, binascii.Error):
+        return False
+    if isinstance(verifier, x509.Certificate):
+        der = verifier.public_bytes(serialization.Encoding.DER)
+        if isinstance(theirs, x509.Certificate):
+            return theirs.public_bytes(serialization.Encoding.DER) == der
+        return isinstance(theirs, bytes) and theirs == der
+    spki = verifier.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if isinstance(theirs, bytes):
+        return theirs == spki
+    if isinstance(theirs, x509.Certificate):
+        return False
+    return bool(
+        theirs.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == spki
+    )
+
+
+def verify_body(entry: TlogEntry, binding: Binding) -> None:
+    """The entry's body must name this signature, its verifier and its artifact/envelope."""
+    try:
+        body = json.loads(entry.body)
+        spec = body["spec"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _mismatch("the body is not a Rekor entry") from exc
+    if (body.get("kind"), body.get("apiVersion")) != (entry.kind, entry.version):
+        raise _mismatch("kind/version", f"{entry.kind} {entry.version}", f"{body.get('kind')} {body.get('apiVersion')}")
+    kv = (entry.kind, entry.version)
+    try:
+        if kv == ("hashedrekord", "0.0.1"):
+            _hashedrekord_v1(spec, binding)
+        elif kv == ("hashedrekord", "0.0.2"):
+            _hashedrekord_v2(spec["hashedRekordV002"], binding)
+        elif kv == ("dsse", "0.0.1"):
+            _dsse_v1(spec, binding)
+        elif kv == ("intoto", "0.0.2"):
+            _intoto_v2(spec["content"], binding)
+        else:
+            raise _mismatch(
+                "unsupported entry kind", "hashedrekord 0.0.1/0.0.2, dsse 0.0.1, intoto 0.0.2", " ".join(kv)
+            )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise _mismatch(f"the {kv[0]} body lacks a field ({exc})") from exc
+
+
+def _hashedrekord_v1(spec: Mapping[str, Any], b: Binding) -> None:
+    digest = spec["data"]["hash"]
+    if digest.get("algorithm") != "sha256" or digest.get("value") != b.signed_sha256.hex():
+        raise _mismatch(
+            "artifact digest", f"sha256:{b.signed_sha256.hex()}", f"{digest.get('algorithm')}:{digest.get('value')}"
+        )
+    if b64(spec["signature"]["content"], "entry signature") != b.signature:
+        raise _mismatch("signature bytes differ")
+    if not _same_verifier(spec["signature"]["publicKey"]["content"], b.verifier, pem_b64=True):
+        raise _mismatch("the entry names another certificate or public key")
+
+
+def _hashedrekord_v2(spec: Mapping[str, Any], b: Binding) -> None:
+    data = spec["data"]
+    algorithm = data.get("algorithm")
+    names = {"SHA2_384": "sha384", "SHA2_512": "sha512"}
+    if algorithm == "SHA2_256":
+        want = b.signed_sha256
+    elif algorithm in names and b.signed_data is not None:
+        want = hashlib.new(names[algorithm], b.signed_data).digest()
+    else:
+        raise _mismatch("digest algorithm", "SHA2_256 (or SHA2_384/512 with the artifact bytes)", str(algorithm))
+    if b64(data["digest"], "entry digest") != want:
+        raise _mismatch("artifact digest", want.hex(), b64(data["digest"], "entry digest").hex())
+    sig = spec["signature"]
+    if b64(sig["content"], "entry signature") != b.signature:
+        raise _mismatch("signature bytes differ")
+    verifier = sig["verifier"]
+    raw = verifier.get("x509Certificate", verifier.get("publicKey", {})).get("rawBytes")
+    if not _same_verifier(b64(raw, "entry verifier"), b.verifier, pem_b64=False):
+        raise _mismatch("the entry names another certificate or public key")
+
+
+def _payload_hash(spec_hash: Mapping[str, Any], b: Binding) -> None:
+    if b.payload is None:
+        raise _mismatch("a DSSE entry cannot log a message signature", "hashedrekord", "dsse/intoto")
+    want = hashlib.sha256(b.payload).hexdigest()
+    if spec_hash.get("algorithm") != "sha256" or spec_hash.get("value") != want:
+        raise _mismatch("DSSE payload hash", f"sha256:{want}", f"{spec_hash.get('algorithm')}:{spec_hash.get('value')}")
+
+
+def _dsse_v1(spec: Mapping[str, Any], b: Binding) -> None:
+    _payload_hash(spec["payloadHash"], b)
+    sigs = spec["signatures"]
+    if not any(
+        b64(s["signature"], "entry signature") == b.signature
+        and _same_verifier(s["verifier"], b.verifier, pem_b64=True)
+        for s in sigs
+    ):
+        raise _mismatch("the entry does not list this envelope's signature by this signer")
+
+
+def _intoto_v2(content: Mapping[str, Any], b: Binding) -> None:
+    _payload_hash(content["payloadHash"], b)
+    envelope = content["envelope"]
+    if envelope.get("payloadType") != b.payload_type:
+        raise _mismatch("payload type", str(b.payload_type), str(envelope.get("payloadType")))
+    if not any(
+        _double_b64(s["sig"]) == b.signature and _same_verifier(s["publicKey"], b.verifier, pem_b64=True)
+        for s in envelope["signatures"]
+    ):
+        raise _mismatch("the entry does not list this envelope's signature by this signer")
+
+
+def _double_b64(value: Any) -> bytes | None:
+    """intoto 0.0.2 stores each signature base64-encoded twice; None when it is not."""
+    try:
+        return base64.b64decode(base64.b64decode(value, validate=True), validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        return None

@@ -131,6 +131,14 @@ def test_signed_and_attested_image_passes_unsigned_fails(
     failed = {c["id"] for c in doc["checks"] if c["outcome"] == "fail"}
     assert failed == {"signatures.threshold", "attestations.provenance.present"}
     assert doc["outcome"] == "fail" and doc["policies"] == ["release"]
+    _valid(doc)
+
+
+def _valid(doc: Any) -> None:
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parents[2] / "schemas" / "verdict.schema.json").read_text())
+    jsonschema.validate(doc, schema)
 
 
 def test_signature_by_an_unlisted_key_fails_with_the_reason(
@@ -168,6 +176,7 @@ def test_registry_unreachable_is_exit_3_and_never_pass(cli: Callable[..., Run], 
     assert run.code == 3
     doc = run.json()
     assert doc["outcome"] == "error" and doc["incomplete"] and doc["digest"] is None
+    _valid(doc)
 
 
 def test_no_matching_policy_is_decided_without_a_registry_call(cli: Callable[..., Run], workdir: Path) -> None:

@@ -506,3 +506,50 @@ def test_keyless_signature_rejected_by_key_authority(
     assert cli("sign", *keyless, "--format", "legacy", t.text, *t.flags).code == 0
     run = _verify(cli, t, "--key", str(keys["k1.pub"]))
     assert run.code == 1 and "1 found, 0 verified" in run.out
+
+
+def test_keyless_signature_without_its_set_is_rejected(
+    cli: Callable[..., Run], tmp_path: Path, mock_sigstore: MockSigstore, token_file: Path
+) -> None:
+    t = _layout_target(tmp_path / "layout")
+    keyless = ["--keyless", "--identity-token", str(token_file), "--trust-config", str(mock_sigstore.trust_config)]
+    assert cli("sign", *keyless, "--format", "legacy", t.text).code == 0
+    (payload, desc), = _layers(t.store, ct.signature_tag(t.digest))
+    notes = {k: v for k, v in desc.annotations.items() if k != mt.ANN_BUNDLE}
+    _rewrite_tag(t.store, ct.signature_tag(t.digest),
+                 [(payload, Descriptor.of(payload, mt.SIMPLE_SIGNING, annotations=notes))])
+    run = cli("verify", "--certificate-identity", SUBJECT, "--certificate-oidc-issuer-regexp", ".*",
+              "--trusted-root", str(mock_sigstore.trusted_root), t.text)
+    assert run.code == 1 and "no Rekor bundle (SET)" in run.out
+
+
+def test_keyless_signature_from_an_untrusted_ca_is_rejected(
+    cli: Callable[..., Run], tmp_path: Path, mock_sigstore: MockSigstore, token_file: Path
+) -> None:
+    t = _layout_target(tmp_path / "layout")
+    keyless = ["--keyless", "--identity-token", str(token_file), "--trust-config", str(mock_sigstore.trust_config)]
+    assert cli("sign", *keyless, t.text).code == 0
+    # The public-good root does not know the mock's Fulcio CA or Rekor key.
+    pgi = shared_file("anchors", "verify", "sigstore__cosign__pkg__cosign__testdata__trusted_root_pgi.json")
+    run = cli("verify", "--certificate-identity", SUBJECT, "--certificate-oidc-issuer-regexp", ".*",
+              "--trusted-root", str(pgi), "--output", "json", t.text)
+    assert run.code == 1
+    rejected = run.json()["evidence"]["signatures"]["rejected"]
+    assert len(rejected) == 2 and all(r["reason"] for r in rejected)
+
+
+def test_registry_error_while_collecting_is_exit_3(
+    cli: Callable[..., Run], registry_http: RunningRegistry, repo_name: str, keys: dict[str, Path]
+) -> None:
+    from tests.support.proxy import run_proxy
+
+    t = _registry_target(registry_http, repo_name)
+    assert cli("sign", "--key", str(keys["k1"]), t.text).code == 0
+    with run_proxy(registry_http.host) as proxy:
+        proxy.fail(f"/manifests/{t.digest.tag_form}.att", 500, times=None)
+        run = cli("verify", "--key", str(keys["k1.pub"]), "--output", "json", f"{proxy.host}/{repo_name}:v1")
+    # The signatures verified, but part of the evidence could not be read: never a pass.
+    assert run.code == 3
+    doc = run.json()
+    assert doc["outcome"] == "error" and any(".att" in reason for reason in doc["incomplete"])
+    assert len(doc["evidence"]["signatures"]["verified"]) == 2

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from slsacheck.provenance.findings import RunError
+from slsacheck.provenance.runs import JsonTypedLoader
 
 Path = tuple[str | int, ...]
 _WS = re.compile(r"[ \t\n\r]*")
@@ -38,8 +39,8 @@ def load_with_lines(text: str, source: str) -> tuple[Any, dict[Path, int]]:
             ) from exc
         return data, _json_lines(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=JsonTypedLoader)
+        data = yaml.load(text, Loader=JsonTypedLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source

@@ -127,6 +127,17 @@ class Run:
 # -- reading documents ----------------------------------------------------------------
 
 
+class JsonTypedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, minus timestamps: Kubernetes objects hold only JSON types, and
+    an unquoted time must stay the string it was (runSpec is copied into the output)."""
+
+
+JsonTypedLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def read_documents(path: Path) -> list[Mapping[str, Any]]:
     """Every object in a JSON or YAML file, with `kind: List` flattened."""
     try:
@@ -158,7 +169,7 @@ def parse_documents(text: str, source: str) -> list[Mapping[str, Any]]:
             ) from exc
     else:
         try:
-            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+            docs = [d for d in yaml.load_all(text, Loader=JsonTypedLoader) if d is not None]
         except yaml.YAMLError as exc:
             raise RunError(
                 f"{source}: not valid YAML: {str(exc).splitlines()[0]}",

@@ -448,3 +448,15 @@ def test_v02_statement_roundtrips_through_validate(tmp_path: Path, capsys: pytes
     (tmp_path / "broken.json").write_text(json.dumps(broken, indent=2))
     assert main(["provenance", "validate", str(tmp_path / "broken.json")]) == 2
     assert "'builder' is a required property" in capsys.readouterr().err
+
+
+def test_unquoted_yaml_times_stay_strings(tmp_path: Path) -> None:
+    text = yaml.safe_dump(taskrun()).replace("'2026-03-01T10:00:00Z'", "2026-03-01T10:00:00Z")
+    assert "startTime: 2026-03-01T10:00:00Z" in text
+    text = text.replace("taskRef:", "timeoutAt: 2026-03-01T11:00:00Z\n  taskRef:")
+    (tmp_path / "run.yaml").write_text(text)
+    statement = generate_from_files(tmp_path / "run.yaml").statement
+    assert (
+        statement.predicate["buildDefinition"]["externalParameters"]["runSpec"]["timeoutAt"] == "2026-03-01T11:00:00Z"
+    )
+    assert statement.predicate["runDetails"]["metadata"]["startedOn"] == "2026-03-01T10:00:00Z"

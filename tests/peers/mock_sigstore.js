@@ -8,6 +8,9 @@
 //     trusted_root.json    Sigstore TrustedRoot (Fulcio CA, Rekor key, CT log key, TSA chain)
 //     signing_config.json  Sigstore SigningConfig v0.2 (Fulcio, Rekor v1, TSA URLs)
 //     trust_config.json    ClientTrustConfig = both of the above (sigstore-python --trust-config)
+// Rekor v2 is not served: the mock's v2 handler logs the request (with Buffers serialised
+// as {"type":"Buffer"}) rather than a v2 entry body, and proves a random index in a tree of
+// one, so no client can verify what it returns.
 // Every start makes new keys. Runs until killed. MOCK_SIGSTORE_CERT_SECONDS (default 600)
 // sets how long Fulcio certificates stay valid from the time they are issued.
 //

@@ -307,7 +307,15 @@ def _structured(
             )
         )
         return None, is_build, False
-    name = subject_name(uri) if outputs else uri
+    name = uri
+    if outputs:
+        ref = _image_ref(uri)
+        if ref is not None and ref.digest is not None and {ref.digest.algorithm: ref.digest.hex} != digest:
+            warnings.append(
+                Warning("hint.conflict", origin, f"the uri pins {ref.digest} but the digest is {digest_text}")
+            )
+            return None, is_build, False
+        name = ref.name if ref is not None else uri
     return Artifact(name, digest, origin), is_build, True
 
 

@@ -36,7 +36,14 @@ from typing import Any
 from slsacheck.provenance.findings import RunError
 from slsacheck.provenance.generate import Generated, Options, generate
 from slsacheck.provenance.hints import ARTIFACT_INPUTS, ARTIFACT_OUTPUTS
-from slsacheck.provenance.runs import MAX_RESULT_BYTES, PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, Run, parse_run
+from slsacheck.provenance.runs import (
+    MAX_RESULT_BYTES,
+    PIPELINE_RUN_LABEL,
+    PIPELINE_TASK_LABEL,
+    Run,
+    normalise_time,
+    parse_run,
+)
 
 DEFAULT_RESULT_DIR = "/tekton/results"
 ENVIRONMENT = {
@@ -143,10 +150,11 @@ def step_run(
         "results": [{"name": n, "value": v} for n, v in results],
         "steps": steps,
     }
-    if context.started_on:
-        status["startTime"] = context.started_on
-    if context.finished_on:
-        status["completionTime"] = context.finished_on
+    for field_name, key in (("started_on", "startTime"), ("finished_on", "completionTime")):
+        value = getattr(context, field_name)
+        if value:
+            flag = "--" + field_name.replace("_", "-")
+            status[key] = normalise_time(value, f"{flag} (or ${ENVIRONMENT[field_name]})")
     doc = {
         "apiVersion": "tekton.dev/v1",
         "kind": "TaskRun",

@@ -270,8 +270,8 @@ def parse_run(
         sidecars=sidecars,
         ref_source=_ref_source(provenance),
         feature_flags=flags if isinstance(flags, Mapping) else None,
-        start_time=_timestamp(status.get("startTime"), f"{where}{label} status.startTime"),
-        completion_time=_timestamp(status.get("completionTime"), f"{where}{label} status.completionTime"),
+        start_time=normalise_time(status.get("startTime"), f"{where}{label} status.startTime"),
+        completion_time=normalise_time(status.get("completionTime"), f"{where}{label} status.completionTime"),
         params=_results(spec.get("params"), f"{label}: param", warnings),
         declared_params=_declared_params(type_spec.get("params")),
         source=source,
@@ -405,7 +405,7 @@ def _ref_source(provenance: Mapping[str, Any]) -> RefSource | None:
     )
 
 
-def _timestamp(raw: object, where: str) -> str | None:
+def normalise_time(raw: object, where: str) -> str | None:
     """RFC 3339 in UTC with `Z`, as protojson prints a Timestamp."""
     if raw in (None, ""):
         return None

@@ -460,3 +460,53 @@ def test_unquoted_yaml_times_stay_strings(tmp_path: Path) -> None:
         statement.predicate["buildDefinition"]["externalParameters"]["runSpec"]["timeoutAt"] == "2026-03-01T11:00:00Z"
     )
     assert statement.predicate["runDetails"]["metadata"]["startedOn"] == "2026-03-01T10:00:00Z"
+
+
+def test_an_output_whose_uri_pins_another_digest() -> None:
+    value = {"uri": f"registry.example.com/a@{D2}", "digest": D1, "isBuildArtifact": "true"}
+    doc = taskrun([{"name": "x-ARTIFACT_OUTPUTS", "value": value}, {"name": "IMAGES", "value": f"r.example/b@{D1}"}])
+    generated = gen(doc)
+    assert codes(generated) == ["hint.conflict"]
+    assert [s.name for s in generated.statement.subjects] == ["r.example/b"]
+
+
+def test_in_step_times_are_checked_and_named_by_their_flag() -> None:
+    with pytest.raises(RunError, match=r"--started-on \(or \$SLSACHECK_STARTED_ON\) is not an RFC 3339 time"):
+        generate_in_step(StepContext(started_on="yesterday"), [], [("IMAGES", f"r.example/b@{D1}")])
+
+
+def test_v02_for_a_pipelinerun_lists_its_tasks() -> None:
+    child = parse_run(taskrun(), "child")
+    child_doc = taskrun()
+    child_doc["metadata"]["labels"] = {"tekton.dev/pipelineTask": "build"}
+    pipeline = {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "PipelineRun",
+        "metadata": {"name": "pr-1", "uid": "uid-pr"},
+        "spec": {"params": [{"name": "x", "value": "1"}], "taskRunTemplate": {"serviceAccountName": "ci"}},
+        "status": {
+            "conditions": [{"type": "Succeeded", "status": "True"}],
+            "startTime": "2026-03-01T10:00:00Z",
+            "completionTime": "2026-03-01T10:03:00Z",
+            "pipelineSpec": {
+                "tasks": [
+                    {"name": "clone", "taskRef": {"name": "git-clone"}},
+                    {
+                        "name": "build",
+                        "taskRef": {"name": "build"},
+                        "params": [{"name": "c", "value": "$(tasks.clone.results.commit)"}],
+                    },
+                ]
+            },
+        },
+    }
+    assert child.labels == {"app": "demo"}  # the unlabelled export matches no task...
+    generated = generate(parse_run(pipeline), [child, parse_run(child_doc)], Options(format="slsa-v0.2"))
+    assert codes(generated) == ["child.unmatched"]  # ...and is reported, not guessed
+    predicate = generated.statement.predicate
+    assert predicate["buildType"] == "tekton.dev/v1/PipelineRun"
+    (task,) = predicate["buildConfig"]["tasks"]
+    assert task["name"] == "build" and task["after"] == ["clone"] and task["serviceAccountName"] == "ci"
+    assert task["status"] == "Succeeded" and task["ref"] == {"name": "build"}
+    assert predicate["invocation"]["parameters"] == {"x": "1"}
+    assert [s.name for s in generated.statement.subjects] == ["registry.example.com/team/app"]

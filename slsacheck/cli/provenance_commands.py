@@ -13,6 +13,7 @@ plus the signing ones.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -64,6 +65,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="a PipelineRun's subjects and byproducts from its own results only",
     )
     g.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the statement here, not to stdout")
+    g.add_argument(
+        "--predicate-only",
+        action="store_true",
+        help="print only the predicate (for `attest --predicate -`, which makes the image the subject)",
+    )
     step = g.add_argument_group("in-step mode (without --run)")
     step.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a Task param")
     step.add_argument("--result-dir", type=Path, metavar="DIR", help="the Task's result files (/tekton/results)")
@@ -111,7 +117,11 @@ def _generate(args: argparse.Namespace) -> int:
         generated = _in_step(args, options)
     for warning in generated.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    text = generated.statement.to_json()
+    statement = generated.statement
+    if args.predicate_only:
+        text = json.dumps(statement.to_dict()["predicate"], ensure_ascii=False, indent=2) + "\n"
+    else:
+        text = statement.to_json()
     if args.output is not None:
         try:
             args.output.write_text(text, encoding="utf-8")

@@ -510,3 +510,17 @@ def test_v02_for_a_pipelinerun_lists_its_tasks() -> None:
     assert task["status"] == "Succeeded" and task["ref"] == {"name": "build"}
     assert predicate["invocation"]["parameters"] == {"x": "1"}
     assert [s.name for s in generated.statement.subjects] == ["registry.example.com/team/app"]
+
+
+def test_cli_context_flags_match_the_documented_environment() -> None:
+    from slsacheck.cli.provenance_commands import _CONTEXT_FLAGS
+    from slsacheck.provenance.instep import ENVIRONMENT
+
+    assert {dest: env for _, dest, env, _ in _CONTEXT_FLAGS} == ENVIRONMENT
+
+
+def test_cli_predicate_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = write(tmp_path, "run.json", taskrun())
+    assert main(["provenance", "generate", "--run", str(run), "--predicate-only"]) == 0
+    predicate = json.loads(capsys.readouterr().out)
+    assert predicate == gen(taskrun()).statement.to_dict()["predicate"]

@@ -40,6 +40,7 @@ import requests.utils
 from slsacheck.errors import AuthError, RegistryError, TLSError
 from slsacheck.models.reference import DOCKER_HUB
 from slsacheck.oci._errors import UntrustedCertificate, response_error, short, tls_error
+from slsacheck.oci._io import read_capped
 from slsacheck.oci.auth import Challenge, CredentialLookup, find_credential, parse_challenges
 from slsacheck.oci.options import RegistryOptions
 
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 _HUB_API_HOST = "registry-1.docker.io"
 USER_AGENT = "slsacheck"
+_MAX_TOKEN_RESPONSE = 1024 * 1024
 
 
 def split_host(registry: str) -> str:
@@ -212,12 +214,11 @@ class RegistryClient:
         if cred is not None and cred.identity_token:
             form = dict(params, grant_type="refresh_token", refresh_token=cred.identity_token, client_id=USER_AGENT)
             form["scope"] = " ".join(scopes)
-            response = self._send("POST", realm, repository=None, data=form, retry=True)
+            response = self._send("POST", realm, repository=None, data=form, stream=True)
         else:
             auth = (cred.username, cred.password) if cred is not None and cred.password else None
-            response = self._send("GET", realm, repository=None, params=params, auth=auth)
-        with response:
-            body = response.content[: 1024 * 1024]
+            response = self._send("GET", realm, repository=None, params=params, auth=auth, stream=True)
+        body = read_capped(response, _MAX_TOKEN_RESPONSE, "token response", self._broken_token)
         if response.status_code in (401, 403):
             raise AuthError(
                 f"the token server of {self.registry} refused our credential (HTTP {response.status_code})",
@@ -240,6 +241,13 @@ class RegistryClient:
                 hint="the registry's token service is failing; try again later",
             ) from None
         return token, max(lifetime, 1.0)
+
+    def _broken_token(self, what: str, seen: int, cause: BaseException) -> RegistryError:
+        return RegistryError(
+            f"the token server of {self.registry} broke off its answer after {seen} bytes: {short(cause)}",
+            registry=self.registry,
+            hint="try again; if it persists, the registry's token service is failing",
+        )
 
     # -- requests -------------------------------------------------------------------------
 

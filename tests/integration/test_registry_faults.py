@@ -122,6 +122,32 @@ def test_dropped_connection_and_503_are_retried(proxy: Proxy, registry_http: Run
     assert proxy.count("HEAD", "/manifests/v1") == 4
 
 
+def test_drop_after_n_requests(proxy: Proxy, registry_http: RunningRegistry, image: PushedImage) -> None:
+    store = _store(proxy, registry_http, image, retries=0)
+    proxy.drop("/blobs/", after=2, times=None)
+    assert store.fetch_blob(image.config) == image.config_bytes
+    assert store.fetch_blob(image.layer) == image.layer_bytes
+    with pytest.raises(RegistryError, match="cannot reach"):
+        store.fetch_blob(image.config)
+
+
+def test_tags_are_paged_by_link_header(proxy: Proxy, registry_http: RunningRegistry, image: PushedImage) -> None:
+    """Distribution 2.8 ignores `n` on tag lists, so the proxy plays a registry that pages."""
+    repo = image.ref.repository
+    names = [f"t{i:02d}" for i in range(7)]
+    headers = {"Content-Type": "application/json"}
+    for page, start in enumerate(range(0, 7, 3)):
+        chunk = names[start : start + 3]
+        page_headers = dict(headers)
+        if start + 3 < 7:
+            page_headers["Link"] = f'</v2/{repo}/tags/list?last={chunk[-1]}&n=3>; rel="next"'
+        body = json.dumps({"name": repo, "tags": chunk}).encode()
+        proxy.respond("/tags/list?n=3" if page == 0 else f"last={names[start - 1]}&", 200, body, headers=page_headers)
+    store = _store(proxy, registry_http, image, tags_page_size=3)
+    assert list(store.tags()) == names
+    assert proxy.count("GET", "/tags/list") == 3
+
+
 def test_persistent_5xx_is_reported_with_status(proxy: Proxy, registry_http: RunningRegistry,
                                                 image: PushedImage) -> None:
     store = _store(proxy, registry_http, image, retries=2)

@@ -39,6 +39,7 @@ class Rule:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     keep: int = 0  # truncate: bytes of the body sent before the connection is cut
+    after: int = 0  # let this many matching requests through untouched first
     chunked: bool = False  # respond: send the body chunked, without Content-Length
 
 
@@ -74,13 +75,14 @@ class Proxy:
         """Flip the last byte of matching response bodies (same length, other bytes)."""
         return self._add(Rule("tamper", method, path, times))
 
-    def truncate(self, path: str, keep: int, *, method: str | None = "GET", times: int | None = None) -> Rule:
+    def truncate(self, path: str, keep: int, *, method: str | None = "GET", times: int | None = None,
+                 after: int = 0) -> Rule:
         """Announce the full Content-Length, send `keep` bytes, then cut the connection."""
-        return self._add(Rule("truncate", method, path, times, keep=keep))
+        return self._add(Rule("truncate", method, path, times, keep=keep, after=after))
 
-    def drop(self, path: str = "", *, method: str | None = None, times: int | None = 1) -> Rule:
-        """Close the connection without answering."""
-        return self._add(Rule("drop", method, path, times))
+    def drop(self, path: str = "", *, method: str | None = None, times: int | None = 1, after: int = 0) -> Rule:
+        """Close the connection without answering (after letting `after` matching requests through)."""
+        return self._add(Rule("drop", method, path, times, after=after))
 
     def fail(self, path: str, status: int, *, method: str | None = None, times: int | None = 1,
              headers: dict[str, str] | None = None) -> Rule:
@@ -107,6 +109,9 @@ class Proxy:
         with self._lock:
             for rule in self.rules:
                 if rule.times == 0 or rule.path not in path or rule.method not in (None, method):
+                    continue
+                if rule.after > 0:
+                    rule.after -= 1
                     continue
                 if rule.times is not None:
                     rule.times -= 1

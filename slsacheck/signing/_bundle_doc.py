@@ -46,11 +46,16 @@ def parse_json(bundle: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     return doc
 
 
+# protobuf HashAlgorithm -> hashlib name
+DIGEST_ALGORITHMS = {"SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
+
+
 @dataclass(frozen=True)
 class Content:
     kind: Literal["message", "dsse"]
     signature: bytes
-    message_digest: bytes | None = None  # messageSignature.messageDigest (sha256)
+    message_digest: bytes | None = None  # messageSignature.messageDigest
+    digest_algorithm: str | None = None  # its hashlib name: sha256, sha384 or sha512
     payload_type: str | None = None
     payload: bytes | None = None
 
@@ -63,12 +68,22 @@ def content(doc: Mapping[str, Any]) -> Content:
         if not isinstance(message, Mapping):
             raise bad("messageSignature is not an object")
         md = _tlog.obj(message, "messageDigest", "messageSignature")
-        digest = None
+        digest, algorithm = None, None
         if md:
-            if md.get("algorithm") != "SHA2_256":
-                raise bad("unsupported message digest algorithm", expected="SHA2_256", found=str(md.get("algorithm")))
+            algorithm = DIGEST_ALGORITHMS.get(md.get("algorithm"))  # type: ignore[arg-type]
+            if algorithm is None:
+                raise bad(
+                    "unsupported message digest algorithm",
+                    expected=" or ".join(DIGEST_ALGORITHMS),
+                    found=str(md.get("algorithm")),
+                )
             digest = _tlog.b64(md.get("digest"), "message digest")
-        return Content("message", _tlog.b64(message.get("signature"), "message signature"), message_digest=digest)
+        return Content(
+            "message",
+            _tlog.b64(message.get("signature"), "message signature"),
+            message_digest=digest,
+            digest_algorithm=algorithm,
+        )
     if not isinstance(envelope, Mapping):
         raise bad("dsseEnvelope is not an object")
     sigs = envelope.get("signatures")

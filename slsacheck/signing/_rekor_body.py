@@ -104,10 +104,15 @@ def verify_body(entry: TlogEntry, binding: Binding) -> None:
 
 def _hashedrekord_v1(spec: Mapping[str, Any], b: Binding) -> None:
     digest = spec["data"]["hash"]
-    if digest.get("algorithm") != "sha256" or digest.get("value") != b.signed_sha256.hex():
-        raise _mismatch(
-            "artifact digest", f"sha256:{b.signed_sha256.hex()}", f"{digest.get('algorithm')}:{digest.get('value')}"
-        )
+    algorithm = digest.get("algorithm")
+    if algorithm == "sha256":
+        want = b.signed_sha256
+    elif algorithm in ("sha384", "sha512") and b.signed_data is not None:
+        want = hashlib.new(algorithm, b.signed_data).digest()
+    else:
+        raise _mismatch("digest algorithm", "sha256 (or sha384/sha512 with the artifact bytes)", str(algorithm))
+    if digest.get("value") != want.hex():
+        raise _mismatch("artifact digest", f"{algorithm}:{want.hex()}", f"{algorithm}:{digest.get('value')}")
     if b64(spec["signature"]["content"], "entry signature") != b.signature:
         raise _mismatch("signature bytes differ")
     if not _same_verifier(spec["signature"]["publicKey"]["content"], b.verifier, pem_b64=True):

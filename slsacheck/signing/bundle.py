@@ -57,7 +57,7 @@ __all__ = [
     "parse_digest_or_none",
     "verify_bundle",
     "verify_cosign_material",
-    "verify_signature",
+    "verify_message_signature",
 ]
 
 CLOCK_SKEW = _tlog.CLOCK_SKEW
@@ -96,35 +96,55 @@ def _artifact_digest(artifact: bytes | None, digest: Digest | None) -> bytes:
     return computed if computed is not None else bytes.fromhex(digest.hex if digest else "")
 
 
-def verify_signature(key: PublicKey, signature: bytes, *, data: bytes | None, sha256: bytes, message: bool) -> None:
-    """Verify a signature over `data`, or over its sha256 when only that is known.
+_PREHASH: dict[str, hashes.HashAlgorithm] = {
+    "sha256": hashes.SHA256(),
+    "sha384": hashes.SHA384(),
+    "sha512": hashes.SHA512(),
+}
 
-    Sigstore message signatures (hashedrekord) are always over SHA-256, whatever the
-    curve, so ECDSA and RSA keys check them prehashed; Ed25519 has no prehashed form
-    in Sigstore and needs the bytes. DSSE signatures use the key's own hash over the PAE.
+
+def verify_message_signature(
+    key: PublicKey, signature: bytes, *, artifact: bytes | None, digest: bytes, algorithm: str | None
+) -> None:
+    """Verify a message signature over the artifact, given as bytes or as its digest.
+
+    Sigstore signs messages prehashed: SHA-256 for most keys (also P-384 Fulcio keys of
+    old), the key's own hash where the bundle's `messageDigest` says so (SHA-384 for
+    P-384, SHA-512 for Ed25519ph). Without a `messageDigest`, SHA-256 and the curve's
+    hash are both tried: either is collision resistant, and the signature must hold.
+    Ed25519 signs the bytes themselves (pure or ph), so it needs the artifact.
     """
-    if data is not None and (not message or isinstance(key, ed25519.Ed25519PublicKey)):
-        PublicKeyVerifier(key).verify(signature, data)
-        return
-    try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(_der(key, signature), sha256, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
-        elif isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, sha256, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
-        else:
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        if artifact is None:
             raise VerificationError(
-                "this key type cannot be checked against a digest alone",
-                expected="an ECDSA or RSA key",
-                found=type(key).__name__,
+                "an Ed25519 message signature cannot be checked against a digest alone",
+                expected="the artifact bytes",
+                found="only its digest",
                 hint="pass the artifact file instead of sha256:<hex>",
             )
-    except (InvalidSignature, ValueError) as exc:
-        raise VerificationError(
-            "signature does not verify over the artifact digest",
-            expected=f"a signature over sha256:{sha256.hex()}",
-            found="a signature that does not match",
-            hint="the artifact differs from what was signed, or another key signed it",
-        ) from exc
+        PublicKeyVerifier(key).verify(signature, artifact)
+        return
+    names = [algorithm] if algorithm else ["sha256"]
+    if algorithm is None and isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size > 256:
+        names.append("sha384" if key.curve.key_size == 384 else "sha512")
+    for name in names:
+        if artifact is None and name != "sha256":
+            continue  # only the sha256 digest is known
+        hashed = hashlib.new(name, artifact).digest() if artifact is not None else digest
+        try:
+            if isinstance(key, ec.EllipticCurvePublicKey):
+                key.verify(_der(key, signature), hashed, ec.ECDSA(utils.Prehashed(_PREHASH[name])))
+            else:
+                key.verify(signature, hashed, padding.PKCS1v15(), utils.Prehashed(_PREHASH[name]))
+            return
+        except (InvalidSignature, ValueError):
+            continue
+    raise VerificationError(
+        "signature does not verify over the artifact",
+        expected=f"a signature over the {'/'.join(names)} digest of the artifact",
+        found="a signature that does not match",
+        hint="the artifact differs from what was signed, or another key signed it",
+    )
 
 
 def _der(key: ec.EllipticCurvePublicKey, signature: bytes) -> bytes:
@@ -204,22 +224,17 @@ def verify_bundle(
 
     # 2: the signature over the artifact, or over the PAE (and the artifact among the subjects)
     statement = None
-    if content.kind == "message":
-        if content.message_digest is not None and content.message_digest != sha256:
-            raise VerificationError(
-                "the bundle's message digest is not the artifact's",
-                expected=f"sha256:{sha256.hex()}",
-                found=f"sha256:{content.message_digest.hex()}",
-                hint="this bundle signs another artifact",
-            )
-        signed_data, signed_sha = artifact, sha256
-    else:
-        signed_data = pae(content.payload_type or "", content.payload or b"")
-        signed_sha = hashlib.sha256(signed_data).digest()
     try:
-        verify_signature(
-            verifier, content.signature, data=signed_data, sha256=signed_sha, message=content.kind == "message"
-        )
+        if content.kind == "message":
+            _check_message_digest(content, artifact, sha256)
+            signed_data, signed_sha = artifact, sha256
+            verify_message_signature(
+                verifier, content.signature, artifact=artifact, digest=sha256, algorithm=content.digest_algorithm
+            )
+        else:
+            signed_data = pae(content.payload_type or "", content.payload or b"")
+            signed_sha = hashlib.sha256(signed_data).digest()
+            PublicKeyVerifier(verifier).verify(content.signature, signed_data)
     except VerificationError as exc:
         raise VerificationError(
             f"bundle signature: {exc.message}", expected=exc.expected, found=exc.found, hint=exc.hint
@@ -320,6 +335,27 @@ def verify_bundle(
         statement_json=statement_json,
         certificate=leaf,
     )
+
+
+def _check_message_digest(content: _bundle_doc.Content, artifact: bytes | None, sha256: bytes) -> None:
+    if content.message_digest is None:
+        return
+    algorithm = content.digest_algorithm or "sha256"
+    if artifact is None and algorithm != "sha256":
+        raise VerificationError(
+            f"the bundle signs the artifact's {algorithm} digest, and only its sha256 was given",
+            expected="the artifact bytes",
+            found="sha256:" + sha256.hex(),
+            hint="pass the artifact file instead of sha256:<hex>",
+        )
+    mine = hashlib.new(algorithm, artifact).digest() if artifact is not None else sha256
+    if content.message_digest != mine:
+        raise VerificationError(
+            "the bundle's message digest is not the artifact's",
+            expected=f"{algorithm}:{mine.hex()}",
+            found=f"{algorithm}:{content.message_digest.hex()}",
+            hint="this bundle signs another artifact",
+        )
 
 
 def _leaf_key(leaf: x509.Certificate | None) -> PublicKey:

@@ -115,21 +115,13 @@ def test_key_dsse_bundle_verifies_with_sigstore_js(kind: str, ph: bool, artifact
     assert verdict.ok, verdict.output
 
 
-# slsacheck.signing.bundle accepts only SHA2_256 message digests, while a P-384 key
-# signs over SHA-384 (and Ed25519ph over SHA-512) and the bundle says so, as sigstore-go
-# writes it and @sigstore/verify reads it. Strict: the fix asks for the mark to go.
-_DIGEST_ALGORITHM_GAP = pytest.mark.xfail(
-    reason="verify_bundle refuses SHA2_384/SHA2_512 message digests", raises=VerificationError, strict=True
-)
-
-
 @pytest.mark.parametrize(
     "kind",
     [
         "p256",
         "rsa",
-        pytest.param("p384", marks=_DIGEST_ALGORITHM_GAP),
-        pytest.param("ed25519", marks=_DIGEST_ALGORITHM_GAP),
+        "p384",
+        "ed25519",
     ],
 )
 def test_key_bundles_round_trip_through_slsacheck(kind: str) -> None:

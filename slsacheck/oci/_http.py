@@ -16,9 +16,11 @@
   registry, repository, HTTP status and the registry's own error codes, with a hint; a 401
   names the credential tried and where it came from, never its secret.
 
-oras-py's client is not used here: it verifies no digests on read, keeps one token for all
-scopes with no expiry, retries non-idempotent requests, and turns TLS off wholesale for
-insecure registries; the few hundred lines below do only what slsacheck needs.
+oras-py's client (0.2.x) is not used here, after reading it: it checks no digest on read,
+returns manifests as parsed JSON (their exact bytes, hence their digests, are lost), keeps
+one token for every scope with no expiry, and retries every method (POST and PATCH too) on
+any exception with sleeps growing to minutes, ignoring 429 and `Retry-After`. What
+slsacheck needs from it is a few hundred lines over `requests`, written here.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class RegistryClient:
         self._challenge: Challenge | None = None
         self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
         self._lock = threading.Lock()
+        self._proxies: dict[str, dict[str, str]] = {}
         self.token_requests = 0  # how many tokens were fetched: tokens are meant to be reused
 
     # -- addressing ---------------------------------------------------------------------
@@ -344,6 +347,7 @@ class RegistryClient:
                 response = self._session.request(
                     method, url, headers=headers, data=data, params=params, stream=stream, auth=auth,
                     timeout=self._timeout, verify=self._verify, allow_redirects=method in ("GET", "HEAD"),
+                    proxies=self._proxies_for(url),
                 )
             except requests.exceptions.SSLError as exc:
                 raise tls_error(self.registry, self.options.ca_bundle, http_allowed(self.registry, self.options), url,
@@ -375,6 +379,15 @@ class RegistryClient:
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        """HTTP(S)_PROXY / NO_PROXY from the environment, looked up once per scheme and host."""
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        found = self._proxies.get(key)
+        if found is None:
+            found = self._proxies[key] = requests.utils.get_environ_proxies(key)
+        return found
 
     def _sleep(self, attempt: int, retry_after: float | None, url: str) -> None:
         delay = retry_after if retry_after is not None else min(0.1 * 2**attempt, 5.0)

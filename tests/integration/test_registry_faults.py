@@ -246,3 +246,19 @@ def test_push_referrer_skips_fallback_when_registry_indexes_subjects(
     proxy.clear()
     store.push_referrer(raw, mt.OCI_MANIFEST)  # now the "registry" does not say OCI-Subject
     assert proxy.count("PUT", f"/manifests/{image.manifest.digest.tag_form}") == 1
+
+
+def test_proxy_from_environment(proxy: Proxy, registry_http: RunningRegistry, image: PushedImage,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://{proxy.host}")
+    monkeypatch.setenv("http_proxy", f"http://{proxy.host}")
+    store = RegistryStore(RegistryClient(registry_http.host, registry_http.options), image.ref.repository)
+    assert store.resolve("v1").digest == image.manifest.digest
+    assert proxy.count("HEAD", "/manifests/v1") == 1  # went through the proxy
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    direct = RegistryStore(RegistryClient(registry_http.host, registry_http.options), image.ref.repository)
+    assert direct.resolve("v1").digest == image.manifest.digest
+    assert proxy.count("HEAD", "/manifests/v1") == 1

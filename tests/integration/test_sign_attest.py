@@ -553,3 +553,53 @@ def test_registry_error_while_collecting_is_exit_3(
     doc = run.json()
     assert doc["outcome"] == "error" and any(".att" in reason for reason in doc["incomplete"])
     assert len(doc["evidence"]["signatures"]["verified"]) == 2
+
+
+# -- upstream: cosign's own bundle, attached as a referrer to go-containerregistry's empty.Image
+
+EMPTY_CONFIG = (b'{"architecture":"","created":"0001-01-01T00:00:00Z","os":"","rootfs":{"type":"layers",'
+                b'"diff_ids":null},"config":{}}')
+
+
+def _empty_image(store: Store) -> Descriptor:
+    """go-containerregistry's `empty.Image`, byte for byte (its digest is the bundle's subject)."""
+    config = Descriptor.of(EMPTY_CONFIG, mt.DOCKER_CONFIG)
+    store.push_blob(config, EMPTY_CONFIG)
+    raw = (b'{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":'
+           b'{"mediaType":"application/vnd.docker.container.image.v1+json","size":%d,"digest":"%s"},"layers":[]}'
+           % (len(EMPTY_CONFIG), str(config.digest).encode()))
+    return store.push_manifest(raw, mt.DOCKER_MANIFEST, tag="empty")
+
+
+def test_cosign_bundle_referrer_verifies_keyless_offline(cli: Callable[..., Run], target: Target) -> None:
+    from slsacheck.attach.referrers import bundle_artifact, push_bundle
+
+    t = target
+    image = _empty_image(t.store)
+    assert str(image.digest) == "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
+    bundle = shared_file("anchors", "verify", "sigstore__cosign__pkg__cosign__testdata__oci-attestation.sigstore.json")
+    pgi = shared_file("anchors", "verify", "sigstore__cosign__pkg__cosign__testdata__trusted_root_pgi.json")
+    ptype = "https://cosign.sigstore.dev/attestation/v1"
+    push_bundle(t.store, image, bundle_artifact(bundle.read_bytes(), image, "dsse-envelope", predicate_type=ptype))
+    other_text, other = t.make("other")
+    other_desc = t.store.resolve(str(other))
+    push_bundle(t.store, other_desc, bundle_artifact(bundle.read_bytes(), other_desc, "dsse-envelope",
+                                                     predicate_type=ptype))
+    text = t.text.rsplit(":", 1)[0] + ":empty"
+
+    def verify(image_text: str, subject: str = ".*") -> Run:
+        return cli("verify-attestation", "--type", ptype, "--certificate-identity-regexp", subject,
+                   "--certificate-oidc-issuer-regexp", ".*", "--trusted-root", str(pgi), "--output", "json",
+                   image_text, *t.flags)
+
+    run = verify(text)
+    assert run.code == 0, run.out
+    (verified,) = run.json()["evidence"]["attestations"]["verified"]
+    assert "cody@soyland.com" in verified["signer"] and "referrer" in verified["source"]
+    wrong = verify(text, subject="someone@else.example")
+    assert wrong.code == 1 and "certificate identity does not match" in wrong.out
+    # The same bundle attached to another image: its statement is not about that image.
+    moved = verify(other_text)
+    assert moved.code == 1
+    (rejected,) = moved.json()["evidence"]["attestations"]["rejected"]
+    assert str(other.hex) in rejected["reason"] or "not this image" in rejected["reason"]

@@ -178,6 +178,11 @@ def verify_bundle(
 ) -> VerifiedBundle:
     """Verify a Sigstore bundle over an artifact (bytes or sha256 digest); raise `VerificationError`."""
     sha256 = _artifact_digest(artifact, digest)
+    if public_key is not None and identity is not None:
+        raise InputError(
+            "give a public key or a certificate identity, not both",
+            hint="a key-signed bundle has no certificate to hold an identity",
+        )
     if public_key is None and (identity is None or trusted_root is None):
         raise InputError(
             "keyless verification needs an identity and a trust root",

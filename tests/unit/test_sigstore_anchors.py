@@ -402,6 +402,8 @@ def test_bundle_needs_material_that_matches_the_mode(pgi: TrustedRoot) -> None:
         verify_bundle(bundle, digest=Digest("sha256", OCI_SUBJECT), public_key=key, trusted_root=pgi)
     with pytest.raises(InputError, match="needs an identity and a trust root"):
         verify_bundle(bundle, digest=Digest("sha256", OCI_SUBJECT), trusted_root=pgi)
+    with pytest.raises(InputError, match="not both"):
+        verify_bundle(bundle, digest=Digest("sha256", OCI_SUBJECT), public_key=key, identity=ANYONE, trusted_root=pgi)
     with pytest.raises(InputError, match="artifact or its digest"):
         verify_bundle(bundle, identity=ANYONE, trusted_root=pgi)
 

@@ -19,9 +19,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from slsacheck.cli._registry_flags import add_registry_flags, registry_options
 from slsacheck.errors import EXIT_OK, EXIT_USAGE, InputError
 
 if TYPE_CHECKING:
+    from slsacheck.models.statement import Statement
     from slsacheck.provenance.generate import Generated, Options
 
 _FORMATS = ("slsa-v1", "slsa-v0.2")
@@ -66,6 +68,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     g.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the statement here, not to stdout")
     g.add_argument(
+        "--platform-subjects",
+        action="store_true",
+        help="for an image index subject, add each platform manifest as a subject (reads the registry)",
+    )
+    g.add_argument(
         "--predicate-only",
         action="store_true",
         help="print only the predicate (for `attest --predicate -`, which makes the image the subject)",
@@ -76,6 +83,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     step.add_argument("--step-image", action="append", default=[], metavar="NAME=IMAGE@DIGEST")
     for flag, dest, env, meaning in _CONTEXT_FLAGS:
         step.add_argument(f"--{flag}", dest=dest, metavar="VALUE", help=f"{meaning}; else ${env}")
+    add_registry_flags(g)
     g.set_defaults(func=_generate)
 
     v = actions.add_parser(
@@ -118,6 +126,8 @@ def _generate(args: argparse.Namespace) -> int:
     for warning in generated.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     statement = generated.statement
+    if args.platform_subjects:
+        statement = _with_platforms(statement, args)
     if args.predicate_only:
         text = json.dumps(statement.to_dict()["predicate"], ensure_ascii=False, indent=2) + "\n"
     else:
@@ -130,6 +140,17 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def _with_platforms(statement: Statement, args: argparse.Namespace) -> Statement:
+    from slsacheck.oci.open import open_store  # noqa: PLC0415 - keep --help fast
+    from slsacheck.provenance.platforms import add_platform_subjects  # noqa: PLC0415
+    from slsacheck.provenance.validate import check_statement  # noqa: PLC0415
+
+    options = registry_options(args)
+    widened = add_platform_subjects(statement, lambda ref: open_store(ref, options))
+    check_statement(widened.to_dict())
+    return widened
 
 
 def _in_step(args: argparse.Namespace, options: Options) -> Generated:

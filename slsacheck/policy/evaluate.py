@@ -96,13 +96,19 @@ def _present(policy: Policy, rule: AttestationRule, evidence: Evidence) -> tuple
     accepted: list[VerifiedAttestation] = []
     notes: list[str] = []
     for att in evidence.attestations:
-        if att.predicate_type != rule.predicate_type:
+        stated = att.statement.get("predicateType")
+        if rule.predicate_type not in (stated, att.predicate_type):
             continue
         why = (
             _accepts(policy, att.authority, att.signer)
             if att.authority in rule.authorities
-            else ("authority not listed for this attestation")
+            else "authority not listed for this attestation"
         )
+        # The verify layer checks these too; a pure evaluator must not depend on it.
+        if stated != att.predicate_type:
+            why = f"the statement says predicateType {stated!r}, its envelope says {att.predicate_type!r}"
+        elif not _names_digest(att.statement, evidence):
+            why = f"the statement's subject does not name {evidence.digest}"
         if why is None:
             accepted.append(att)
         else:
@@ -125,6 +131,17 @@ def _present(policy: Policy, rule: AttestationRule, evidence: Evidence) -> tuple
         hint=f"attest the image (cosign attest --type {rule.predicate_type} ...) with a key or identity "
         "listed for this attestation",
     ), []
+
+
+def _names_digest(statement: Mapping[str, Any], evidence: Evidence) -> bool:
+    subjects = statement.get("subject")
+    want = evidence.digest
+    return isinstance(subjects, list) and any(
+        isinstance(sub, Mapping)
+        and isinstance(sub.get("digest"), Mapping)
+        and sub["digest"].get(want.algorithm) == want.hex
+        for sub in subjects
+    )
 
 
 def _merge(per_statement: Sequence[tuple[str, list[Check]]]) -> list[Check]:

@@ -388,3 +388,22 @@ def test_no_match_verdict(mode: str, outcome: Outcome, passed: bool) -> None:
 def test_evaluate_needs_an_aware_clock(policy: Policy) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         evaluate(policy, good_evidence(), now=NOW.replace(tzinfo=None))
+
+
+def test_attestation_whose_subject_names_another_image(policy: Policy) -> None:
+    s = tekton_v1_statement()
+    s["subject"] = [{"name": "registry.example.com/acme/other", "digest": {"sha256": "cd" * 32}}]
+    checks = evaluate(policy, good_evidence(prov=s), now=NOW)
+    assert failing(checks) == {"attestations.provenance.present"}
+    assert "subject does not name" in (next(c for c in checks if c.id == "attestations.provenance.present").found or "")
+
+
+def test_attestation_whose_envelope_and_statement_disagree_on_the_type(policy: Policy) -> None:
+    s = tekton_v1_statement()
+    s["predicateType"] = "https://slsa.dev/provenance/v0.2"
+    att = attestation("tekton-keyless", s, signer=keyless_signer())
+    forged = type(att)(att.authority, att.signer, att.source, "https://slsa.dev/provenance/v1", s)
+    checks = evaluate(
+        policy, good_evidence(attestations=[forged, attestation("release-key", vuln_statement())]), now=NOW
+    )
+    assert failing(checks) == {"attestations.provenance.present"}

@@ -4,7 +4,8 @@ Modules, by idea: `runs` (load and check exported TaskRun/PipelineRun objects), 
 (Tekton Chains type hints, with warnings where Chains drops silently), `collect`
 (dependencies, children, byproduct encoding), `slsa_v1` and `slsa_v02` (the two predicate
 shapes), `instep` (the in-step mode), `validate` and `positions` (JSON Schema + in-toto
-model checks with line numbers), `generate` (the entry point).
+model checks with line numbers), `platforms` (index subjects -> platform subjects, through
+a `Store`), `generate` (the entry point).
 
 The names below load lazily: `generate` pulls in jsonschema and protobuf for validation.
 """
@@ -28,6 +29,7 @@ _EXPORTS = {
     "generate_in_step": "slsacheck.provenance.instep",
     "InvalidProvenance": "slsacheck.provenance.validate",
     "validate_file": "slsacheck.provenance.validate",
+    "add_platform_subjects": "slsacheck.provenance.platforms",
 }
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "RunError",
     "StepContext",
     "Warning",
+    "add_platform_subjects",
     "generate",
     "generate_from_files",
     "generate_in_step",

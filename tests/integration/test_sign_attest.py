@@ -603,3 +603,20 @@ def test_cosign_bundle_referrer_verifies_keyless_offline(cli: Callable[..., Run]
     assert moved.code == 1
     (rejected,) = moved.json()["evidence"]["attestations"]["rejected"]
     assert str(other.hex) in rejected["reason"] or "not this image" in rejected["reason"]
+
+
+def test_identical_signature_is_not_added_twice(cli: Callable[..., Run], target: Target, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    # Ed25519 signatures are deterministic: signing again yields the very same layer.
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    (tmp_path / "ed.key").write_bytes(pem)
+    t = target
+    first = cli("sign", "--key", str(tmp_path / "ed.key"), "--format", "legacy", t.text, *t.flags)
+    again = cli("sign", "--key", str(tmp_path / "ed.key"), "--format", "legacy", t.text, *t.flags)
+    assert first.code == again.code == 0
+    assert "1 new layer(s)" in first.out and "already there" in again.out
+    assert len(t.store.fetch_manifest(ct.signature_tag(t.digest)).layers) == 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -300,7 +300,8 @@ def load_runs(
         )
     if pipelines:
         main = pipelines[0]
-        return main, tuple(r for r in runs if r is not main)
+        children = tuple(r for r in runs if r is not main)
+        return main, children or embedded_children(main)
     if len(runs) > 1:
         raise RunError(
             f"{len(runs)} TaskRuns given and no PipelineRun",
@@ -308,6 +309,38 @@ def load_runs(
             hint="--child is for a PipelineRun's TaskRuns",
         )
     return runs[0], ()
+
+
+def embedded_children(run: Run) -> tuple[Run, ...]:
+    """The TaskRuns an older PipelineRun embeds in `status.taskRuns` (Tekton's "full"
+    embedded status), as child runs: they carry status but no spec, so their params are
+    unknown; each says so in a warning."""
+    embedded = run.status.get("taskRuns")
+    if run.kind != "PipelineRun" or not isinstance(embedded, Mapping):
+        return ()
+    out = []
+    for name in sorted(embedded):
+        entry = _mapping(embedded[name])
+        status = _mapping(entry.get("status"))
+        task = entry.get("pipelineTaskName")
+        if not status or not isinstance(task, str):
+            continue
+        doc = {
+            "apiVersion": run.api_version,
+            "kind": "TaskRun",
+            "metadata": {"name": name, "labels": {PIPELINE_TASK_LABEL: task, PIPELINE_RUN_LABEL: run.name}},
+            "spec": {},
+            "status": status,
+        }
+        child = parse_run(doc, f"{run.source} status.taskRuns", allow_failed=True)
+        note = Warning(
+            "child.embedded",
+            child.label,
+            "read from the PipelineRun's status.taskRuns (no spec: its params are unknown); "
+            "pass the exported TaskRuns with --child for complete provenance",
+        )
+        out.append(replace(child, warnings=(*child.warnings, note)))
+    return tuple(out)
 
 
 def _infer_kind(doc: Mapping[str, Any]) -> str:

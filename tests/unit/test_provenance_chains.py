@@ -406,3 +406,16 @@ def test_chains_templates_themselves_pass_slsacheck_validation(name: str) -> Non
         assert [p.path[-1] for p in problems] == ["sha1"]  # {"sha1": "my-git-commit"}
     else:
         assert problems == []
+
+
+def test_pipelinerun1_alone_falls_back_to_its_embedded_taskruns() -> None:
+    """Not a Chains behaviour (Chains reads child TaskRuns from the API): an old-style export
+    embeds its TaskRuns' status, which slsacheck reads, and says what is missing."""
+    from slsacheck.provenance.generate import generate_from_files
+
+    generated = generate_from_files(_fixture(UNIT.format("pipelinerun1")))
+    deps = generated.statement.predicate["buildDefinition"]["resolvedDependencies"]
+    assert {"uri": "oci://test.io/test/clone-image"} in deps  # the embedded imageIDs carry no digest
+    assert {"uri": "oci://test.io/test/build-image"} in deps
+    assert _codes(generated).count("child.embedded") == 2
+    assert _codes(generated).count("step.unpinned") == 2

@@ -109,7 +109,8 @@ class Builder:
         self, path: Path_, values: Sequence[str], *, normalise: Callable[[str], str] | None = None
     ) -> tuple[Glob, ...]:
         norm = normalise or (lambda s: s)
-        return self._compile(path, values, lambda v: compile_glob(norm(v)), "pattern")
+        # Match with the normalised pattern, but show people the pattern they wrote.
+        return self._compile(path, values, lambda v: Glob(v, compile_glob(norm(v)).regex), "pattern")
 
     # -- the document ------------------------------------------------------------------
 

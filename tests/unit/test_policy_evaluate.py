@@ -407,3 +407,13 @@ def test_attestation_whose_envelope_and_statement_disagree_on_the_type(policy: P
         policy, good_evidence(attestations=[forged, attestation("release-key", vuln_statement())]), now=NOW
     )
     assert failing(checks) == {"attestations.provenance.present"}
+
+
+def test_expected_shows_the_patterns_as_written(policy: Policy) -> None:
+    s = tekton_v1_statement()
+    _wrong_repo(s)
+    check = next(
+        c for c in evaluate(policy, good_evidence(prov=s), now=NOW) if c.id == "provenance.source.repositories"
+    )
+    assert check.expected == "every source repository matching git+https://github.com/acme/*"
+    assert "git+https://github.com/evil/app.git" in (check.found or "")

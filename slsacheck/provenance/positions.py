@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
+from slsacheck.provenance.documents import JsonTypedLoader
 from slsacheck.provenance.findings import RunError
-from slsacheck.provenance.runs import JsonTypedLoader
 
 Path = tuple[str | int, ...]
 _WS = re.compile(r"[ \t\n\r]*")

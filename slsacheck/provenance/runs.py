@@ -22,8 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from slsacheck.provenance.documents import read_documents
 from slsacheck.provenance.findings import RunError, Warning
 
 API_VERSIONS = ("tekton.dev/v1", "tekton.dev/v1beta1")
@@ -31,7 +30,6 @@ KINDS = ("TaskRun", "PipelineRun")
 PIPELINE_TASK_LABEL = "tekton.dev/pipelineTask"
 PIPELINE_RUN_LABEL = "tekton.dev/pipelineRun"
 MAX_RESULT_BYTES = 1 << 20
-MAX_DOCUMENT_BYTES = 64 << 20
 
 ResultValue = str | list[str] | dict[str, str]
 
@@ -122,80 +120,6 @@ class Run:
         if isinstance(embedded, Mapping):
             names.extend(embedded)
         return tuple(sorted({n for n in names if isinstance(n, str)}))
-
-
-# -- reading documents ----------------------------------------------------------------
-
-
-class JsonTypedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, minus timestamps: Kubernetes objects hold only JSON types, and
-    an unquoted time must stay the string it was (runSpec is copied into the output)."""
-
-
-JsonTypedLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def read_documents(path: Path) -> list[Mapping[str, Any]]:
-    """Every object in a JSON or YAML file, with `kind: List` flattened."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_DOCUMENT_BYTES:
-            raise RunError(
-                f"{path}: the file is {size / 1e6:.1f} MB",
-                expected=f"at most {MAX_DOCUMENT_BYTES >> 20} MiB",
-                found=f"{size} bytes",
-                hint="export one run (and its TaskRuns) per file",
-            )
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RunError(f"cannot read {path}: {exc.strerror or exc}", hint="check the path") from exc
-    except UnicodeDecodeError as exc:
-        raise RunError(f"{path} is not UTF-8 text", hint="give the run as kubectl prints it (-o json|yaml)") from exc
-    return parse_documents(text, str(path))
-
-
-def parse_documents(text: str, source: str) -> list[Mapping[str, Any]]:
-    docs: list[object]
-    if text.lstrip().startswith(("{", "[")):
-        try:
-            docs = [json.loads(text)]
-        except ValueError as exc:
-            raise RunError(
-                f"{source}: not valid JSON: {exc}",
-                hint="give the run as `kubectl get taskrun|pipelinerun NAME -o json` prints it",
-            ) from exc
-    else:
-        try:
-            docs = [d for d in yaml.load_all(text, Loader=JsonTypedLoader) if d is not None]
-        except yaml.YAMLError as exc:
-            raise RunError(
-                f"{source}: not valid YAML: {str(exc).splitlines()[0]}",
-                hint="give the run as `kubectl get taskrun|pipelinerun NAME -o yaml` prints it",
-            ) from exc
-    out: list[Mapping[str, Any]] = []
-    for doc in docs:
-        if isinstance(doc, Mapping) and doc.get("kind") == "List":
-            items = doc.get("items")
-            if not isinstance(items, list):
-                raise RunError(f"{source}: a kind: List without an items list")
-            docs_items = items
-        else:
-            docs_items = [doc]
-        for item in docs_items:
-            if not isinstance(item, Mapping):
-                raise RunError(
-                    f"{source}: not a Tekton run",
-                    expected="a TaskRun or PipelineRun object",
-                    found=f"a YAML/JSON {type(item).__name__}",
-                    hint="give the run as `kubectl get taskrun|pipelinerun NAME -o yaml` prints it",
-                )
-            out.append(item)
-    if not out:
-        raise RunError(f"{source}: the file holds no objects", expected="a TaskRun or PipelineRun")
-    return out
 
 
 # -- checking one run -----------------------------------------------------------------

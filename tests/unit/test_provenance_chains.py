@@ -27,8 +27,9 @@ from typing import Any
 import pytest
 import yaml
 
+from slsacheck.provenance.documents import read_documents
 from slsacheck.provenance.generate import Generated, Options, generate
-from slsacheck.provenance.runs import Run, parse_run, read_documents
+from slsacheck.provenance.runs import Run, parse_run
 from tests.support.env import shared_file
 
 CHAINS = "anchors/chains"

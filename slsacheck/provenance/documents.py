@@ -1,0 +1,90 @@
+"""Reading the files a run comes in: JSON or YAML, one object, several, or a `kind: List`.
+
+YAML is read with JSON's types only (`JsonTypedLoader`: PyYAML's safe loader without
+timestamps), since Kubernetes objects hold nothing else and `runSpec` is copied into the
+output. Files are capped at `MAX_DOCUMENT_BYTES`; every failure names the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from slsacheck.provenance.findings import RunError
+
+MAX_DOCUMENT_BYTES = 64 << 20
+
+
+class JsonTypedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, minus timestamps: Kubernetes objects hold only JSON types, and
+    an unquoted time must stay the string it was (runSpec is copied into the output)."""
+
+
+JsonTypedLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def read_documents(path: Path) -> list[Mapping[str, Any]]:
+    """Every object in a JSON or YAML file, with `kind: List` flattened."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_DOCUMENT_BYTES:
+            raise RunError(
+                f"{path}: the file is {size / 1e6:.1f} MB",
+                expected=f"at most {MAX_DOCUMENT_BYTES >> 20} MiB",
+                found=f"{size} bytes",
+                hint="export one run (and its TaskRuns) per file",
+            )
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RunError(f"cannot read {path}: {exc.strerror or exc}", hint="check the path") from exc
+    except UnicodeDecodeError as exc:
+        raise RunError(f"{path} is not UTF-8 text", hint="give the run as kubectl prints it (-o json|yaml)") from exc
+    return parse_documents(text, str(path))
+
+
+def parse_documents(text: str, source: str) -> list[Mapping[str, Any]]:
+    docs: list[object]
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            docs = [json.loads(text)]
+        except ValueError as exc:
+            raise RunError(
+                f"{source}: not valid JSON: {exc}",
+                hint="give the run as `kubectl get taskrun|pipelinerun NAME -o json` prints it",
+            ) from exc
+    else:
+        try:
+            docs = [d for d in yaml.load_all(text, Loader=JsonTypedLoader) if d is not None]
+        except yaml.YAMLError as exc:
+            raise RunError(
+                f"{source}: not valid YAML: {str(exc).splitlines()[0]}",
+                hint="give the run as `kubectl get taskrun|pipelinerun NAME -o yaml` prints it",
+            ) from exc
+    out: list[Mapping[str, Any]] = []
+    for doc in docs:
+        if isinstance(doc, Mapping) and doc.get("kind") == "List":
+            items = doc.get("items")
+            if not isinstance(items, list):
+                raise RunError(f"{source}: a kind: List without an items list")
+            docs_items = items
+        else:
+            docs_items = [doc]
+        for item in docs_items:
+            if not isinstance(item, Mapping):
+                raise RunError(
+                    f"{source}: not a Tekton run",
+                    expected="a TaskRun or PipelineRun object",
+                    found=f"a YAML/JSON {type(item).__name__}",
+                    hint="give the run as `kubectl get taskrun|pipelinerun NAME -o yaml` prints it",
+                )
+            out.append(item)
+    if not out:
+        raise RunError(f"{source}: the file holds no objects", expected="a TaskRun or PipelineRun")
+    return out

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.registry import PushedImage, RunningRegistry, push_small_image, start_registry
+from tests.support.registry import Mode, PushedImage, RunningRegistry, push_small_image, start_registry
 
 
-def _registry(tmp_path_factory: pytest.TempPathFactory, mode: str) -> Iterator[RunningRegistry]:
+def _registry(tmp_path_factory: pytest.TempPathFactory, mode: Mode) -> Iterator[RunningRegistry]:
     workdir: Path = tmp_path_factory.mktemp(f"registry-{mode}")
-    with start_registry(workdir, mode) as running:  # type: ignore[arg-type]
+    with start_registry(workdir, mode) as running:
         yield running
 
 

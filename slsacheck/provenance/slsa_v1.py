@@ -112,7 +112,8 @@ class Context:
 
 
 def subjects_of(hints: Hints) -> list[Artifact]:
-    return append_artifacts(list(hints.build_artifacts), hints.images)
+    """Chains' order: build artifacts, then images (pairs, then IMAGES); repeats merged."""
+    return append_artifacts([], [*hints.build_artifacts, *hints.images])
 
 
 def task_subjects(ctx: Context, run: Run) -> list[Artifact]:

@@ -524,3 +524,19 @@ def test_cli_predicate_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["provenance", "generate", "--run", str(run), "--predicate-only"]) == 0
     predicate = json.loads(capsys.readouterr().out)
     assert predicate == gen(taskrun()).statement.to_dict()["predicate"]
+
+
+def test_the_same_output_hinted_twice_is_one_subject() -> None:
+    value = {"uri": "registry.example.com/a:1", "digest": D1, "isBuildArtifact": "true"}
+    doc = taskrun(
+        [
+            {"name": "x-ARTIFACT_OUTPUTS", "value": value},
+            {"name": "y-ARTIFACT_OUTPUTS", "value": value},
+            {"name": "IMAGES", "value": f"registry.example.com/a@{D1}"},
+        ]
+    )
+    generated = gen(doc)
+    assert [(s.name, dict(s.digest)) for s in generated.statement.subjects] == [
+        ("registry.example.com/a", {"sha256": "a" * 64})
+    ]
+    assert generated.warnings == ()

@@ -237,7 +237,7 @@ def feature_flags(flags: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def external_parameters(run: Run, warnings: list[Warning]) -> dict[str, Any]:
+def external_parameters(run: Run) -> dict[str, Any]:
     out: dict[str, Any] = {"runSpec": dict(run.spec)}
     ref = run.ref_source
     if ref is not None and run.is_remote:
@@ -309,7 +309,7 @@ def generate(
         internal.update(extra_internal)
     build_definition: dict[str, Any] = {
         "buildType": BUILD_TYPE,
-        "externalParameters": external_parameters(run, ctx.warnings),
+        "externalParameters": external_parameters(run),
         "internalParameters": internal,
     }
     if deps:

@@ -540,3 +540,22 @@ def test_the_same_output_hinted_twice_is_one_subject() -> None:
         ("registry.example.com/a", {"sha256": "a" * 64})
     ]
     assert generated.warnings == ()
+
+
+def test_a_remote_task_and_step_action_are_recorded_as_config_sources() -> None:
+    doc = taskrun()
+    doc["spec"]["taskRef"] = {"resolver": "git", "params": [{"name": "url", "value": "https://git.example.com/cat"}]}
+    ref = {"uri": "git+https://git.example.com/cat.git", "digest": {"sha1": COMMIT}, "entryPoint": "task/build.yaml"}
+    doc["status"]["provenance"] = {"refSource": ref, "featureFlags": {"EnableStepActions": True, "Coschedule": ""}}
+    doc["status"]["steps"][0]["provenance"] = {"refSource": {**ref, "entryPoint": "stepaction/push.yaml"}}
+    generated = gen(doc)
+    assert generated.warnings == ()
+    definition = generated.statement.predicate["buildDefinition"]
+    assert definition["externalParameters"]["buildConfigSource"] == {
+        "ref": f"sha1:{COMMIT}",
+        "repository": "git+https://git.example.com/cat.git",
+        "path": "task/build.yaml",
+    }
+    assert definition["internalParameters"] == {"tekton-pipelines-feature-flags": {"enableStepActions": True}}
+    names = [d.get("name") for d in definition["resolvedDependencies"]]
+    assert names == ["task", None, "stepAction/build", "inputs/result"]  # the same ref twice: both kept

@@ -303,6 +303,7 @@ def _fulcio_like(*, issuer_ext: bytes, issuer_oid: str = "1.3.6.1.4.1.57264.1.8"
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
@@ -322,6 +323,7 @@ def _fulcio_like(*, issuer_ext: bytes, issuer_oid: str = "1.3.6.1.4.1.57264.1.8"
         )
         .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier(issuer_oid), issuer_ext), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -348,6 +350,28 @@ def test_certificate_from_untrusted_ca_fails(pgi: TrustedRoot) -> None:
     # and the identity it claims is read correctly (it is only the CA that is wrong)
     leaf = x509.load_pem_x509_certificate(leaf_pem)
     assert certificate_identity(leaf) == (f"{GENERATOR}generator_container_slsa3.yml@refs/tags/v2.1.0", GHA)
+    # Control: the very same material verifies once a trust root names that CA.
+    doc = _pgi_doc()
+    root_der = x509.load_pem_x509_certificate(root_pem).public_bytes(serialization.Encoding.DER)
+    doc["certificateAuthorities"] = [
+        {
+            "certChain": {"certificates": [{"rawBytes": base64.b64encode(root_der).decode()}]},
+            "validFor": {"start": "2020-01-01T00:00:00Z"},
+        }
+    ]
+    doc["ctlogs"] = []
+    trusting = trusted_root_from_json(doc, source="trusts the test CA")
+    signer = verify_cosign_material(
+        signature,
+        payload,
+        certificate_pem=leaf_pem,
+        chain_pem=None,
+        rekor_bundle=None,
+        identity=ATT_IDENTITY,
+        trusted_root=trusting,
+        require_tlog=False,
+    )
+    assert signer.subject == ATT_IDENTITY.subject
 
 
 def test_legacy_issuer_extension() -> None:

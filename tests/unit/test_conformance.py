@@ -195,3 +195,27 @@ def test_cli_needs_key_or_identity() -> None:
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
     assert proc.returncode == 2
     assert "--key or a certificate identity" in proc.stderr
+
+
+def test_cli_json_output() -> None:
+    case = _cases()["managed-key-happy-path"]
+    argv = [
+        sys.executable,
+        "-m",
+        "slsacheck",
+        "verify-bundle",
+        "--output",
+        "json",
+        "--bundle",
+        str(case.bundle),
+        "--key",
+        str(case.key),
+        "--trusted-root",
+        str(case.trusted_root),
+        str(case.artifact),
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["verified"] is True and doc["kind"] == "message"
+    assert doc["keyFingerprint"] and doc["signer"] == f"key sha256:{doc['keyFingerprint']}"

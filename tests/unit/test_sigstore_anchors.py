@@ -508,3 +508,26 @@ def test_pae_is_what_the_att_layer_signs() -> None:
     _, _, blob = _att()
     envelope = Envelope.from_json(blob)
     assert envelope.pae() == pae(envelope.payload_type, envelope.payload)
+
+
+def test_othername_username_subject() -> None:
+    from slsacheck.signing.identity import OID_OTHERNAME_SAN, certificate_subjects
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ca")]))
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.OtherName(OID_OTHERNAME_SAN, b"\x0c\x05alice")]), critical=True
+        )
+        .sign(key, hashes.SHA256())
+    )
+    assert certificate_subjects(cert) == ["alice"]
+    assert certificate_identity(cert) == ("alice", None)
+    with pytest.raises(VerificationError, match="identity does not match"):
+        Identity(subject="alice", issuer_regexp=".*").verify(cert)  # no issuer extension: never matches

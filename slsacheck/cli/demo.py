@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from slsacheck.errors import VerificationError
-from slsacheck.models.descriptor import Platform
 
 TAG = "demo"
 
@@ -54,6 +53,7 @@ class Step:
 
 
 def _build(ctx: DemoContext) -> list[str]:
+    from slsacheck.models.descriptor import Platform  # noqa: PLC0415 - keep --help fast
     from slsacheck.oci import scratch  # noqa: PLC0415 - keep --help fast
     from slsacheck.oci.layout import LayoutStore  # noqa: PLC0415 - keep --help fast
 

@@ -1,0 +1,125 @@
+"""The webhook as an ASGI application (Starlette): routes, body limits, lifespan.
+
+Routes: `POST /validate`, `POST /mutate` (AdmissionReview JSON in and out; a body that
+is not an AdmissionReview is HTTP 400 with a one-line reason, a body over the cap 413),
+`GET /healthz` (the process answers), `GET /readyz` (a policy set is loaded; its digest,
+names and the last refused reload), `GET /metrics` (Prometheus text).
+
+`build(...)` assembles the parts from settings (the named constructor the CLI uses);
+`create_app(webhook, ...)` takes them ready-made (tests inject). The lifespan starts the
+policy watcher and stops it, and the verification threads, on shutdown. Starlette is
+imported here only: the CLI imports this module inside `slsacheck serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from slsacheck.admission.judge import Judge, JudgeSettings
+from slsacheck.admission.metrics import Metrics
+from slsacheck.admission.reload import PolicyHolder
+from slsacheck.admission.review import MalformedReview
+from slsacheck.admission.webhook import Webhook, WebhookSettings
+from slsacheck.oci.options import RegistryOptions
+from slsacheck.policy.model import NoMatch
+
+MAX_BODY = 8 * 1024 * 1024  # object + oldObject of the largest objects etcd stores, with room
+
+
+def build(
+    policy_paths: Sequence[str | Path],
+    options: RegistryOptions,
+    *,
+    mode: str = "enforce",
+    budget_seconds: float = 8.0,
+    workers: int = 8,
+    no_match: NoMatch | None = None,
+    verdict_ttl: float = 600.0,
+    fail_ttl: float = 30.0,
+    tag_ttl: float = 15.0,
+    cache_size: int = 10_000,
+) -> Webhook:
+    """A webhook over these policy files (raises PolicyError if they do not load)."""
+    metrics = Metrics()
+    holder = PolicyHolder(policy_paths, no_match=no_match, metrics=metrics)
+    judge = Judge(JudgeSettings(options, workers, verdict_ttl, fail_ttl, tag_ttl, cache_size), metrics)
+    return Webhook(holder, judge, metrics, WebhookSettings(mode, budget_seconds))
+
+
+async def _body(request: Request) -> bytes | Response:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        return PlainTextResponse(f"request body over {MAX_BODY} bytes\n", status_code=413)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            return PlainTextResponse(f"request body over {MAX_BODY} bytes\n", status_code=413)
+    return body
+
+
+def create_app(webhook: Webhook, *, reload_interval: float = 2.0) -> Starlette:
+    async def review(request: Request, mutate: bool) -> Response:
+        body = await _body(request)
+        if isinstance(body, Response):
+            webhook.metrics.bad_requests.inc(endpoint="mutate" if mutate else "validate")
+            return body
+        try:
+            answer = await webhook.review(body, mutate=mutate)
+        except MalformedReview as exc:
+            return PlainTextResponse(exc.diagnostics() + "\n", status_code=400)
+        return JSONResponse(answer)
+
+    async def validate(request: Request) -> Response:
+        return await review(request, mutate=False)
+
+    async def mutate(request: Request) -> Response:
+        return await review(request, mutate=True)
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(_: Request) -> Response:
+        loaded = webhook.holder.current
+        doc = {
+            "ready": True,
+            "policySetDigest": loaded.digest,
+            "policies": [p.name for p in loaded.policies.policies],
+            "noMatch": loaded.policies.no_match,
+            "mode": webhook.settings.mode,
+            "lastReloadError": webhook.holder.last_error,
+        }
+        return Response(json.dumps(doc), media_type="application/json")
+
+    async def metrics(_: Request) -> Response:
+        return PlainTextResponse(webhook.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(webhook.holder.watch(reload_interval, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            webhook.judge.close()
+
+    routes = [
+        Route("/validate", validate, methods=["POST"]),
+        Route("/mutate", mutate, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

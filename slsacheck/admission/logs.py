@@ -1,0 +1,38 @@
+"""Structured JSON logs for the webhook: one JSON object per line, never a secret.
+
+`log_event(level, event, **fields)` logs through the `slsacheck.admission` logger with the
+fields attached; `JsonFormatter` (installed by `slsacheck serve`) prints every record as
+one JSON line with time, level, logger, event and those fields. Callers pass only what
+is safe to print: request uids, image references, digests, decisions, durations and
+error messages. Credentials never reach this module: registry options are not logged,
+and registry errors carry no Authorization header or docker config content.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+LOGGER = logging.getLogger("slsacheck.admission")
+
+
+def log_event(level: int, event: str, **fields: Any) -> None:
+    LOGGER.log(level, event, extra={"slsacheck_fields": fields})
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        fields = getattr(record, "slsacheck_fields", None)
+        if isinstance(fields, dict):
+            doc.update(fields)
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str, separators=(",", ":"))

@@ -1,0 +1,75 @@
+"""What the webhook tells people: one line per image that did not pass, and the decision.
+
+A line names the image as written, the digest judged, and every failed (or warned) check
+by id with its policy, what was found and the hint; checks that could not complete read
+`verification.complete: <reason>`. The deny message is a header plus these lines; warn
+mode returns the same lines as `warnings`, so what an operator sees in warn mode is
+exactly what enforce mode would deny with. Pure functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from slsacheck.admission.judge import ImageResult
+from slsacheck.models.verdict import Check
+
+# The API server may truncate a warning past 256 characters and drops warnings past
+# 4096 in total; the deny message (status.message) has the full text.
+MAX_WARNING = 1000
+MAX_WARNINGS = 20
+
+
+def _check_text(check: Check) -> str:
+    text = check.id + (f" [{check.policy}]" if check.policy else "")
+    detail = check.found or check.message
+    if detail:
+        text += f": {detail}"
+    if check.expected:
+        text += f" (expected {check.expected})"
+    if check.hint:
+        text += f"; hint: {check.hint}"
+    return text
+
+
+def image_line(result: ImageResult) -> str:
+    """`image (digest): outcome: check; check; ...` for one image."""
+    verdict = result.verdict
+    parts = [_check_text(c) for c in verdict.failed]
+    parts += [f"verification.complete: {reason}" for reason in verdict.incomplete]
+    if not parts:
+        parts = [_check_text(c) for c in verdict.warnings]
+    if not parts and not verdict.checks:
+        parts = ["no check ran (fail closed)"]
+    digest = verdict.digest or "digest unresolved"
+    return f"{result.image} ({digest}): {verdict.outcome}: " + "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    label: str  # allowed, denied, warned
+    message: str | None
+    warnings: tuple[str, ...]
+
+
+def _warning(line: str) -> str:
+    return line if len(line) <= MAX_WARNING else line[: MAX_WARNING - 1] + "…"
+
+
+def decide(results: Sequence[ImageResult], *, mode: str, what: str) -> Decision:
+    """Enforce: deny if any image failed or could not be verified. Warn: allow, and say so."""
+    bad = [r for r in results if r.verdict.outcome in ("fail", "error")]
+    warned = [r for r in results if r.verdict.outcome == "warn"]
+    lines = [image_line(r) for r in bad]
+    notes = [image_line(r) for r in warned]
+    if not bad:
+        warnings = tuple(_warning(n) for n in notes[:MAX_WARNINGS])
+        return Decision(True, "warned" if warnings else "allowed", None, warnings)
+    header = f"slsacheck: {len(bad)} of {len(results)} images of {what} failed verification"
+    message = header + ":\n" + "\n".join(f"- {line}" for line in lines)
+    if mode == "warn":
+        warnings = tuple(_warning(x) for x in (*lines, *notes)[:MAX_WARNINGS])
+        return Decision(True, "warned", None, warnings)
+    return Decision(False, "denied", message, tuple(_warning(n) for n in notes[:MAX_WARNINGS]))

@@ -1,0 +1,234 @@
+"""AdmissionReview in, AdmissionReview out: parsing, image extraction, responses, pin patches.
+
+Pure functions over JSON values; no I/O, no policy. The webhook (`app.py`) decides; this
+module only reads what Kubernetes sent and writes what Kubernetes expects back.
+
+Invariants:
+- a review is answered in the apiVersion it arrived in (`admission.k8s.io/v1`, or the
+  older `v1beta1` envelope, whose request and response shapes are the same), with the
+  request's `uid` unchanged;
+- every image of a workload is found: containers, initContainers and ephemeralContainers
+  of a Pod, and of the pod template of Deployments, ReplicaSets, StatefulSets,
+  DaemonSets, Jobs, CronJobs (`spec.jobTemplate.spec.template`), ReplicationControllers
+  and PodTemplates. Each image carries the JSON Pointer of its field, so that a patch
+  replaces exactly that field;
+- a review that is not an AdmissionReview (wrong JSON, no `request`, no `uid`, a
+  workload whose containers are not a list of objects with string images) raises
+  `MalformedReview`, which the app answers with HTTP 400: a webhook that cannot read a
+  workload must never guess that it has no images;
+- unknown keys are ignored (captures carry extras such as `timestamp`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slsacheck.errors import InputError
+
+API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
+CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
+# Where each workload kind keeps its pod spec (JSON Pointer tokens from the object root).
+POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
+    "Pod": ("spec",),
+    "Deployment": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "ReplicationController": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "PodTemplate": ("template", "spec"),
+}
+CHECKED_OPERATIONS = ("CREATE", "UPDATE")
+# Subresources that can bring new images; every other subresource (status, scale,
+# binding, exec, ...) changes no container image.
+IMAGE_SUBRESOURCES = ("", "ephemeralcontainers")
+
+
+class MalformedReview(InputError):
+    """The request body is not an AdmissionReview slsacheck can read (HTTP 400)."""
+
+
+@dataclass(frozen=True)
+class ContainerImage:
+    """One image field of a workload: the text as written and the JSON Pointer to it."""
+
+    image: str
+    pointer: str
+    container: str
+
+
+@dataclass(frozen=True)
+class Review:
+    api_version: str
+    uid: str
+    operation: str
+    kind: str
+    group: str
+    sub_resource: str
+    namespace: str
+    name: str
+    dry_run: bool
+    object: Any
+    old_object: Any
+
+
+def _bad(message: str, *, expected: str, found: str) -> MalformedReview:
+    return MalformedReview(
+        message, expected=expected, found=found,
+        hint="the API server sends an AdmissionReview (admission.k8s.io/v1) as JSON; check what is calling this URL",
+    )
+
+
+def _kind_name(value: Any) -> str:
+    return type(value).__name__ if value is not None else "null"
+
+
+def parse_review(body: bytes) -> Review:
+    """The AdmissionReview in `body`, or MalformedReview saying what is wrong with it."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _bad(f"AdmissionReview: not JSON ({exc})", expected="a JSON object", found=f"{len(body)} bytes") from None
+    if not isinstance(doc, dict):
+        raise _bad("AdmissionReview: not a JSON object", expected="a JSON object", found=_kind_name(doc))
+    api_version = doc.get("apiVersion")
+    if doc.get("kind") != "AdmissionReview" or api_version not in API_VERSIONS:
+        raise _bad(
+            "AdmissionReview: wrong apiVersion/kind",
+            expected=f"kind AdmissionReview, apiVersion {' or '.join(API_VERSIONS)}",
+            found=f"kind {doc.get('kind')!r}, apiVersion {api_version!r}",
+        )
+    request = doc.get("request")
+    if not isinstance(request, dict):
+        raise _bad("AdmissionReview: no request", expected="a `request` object", found=_kind_name(request))
+    uid = request.get("uid")
+    if not isinstance(uid, str) or not uid:
+        raise _bad("AdmissionReview: request.uid missing", expected="a non-empty string", found=repr(uid))
+    kind = request.get("kind")
+    kind = kind if isinstance(kind, dict) else {}
+    # Some captured requests carry dryRun beside `request`; honour either, never ignore one.
+    dry_run = request.get("dryRun") is True or doc.get("dryRun") is True
+    return Review(
+        api_version=str(api_version),
+        uid=uid,
+        operation=str(request.get("operation") or ""),
+        kind=str(kind.get("kind") or ""),
+        group=str(kind.get("group") or ""),
+        sub_resource=str(request.get("subResource") or ""),
+        namespace=str(request.get("namespace") or ""),
+        name=str(request.get("name") or ""),
+        dry_run=dry_run,
+        object=request.get("object"),
+        old_object=request.get("oldObject"),
+    )
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _pod_spec(obj: Mapping[str, Any], path: Sequence[str], kind: str) -> Mapping[str, Any] | None:
+    node: Any = obj
+    for token in path:
+        if not isinstance(node, dict):
+            raise _bad(f"{kind}: {'.'.join(path)} is not an object", expected="an object", found=_kind_name(node))
+        node = node.get(token)
+        if node is None:
+            return None
+    if not isinstance(node, dict):
+        raise _bad(f"{kind}: {'.'.join(path)} is not an object", expected="an object", found=_kind_name(node))
+    return node
+
+
+def images_of(kind: str, obj: Any) -> list[ContainerImage]:
+    """Every container image of `obj` (a workload of `kind`), in the order they appear."""
+    if kind == "EphemeralContainers":  # older form of the pods/ephemeralcontainers subresource
+        spec: Mapping[str, Any] | None = obj if isinstance(obj, dict) else None
+        prefix: tuple[str, ...] = ()
+    else:
+        path = POD_SPEC_PATHS.get(kind)
+        if path is None:
+            return []
+        if not isinstance(obj, dict):
+            raise _bad(f"{kind}: request.object is not an object", expected="the workload", found=_kind_name(obj))
+        spec, prefix = _pod_spec(obj, path, kind), path
+    if spec is None:
+        return []
+    out: list[ContainerImage] = []
+    for field in CONTAINER_FIELDS:
+        containers = spec.get(field)
+        if containers is None:
+            continue
+        where = ".".join((*prefix, field))
+        if not isinstance(containers, list):
+            raise _bad(f"{kind}: {where} is not a list", expected="a list of containers", found=_kind_name(containers))
+        for index, container in enumerate(containers):
+            image = container.get("image") if isinstance(container, dict) else None
+            if not isinstance(image, str):
+                raise _bad(f"{kind}: {where}[{index}].image is not a string", expected="an image reference",
+                           found=_kind_name(image))
+            pointer = "/" + "/".join(_escape(t) for t in (*prefix, field, str(index), "image"))
+            out.append(ContainerImage(image, pointer, str(container.get("name") or "")))
+    return out
+
+
+def is_workload(kind: str) -> bool:
+    return kind in POD_SPEC_PATHS or kind == "EphemeralContainers"
+
+
+def response(
+    review: Review,
+    *,
+    allowed: bool,
+    message: str | None = None,
+    code: int | None = None,
+    warnings: Sequence[str] = (),
+    patch: Sequence[Mapping[str, Any]] | None = None,
+    audit: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The AdmissionReview answering `review` (same apiVersion, same uid)."""
+    body: dict[str, Any] = {"uid": review.uid, "allowed": allowed}
+    if message is not None or code is not None:
+        status: dict[str, Any] = {}
+        if code is not None:
+            status["code"] = code
+            if code == 403:
+                status["reason"] = "Forbidden"
+        if message is not None:
+            status["message"] = message
+        body["status"] = status
+    if warnings:
+        body["warnings"] = list(warnings)
+    if patch:
+        if not allowed:
+            raise ValueError("a patch only goes with allowed: true")
+        body["patchType"] = "JSONPatch"
+        body["patch"] = base64.b64encode(json.dumps(list(patch), separators=(",", ":")).encode()).decode()
+    if audit:
+        body["auditAnnotations"] = dict(audit)
+    return {"apiVersion": review.api_version, "kind": "AdmissionReview", "response": body}
+
+
+def pinned(image: str, digest: str) -> str:
+    """`image` pinned to `digest`, keeping its tag (`repo:tag@sha256:...`)."""
+    return image if "@" in image else f"{image}@{digest}"
+
+
+def pin_patch(images: Sequence[ContainerImage], digests: Mapping[str, str]) -> list[dict[str, Any]]:
+    """JSONPatch `replace` ops pinning each image found in `digests` (text -> digest).
+
+    An image already carrying a digest is left alone, so the mutation is idempotent
+    (the API server may call a mutating webhook again on its own output).
+    """
+    ops: list[dict[str, Any]] = []
+    for item in images:
+        digest = digests.get(item.image)
+        if digest is None or "@" in item.image:
+            continue
+        ops.append({"op": "replace", "path": item.pointer, "value": pinned(item.image, digest)})
+    return ops

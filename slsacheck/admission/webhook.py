@@ -1,0 +1,144 @@
+"""One AdmissionReview request, answered: what to check, within which budget, what to say.
+
+`Webhook.review(body, mutate=...)` parses the review (MalformedReview -> HTTP 400 in the
+app), skips what carries no new image (operations other than CREATE and UPDATE,
+subresources other than ephemeralcontainers, kinds without a pod spec, UPDATEs whose
+images the old object already had) with the reason in the answer, judges every distinct
+image concurrently within the time budget, and answers. An image not judged when the
+budget runs out is `incomplete` and so denied in enforce mode (fail closed) and warned
+about in warn mode; its verification keeps running and fills the cache for the retry.
+
+`/mutate` answers like `/validate` and, when it allows, adds a JSONPatch pinning each
+judged image to the digest it was judged at (`repo:tag@sha256:...`), so what runs is
+what was checked. Images decided without a registry call (no policy matched) are not
+pinned: nothing was resolved for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from slsacheck.admission.judge import ImageResult, Judge, incomplete
+from slsacheck.admission.logs import log_event
+from slsacheck.admission.messages import decide
+from slsacheck.admission.metrics import Metrics
+from slsacheck.admission.reload import PolicyHolder
+from slsacheck.admission.review import (
+    CHECKED_OPERATIONS,
+    IMAGE_SUBRESOURCES,
+    MalformedReview,
+    Review,
+    images_of,
+    is_workload,
+    parse_review,
+    pin_patch,
+    response,
+)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    mode: str = "enforce"  # or "warn"
+    budget_seconds: float = 8.0
+
+
+class Webhook:
+    def __init__(self, holder: PolicyHolder, judge: Judge, metrics: Metrics, settings: WebhookSettings) -> None:
+        if settings.mode not in ("enforce", "warn"):
+            raise ValueError(f"mode must be enforce or warn, not {settings.mode!r}")
+        self.holder = holder
+        self.judge = judge
+        self.metrics = metrics
+        self.settings = settings
+
+    async def review(self, body: bytes, *, mutate: bool) -> dict[str, Any]:
+        endpoint = "mutate" if mutate else "validate"
+        started = time.monotonic()
+        self.metrics.requests.inc(endpoint=endpoint)
+        try:
+            parsed = parse_review(body)
+            answer, fields = await self._answer(parsed, mutate, started)
+        except MalformedReview:
+            self.metrics.bad_requests.inc(endpoint=endpoint)
+            raise
+        duration = time.monotonic() - started
+        self.metrics.latency.observe(duration, endpoint=endpoint)
+        self.metrics.decisions.inc(endpoint=endpoint, decision=fields["decision"])
+        log_event(logging.INFO, "admission review", endpoint=endpoint, uid=parsed.uid, operation=parsed.operation,
+                  kind=parsed.kind, namespace=parsed.namespace, name=parsed.name, dry_run=parsed.dry_run,
+                  duration_ms=round(duration * 1000, 1), **fields)
+        return answer
+
+    def _skip(self, review: Review, reason: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        return response(review, allowed=True, message=reason), {"decision": "skipped", "reason": reason}
+
+    async def _answer(self, review: Review, mutate: bool, started: float) -> tuple[dict[str, Any], dict[str, Any]]:
+        if review.operation not in CHECKED_OPERATIONS:
+            return self._skip(review, f"slsacheck checks CREATE and UPDATE; {review.operation or '(none)'} allowed")
+        if review.sub_resource not in IMAGE_SUBRESOURCES:
+            return self._skip(review, f"subresource {review.sub_resource} changes no image; allowed")
+        if not is_workload(review.kind):
+            return self._skip(review, f"kind {review.kind or '(none)'} has no pod spec; allowed without checks")
+        images = images_of(review.kind, review.object)
+        if not images:
+            return self._skip(review, f"{review.kind} has no container images; allowed")
+        texts = list(dict.fromkeys(i.image for i in images))
+        if review.operation == "UPDATE" and self._unchanged(review, texts):
+            self.metrics.image_decisions.inc(len(texts), how="unchanged")
+            reason = "UPDATE adds no image the object did not already have; allowed without lookups"
+            return response(review, allowed=True, message=reason), {"decision": "skipped", "reason": reason,
+                                                                        "images": texts}
+        results = await self._judge_all(texts, review.dry_run, started)
+        what = f"{review.kind} {review.namespace + '/' if review.namespace else ''}{review.name or '(generated name)'}"
+        decision = decide(results, mode=self.settings.mode, what=what)
+        patch = None
+        if mutate and decision.allowed:
+            pins = {r.image: r.digest for r in results if r.digest and r.how not in ("no_match", "invalid")}
+            patch = pin_patch(images, pins)
+        audit = {"decision": decision.label,
+                 "digests": json.dumps({r.image: r.digest for r in results}, separators=(",", ":"))}
+        answer = response(review, allowed=decision.allowed, message=decision.message,
+                          code=None if decision.allowed else 403, warnings=decision.warnings, patch=patch,
+                          audit=audit)
+        fields: dict[str, Any] = {
+            "decision": decision.label,
+            "mode": self.settings.mode,
+            "images": [{"image": r.image, "digest": r.digest, "outcome": r.verdict.outcome, "how": r.how,
+                        "failed": [c.id for c in r.verdict.failed], "incomplete": list(r.verdict.incomplete)}
+                       for r in results],
+            "patched": len(patch or ()),
+        }
+        return answer, fields
+
+    def _unchanged(self, review: Review, texts: list[str]) -> bool:
+        if not isinstance(review.old_object, dict) or not review.old_object:
+            return False
+        try:
+            old = {i.image for i in images_of(review.kind, review.old_object)}
+        except MalformedReview:
+            return False
+        return bool(old) and set(texts) <= old
+
+    async def _judge_all(self, texts: list[str], dry_run: bool, started: float) -> list[ImageResult]:
+        loaded = self.holder.current  # one policy set for the whole review
+        tasks = [asyncio.ensure_future(self.judge.judge(t, loaded, dry_run=dry_run)) for t in texts]
+        remaining = max(0.0, self.settings.budget_seconds - (time.monotonic() - started))
+        _, pending = await asyncio.wait(tasks, timeout=remaining)
+        if pending:
+            self.metrics.budget_exceeded.inc()
+        results = []
+        for text, task in zip(texts, tasks, strict=True):
+            if task in pending:
+                task.cancel()  # the shared verification underneath is shielded and keeps going
+                self.metrics.image_decisions.inc(how="budget")
+                reason = (f"time budget of {self.settings.budget_seconds:g}s ran out before {text} was verified "
+                          "(registry slow or unreachable); retry shortly, the verification continues")
+                results.append(ImageResult(text, incomplete(text, reason), "budget"))
+            else:
+                results.append(task.result())
+        return results

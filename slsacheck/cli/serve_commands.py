@@ -1,0 +1,99 @@
+"""`slsacheck serve`: the admission webhook over HTTPS (uvicorn + the Starlette app).
+
+Light at import time: uvicorn, starlette and the policy loader are imported inside the
+command, and a missing `server` extra is a clear usage error. The policy files must
+load at start-up (a webhook without its policy does not start); later changes are
+reloaded by the app. Registry requests are capped to the request budget, so a stuck
+registry cannot hold a verification thread longer than a review may wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from slsacheck.cli._registry_flags import add_registry_flags, registry_options
+from slsacheck.errors import EXIT_OK, InputError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve", help="run the Kubernetes admission webhook (validate, mutate: pin tags to verified digests)",
+        description="Serve POST /validate and POST /mutate (AdmissionReview admission.k8s.io/v1), GET /healthz, "
+        "/readyz and /metrics over HTTPS. Images are judged against the policies; policy files are reloaded "
+        "when they change (a broken change is refused and the old policy kept).")
+    p.add_argument("--policy", action="append", required=True, metavar="FILE", help="ImagePolicy file (repeatable)")
+    p.add_argument("--tls-cert", required=True, metavar="CERT", help="PEM serving certificate (chain)")
+    p.add_argument("--tls-key", required=True, metavar="KEY", help="PEM private key of the serving certificate")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
+    p.add_argument("--port", type=int, default=8443, help="port (default 8443)")
+    p.add_argument("--mode", choices=("enforce", "warn"), default="enforce",
+                   help="enforce: deny what fails (default); warn: allow and return the reasons as warnings")
+    p.add_argument("--budget-seconds", type=float, default=8.0, metavar="S",
+                   help="time to answer each review; past it, unverified images are denied in enforce mode "
+                   "(default 8, below the 10 s webhook timeout)")
+    p.add_argument("--no-match", choices=("deny", "warn", "allow"), default=None,
+                   help="override the policies' noMatch for images no policy matches")
+    p.add_argument("--workers", type=int, default=8, help="verification threads (default 8)")
+    p.add_argument("--cache-ttl", type=float, default=600.0, metavar="S",
+                   help="seconds a passing verdict is kept, per (image digest, policy set) (default 600)")
+    p.add_argument("--fail-cache-ttl", type=float, default=30.0, metavar="S",
+                   help="seconds a failing verdict is kept (default 30; errors are never kept)")
+    p.add_argument("--tag-cache-ttl", type=float, default=15.0, metavar="S",
+                   help="seconds a tag's resolved digest is reused (default 15; 0 resolves every time)")
+    p.add_argument("--cache-size", type=int, default=10_000, metavar="N", help="entries per cache (default 10000)")
+    p.add_argument("--reload-interval", type=float, default=2.0, metavar="S",
+                   help="seconds between checks of the policy files for changes (default 2)")
+    add_registry_flags(p)
+    p.set_defaults(func=_serve)
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise InputError(f"{name} must be positive", expected="a number > 0", found=str(value))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace  # noqa: PLC0415
+
+    try:
+        import uvicorn  # noqa: PLC0415 - the server extra loads only for `serve`
+
+        from slsacheck.admission.app import build, create_app  # noqa: PLC0415
+        from slsacheck.admission.logs import JsonFormatter  # noqa: PLC0415
+    except ImportError as exc:
+        raise InputError(
+            f"slsacheck serve needs the server extra ({exc.name} is missing)",
+            hint="pip install 'slsacheck[server]'",
+        ) from None
+    for flag in ("tls_cert", "tls_key"):
+        path = getattr(args, flag)
+        if not os.path.isfile(path):
+            raise InputError(f"--{flag.replace('_', '-')} {path}: no such file", expected="a PEM file")
+    _positive("--budget-seconds", args.budget_seconds)
+    _positive("--workers", args.workers)
+    _positive("--reload-interval", args.reload_interval)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    admission_log = logging.getLogger("slsacheck.admission")
+    admission_log.handlers[:] = [handler]
+    admission_log.setLevel(logging.INFO)
+    admission_log.propagate = False
+    options = registry_options(args)
+    # One registry request never outlives the review budget; one quick retry at most.
+    options = replace(options, timeout=min(options.timeout, args.budget_seconds), retries=min(options.retries, 1))
+    webhook = build(args.policy, options, mode=args.mode, budget_seconds=args.budget_seconds, workers=args.workers,
+                    no_match=args.no_match, verdict_ttl=args.cache_ttl, fail_ttl=args.fail_cache_ttl,
+                    tag_ttl=args.tag_cache_ttl, cache_size=args.cache_size)
+    app = create_app(webhook, reload_interval=args.reload_interval)
+    loaded = webhook.holder.current
+    from slsacheck.admission.logs import log_event  # noqa: PLC0415
+
+    log_event(logging.INFO, "serving", host=args.host, port=args.port, mode=args.mode,
+              policies=[p.name for p in loaded.policies.policies], policy_set_digest=loaded.digest,
+              budget_seconds=args.budget_seconds)
+    uvicorn.run(app, host=args.host, port=args.port, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+                log_config=None, access_log=False, log_level="warning", timeout_graceful_shutdown=5)
+    return EXIT_OK

@@ -180,8 +180,9 @@ def _statement(payload: bytes, digest: Digest) -> Statement:
     except Error as exc:
         raise Refused(f"the DSSE payload is not an in-toto statement: {_reason(exc)}") from None
     if not statement.names_digest(digest):
-        names = ", ".join(f"{s.name}@{next(iter(s.digest.items()), ('?', '?'))[0]}:"
-                          f"{next(iter(s.digest.values()), '?')}" for s in statement.subjects)
+        names = ", ".join(
+            f"{s.name}@" + ",".join(f"{alg}:{value}" for alg, value in s.digest.items()) for s in statement.subjects
+        )
         raise Refused(f"the statement is about {names}, not this image {digest}")
     return statement
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 import pytest
 
 from slsacheck.errors import NotFound
@@ -25,6 +26,7 @@ from tests.integration.test_promote_helpers import (
     Keys,
     check_verdicts,
     cli,
+    judge,
     keys,
     policy_file,
     signed_index,
@@ -83,11 +85,12 @@ def test_promote_index_to_two_repositories_and_a_layout_then_nothing_resent(
                    if e["kind"] == "referrer")
 
     for dst in (f"{prod}:v1", mirror, f"oci:{layout}:v1"):
-        verified = cli("verify", "--policy", str(policy), dst)
-        assert verified.code == 0, verified.out
-        assert str(built.digest) in verified.out
-        assert cli("verify", "--key", str(keys.release_pub), dst).code == 0
-        assert cli("verify-attestation", "--key", str(keys.release_pub), "--type", "custom", dst).code == 0
+        verdict = judge(dst, policy, reg.options)
+        assert verdict.outcome == "pass", verdict.to_json()
+        assert verdict.digest == str(built.digest)
+        evidence = verdict.evidence
+        # Both places hold evidence at the destination: the .sig/.att tags and the bundles.
+        assert len(evidence["signatures"]["verified"]) == 2 and len(evidence["attestations"]["verified"]) == 2
     store = reg.store(f"{repo_name}/prod/app")
     referrers = store.referrers(built.digest)
     assert len(referrers) == 2 and len({r.digest for r in referrers}) == 2  # signature and attestation bundles

@@ -17,11 +17,15 @@ from slsacheck.cli import main
 from slsacheck.models.descriptor import Platform
 from slsacheck.models.digest import Digest
 from slsacheck.models.reference import ImageRef
+from slsacheck.models.verdict import Verdict
 from slsacheck.oci import scratch
+from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
+from slsacheck.policy.load import load_policies
 from slsacheck.signing.keys import generate_key_pair
 from slsacheck.signing.resolve import load_signer
 from slsacheck.signing.signer import Signer
+from slsacheck.verify.gate import verify_image
 from tests.support.registry import RunningRegistry
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
@@ -160,3 +164,8 @@ def complete(store: Store, reference: str) -> bool:
 
 def digest_of(store: Store, reference: str) -> Digest:
     return store.resolve(reference).digest
+
+
+def judge(text: str, policy: Path, options: RegistryOptions | None = None) -> Verdict:
+    """The gate's verdict on `text` under the policy file `policy`."""
+    return verify_image(ImageRef.parse(text), load_policies([policy]), options=options)

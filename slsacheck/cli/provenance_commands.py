@@ -1,13 +1,20 @@
-"""`slsacheck provenance generate|validate`: SLSA provenance for Tekton runs.
+"""`slsacheck provenance generate|attest|validate`: SLSA provenance for Tekton runs.
 
 `generate` has two modes: from exported run objects (`--run FILE [--child FILE]...`), or,
 without `--run`, inside a Tekton step (`--param`, `--result-dir`, context flags or
 SLSACHECK_* environment variables; see `slsacheck.provenance.instep`). The statement goes
 to stdout (or `--output`), warnings to stderr, one per line.
 
-`provenance attest` (generate, sign and attach in one step, what the Tekton Task calls)
-registers in `register()` below once signing lands; it will take the same generate flags
-plus the signing ones.
+`attest` generates the same provenance and attests it (what the Tekton Task calls): on
+every image subject (`NAME@sha256:...`), or only on IMAGE when given, which must then be
+one of the subjects (same digest; for a registry reference, the same repository too: a
+layout has no repository name, so there the digest decides). Two formats meet here, so
+the flags say which is which: `--provenance-format slsa-v1|slsa-v0.2` picks the predicate
+(`https://slsa.dev/provenance/v1` or `/v0.2`), `--format legacy|bundle|both` where the
+attestation goes, exactly as for `slsacheck attest`. Every warning (the run's, and subjects
+that are not images) goes to stderr; with `--strict` any warning is an error, raised
+before anything is written. Every target is resolved before the first is attested, so a
+missing image writes nothing either.
 """
 
 from __future__ import annotations
@@ -16,17 +23,25 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from slsacheck.cli._registry_flags import add_registry_flags, registry_options
+from slsacheck.cli._registry_flags import add_registry_flags, open_image, registry_options
+
+# The same signing flags (and their reading) as `slsacheck sign` and `attest`: one definition.
+from slsacheck.cli.sign_commands import _signer, _signer_flags
 from slsacheck.errors import EXIT_OK, EXIT_USAGE, InputError
 
 if TYPE_CHECKING:
-    from slsacheck.models.statement import Statement
+    from slsacheck.models.digest import Digest
+    from slsacheck.models.reference import ImageRef
+    from slsacheck.models.statement import Statement, Subject
+    from slsacheck.oci.store import Store
     from slsacheck.provenance.generate import Generated, Options
 
 _FORMATS = ("slsa-v1", "slsa-v0.2")
+_ATTACH_FORMATS = ("legacy", "bundle", "both")
 _DEFAULT_BUILDER = "https://tekton.dev/chains/v2"
 _CONTEXT_FLAGS = (
     ("pipelinerun-name", "pipeline_run_name", "SLSACHECK_PIPELINERUN_NAME", "$(context.pipelineRun.name)"),
@@ -41,7 +56,7 @@ _CONTEXT_FLAGS = (
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("provenance", help="generate and validate SLSA provenance for Tekton runs")
+    p = sub.add_parser("provenance", help="generate, attest and validate SLSA provenance for Tekton runs")
     actions = p.add_subparsers(dest="provenance_action", metavar="ACTION")
     p.set_defaults(func=lambda _args: _usage(p))
 
@@ -52,39 +67,43 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Without --run: in-step mode, from --param, --result-dir and the context flags or "
         "their SLSACHECK_* environment variables.",
     )
-    g.add_argument("--run", type=Path, metavar="FILE", help="the exported TaskRun or PipelineRun (JSON or YAML)")
-    g.add_argument(
-        "--child", type=Path, action="append", default=[], metavar="FILE", help="a child TaskRun of the PipelineRun"
-    )
-    g.add_argument("--builder-id", default=_DEFAULT_BUILDER, metavar="URI", help=f"default {_DEFAULT_BUILDER}")
-    g.add_argument("--format", choices=_FORMATS, default="slsa-v1")
-    g.add_argument("--strict", action="store_true", help="fail on any warning instead of recording it")
-    g.add_argument("--allow-failed", action="store_true", help="describe a run that failed or did not finish")
-    g.add_argument(
-        "--no-deep-inspection",
-        dest="deep_inspection",
-        action="store_false",
-        help="a PipelineRun's subjects and byproducts from its own results only",
-    )
+    _generation_flags(g, format_flags=("--format", "--provenance-format"))
     g.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the statement here, not to stdout")
-    g.add_argument(
-        "--platform-subjects",
-        action="store_true",
-        help="for an image index subject, add each platform manifest as a subject (reads the registry)",
-    )
     g.add_argument(
         "--predicate-only",
         action="store_true",
         help="print only the predicate (for `attest --predicate -`, which makes the image the subject)",
     )
-    step = g.add_argument_group("in-step mode (without --run)")
-    step.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a Task param")
-    step.add_argument("--result-dir", type=Path, metavar="DIR", help="the Task's result files (/tekton/results)")
-    step.add_argument("--step-image", action="append", default=[], metavar="NAME=IMAGE@DIGEST")
-    for flag, dest, env, meaning in _CONTEXT_FLAGS:
-        step.add_argument(f"--{flag}", dest=dest, metavar="VALUE", help=f"{meaning}; else ${env}")
+    _step_flags(g)
     add_registry_flags(g)
     g.set_defaults(func=_generate)
+
+    a = actions.add_parser(
+        "attest",
+        help="generate SLSA provenance and attest it on the images it names (or on IMAGE)",
+        description="Generate the provenance as `provenance generate` does, then sign it (DSSE) and attach it "
+        "to every image subject (NAME@DIGEST), or only to IMAGE, which must be one of the subjects. "
+        "--provenance-format picks the predicate (slsa-v1: https://slsa.dev/provenance/v1, slsa-v0.2); "
+        "--format picks where the attestation goes, as for `slsacheck attest`. With --strict, any warning "
+        "fails the command before anything is written.",
+    )
+    _signer_flags(a)
+    a.add_argument(
+        "--format",
+        choices=_ATTACH_FORMATS,
+        default="both",
+        help="legacy: a layer of sha256-<hex>.att; bundle: a Sigstore bundle referrer; both (default)",
+    )
+    _generation_flags(a, format_flags=("--provenance-format",))
+    _step_flags(a)
+    a.add_argument(
+        "image",
+        nargs="?",
+        metavar="IMAGE",
+        help="attest only this image (a registry reference or oci:DIR[:TAG]); it must be a subject",
+    )
+    add_registry_flags(a)
+    a.set_defaults(func=_attest)
 
     v = actions.add_parser(
         "validate",
@@ -94,16 +113,57 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v.set_defaults(func=_validate)
 
 
+def _generation_flags(p: argparse.ArgumentParser, *, format_flags: tuple[str, ...]) -> None:
+    p.add_argument("--run", type=Path, metavar="FILE", help="the exported TaskRun or PipelineRun (JSON or YAML)")
+    p.add_argument(
+        "--child", type=Path, action="append", default=[], metavar="FILE", help="a child TaskRun of the PipelineRun"
+    )
+    p.add_argument("--builder-id", default=_DEFAULT_BUILDER, metavar="URI", help=f"default {_DEFAULT_BUILDER}")
+    p.add_argument(
+        *format_flags,
+        dest="provenance_format",
+        choices=_FORMATS,
+        default="slsa-v1",
+        help="the provenance predicate: slsa-v1 (default) or slsa-v0.2",
+    )
+    p.add_argument("--strict", action="store_true", help="fail on any warning instead of recording it")
+    p.add_argument("--allow-failed", action="store_true", help="describe a run that failed or did not finish")
+    p.add_argument(
+        "--no-deep-inspection",
+        dest="deep_inspection",
+        action="store_false",
+        help="a PipelineRun's subjects and byproducts from its own results only",
+    )
+    p.add_argument(
+        "--platform-subjects",
+        action="store_true",
+        help="for an image index subject, add each platform manifest as a subject (reads the registry)",
+    )
+
+
+def _step_flags(p: argparse.ArgumentParser) -> None:
+    step = p.add_argument_group("in-step mode (without --run)")
+    step.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a Task param")
+    step.add_argument("--result-dir", type=Path, metavar="DIR", help="the Task's result files (/tekton/results)")
+    step.add_argument("--step-image", action="append", default=[], metavar="NAME=IMAGE@DIGEST")
+    for flag, dest, env, meaning in _CONTEXT_FLAGS:
+        step.add_argument(f"--{flag}", dest=dest, metavar="VALUE", help=f"{meaning}; else ${env}")
+
+
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 
 
-def _generate(args: argparse.Namespace) -> int:
+def _generated(args: argparse.Namespace) -> Generated:
+    """The provenance the flags describe (either mode), its warnings printed to stderr."""
     from slsacheck.provenance.generate import Options, generate_from_files  # noqa: PLC0415 - keep --help fast
 
     options = Options(
-        builder_id=args.builder_id, format=args.format, strict=args.strict, deep_inspection=args.deep_inspection
+        builder_id=args.builder_id,
+        format=args.provenance_format,
+        strict=args.strict,
+        deep_inspection=args.deep_inspection,
     )
     if args.run is not None:
         step_only = [
@@ -125,7 +185,11 @@ def _generate(args: argparse.Namespace) -> int:
         generated = _in_step(args, options)
     for warning in generated.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    statement = generated.statement
+    return generated
+
+
+def _generate(args: argparse.Namespace) -> int:
+    statement = _generated(args).statement
     if args.platform_subjects:
         statement = _with_platforms(statement, args)
     if args.predicate_only:
@@ -151,6 +215,143 @@ def _with_platforms(statement: Statement, args: argparse.Namespace) -> Statement
     widened = add_platform_subjects(statement, lambda ref: open_store(ref, options))
     check_statement(widened.to_dict())
     return widened
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One image to attest: how to name it, and where it lives."""
+
+    ref: ImageRef  # pinned to the digest
+    store: Store
+
+    @property
+    def text(self) -> str:
+        return f"{self.ref.name}@{self.ref.digest}"
+
+
+def _attest(args: argparse.Namespace) -> int:
+    from slsacheck.attach.sign import attest_image  # noqa: PLC0415 - crypto loads only when signing
+
+    if args.image is not None:
+        from slsacheck.models.reference import ImageRef  # noqa: PLC0415 - keep --help fast
+
+        ImageRef.parse(args.image)  # a typo fails before the run is read
+    statement = _generated(args).statement  # under --strict, the run's warnings stop here
+    if args.platform_subjects:
+        statement = _with_platforms(statement, args)
+    if args.image is not None:
+        targets = [_chosen_target(statement, args.image, args)]
+    else:
+        targets = _subject_targets(statement, args)
+    signer = _signer(args)
+    for target in targets:
+        # Every target is read before the first is written: a missing image writes nothing.
+        target.store.fetch_manifest(str(target.ref.digest))
+    predicate = dict(statement.predicate)
+    for target in targets:
+        attached = attest_image(
+            target.store, target.ref, signer, predicate_type=statement.predicate_type, predicate=predicate,
+            fmt=args.format,
+        )
+        where = []
+        if attached.tag is not None:
+            where.append(f"{attached.tag} ({attached.added} new layer(s))" if attached.added
+                         else f"{attached.tag} (already there)")
+        if attached.bundle is not None:
+            where.append(f"bundle referrer {attached.bundle}")
+        print(f"attested {statement.predicate_type} on {target.text}: {'; '.join(where)}")
+    return EXIT_OK
+
+
+def _image_digest(subject: Subject) -> Digest | None:
+    from slsacheck.models.digest import Digest, InvalidDigest  # noqa: PLC0415 - keep --help fast
+
+    for algorithm in ("sha256", "sha512"):
+        if algorithm in subject.digest:
+            try:
+                return Digest(algorithm, subject.digest[algorithm])
+            except InvalidDigest:
+                return None
+    return None
+
+
+def _subject_ref(subject: Subject) -> ImageRef | None:
+    """`NAME@DIGEST` for a subject that names an image in a registry, else None."""
+    from slsacheck.errors import InvalidReference  # noqa: PLC0415
+    from slsacheck.models.reference import ImageRef  # noqa: PLC0415 - keep --help fast
+
+    digest = _image_digest(subject)
+    if digest is None:
+        return None
+    try:
+        ref = ImageRef.parse(subject.name)
+    except InvalidReference:
+        return None
+    if ref.is_layout or ref.tag is not None or ref.digest is not None:
+        return None
+    return ref.with_digest(digest)
+
+
+def _subject_targets(statement: Statement, args: argparse.Namespace) -> list[_Target]:
+    """Every image subject; the others are warnings (errors under --strict)."""
+    from slsacheck.oci.open import open_store  # noqa: PLC0415 - keep --help fast
+
+    options = registry_options(args)
+    refs: list[ImageRef] = []
+    skipped: list[str] = []
+    for subject in statement.subjects:
+        ref = _subject_ref(subject)
+        if ref is None:
+            digests = ",".join(f"{k}:{v}" for k, v in subject.digest.items())
+            skipped.append(f"subject {subject.name}@{digests} is not an image in a registry (NAME + sha256 "
+                           "digest); not attested")
+        else:
+            refs.append(ref)
+    if skipped and args.strict:
+        raise InputError(
+            f"attestation refused in strict mode: {len(skipped)} subject(s) cannot be attested\n    "
+            + "\n    ".join(skipped),
+            hint="name the image to attest (IMAGE), or attest without --strict to skip these subjects",
+        )
+    for line in skipped:
+        print(f"warning: {line}", file=sys.stderr)
+    if not refs:
+        raise InputError(
+            "the provenance names no image to attest",
+            expected="a subject NAME with a sha256 digest (the run's IMAGE_URL/IMAGE_DIGEST results)",
+            found=", ".join(s.name for s in statement.subjects),
+            hint="attest a layout or another place by naming it: slsacheck provenance attest ... IMAGE",
+        )
+    stores: dict[str, Store] = {}
+    targets = []
+    for ref in refs:
+        if ref.name not in stores:
+            stores[ref.name] = open_store(ref, options)
+        targets.append(_Target(ref, stores[ref.name]))
+    return targets
+
+
+def _chosen_target(statement: Statement, image: str, args: argparse.Namespace) -> _Target:
+    """IMAGE, resolved once, which must be a subject: same digest, and same repository in a registry."""
+    ref, store = open_image(image, args)
+    digest = store.fetch_manifest(ref.identifier).digest
+    subjects = [s for s in statement.subjects if s.names(digest)]
+    if not ref.is_layout:
+        subjects = [s for s in subjects if s.name == ref.name]
+    if not subjects:
+        listed = ", ".join(
+            f"{s.name}@" + ",".join(f"{k}:{v}" for k, v in s.digest.items()) for s in statement.subjects
+        )
+        same_digest = [s.name for s in statement.subjects if s.names(digest)]
+        raise InputError(
+            f"{image} is not a subject of this provenance",
+            expected=f"one of: {listed}",
+            found=f"{ref.name}@{digest}" + (f" (that digest is a subject under {', '.join(same_digest)})"
+                                            if same_digest else ""),
+            hint="the run's IMAGE_URL/IMAGE_DIGEST results name another image: attest the image the run built, "
+            "or leave IMAGE out to attest every subject",
+        )
+    return _Target(ref.with_digest(digest), store)
 
 
 def _in_step(args: argparse.Namespace, options: Options) -> Generated:

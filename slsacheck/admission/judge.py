@@ -70,7 +70,9 @@ def incomplete(image: str, reason: str, digest: str | None = None) -> Verdict:
 
 
 def _reason(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, Error) else f"unexpected {type(exc).__name__}: {exc}"
+    if isinstance(exc, Error):
+        return str(exc) + (f"; hint: {exc.hint}" if exc.hint else "")
+    return f"unexpected {type(exc).__name__}: {exc}"
 
 
 VerifyFn = Callable[[ImageRef, PolicySet, RegistryOptions, str], Verdict]

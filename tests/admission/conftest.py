@@ -17,7 +17,7 @@ import pytest
 
 from slsacheck.admission.app import build
 from tests.admission.support import Images, RunningWebhook, TestImage, serve_webhook, write_policy
-from tests.integration.conftest import registry_http, registry_tls  # noqa: F401 - fixtures
+from tests.integration.conftest import registry_auth, registry_http, registry_tls  # noqa: F401 - fixtures
 from tests.support.certs import Issued, issue, make_ca
 from tests.support.registry import RunningRegistry
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import ssl
 import textwrap
@@ -163,9 +164,12 @@ class Images:
 
 
 def write_policy(workdir: Path, registry: RunningRegistry, *, name: str = "release", no_match: str = "deny",
-                 file: str = "policy.yaml", mode: str = "enforce", extra: str = "") -> Path:
+                 file: str = "policy.yaml", mode: str = "enforce", include: Sequence[str] = ("adm/**",)) -> Path:
+    """The policy, written atomically (a new inode, as a ConfigMap update makes)."""
     path = workdir / file
-    path.write_text(textwrap.dedent(f"""\
+    patterns = ", ".join(f'"{registry.host}/{p}"' for p in include)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(textwrap.dedent(f"""\
         apiVersion: slsacheck.dev/v1alpha1
         kind: ImagePolicy
         metadata:
@@ -174,7 +178,7 @@ def write_policy(workdir: Path, registry: RunningRegistry, *, name: str = "relea
           mode: {mode}
           noMatch: {no_match}
           images:
-            include: ["{registry.host}/adm/**"{extra}]
+            include: [{patterns}]
           authorities:
             - name: release-key
               key:
@@ -187,6 +191,7 @@ def write_policy(workdir: Path, registry: RunningRegistry, *, name: str = "relea
               predicateType: custom
               authorities: [release-key]
         """))
+    os.replace(tmp, path)
     return path
 
 

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "slsacheck.cli.provenance_commands",
     "slsacheck.cli.vuln_commands",
     "slsacheck.cli.policy_commands",
+    "slsacheck.cli.serve_commands",
     "slsacheck.cli.promote_commands",
 )
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import uuid
@@ -421,7 +420,17 @@ def _ordered(tasks: Sequence[Mapping[str, Any]], where: str) -> list[Mapping[str
     return order
 
 
-def copy_tree(src: Path, dst: Path) -> Path:
-    """A writable copy of `src` (for workspaces a test must not change in place)."""
-    shutil.copytree(src, dst)
-    return dst
+def step_action_task(step_action: Mapping[str, Any]) -> dict[str, Any]:
+    """A StepAction as the one-step Task that would call it with the same params: its
+    `$(step.results.X.path)` becomes the Task's `$(results.X.path)`."""
+    spec = step_action["spec"]
+    step = {k: v for k, v in spec.items() if k in ("image", "env", "args", "command", "script", "workingDir")}
+    step["name"] = step_action["metadata"]["name"]
+    if "script" in step:
+        step["script"] = step["script"].replace("$(step.results.", "$(results.")
+    return {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "Task",
+        "metadata": {"name": step_action["metadata"]["name"]},
+        "spec": {"params": spec.get("params", []), "results": spec.get("results", []), "steps": [step]},
+    }

@@ -29,7 +29,15 @@ from slsacheck.models.descriptor import Descriptor
 from tests.support.env import ROOT, require_tool, shared_file
 from tests.support.images import BuildahImages, skopeo_copy, skopeo_registry_flags
 from tests.support.registry import RunningRegistry
-from tests.support.tekton_harness import VENV_BIN, Harness, PipelineRunResult, StandIn, StandInCall, load
+from tests.support.tekton_harness import (
+    VENV_BIN,
+    Harness,
+    PipelineRunResult,
+    StandIn,
+    StandInCall,
+    load,
+    step_action_task,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -311,3 +319,22 @@ def test_wrong_builder_fails_the_gate(setup: Setup) -> None:
 def _fresh(path: Path) -> Path:
     path.mkdir(parents=True)
     return path
+
+
+def test_sign_step_action_signs_the_pushed_digest(setup: Setup) -> None:
+    """The StepAction form of slsacheck-sign, its workspaces given as *_PATH params."""
+    action = load(TEKTON / "stepactions" / "slsacheck-sign.yaml")
+    image = f"{setup.registry.host}/tekton-e2e/{secrets.token_hex(4)}:v1"
+    pushed = kaniko(setup.layout, setup.registry, setup.tmp)(StandInCall({"IMAGE": image}, {}, _fresh(setup.tmp / "k")))
+    pinned = f"{image.rsplit(':', 1)[0]}@{pushed['IMAGE_DIGEST']}"
+    assert setup.slsacheck("verify", "--key", str(setup.pub), pinned).returncode == 1  # not signed yet
+    run = setup.harness.run_task(step_action_task(action), params={
+        **pushed,
+        "SIGNING_SECRETS_PATH": str(setup.workspaces["signing-secrets"]),
+        "DOCKERCONFIG_PATH": str(setup.workspaces["docker-credentials"]),
+        "REGISTRY_CA_PATH": str(setup.workspaces["registry-ca"]),
+    })
+    assert run.succeeded, run.log
+    assert run.results == pushed
+    verified = setup.slsacheck("verify", "--key", str(setup.pub), pinned)
+    assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -620,3 +620,33 @@ def test_identical_signature_is_not_added_twice(cli: Callable[..., Run], target:
     assert first.code == again.code == 0
     assert "1 new layer(s)" in first.out and "already there" in again.out
     assert len(t.store.fetch_manifest(ct.signature_tag(t.digest)).layers) == 1
+
+
+def test_encrypted_key_password_sources(
+    cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private, public = generate_key_pair(b"s3cret")
+    (tmp_path / "p.key").write_bytes(private)
+    (tmp_path / "p.pub").write_bytes(public)
+    (tmp_path / "right").write_text("s3cret\n")
+    (tmp_path / "wrong").write_text("nope\n")
+    t = _layout_target(tmp_path / "layout")
+    wrong = cli("sign", "--key", str(tmp_path / "p.key"), "--password-file", str(tmp_path / "wrong"), t.text)
+    assert wrong.code == 2 and "wrong password" in wrong.err
+    assert ct.signature_tag(t.digest) not in set(t.store.tags())  # nothing written
+    ok = cli("sign", "--key", str(tmp_path / "p.key"), "--password-file", str(tmp_path / "right"), t.text)
+    assert ok.code == 0, ok.err
+    monkeypatch.setenv("COSIGN_PASSWORD", "s3cret")
+    assert cli("sign", "--key", str(tmp_path / "p.key"), "--format", "legacy", t.text).code == 0
+    assert cli("verify", "--key", str(tmp_path / "p.pub"), t.text).code == 0
+
+
+def test_keyless_needs_a_token_and_one_signer(cli: Callable[..., Run], tmp_path: Path, keys: dict[str, Path]) -> None:
+    t = _layout_target(tmp_path / "layout")
+    assert cli("sign", "--keyless", t.text).code == 2
+    both = cli("sign", "--keyless", "--key", str(keys["k1"]), t.text)
+    assert both.code == 2 and "exactly one of --key KEY and --keyless" in both.err
+    nothing = cli("verify", t.text)
+    assert nothing.code == 2 and "nothing to verify against" in nothing.err
+    no_root = cli("verify", "--certificate-identity", "x", "--certificate-oidc-issuer", "y", t.text)
+    assert no_root.code == 2 and "--trusted-root" in no_root.err

@@ -1,4 +1,4 @@
-"""`slsacheck inspect`, `copy` and `demo` through `slsacheck.cli.main`: output and exit codes."""
+"""`slsacheck inspect` and `copy` through `slsacheck.cli.main`: output and exit codes."""
 
 from __future__ import annotations
 
@@ -123,16 +123,6 @@ def test_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path, layout: 
     (path / "blobs" / "sha256" / layer.digest.hex).write_bytes(bytes(len(data)))
     code, _, err = _run(capsys, "copy", f"oci:{path}:v1", f"oci:{tmp_path / 'bad'}")
     assert code == EXIT_POLICY and "digest mismatch" in err and str(layer.digest) in err
-
-
-def test_demo_runs_every_step(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, err = _run(capsys, "demo", "--dir", str(tmp_path / "demo"))
-    assert code == 0, err
-    assert "[1/4]" in out and "[4/4]" in out
-    assert "nothing was re-sent" in out
-    source = LayoutStore(tmp_path / "demo" / "source").resolve("demo")
-    copied = LayoutStore(tmp_path / "demo" / "copy").resolve("demo")
-    assert source == copied and source.media_type == mt.OCI_INDEX
 
 
 def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,7 +21,7 @@ import pytest
 from slsacheck.attach import cosign_tags as ct
 from slsacheck.cli import main
 from slsacheck.errors import EXIT_INCOMPLETE, EXIT_USAGE, NotFound
-from slsacheck.models import Digest
+from slsacheck.models import Digest, Platform
 from slsacheck.oci import scratch
 from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.store import Store
@@ -314,3 +314,58 @@ def test_generate_predicate_only_piped_into_attest(
     [statement] = attestation_statements(store, built.digest)
     assert statement["predicateType"] == SLSA1 and statement["predicate"] == predicate
     assert statement["subject"][0]["digest"] == {"sha256": built.digest.hex}
+
+
+def test_platform_subjects_and_a_file_subject(
+    cli: Callable[..., Run], registry_http: RunningRegistry, repo_name: str, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    reg = registry_http
+    index = scratch.index([scratch.image({"f": arch.encode()}, platform=Platform("linux", arch))
+                           for arch in ("amd64", "arm64")])
+    scratch.push(reg.store(repo_name), index, tag="multi")
+    name = f"{reg.host}/{repo_name}"
+    flags = write_run(tmp_path / "run", name, str(index.digest))
+    doc = json.loads((tmp_path / "run" / "build.json").read_text())
+    tarball = {"uri": "https://files.example.com/app.tar.gz", "digest": "sha256:" + "d" * 64, "isBuildArtifact": "true"}
+    doc["status"]["results"].append({"name": "tar-ARTIFACT_OUTPUTS", "type": "object", "value": tarball})
+    (tmp_path / "run" / "build.json").write_text(json.dumps(doc))
+    platforms = [child.digest for child in index.children]
+
+    # A subject that is not an image is a warning; under --strict it stops everything.
+    strict = cli("provenance", "attest", "--key", str(keys["signer"]), "--strict", "--platform-subjects", *flags)
+    assert strict.code == EXIT_USAGE and "https://files.example.com/app.tar.gz" in strict.err
+    assert "not an image in a registry" in strict.err
+    assert not any(has_attestation_tag(reg.store(repo_name), d) for d in (index.digest, *platforms))
+
+    run = cli("provenance", "attest", "--key", str(keys["signer"]), "--platform-subjects", *flags)
+    assert run.code == 0, run.err
+    assert "warning: subject https://files.example.com/app.tar.gz" in run.err
+    for digest in (index.digest, *platforms):
+        assert f"on {name}@{digest}" in run.out
+        [statement] = attestation_statements(reg.store(repo_name), digest)
+        assert statement["subject"] == [{"name": name, "digest": {"sha256": digest.hex}}]
+        ok = cli("verify-attestation", "--key", str(keys["signer.pub"]), "--type", SLSA1, f"{name}@{digest}")
+        assert ok.code == 0, ok.out
+
+
+def test_in_step_mode(
+    cli: Callable[..., Run], registry_http: RunningRegistry, repo_name: str, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    reg = registry_http
+    digest = _push(reg, repo_name, "v1")
+    name = f"{reg.host}/{repo_name}"
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "IMAGE_URL").write_text(f"{name}:v1\n")
+    (results / "IMAGE_DIGEST").write_text(f"{digest}\n")
+    run = cli("provenance", "attest", "--key", str(keys["signer"]), "--result-dir", str(results),
+              "--param", f"CHAINS-GIT_URL={GIT_URL}", "--param", f"CHAINS-GIT_COMMIT={COMMIT}",
+              "--taskrun-name", "build-1", "--taskrun-uid", "uid-1", f"{name}:v1")
+    assert run.code == 0, run.err
+    [statement] = attestation_statements(reg.store(repo_name), digest)
+    assert statement["subject"][0]["digest"] == {"sha256": digest.hex}
+    assert [d["digest"] for d in git_materials(statement)] == [{"sha1": COMMIT}]
+    assert statement["predicate"]["runDetails"]["metadata"]["invocationId"] == "uid-1"
+    both = cli("provenance", "attest", "--key", str(keys["signer"]), "--run", str(tmp_path / "x.json"),
+               "--result-dir", str(results))
+    assert both.code == EXIT_USAGE and "--result-dir is for the in-step mode" in both.err

@@ -3,7 +3,9 @@
 What is evidence of an image with digest D (and of every manifest an index lists):
 
 - the `sha256-<hex>.sig` and `sha256-<hex>.att` manifests (one layer per signature or
-  attestation), with their config and layer blobs;
+  attestation), with their config and layer blobs; from a `cosign save` layout, the
+  manifests its index.json marks `kind: dev.cosignproject.cosign/sigs|atts` (they get the
+  cosign tags at the destination);
 - the referrers of D (Sigstore bundles, SBOMs, ...), and the referrers of those referrers
   one level down, each with its blobs.
 
@@ -37,6 +39,7 @@ from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
 from slsacheck.models.digest import Digest
 from slsacheck.oci.copy import CopyReport, copy
+from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.store import Store
 
 Kind = Literal["signatures", "attestations", "referrer"]
@@ -119,12 +122,31 @@ def subjects(src: Store, top: Manifest) -> list[Digest]:
     return out
 
 
-def copy_cosign_tag(src: Store, dst: Store, subject: Digest, kind: Kind, *, dry_run: bool) -> EvidenceItem | None:
+def _saved_layout(src: Store, subject: Digest, kind: Kind) -> list[Manifest]:
+    """A `cosign save` layout marks its `.sig`/`.att` manifests with a `kind` annotation
+    instead of a tag; they are the evidence of the layout's one image."""
+    if not isinstance(src, LayoutStore):
+        return []
+    entries = src.entries()
+    images = {e.digest for e in entries if e.annotations.get(mt.ANN_KIND) in {mt.KIND_IMAGE, mt.KIND_IMAGE_INDEX}}
+    if images != {subject}:
+        return []
+    wanted = mt.KIND_SIGS if kind == "signatures" else mt.KIND_ATTS
+    return [src.fetch_manifest(str(e.digest)) for e in entries
+            if e.annotations.get(mt.ANN_KIND) == wanted and mt.ANN_REF_NAME not in e.annotations]
+
+
+def copy_cosign_tag(src: Store, dst: Store, subject: Digest, kind: Kind, *, dry_run: bool) -> list[EvidenceItem]:
     """The `.sig` (kind `signatures`) or `.att` manifest of `subject`: copied, merged or present."""
     tag = ct.signature_tag(subject) if kind == "signatures" else ct.attestation_tag(subject)
-    source = _read(src, tag)
-    if source is None:
-        return None
+    found = _read(src, tag)
+    sources = [found] if found is not None else _saved_layout(src, subject, kind)
+    return [_copy_or_merge(src, dst, subject, kind, tag=tag, source=source, dry_run=dry_run) for source in sources]
+
+
+def _copy_or_merge(
+    src: Store, dst: Store, subject: Digest, kind: Kind, *, tag: str, source: Manifest, dry_run: bool
+) -> EvidenceItem:
     existing = _read(dst, tag)
     if existing is None:
         # By digest, tagged: what we copy is what we read, even if the source tag moves.
@@ -209,8 +231,6 @@ def copy_evidence(src: Store, dst: Store, top: Manifest, *, dry_run: bool = Fals
     items: list[EvidenceItem] = []
     for subject in subjects(src, top):
         for kind in _TAG_KINDS:
-            item = copy_cosign_tag(src, dst, subject, kind, dry_run=dry_run)
-            if item is not None:
-                items.append(item)
+            items.extend(copy_cosign_tag(src, dst, subject, kind, dry_run=dry_run))
         items.extend(copy_referrers(src, dst, subject, dry_run=dry_run))
     return tuple(items)

@@ -27,6 +27,9 @@ from slsacheck.policy.load import load_policies
 from slsacheck.signing.keys import generate_key_pair
 from slsacheck.verify.gate import verify_image
 from tests.support.registry import RunningRegistry, free_port
+from tests.support.sigstore_mock import MockSigstore, mock_sigstore
+
+__all__ = ["mock_sigstore"]  # the fixture, imported for pytest
 
 pytestmark = pytest.mark.integration
 
@@ -243,3 +246,47 @@ def test_gate_on_an_oci_layout(cli: Callable[..., Run], tmp_path: Path, workdir:
     run = cli("verify", "--policy", str(policy), "--output", "json", f"oci:{layout}:v1")
     assert run.code == 0, run.out
     assert run.json()["digest"] == str(built.digest)
+
+
+def test_keyless_authority_in_a_policy(
+    cli: Callable[..., Run], tmp_path: Path, workdir: Path, mock_sigstore: MockSigstore
+) -> None:
+    from slsacheck.oci.layout import LayoutStore
+
+    layout = tmp_path / "img"
+    scratch.push(LayoutStore(layout, create=True), scratch.image({"hello": b"keyless"}), tag="v1")
+    subject = "https://kubernetes.io/namespaces/ci/serviceaccounts/pipeline"
+    token = tmp_path / "token"
+    token.write_text(mock_sigstore.token(subject))
+    policy = tmp_path / "keyless.yaml"
+    policy.write_text(textwrap.dedent(f"""\
+        apiVersion: slsacheck.dev/v1alpha1
+        kind: ImagePolicy
+        metadata:
+          name: keyless
+        spec:
+          images:
+            include: ["oci:{layout}"]
+          authorities:
+            - name: pipeline
+              keyless:
+                trustedRoot: {mock_sigstore.trusted_root}
+                identities:
+                  - issuerRegExp: '.*'
+                    subjectRegExp: '^https://kubernetes\\.io/namespaces/ci/serviceaccounts/pipeline$'
+          signatures:
+            authorities: [pipeline]
+            threshold: 1
+        """))
+    text = f"oci:{layout}:v1"
+    assert cli("verify", "--policy", str(policy), text).code == 1
+    other = tmp_path / "other-token"
+    other.write_text(mock_sigstore.token(subject + "-impostor"))
+    keyless = ["--keyless", "--trust-config", str(mock_sigstore.trust_config)]
+    assert cli("sign", *keyless, "--identity-token", str(other), text).code == 0
+    run = cli("verify", "--policy", str(policy), "--output", "json", text)
+    assert run.code == 1 and "certificate identity does not match" in run.out
+    assert cli("sign", *keyless, "--identity-token", str(token), text).code == 0
+    run = cli("verify", "--policy", str(policy), "--output", "json", text)
+    assert run.code == 0, run.out
+    assert len(run.json()["evidence"]["signatures"]["verified"]) == 2  # .sig layer and bundle referrer

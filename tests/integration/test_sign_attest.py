@@ -650,3 +650,29 @@ def test_keyless_needs_a_token_and_one_signer(cli: Callable[..., Run], tmp_path:
     assert nothing.code == 2 and "nothing to verify against" in nothing.err
     no_root = cli("verify", "--certificate-identity", "x", "--certificate-oidc-issuer", "y", t.text)
     assert no_root.code == 2 and "--trusted-root" in no_root.err
+
+
+def test_message_signature_bundle_over_the_manifest(
+    cli: Callable[..., Run], target: Target, keys: dict[str, Path]
+) -> None:
+    from slsacheck.attach.referrers import bundle_artifact, push_bundle
+    from slsacheck.signing.bundle_build import message_bundle
+    from slsacheck.signing.keys import load_private_key
+    from slsacheck.signing.keysigner import KeySigner
+
+    t = target
+    signer = KeySigner(load_private_key(keys["k1"].read_bytes(), password=lambda: b""))
+    manifest = t.store.fetch_manifest(str(t.digest))
+    subject = manifest.descriptor
+    ours = message_bundle(signer.sign_message(manifest.raw))
+    push_bundle(t.store, subject, bundle_artifact(ours, subject, "message-signature"))
+    run = _verify(cli, t, "--key", str(keys["k1.pub"]), "--output", "json")
+    assert run.code == 0, run.out
+    assert ["referrer" in v["source"] for v in run.json()["evidence"]["signatures"]["verified"]] == [True]
+    # A message bundle over another image's manifest, attached to this one, does not count.
+    _, other = t.make("other")
+    foreign = message_bundle(signer.sign_message(t.store.fetch_manifest(str(other)).raw))
+    push_bundle(t.store, subject, bundle_artifact(foreign, subject, "message-signature"))
+    doc = _verify(cli, t, "--key", str(keys["k1.pub"]), "--output", "json").json()
+    reasons = [r["reason"] for r in doc["evidence"]["signatures"]["rejected"]]
+    assert any("message digest is not the artifact's" in r for r in reasons), reasons

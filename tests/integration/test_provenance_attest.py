@@ -27,6 +27,9 @@ from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.store import Store
 from slsacheck.signing.keys import generate_key_pair
 from tests.support.registry import RunningRegistry
+from tests.support.sigstore_mock import MockSigstore, mock_sigstore
+
+__all__ = ["mock_sigstore"]  # the fixture, imported for pytest
 
 pytestmark = pytest.mark.integration
 
@@ -369,3 +372,27 @@ def test_in_step_mode(
     both = cli("provenance", "attest", "--key", str(keys["signer"]), "--run", str(tmp_path / "x.json"),
                "--result-dir", str(results))
     assert both.code == EXIT_USAGE and "--result-dir is for the in-step mode" in both.err
+
+
+def test_keyless_on_a_layout(
+    cli: Callable[..., Run], mock_sigstore: MockSigstore, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    subject = "https://kubernetes.io/namespaces/ci/serviceaccounts/builder"
+    token = tmp_path / "token"
+    token.write_text(mock_sigstore.token(subject))
+    layout = tmp_path / "layout"
+    built = scratch.image({"hello": b"keyless"})
+    scratch.push(LayoutStore(layout, create=True), built, tag="v1")
+    flags = write_run(tmp_path / "run", "registry.example.com/team/app", str(built.digest))
+    run = cli("provenance", "attest", "--keyless", "--identity-token", str(token),
+              "--trust-config", str(mock_sigstore.trust_config), *flags, f"oci:{layout}:v1")
+    assert run.code == 0, run.err
+    identity = ["--certificate-oidc-issuer-regexp", ".*", "--trusted-root", str(mock_sigstore.trusted_root)]
+    ok = cli("verify-attestation", "--certificate-identity", subject, *identity, "--type", "slsaprovenance1",
+             f"oci:{layout}:v1")
+    assert ok.code == 0, ok.out
+    other = cli("verify-attestation", "--certificate-identity", subject + "-not", *identity,
+                "--type", "slsaprovenance1", f"oci:{layout}:v1")
+    assert other.code == 1
+    missing = cli("provenance", "attest", "--keyless", *flags, f"oci:{layout}:v1")
+    assert missing.code == EXIT_USAGE and "--keyless needs --identity-token" in missing.err

@@ -30,6 +30,7 @@ from tests.integration.test_promote_helpers import (
     keys,
     policy_file,
     signed_index,
+    signer,
     valid_record,
 )
 from tests.support.proxy import run_proxy
@@ -224,3 +225,41 @@ def test_destination_naming_a_digest_is_refused_before_anything(
                   "--policy", str(policy), "--attest-record")
     assert missing.code == 2 and "--attest-record needs --key" in missing.err
 
+
+
+def test_moving_a_tag_records_what_it_named_and_a_dry_run_plans_the_merge(
+    cli: Cli, keys: Keys, registry_http: RunningRegistry, repo_name: str, tmp_path: Path
+) -> None:
+    reg = registry_http
+    first = signed_index(reg, f"{repo_name}/staging/app", "v1", keys.release)
+    second = signed_index(reg, f"{repo_name}/staging/app", "v2", keys.release)
+    policy = policy_file(tmp_path, [f"{reg.host}/{repo_name}/**"], keys.release_pub)
+    prod = f"{reg.host}/{repo_name}/prod/app:stable"
+    assert cli("promote", f"{reg.host}/{repo_name}/staging/app:v1", prod, "--policy", str(policy)).code == 0
+    # Another signer adds a signature for the second image at the destination meanwhile.
+    from slsacheck.attach.sign import sign_image
+    from slsacheck.oci.copy import copy
+
+    store = reg.store(f"{repo_name}/prod/app")
+    copy(reg.store(f"{repo_name}/staging/app"), store, str(second.digest))
+    sign_image(store, reg.ref(f"{repo_name}/prod/app").with_digest(second.digest), signer(keys.other),
+               fmt="legacy")
+    before = store.fetch_manifest(f"{second.digest.tag_form}.sig").digest
+
+    plan = cli("promote", f"{reg.host}/{repo_name}/staging/app:v2", prod, "--policy", str(policy), "--dry-run",
+               "--output", "json")
+    assert plan.code == 0, plan.out + plan.err
+    planned = plan.json()["destinations"][0]["copied"]
+    top_sig = next(e for e in planned["evidence"] if e["reference"] == f"{second.digest.tag_form}.sig")
+    assert top_sig["action"] == "merged" and top_sig["layersAdded"] == 1
+    assert planned["tags"] == [{"tag": "stable", "action": "set", "previous": str(first.digest)}]
+    assert store.resolve("stable").digest == first.digest  # the dry run moved nothing
+    assert store.fetch_manifest(f"{second.digest.tag_form}.sig").digest == before
+
+    run = cli("promote", f"{reg.host}/{repo_name}/staging/app:v2", prod, "--policy", str(policy), "--output", "json")
+    assert run.code == 0, run.out + run.err
+    assert run.json()["destinations"][0]["copied"]["tags"] == [
+        {"tag": "stable", "action": "set", "previous": str(first.digest)}
+    ]
+    assert store.resolve("stable").digest == second.digest
+    assert len(store.fetch_manifest(f"{second.digest.tag_form}.sig").layers) == 2

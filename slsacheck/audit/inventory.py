@@ -1,0 +1,236 @@
+"""What an image's evidence says, for a person: who signed, what built it, what SLSA level.
+
+`describe` turns the candidates collected for one image (`slsacheck.attach.candidates`)
+and what verified among them into the evidence summary of an audit report:
+
+- each signature and attestation, with the signer it NAMES (keyless: the certificate's
+  identity and issuer; key: the key hint when the bundle carries one), whether it carries
+  a transparency-log entry, and whether it VERIFIED, and for whom;
+- the provenance (SLSA v1 or v0.2): builder, build type, sources, refs, commits, tasks,
+  task references, step images, finish time, and the image's age from that time;
+- the SLSA build level the evidence supports, with the reason.
+
+Naming is not verifying. A signer is "verified" only when a policy authority (or, without
+a policy, the `--trusted-root` given for keyless signatures) accepted the signature; what
+an unverified candidate claims is reported as a claim. The levels (SLSA v1.0 build track):
+L0 no provenance; L1 provenance present, its signature not verified; L2 provenance
+whose signature verified; L3 that, and a policy pinned the builder (`provenance.builderIds`
+passed): L3 then rests on that builder being hardened, which no evidence can show.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from slsacheck.attach.candidates import Candidate, Candidates
+from slsacheck.models.digest import Digest
+from slsacheck.models.verdict import Outcome, Verdict
+from slsacheck.policy.provenance_facts import SLSA_V02, SLSA_V1, provenance_facts
+
+PROVENANCE_TYPES = frozenset({SLSA_V1, SLSA_V02, "https://slsa.dev/provenance/v0.1"})
+_MAX_LIST = 50  # facts listed per kind; a summary, not a copy of the provenance
+Verified = Mapping[str, Sequence[Mapping[str, Any]]]  # candidate source -> verified entries
+
+
+def _cert_signer(pem_or_der: bytes) -> dict[str, Any]:
+    from cryptography import x509  # noqa: PLC0415 - only for keyless candidates
+
+    from slsacheck.signing.identity import certificate_identity  # noqa: PLC0415
+
+    try:
+        cert = (x509.load_pem_x509_certificate(pem_or_der) if pem_or_der.lstrip().startswith(b"-----")
+                else x509.load_der_x509_certificate(pem_or_der))
+        subject, issuer = certificate_identity(cert)
+    except Exception as exc:  # any unreadable certificate is described, not raised
+        return {"kind": "keyless", "identity": None, "issuer": None, "problem": f"certificate unreadable: {exc}"}
+    return {"kind": "keyless", "identity": subject, "issuer": issuer}
+
+
+def _bundle_material(bundle: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    material = bundle.get("verificationMaterial")
+    material = material if isinstance(material, Mapping) else {}
+    tlog = bool(material.get("tlogEntries"))
+    raw = None
+    cert = material.get("certificate")
+    if isinstance(cert, Mapping):
+        raw = cert.get("rawBytes")
+    chain = material.get("x509CertificateChain")
+    if raw is None and isinstance(chain, Mapping):
+        certs = chain.get("certificates")
+        if isinstance(certs, list) and certs and isinstance(certs[0], Mapping):
+            raw = certs[0].get("rawBytes")
+    if isinstance(raw, str):
+        try:
+            return _cert_signer(base64.b64decode(raw, validate=True)), tlog
+        except (binascii.Error, ValueError):
+            return {"kind": "keyless", "identity": None, "issuer": None, "problem": "certificate is not base64"}, tlog
+    key = material.get("publicKey")
+    hint = key.get("hint") if isinstance(key, Mapping) else None
+    return {"kind": "key", "keyHint": hint if isinstance(hint, str) else None}, tlog
+
+
+def _signer(candidate: Candidate) -> tuple[dict[str, Any], bool]:
+    """The signer a candidate names (unverified) and whether it carries a tlog entry."""
+    if candidate.bundle is not None:
+        return _bundle_material(candidate.bundle)
+    tlog = candidate.rekor_bundle is not None
+    if candidate.certificate is not None:
+        return _cert_signer(candidate.certificate), tlog
+    return {"kind": "key", "keyHint": None}, tlog
+
+
+def _payload(candidate: Candidate) -> Mapping[str, Any] | None:
+    """The in-toto statement an attestation candidate carries, read without trusting it."""
+    envelope = candidate.envelope
+    if envelope is None and candidate.bundle is not None:
+        envelope = candidate.bundle.get("dsseEnvelope")
+    if not isinstance(envelope, Mapping) or not isinstance(envelope.get("payload"), str):
+        return None
+    try:
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    return statement if isinstance(statement, dict) else None
+
+
+def _names_digest(statement: Mapping[str, Any], digest: Digest) -> bool:
+    subjects = statement.get("subject")
+    if not isinstance(subjects, list):
+        return False
+    return any(isinstance(s, Mapping) and isinstance(s.get("digest"), Mapping)
+               and s["digest"].get(digest.algorithm) == digest.hex for s in subjects)
+
+
+def _age(finished: str | None, now: datetime) -> dict[str, Any] | None:
+    if not finished:
+        return None
+    try:
+        when = datetime.fromisoformat(finished.replace("Z", "+00:00"))
+    except ValueError:
+        return {"since": finished, "days": None}
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return {"since": finished, "days": round((now - when).total_seconds() / 86400, 2)}
+
+
+def _provenance(statement: Mapping[str, Any]) -> dict[str, Any]:
+    facts = provenance_facts(statement)
+    return {
+        "version": facts.version,
+        "builder": facts.builder_id,
+        "buildType": facts.build_type,
+        "sources": sorted({f.value for f in facts.sources})[:_MAX_LIST],
+        "refs": sorted({f.value for f in facts.refs})[:_MAX_LIST],
+        "commits": sorted({f.value for f in facts.commits})[:_MAX_LIST],
+        "tasks": [{"name": t.name, "task": t.task} for t in facts.tasks][:_MAX_LIST],
+        "taskRefs": [{"uri": r.uri, "digest": r.digest} for r in facts.task_refs][:_MAX_LIST],
+        "stepImages": [{"name": s.name, "digest": s.digest} for s in facts.step_images][:_MAX_LIST],
+        "finishedOn": facts.finished_on,
+    }
+
+
+def _verified_by(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    return [{"authority": str(e.get("authority")), "signer": str(e.get("signer"))} for e in entries]
+
+
+def _level(provenances: list[dict[str, Any]], verdict: Verdict | None, trust: str) -> dict[str, Any]:
+    if not provenances:
+        return {"level": 0, "reason": "no SLSA provenance attestation was found"}
+    verified = [p for p in provenances if p["verified"]]
+    if not verified:
+        claimed = provenances[0]
+        why = (f"it did not verify for any authority of the policy ({claimed['rejected']})" if claimed.get("rejected")
+               else f"nothing to verify its signature against ({trust})")
+        return {"level": 1, "reason": f"SLSA provenance is present but its signature was not verified: {why}"}
+    best = verified[0]
+    signer = best["verifiedBy"][0]["signer"]
+    builder = best["provenance"]["builder"] if best.get("provenance") else None
+    pinned = verdict is not None and any(c.id == "provenance.builderIds" and c.outcome is Outcome.PASS
+                                         for c in verdict.checks)
+    if pinned:
+        policy = next(c.policy for c in verdict.checks if c.id == "provenance.builderIds") if verdict else None
+        return {"level": 3, "reason": f"provenance signed by {signer} and verified; its builder {builder} is one "
+                f"policy {policy} trusts (L3 holds if that builder is hardened: isolated, its signing key "
+                "out of reach of the build steps)"}
+    why = ("no policy pins the builder, so hardening cannot be judged" if verdict is None
+           else f"the policy does not accept its builder {builder}" if any(
+               c.id == "provenance.builderIds" and c.outcome is Outcome.FAIL for c in verdict.checks)
+           else "the policy pins no builder, so hardening cannot be judged")
+    return {"level": 2, "reason": f"provenance signed by {signer} and verified; {why}"}
+
+
+def describe(
+    candidates: Candidates,
+    verified: Verified,
+    *,
+    now: datetime,
+    verdict: Verdict | None = None,
+    trust: str = "no policy and no --trusted-root",
+    rejected_reasons: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The evidence summary of one image (see the module docstring)."""
+    rejected_reasons = rejected_reasons or {}
+    signatures: list[dict[str, Any]] = []
+    attestations: list[dict[str, Any]] = []
+    provenances: list[dict[str, Any]] = []
+    for candidate in candidates.signatures:
+        signer, tlog = _signer(candidate)
+        entries = verified.get(candidate.source, ())
+        signatures.append({
+            "source": candidate.source, "origin": candidate.origin,
+            "format": "sigstore-bundle" if candidate.bundle is not None else "simple-signing",
+            "signer": signer, "tlog": tlog, "verified": bool(entries), "verifiedBy": _verified_by(entries),
+            **({"rejected": rejected_reasons[candidate.source]} if candidate.source in rejected_reasons else {}),
+        })
+    for candidate in candidates.attestations:
+        signer, tlog = _signer(candidate)
+        entries = verified.get(candidate.source, ())
+        statement = _payload(candidate)
+        ptype = statement.get("predicateType") if statement else None
+        ptype = ptype if isinstance(ptype, str) else candidate.predicate_type
+        item: dict[str, Any] = {
+            "source": candidate.source, "origin": candidate.origin, "predicateType": ptype,
+            "signer": signer, "tlog": tlog, "verified": bool(entries), "verifiedBy": _verified_by(entries),
+        }
+        if candidate.source in rejected_reasons:
+            item["rejected"] = rejected_reasons[candidate.source]
+        if statement is not None and not _names_digest(statement, candidates.digest):
+            item["problem"] = f"the statement's subject does not name {candidates.digest}"
+        elif statement is not None and ptype in PROVENANCE_TYPES:
+            item["provenance"] = _provenance(statement)
+            provenances.append(item)
+        attestations.append(item)
+    # Verified provenance first: it is what the level and the summary speak of.
+    provenances.sort(key=lambda p: not p["verified"])
+    chosen = provenances[0].get("provenance") if provenances else None
+    return {
+        "signatures": signatures,
+        "attestations": attestations,
+        "rejected": [{"kind": r.kind, "source": r.source, "reason": r.reason} for r in candidates.rejected],
+        "provenance": chosen,
+        "age": _age(chosen.get("finishedOn") if chosen else None, now),
+        "slsa": _level(provenances, verdict, trust),
+        "searched": list(candidates.searched),
+        "incomplete": list(candidates.incomplete),
+    }
+
+
+def verified_sources(evidence: Mapping[str, Any]) -> tuple[dict[str, list[Mapping[str, Any]]], dict[str, str]]:
+    """From a verdict's evidence summary (`slsacheck.verify.collect.summary`): what verified
+    per candidate source, and why each rejected one was rejected."""
+    verified: dict[str, list[Mapping[str, Any]]] = {}
+    rejected: dict[str, str] = {}
+    for key in ("signatures", "attestations"):
+        section = evidence.get(key)
+        if not isinstance(section, Mapping):
+            continue
+        for entry in section.get("verified") or []:
+            verified.setdefault(str(entry.get("source")), []).append(entry)
+        for entry in section.get("rejected") or []:
+            rejected[str(entry.get("source"))] = str(entry.get("reason"))
+    return verified, rejected

@@ -1,0 +1,85 @@
+"""The audit as Markdown, for a pull-request comment or a ticket.
+
+A heading with the decision, the counts, the most common failing checks, a table of the
+images, then a collapsed section per image that did not pass with its failed checks
+(expected, found, hint). Details are capped (`MAX_DETAILS`) so the comment stays within
+what code hosts accept; the JSON report has everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from slsacheck.audit.report import Report
+from slsacheck.audit.report.text import LABEL, short_digest
+from slsacheck.audit.rules import help_text
+
+MAX_DETAILS = 100
+MAX_ROWS = 1000
+
+
+def cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+def _prov(record: Mapping[str, Any]) -> str:
+    prov = (record.get("evidence") or {}).get("provenance") or {}
+    builder = prov.get("builder") or "-"
+    source = ", ".join(prov.get("sources") or []) or "-"
+    return f"{builder} / {source}"
+
+
+def write_markdown(report: Report, out: TextIO) -> None:
+    s, meta = report.summary, report.meta
+    outcomes = s["outcomes"]
+    bad = outcomes.get("fail", 0) + outcomes.get("error", 0)
+    title = "slsacheck audit: " + (f"{bad} of {s['images']} image(s) need attention" if bad
+                                   else f"{s['images']} image(s), none failing")
+    out.write(f"## {title}\n\n")
+    if not meta.get("complete", True):
+        out.write("> **Interrupted:** these are partial results.\n\n")
+    if meta.get("mode") == "inventory":
+        out.write(f"> {meta.get('note')}\n\n")
+    out.write("| outcome | images |\n|---|---:|\n")
+    for key, count in outcomes.items():
+        out.write(f"| {key} | {count} |\n")
+    out.write("\n| SLSA build level | images |\n|---|---:|\n")
+    for key, count in s["slsaLevels"].items():
+        out.write(f"| {key} | {count} |\n")
+    if s["failingChecks"]:
+        out.write("\n**Most common failing checks**\n\n| check | images | what it means |\n|---|---:|---|\n")
+        for c in s["failingChecks"]:
+            out.write(f"| `{c['id']}` | {c['count']} | {cell(help_text(c['id']))} |\n")
+    out.write("\n| outcome | SLSA | image | digest | builder / source |\n|---|---|---|---|---|\n")
+    rows = 0
+    for record in report.records():
+        rows += 1
+        if rows > MAX_ROWS:
+            continue
+        out.write(f"| {LABEL.get(record['outcome'], record['outcome'])} | L{record.get('slsaLevel', '?')} | "
+                  f"`{cell(record['image'])}` | `{short_digest(record.get('digest'))}` | {cell(_prov(record))} |\n")
+    if rows > MAX_ROWS:
+        out.write(f"\n_{rows - MAX_ROWS} more image(s) in the JSON report._\n")
+    details = 0
+    for record in report.records():
+        if record["outcome"] not in ("fail", "error", "warn"):
+            continue
+        details += 1
+        if details > MAX_DETAILS:
+            continue
+        out.write(f"\n<details><summary>{LABEL[record['outcome']]} <code>{cell(record['image'])}</code>"
+                  "</summary>\n\n")
+        if record.get("error"):
+            out.write(f"- error: {cell(record['error'])}\n")
+        for check in (record.get("verdict") or {}).get("checks") or []:
+            if check["outcome"] not in ("fail", "warn"):
+                continue
+            out.write(f"- **{check['outcome']}** `{check['id']}`" + (f" ({check['policy']})" if check.get("policy")
+                                                                     else "") + "\n")
+            for key in ("expected", "found", "hint"):
+                if check.get(key):
+                    out.write(f"  - {key}: {cell(check[key])}\n")
+        out.write("\n</details>\n")
+    if details > MAX_DETAILS:
+        out.write(f"\n_{details - MAX_DETAILS} more image(s) with findings in the JSON report._\n")

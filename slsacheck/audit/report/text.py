@@ -1,0 +1,52 @@
+"""The audit for a terminal: one line per image, then the summary (no colour: logs read it too)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from slsacheck.audit.report import Report
+
+LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "inventory": "SEEN"}
+
+
+def short_digest(digest: str | None) -> str:
+    return digest.split(":", 1)[-1][:12] if digest else "-"
+
+
+def image_line(record: Mapping[str, Any]) -> str:
+    level = record.get("slsaLevel")
+    parts = [f"{LABEL.get(record['outcome'], record['outcome']):5}", f"L{level}" if level is not None else "L?",
+             record["image"], short_digest(record.get("digest"))]
+    verdict = record.get("verdict") or {}
+    failed = [c["id"] for c in verdict.get("checks") or [] if c.get("outcome") == "fail"]
+    if failed:
+        parts.append("failed: " + ", ".join(failed))
+    if record.get("error") and record["outcome"] == "error":
+        parts.append(str(record["error"]))
+    if record.get("sameAs"):
+        parts.append(f"(same digest as {record['sameAs']})")
+    return "  ".join(parts)
+
+
+def summary_lines(summary: Mapping[str, Any], meta: Mapping[str, Any]) -> list[str]:
+    outcomes = summary["outcomes"]
+    lines = [
+        f"{summary['images']} image(s), {summary['uniqueDigests']} distinct digest(s) audited"
+        + ("" if meta.get("complete", True) else " (INTERRUPTED: partial results)"),
+        "outcomes: " + ", ".join(f"{k} {v}" for k, v in outcomes.items() if v or k in ("pass", "fail", "error")),
+        "SLSA build levels: " + (", ".join(f"{k} {v}" for k, v in summary["slsaLevels"].items()) or "-"),
+        "evidence: " + ", ".join(f"{k} {v}" for k, v in summary["evidence"].items()),
+    ]
+    if summary["failingChecks"]:
+        lines.append("most common failing checks: "
+                     + ", ".join(f"{c['id']} ({c['count']})" for c in summary["failingChecks"]))
+    if meta.get("mode") == "inventory":
+        lines.append(f"note: {meta.get('note')}")
+    return lines
+
+
+def write_text(report: Report, out: TextIO) -> None:
+    for record in report.records():
+        out.write(image_line(record) + "\n")
+    out.write("\n" + "\n".join(summary_lines(report.summary, report.meta)) + "\n")

@@ -1,0 +1,149 @@
+"""One audit from sources to finished report files: `run_audit`.
+
+Outputs are written from the spool after the run, each to a temporary file beside its
+destination and renamed into place, with SIGINT ignored while they are written: an
+interrupt (the first, during the run) yields whole documents, never half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from slsacheck.audit.records import Spool, Summary
+from slsacheck.audit.report import FORMATS, Report, writer
+from slsacheck.audit.runner import Auditor, AuditSettings
+from slsacheck.audit.sources import Target
+from slsacheck.audit.transport import Clients
+
+if TYPE_CHECKING:
+    from slsacheck.oci.options import RegistryOptions
+    from slsacheck.policy.model import PolicySet
+
+INVENTORY_NOTE = (
+    "No policy was given: this is an inventory. Signatures and attestations are listed with the signer they "
+    "name, but a signature can only be verified against an authority (a key or a keyless identity from a "
+    "policy); without one, only keyless signatures are verified, and only against a --trusted-root when given."
+)
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    meta: dict[str, Any]
+    summary: dict[str, Any]
+    interrupted: bool
+    written: tuple[str, ...]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def output_paths(formats: Sequence[str], output: str | None) -> list[tuple[str, str | None]]:
+    """(format, path or None for stdout). One format: `output` is the file. Several: an
+    existing directory (or a path ending in `/`) gets `audit<suffix>` files; anything else
+    is a prefix, `PREFIX<suffix>` (`reports/nightly` -> `reports/nightly.json`, ...)."""
+    if len(formats) <= 1:
+        return [(formats[0] if formats else "text", None if output in (None, "-") else output)]
+    if output is None or output == "-":
+        from slsacheck.errors import InputError  # noqa: PLC0415
+
+        raise InputError("several --format values need --output", expected="--output DIR/ or --output PREFIX",
+                         hint="each format is written to its own file: DIR/audit.json, ... or PREFIX.json, ...")
+    if output.endswith(("/", os.sep)) or Path(output).is_dir():
+        Path(output).mkdir(parents=True, exist_ok=True)
+        return [(f, str(Path(output) / f"audit{FORMATS[f][0]}")) for f in formats]
+    return [(f, f"{output}{FORMATS[f][0]}") for f in formats]
+
+
+@contextlib.contextmanager
+def _no_interrupts() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _write(report: Report, fmt: str, path: str | None, stdout: TextIO) -> None:
+    write = writer(fmt)
+    if path is None:
+        write(report, stdout)
+        stdout.flush()
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            write(report, fh)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def run_audit(
+    targets: Iterable[Target],
+    *,
+    policy_set: PolicySet | None,
+    options: RegistryOptions,
+    formats: Sequence[str] = ("text",),
+    output: str | None = None,
+    concurrency: int = 8,
+    rate: float | None = None,
+    trusted_root: str | None = None,
+    sources: Sequence[str] = (),
+    policy_files: Sequence[str] = (),
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    stdout: TextIO | None = None,
+    now: datetime | None = None,
+    clients: Clients | None = None,
+) -> AuditResult:
+    """Audit every target and write the reports; see the package docstring."""
+    from slsacheck import __version__  # noqa: PLC0415
+
+    stdout = stdout or sys.stdout
+    paths = output_paths(list(formats), output)
+    settings = AuditSettings(policy_set, now or datetime.now(UTC), max(1, concurrency), trusted_root)
+    spool, summary = Spool(), Summary()
+    started = _now()
+    try:
+        clients = clients or Clients(options, pool=settings.concurrency, rate=rate)
+        auditor = Auditor(settings, clients, spool, summary, on_record=on_record)
+        auditor.run(targets)
+        meta: dict[str, Any] = {
+            "tool": {"name": "slsacheck", "version": __version__},
+            "startedAt": started,
+            "finishedAt": _now(),
+            "complete": not auditor.interrupted,
+            "interrupted": auditor.interrupted,
+            "mode": "policy" if policy_set is not None else "inventory",
+            "policies": [p.name for p in policy_set.policies] if policy_set is not None else [],
+            "policyFiles": list(policy_files),
+            "policyDigest": policy_set.digest() if policy_set is not None else None,
+            "trustedRoot": trusted_root,
+            "sources": list(sources),
+            "note": INVENTORY_NOTE if policy_set is None else None,
+        }
+        report = Report(meta, summary.to_json(), lambda: iter(spool))
+        with _no_interrupts():
+            for fmt, path in paths:
+                _write(report, fmt, path, stdout)
+        return AuditResult(meta, dict(report.summary), auditor.interrupted,
+                           tuple(p for _, p in paths if p is not None))
+    finally:
+        spool.discard()

@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "slsacheck.cli.policy_commands",
     "slsacheck.cli.serve_commands",
     "slsacheck.cli.promote_commands",
+    "slsacheck.cli.audit_commands",
 )
 
 

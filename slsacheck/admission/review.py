@@ -110,13 +110,19 @@ def parse_review(body: bytes) -> Review:
     if not isinstance(uid, str) or not uid:
         raise _bad("AdmissionReview: request.uid missing", expected="a non-empty string", found=repr(uid))
     kind = request.get("kind")
-    kind = kind if isinstance(kind, dict) else {}
+    if not isinstance(kind, dict) or not isinstance(kind.get("kind"), str) or not kind["kind"]:
+        # Without the kind we cannot know where the images are: refuse rather than allow.
+        raise _bad("AdmissionReview: request.kind missing", expected="{group, version, kind}", found=repr(kind))
+    operation = request.get("operation")
+    if not isinstance(operation, str) or not operation:
+        raise _bad("AdmissionReview: request.operation missing", expected="CREATE, UPDATE, DELETE or CONNECT",
+                   found=repr(operation))
     # Some captured requests carry dryRun beside `request`; honour either, never ignore one.
     dry_run = request.get("dryRun") is True or doc.get("dryRun") is True
     return Review(
         api_version=str(api_version),
         uid=uid,
-        operation=str(request.get("operation") or ""),
+        operation=operation,
         kind=str(kind.get("kind") or ""),
         group=str(kind.get("group") or ""),
         sub_resource=str(request.get("subResource") or ""),
@@ -132,14 +138,14 @@ def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-def _pod_spec(obj: Mapping[str, Any], path: Sequence[str], kind: str) -> Mapping[str, Any] | None:
+def _pod_spec(obj: Mapping[str, Any], path: Sequence[str], kind: str) -> Mapping[str, Any]:
+    # A workload without its pod spec is not something the API server sends; reading it
+    # as "no images" would let whatever it really holds through.
     node: Any = obj
     for token in path:
         if not isinstance(node, dict):
             raise _bad(f"{kind}: {'.'.join(path)} is not an object", expected="an object", found=_kind_name(node))
         node = node.get(token)
-        if node is None:
-            return None
     if not isinstance(node, dict):
         raise _bad(f"{kind}: {'.'.join(path)} is not an object", expected="an object", found=_kind_name(node))
     return node
@@ -147,18 +153,12 @@ def _pod_spec(obj: Mapping[str, Any], path: Sequence[str], kind: str) -> Mapping
 
 def images_of(kind: str, obj: Any) -> list[ContainerImage]:
     """Every container image of `obj` (a workload of `kind`), in the order they appear."""
-    if kind == "EphemeralContainers":  # older form of the pods/ephemeralcontainers subresource
-        spec: Mapping[str, Any] | None = obj if isinstance(obj, dict) else None
-        prefix: tuple[str, ...] = ()
-    else:
-        path = POD_SPEC_PATHS.get(kind)
-        if path is None:
-            return []
-        if not isinstance(obj, dict):
-            raise _bad(f"{kind}: request.object is not an object", expected="the workload", found=_kind_name(obj))
-        spec, prefix = _pod_spec(obj, path, kind), path
-    if spec is None:
+    path = () if kind == "EphemeralContainers" else POD_SPEC_PATHS.get(kind)  # () : the older subresource form
+    if path is None:
         return []
+    if not isinstance(obj, dict):
+        raise _bad(f"{kind}: request.object is not an object", expected="the workload", found=_kind_name(obj))
+    spec, prefix = _pod_spec(obj, path, kind), path
     out: list[ContainerImage] = []
     for field in CONTAINER_FIELDS:
         containers = spec.get(field)

@@ -63,8 +63,10 @@ class Webhook:
         try:
             parsed = parse_review(body)
             answer, fields = await self._answer(parsed, mutate, started)
-        except MalformedReview:
+        except MalformedReview as exc:
             self.metrics.bad_requests.inc(endpoint=endpoint)
+            log_event(logging.WARNING, "malformed review refused (HTTP 400)", endpoint=endpoint, error=str(exc),
+                      size=len(body))
             raise
         duration = time.monotonic() - started
         self.metrics.latency.observe(duration, endpoint=endpoint)

@@ -75,12 +75,13 @@ def _serve(args: argparse.Namespace) -> int:
     _positive("--budget-seconds", args.budget_seconds)
     _positive("--workers", args.workers)
     _positive("--reload-interval", args.reload_interval)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    admission_log = logging.getLogger("slsacheck.admission")
-    admission_log.handlers[:] = [handler]
-    admission_log.setLevel(logging.INFO)
-    admission_log.propagate = False
+    # Every log line as JSON (ours, the registry layer's, uvicorn's); reviews at INFO.
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler(sys.stderr))
+    for handler in root.handlers:
+        handler.setFormatter(JsonFormatter())
+    logging.getLogger("slsacheck.admission").setLevel(logging.INFO)
     options = registry_options(args)
     # One registry request never outlives the review budget; one quick retry at most.
     options = replace(options, timeout=min(options.timeout, args.budget_seconds), retries=min(options.retries, 1))

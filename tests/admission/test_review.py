@@ -108,6 +108,10 @@ def test_update_and_role_fixtures() -> None:
     (b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": null}', "no request"),
     (b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"operation": "CREATE"}}',
      "request.uid missing"),
+    (b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "u", '
+     b'"operation": "CREATE", "object": {"kind": "Pod"}}}', "request.kind missing"),
+    (b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "u", '
+     b'"kind": {"kind": "Pod"}}}', "request.operation missing"),
 ])
 def test_malformed_reviews_are_refused_with_the_reason(body: bytes, says: str) -> None:
     with pytest.raises(MalformedReview) as info:
@@ -116,6 +120,8 @@ def test_malformed_reviews_are_refused_with_the_reason(body: bytes, says: str) -
 
 
 @pytest.mark.parametrize("spec", [
+    None,
+    "nginx",
     {"containers": "nginx"},
     {"containers": [{"name": "a"}]},
     {"containers": [{"name": "a", "image": 5}]},

@@ -39,7 +39,7 @@ class Served:
         return response
 
     def logs(self) -> list[dict[str, object]]:
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]  # every line
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from slsacheck.attach.candidates import collect_candidates
-from slsacheck.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_POLICY, Error, InputError
+from slsacheck.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_POLICY, Error
 from slsacheck.models.descriptor import Manifest
 from slsacheck.models.evidence import Evidence
 from slsacheck.models.reference import ImageRef
@@ -91,9 +91,9 @@ def _judge_many(
         roots.prepare(authorities)  # configuration errors surface before any registry call
     try:
         store, manifest = _resolve(ref, store, options)
-    except InputError:
-        raise
     except Error as exc:
+        # Whatever kept us from reading the image (unreachable, refused, not found, bytes
+        # that are not a manifest) is this image's `error` verdict; the others go on.
         what = f"resolving {text}: {_reason(exc)}"
         return Verdict(text, str(ref.digest) if ref.digest else None, tuple(policies), (), incomplete=(what,))
     digest = manifest.digest

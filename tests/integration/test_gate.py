@@ -290,3 +290,18 @@ def test_keyless_authority_in_a_policy(
     run = cli("verify", "--policy", str(policy), "--output", "json", text)
     assert run.code == 0, run.out
     assert len(run.json()["evidence"]["signatures"]["verified"]) == 2  # .sig layer and bundle referrer
+
+
+def test_a_missing_image_is_an_error_verdict_and_the_others_are_judged(
+    cli: Callable[..., Run], registry_tls: RunningRegistry, repo_name: str, workdir: Path
+) -> None:
+    flags = _flags(registry_tls)
+    policy = _policy(workdir, f"{registry_tls.host}/test/**")
+    _push(registry_tls, repo_name, "a", "present")
+    _sign_and_attest(cli, workdir, f"{registry_tls.host}/{repo_name}:a", flags)
+    run = cli("verify", "--policy", str(policy), "--output", "json",
+              f"{registry_tls.host}/{repo_name}:missing", f"{registry_tls.host}/{repo_name}:a", *flags)
+    assert run.code == 3
+    missing, present = run.json()
+    assert missing["outcome"] == "error" and "missing" in missing["incomplete"][0]
+    assert present["outcome"] == "pass"

@@ -1,0 +1,138 @@
+"""Single flight and the judge's cache rules, without a network.
+
+The judge is given its verification and resolution functions (its public injection
+points) so these tests can count calls and return chosen verdicts: concurrent callers
+share one computation; a caller that gives up does not cancel it for the others; an
+error reaches every caller and is not remembered; passing verdicts are cached, failing
+ones briefly, incomplete ones never; a verdict about another digest than the one
+resolved is an error, never a pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from slsacheck.admission.cache import SingleFlight
+from slsacheck.admission.judge import Judge, JudgeSettings
+from slsacheck.admission.metrics import Metrics
+from slsacheck.admission.reload import PolicyHolder
+from slsacheck.models.reference import ImageRef
+from slsacheck.models.verdict import Check, Outcome, Verdict
+from slsacheck.oci.options import RegistryOptions
+from slsacheck.policy.model import PolicySet
+from slsacheck.signing.keys import generate_key_pair
+from tests.admission.support import write_policy
+
+DIGEST = "sha256:" + "ab" * 32
+OTHER = "sha256:" + "cd" * 32
+
+
+def test_single_flight_shares_survives_cancellation_and_forgets_errors() -> None:
+    async def scenario() -> None:
+        flights: SingleFlight[str, int] = SingleFlight()
+        calls = 0
+        release = asyncio.Event()
+
+        async def work() -> int:
+            nonlocal calls
+            calls += 1
+            await release.wait()
+            return 42
+
+        impatient = asyncio.ensure_future(flights.run("k", work))
+        patient = [asyncio.ensure_future(flights.run("k", work)) for _ in range(5)]
+        await asyncio.sleep(0)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(impatient, timeout=0.01)  # gives up; the work goes on
+        release.set()
+        results = await asyncio.gather(*patient)
+        assert calls == 1 and all(r == (42, True) for r in results)
+        assert len(flights) == 0
+
+        async def boom() -> int:
+            raise RuntimeError("registry down")
+
+        with pytest.raises(RuntimeError):
+            await flights.run("e", boom)
+        assert (await flights.run("e", work)) == (42, False)  # the failure was not remembered
+
+    asyncio.run(scenario())
+
+
+class _Registry:
+    host = "registry.test"
+
+
+@pytest.fixture
+def holder(tmp_path: Path) -> PolicyHolder:
+    (tmp_path / "release.pub").write_bytes(generate_key_pair(b"", scrypt_n=2**15)[1])
+    return PolicyHolder([write_policy(tmp_path, _Registry())])  # type: ignore[arg-type]
+
+
+def _verdict(outcome: Outcome | None, digest: str = DIGEST) -> Verdict:
+    if outcome is None:
+        return Verdict("x", digest, ("release",), (), ("registry went away",))
+    return Verdict("x", digest, ("release",), (Check("signatures.threshold", outcome, policy="release"),))
+
+
+def _judge(answers: list[Verdict], resolved: str = DIGEST) -> tuple[Judge, list[str]]:
+    calls: list[str] = []
+
+    def verify(ref: ImageRef, policies: PolicySet, options: RegistryOptions, text: str) -> Verdict:
+        calls.append(f"verify {ref}")
+        return answers.pop(0)
+
+    def resolve(ref: ImageRef, options: RegistryOptions) -> str:
+        calls.append(f"resolve {ref}")
+        return resolved
+
+    return Judge(JudgeSettings(RegistryOptions(), workers=2), Metrics(), verify=verify, resolve=resolve), calls
+
+
+def test_pass_is_cached_fail_briefly_error_never(holder: PolicyHolder) -> None:
+    image = "registry.test/adm/app:v1"
+
+    async def scenario() -> None:
+        judge, calls = _judge([_verdict(None), _verdict(Outcome.FAIL), _verdict(Outcome.PASS)])
+        first = await judge.judge(image, holder.current)
+        assert first.verdict.outcome == "error" and first.how == "error"
+        assert len(judge.verdicts) == 0  # errors are never remembered
+        second = await judge.judge(image, holder.current)
+        assert second.verdict.outcome == "fail" and len(judge.verdicts) == 1
+        judge.settings = JudgeSettings(RegistryOptions(), fail_ttl=0)  # a fail kept for 0 s is not kept
+        judge.verdicts.clear()
+        third = await judge.judge(image, holder.current)
+        assert third.verdict.outcome == "pass" and third.digest == DIGEST
+        fourth = await judge.judge(image, holder.current)
+        assert fourth.how == "cache" and fourth.verdict.outcome == "pass"
+        assert calls.count(f"verify registry.test/adm/app:v1@{DIGEST}") == 3
+        assert calls.count("resolve registry.test/adm/app:v1") == 1  # the tag cache answered after
+        judge.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_verdict_about_another_digest_is_an_error(holder: PolicyHolder) -> None:
+    async def scenario() -> None:
+        judge, _ = _judge([_verdict(Outcome.PASS, digest=OTHER)])
+        result = await judge.judge("registry.test/adm/app:v1", holder.current)
+        assert result.verdict.outcome == "error" and not result.verdict.passed
+        assert len(judge.verdicts) == 0
+        judge.close()
+
+    asyncio.run(scenario())
+
+
+def test_unparsable_and_layout_references_fail_without_lookups(holder: PolicyHolder) -> None:
+    async def scenario() -> None:
+        judge, calls = _judge([])
+        for text in ("Registry.Test/UPPER:v1", "oci:/var/images:v1", "a b"):
+            result = await judge.judge(text, holder.current)
+            assert result.how == "invalid" and [c.id for c in result.verdict.failed] == ["image.reference"]
+        assert calls == []
+        judge.close()
+
+    asyncio.run(scenario())

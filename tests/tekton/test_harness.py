@@ -95,7 +95,7 @@ def test_task_failure_and_bad_input(tmp_path: Path) -> None:
 
 def test_pipeline_order_results_failure_and_finally(tmp_path: Path) -> None:
     # Declared out of order: `second` needs `first`'s result, `third` runs after `second`.
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {"name": "third", "runAfter": ["second"], "taskRef": {"name": "echo"},
          "params": [{"name": "word", "value": "three"}, {"name": "fail", "value": "yes"}]},
         {"name": "second", "taskRef": {"name": "echo"},

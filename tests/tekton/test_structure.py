@@ -287,10 +287,10 @@ def test_the_originals_mistakes_are_gone() -> None:
             assert name in ("sign-image", "attest-provenance", "attest-vulnerabilities"), name
         if "shared-data" in bound:
             assert name not in ("sign-image", "attest-provenance"), name
-    for task in _tasks().values():
-        for ws in task["spec"].get("workspaces", []):
+    for doc in _tasks().values():
+        for ws in doc["spec"].get("workspaces", []):
             if ws["name"] in ("signing-secrets", "dockerconfig", "policies", "registry-ca", "sigstore", "source"):
-                assert ws.get("readOnly") is True, (task["metadata"]["name"], ws["name"])
+                assert ws.get("readOnly") is True, (doc["metadata"]["name"], ws["name"])
 
 
 def test_checks_find_what_they_look_for() -> None:

@@ -148,8 +148,10 @@ class _Run:
                 return self._promote(dest, dst)
         except Error as exc:
             log.warning("promotion to %s failed: %s", dest.text, exc)
-            return DestinationResult(dest.text, name, "error", dest.tags, error=exc.diagnostics(),
-                                     exit_code=exc.exit_code)
+            # The user's input was checked before the source was verified: a malformed
+            # manifest met at a destination is that destination's fault, not a usage error.
+            code = EXIT_POLICY if exc.exit_code == EXIT_POLICY else EXIT_INCOMPLETE
+            return DestinationResult(dest.text, name, "error", dest.tags, error=exc.diagnostics(), exit_code=code)
 
     def _promote(self, dest: Destination, dst: Store) -> DestinationResult:
         digest = self.digest

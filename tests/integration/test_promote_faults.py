@@ -174,3 +174,29 @@ def test_wrong_credential_names_the_registry_and_the_credential_source(
     # Nothing was tagged there (with the right credential, the repository has no tags).
     with pytest.raises(NotFound):
         list(registry_auth.store(f"{repo_name}/prod/app").tags())
+
+
+def test_tampered_blob_from_the_source_fails_closed_and_a_clean_rerun_finishes(
+    keys: Keys, registry_http: RunningRegistry, repo_name: str, tmp_path: Path
+) -> None:
+    reg = registry_http
+    built = signed_index(reg, f"{repo_name}/staging/app", "v1", keys.release)
+    layer = built.children[1].blobs[1][0]
+    direct = reg.store(f"{repo_name}/prod/app")
+    with run_proxy(reg.host) as proxy:
+        policy = policy_file(tmp_path, [f"{reg.host}/{repo_name}/**", f"{proxy.host}/{repo_name}/**"],
+                             keys.release_pub)
+        policy_set = load_policies([policy])
+        src = f"{proxy.host}/{repo_name}/staging/app:v1"
+        dst = f"{reg.host}/{repo_name}/prod/app"
+        proxy.tamper(f"/blobs/{layer.digest}")
+        record = promote(src, [dst], policy_set, options=RegistryOptions(retries=0, timeout=10))
+        result = record.destinations[0]
+        assert record.verdict.passed  # verification reads signatures, not image layers
+        assert result.outcome == "error" and result.exit_code == 1 and record.exit_code == 1
+        assert "digest mismatch" in (result.error or "") and str(layer.digest) in (result.error or "")
+        assert "v1" not in _tags(direct) and not direct.blob_exists(layer.digest)
+        proxy.clear()
+        again = promote(src, [dst], policy_set, options=reg.options)
+    assert again.outcome == "promoted", again.to_json()
+    assert complete(direct, "v1") and direct.resolve("v1").digest == built.digest

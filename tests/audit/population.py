@@ -1,0 +1,127 @@
+"""Images in known states for audit tests and the audit benchmark, written into a real Store.
+
+Each image is a small `FROM scratch` image (`slsacheck.oci.scratch`), signed and attested
+through the attach layer with real keys, as `slsacheck sign`/`attest` would write them.
+Provenance is a hand-written SLSA v1 statement of a Tekton Chains build; `builder`
+changes who it says built the image. Keys are made once per population and loaded into
+signers, so that signing costs no scrypt per image.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slsacheck.attach import cosign_tags as ct
+from slsacheck.attach.sign import Format, attest_image, sign_image
+from slsacheck.models import mediatypes as mt
+from slsacheck.models.reference import ImageRef
+from slsacheck.oci import scratch
+from slsacheck.oci.store import Store
+from slsacheck.signing.keys import generate_key_pair
+from slsacheck.signing.keysigner import KeySigner
+
+SLSA_V1 = "https://slsa.dev/provenance/v1"
+TRUSTED_BUILDER = "https://tekton.dev/chains/v2"
+WRONG_BUILDER = "https://ci.example.net/untrusted-runner"
+SOURCE = "git+https://github.com/example-org/app.git"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+STEP_IMAGE = "gcr.io/tekton-releases/github.com/tektoncd/pipeline/cmd/git-init"
+STEP_DIGEST = "sha256:" + "5" * 64
+FINISHED = "2026-11-20T10:00:00Z"
+
+
+@dataclass(frozen=True)
+class Keys:
+    release: KeySigner
+    other: KeySigner
+    release_pub: Path
+    release_key: Path
+
+
+def make_keys(workdir: Path) -> Keys:
+    """A release key pair (its public half on disk for policies) and an untrusted one."""
+    private, public = generate_key_pair(b"")
+    other_private, _ = generate_key_pair(b"")
+    (workdir / "release.key").write_bytes(private)
+    (workdir / "release.pub").write_bytes(public)
+    return Keys(KeySigner.from_pem(private, password=lambda: b""), KeySigner.from_pem(other_private,
+                password=lambda: b""), workdir / "release.pub", workdir / "release.key")
+
+
+def provenance(builder: str = TRUSTED_BUILDER, finished: str = FINISHED) -> dict[str, Any]:
+    """A SLSA v1 predicate of a Tekton Chains PipelineRun (what Chains records, abridged)."""
+    return {
+        "buildDefinition": {
+            "buildType": "https://tekton.dev/chains/v2/slsa",
+            "externalParameters": {"runSpec": {
+                "params": [{"name": "revision", "value": "refs/heads/main"}],
+                "pipelineSpec": {"tasks": [
+                    {"name": "git-clone", "taskRef": {"name": "git-clone"}},
+                    {"name": "build-push", "taskRef": {"name": "buildah"}},
+                ]},
+            }},
+            "internalParameters": {},
+            "resolvedDependencies": [
+                {"uri": f"{SOURCE}@refs/heads/main", "digest": {"sha1": COMMIT}},
+                {"uri": f"oci://{STEP_IMAGE}", "digest": {"sha256": STEP_DIGEST.split(":")[1]}},
+            ],
+        },
+        "runDetails": {
+            "builder": {"id": builder},
+            "metadata": {"invocationId": "pipelinerun-1", "startedOn": "2026-11-20T09:55:00Z",
+                         "finishedOn": finished},
+        },
+    }
+
+
+def push_image(store: Store, tag: str, seed: str) -> scratch.Built:
+    built = scratch.image({"app/seed": seed.encode()})
+    scratch.push(store, built, tag=tag)
+    return built
+
+
+def sign(store: Store, ref: ImageRef, signer: KeySigner, fmt: Format = "legacy") -> None:
+    sign_image(store, ref, signer, fmt=fmt)
+
+
+def attest(store: Store, ref: ImageRef, signer: KeySigner, predicate: dict[str, Any], fmt: Format = "legacy") -> None:
+    attest_image(store, ref, signer, predicate_type=SLSA_V1, predicate=predicate, fmt=fmt)
+
+
+def malformed_attestation(store: Store, built: scratch.Built) -> None:
+    """An `.att` layer that claims SLSA provenance and is not a DSSE envelope."""
+    layer = ct.Layer(b"{not json", mt.DSSE_ENVELOPE, {mt.ANN_SIGNATURE: "", mt.ANN_PREDICATE_TYPE: SLSA_V1})
+    ct.append_layers(store, ct.attestation_tag(built.digest), [layer])
+
+
+def policy_file(workdir: Path, include: str, *, name: str = "release") -> Path:
+    """Release key signs; a SLSA v1 provenance by the release key from the trusted builder."""
+    path = workdir / f"{name}.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        apiVersion: slsacheck.dev/v1alpha1
+        kind: ImagePolicy
+        metadata:
+          name: {name}
+        spec:
+          mode: enforce
+          noMatch: deny
+          images:
+            include: ["{include}"]
+          authorities:
+            - name: release-key
+              key:
+                file: release.pub
+          signatures:
+            authorities: [release-key]
+            threshold: 1
+          attestations:
+            - name: provenance
+              predicateType: slsaprovenance1
+              authorities: [release-key]
+              provenance:
+                builderIds: ["{TRUSTED_BUILDER}"]
+        """))
+    return path

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from slsacheck.admission.judge import ImageResult
 from slsacheck.models.verdict import Check
 
-# The API server may truncate a warning past 256 characters and drops warnings past
-# 4096 in total; the deny message (status.message) has the full text.
+# The API server truncates or drops warnings once they pass 4096 characters in total
+# (long ones first); the deny message (status.message) and the logs keep the full text.
 MAX_WARNING = 1000
-MAX_WARNINGS = 20
+MAX_WARNINGS_TOTAL = 4000
 
 
 def _check_text(check: Check) -> str:
@@ -54,8 +54,18 @@ class Decision:
     warnings: tuple[str, ...]
 
 
-def _warning(line: str) -> str:
-    return line if len(line) <= MAX_WARNING else line[: MAX_WARNING - 1] + "…"
+def _warnings(lines: Sequence[str]) -> tuple[str, ...]:
+    """`lines` as warnings, each at most MAX_WARNING long, all within MAX_WARNINGS_TOTAL."""
+    out: list[str] = []
+    used = 0
+    for i, line in enumerate(lines):
+        text = line if len(line) <= MAX_WARNING else line[: MAX_WARNING - 1] + "…"
+        if used + len(text) > MAX_WARNINGS_TOTAL - 100:
+            out.append(f"… and {len(lines) - i} more; the webhook's logs have every image")
+            break
+        out.append(text)
+        used += len(text)
+    return tuple(out)
 
 
 def decide(results: Sequence[ImageResult], *, mode: str, what: str) -> Decision:
@@ -65,11 +75,10 @@ def decide(results: Sequence[ImageResult], *, mode: str, what: str) -> Decision:
     lines = [image_line(r) for r in bad]
     notes = [image_line(r) for r in warned]
     if not bad:
-        warnings = tuple(_warning(n) for n in notes[:MAX_WARNINGS])
+        warnings = _warnings(notes)
         return Decision(True, "warned" if warnings else "allowed", None, warnings)
     header = f"slsacheck: {len(bad)} of {len(results)} images of {what} failed verification"
     message = header + ":\n" + "\n".join(f"- {line}" for line in lines)
     if mode == "warn":
-        warnings = tuple(_warning(x) for x in (*lines, *notes)[:MAX_WARNINGS])
-        return Decision(True, "warned", None, warnings)
-    return Decision(False, "denied", message, tuple(_warning(n) for n in notes[:MAX_WARNINGS]))
+        return Decision(True, "warned", None, _warnings([*lines, *notes]))
+    return Decision(False, "denied", message, _warnings(notes))

@@ -176,3 +176,23 @@ def test_metrics_text_format() -> None:
     assert 'slsacheck_admission_request_duration_seconds_bucket{endpoint="validate",le="0.01"} 0' in text
     assert 'slsacheck_admission_request_duration_seconds_count{endpoint="validate"} 1' in text
     assert "# TYPE slsacheck_admission_request_duration_seconds histogram" in text
+
+
+def test_warn_mode_warnings_stay_within_what_the_api_server_keeps() -> None:
+    from slsacheck.admission.judge import ImageResult
+    from slsacheck.admission.messages import MAX_WARNINGS_TOTAL, decide
+    from slsacheck.models.verdict import Check, Outcome, Verdict
+
+    long_hint = "h" * 2000
+    results = [ImageResult(f"registry.test/app{i}:v1", Verdict(
+        f"registry.test/app{i}:v1", "sha256:" + "ab" * 32, ("p",),
+        (Check("signatures.threshold", Outcome.FAIL, policy="p", found="no signature", hint=long_hint),)), "verified")
+        for i in range(30)]
+    enforce = decide(results, mode="enforce", what="Pod team/app")
+    assert not enforce.allowed and enforce.message is not None and enforce.message.count(long_hint) == 30
+    warn = decide(results, mode="warn", what="Pod team/app")
+    assert warn.allowed and warn.label == "warned"
+    assert sum(len(w) for w in warn.warnings) <= MAX_WARNINGS_TOTAL
+    first = warn.warnings[0]
+    assert first.startswith("registry.test/app0:v1 (sha256:") and "signatures.threshold [p]" in first
+    assert warn.warnings[-1].startswith("… and ") and "more" in warn.warnings[-1]

@@ -11,7 +11,9 @@ one of the subjects (same digest; for a registry reference, the same repository 
 layout has no repository name, so there the digest decides). Two formats meet here, so
 the flags say which is which: `--provenance-format slsa-v1|slsa-v0.2` picks the predicate
 (`https://slsa.dev/provenance/v1` or `/v0.2`), `--format legacy|bundle|both` where the
-attestation goes, exactly as for `slsacheck attest`. Every warning (the run's, and subjects
+attestation goes, exactly as for `slsacheck attest`. Each attestation's statement names the
+one image it is attached to (its repository, or `oci:DIR`, and digest), as `slsacheck attest`
+writes it; `provenance generate` prints the statement with every subject. Every warning (the run's, and subjects
 that are not images) goes to stderr; with `--strict` any warning is an error, raised
 before anything is written. Every target is resolved before the first is attested, so a
 missing image writes nothing either.
@@ -31,7 +33,7 @@ from slsacheck.cli._registry_flags import add_registry_flags, open_image, regist
 
 # The same signing flags (and their reading) as `slsacheck sign` and `attest`: one definition.
 from slsacheck.cli.sign_commands import _signer, _signer_flags
-from slsacheck.errors import EXIT_OK, EXIT_USAGE, InputError
+from slsacheck.errors import EXIT_OK, EXIT_USAGE, InputError, InvalidReference
 
 if TYPE_CHECKING:
     from slsacheck.models.digest import Digest
@@ -277,7 +279,6 @@ def _image_digest(subject: Subject) -> Digest | None:
 
 def _subject_ref(subject: Subject) -> ImageRef | None:
     """`NAME@DIGEST` for a subject that names an image in a registry, else None."""
-    from slsacheck.errors import InvalidReference  # noqa: PLC0415
     from slsacheck.models.reference import ImageRef  # noqa: PLC0415 - keep --help fast
 
     digest = _image_digest(subject)

@@ -13,9 +13,9 @@ the flags say which is which: `--provenance-format slsa-v1|slsa-v0.2` picks the 
 (`https://slsa.dev/provenance/v1` or `/v0.2`), `--format legacy|bundle|both` where the
 attestation goes, exactly as for `slsacheck attest`. Each attestation's statement names the
 one image it is attached to (its repository, or `oci:DIR`, and digest), as `slsacheck attest`
-writes it; `provenance generate` prints the statement with every subject. Every warning (the run's, and subjects
-that are not images) goes to stderr; with `--strict` any warning is an error, raised
-before anything is written. Every target is resolved before the first is attested, so a
+writes it; `provenance generate` prints the statement with every subject. Every warning
+(the run's, and subjects that are not images) goes to stderr; with `--strict` any warning
+is an error, raised before anything is written. Every target is resolved before the first is attested, so a
 missing image writes nothing either.
 """
 

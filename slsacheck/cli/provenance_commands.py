@@ -15,8 +15,8 @@ attestation goes, exactly as for `slsacheck attest`. Each attestation's statemen
 one image it is attached to (its repository, or `oci:DIR`, and digest), as `slsacheck attest`
 writes it; `provenance generate` prints the statement with every subject. Every warning
 (the run's, and subjects that are not images) goes to stderr; with `--strict` any warning
-is an error, raised before anything is written. Every target is resolved before the first is attested, so a
-missing image writes nothing either.
+is an error, raised before anything is written. Every target is resolved before the first
+is attested, so a missing image writes nothing either.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import secrets
 import shutil
 import subprocess
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,8 @@ def git_clone(commit: str | None = None) -> StandIn:
     def run(call: StandInCall) -> Mapping[str, str]:
         git = require_tool("git")
         out = call.workspaces["output"]
+        shutil.rmtree(out)  # git-clone's deleteExisting (default true)
+        out.mkdir()
         (out / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /\n")
         env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
                "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin", "HOME": str(out)}
@@ -110,10 +113,13 @@ def git_clone(commit: str | None = None) -> StandIn:
 
 
 def trivy(report: str) -> StandIn:
-    """Put a real Trivy JSON report where `trivy fs --output` would have written it."""
+    """Put a real Trivy JSON report where `trivy fs --output` would have written it, dated
+    now as a scan run now would be (the anchors were made years ago)."""
 
     def run(call: StandInCall) -> Mapping[str, str]:
-        shutil.copy(shared_file("anchors", "vuln", report), call.workspaces["reports"] / str(call.params["REPORT"]))
+        data = json.loads(shared_file("anchors", "vuln", report).read_text())
+        data["CreatedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        (call.workspaces["reports"] / str(call.params["REPORT"])).write_text(json.dumps(data, indent=2))
         return {}
 
     return run
@@ -218,7 +224,8 @@ def test_pipeline_signs_attests_and_passes_the_gate(setup: Setup) -> None:
     params = provenance["predicate"]["buildDefinition"]["externalParameters"]["runSpec"]["params"]
     assert {"name": "git-revision", "value": "main"} in params
     vuln = _attested(setup, pinned, "vuln")[0]
-    assert vuln["predicate"]["scanner"]["result"] == json.loads(shared_file("anchors", "vuln", HIGH_ONLY).read_text())
+    report = json.loads(shared_file("anchors", "vuln", HIGH_ONLY).read_text())
+    assert vuln["predicate"]["scanner"]["result"]["Results"] == report["Results"]
 
 
 def _attested(setup: Setup, ref: str, kind: str) -> list[dict[str, Any]]:
@@ -338,3 +345,26 @@ def test_sign_step_action_signs_the_pushed_digest(setup: Setup) -> None:
     assert run.results == pushed
     verified = setup.slsacheck("verify", "--key", str(setup.pub), pinned)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_the_shipped_policies_gate_the_pipeline(setup: Setup) -> None:
+    """policies/key-signed-only.yaml and policies/vulnerability-gate.yaml as users deploy
+    them: their keys in keys/ beside them, their image glob pointed at this registry."""
+    policies = setup.workspaces["policies"]
+    for old in policies.iterdir():
+        old.unlink()
+    (policies / "keys").mkdir()
+    for name in ("release.pub", "scanner.pub"):
+        shutil.copy(setup.pub, policies / "keys" / name)
+    for name in ("key-signed-only.yaml", "vulnerability-gate.yaml"):
+        text = (ROOT / "policies" / name).read_text()
+        assert "registry.example.com/**" in text
+        (policies / name).write_text(text.replace("registry.example.com/**", f"{setup.registry.host}/**"))
+    run = setup.run()
+    assert run.succeeded, run.log()
+    gate = run.task_runs["verify-image"]
+    assert "key-signed-only" in gate.log and "vulnerability-gate" in gate.log
+    assert run.results["VERDICT"] == "pass"
+    failing = setup.run(report=WITH_CRITICAL)
+    assert not failing.succeeded
+    assert "vulnerabilities.maxSeverity" in failing.task_runs["verify-image"].log

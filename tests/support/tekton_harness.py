@@ -252,6 +252,7 @@ class Harness:
         log_parts: list[str] = []
         for index, step in enumerate(spec.get("steps", [])):
             step_where = f"{where} step {step.get('name', index)}"
+            _refuse_unsupported(step, ("onError", "ref", "stdoutConfig", "stderrConfig"), step_where)
             env = self._base_env(home)
             for item in [*template_env, *step.get("env", [])]:
                 if "valueFrom" in item:
@@ -343,6 +344,7 @@ class Harness:
 
         def run_one(pt: Mapping[str, Any]) -> TaskRunResult:
             task_where = f"{where} task {pt['name']}"
+            _refuse_unsupported(pt, ("when", "matrix", "retries", "timeout", "pipelineRef"), task_where)
             ref = pt.get("taskRef", {})
             doc = pt.get("taskSpec") or (tasks.get(ref["name"]) if "name" in ref else None)
             stand_in = stand_ins.get(pt["name"])
@@ -393,6 +395,13 @@ class Harness:
                 if succeeded:
                     raise
         return PipelineRunResult(run_name, run_uid, succeeded, runs, skipped, results)
+
+
+def _refuse_unsupported(node: Mapping[str, Any], keys: Sequence[str], where: str) -> None:
+    """Fail rather than run something differently from Tekton."""
+    found = [k for k in keys if k in node]
+    if found:
+        raise HarnessError(f"{where}: {found} are not supported by the harness")
 
 
 _TASK_RESULT = re.compile(r"\$\(tasks\.([^.()]+)\.results\.")

@@ -131,3 +131,14 @@ def test_pipeline_cycles_and_unknown_tasks(tmp_path: Path) -> None:
     unknown = [{"name": "a", "runAfter": ["zz"], "taskRef": {"name": "echo"}}]
     with pytest.raises(HarnessError, match="unknown tasks"):
         Harness(tmp_path).run_pipeline(_pipeline(unknown), {"echo": ECHO})
+
+
+def test_what_the_harness_cannot_do_is_refused(tmp_path: Path) -> None:
+    guarded = [{"name": "a", "taskRef": {"name": "echo"}, "params": [{"name": "word", "value": "a"}],
+                "when": [{"input": "x", "operator": "in", "values": ["y"]}]}]
+    with pytest.raises(HarnessError, match="not supported"):
+        Harness(tmp_path).run_pipeline(_pipeline(guarded), {"echo": ECHO})
+    lenient = yaml.safe_load(yaml.safe_dump(ECHO))
+    lenient["spec"]["steps"][0]["onError"] = "continue"
+    with pytest.raises(HarnessError, match="not supported"):
+        Harness(tmp_path).run_task(lenient, params={"word": "x"})

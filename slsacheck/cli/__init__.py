@@ -23,12 +23,13 @@ COMMAND_MODULES: tuple[str, ...] = (
     "slsacheck.cli.oci_commands",
     "slsacheck.cli.demo",
     "slsacheck.cli.key_commands",
+    "slsacheck.cli.sign_commands",
     "slsacheck.cli.bundle_commands",
     "slsacheck.cli.provenance_commands",
     "slsacheck.cli.vuln_commands",
     "slsacheck.cli.policy_commands",
-    "slsacheck.cli.serve_commands",
     "slsacheck.cli.promote_commands",
+    "slsacheck.cli.serve_commands",
     "slsacheck.cli.audit_commands",
 )
 

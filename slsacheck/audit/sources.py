@@ -58,7 +58,7 @@ def parse_target(text: str) -> Target:
 def from_lines(stream: IO[str], where: str) -> Iterator[Target]:
     """One reference per line; blank lines and `#` comments (whole-line or trailing) skipped."""
     for number, line in enumerate(stream, 1):
-        text = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        text = line.split("#", 1)[0].strip()
         if not text:
             continue
         target = parse_target(text)

@@ -44,6 +44,7 @@ def policy_audit(scenario: Expected, audit_proxy: Proxy, tmp_path_factory: pytes
     for fmt in FORMATS:
         argv += ["--format", fmt]
     err = io.StringIO()
+    first = len(audit_proxy.requests)
     with contextlib.redirect_stderr(err):
         code = main(argv)
-    return Audit(scenario, audit_proxy, code, out, err.getvalue())
+    return Audit(scenario, audit_proxy, code, out, err.getvalue(), list(audit_proxy.requests[first:]))

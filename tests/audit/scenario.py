@@ -18,14 +18,18 @@ should list (through the proxy), its outcome, its failing check ids and its SLSA
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slsacheck.cli import main
 from slsacheck.models.reference import ImageRef
 from tests.audit import population as pop
-from tests.support.proxy import Proxy
+from tests.support.proxy import Proxy, Seen
 from tests.support.registry import RunningRegistry
 
 PRESENT = "attestations.provenance.present"
@@ -61,6 +65,10 @@ class Audit:
     code: int
     out: Path
     err: str
+    seen: list[Seen]  # the requests this audit sent through the proxy
+
+    def count(self, method: str, path: str) -> int:
+        return sum(1 for s in self.seen if s.method == method and path in s.path)
 
     def report(self) -> dict[str, Any]:
         doc: dict[str, Any] = json.loads((self.out / "audit.json").read_text())
@@ -133,3 +141,17 @@ def build(registry: RunningRegistry, proxy: Proxy, workdir: Path, base: str) -> 
     images[expected.broken] = Want("error")  # its tag listing
     proxy.fail(f"/v2/{base}/broken/", 500, times=None)
     return expected
+
+
+def run_cli(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+    """Run the CLI in this process: (exit code, stdout, stderr); `stdin` replaces sys.stdin."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        if stdin is not None:
+            old, sys.stdin = sys.stdin, io.StringIO(stdin)
+        try:
+            code = main(list(argv))
+        finally:
+            if stdin is not None:
+                sys.stdin = old
+    return code, out.getvalue(), err.getvalue()

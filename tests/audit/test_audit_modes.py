@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
@@ -23,35 +21,21 @@ from typing import Any
 
 import pytest
 
-from slsacheck.cli import main
 from slsacheck.models.reference import ImageRef
 from slsacheck.oci import scratch
 from slsacheck.oci.layout import LayoutStore
 from tests.audit import population as pop
-from tests.audit.scenario import Expected
+from tests.audit.scenario import Expected, run_cli
 from tests.support.env import ROOT
 from tests.support.proxy import Proxy
 
 pytestmark = pytest.mark.integration
 
 
-def _run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        if stdin is not None:
-            old, sys.stdin = sys.stdin, io.StringIO(stdin)
-        try:
-            code = main(list(argv))
-        finally:
-            if stdin is not None:
-                sys.stdin = old
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_inventory_describes_evidence_without_verifying(scenario: Expected, tmp_path: Path) -> None:
     app = scenario.app
     listing = f"# images of the release\n{app}:good-3\n\n{app}:unsigned-0  # never signed\n{app}:untrusted-0\n"
-    code, out, _ = _run("audit", "--images-file", "-", "--format", "json", "--quiet", stdin=listing)
+    code, out, _ = run_cli("audit", "--images-file", "-", "--format", "json", "--quiet", stdin=listing)
     assert code == 0
     doc = json.loads(out)
     assert doc["mode"] == "inventory" and "authority" in doc["note"]
@@ -73,10 +57,10 @@ def test_inventory_describes_evidence_without_verifying(scenario: Expected, tmp_
 
 def test_inventory_reports_errors_and_fail_on(scenario: Expected) -> None:
     tampered = f"{scenario.app}:tampered"
-    code, out, _ = _run("audit", tampered, "--format", "json", "--quiet")
+    code, out, _ = run_cli("audit", tampered, "--format", "json", "--quiet")
     assert code == 3
     assert json.loads(out)["images"][0]["outcome"] == "error"
-    code, _, _ = _run("audit", tampered, "--format", "json", "--quiet", "--fail-on", "never")
+    code, _, _ = run_cli("audit", tampered, "--format", "json", "--quiet", "--fail-on", "never")
     assert code == 0
 
 
@@ -89,7 +73,7 @@ def test_layout_is_audited_tag_by_tag(tmp_path: Path) -> None:
     ref = ImageRef.parse(f"oci:{layout}:v1")
     pop.sign(store, ref, keys.release)
     pop.attest(store, ref, keys.release, pop.provenance())
-    code, out, _ = _run("audit", f"oci:{layout}", "--format", "json", "--quiet")
+    code, out, _ = run_cli("audit", f"oci:{layout}", "--format", "json", "--quiet")
     assert code == 0, out
     records = {r["image"]: r for r in json.loads(out)["images"]}
     assert set(records) == {f"oci:{layout}:v1", f"oci:{layout}:v2"}  # no .sig/.att tags listed as images
@@ -98,10 +82,10 @@ def test_layout_is_audited_tag_by_tag(tmp_path: Path) -> None:
 
 
 def test_outputs_need_a_place_and_a_prefix_names_them(scenario: Expected, tmp_path: Path) -> None:
-    code, _, err = _run("audit", f"{scenario.app}:good-3", "--format", "json", "--format", "html")
+    code, _, err = run_cli("audit", f"{scenario.app}:good-3", "--format", "json", "--format", "html")
     assert code == 2 and "--output" in err
     prefix = tmp_path / "nightly"
-    code, _, err = _run("audit", f"{scenario.app}:good-3", "--format", "json", "--format", "markdown",
+    code, _, err = run_cli("audit", f"{scenario.app}:good-3", "--format", "json", "--format", "markdown",
                         "--output", str(prefix))
     assert code == 0
     assert json.loads((tmp_path / "nightly.json").read_text())["summary"]["images"] == 1

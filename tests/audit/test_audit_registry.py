@@ -55,7 +55,7 @@ def test_tags_of_one_digest_are_verified_once(policy_audit: Audit) -> None:
         assert records[tag]["verdict"]["image"] == tag
     # One verification: the .sig tag of that digest was read once, not three times.
     digest = records[group[0]]["digest"].replace(":", "-")
-    assert policy_audit.proxy.count("GET", f"/manifests/{digest}.sig") == 1
+    assert policy_audit.count("GET", f"/manifests/{digest}.sig") == 1
 
 
 def test_summary_counts(policy_audit: Audit) -> None:

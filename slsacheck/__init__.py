@@ -14,24 +14,40 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
-_EXPORTS: dict[str, str] = {
-    "Error": "slsacheck.errors",
-    "Descriptor": "slsacheck.models",
-    "Digest": "slsacheck.models",
-    "ImageRef": "slsacheck.models",
-    "Manifest": "slsacheck.models",
-    "Platform": "slsacheck.models",
-    "Verdict": "slsacheck.models",
-    "Check": "slsacheck.models",
-    "Outcome": "slsacheck.models",
-    "Evidence": "slsacheck.models",
-    "Store": "slsacheck.oci.store",
-    "open_store": "slsacheck.oci.open",
-    "RegistryOptions": "slsacheck.oci.options",
-    "copy": "slsacheck.oci.copy",
-    "Signer": "slsacheck.signing.signer",
-    "load_signer": "slsacheck.signing.resolve",
+# public name -> (module, attribute)
+_EXPORTS: dict[str, tuple[str, str]] = {
+    "Error": ("slsacheck.errors", "Error"),
+    # data
+    "Check": ("slsacheck.models", "Check"),
+    "Descriptor": ("slsacheck.models", "Descriptor"),
+    "Digest": ("slsacheck.models", "Digest"),
+    "Evidence": ("slsacheck.models", "Evidence"),
+    "ImageRef": ("slsacheck.models", "ImageRef"),
+    "Manifest": ("slsacheck.models", "Manifest"),
+    "Outcome": ("slsacheck.models", "Outcome"),
+    "Platform": ("slsacheck.models", "Platform"),
+    "Statement": ("slsacheck.models", "Statement"),
+    "Verdict": ("slsacheck.models", "Verdict"),
+    # where images live
+    "RegistryOptions": ("slsacheck.oci.options", "RegistryOptions"),
+    "Store": ("slsacheck.oci.store", "Store"),
+    "copy": ("slsacheck.oci.copy", "copy"),
+    "open_store": ("slsacheck.oci.open", "open_store"),
+    # signing and attaching
+    "Signer": ("slsacheck.signing.signer", "Signer"),
+    "attest_image": ("slsacheck.attach.sign", "attest_image"),
+    "load_signer": ("slsacheck.signing.resolve", "load_signer"),
+    "sign_image": ("slsacheck.attach.sign", "sign_image"),
+    "verify_bundle": ("slsacheck.signing.bundle", "verify_bundle"),
+    # provenance
+    "generate_provenance": ("slsacheck.provenance.generate", "generate"),
+    # policies and the gate
+    "PolicySet": ("slsacheck.policy.model", "PolicySet"),
+    "load_policies": ("slsacheck.policy.load", "load_policies"),
+    "verify_image": ("slsacheck.verify.gate", "verify_image"),
+    "verify_images": ("slsacheck.verify.gate", "verify_images"),
+    # surfaces
+    "promote": ("slsacheck.promote.promote", "promote"),
 }
 
 __all__ = [
@@ -44,31 +60,59 @@ __all__ = [
     "Manifest",
     "Outcome",
     "Platform",
+    "PolicySet",
     "RegistryOptions",
     "Signer",
+    "Statement",
     "Store",
     "Verdict",
     "__version__",
+    "attest_image",
     "copy",
+    "generate_provenance",
+    "load_policies",
     "load_signer",
     "open_store",
+    "promote",
+    "sign_image",
+    "verify_bundle",
+    "verify_image",
+    "verify_images",
 ]
 
 if TYPE_CHECKING:
+    from slsacheck.attach.sign import attest_image, sign_image
     from slsacheck.errors import Error
-    from slsacheck.models import Check, Descriptor, Digest, Evidence, ImageRef, Manifest, Outcome, Platform, Verdict
+    from slsacheck.models import (
+        Check,
+        Descriptor,
+        Digest,
+        Evidence,
+        ImageRef,
+        Manifest,
+        Outcome,
+        Platform,
+        Statement,
+        Verdict,
+    )
     from slsacheck.oci.copy import copy
     from slsacheck.oci.open import open_store
     from slsacheck.oci.options import RegistryOptions
     from slsacheck.oci.store import Store
+    from slsacheck.policy.load import load_policies
+    from slsacheck.policy.model import PolicySet
+    from slsacheck.promote.promote import promote
+    from slsacheck.provenance.generate import generate as generate_provenance
+    from slsacheck.signing.bundle import verify_bundle
     from slsacheck.signing.resolve import load_signer
     from slsacheck.signing.signer import Signer
+    from slsacheck.verify.gate import verify_image, verify_images
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    target = _EXPORTS.get(name)
+    if target is None:
         raise AttributeError(f"module 'slsacheck' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(target[0]), target[1])
     globals()[name] = value
     return value

@@ -21,8 +21,11 @@ from slsacheck.audit.rules import help_text
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 
 
+_CONTROL = {i: None for i in range(32) if i not in (9, 10, 13)}
+
+
 def e(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    return html.escape("" if value is None else str(value).translate(_CONTROL), quote=True)
 
 
 def _bars(title: str, items: Sequence[tuple[str, int, str]], empty: str) -> str:

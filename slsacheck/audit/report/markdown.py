@@ -19,8 +19,11 @@ MAX_DETAILS = 100
 MAX_ROWS = 1000
 
 
+_CONTROL = {i: None for i in range(32) if i not in (9, 10)}
+
+
 def cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+    return str(text).translate(_CONTROL).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
 def _prov(record: Mapping[str, Any]) -> str:

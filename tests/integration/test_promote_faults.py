@@ -200,3 +200,35 @@ def test_tampered_blob_from_the_source_fails_closed_and_a_clean_rerun_finishes(
         again = promote(src, [dst], policy_set, options=reg.options)
     assert again.outcome == "promoted", again.to_json()
     assert complete(direct, "v1") and direct.resolve("v1").digest == built.digest
+
+
+@pytest.fixture
+def auth_to_token(
+    registry_auth: RunningRegistry, registry_token: RunningRegistry
+) -> tuple[RunningRegistry, RunningRegistry]:
+    """Two registries that both want credentials: htpasswd basic auth, and token auth."""
+    return registry_auth, registry_token
+
+
+def test_credentials_per_registry_from_one_docker_config(
+    cli: Cli, keys: Keys, auth_to_token: tuple[RunningRegistry, RunningRegistry], repo_name: str, tmp_path: Path
+) -> None:
+    source, destination = auth_to_token
+    assert source.ca_path is not None and destination.ca_path is not None
+    assert source.username and source.password and destination.username and destination.password
+    built = signed_index(source, f"{repo_name}/staging/app", "v1", keys.release)
+    config = write_docker_config(tmp_path / "docker" / "config.json", {
+        source.host: basic_auth_entry(source.username, source.password),
+        destination.host: basic_auth_entry(destination.username, destination.password),
+    })
+    cas = tmp_path / "cas.pem"
+    cas.write_bytes(source.ca_path.read_bytes() + destination.ca_path.read_bytes())
+    policy = policy_file(tmp_path, [f"{source.host}/{repo_name}/**", f"{destination.host}/{repo_name}/**"],
+                         keys.release_pub)
+    dst = f"{destination.host}/{repo_name}/prod/app"
+    run = cli("promote", f"{source.host}/{repo_name}/staging/app:v1", dst, "--policy", str(policy),
+              "--ca-bundle", str(cas), "--docker-config", str(config), "--output", "json")
+    assert run.code == 0, run.out + run.err
+    assert run.json()["destinations"][0]["digest"] == str(built.digest)
+    verdict = judge(f"{dst}:v1", policy, destination.options)
+    assert verdict.outcome == "pass", verdict.to_json()

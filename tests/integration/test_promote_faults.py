@@ -34,7 +34,7 @@ from tests.integration.test_promote_helpers import (
     signer,
     valid_record,
 )
-from tests.support.proxy import run_proxy
+from tests.support.proxy import Proxy, run_proxy
 from tests.support.registry import RunningRegistry, basic_auth_entry, write_docker_config
 
 __all__ = ["cli", "keys"]  # fixtures, imported so pytest finds them here
@@ -47,6 +47,12 @@ def _tags(store: RegistryStore) -> list[str]:
         return list(store.tags())
     except NotFound:
         return []
+
+
+def _count_writes(proxy: Proxy, into: dict[str, int]) -> None:
+    for seen in proxy.requests:
+        if seen.method in into and seen.status is not None:
+            into[seen.method] += 1
 
 
 def test_interrupted_promotion_resumes_and_never_tags_an_incomplete_image(
@@ -64,7 +70,9 @@ def test_interrupted_promotion_resumes_and_never_tags_an_incomplete_image(
         policy_set = load_policies([policy])
         dst = f"{proxy.host}/{repo_name}/prod/app"
         interrupted = 0
+        writes = {"POST": 0, "PUT": 0}  # answered uploads and manifest/blob PUTs, over every run
         for attempt in range(40):
+            _count_writes(proxy, writes)
             proxy.clear()
             proxy.drop("", times=None, after=4 + 5 * attempt)
             record = promote(src, [dst], policy_set, options=options)
@@ -79,10 +87,18 @@ def test_interrupted_promotion_resumes_and_never_tags_an_incomplete_image(
         else:
             pytest.fail("the promotion never completed")
         assert interrupted >= 5, "the drops should have cut the promotion at several points"
+        _count_writes(proxy, writes)
         proxy.clear()
         again = promote(src, [dst], policy_set, options=options)
         assert again.destinations[0].sent_nothing, again.to_json()
         assert proxy.count("PUT") == proxy.count("POST") == proxy.count("PATCH") == 0
+        # Re-runs re-send at most the one upload each interruption cut short: compare with
+        # the same promotion, uninterrupted, to a fresh repository.
+        clean = {"POST": 0, "PUT": 0}
+        assert promote(src, [f"{dst}-clean"], policy_set, options=options).outcome == "promoted"
+        _count_writes(proxy, clean)
+        assert clean["POST"] > 0
+        assert writes["POST"] <= clean["POST"] + interrupted and writes["PUT"] <= clean["PUT"] + interrupted
     assert direct.resolve("v1").digest == built.digest
     verdict = judge(f"{reg.host}/{repo_name}/prod/app:v1", policy, reg.options)
     assert verdict.outcome == "pass", verdict.to_json()

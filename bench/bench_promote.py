@@ -33,7 +33,7 @@ from slsacheck.attach.referrers import fallback_tag, merge_fallback_index  # noq
 from slsacheck.attach.sign import attest_image, sign_image  # noqa: E402
 from slsacheck.errors import NotFound  # noqa: E402
 from slsacheck.models import mediatypes as mt  # noqa: E402
-from slsacheck.models.descriptor import Platform  # noqa: E402
+from slsacheck.models.descriptor import Manifest, Platform  # noqa: E402
 from slsacheck.models.digest import Digest  # noqa: E402
 from slsacheck.models.reference import ImageRef  # noqa: E402
 from slsacheck.oci import scratch  # noqa: E402
@@ -109,11 +109,9 @@ def floor_one(reg: RunningRegistry, policy_set: PolicySet, tag: str, dst_repo: s
             if _read(src, cosign_tag):
                 copy(src, dst, cosign_tag)
         entries = src.referrers(subject)
-        index = None
+        index: bytes | None = None
         for entry in entries:
             copy(src, dst, str(entry.digest))
-            from slsacheck.models.descriptor import Manifest  # noqa: PLC0415
-
             current = Manifest.parse(index, mt.OCI_INDEX) if index else None
             index = merge_fallback_index(current, entry) or index
         if index is not None:

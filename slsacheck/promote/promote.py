@@ -123,7 +123,7 @@ def _tag_digest(store: Store, tag: str) -> Digest | None:
         return None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Run:
     """What every destination shares: the verified source, the policies, the options."""
 

@@ -140,6 +140,9 @@ def test_existing_signatures_from_another_signer_survive_the_merge(
     for policy in (release, other):
         verdict = judge(f"{reg.host}/{prod_repo}:v1", policy, reg.options)
         assert verdict.outcome == "pass", verdict.to_json()
+    for key in (keys.release_pub, keys.other_pub):
+        verified = cli("verify", "--key", str(key), f"{reg.host}/{prod_repo}:v1")
+        assert verified.code == 0, verified.out + verified.err
 
     again = cli("promote", f"{reg.host}/{repo_name}/staging/app:v1", f"{reg.host}/{prod_repo}",
                 "--policy", str(release), "--output", "json")

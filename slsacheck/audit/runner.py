@@ -179,14 +179,20 @@ class Auditor:
                 event = self._claims[key] = threading.Event()
         if claim is not None:
             return self._same_as(target, key, claim)
+        offset = None
         try:
-            record = self._audit_digest(target, ref, store, manifest)
-        except Error as exc:
-            record = self._failed(target, str(manifest.digest), exc)
-        offset = self._emit(record)
-        with self._lock:
-            self._claims[key] = (offset, target.text) if offset is not None else (-1, target.text)
-        event.set()
+            try:
+                record = self._audit_digest(target, ref, store, manifest)
+            except Exception as exc:  # an Error is the outcome; anything else too, named as internal
+                if not isinstance(exc, Error):
+                    log.exception("auditing %s", target.text)
+                record = self._failed(target, str(manifest.digest), exc)
+            offset = self._emit(record)
+        finally:
+            # Whatever happened, later tags of this digest must not wait forever.
+            with self._lock:
+                self._claims[key] = (offset if offset is not None else -1, target.text)
+            event.set()
         return None
 
     def _same_as(self, target: Target, key: tuple[str, str], claim: threading.Event | tuple[int, str]

@@ -7,6 +7,7 @@ verification code) is imported inside the command function.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -76,8 +77,8 @@ def _targets(args: argparse.Namespace, clients: Clients) -> Iterator[Target]:
             yield from sources.from_lines(sys.stdin, "stdin")
             continue
         try:
-            fh = open(name, encoding="utf-8")  # noqa: SIM115 - read lazily, closed below
-        except OSError as exc:
+            fh = open(name, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed below
+        except OSError as exc:  # checked before the run; gone since
             yield sources.Target(name, None, f"--images-file {name}: {exc.strerror or exc}")
             continue
         with fh:
@@ -116,6 +117,9 @@ def _audit(args: argparse.Namespace) -> int:
         raise InputError("--rate-limit must be positive", found=str(args.rate_limit))
     if args.images_file.count("-") > 1:
         raise InputError("--images-file - (stdin) given twice")
+    for name in args.images_file:
+        if name != "-" and not os.access(name, os.R_OK):
+            raise InputError(f"--images-file {name}: cannot read it", expected="a readable file of image references")
     formats = list(dict.fromkeys(args.formats or ["text"]))
     output_paths(formats, args.output)  # a usage error before any registry call
     policy_set = None

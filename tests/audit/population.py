@@ -22,6 +22,7 @@ from slsacheck.oci import scratch
 from slsacheck.oci.store import Store
 from slsacheck.signing.keys import generate_key_pair
 from slsacheck.signing.keysigner import KeySigner
+from slsacheck.signing.signer import Signer
 
 SLSA_V1 = "https://slsa.dev/provenance/v1"
 TRUSTED_BUILDER = "https://tekton.dev/chains/v2"
@@ -83,11 +84,11 @@ def push_image(store: Store, tag: str, seed: str) -> scratch.Built:
     return built
 
 
-def sign(store: Store, ref: ImageRef, signer: KeySigner, fmt: Format = "legacy") -> None:
+def sign(store: Store, ref: ImageRef, signer: Signer, fmt: Format = "legacy") -> None:
     sign_image(store, ref, signer, fmt=fmt)
 
 
-def attest(store: Store, ref: ImageRef, signer: KeySigner, predicate: dict[str, Any], fmt: Format = "legacy") -> None:
+def attest(store: Store, ref: ImageRef, signer: Signer, predicate: dict[str, Any], fmt: Format = "legacy") -> None:
     attest_image(store, ref, signer, predicate_type=SLSA_V1, predicate=predicate, fmt=fmt)
 
 

@@ -13,11 +13,11 @@ import pytest
 
 from slsacheck.cli import main
 from tests.audit.scenario import Audit, Expected, build
-from tests.integration.conftest import registry_http, registry_tls, repo_name
+from tests.integration.conftest import registry_http, registry_tls, registry_token, repo_name
 from tests.support.proxy import Proxy, run_proxy
 from tests.support.registry import RunningRegistry
 
-__all__ = ["registry_http", "registry_tls", "repo_name"]
+__all__ = ["registry_http", "registry_tls", "registry_token", "repo_name"]
 
 FORMATS = ("json", "junit", "sarif", "markdown", "html", "text")
 

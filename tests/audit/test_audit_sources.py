@@ -83,3 +83,29 @@ def test_lists_skip_comments_and_report_bad_lines() -> None:
 ])
 def test_evidence_tags(tag: str, evidence: bool) -> None:
     assert sources.is_evidence_tag(tag) is evidence
+
+
+def test_catalog_behind_token_auth(registry_token: RunningRegistry, tmp_path: Path) -> None:
+    """`_catalog` needs the `registry:catalog:*` token scope; the registry refuses it without."""
+    name = "audit-catalog/token-app"
+    pop.push_image(registry_token.store(name), "v1", "token-catalog")
+    clients = Clients(registry_token.options)
+    assert name in list(sources.catalog(registry_token.host, clients.get))
+    assert registry_token.token_server is not None
+    assert any("registry:catalog:*" in scopes for _, scopes in registry_token.token_server.issued)
+    listed = [t.text for t in sources.repository_tags(f"{registry_token.host}/{name}", clients.get)]
+    assert listed == [f"{registry_token.host}/{name}:v1"]
+
+
+def test_registry_flags_reach_the_audit(registry_tls: RunningRegistry) -> None:
+    """--ca-bundle is how a private CA is trusted; without it, TLS fails for that image only."""
+    name = "audit-tls/app"
+    pop.push_image(registry_tls.store(name), "v1", "tls")
+    image = f"{registry_tls.host}/{name}:v1"
+    assert registry_tls.ca_path is not None
+    code, out, _ = run_cli("audit", image, "--ca-bundle", str(registry_tls.ca_path), "--format", "json", "--quiet")
+    assert code == 0 and json.loads(out)["images"][0]["outcome"] == "inventory"
+    code, out, _ = run_cli("audit", image, "--format", "json", "--quiet")
+    assert code == 3
+    record = json.loads(out)["images"][0]
+    assert record["outcome"] == "error" and "certificate" in record["error"].lower()

@@ -1,8 +1,8 @@
 """A progress bar for audits on a terminal (rich), and nothing anywhere else.
 
-`progress(enabled)` yields a callback taking each finished record. It draws only when
-stderr is a TTY and `--quiet` was not given; rich is imported only then, so pipes, CI
-logs and the library never load it. The total grows as sources are listed.
+`progress(enabled)` yields a `Bar` (call it with each finished record; `total(n)` once the
+sources are listed out), or None: it draws only when stderr is a TTY and `--quiet` was not
+given; rich is imported only then, so pipes, CI logs and the library never load it.
 """
 
 from __future__ import annotations
@@ -12,11 +12,18 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-Callback = Callable[[dict[str, Any]], None]
+
+class Bar:
+    def __init__(self, advance: Callable[[dict[str, Any]], None], total: Callable[[int], None]) -> None:
+        self._advance = advance
+        self.total = total
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        self._advance(record)
 
 
 @contextlib.contextmanager
-def progress(enabled: bool) -> Iterator[Callback | None]:
+def progress(enabled: bool) -> Iterator[Bar | None]:
     if not enabled or not sys.stderr.isatty():
         yield None
         return
@@ -37,4 +44,7 @@ def progress(enabled: bool) -> Iterator[Callback | None]:
             text = " ".join(f"{k} {v}" for k, v in counts.items() if v)
             bar.update(task, advance=1, description=text)
 
-        yield update
+        def total(count: int) -> None:
+            bar.update(task, total=count)
+
+        yield Bar(update, total)

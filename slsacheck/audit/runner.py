@@ -66,7 +66,8 @@ def _error_text(exc: BaseException) -> str:
 
 class Auditor:
     def __init__(self, settings: AuditSettings, clients: Clients, spool: Spool, summary: Summary,
-                 *, on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 *, on_record: Callable[[dict[str, Any]], None] | None = None,
+                 on_total: Callable[[int], None] | None = None) -> None:
         from slsacheck.verify.authorities import TrustRoots  # noqa: PLC0415
 
         self.settings = settings
@@ -74,6 +75,7 @@ class Auditor:
         self.spool = spool
         self.summary = summary
         self.on_record = on_record
+        self.on_total = on_total
         self.roots: TrustRoots = TrustRoots()
         self.inventory_authority: Authority | None = None
         self._claims: dict[tuple[str, str], threading.Event | tuple[int, str]] = {}
@@ -108,6 +110,8 @@ class Auditor:
             for target in targets:
                 self.listed += 1
                 work.put(target)
+            if self.on_total is not None:
+                self.on_total(self.listed)
             for _ in workers:
                 work.put(_STOP)
             for w in workers:

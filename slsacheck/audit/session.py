@@ -109,6 +109,7 @@ def run_audit(
     sources: Sequence[str] = (),
     policy_files: Sequence[str] = (),
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
     stdout: TextIO | None = None,
     now: datetime | None = None,
     clients: Clients | None = None,
@@ -123,7 +124,7 @@ def run_audit(
     started = _now()
     try:
         clients = clients or Clients(options, pool=settings.concurrency, rate=rate)
-        auditor = Auditor(settings, clients, spool, summary, on_record=on_record)
+        auditor = Auditor(settings, clients, spool, summary, on_record=on_record, on_total=on_total)
         auditor.run(targets)
         meta: dict[str, Any] = {
             "tool": {"name": "slsacheck", "version": __version__},

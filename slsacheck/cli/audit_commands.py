@@ -134,11 +134,11 @@ def _audit(args: argparse.Namespace) -> int:
     clients = Clients(options, pool=args.concurrency, rate=args.rate_limit)
     sources = [*args.images, *(f"file:{f}" for f in args.images_file), *(f"repository:{r}" for r in args.repository),
                *(f"registry:{r}" for r in args.registry)]
-    with progress(not args.quiet) as on_record:
+    with progress(not args.quiet) as bar:
         result = run_audit(_targets(args, clients), policy_set=policy_set, options=options, formats=formats,
                            output=args.output, concurrency=args.concurrency, rate=args.rate_limit,
                            trusted_root=args.trusted_root, sources=sources, policy_files=args.policy,
-                           on_record=on_record, clients=clients)
+                           on_record=bar, on_total=bar.total if bar else None, clients=clients)
     to_stdout = args.output in (None, "-")
     if not args.quiet and not (to_stdout and formats == ["text"]):
         print("\n".join(summary_lines(result.summary, result.meta)), file=sys.stderr)

@@ -144,3 +144,37 @@ def test_every_format_writes_a_whole_document(fmt: str, records: list[dict[str, 
     elif fmt == "html":
         assert text.rstrip().endswith("</html>") and "<b>&" not in text
     assert "\x01" not in text or fmt in ("json", "sarif", "text")
+
+
+def _on_a_terminal(argv: list[str]) -> tuple[int, str]:
+    """Run `slsacheck` with a pseudo-terminal as its stdout and stderr: (exit code, what it drew)."""
+    import os
+    import pty
+    import sys
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become slsacheck
+        os.execv(sys.executable, [sys.executable, "-m", "slsacheck", *argv])
+    out = b""
+    for _ in range(100_000):  # bounded: the child ends, and the terminal reads end with it
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def test_progress_bar_only_on_a_terminal_and_not_when_quiet(tmp_path: Path) -> None:
+    layout = LayoutStore(tmp_path / "layout", create=True)
+    for i in range(5):
+        scratch.push(layout, scratch.image({"f": str(i).encode()}), tag=f"v{i}")
+    argv = ["audit", f"oci:{tmp_path / 'layout'}", "--format", "json", "--output", str(tmp_path / "r.json")]
+    code, drawn = _on_a_terminal(argv)
+    assert code == 0 and "auditing" in drawn and "5/5" in drawn and "5 image(s)" in drawn
+    code, drawn = _on_a_terminal([*argv, "--quiet"])
+    assert code == 0 and drawn == ""

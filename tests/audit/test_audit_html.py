@@ -5,9 +5,14 @@ nothing fetched from anywhere. Screenshots go to tests/artifacts/ (git-ignored) 
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
+import time
+import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +107,88 @@ def test_page_is_self_contained_and_screenshots(policy_audit: Audit, tmp_path: P
         target.unlink(missing_ok=True)
         _chromium(tmp_path, "--window-size=1400,1500", "--hide-scrollbars", f"--screenshot={target}", page + fragment)
         assert target.stat().st_size > 10_000
+
+
+class _DevTools:
+    """Just enough of the Chrome DevTools protocol (over websocket-client) to look at a page."""
+
+    def __init__(self, url: str) -> None:
+        import websocket
+
+        self.ws = websocket.create_connection(url, timeout=30, suppress_origin=True)
+        self.next_id = 0
+
+    def call(self, method: str, **params: object) -> dict[str, Any]:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        for _ in range(10_000):  # bounded: events may come before our answer
+            message = json.loads(self.ws.recv())
+            if message.get("id") == self.next_id:
+                assert "error" not in message, message
+                result: dict[str, Any] = message["result"]
+                return result
+        raise AssertionError(f"no answer to {method}")
+
+    def evaluate(self, expression: str) -> Any:
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"]["value"]
+
+
+def _page_socket(profile: Path, process: subprocess.Popen[bytes]) -> str:
+    port_file = profile / "DevToolsActivePort"
+    for _ in range(300):  # bounded: 30 s
+        if port_file.is_file() and port_file.read_text().strip():
+            break
+        assert process.poll() is None, "chromium exited"
+        time.sleep(0.1)
+    port = port_file.read_text().split()[0]
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+    for _ in range(100):
+        with direct.open(f"http://127.0.0.1:{port}/json/list", timeout=5) as answer:
+            pages = [t for t in json.load(answer) if t.get("type") == "page"]
+        if pages:
+            return str(pages[0]["webSocketDebuggerUrl"])
+        time.sleep(0.1)
+    raise AssertionError("no page target")
+
+
+def test_printed_report_shows_every_row_and_the_details_of_failures(policy_audit: Audit, tmp_path: Path) -> None:
+    pytest.importorskip("websocket", reason="websocket-client is in the test extra")
+    exe = require_tool("chromium")
+    profile = tmp_path / "profile"
+    page = (policy_audit.out / "audit.html").as_uri() + "#outcome=pass"  # a filter the printout keeps
+    process = subprocess.Popen(
+        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+         "--remote-debugging-port=0", "--remote-allow-origins=*", "--window-size=1400,1500", page],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        tools = _DevTools(_page_socket(profile, process))
+        for _ in range(100):
+            if tools.evaluate("document.readyState") == "complete":
+                break
+            time.sleep(0.1)
+        tools.call("Emulation.setEmulatedMedia", media="print")
+        tools.evaluate("location.hash = ''")  # print everything
+        visible = tools.evaluate("""Array.from(document.querySelectorAll('tbody.img')).filter(
+            b => getComputedStyle(b).display !== 'none').length""")
+        assert visible == len(policy_audit.expected.images)
+        details = tools.evaluate("""Array.from(document.querySelectorAll('tbody.img')).filter(
+            b => getComputedStyle(b.querySelector('tr.detail')).display !== 'none').map(b => b.dataset.outcome)""")
+        assert sorted(details) == sorted(w.outcome for w in policy_audit.expected.images.values()
+                                         if w.outcome in ("fail", "error", "warn"))
+        hidden = tools.evaluate("getComputedStyle(document.querySelector('.controls')).display")
+        assert hidden == "none"
+        # Nothing wider than the page: long sources and digests wrap instead of being cut off.
+        width, room = tools.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert width <= room
+        shot = tools.call("Page.captureScreenshot", format="png")["data"]
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "audit-report-print.png").write_bytes(base64.b64decode(shot))
+        tools.ws.close()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -92,7 +92,8 @@ def _checks_table(checks: Sequence[Mapping[str, Any]]) -> str:
     rows = "".join(
         f'<tr><td class="o-{e(c["outcome"])}">{e(c["outcome"])}</td>'
         f'<td class="mono check" title="{e(help_text(c["id"]))}">'
-        f'{e(c["id"])}</td><td>{e(c.get("policy"))}</td><td>{e(c.get("expected"))}</td><td>{e(c.get("found"))}</td>'
+        f'{e(c["id"])}</td><td class="check">{e(c.get("policy"))}</td><td>{e(c.get("expected"))}</td>'
+        f'<td>{e(c.get("found"))}</td>'
         f'<td>{e(c.get("hint") or c.get("message"))}</td></tr>' for c in checks)
     return ("<h3>Checks</h3><table><tr><th>outcome</th><th>check</th><th>policy</th><th>expected</th>"
             f"<th>found</th><th>hint</th></tr>{rows}</table>")

@@ -51,7 +51,7 @@ td.mono,.mono{font-family:ui-monospace,SFMono-Regular,monospace;font-size:12px;o
 .badge.error{background:var(--error)}.badge.inventory{background:var(--inventory)}
 td.outcome{white-space:nowrap}
 button.toggle{border:0;background:none;cursor:pointer;font-size:12px;width:18px;padding:0}
-tr.detail>td{background:#fbfcfd;padding:8px 12px 12px 30px}
+tr.detail>td{background:#fbfcfd;padding:8px 12px 12px 30px;overflow-wrap:anywhere}
 .detail table{border-collapse:collapse;margin:6px 0 10px;width:100%}
 .detail th,.detail td{border:1px solid var(--line);padding:3px 6px;text-align:left;vertical-align:top;font-size:13px}
 .detail h3{font-size:13px;margin:8px 0 2px}

@@ -133,3 +133,18 @@ def test_sigint_leaves_whole_partial_reports(scenario: Expected, audit_proxy: Pr
     assert (out / "audit.html").read_text().rstrip().endswith("</html>")
     sarif = json.loads((out / "audit.sarif").read_text())
     assert sarif["runs"][0]["invocations"][0]["executionSuccessful"] is False
+
+
+def test_fail_on_decides_the_exit_status(scenario: Expected, tmp_path: Path) -> None:
+    warn_policy = tmp_path / "release.yaml"
+    warn_policy.write_text(scenario.policy.read_text().replace("mode: enforce", "mode: warn"))
+    (tmp_path / "release.pub").write_bytes((scenario.policy.parent / "release.pub").read_bytes())
+    image = f"{scenario.app}:unsigned-2"
+    args = ("audit", image, "--policy", str(warn_policy), "--format", "json", "--quiet")
+    code, out, _ = run_cli(*args)
+    assert code == 0 and json.loads(out)["images"][0]["outcome"] == "warn"
+    assert run_cli(*args, "--fail-on", "warn")[0] == 1
+    code, _, _ = run_cli("audit", image, "--policy", str(scenario.policy), "--quiet", "--fail-on", "never")
+    assert code == 0
+    code, _, _ = run_cli("audit", image, "--policy", str(scenario.policy), "--quiet")
+    assert code == 1

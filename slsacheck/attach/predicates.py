@@ -15,20 +15,10 @@ from urllib.parse import urlparse
 
 from slsacheck.errors import InputError
 from slsacheck.models.digest import Digest
+from slsacheck.models.predicates import PREDICATE_ALIASES
 from slsacheck.models.statement import Statement, Subject
 
-PREDICATE_ALIASES: Mapping[str, str] = {
-    "custom": "https://cosign.sigstore.dev/attestation/v1",
-    "slsaprovenance": "https://slsa.dev/provenance/v0.2",
-    "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
-    "slsaprovenance1": "https://slsa.dev/provenance/v1",
-    "spdx": "https://spdx.dev/Document",
-    "spdxjson": "https://spdx.dev/Document",
-    "cyclonedx": "https://cyclonedx.org/bom",
-    "link": "https://in-toto.io/Link/v1",
-    "vuln": "https://cosign.sigstore.dev/attestation/vuln/v1",
-    "openvex": "https://openvex.dev/ns",
-}
+__all__ = ["PREDICATE_ALIASES", "load_predicate", "predicate_type", "statement"]
 
 
 def predicate_type(name: str) -> str:

@@ -24,12 +24,12 @@ from typing import Any, TypeVar
 import yaml
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from slsacheck.models.predicates import PREDICATE_ALIASES
 from slsacheck.policy import checkids
 from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority
 from slsacheck.policy.cel import CELCompileError, compile_expression
 from slsacheck.policy.globs import Glob, GlobError, compile_glob, compile_image_glob
 from slsacheck.policy.model import (
-    PREDICATE_ALIASES,
     AttestationRule,
     Condition,
     Policy,

@@ -28,20 +28,6 @@ from slsacheck.policy.globs import Glob, image_name
 Mode = Literal["enforce", "warn"]
 NoMatch = Literal["deny", "warn", "allow"]
 
-# cosign's `--type` aliases (cosign attest / verify-attestation), and their URIs.
-PREDICATE_ALIASES: Mapping[str, str] = {
-    "slsaprovenance": "https://slsa.dev/provenance/v0.2",
-    "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
-    "slsaprovenance1": "https://slsa.dev/provenance/v1",
-    "spdx": "https://spdx.dev/Document",
-    "spdxjson": "https://spdx.dev/Document",
-    "cyclonedx": "https://cyclonedx.org/bom",
-    "link": "https://in-toto.io/Link/v1",
-    "vuln": "https://cosign.sigstore.dev/attestation/vuln/v1",
-    "openvex": "https://openvex.dev/ns",
-    "custom": "https://cosign.sigstore.dev/attestation/v1",
-}
-
 # Strictest first: combining several policy files keeps the strictest `noMatch`.
 NO_MATCH_ORDER: tuple[NoMatch, ...] = ("deny", "warn", "allow")
 

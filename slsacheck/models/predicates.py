@@ -1,0 +1,23 @@
+"""Predicate types by cosign's short names: the one table every layer reads (pure data).
+
+cosign's `--type` aliases (`cosign attest`, `cosign verify-attestation`) are part of its
+user interface; slsacheck gives the same names the same URIs wherever a name is
+accepted: on the command line (`attach.predicates`) and in policy files (`policy`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+PREDICATE_ALIASES: Mapping[str, str] = {
+    "custom": "https://cosign.sigstore.dev/attestation/v1",
+    "slsaprovenance": "https://slsa.dev/provenance/v0.2",
+    "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
+    "slsaprovenance1": "https://slsa.dev/provenance/v1",
+    "spdx": "https://spdx.dev/Document",
+    "spdxjson": "https://spdx.dev/Document",
+    "cyclonedx": "https://cyclonedx.org/bom",
+    "link": "https://in-toto.io/Link/v1",
+    "vuln": "https://cosign.sigstore.dev/attestation/vuln/v1",
+    "openvex": "https://openvex.dev/ns",
+}

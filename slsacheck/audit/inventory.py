@@ -134,6 +134,14 @@ def _provenance(statement: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _verifiable(signer: Mapping[str, Any], tlog: bool) -> str:
+    """What it would take to verify an unverified candidate."""
+    if signer.get("kind") == "keyless":
+        how = "a keyless authority (identity and issuer) with the deployment's trusted root"
+        return how + ("" if tlog else "; it carries no transparency-log entry, which most policies require")
+    return "the signer's public key, named by a policy's key authority"
+
+
 def _verified_by(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     return [{"authority": str(e.get("authority")), "signer": str(e.get("signer"))} for e in entries]
 
@@ -181,12 +189,16 @@ def describe(
     for candidate in candidates.signatures:
         signer, tlog = _signer(candidate)
         entries = verified.get(candidate.source, ())
-        signatures.append({
+        signature: dict[str, Any] = {
             "source": candidate.source, "origin": candidate.origin,
             "format": "sigstore-bundle" if candidate.bundle is not None else "simple-signing",
             "signer": signer, "tlog": tlog, "verified": bool(entries), "verifiedBy": _verified_by(entries),
-            **({"rejected": rejected_reasons[candidate.source]} if candidate.source in rejected_reasons else {}),
-        })
+        }
+        if candidate.source in rejected_reasons:
+            signature["rejected"] = rejected_reasons[candidate.source]
+        if not entries:
+            signature["verifiableWith"] = _verifiable(signer, tlog)
+        signatures.append(signature)
     for candidate in candidates.attestations:
         signer, tlog = _signer(candidate)
         entries = verified.get(candidate.source, ())
@@ -199,6 +211,8 @@ def describe(
         }
         if candidate.source in rejected_reasons:
             item["rejected"] = rejected_reasons[candidate.source]
+        if not entries:
+            item["verifiableWith"] = _verifiable(signer, tlog)
         if statement is not None and not _names_digest(statement, candidates.digest):
             item["problem"] = f"the statement's subject does not name {candidates.digest}"
         elif statement is not None and ptype in PROVENANCE_TYPES:

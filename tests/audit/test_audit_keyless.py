@@ -53,6 +53,7 @@ def test_keyless_signer_is_named_and_verified_against_the_trusted_root(
     signature = evidence["signatures"][0]
     assert signature["signer"] == {"kind": "keyless", "identity": SUBJECT, "issuer": DEFAULT_ISSUER}
     assert signature["tlog"] is True and signature["verified"] is False
+    assert "trusted root" in signature["verifiableWith"]
     assert named["slsaLevel"] == 1
 
     verified = _record(keyless_image, "--trusted-root", str(mock_sigstore.trusted_root))

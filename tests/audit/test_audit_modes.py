@@ -46,6 +46,7 @@ def test_inventory_describes_evidence_without_verifying(scenario: Expected, tmp_
     good = records[f"{app}:good-3"]["evidence"]
     assert good["signatures"][0]["signer"] == {"kind": "key", "keyHint": None}
     assert good["signatures"][0]["verified"] is False
+    assert "public key" in good["signatures"][0]["verifiableWith"]
     assert good["attestations"][0]["predicateType"] == pop.SLSA_V1
     assert good["provenance"]["builder"] == pop.TRUSTED_BUILDER
     assert records[f"{app}:good-3"]["slsaLevel"] == 1

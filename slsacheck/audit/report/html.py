@@ -106,13 +106,15 @@ def _evidence(evidence: Mapping[str, Any]) -> str:
     sigs = "".join(
         f"<li>{e(s['source'])}: {e(', '.join(_signers({'signatures': [s]})))}"
         f"{' &middot; tlog entry' if s.get('tlog') else ''}"
-        f"{' &middot; rejected: ' + e(s['rejected']) if s.get('rejected') else ''}</li>"
+        f"{' &middot; rejected: ' + e(s['rejected']) if s.get('rejected') else ''}"
+        f"{' &middot; to verify it: ' + e(s['verifiableWith']) if s.get('verifiableWith') else ''}</li>"
         for s in evidence.get("signatures") or [])
     parts.append(f"<h3>Signatures</h3><ul class='ev'>{sigs or '<li>none</li>'}</ul>")
     atts = "".join(
         f"<li>{e(a.get('predicateType'))} from {e(a['source'])}: "
         f"{'verified, by ' + e(a['verifiedBy'][0]['signer']) if a.get('verifiedBy') else 'not verified'}"
-        f"{' &middot; ' + e(a['problem']) if a.get('problem') else ''}</li>"
+        f"{' &middot; ' + e(a['problem']) if a.get('problem') else ''}"
+        f"{' &middot; rejected: ' + e(a['rejected']) if a.get('rejected') else ''}</li>"
         for a in evidence.get("attestations") or [])
     parts.append(f"<h3>Attestations</h3><ul class='ev'>{atts or '<li>none</li>'}</ul>")
     prov = evidence.get("provenance")

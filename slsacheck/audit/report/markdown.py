@@ -60,7 +60,8 @@ def write_markdown(report: Report, out: TextIO) -> None:
         rows += 1
         if rows > MAX_ROWS:
             continue
-        out.write(f"| {LABEL.get(record['outcome'], record['outcome'])} | L{record.get('slsaLevel', '?')} | "
+        level = record.get("slsaLevel")
+        out.write(f"| {LABEL.get(record['outcome'], record['outcome'])} | {'-' if level is None else f'L{level}'} | "
                   f"`{cell(record['image'])}` | `{short_digest(record.get('digest'))}` | {cell(_prov(record))} |\n")
     if rows > MAX_ROWS:
         out.write(f"\n_{rows - MAX_ROWS} more image(s) in the JSON report._\n")

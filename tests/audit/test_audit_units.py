@@ -126,7 +126,16 @@ ODD = {"image": 'r.example/a:<b>&"c"', "repository": "r.example/a", "digest": No
        "slsaLevel": None, "verdict": None, "evidence": None, "error": "bad \x01 bytes <here> & there", "sameAs": None}
 
 
-@pytest.mark.parametrize("records", [[], [ODD]], ids=["empty", "odd"])
+SEEN = {"image": "r.example/a:1", "repository": "r.example/a", "digest": "sha256:" + "1" * 64,
+        "outcome": "inventory", "slsaLevel": 1, "verdict": None, "error": None, "sameAs": None,
+        "evidence": {"signatures": [], "attestations": [], "rejected": [], "age": None, "searched": [],
+                     "incomplete": [], "slsa": {"level": 1, "reason": "provenance present, not verified"},
+                     "provenance": {"version": "v1", "builder": "https://b.example", "buildType": None,
+                                    "sources": ["git+https://g.example/r"], "refs": [], "commits": [],
+                                    "tasks": [], "taskRefs": [], "stepImages": [], "finishedOn": None}}}
+
+
+@pytest.mark.parametrize("records", [[], [ODD], [SEEN, ODD]], ids=["empty", "odd", "inventory"])
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_every_format_writes_a_whole_document(fmt: str, records: list[dict[str, Any]]) -> None:
     out = io.StringIO()
@@ -136,13 +145,19 @@ def test_every_format_writes_a_whole_document(fmt: str, records: list[dict[str, 
         doc = json.loads(text)
         if fmt == "json":
             assert doc["images"] == records
+        else:
+            assert len(doc["runs"][0]["results"]) == sum(1 for r in records if r["outcome"] == "error")
     elif fmt == "junit":
         from junitparser import JUnitXml
 
         xml = JUnitXml.fromstring(text)
-        assert xml.errors == len(records)
+        assert xml.errors == sum(1 for r in records if r["outcome"] == "error")
+        assert xml.tests == len(records)  # one case per image without a policy
     elif fmt == "html":
         assert text.rstrip().endswith("</html>") and "<b>&" not in text
+        assert text.count('<tbody class="img"') == len(records)
+    if records and fmt in ("text", "markdown", "html"):
+        assert "https://b.example" in text or len(records) == 1
     assert "\x01" not in text or fmt in ("json", "sarif", "text")
 
 

@@ -22,6 +22,13 @@ def image_line(record: Mapping[str, Any]) -> str:
     failed = [c["id"] for c in verdict.get("checks") or [] if c.get("outcome") == "fail"]
     if failed:
         parts.append("failed: " + ", ".join(failed))
+    evidence = record.get("evidence") or {}
+    if record["outcome"] == "inventory":
+        signatures = evidence.get("signatures") or []
+        parts.append(f"signatures {len(signatures)} ({sum(1 for x in signatures if x.get('verified'))} verified), "
+                     f"attestations {len(evidence.get('attestations') or [])}")
+        if evidence.get("provenance"):
+            parts.append(f"builder {evidence['provenance'].get('builder')}")
     if record.get("error") and record["outcome"] == "error":
         parts.append(str(record["error"]))
     if record.get("sameAs"):

@@ -116,9 +116,11 @@ def test_evidence_summary_names_signers_and_provenance(policy_audit: Audit) -> N
     assert "not verified" in untrusted["slsa"]["reason"]
     malformed = records[f"{app}:malformed-0"]["evidence"]
     assert any("not valid JSON" in r["reason"] for r in malformed["rejected"])
-    bundle = records[f"{app}:good-0"]["evidence"]
-    assert any(s["format"] == "sigstore-bundle" and s["verified"] for s in bundle["signatures"]) or \
-        records[f"{app}:good-0"]["sameAs"]
+    bundle = records[f"{app}:good-1"]["evidence"]  # signed and attested as Sigstore bundle referrers
+    assert [(s["format"], s["origin"], s["verified"]) for s in bundle["signatures"]] == [
+        ("sigstore-bundle", "referrer", True)]
+    assert [(a["origin"], a["verified"]) for a in bundle["attestations"]] == [("referrer", True)]
+    assert bundle["provenance"]["builder"] == "https://tekton.dev/chains/v2"
 
 
 def test_junit_parses_with_a_junit_parser(policy_audit: Audit) -> None:

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from slsacheck._json import load_object
 from slsacheck.errors import InputError
 
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
@@ -90,12 +91,13 @@ def _kind_name(value: Any) -> str:
 
 def parse_review(body: bytes) -> Review:
     """The AdmissionReview in `body`, or MalformedReview saying what is wrong with it."""
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _bad(f"AdmissionReview: not JSON ({exc})", expected="a JSON object", found=f"{len(body)} bytes") from None
-    if not isinstance(doc, dict):
-        raise _bad("AdmissionReview: not a JSON object", expected="a JSON object", found=_kind_name(doc))
+    doc = load_object(
+        body,
+        not_json=lambda exc: _bad(f"AdmissionReview: not JSON ({exc})", expected="a JSON object",
+                                  found=f"{len(body)} bytes"),
+        not_object=lambda value: _bad("AdmissionReview: not a JSON object", expected="a JSON object",
+                                      found=_kind_name(value)),
+    )
     api_version = doc.get("apiVersion")
     if doc.get("kind") != "AdmissionReview" or api_version not in API_VERSIONS:
         raise _bad(

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from slsacheck._json import load_object
 from slsacheck.attach.cosign_tags import attestation_tag, signature_tag
 from slsacheck.attach.referrers import list_bundles
 from slsacheck.errors import Error, InputError, IntegrityError, NotFound, RegistryError
@@ -108,13 +108,11 @@ def _b64(value: str, what: str) -> bytes:
 
 
 def _json_object(data: bytes | str, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _Malformed(f"{what} is not valid JSON ({exc.__class__.__name__}: {exc})") from None
-    if not isinstance(value, dict):
-        raise _Malformed(f"{what} is not a JSON object")
-    return value
+    return load_object(
+        data,
+        not_json=lambda exc: _Malformed(f"{what} is not valid JSON ({exc.__class__.__name__}: {exc})"),
+        not_object=lambda _: _Malformed(f"{what} is not a JSON object"),
+    )
 
 
 def _material(layer: Descriptor) -> dict[str, Any]:

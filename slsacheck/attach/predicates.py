@@ -8,11 +8,11 @@ image digest as its only subject, with the repository as the subject's name.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
+from slsacheck._json import load_object
 from slsacheck.errors import InputError
 from slsacheck.models.digest import Digest
 from slsacheck.models.predicates import PREDICATE_ALIASES
@@ -38,16 +38,16 @@ def predicate_type(name: str) -> str:
 
 def load_predicate(data: bytes, where: str) -> dict[str, Any]:
     """The predicate file's JSON value (an object for every predicate type cosign knows)."""
-    try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
+    return load_object(
+        data,
+        not_json=lambda exc: InputError(
             f"{where}: the predicate is not valid JSON ({exc})",
             hint="--predicate takes a JSON file (or - for standard input)",
-        ) from None
-    if not isinstance(value, dict):
-        raise InputError(f"{where}: the predicate must be a JSON object", found=type(value).__name__)
-    return value
+        ),
+        not_object=lambda value: InputError(
+            f"{where}: the predicate must be a JSON object", found=type(value).__name__
+        ),
+    )
 
 
 def statement(subject_name: str, digest: Digest, predicate_type_uri: str, predicate: Mapping[str, Any]) -> bytes:

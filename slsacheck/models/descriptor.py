@@ -7,11 +7,11 @@ to their parsed form: a manifest's identity is its bytes, never a re-serialisati
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from slsacheck._json import load_object
 from slsacheck.errors import InputError
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.digest import Digest
@@ -132,14 +132,13 @@ class Manifest:
     @classmethod
     def parse(cls, raw: bytes, media_type: str | None = None, *, where: str = "manifest") -> Manifest:
         """Parse manifest bytes. `media_type` is what the server said (Content-Type)."""
-        try:
-            obj = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MalformedManifest(
+        obj = load_object(
+            raw,
+            not_json=lambda exc: MalformedManifest(
                 f"{where}: not valid JSON ({exc})", hint="the content is not a manifest"
-            ) from None
-        if not isinstance(obj, dict):
-            raise MalformedManifest(f"{where}: a manifest must be a JSON object")
+            ),
+            not_object=lambda _: MalformedManifest(f"{where}: a manifest must be a JSON object"),
+        )
         declared = obj.get("mediaType")
         if declared is not None and not isinstance(declared, str):
             raise MalformedManifest(f"{where}: 'mediaType' must be a string")

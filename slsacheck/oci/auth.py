@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slsacheck._json import load_object
 from slsacheck.errors import AuthError, InputError
 from slsacheck.models.reference import DOCKER_HUB
 
@@ -132,16 +133,14 @@ def _read_config(path: Path) -> dict[str, Any]:
         ) from None
     if len(raw) > _MAX_CONFIG_SIZE:
         raise InputError(f"registry credentials file {path} is larger than 4 MiB", hint="is it really a config.json?")
-    try:
-        obj = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
+    return load_object(
+        raw,
+        not_json=lambda exc: InputError(
             f"registry credentials file {path} is not valid JSON (line {getattr(exc, 'lineno', '?')})",
             hint="fix the file, or run `docker login` again to rewrite it",
-        ) from None
-    if not isinstance(obj, dict):
-        raise InputError(f"registry credentials file {path} must hold a JSON object")
-    return obj
+        ),
+        not_object=lambda _: InputError(f"registry credentials file {path} must hold a JSON object"),
+    )
 
 
 def _find_key(table: Any, host: str) -> str | None:

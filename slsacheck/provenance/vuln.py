@@ -14,12 +14,12 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from slsacheck._json import load_object
 from slsacheck.errors import InputError
 
 VULN_PREDICATE_TYPE = "https://cosign.sigstore.dev/attestation/vuln/v1"
@@ -38,15 +38,16 @@ class Invocation:
 
 def parse_report(data: bytes, where: str) -> dict[str, Any]:
     """A Trivy JSON report (SchemaVersion 2) from bytes, or InputError saying what is wrong."""
-    try:
-        report = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
+    report = load_object(
+        data,
+        not_json=lambda exc: InputError(
             f"{where}: not a JSON document ({exc})",
             hint="run trivy with --format json (not table or cosign-vuln) and pass that file",
-        ) from None
-    if not isinstance(report, dict):
-        raise InputError(f"{where}: a Trivy report is a JSON object", found=type(report).__name__)
+        ),
+        not_object=lambda value: InputError(
+            f"{where}: a Trivy report is a JSON object", found=type(value).__name__
+        ),
+    )
     version = report.get("SchemaVersion")
     if version != 2:  # Trivy's report schema, not a count
         raise InputError(

@@ -30,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from slsacheck._json import load_object
 from slsacheck.errors import InputError
 
 TRUSTED_ROOT_MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
@@ -204,12 +205,11 @@ def _read(path: str | Path) -> tuple[bytes, Mapping[str, Any], str]:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise TrustRootError(f"cannot read trust root {where}: {exc.strerror}", hint="check the path") from exc
-    try:
-        doc = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TrustRootError(f"{where}: not JSON: {exc}", hint="pass a Sigstore trusted_root.json") from exc
-    if not isinstance(doc, Mapping):
-        raise TrustRootError(f"{where}: not a JSON object", hint="pass a Sigstore trusted_root.json")
+    doc = load_object(
+        raw,
+        not_json=lambda exc: TrustRootError(f"{where}: not JSON: {exc}", hint="pass a Sigstore trusted_root.json"),
+        not_object=lambda _: TrustRootError(f"{where}: not a JSON object", hint="pass a Sigstore trusted_root.json"),
+    )
     return raw, doc, where
 
 

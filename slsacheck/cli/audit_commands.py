@@ -120,6 +120,9 @@ def _audit(args: argparse.Namespace) -> int:
     for name in args.images_file:
         if name != "-" and not os.access(name, os.R_OK):
             raise InputError(f"--images-file {name}: cannot read it", expected="a readable file of image references")
+    if args.policy and args.trusted_root:
+        raise InputError("--trusted-root is for inventories (no --policy)",
+                         hint="a policy names its trusted roots in its keyless authorities")
     formats = list(dict.fromkeys(args.formats or ["text"]))
     output_paths(formats, args.output)  # a usage error before any registry call
     policy_set = None

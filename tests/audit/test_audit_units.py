@@ -193,3 +193,20 @@ def test_progress_bar_only_on_a_terminal_and_not_when_quiet(tmp_path: Path) -> N
     assert code == 0 and "auditing" in drawn and "5/5" in drawn and "5 image(s)" in drawn
     code, drawn = _on_a_terminal([*argv, "--quiet"])
     assert code == 0 and drawn == ""
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["audit"], "nothing to audit"),
+    (["audit", "r.example/a:1", "--concurrency", "0"], "--concurrency"),
+    (["audit", "r.example/a:1", "--rate-limit", "0"], "--rate-limit"),
+    (["audit", "r.example/a:1", "--no-match", "allow"], "--no-match needs --policy"),
+    (["audit", "r.example/a:1", "--policy", "p.yaml", "--trusted-root", "t.json"], "--trusted-root"),
+    (["audit", "--images-file", "/nonexistent/list.txt"], "cannot read"),
+    (["audit", "r.example/a:1", "--format", "json", "--format", "sarif"], "--output"),
+])
+def test_usage_errors_before_any_registry_call(argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+                                               ) -> None:
+    from slsacheck.cli import main
+
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err

@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from slsacheck._json import load_object
+from slsacheck._reason import one_line
 from slsacheck.attach.cosign_tags import attestation_tag, signature_tag
 from slsacheck.attach.referrers import list_bundles
-from slsacheck.errors import Error, InputError, IntegrityError, NotFound, RegistryError
+from slsacheck.errors import InputError, IntegrityError, NotFound, RegistryError
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
 from slsacheck.models.digest import Digest
@@ -87,17 +87,6 @@ class Candidates:
 
 class _Malformed(Exception):
     """A layer or bundle that cannot be a candidate; the message is the reason."""
-
-
-_KEY_ID = re.compile(r"(key sha256:[0-9a-f]{16})[0-9a-f]{48}")
-
-
-def _reason(exc: Error) -> str:
-    """One line: the message, expected vs found, with key fingerprints shortened."""
-    text = exc.message
-    if exc.expected is not None or exc.found is not None:
-        text += f" (expected {exc.expected}, found {exc.found})"
-    return _KEY_ID.sub(r"\1", text)
 
 
 def _b64(value: str, what: str) -> bytes:
@@ -182,10 +171,10 @@ class _Collector:
             self.saved_layout(kind)
             return
         except (IntegrityError, InputError) as exc:
-            self.reject(kind, where, f"the {kind} manifest is unusable: {_reason(exc)}")
+            self.reject(kind, where, f"the {kind} manifest is unusable: {one_line(exc)}")
             return
         except RegistryError as exc:
-            self.incomplete.append(f"reading {where}: {_reason(exc)}")
+            self.incomplete.append(f"reading {where}: {one_line(exc)}")
             return
         self.layers(kind, manifest, where)
 
@@ -204,7 +193,7 @@ class _Collector:
         try:
             entries = self.store.entries()
         except RegistryError as exc:
-            self.incomplete.append(f"reading {self.store.location}/index.json: {_reason(exc)}")
+            self.incomplete.append(f"reading {self.store.location}/index.json: {one_line(exc)}")
             return
         images = [e for e in entries if e.annotations.get(mt.ANN_KIND) in {mt.KIND_IMAGE, mt.KIND_IMAGE_INDEX}]
         if len({e.digest for e in images}) != 1 or images[0].digest != self.digest:
@@ -217,10 +206,10 @@ class _Collector:
             try:
                 manifest = self.store.fetch_manifest(str(entry.digest))
             except (IntegrityError, InputError, NotFound) as exc:
-                self.reject(kind, where, f"the {kind} manifest is unusable: {_reason(exc)}")
+                self.reject(kind, where, f"the {kind} manifest is unusable: {one_line(exc)}")
                 continue
             except RegistryError as exc:
-                self.incomplete.append(f"reading {where}: {_reason(exc)}")
+                self.incomplete.append(f"reading {where}: {one_line(exc)}")
                 continue
             self.layers(kind, manifest, where)
 
@@ -234,13 +223,13 @@ class _Collector:
         except _Malformed as exc:
             self.reject(kind, source, str(exc), ptype)
         except IntegrityError as exc:
-            self.reject(kind, source, f"the layer blob does not match its descriptor: {_reason(exc)}", ptype)
+            self.reject(kind, source, f"the layer blob does not match its descriptor: {one_line(exc)}", ptype)
         except NotFound as exc:
-            self.reject(kind, source, f"the layer blob is missing: {_reason(exc)}", ptype)
+            self.reject(kind, source, f"the layer blob is missing: {one_line(exc)}", ptype)
         except RegistryError as exc:
-            self.incomplete.append(f"reading {source}: {_reason(exc)}")
+            self.incomplete.append(f"reading {source}: {one_line(exc)}")
         except InputError as exc:
-            self.reject(kind, source, _reason(exc), ptype)
+            self.reject(kind, source, one_line(exc), ptype)
 
     def referrers(self) -> None:
         self.searched.append(f"{self.store.location} referrers of {self.digest}")
@@ -249,10 +238,10 @@ class _Collector:
         except NotFound:
             return
         except (IntegrityError, InputError) as exc:
-            self.reject("signature", f"referrers of {self.digest}", f"the referrers index is unusable: {_reason(exc)}")
+            self.reject("signature", f"referrers of {self.digest}", f"the referrers index is unusable: {one_line(exc)}")
             return
         except RegistryError as exc:
-            self.incomplete.append(f"listing referrers of {self.digest}: {_reason(exc)}")
+            self.incomplete.append(f"listing referrers of {self.digest}: {one_line(exc)}")
             return
         for index, desc in enumerate(found):
             if index >= MAX_CANDIDATES:
@@ -293,13 +282,13 @@ class _Collector:
         except _Malformed as exc:
             self.reject(kind, source, str(exc), ptype)
         except IntegrityError as exc:
-            self.reject(kind, source, f"content does not match its digest: {_reason(exc)}", ptype)
+            self.reject(kind, source, f"content does not match its digest: {one_line(exc)}", ptype)
         except NotFound as exc:
-            self.reject(kind, source, f"listed but missing: {_reason(exc)}", ptype)
+            self.reject(kind, source, f"listed but missing: {one_line(exc)}", ptype)
         except RegistryError as exc:
-            self.incomplete.append(f"reading {source}: {_reason(exc)}")
+            self.incomplete.append(f"reading {source}: {one_line(exc)}")
         except InputError as exc:
-            self.reject(kind, source, _reason(exc), ptype)
+            self.reject(kind, source, one_line(exc), ptype)
 
 
 def collect_candidates(

@@ -20,13 +20,13 @@ turns that into a value. Trusted roots are read once per path (`TrustRoots`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from slsacheck._reason import one_line
 from slsacheck.attach.candidates import COSIGN_SIGN_PREDICATE, Candidate
 from slsacheck.errors import Error
 from slsacheck.models import mediatypes as mt
@@ -73,17 +73,6 @@ class TrustRoots:
         return self._roots[key]
 
 
-_KEY_ID = re.compile(r"(key sha256:[0-9a-f]{16})[0-9a-f]{48}")
-
-
-def _reason(exc: Error) -> str:
-    """One line: the message, expected vs found, with key fingerprints shortened."""
-    text = exc.message
-    if exc.expected is not None or exc.found is not None:
-        text += f" (expected {exc.expected}, found {exc.found})"
-    return _KEY_ID.sub(r"\1", text)
-
-
 def _identity(spec: IdentitySpec) -> Identity:
     return Identity(issuer=spec.issuer, subject=spec.subject, issuer_regexp=spec.issuer_regexp,
                     subject_regexp=spec.subject_regexp)
@@ -112,7 +101,7 @@ def _try_each(attempts: list[tuple[str, Any]]) -> Any:
         try:
             return thunk()
         except Error as exc:
-            reasons.append(f"{label}: {_reason(exc)}" if len(attempts) > 1 else _reason(exc))
+            reasons.append(f"{label}: {one_line(exc)}" if len(attempts) > 1 else one_line(exc))
     raise Refused("; ".join(reasons) if reasons else "nothing to verify with")
 
 
@@ -126,7 +115,7 @@ def _check_signature(
     try:
         payload = parse_payload(c.payload)
     except Error as exc:
-        raise Refused(f"the payload is not a cosign signature payload: {_reason(exc)}") from None
+        raise Refused(f"the payload is not a cosign signature payload: {one_line(exc)}") from None
     if payload.digest != digest:
         raise Refused(
             f"the payload signs {payload.digest}, not this image {digest} "
@@ -178,7 +167,7 @@ def _statement(payload: bytes, digest: Digest) -> Statement:
     try:
         statement = Statement.from_json(payload)
     except Error as exc:
-        raise Refused(f"the DSSE payload is not an in-toto statement: {_reason(exc)}") from None
+        raise Refused(f"the DSSE payload is not an in-toto statement: {one_line(exc)}") from None
     if not statement.names_digest(digest):
         names = ", ".join(
             f"{s.name}@" + ",".join(f"{alg}:{value}" for alg, value in s.digest.items()) for s in statement.subjects
@@ -194,7 +183,7 @@ def _check_attestation(
     try:
         envelope = Envelope.from_json(c.envelope)
     except Error as exc:
-        raise Refused(f"malformed DSSE envelope: {_reason(exc)}") from None
+        raise Refused(f"malformed DSSE envelope: {one_line(exc)}") from None
     if envelope.payload_type != mt.IN_TOTO_PAYLOAD:
         raise Refused(f"the DSSE payloadType is {envelope.payload_type!r}, not {mt.IN_TOTO_PAYLOAD!r}")
     if isinstance(authority, KeyAuthority):
@@ -297,7 +286,7 @@ def check(
     except Refused:
         raise
     except Error as exc:
-        raise Refused(_reason(exc)) from None
+        raise Refused(one_line(exc)) from None
 
 
 def try_authority(

@@ -39,13 +39,6 @@ if TYPE_CHECKING:
     from slsacheck.policy.model import Policy, PolicySet
 
 
-def _reason(exc: Error) -> str:
-    text = exc.message
-    if exc.expected is not None or exc.found is not None:
-        text += f" (expected {exc.expected}, found {exc.found})"
-    return text
-
-
 def _open(ref: ImageRef, options: RegistryOptions | None) -> Store:
     from slsacheck.oci.open import open_store  # noqa: PLC0415 - registry code loads only when used
 
@@ -94,7 +87,7 @@ def _judge_many(
     except Error as exc:
         # Whatever kept us from reading the image (unreachable, refused, not found, bytes
         # that are not a manifest) is this image's `error` verdict; the others go on.
-        what = f"resolving {text}: {_reason(exc)}"
+        what = f"resolving {text}: {exc}"
         return Verdict(text, str(ref.digest) if ref.digest else None, tuple(policies), (), incomplete=(what,))
     digest = manifest.digest
     candidates = collect_candidates(store, digest)

@@ -91,6 +91,8 @@ def _verifier_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--certificate-oidc-issuer-regexp", metavar="RE", help="keyless: issuer as a full-match regexp")
     p.add_argument("--trusted-root", metavar="FILE", help="keyless: Sigstore trusted_root.json (read offline)")
     p.add_argument("--output", choices=["text", "json"], default="text")
+    p.add_argument("--report", metavar="FILE",
+                   help="also write the JSON verdict(s) to FILE (--output still chooses what stdout shows)")
     p.add_argument("--offline", action="store_true",
                    help="no network besides the image's registry (always true: trust roots come from files)")
     add_registry_flags(p)
@@ -227,8 +229,24 @@ def _verify(args: argparse.Namespace) -> int:
 
         policy_set = load_policies(args.policy, no_match=args.no_match)
         verdicts = verify_images(refs, policy_set, options=options, now=now)
+    if args.report:
+        _write_report(Path(args.report), verdicts)
     _print_verdicts(verdicts, args.output)
     return exit_code(verdicts)
+
+
+def _write_report(path: Path, verdicts: list[Verdict]) -> None:
+    """The JSON verdict(s), as `--output json` prints them, written whole or not at all."""
+    from slsacheck.verify.report import render_json  # noqa: PLC0415
+
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(render_json(verdicts), encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        raise InputError(f"--report {path}: cannot write the verdict: {exc.strerror}",
+                         hint="give a writable path (its directory is created if missing)") from None
 
 
 def _print_verdicts(verdicts: list[Verdict], output: str) -> None:

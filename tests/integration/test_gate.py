@@ -8,17 +8,14 @@ not change what is judged (the digest printed).
 
 from __future__ import annotations
 
-import json
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from slsacheck.cli import main
 from slsacheck.models import ImageRef, Manifest
 from slsacheck.models import mediatypes as mt
 from slsacheck.oci import scratch
@@ -26,34 +23,13 @@ from slsacheck.oci.store import Store
 from slsacheck.policy.load import load_policies
 from slsacheck.signing.keys import generate_key_pair
 from slsacheck.verify.gate import verify_image
+from tests.support.gate_scenarios import Run, cli, push_scratch, registry_flags, validate_verdict
 from tests.support.registry import RunningRegistry, free_port
 from tests.support.sigstore_mock import MockSigstore, mock_sigstore
 
-__all__ = ["mock_sigstore"]  # the fixture, imported for pytest
+__all__ = ["cli", "mock_sigstore"]  # the fixtures, imported for pytest
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
-    monkeypatch.setenv("COSIGN_PASSWORD", "")
-
-    def run(*argv: str) -> Run:
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -94,21 +70,6 @@ def _policy(workdir: Path, include: str, *, name: str = "release", no_match: str
     return path
 
 
-def _flags(reg: RunningRegistry) -> list[str]:
-    flags = []
-    if reg.ca_path is not None:
-        flags += ["--ca-bundle", str(reg.ca_path)]
-    if reg.username is not None:
-        flags += ["--docker-config", str(reg.docker_config)]
-    return flags
-
-
-def _push(reg: RunningRegistry, repo: str, tag: str, seed: str) -> scratch.Built:
-    built = scratch.image({"hello": seed.encode()})
-    scratch.push(reg.store(repo), built, tag=tag)
-    return built
-
-
 def _sign_and_attest(cli: Callable[..., Run], workdir: Path, text: str, flags: list[str]) -> None:
     assert cli("sign", "--key", str(workdir / "release.key"), text, *flags).code == 0
     assert cli("attest", "--key", str(workdir / "release.key"), "--type", "custom",
@@ -118,10 +79,10 @@ def _sign_and_attest(cli: Callable[..., Run], workdir: Path, text: str, flags: l
 def test_signed_and_attested_image_passes_unsigned_fails(
     cli: Callable[..., Run], registry_tls: RunningRegistry, repo_name: str, workdir: Path
 ) -> None:
-    flags = _flags(registry_tls)
+    flags = registry_flags(registry_tls)
     policy = _policy(workdir, f"{registry_tls.host}/test/**")
-    good = _push(registry_tls, repo_name, "good", "good")
-    _push(registry_tls, repo_name, "bare", "bare")
+    good = push_scratch(registry_tls, repo_name, "good", "good")
+    push_scratch(registry_tls, repo_name, "bare", "bare")
     _sign_and_attest(cli, workdir, f"{registry_tls.host}/{repo_name}:good", flags)
 
     run = cli("verify", "--policy", str(policy), f"{registry_tls.host}/{repo_name}:good", *flags)
@@ -134,22 +95,15 @@ def test_signed_and_attested_image_passes_unsigned_fails(
     failed = {c["id"] for c in doc["checks"] if c["outcome"] == "fail"}
     assert failed == {"signatures.threshold", "attestations.provenance.present"}
     assert doc["outcome"] == "fail" and doc["policies"] == ["release"]
-    _valid(doc)
-
-
-def _valid(doc: Any) -> None:
-    import jsonschema
-
-    schema = json.loads((Path(__file__).parents[2] / "schemas" / "verdict.schema.json").read_text())
-    jsonschema.validate(doc, schema)
+    validate_verdict(doc)
 
 
 def test_signature_by_an_unlisted_key_fails_with_the_reason(
     cli: Callable[..., Run], registry_tls: RunningRegistry, repo_name: str, workdir: Path
 ) -> None:
-    flags = _flags(registry_tls)
+    flags = registry_flags(registry_tls)
     policy = _policy(workdir, f"{registry_tls.host}/test/**")
-    _push(registry_tls, repo_name, "v1", "unlisted")
+    push_scratch(registry_tls, repo_name, "v1", "unlisted")
     text = f"{registry_tls.host}/{repo_name}:v1"
     assert cli("sign", "--key", str(workdir / "other.key"), "--format", "legacy", text, *flags).code == 0
     run = cli("verify", "--policy", str(policy), "--output", "json", text, *flags)
@@ -161,10 +115,10 @@ def test_signature_by_an_unlisted_key_fails_with_the_reason(
 def test_several_images_in_one_run(
     cli: Callable[..., Run], registry_tls: RunningRegistry, repo_name: str, workdir: Path
 ) -> None:
-    flags = _flags(registry_tls)
+    flags = registry_flags(registry_tls)
     policy = _policy(workdir, f"{registry_tls.host}/test/**")
-    _push(registry_tls, repo_name, "a", "a")
-    _push(registry_tls, repo_name, "b", "b")
+    push_scratch(registry_tls, repo_name, "a", "a")
+    push_scratch(registry_tls, repo_name, "b", "b")
     _sign_and_attest(cli, workdir, f"{registry_tls.host}/{repo_name}:a", flags)
     run = cli("verify", "--policy", str(policy), "--output", "json",
               f"{registry_tls.host}/{repo_name}:a", f"{registry_tls.host}/{repo_name}:b", *flags)
@@ -179,7 +133,7 @@ def test_registry_unreachable_is_exit_3_and_never_pass(cli: Callable[..., Run], 
     assert run.code == 3
     doc = run.json()
     assert doc["outcome"] == "error" and doc["incomplete"] and doc["digest"] is None
-    _valid(doc)
+    validate_verdict(doc)
 
 
 def test_no_matching_policy_is_decided_without_a_registry_call(cli: Callable[..., Run], workdir: Path) -> None:
@@ -217,9 +171,9 @@ class _TagMover:
 def test_a_tag_moved_after_resolution_is_judged_by_the_digest_printed(
     cli: Callable[..., Run], registry_tls: RunningRegistry, repo_name: str, workdir: Path
 ) -> None:
-    flags = _flags(registry_tls)
-    signed = _push(registry_tls, repo_name, "release", "signed")
-    unsigned = _push(registry_tls, repo_name, "scratch", "unsigned")
+    flags = registry_flags(registry_tls)
+    signed = push_scratch(registry_tls, repo_name, "release", "signed")
+    unsigned = push_scratch(registry_tls, repo_name, "scratch", "unsigned")
     _sign_and_attest(cli, workdir, f"{registry_tls.host}/{repo_name}:release", flags)
     policy_set = load_policies([_policy(workdir, f"{registry_tls.host}/test/**")])
     store = _TagMover(registry_tls.store(repo_name), "release", unsigned.manifest)
@@ -295,9 +249,9 @@ def test_keyless_authority_in_a_policy(
 def test_a_missing_image_is_an_error_verdict_and_the_others_are_judged(
     cli: Callable[..., Run], registry_tls: RunningRegistry, repo_name: str, workdir: Path
 ) -> None:
-    flags = _flags(registry_tls)
+    flags = registry_flags(registry_tls)
     policy = _policy(workdir, f"{registry_tls.host}/test/**")
-    _push(registry_tls, repo_name, "a", "present")
+    push_scratch(registry_tls, repo_name, "a", "present")
     _sign_and_attest(cli, workdir, f"{registry_tls.host}/{repo_name}:a", flags)
     run = cli("verify", "--policy", str(policy), "--output", "json",
               f"{registry_tls.host}/{repo_name}:missing", f"{registry_tls.host}/{repo_name}:a", *flags)

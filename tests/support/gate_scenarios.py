@@ -1,0 +1,222 @@
+"""Shared pieces of the gate tests (tests/integration/test_gate*.py): the CLI runner,
+registry flags, scratch images, and the Tekton builds whose provenance the matrix signs.
+
+A `Build` is the set of facts a policy judges about one Tekton build (builder, source
+repository, ref, commit, pipeline tasks, step images, finish time). `tekton_runs` turns
+it into the PipelineRun and TaskRuns `kubectl get -o json` would show, and `provenance`
+runs slsacheck's own generator over them, so the statements the gate judges are the
+ones the Tekton task would attest. Scenarios change one fact of the default `Build`
+with `dataclasses.replace`. Times are relative to the `now` given, so `maxAge` rules
+hold on whatever day the tests run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slsacheck.attach import cosign_tags as ct
+from slsacheck.cli import main
+from slsacheck.errors import Error
+from slsacheck.models import mediatypes as mt
+from slsacheck.models.digest import Digest
+from slsacheck.oci import scratch
+from slsacheck.oci.store import Store
+from slsacheck.provenance.generate import Generated, Options, generate
+from slsacheck.provenance.runs import parse_run
+from slsacheck.signing.keys import generate_key_pair
+from slsacheck.signing.keysigner import KeySigner
+from tests.support.registry import RunningRegistry
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMIT = "9d4e5f60718293a4b5c6d7e8f9012a3b4c5d6e7f"
+BUILDER_ID = "https://tekton.dev/chains/v2"
+GIT_URL = "https://git.example.com/acme/app"
+TASKS = ("git-clone", "trivy-scan", "build-push")
+STEP_IMAGES: Mapping[str, str] = {
+    "git-clone": "gcr.io/tekton-releases/github.com/tektoncd/pipeline/cmd/git-init@sha256:" + "1" * 64,
+    "trivy-scan": "registry.example.com/tools/trivy@sha256:" + "2" * 64,
+    "build-push": "registry.example.com/tools/buildah@sha256:" + "3" * 64,
+}
+
+
+# -- the CLI, as the gate tests call it ---------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One `slsacheck` invocation in-process: exit code and captured output."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
+    """`cli(*argv)` runs `slsacheck.cli.main` and returns a `Run` (COSIGN_PASSWORD empty)."""
+    monkeypatch.setenv("COSIGN_PASSWORD", "")
+
+    def run(*argv: str) -> Run:
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run
+
+
+def registry_flags(reg: RunningRegistry) -> list[str]:
+    """The CLI flags that reach `reg` (its CA, its credentials)."""
+    flags = []
+    if reg.ca_path is not None:
+        flags += ["--ca-bundle", str(reg.ca_path)]
+    if reg.username is not None:
+        flags += ["--docker-config", str(reg.docker_config)]
+    return flags
+
+
+def push_scratch(reg: RunningRegistry, repo: str, tag: str, seed: str) -> scratch.Built:
+    """A one-file image (content `seed`, so distinct seeds give distinct digests) pushed as `repo:tag`."""
+    built = scratch.image({"hello": seed.encode()})
+    scratch.push(reg.store(repo), built, tag=tag)
+    return built
+
+
+def validate_verdict(doc: Any) -> None:
+    """`doc` against schemas/verdict.schema.json (raises on a mismatch)."""
+    import jsonschema
+
+    schema = json.loads((ROOT / "schemas" / "verdict.schema.json").read_text())
+    jsonschema.validate(doc, schema)
+
+
+# -- keys --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    signer: KeySigner
+    public_pem: bytes
+
+
+def key_pair() -> KeyPair:
+    """A fresh cosign key pair (empty password), as `slsacheck generate-key-pair` writes it."""
+    private, public = generate_key_pair(b"")
+    return KeyPair(KeySigner.from_pem(private, password=lambda: b""), public)
+
+
+# -- Tekton builds -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Build:
+    """The facts of one Tekton build that a policy judges; each scenario replaces one."""
+
+    builder_id: str = BUILDER_ID
+    git_url: str = GIT_URL
+    revision: str = "refs/heads/main"
+    commit: str = COMMIT
+    tasks: tuple[str, ...] = TASKS
+    step_images: Mapping[str, str] = field(default_factory=lambda: dict(STEP_IMAGES))
+    age: timedelta = timedelta(hours=1)  # how long before `now` the run finished
+
+
+def _time(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_SUCCEEDED = [{"type": "Succeeded", "status": "True", "reason": "Succeeded"}]
+
+
+def tekton_runs(build: Build, image: str, digest: Digest, now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The PipelineRun and its TaskRuns (tekton.dev/v1) that pushed `image@digest` per `build`."""
+    run = "app-build-1"
+    end = now - build.age
+    start = end - timedelta(minutes=len(build.tasks))
+    results: dict[str, list[dict[str, str]]] = {
+        "git-clone": [{"name": "url", "value": build.git_url}, {"name": "commit", "value": build.commit}],
+        "trivy-scan": [{"name": "REPORT", "value": "trivy-report.json"}],
+        "build-push": [{"name": "IMAGE_URL", "value": f"{image}:latest"},
+                       {"name": "IMAGE_DIGEST", "value": str(digest)}],
+    }
+    children = []
+    for i, task in enumerate(build.tasks):
+        image_id = build.step_images[task]
+        children.append({
+            "apiVersion": "tekton.dev/v1",
+            "kind": "TaskRun",
+            "metadata": {
+                "name": f"{run}-{task}",
+                "namespace": "ci",
+                "uid": f"7c2d4e6f-0000-4000-8000-{i + 1:012d}",
+                "labels": {"tekton.dev/pipelineRun": run, "tekton.dev/pipelineTask": task},
+            },
+            "spec": {"taskRef": {"name": task, "kind": "Task"}},
+            "status": {
+                "conditions": _SUCCEEDED,
+                "startTime": _time(start + timedelta(minutes=i)),
+                "completionTime": _time(start + timedelta(minutes=i + 1)),
+                "steps": [{"name": task, "container": f"step-{task}", "imageID": "docker-pullable://" + image_id}],
+                "results": results[task],
+                "taskSpec": {"steps": [{"name": task, "image": image_id.split("@", 1)[0]}]},
+            },
+        })
+    tasks = [{"name": t, "taskRef": {"name": t}, **({"runAfter": [build.tasks[i - 1]]} if i else {})}
+             for i, t in enumerate(build.tasks)]
+    pipeline = {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "PipelineRun",
+        "metadata": {"name": run, "namespace": "ci", "uid": "7c2d4e6f-0000-4000-8000-000000000000"},
+        "spec": {
+            "params": [{"name": "git-url", "value": build.git_url}, {"name": "revision", "value": build.revision}],
+            "pipelineSpec": {"params": [{"name": "git-url"}, {"name": "revision"}], "tasks": tasks},
+        },
+        "status": {
+            "conditions": _SUCCEEDED,
+            "startTime": _time(start),
+            "completionTime": _time(end),
+            "pipelineSpec": {"tasks": tasks},
+            "results": [
+                {"name": "CHAINS-GIT_URL", "value": build.git_url},
+                {"name": "CHAINS-GIT_COMMIT", "value": build.commit},
+            ],
+            "childReferences": [
+                {"kind": "TaskRun", "name": f"{run}-{t}", "pipelineTaskName": t} for t in build.tasks
+            ],
+        },
+    }
+    return pipeline, children
+
+
+def provenance(build: Build, image: str, digest: Digest, now: datetime) -> Generated:
+    """slsacheck's SLSA v1 provenance for the runs of `build` (not strict: warnings are returned)."""
+    pipeline, children = tekton_runs(build, image, digest, now)
+    return generate(
+        parse_run(pipeline, "pipelinerun"),
+        [parse_run(c, c["metadata"]["name"]) for c in children],
+        Options(builder_id=build.builder_id),
+    )
+
+
+# -- evidence moved between images --------------------------------------------------------
+
+
+def copy_attestation(source: Store, of: Digest, target: Store, onto: Digest, predicate_type: str) -> None:
+    """Append `of`'s `.att` layer of `predicate_type` (from `source`) to `onto`'s `.att` in
+    `target`, byte for byte: what someone replaying another image's attestation does."""
+    manifest = source.fetch_manifest(ct.attestation_tag(of))
+    for desc in manifest.layers:
+        if desc.annotations.get(mt.ANN_PREDICATE_TYPE) == predicate_type:
+            data = source.fetch_blob(desc)
+            ct.append_layers(target, ct.attestation_tag(onto), [ct.Layer(data, desc.media_type, desc.annotations)])
+            return
+    raise Error(f"{ct.attestation_tag(of)} has no {predicate_type} layer to copy")

@@ -101,9 +101,10 @@ def _mount_source(src: Store, dst: Store) -> str | None:
     return repository if isinstance(repository, str) else None
 
 
-def _tagged(store: Store, tag: str) -> Digest | None:
-    """What `tag` names in `store`, exactly: a layout's `resolve("latest")` also answers
-    for a bare `oci:DIR` (its only image), which must not count as the tag being set."""
+def tagged(store: Store, tag: str) -> Digest | None:
+    """What `tag` names in `store` now, exactly, or None: a layout's `resolve("latest")`
+    also answers for a bare `oci:DIR` (its only image), which must not count as the tag
+    being set."""
     if isinstance(store, LayoutStore) and tag not in set(store.tags()):
         return None
     try:
@@ -192,7 +193,7 @@ def copy(
     tags_set: list[str] = []
     tags_present: list[str] = []
     for tag in wanted:
-        if _tagged(dst, tag) == top.digest:
+        if tagged(dst, tag) == top.digest:
             tags_present.append(tag)
             continue
         if not dry_run:
@@ -219,7 +220,7 @@ def copy(
 
 
 def _check_destination(dst: Store, digest: Digest, tags: Sequence[str]) -> None:
-    checks = [(tag, _tagged(dst, tag)) for tag in tags]
+    checks = [(tag, tagged(dst, tag)) for tag in tags]
     checks.append((str(digest), digest if _has_manifest(dst, digest) else None))
     for reference, found in checks:
         if found != digest:

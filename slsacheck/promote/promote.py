@@ -35,11 +35,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from slsacheck.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_POLICY, Error, InputError, NotFound
+from slsacheck.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_POLICY, Error, InputError
 from slsacheck.models.descriptor import Manifest
 from slsacheck.models.digest import Digest
 from slsacheck.models.reference import DEFAULT_TAG, ImageRef
-from slsacheck.oci.copy import copy
+from slsacheck.oci.copy import copy, tagged
 from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
@@ -113,16 +113,6 @@ def _destination_store(ref: ImageRef, options: RegistryOptions | None, dry_run: 
     yield _open(ref, options, create=not dry_run)
 
 
-def _tag_digest(store: Store, tag: str) -> Digest | None:
-    """What `tag` names in `store` now, or None (a bare layout's `latest` fallback excluded)."""
-    if isinstance(store, LayoutStore) and tag not in set(store.tags()):
-        return None
-    try:
-        return store.resolve(tag).digest
-    except NotFound:
-        return None
-
-
 @dataclass(frozen=True)
 class _Run:
     """What every destination shares: the verified source, the policies, the options."""
@@ -158,7 +148,7 @@ class _Run:
         name = dest.ref.name
         tags = dest.tags
         log.info("promoting %s to %s", digest, dest.text)
-        previous = {tag: _tag_digest(dst, tag) for tag in tags}
+        previous = {tag: tagged(dst, tag) for tag in tags}
         image = copy(self.src, dst, str(digest), tags=tags if self.dry_run else (), dry_run=self.dry_run)
         evidence = copy_evidence(self.src, dst, self.top, dry_run=self.dry_run)
         if self.dry_run:
@@ -183,7 +173,7 @@ class _Run:
                       str(previous[t]) if previous[t] not in (None, digest) else None)
             for t in tags
         )
-        found = [_tag_digest(dst, t) for t in tags] if tags else [dst.resolve(str(digest)).digest]
+        found = [tagged(dst, t) for t in tags] if tags else [dst.resolve(str(digest)).digest]
         matches = all(f == digest for f in found)
         shown = next((f for f in found if f != digest), digest) if found else None
         return DestinationResult(

@@ -17,6 +17,18 @@ EXIT_USAGE = 2
 EXIT_INCOMPLETE = 3
 
 
+def diagnostic_lines(message: str, *, expected: str | None, found: str | None, hint: str | None) -> list[str]:
+    """The facts of a failure, one a line: what failed, expected, found, what to do."""
+    parts = [message]
+    if expected is not None:
+        parts.append(f"expected: {expected}")
+    if found is not None:
+        parts.append(f"found: {found}")
+    if hint:
+        parts.append(f"hint: {hint}")
+    return parts
+
+
 class Error(Exception):
     """Root of every error slsacheck raises on purpose."""
 
@@ -38,14 +50,7 @@ class Error(Exception):
 
     def diagnostics(self) -> str:
         """The whole story on one line per fact, for people."""
-        parts = [self.message]
-        if self.expected is not None:
-            parts.append(f"expected: {self.expected}")
-        if self.found is not None:
-            parts.append(f"found: {self.found}")
-        if self.hint:
-            parts.append(f"hint: {self.hint}")
-        return "\n  ".join(parts)
+        return "\n  ".join(diagnostic_lines(self.message, expected=self.expected, found=self.found, hint=self.hint))
 
     def __str__(self) -> str:
         text = self.message

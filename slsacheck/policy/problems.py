@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from slsacheck.errors import PolicyError
+from slsacheck.errors import PolicyError, diagnostic_lines
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,10 @@ class Problem:
         return f"{where}: {self.path}"
 
     def render(self) -> str:
-        parts = [f"{self.location()}: {self.message}"]
-        if self.expected is not None:
-            parts.append(f"expected: {self.expected}")
-        if self.found is not None:
-            parts.append(f"found: {self.found}")
-        if self.hint:
-            parts.append(f"hint: {self.hint}")
-        return "\n    ".join(parts)
+        lines = diagnostic_lines(
+            f"{self.location()}: {self.message}", expected=self.expected, found=self.found, hint=self.hint
+        )
+        return "\n    ".join(lines)
 
 
 class PolicyLoadError(PolicyError):

@@ -162,6 +162,23 @@ class _Collector:
     def reject(self, kind: Kind, source: str, reason: str, predicate_type: str | None = None) -> None:
         self.rejected.append(Rejected(kind, source, reason, predicate_type=predicate_type))
 
+    def unusable(
+        self, exc: Exception, kind: Kind, source: str, ptype: str | None, *, mismatch: str, missing: str
+    ) -> None:
+        """Record why a layer or bundle is no candidate: a reason of its own, or, when the
+        registry failed us, a gap that makes the collection incomplete."""
+        if isinstance(exc, _Malformed):
+            self.reject(kind, source, str(exc), ptype)
+        elif isinstance(exc, IntegrityError):
+            self.reject(kind, source, f"{mismatch}: {one_line(exc)}", ptype)
+        elif isinstance(exc, NotFound):
+            self.reject(kind, source, f"{missing}: {one_line(exc)}", ptype)
+        elif isinstance(exc, RegistryError):
+            self.incomplete.append(f"reading {source}: {one_line(exc)}")
+        else:
+            assert isinstance(exc, InputError)
+            self.reject(kind, source, one_line(exc), ptype)
+
     def tag(self, tag: str, kind: Kind) -> None:
         where = f"{self.store.location}:{tag}"
         self.searched.append(where)
@@ -220,16 +237,9 @@ class _Collector:
                 self.signatures.append(_signature_layer(self.store, layer, source))
             else:
                 self.attestations.append(_attestation_layer(self.store, layer, source))
-        except _Malformed as exc:
-            self.reject(kind, source, str(exc), ptype)
-        except IntegrityError as exc:
-            self.reject(kind, source, f"the layer blob does not match its descriptor: {one_line(exc)}", ptype)
-        except NotFound as exc:
-            self.reject(kind, source, f"the layer blob is missing: {one_line(exc)}", ptype)
-        except RegistryError as exc:
-            self.incomplete.append(f"reading {source}: {one_line(exc)}")
-        except InputError as exc:
-            self.reject(kind, source, one_line(exc), ptype)
+        except (_Malformed, IntegrityError, RegistryError, InputError) as exc:
+            self.unusable(exc, kind, source, ptype, mismatch="the layer blob does not match its descriptor",
+                          missing="the layer blob is missing")
 
     def referrers(self) -> None:
         self.searched.append(f"{self.store.location} referrers of {self.digest}")
@@ -279,16 +289,9 @@ class _Collector:
                 annotations=dict(manifest.annotations),
             )
             (self.attestations if kind == "attestation" else self.signatures).append(candidate)
-        except _Malformed as exc:
-            self.reject(kind, source, str(exc), ptype)
-        except IntegrityError as exc:
-            self.reject(kind, source, f"content does not match its digest: {one_line(exc)}", ptype)
-        except NotFound as exc:
-            self.reject(kind, source, f"listed but missing: {one_line(exc)}", ptype)
-        except RegistryError as exc:
-            self.incomplete.append(f"reading {source}: {one_line(exc)}")
-        except InputError as exc:
-            self.reject(kind, source, one_line(exc), ptype)
+        except (_Malformed, IntegrityError, RegistryError, InputError) as exc:
+            self.unusable(exc, kind, source, ptype, mismatch="content does not match its digest",
+                          missing="listed but missing")
 
 
 def collect_candidates(

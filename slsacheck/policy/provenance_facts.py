@@ -177,28 +177,47 @@ class _Collector:
             self.ref(text, f"{where} {name}")
 
     def step_image(self, uri: str, digest: Any, where: str) -> None:
-        name = uri.removeprefix("oci://")
+        name, inline = _image_name(uri)
         pinned = _digest_text(digest)
-        if "@" in name:
-            name, _, inline = name.partition("@")
+        if inline is not None:
             pinned = pinned or inline
-        last = name.rsplit("/", 1)[-1]
-        if ":" in last:
-            name = name[: len(name) - len(last)] + last.split(":", 1)[0]
         self.step_images.append(StepImage(name, pinned, where))
 
     def task_ref(self, uri: str, digest: str | None, where: str) -> None:
         base: str = uri
         if uri.startswith("oci://") or not is_git_uri(uri):
-            name = uri.removeprefix("oci://")
-            if "@" in name:
-                name, _, inline = name.partition("@")
+            name, inline = _image_name(uri)
+            if inline is not None:
                 digest = digest or inline or None
-            last = name.rsplit("/", 1)[-1]
-            if ":" in last:
-                name = name[: len(name) - len(last)] + last.split(":", 1)[0]
             base = "oci://" + name
         self.task_refs.append(TaskRef(base, digest, where))
+
+    def facts(self, *, builder_id: str | None, build_type: str | None, finished_on: str | None) -> ProvenanceFacts:
+        return ProvenanceFacts(
+            self.version,
+            builder_id=builder_id,
+            build_type=build_type,
+            sources=tuple(self.sources),
+            refs=tuple(self.refs),
+            commits=tuple(self.commits),
+            tasks=tuple(self.tasks),
+            task_refs=tuple(self.task_refs),
+            step_images=tuple(self.step_images),
+            finished_on=finished_on,
+        )
+
+
+def _image_name(uri: str) -> tuple[str, str | None]:
+    """`oci://registry/repo:tag@sha256:...` -> (`registry/repo`, `sha256:...`): the name
+    without scheme, tag or digest, and the digest written inline (None without `@`)."""
+    name = uri.removeprefix("oci://")
+    inline = None
+    if "@" in name:
+        name, _, inline = name.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    return name, inline
 
 
 def _tekton_ref(c: _Collector, ref: Mapping[str, Any], where: str) -> str | None:
@@ -255,18 +274,10 @@ def _v1(predicate: Mapping[str, Any]) -> ProvenanceFacts:
             except (ValueError, TypeError):
                 continue
             c.param(key, value, f"runDetails.byproducts[{i}]")
-    metadata = _map(rd.get("metadata"))
-    return ProvenanceFacts(
-        "v1",
+    return c.facts(
         builder_id=_s(_map(rd.get("builder")).get("id")),
         build_type=_s(bd.get("buildType")),
-        sources=tuple(c.sources),
-        refs=tuple(c.refs),
-        commits=tuple(c.commits),
-        tasks=tuple(c.tasks),
-        task_refs=tuple(c.task_refs),
-        step_images=tuple(c.step_images),
-        finished_on=_s(metadata.get("finishedOn")),
+        finished_on=_s(_map(rd.get("metadata")).get("finishedOn")),
     )
 
 
@@ -313,18 +324,10 @@ def _v02(predicate: Mapping[str, Any]) -> ProvenanceFacts:
             image = _s(_map(_map(step).get("environment")).get("image"))
             if image:
                 c.step_image(image, None, f"{where}.steps[{j}]")
-    metadata = _map(predicate.get("metadata"))
-    return ProvenanceFacts(
-        "v0.2",
+    return c.facts(
         builder_id=_s(_map(predicate.get("builder")).get("id")),
         build_type=build_type,
-        sources=tuple(c.sources),
-        refs=tuple(c.refs),
-        commits=tuple(c.commits),
-        tasks=tuple(c.tasks),
-        task_refs=tuple(c.task_refs),
-        step_images=tuple(c.step_images),
-        finished_on=_s(metadata.get("buildFinishedOn")),
+        finished_on=_s(_map(predicate.get("metadata")).get("buildFinishedOn")),
     )
 
 

@@ -37,7 +37,7 @@ from slsacheck.policy.load import load_policies
 from slsacheck.policy.model import PolicySet
 from slsacheck.provenance.vuln import vuln_predicate
 from slsacheck.verify.gate import verify_image
-from tests.support.env import shared_file
+from tests.support.env import ROOT, shared_file
 from tests.support.gate_scenarios import (
     STEP_IMAGES,
     Build,
@@ -369,3 +369,53 @@ def test_an_unwritable_report_is_a_usage_error(matrix: Matrix, cli: Callable[...
     run = cli("verify", "--policy", str(matrix.policy), "--report", str(blocker / "verdict.json"),
               str(matrix.images["good"]), *registry_flags(matrix.registry))
     assert run.code == 2 and "--report" in run.err
+
+
+def _gate_task(kind: str) -> dict[str, Any]:
+    from tests.support.tekton_harness import load, step_action_task
+
+    if kind == "task":
+        return load(ROOT / "tekton" / "tasks" / "slsacheck-verify.yaml")
+    return step_action_task(load(ROOT / "tekton" / "stepactions" / "slsacheck-verify.yaml"))
+
+
+@pytest.mark.parametrize("kind", ["task", "stepaction"])
+def test_the_tekton_gate_logs_the_text_and_records_the_json(matrix: Matrix, tmp_path: Path, kind: str) -> None:
+    from tests.support.tekton_harness import Harness
+
+    reg = matrix.registry
+    ca = reg.ca_path
+    assert ca is not None
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    task, harness = _gate_task(kind), Harness(tmp_path / "runs")
+
+    def gate(name: str, policies: Path = matrix.policy.parent) -> Any:
+        ref = matrix.images[name]
+        params = {"IMAGE_URL": f"{ref.name}:v1", "IMAGE_DIGEST": str(ref.digest), "CA_FILE": ca.name}
+        places = {"policies": policies, "reports": reports, "registry-ca": ca.parent}
+        if kind == "stepaction":  # the directories a Task's workspaces would hold arrive as params
+            params |= {f"{key.upper().replace('-', '_')}_PATH": str(path) for key, path in places.items()}
+            return harness.run_task(task, params=params)
+        return harness.run_task(task, params=params, workspaces=places)
+
+    run = gate("good")
+    assert run.succeeded, run.log
+    assert run.results["VERDICT"] == "pass" and run.results["IMAGE_DIGEST"] == str(matrix.images["good"].digest)
+    assert "verdict:  PASS" in run.log
+    assert json.loads((reports / "verdict.json").read_text())["outcome"] == "pass"
+
+    run = gate("vulnerability-above-limit")
+    assert not run.succeeded and run.exit_code == 1
+    assert run.results["VERDICT"] == "fail" and "IMAGE_DIGEST" not in run.results
+    assert "FAIL  vulnerabilities.maxSeverity" in run.log
+    doc = json.loads((reports / "verdict.json").read_text())
+    assert doc["outcome"] == "fail" and doc["digest"] == str(matrix.images["vulnerability-above-limit"].digest)
+
+    # A policy that does not load writes no verdict: the earlier run's report is not read as this one's.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "gate.yaml").write_text("apiVersion: slsacheck.dev/v1alpha1\nkind: ImagePolicy\n")
+    run = gate("good", broken)
+    assert not run.succeeded and run.exit_code == 2
+    assert run.results["VERDICT"] == "error" and not (reports / "verdict.json").exists()

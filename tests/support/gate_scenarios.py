@@ -16,7 +16,6 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,9 +31,9 @@ from slsacheck.provenance.generate import Generated, Options, generate
 from slsacheck.provenance.runs import parse_run
 from slsacheck.signing.keys import generate_key_pair
 from slsacheck.signing.keysigner import KeySigner
+from tests.support.env import ROOT
 from tests.support.registry import RunningRegistry
 
-ROOT = Path(__file__).resolve().parents[2]
 COMMIT = "9d4e5f60718293a4b5c6d7e8f9012a3b4c5d6e7f"
 BUILDER_ID = "https://tekton.dev/chains/v2"
 GIT_URL = "https://git.example.com/acme/app"

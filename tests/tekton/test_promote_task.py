@@ -31,7 +31,17 @@ from slsacheck.oci.store import Store
 from slsacheck.promote.vsa import VSA_PREDICATE_TYPE
 from tests.support.registry import RunningRegistry, basic_auth_entry, start_registry, write_docker_config
 from tests.support.tekton_harness import VENV_BIN, Harness, StandInCall, TaskRunResult, load, step_action_task
-from tests.tekton._e2e_support import POLICY, TEKTON, WITH_CRITICAL, Setup, fresh, kaniko, load_tasks, setup
+from tests.tekton._e2e_support import (
+    POLICY,
+    TEKTON,
+    WITH_CRITICAL,
+    Setup,
+    fresh,
+    kaniko,
+    load_pipeline,
+    load_tasks,
+    setup,
+)
 
 pytestmark = pytest.mark.timeout(600)
 __all__ = ["setup"]  # the fixture, imported for pytest
@@ -221,6 +231,22 @@ def test_destination_the_policies_do_not_cover_gets_no_tag(promotion: Promotion)
     assert record["destinations"][0]["outcome"] == "failed"
     with pytest.raises(NotFound):
         promotion.store(_name(setup.release)).resolve("v1")
+
+
+def test_the_pipeline_promotes_what_the_gate_passed() -> None:
+    """promote-image takes the gate's digest (not the build's), runs only after the gate,
+    and gets no key of the build's: its VSA key is a workspace of its own."""
+    tasks = {t["name"]: t for t in load_pipeline()["spec"]["tasks"]}
+    promote = tasks["promote-image"]
+    params = {p["name"]: p["value"] for p in promote["params"]}
+    assert params["IMAGE_DIGEST"] == "$(tasks.verify-image.results.IMAGE_DIGEST)"
+    assert params["IMAGE_URL"] == "$(tasks.verify-image.results.IMAGE_URL)"
+    assert params["DESTINATIONS"] == ["$(params.promote-to[*])"]
+    assert promote["runAfter"] == ["verify-image"]
+    bound = {w["name"]: w["workspace"] for w in promote["workspaces"]}
+    assert bound["signing-secrets"] == "promotion-signing-secrets"
+    assert "signing-secrets" not in bound.values()
+    assert bound["dockerconfig"] == "docker-credentials"
 
 
 # -- the Task on its own ------------------------------------------------------------------

@@ -59,6 +59,24 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+@contextlib.contextmanager
+def _replacing(tmp: Path, target: Path) -> Iterator[BinaryIO]:
+    """A file written at `tmp` that becomes `target` only if the block ends normally:
+    fsynced, renamed over `target` (atomic on one filesystem), the rename made durable.
+    On any failure, `tmp` is removed and `target` is untouched."""
+    try:
+        with open(tmp, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(target.parent)
+
+
 class LayoutStore:
     """One OCI image layout directory, as a `Store`."""
 
@@ -203,30 +221,21 @@ class LayoutStore:
         tmp = self.path / f".tmp-blob-{descriptor.digest.hex[:16]}-{os.getpid()}-{threading.get_ident()}"
         hasher = descriptor.digest.hasher()
         written = 0
-        try:
-            with open(tmp, "wb") as out:
-                while True:
-                    chunk = stream.read(min(_CHUNK, descriptor.size - written + 1))
-                    if not chunk:
-                        break
-                    written += len(chunk)
-                    if written > descriptor.size:
-                        raise size_mismatch(what, descriptor, f"more than {descriptor.size}")
-                    hasher.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+        with _replacing(tmp, target) as out:
+            while True:
+                chunk = stream.read(min(_CHUNK, descriptor.size - written + 1))
+                if not chunk:
+                    break
+                written += len(chunk)
+                if written > descriptor.size:
+                    raise size_mismatch(what, descriptor, f"more than {descriptor.size}")
+                hasher.update(chunk)
+                out.write(chunk)
             if written != descriptor.size:
                 raise size_mismatch(what, descriptor, written)
             actual = f"{descriptor.digest.algorithm}:{hasher.hexdigest()}"
             if actual != str(descriptor.digest):
                 raise DigestMismatch(what, expected=str(descriptor.digest), found=actual)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
-        _fsync_dir(target.parent)
 
     def tags(self) -> Iterator[str]:
         return iter(lx.tags(self._read_index(), self.location))
@@ -323,17 +332,8 @@ class LayoutStore:
 
     def _write_file(self, target: Path, data: bytes) -> None:
         tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}-{threading.get_ident()}")
-        try:
-            with open(tmp, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
-        _fsync_dir(target.parent)
+        with _replacing(tmp, target) as out:
+            out.write(data)
 
     def __repr__(self) -> str:
         return f"LayoutStore({str(self.path)!r})"

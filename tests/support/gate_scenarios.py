@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from slsacheck.attach import cosign_tags as ct
 from slsacheck.cli import main
@@ -29,7 +30,6 @@ from slsacheck.oci import scratch
 from slsacheck.oci.store import Store
 from slsacheck.provenance.generate import Generated, Options, generate
 from slsacheck.provenance.runs import parse_run
-from slsacheck.signing.keys import generate_key_pair
 from slsacheck.signing.keysigner import KeySigner
 from tests.support.env import ROOT
 from tests.support.registry import RunningRegistry
@@ -108,9 +108,10 @@ class KeyPair:
 
 
 def key_pair() -> KeyPair:
-    """A fresh cosign key pair (empty password), as `slsacheck generate-key-pair` writes it."""
-    private, public = generate_key_pair(b"")
-    return KeyPair(KeySigner.from_pem(private, password=lambda: b""), public)
+    """A fresh ECDSA P-256 key (cosign's default kind), held in memory: the key file's
+    encryption is tested elsewhere and its scrypt would only slow the matrix down."""
+    signer = KeySigner(ec.generate_private_key(ec.SECP256R1()))
+    return KeyPair(signer, signer.public_key_pem)
 
 
 # -- Tekton builds -----------------------------------------------------------------------

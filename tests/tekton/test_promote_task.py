@@ -2,8 +2,9 @@
 
 The Pipeline's sign -> attest -> verify -> promote tasks run for real (git-clone, Trivy and
 kaniko stand in, see `_e2e_support`); the promotion goes to another repository of the
-build's registry and to a second registry with credentials of its own, both in the one
-docker config of the docker-credentials workspace and both CAs in the registry-ca bundle.
+build's registry, to a second registry with credentials of its own (both in the one docker
+config of the docker-credentials workspace, both CAs in the registry-ca bundle) and to an
+OCI layout in the reports workspace.
 At every destination the image must verify with `slsacheck verify --policy`, under the
 source's digest, with its `.sig`/`.att`; a second promotion sends nothing. An image the
 policies refuse (at the gate, or at the promotion itself) leaves nothing at the
@@ -27,6 +28,7 @@ import pytest
 
 from slsacheck.errors import NotFound
 from slsacheck.models.descriptor import Descriptor
+from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.store import Store
 from slsacheck.promote.vsa import VSA_PREDICATE_TYPE
 from tests.support.registry import RunningRegistry, basic_auth_entry, start_registry, write_docker_config
@@ -86,7 +88,10 @@ class Promotion:
         )
 
     def store(self, name: str) -> Store:
-        """The store of `name` (REGISTRY/REPO) on whichever of the two registries holds it."""
+        """The store of `name`: an OCI layout (oci:DIR), or REGISTRY/REPO on whichever of the
+        two registries holds it."""
+        if name.startswith("oci:"):
+            return LayoutStore(Path(name.removeprefix("oci:")))
         host, repo = name.split("/", 1)
         registry = self.release if host == self.release.host else self.setup.registry
         return registry.store(repo)
@@ -153,11 +158,13 @@ def _statements(store: Store, digest: str, predicate_type: str) -> list[dict[str
 def test_pipeline_promotes_the_verified_digest_with_its_evidence(promotion: Promotion) -> None:
     setup = promotion.setup
     other = f"{promotion.release.host}/prod/{secrets.token_hex(4)}"
-    run = setup.run(params={"promote-to": [setup.release, other], "promote-tags": ["v1", "stable"]})
+    handover = f"oci:{setup.workspaces['shared-data'] / 'reports' / 'handover'}"  # an air-gapped hand-over
+    destinations = [setup.release, other, handover]
+    run = setup.run(params={"promote-to": destinations, "promote-tags": ["v1", "stable"]})
     assert run.succeeded, run.log()
     assert list(run.task_runs)[-2:] == ["verify-image", "promote-image"]
     digest = run.task_runs["build-push"].results["IMAGE_DIGEST"]
-    names = [_name(setup.release), other]
+    names = [_name(setup.release), other, handover]
     promote = run.task_runs["promote-image"]
     assert json.loads(promote.results["PROMOTED"]) == [f"{n}@{digest}" for n in names]
     assert run.results["PROMOTED"] == promote.results["PROMOTED"]
@@ -168,7 +175,7 @@ def test_pipeline_promotes_the_verified_digest_with_its_evidence(promotion: Prom
     assert record["outcome"] == "promoted"
     assert record["source"]["digest"] == digest
     assert record["source"]["image"] == f"{_name(setup.image)}@{digest}"  # the digest, not the build's tag
-    assert [d["digestMatches"] for d in record["destinations"]] == [True, True]
+    assert [d["digestMatches"] for d in record["destinations"]] == [True, True, True]
 
     policy = str(setup.workspaces["policies"] / "gate.yaml")
     source = setup.registry.store(_name(setup.image).split("/", 1)[1])
@@ -189,12 +196,12 @@ def test_pipeline_promotes_the_verified_digest_with_its_evidence(promotion: Prom
 
     # The promotion again, as the Pipeline's task would run it: everything is there already.
     again = promotion.promote({"IMAGE_URL": setup.image, "IMAGE_DIGEST": digest,
-                               "DESTINATIONS": [setup.release, other], "TAGS": ["v1", "stable"]})
+                               "DESTINATIONS": destinations, "TAGS": ["v1", "stable"]})
     assert again.succeeded, again.log
     assert again.results["PROMOTED"] == promote.results["PROMOTED"]
     second = json.loads(record_file.read_text())
     assert second["outcome"] == "promoted"
-    assert [d["copied"]["sentNothing"] for d in second["destinations"]] == [True, True], second["destinations"]
+    assert [d["copied"]["sentNothing"] for d in second["destinations"]] == [True] * 3, second["destinations"]
     assert again.results["RECORD_DIGEST"] != promote.results["RECORD_DIGEST"]  # a new record, not the old one
 
 

@@ -2,13 +2,15 @@
 
 Routes: `POST /validate`, `POST /mutate` (AdmissionReview JSON in and out; a body that
 is not an AdmissionReview is HTTP 400 with a one-line reason, a body over the cap 413),
-`GET /healthz` (the process answers), `GET /readyz` (a policy set is loaded; its digest,
-names and the last refused reload), `GET /metrics` (Prometheus text).
+`GET /healthz` (the process answers: liveness only), `GET /readyz` (200 when a policy set
+is loaded and every registry it depends on answered its last probe, else 503 naming what
+is not ready; see `readiness`), `GET /metrics` (Prometheus text).
 
 `build(...)` assembles the parts from settings (the named constructor the CLI uses);
 `create_app(webhook, ...)` takes them ready-made (tests inject). The lifespan starts the
-policy watcher and stops it, and the verification threads, on shutdown. Starlette is
-imported here only: the CLI imports this module inside `slsacheck serve`.
+policy watcher and the readiness probes (waiting a bounded time for their first round)
+and stops them, and the verification threads, on shutdown. Starlette is imported here
+only: the CLI imports this module inside `slsacheck serve`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from starlette.routing import Route
 
 from slsacheck.admission.judge import Judge, JudgeSettings
 from slsacheck.admission.metrics import Metrics
+from slsacheck.admission.readiness import Readiness
 from slsacheck.admission.reload import PolicyHolder
 from slsacheck.admission.review import MalformedReview
 from slsacheck.admission.webhook import Webhook, WebhookSettings
@@ -47,12 +50,18 @@ def build(
     fail_ttl: float = 30.0,
     tag_ttl: float = 15.0,
     cache_size: int = 10_000,
+    ready_registries: Sequence[str] | None = None,
+    ready_interval: float = 10.0,
 ) -> Webhook:
-    """A webhook over these policy files (raises PolicyError if they do not load)."""
+    """A webhook over these policy files (raises PolicyError if they do not load).
+
+    `ready_registries`: the registries `/readyz` probes (None: those the policies name; empty: none).
+    """
     metrics = Metrics()
     holder = PolicyHolder(policy_paths, no_match=no_match, metrics=metrics)
     judge = Judge(JudgeSettings(options, workers, verdict_ttl, fail_ttl, tag_ttl, cache_size), metrics)
-    return Webhook(holder, judge, metrics, WebhookSettings(mode, budget_seconds))
+    readiness = Readiness(holder, options, registries=ready_registries, interval=ready_interval)
+    return Webhook(holder, judge, metrics, WebhookSettings(mode, budget_seconds), readiness)
 
 
 async def _body(request: Request) -> bytes | Response:
@@ -90,29 +99,37 @@ def create_app(webhook: Webhook, *, reload_interval: float = 2.0) -> Starlette:
 
     async def readyz(_: Request) -> Response:
         loaded = webhook.holder.current
+        report = webhook.readiness.report()  # the last probes' results: never a registry call here
         doc = {
-            "ready": True,
+            "ready": report.ready,
+            "notReady": list(report.not_ready),
             "policySetDigest": loaded.digest,
             "policies": [p.name for p in loaded.policies.policies],
             "noMatch": loaded.policies.no_match,
             "mode": webhook.settings.mode,
             "lastReloadError": webhook.holder.last_error,
+            "registriesFrom": report.source,
+            "registries": report.registries,
         }
-        return Response(json.dumps(doc), media_type="application/json")
+        return Response(json.dumps(doc), status_code=200 if report.ready else 503, media_type="application/json")
 
     async def metrics(_: Request) -> Response:
-        return PlainTextResponse(webhook.metrics.render(), media_type="text/plain; version=0.0.4")
+        text = webhook.metrics.render() + webhook.readiness.render_metrics()
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
         watcher = asyncio.create_task(webhook.holder.watch(reload_interval, stop))
+        prober = asyncio.create_task(webhook.readiness.run(stop))
         try:
+            await webhook.readiness.start()  # the first round, so /readyz starts with facts
             yield
         finally:
             stop.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, prober):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             webhook.judge.close()
 
     routes = [

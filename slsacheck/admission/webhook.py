@@ -27,6 +27,7 @@ from slsacheck.admission.judge import ImageResult, Judge, incomplete
 from slsacheck.admission.logs import log_event
 from slsacheck.admission.messages import decide
 from slsacheck.admission.metrics import Metrics
+from slsacheck.admission.readiness import Readiness
 from slsacheck.admission.reload import PolicyHolder
 from slsacheck.admission.review import (
     CHECKED_OPERATIONS,
@@ -48,13 +49,16 @@ class WebhookSettings:
 
 
 class Webhook:
-    def __init__(self, holder: PolicyHolder, judge: Judge, metrics: Metrics, settings: WebhookSettings) -> None:
+    def __init__(self, holder: PolicyHolder, judge: Judge, metrics: Metrics, settings: WebhookSettings,
+                 readiness: Readiness | None = None) -> None:
         if settings.mode not in ("enforce", "warn"):
             raise ValueError(f"mode must be enforce or warn, not {settings.mode!r}")
         self.holder = holder
         self.judge = judge
         self.metrics = metrics
         self.settings = settings
+        # Readiness is read by /readyz only; reviews never consult it (nor wait on a probe).
+        self.readiness = readiness or Readiness(holder, judge.settings.options)
 
     async def review(self, body: bytes, *, mutate: bool) -> dict[str, Any]:
         endpoint = "mutate" if mutate else "validate"

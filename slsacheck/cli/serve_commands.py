@@ -46,6 +46,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--cache-size", type=int, default=10_000, metavar="N", help="entries per cache (default 10000)")
     p.add_argument("--reload-interval", type=float, default=2.0, metavar="S",
                    help="seconds between checks of the policy files for changes (default 2)")
+    p.add_argument("--ready-registry", action="append", metavar="HOST",
+                   help="a registry /readyz requires to answer GET /v2/ (repeatable; default: the registries the "
+                   "policies' images.include patterns name; `none`: readiness checks the policies only)")
+    p.add_argument("--ready-interval", type=float, default=10.0, metavar="S",
+                   help="seconds between readiness probes of each registry, run in the background (default 10)")
     add_registry_flags(p)
     p.set_defaults(func=_serve)
 
@@ -53,6 +58,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _positive(name: str, value: float) -> None:
     if not value > 0:
         raise InputError(f"{name} must be positive", expected="a number > 0", found=str(value))
+
+
+def _ready_registries(values: list[str] | None) -> list[str] | None:
+    """None: follow the policies; []: `none`, probe no registry; else the hosts, checked."""
+    if values is None:
+        return None
+    if "none" in values:
+        if len(values) > 1:
+            raise InputError("--ready-registry none cannot be combined with registries",
+                             expected="`none` alone, or one or more HOSTs", found=" ".join(values))
+        return []
+    from slsacheck.admission.readiness import normalise_registry  # noqa: PLC0415
+
+    return [normalise_registry(v) for v in values]
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -75,6 +94,8 @@ def _serve(args: argparse.Namespace) -> int:
     _positive("--budget-seconds", args.budget_seconds)
     _positive("--workers", args.workers)
     _positive("--reload-interval", args.reload_interval)
+    _positive("--ready-interval", args.ready_interval)
+    ready_registries = _ready_registries(args.ready_registry)
     # Every log line as JSON (ours, the registry layer's, uvicorn's); reviews at INFO.
     root = logging.getLogger()
     if not root.handlers:
@@ -87,14 +108,16 @@ def _serve(args: argparse.Namespace) -> int:
     options = replace(options, timeout=min(options.timeout, args.budget_seconds), retries=min(options.retries, 1))
     webhook = build(args.policy, options, mode=args.mode, budget_seconds=args.budget_seconds, workers=args.workers,
                     no_match=args.no_match, verdict_ttl=args.cache_ttl, fail_ttl=args.fail_cache_ttl,
-                    tag_ttl=args.tag_cache_ttl, cache_size=args.cache_size)
+                    tag_ttl=args.tag_cache_ttl, cache_size=args.cache_size, ready_registries=ready_registries,
+                    ready_interval=args.ready_interval)
     app = create_app(webhook, reload_interval=args.reload_interval)
     loaded = webhook.holder.current
     from slsacheck.admission.logs import log_event  # noqa: PLC0415
 
     log_event(logging.INFO, "serving", host=args.host, port=args.port, mode=args.mode,
               policies=[p.name for p in loaded.policies.policies], policy_set_digest=loaded.digest,
-              budget_seconds=args.budget_seconds)
+              budget_seconds=args.budget_seconds, ready_registries=list(webhook.readiness.targets()),
+              ready_registries_from=webhook.readiness.source)
     uvicorn.run(app, host=args.host, port=args.port, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
                 log_config=None, access_log=False, log_level="warning", timeout_graceful_shutdown=5)
     return EXIT_OK

@@ -104,7 +104,7 @@ class KeylessSigner:
         except SigstoreError as exc:
             raise InputError(
                 "the payload is not an in-toto Statement",
-                found=str(exc).splitlines()[0][:300],
+                found=_first_line(exc),
                 hint="a Statement needs _type, subject (name + digest) and predicateType",
             ) from exc
         bundle = self._call("attest", lambda s: s.sign_dsse(statement))
@@ -145,7 +145,7 @@ class KeylessSigner:
         except Exception as exc:
             raise InvalidTrustConfig(
                 "the trust config names no usable Fulcio or Rekor service",
-                found=str(exc).splitlines()[0][:300],
+                found=_first_line(exc),
                 hint="its signingConfig needs caUrls and rekorTlogUrls valid now",
             ) from exc
         # For messages only: which URL each service was reached at.
@@ -211,7 +211,7 @@ def _parse_token(raw: str) -> IdentityToken:
     except IdentityError as exc:
         raise InvalidIdentityToken(
             "the identity token is not a usable OIDC token for Sigstore",
-            found=str(exc).splitlines()[0][:300],
+            found=_first_line(exc),
             hint="the token must be a JWT with iss, sub, aud=sigstore, iat and an unexpired exp; "
             "request it with audience 'sigstore'",
         ) from exc
@@ -229,7 +229,7 @@ def _load_trust_config(path: str) -> ClientTrustConfig:
     except Exception as exc:  # sigstore raises pydantic/ValueError/its own errors here
         raise InvalidTrustConfig(
             f"the trust config {path} is not a Sigstore ClientTrustConfig",
-            found=str(exc).splitlines()[0][:300],
+            found=_first_line(exc),
             hint="give a JSON with mediaType application/vnd.dev.sigstore.clienttrustconfig.v0.1+json, "
             "trustedRoot and signingConfig (as `sigstore trust-instance` writes)",
         ) from exc
@@ -241,16 +241,22 @@ def _production_trust_config() -> ClientTrustConfig:
     except Exception as exc:
         raise SigstoreServiceError(
             "cannot fetch the public-good Sigstore trust root (TUF)",
-            found=str(exc).splitlines()[0][:300],
+            found=_first_line(exc),
             hint="without network access, pass --trust-config with your Sigstore deployment's ClientTrustConfig",
         ) from exc
 
 
+def _first_line(exc: BaseException) -> str:
+    """A foreign exception in a few words: sigstore's (and pydantic's) messages run to
+    pages, and one with no message still names its class."""
+    return (str(exc) or type(exc).__name__).splitlines()[0][:300]
+
+
 def _service_error(what: str, exc: BaseException, *, service: str, urls: Mapping[str, str]) -> Error:
-    detail = (str(exc) or type(exc).__name__).splitlines()[0][:300]
+    detail = _first_line(exc)
     cause = exc.__cause__ or exc.__context__
     if cause is not None and str(cause):
-        detail += f" ({str(cause).splitlines()[0][:300]})"
+        detail += f" ({_first_line(cause)})"
     if isinstance(exc, IdentityError) or type(exc).__name__ in {"ExpiredIdentity", "ExpiredCertificate"}:
         return InvalidIdentityToken(
             f"keyless {what} refused the identity", found=detail, hint="get a fresh identity token and retry"

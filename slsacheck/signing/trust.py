@@ -153,14 +153,10 @@ def load_trust_config(path: str | Path) -> ClientTrustConfig:
 
 
 def trust_config_from_json(doc: Mapping[str, Any], *, source: str = "<memory>", raw: bytes = b"") -> ClientTrustConfig:
-    media = doc.get("mediaType")
-    if media != TRUST_CONFIG_MEDIA_TYPE:
-        raise TrustRootError(
-            f"{source}: not a Sigstore client trust config",
-            expected=TRUST_CONFIG_MEDIA_TYPE,
-            found=repr(media),
-            hint="pass a ClientTrustConfig JSON file (or a trusted_root.json where a trust root is asked for)",
-        )
+    _require_media_type(
+        doc, TRUST_CONFIG_MEDIA_TYPE, f"{source}: not a Sigstore client trust config",
+        hint="pass a ClientTrustConfig JSON file (or a trusted_root.json where a trust root is asked for)",
+    )
     root = _obj(doc, "trustedRoot", source)
     signing = doc.get("signingConfig", {})
     if not isinstance(signing, Mapping):
@@ -175,14 +171,10 @@ def trust_config_from_json(doc: Mapping[str, Any], *, source: str = "<memory>", 
 
 def trusted_root_from_json(doc: Mapping[str, Any], *, source: str = "<memory>", raw: bytes = b"") -> TrustedRoot:
     """Parse a trusted root JSON object; every fault names `source` and the field."""
-    media = doc.get("mediaType")
-    if media != TRUSTED_ROOT_MEDIA_TYPE:
-        raise TrustRootError(
-            f"{source}: unsupported trusted root media type",
-            expected=TRUSTED_ROOT_MEDIA_TYPE,
-            found=repr(media),
-            hint="pass a Sigstore trusted_root.json (e.g. from `sigstore` or your private deployment)",
-        )
+    _require_media_type(
+        doc, TRUSTED_ROOT_MEDIA_TYPE, f"{source}: unsupported trusted root media type",
+        hint="pass a Sigstore trusted_root.json (e.g. from `sigstore` or your private deployment)",
+    )
     return TrustedRoot(
         certificate_authorities=tuple(
             _authority(a, f"{source}: certificateAuthorities[{i}]")
@@ -211,6 +203,12 @@ def _read(path: str | Path) -> tuple[bytes, Mapping[str, Any], str]:
         not_object=lambda _: TrustRootError(f"{where}: not a JSON object", hint="pass a Sigstore trusted_root.json"),
     )
     return raw, doc, where
+
+
+def _require_media_type(doc: Mapping[str, Any], wanted: str, message: str, *, hint: str) -> None:
+    media = doc.get("mediaType")
+    if media != wanted:
+        raise TrustRootError(message, expected=wanted, found=repr(media), hint=hint)
 
 
 def _fail(where: str, what: str) -> TrustRootError:

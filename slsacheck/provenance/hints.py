@@ -234,7 +234,8 @@ def _image(url: str, digest_text: str, origin: str, warnings: list[Warning]) -> 
     return Artifact(ref.name, {digest.algorithm: digest.hex}, origin)
 
 
-def _artifact(uri: str, digest_text: str, origin: str, warnings: list[Warning]) -> Artifact | None:
+def _digest(digest_text: str, origin: str, warnings: list[Warning]) -> dict[str, str] | None:
+    """The digest a hint gives, or None with a warning saying what a digest looks like."""
     digest = parse_artifact_digest(digest_text)
     if digest is None:
         warnings.append(
@@ -244,6 +245,12 @@ def _artifact(uri: str, digest_text: str, origin: str, warnings: list[Warning]) 
                 f"not a digest: {digest_text[:100]!r} (expected sha1/sha256/sha384/sha512:<hex of the right length>)",
             )
         )
+    return digest
+
+
+def _artifact(uri: str, digest_text: str, origin: str, warnings: list[Warning]) -> Artifact | None:
+    digest = _digest(digest_text, origin, warnings)
+    if digest is None:
         return None
     return Artifact(uri, digest, origin)
 
@@ -297,15 +304,8 @@ def _structured(
         lacking = " and ".join(k for k, v in (("uri", uri), ("digest", digest_text)) if not v)
         warnings.append(Warning("hint.shape", origin, f"no {lacking}; it names no artifact"))
         return None, is_build, False
-    digest = parse_artifact_digest(digest_text)
+    digest = _digest(digest_text, origin, warnings)
     if digest is None:
-        warnings.append(
-            Warning(
-                "hint.digest",
-                origin,
-                f"not a digest: {digest_text[:100]!r} (expected sha1/sha256/sha384/sha512:<hex of the right length>)",
-            )
-        )
         return None, is_build, False
     name = uri
     if outputs:

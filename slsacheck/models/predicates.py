@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+# The predicate types slsacheck itself writes or reads field by field.
+SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
+SLSA_PROVENANCE_V02 = "https://slsa.dev/provenance/v0.2"
+COSIGN_VULN_V1 = "https://cosign.sigstore.dev/attestation/vuln/v1"
+
 PREDICATE_ALIASES: Mapping[str, str] = {
     "custom": "https://cosign.sigstore.dev/attestation/v1",
-    "slsaprovenance": "https://slsa.dev/provenance/v0.2",
-    "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
-    "slsaprovenance1": "https://slsa.dev/provenance/v1",
+    "slsaprovenance": SLSA_PROVENANCE_V02,
+    "slsaprovenance02": SLSA_PROVENANCE_V02,
+    "slsaprovenance1": SLSA_PROVENANCE_V1,
     "spdx": "https://spdx.dev/Document",
     "spdxjson": "https://spdx.dev/Document",
     "cyclonedx": "https://cyclonedx.org/bom",
     "link": "https://in-toto.io/Link/v1",
-    "vuln": "https://cosign.sigstore.dev/attestation/vuln/v1",
+    "vuln": COSIGN_VULN_V1,
     "openvex": "https://openvex.dev/ns",
 }

@@ -32,8 +32,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-SLSA_V1 = "https://slsa.dev/provenance/v1"
-SLSA_V02 = "https://slsa.dev/provenance/v0.2"
+from slsacheck.models.predicates import SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V1
+
+SLSA_V1 = SLSA_PROVENANCE_V1
+SLSA_V02 = SLSA_PROVENANCE_V02
 
 _HEX = re.compile(r"[0-9a-f]+")
 _REF_PARAMS = frozenset({"revision", "git-revision", "git-ref", "ref", "branch", "git-branch"})

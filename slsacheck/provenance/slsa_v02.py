@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from slsacheck.models.predicates import SLSA_PROVENANCE_V02
 from slsacheck.models.statement import STATEMENT_V01, Statement, Subject
 from slsacheck.provenance.collect import (
     Dependency,
@@ -31,7 +32,7 @@ from slsacheck.provenance.hints import Artifact, clean_digest_set, git_source, s
 from slsacheck.provenance.runs import Run
 from slsacheck.provenance.slsa_v1 import DEFAULT_BUILDER_ID, Context, check_subjects
 
-PREDICATE_TYPE = "https://slsa.dev/provenance/v0.2"
+PREDICATE_TYPE = SLSA_PROVENANCE_V02
 _TASK_REF = re.compile(r"\$\(tasks\.([a-z0-9-]+)\.results\.")
 _IGNORED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
 

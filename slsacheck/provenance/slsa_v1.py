@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from slsacheck.models.predicates import SLSA_PROVENANCE_V1
 from slsacheck.models.statement import STATEMENT_V1, Statement, Subject
 from slsacheck.provenance.collect import (
     Dependency,
@@ -41,7 +42,7 @@ from slsacheck.provenance.runs import Result, Run
 
 BUILD_TYPE = "https://tekton.dev/chains/v2/slsa"
 DEFAULT_BUILDER_ID = "https://tekton.dev/chains/v2"
-PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
+PREDICATE_TYPE = SLSA_PROVENANCE_V1
 INPUT_RESULT = "inputs/result"
 JSON_MEDIA_TYPE = "application/json"
 

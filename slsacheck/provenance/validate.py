@@ -30,6 +30,7 @@ from in_toto_attestation.v1.statement import Statement as ITStatement
 
 from slsacheck import _resources
 from slsacheck.errors import InputError
+from slsacheck.models.predicates import SLSA_PROVENANCE_V1
 from slsacheck.provenance.positions import Path as JsonPath
 from slsacheck.provenance.positions import line_of, load_with_lines
 
@@ -154,7 +155,7 @@ def _model_problems(document: Mapping[str, Any]) -> list[Problem]:
             ITStatement.copy_from_pb(proto).validate()
     except (json_format.ParseError, ValueError) as exc:
         problems.append(Problem((), f"in-toto Statement model: {str(exc).splitlines()[0]}"))
-    if document.get("predicateType") == "https://slsa.dev/provenance/v1":
+    if document.get("predicateType") == SLSA_PROVENANCE_V1:
         try:
             json_format.ParseDict(dict(document["predicate"]), provenance_pb2.Provenance())
         except json_format.ParseError as exc:

@@ -48,6 +48,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "verify_images": ("slsacheck.verify.gate", "verify_images"),
     # surfaces
     "promote": ("slsacheck.promote.promote", "promote"),
+    "run_audit": ("slsacheck.audit.session", "run_audit"),
 }
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "load_signer",
     "open_store",
     "promote",
+    "run_audit",
     "sign_image",
     "verify_bundle",
     "verify_image",
@@ -82,6 +84,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from slsacheck.attach.sign import attest_image, sign_image
+    from slsacheck.audit.session import run_audit
     from slsacheck.errors import Error
     from slsacheck.models import (
         Check,

@@ -1,8 +1,9 @@
 """The `slsacheck` command line: thin commands over the library.
 
 Each command lives in its own module under `slsacheck.cli` and exposes
-`register(subparsers)`. Command modules import only light modules at top level, so
-that `slsacheck --help` stays fast; heavy imports happen inside the command function.
+`register(subparsers)`; `COMMANDS` names them. Only the module of the command being run
+is imported, and command modules import only light modules at top level, so that
+`slsacheck --help` stays fast; heavy imports happen inside the command function.
 `main()` is the one place that catches `slsacheck.errors.Error` and turns it into a
 message and an exit code.
 """
@@ -11,30 +12,61 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
 from slsacheck import __version__
 from slsacheck.errors import EXIT_INCOMPLETE, EXIT_USAGE, Error
 
-# Command modules, in the order their commands appear in --help. Add a line per module.
-COMMAND_MODULES: tuple[str, ...] = (
-    "slsacheck.cli.oci_commands",
-    "slsacheck.cli.demo",
-    "slsacheck.cli.key_commands",
-    "slsacheck.cli.sign_commands",
-    "slsacheck.cli.bundle_commands",
-    "slsacheck.cli.provenance_commands",
-    "slsacheck.cli.vuln_commands",
-    "slsacheck.cli.policy_commands",
-    "slsacheck.cli.promote_commands",
-    "slsacheck.cli.serve_commands",
-    "slsacheck.cli.audit_commands",
+# Every command: its name, the module that registers it, and its one-line help, in the
+# order of --help. Only the module of the command being run is imported, so that
+# `slsacheck --help` and a command's start-up pay for nothing else. A test checks this
+# table against what each module registers.
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("inspect", "oci_commands", "show an image's digest, media type, platforms and attached evidence"),
+    ("copy", "oci_commands", "copy an image or index with all its children and blobs"),
+    ("demo", "demo", "run the whole flow on OCI layout directories (no registry, no network)"),
+    ("generate-key-pair", "key_commands", "write a cosign-format key pair: PREFIX.key (encrypted) and PREFIX.pub"),
+    ("public-key", "key_commands", "print the public key of a private key (PKIX PEM)"),
+    ("sign", "sign_commands", "sign an image (cosign .sig layer and/or Sigstore bundle referrer)"),
+    ("attest", "sign_commands", "attest an image with an in-toto statement (cosign .att and/or bundle)"),
+    ("verify", "sign_commands", "verify images' signatures with a key, a keyless identity, or policies"),
+    ("verify-attestation", "sign_commands", "verify images' attestations of a type with a key or identity"),
+    (
+        "verify-bundle",
+        "bundle_commands",
+        "verify a Sigstore bundle over a file or sha256:<hex> (offline; sigstore-conformance protocol)",
+    ),
+    ("provenance", "provenance_commands", "generate, attest and validate SLSA provenance for Tekton runs"),
+    (
+        "vuln-predicate",
+        "vuln_commands",
+        "turn a Trivy JSON report into a cosign vuln predicate (for attest --type vuln)",
+    ),
+    ("policy", "policy_commands", "check and explain ImagePolicy files"),
+    ("promote", "promote_commands", "verify an image against policies, then copy it with its evidence to other places"),
+    (
+        "serve",
+        "serve_commands",
+        "run the Kubernetes admission webhook (validate, mutate: pin tags to verified digests)",
+    ),
+    ("audit", "audit_commands", "verify or inventory many images; reports in text, JSON, JUnit, SARIF, Markdown, HTML"),
 )
 
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(f"slsacheck.cli.{module}" for _, module, _ in COMMANDS))
 
-def build_parser() -> argparse.ArgumentParser:
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand named in argv: the first argument that is not a global option."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: str | None = None, *, all_commands: bool = True) -> argparse.ArgumentParser:
+    """The parser. With `all_commands`, every command module is imported and registered;
+    otherwise only the module of `command`, and the others appear in --help by name."""
     parser = argparse.ArgumentParser(
         prog="slsacheck",
         description="Generate SLSA provenance for Tekton builds, sign and attest images, "
@@ -43,14 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"slsacheck {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    wanted = {module for name, module, _ in COMMANDS if all_commands or name == command}
+    for module in dict.fromkeys(module for _, module, _ in COMMANDS):
+        if module in wanted:
+            importlib.import_module(f"slsacheck.cli.{module}").register(sub)
+    for name, _, help_text in COMMANDS:
+        if name not in sub.choices:
+            sub.add_parser(name, help=help_text, add_help=False)
+    # argparse lists subcommands in the order they were added; show the table's order.
+    order = {name: i for i, (name, _, _) in enumerate(COMMANDS)}
+    sub._choices_actions.sort(key=lambda action: order.get(action.dest, len(order)))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_in(arguments), all_commands=False)
+    args = parser.parse_args(arguments)
+    import logging  # noqa: PLC0415 - not needed for --help
+
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",

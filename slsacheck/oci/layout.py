@@ -13,7 +13,10 @@ Invariants:
 - a manifest is accepted only when every blob and child it names is already present,
   and an untagged manifest gets an index.json entry of its own (so it is not garbage)
   until an index that lists it, or a tag, makes it reachable;
-- writers sharing a process are serialised by one lock per layout directory.
+- every read-modify-write of index.json (push, delete, create) holds the layout's writer
+  lock (`_layout_lock`): one per directory across threads and, through flock on
+  `.slsacheck.lock` in the directory, across processes; readers take no lock (index.json
+  and blobs only ever change by rename) and so need no write access to the layout.
 """
 
 from __future__ import annotations
@@ -31,22 +34,18 @@ from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, MalformedManifest, Manifest
 from slsacheck.models.digest import Digest
 from slsacheck.oci import _layout_index as lx
+from slsacheck.oci import _layout_lock
 from slsacheck.oci.verifying import VerifyingReader, read_capped, size_mismatch, too_large
 
 _CHUNK = 1 << 20
 _STREAM_BUFFER = 1 << 16
-_LOCKS: dict[str, threading.RLock] = {}
-_LOCKS_GUARD = threading.Lock()
+# What `create` may find in a directory besides a layout's own files: the lock file and the
+# temporary files of a writer that is creating the same layout at this moment.
+_OURS = {"blobs", "index.json", _layout_lock.LOCK_NAME}
 
 
 class MissingBlob(NotFound, StoreError):
     """A blob the layout should hold (named by index.json or a manifest) is not there."""
-
-
-def _lock_for(path: Path) -> threading.RLock:
-    key = os.path.realpath(path)
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(key, threading.RLock())
 
 
 def _fsync_dir(path: Path) -> None:
@@ -78,11 +77,19 @@ def _replacing(tmp: Path, target: Path) -> Iterator[BinaryIO]:
 
 
 class LayoutStore:
-    """One OCI image layout directory, as a `Store`."""
+    """One OCI image layout directory, as a `Store`.
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = False) -> None:
+    `lock_timeout` bounds the wait (seconds) for other writers of the same layout."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = False,
+        lock_timeout: float = _layout_lock.DEFAULT_TIMEOUT,
+    ) -> None:
         self.path = Path(path)
-        self._lock = _lock_for(self.path)
+        self.lock_timeout = lock_timeout
         marker = self.path / "oci-layout"
         if not marker.is_file():
             if not create:
@@ -97,18 +104,42 @@ class LayoutStore:
             lx.check_marker(marker, self.location)
 
     def _create(self) -> None:
-        with self._lock:
-            if self.path.exists() and not self.path.is_dir():
-                raise StoreError(f"cannot create layout {self.location}: a file is in the way")
-            if self.path.is_dir() and any(p.name not in {"blobs", "index.json"} for p in self.path.iterdir()):
-                raise StoreError(
-                    f"cannot create layout {self.location}: the directory is not empty",
-                    hint="name an empty or new directory for the layout",
-                )
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"cannot create layout {self.location}: a file is in the way")
+        # Checked before the lock file is made, so a foreign directory is left untouched.
+        self._refuse_foreign_files()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create layout {self.location}: {exc.strerror}", repository=self.location
+            ) from None
+        with self._writing():
+            marker = self.path / "oci-layout"
+            if marker.is_file():
+                # Another writer made the layout while this one waited: use it as it is
+                # (writing a fresh index.json now would drop what that writer has pushed).
+                lx.check_marker(marker, self.location)
+                return
+            self._refuse_foreign_files()
             (self.path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
             if not (self.path / "index.json").exists():
                 self._write_file(self.path / "index.json", lx.dump_index(lx.new_index()))
             self._write_file(self.path / "oci-layout", lx.OCI_LAYOUT)
+
+    def _refuse_foreign_files(self) -> None:
+        if not self.path.is_dir():
+            return
+        ours = {*_OURS, "oci-layout"} if (self.path / "oci-layout").is_file() else _OURS
+        if any(p.name not in ours and not p.name.startswith(".tmp-") for p in self.path.iterdir()):
+            raise StoreError(
+                f"cannot create layout {self.location}: the directory is not empty",
+                hint="name an empty or new directory for the layout",
+            )
+
+    def _writing(self) -> contextlib.AbstractContextManager[None]:
+        """The layout's writer lock, around every read-modify-write of index.json."""
+        return _layout_lock.writing(self.path, self.location, self.lock_timeout)
 
     # -- the Store protocol ------------------------------------------------------------
 
@@ -166,7 +197,7 @@ class LayoutStore:
                 found=media_type,
             )
         descriptor = Descriptor(media_type, parsed.digest, len(manifest), artifact_type=parsed.descriptor.artifact_type)
-        with self._lock:
+        with self._writing():
             needed = parsed.children if parsed.is_index else parsed.blobs()
             for item in needed:
                 if "urls" in item.extra:
@@ -261,7 +292,7 @@ class LayoutStore:
         return result
 
     def delete_manifest(self, digest: Digest) -> None:
-        with self._lock:
+        with self._writing():
             index = self._read_index()
             removed = lx.remove_digest(index, digest)
             if not removed and not self.blob_exists(digest):

@@ -21,9 +21,10 @@ from slsacheck.models import mediatypes as mt
 from slsacheck.oci import scratch
 from slsacheck.oci.store import Store
 from slsacheck.policy.load import load_policies
-from slsacheck.signing.keys import generate_key_pair
 from slsacheck.verify.gate import verify_image
-from tests.support.gate_scenarios import Run, cli, push_scratch, registry_flags, validate_verdict
+from tests.support.cli import Run, cli, registry_flags
+from tests.support.gate_scenarios import push_scratch, validate_verdict
+from tests.support.keys import write_key_pairs
 from tests.support.registry import RunningRegistry, free_port
 from tests.support.sigstore_mock import MockSigstore, mock_sigstore
 
@@ -35,10 +36,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("gate")
-    for name in ("release", "other"):
-        private, public = generate_key_pair(b"")
-        (out / f"{name}.key").write_bytes(private)
-        (out / f"{name}.pub").write_bytes(public)
+    write_key_pairs(out, "release", "other")
     (out / "pred.json").write_text('{"buildDefinition": {"buildType": "https://tekton.dev/chains/v2/slsa"}}')
     return out
 

@@ -37,18 +37,16 @@ from slsacheck.policy.load import load_policies
 from slsacheck.policy.model import PolicySet
 from slsacheck.provenance.vuln import vuln_predicate
 from slsacheck.verify.gate import verify_image
+from tests.support.cli import Run, cli, registry_flags
 from tests.support.env import ROOT, shared_file
 from tests.support.gate_scenarios import (
     STEP_IMAGES,
     Build,
     KeyPair,
-    Run,
-    cli,
     copy_attestation,
     key_pair,
     provenance,
     push_scratch,
-    registry_flags,
     validate_verdict,
 )
 from tests.support.registry import RunningRegistry

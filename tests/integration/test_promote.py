@@ -22,10 +22,8 @@ from slsacheck.oci.registry import RegistryStore
 from slsacheck.policy.load import load_policies
 from slsacheck.promote import promote
 from tests.integration.test_promote_helpers import (
-    Cli,
     Keys,
     check_verdicts,
-    cli,
     judge,
     keys,
     policy_file,
@@ -33,6 +31,7 @@ from tests.integration.test_promote_helpers import (
     signer,
     valid_record,
 )
+from tests.support.cli import Cli, cli
 from tests.support.proxy import run_proxy
 from tests.support.registry import RunningRegistry
 

@@ -23,9 +23,7 @@ from slsacheck.oci.registry import RegistryStore
 from slsacheck.policy.load import load_policies
 from slsacheck.promote import promote
 from tests.integration.test_promote_helpers import (
-    Cli,
     Keys,
-    cli,
     complete,
     judge,
     keys,
@@ -34,6 +32,7 @@ from tests.integration.test_promote_helpers import (
     signer,
     valid_record,
 )
+from tests.support.cli import Cli, cli
 from tests.support.proxy import Proxy, run_proxy
 from tests.support.registry import RunningRegistry, basic_auth_entry, write_docker_config
 

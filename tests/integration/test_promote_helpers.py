@@ -1,11 +1,12 @@
 """What the promotion tests share (no tests here): keys, policies written as YAML, signed
-and attested images on the real registry, the CLI runner, and the record's schema check."""
+and attested images on the real registry, and the record's schema check. The CLI runner
+is `tests.support.cli`."""
 
 from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,6 @@ from typing import Any
 import pytest
 
 from slsacheck.attach.sign import attest_image, sign_image
-from slsacheck.cli import main
 from slsacheck.models.descriptor import Platform
 from slsacheck.models.digest import Digest
 from slsacheck.models.reference import ImageRef
@@ -22,39 +22,14 @@ from slsacheck.oci import scratch
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
 from slsacheck.policy.load import load_policies
-from slsacheck.signing.keys import generate_key_pair
 from slsacheck.signing.resolve import load_signer
 from slsacheck.signing.signer import Signer
 from slsacheck.verify.gate import verify_image
+from tests.support.keys import write_key_pairs
 from tests.support.registry import RunningRegistry
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
 PREDICATE = {"buildDefinition": {"buildType": "https://tekton.dev/chains/v2/slsa"}}
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-Cli = Callable[..., Run]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.setenv("COSIGN_PASSWORD", "")
-
-    def run(*argv: str) -> Run:
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
 
 
 @dataclass(frozen=True)
@@ -67,12 +42,8 @@ class Keys:
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    out = tmp_path_factory.mktemp("promote-keys")
-    for name in ("release", "other"):
-        private, public = generate_key_pair(b"")
-        (out / f"{name}.key").write_bytes(private)
-        (out / f"{name}.pub").write_bytes(public)
-    return Keys(out / "release.key", out / "release.pub", out / "other.key", out / "other.pub")
+    paths = write_key_pairs(tmp_path_factory.mktemp("promote-keys"), "release", "other")
+    return Keys(paths["release"], paths["release.pub"], paths["other"], paths["other.pub"])
 
 
 def signer(key: Path) -> Signer:

@@ -26,14 +26,13 @@ from slsacheck.policy.load import load_policies
 from slsacheck.promote.vsa import LEVELS_ANNOTATION, VERIFIER_ID, VSA_PREDICATE_TYPE, declared_levels, verified_levels
 from slsacheck.verify.collect import collect_evidence
 from tests.integration.test_promote_helpers import (
-    Cli,
     Keys,
-    cli,
     keys,
     policy_file,
     signed_index,
     valid_record,
 )
+from tests.support.cli import Cli, cli
 from tests.support.registry import RunningRegistry
 
 __all__ = ["cli", "keys"]  # fixtures, imported so pytest finds them here

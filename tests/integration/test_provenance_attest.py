@@ -8,28 +8,25 @@ subject missing from the registry writes nothing either.
 from __future__ import annotations
 
 import base64
-import io
 import json
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from slsacheck.attach import cosign_tags as ct
-from slsacheck.cli import main
 from slsacheck.errors import EXIT_INCOMPLETE, EXIT_USAGE, NotFound
 from slsacheck.models import Digest, Platform
 from slsacheck.oci import scratch
 from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.store import Store
-from slsacheck.signing.keys import generate_key_pair
+from tests.support.cli import Run, cli
+from tests.support.keys import write_key_pairs
 from tests.support.registry import RunningRegistry
 from tests.support.sigstore_mock import MockSigstore, mock_sigstore
 
-__all__ = ["mock_sigstore"]  # the fixture, imported for pytest
+__all__ = ["cli", "mock_sigstore"]  # the fixtures, imported for pytest
 
 pytestmark = pytest.mark.integration
 
@@ -40,37 +37,9 @@ GIT_URL = "https://git.example.com/team/app"
 STEP = "registry.example.com/tools/buildah@sha256:" + "c" * 64
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
-    monkeypatch.setenv("COSIGN_PASSWORD", "")
-
-    def run(*argv: str, stdin: bytes | None = None) -> Run:
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("keys")
-    paths = {}
-    for name in ("signer", "other"):
-        private, public = generate_key_pair(b"")
-        (out / f"{name}.key").write_bytes(private)
-        (out / f"{name}.pub").write_bytes(public)
-        paths[name], paths[f"{name}.pub"] = out / f"{name}.key", out / f"{name}.pub"
-    return paths
+    return write_key_pairs(tmp_path_factory.mktemp("keys"), "signer", "other")
 
 
 def _taskrun(task: str, results: list[dict[str, str]]) -> dict[str, Any]:

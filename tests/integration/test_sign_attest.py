@@ -18,18 +18,19 @@ from typing import Any
 import pytest
 
 from slsacheck.attach import cosign_tags as ct
-from slsacheck.cli import main
 from slsacheck.models import Descriptor, Digest
 from slsacheck.models import mediatypes as mt
 from slsacheck.oci import scratch
 from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.store import Store
 from slsacheck.signing.keys import generate_key_pair
+from tests.support.cli import Run, cli, registry_flags
 from tests.support.env import shared_file
+from tests.support.keys import write_key_pairs
 from tests.support.registry import RunningRegistry
 from tests.support.sigstore_mock import MockSigstore, mock_sigstore
 
-__all__ = ["mock_sigstore"]  # the fixture, imported for pytest
+__all__ = ["cli", "mock_sigstore"]  # the fixtures, imported for pytest
 
 pytestmark = pytest.mark.integration
 
@@ -48,48 +49,9 @@ class Target:
     make: Callable[[str], tuple[str, Digest]]  # another image in the same place: (text, digest)
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
-    monkeypatch.setenv("COSIGN_PASSWORD", "")
-
-    def run(*argv: str) -> Run:
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("keys")
-    paths = {}
-    for name in ("k1", "k2", "untrusted"):
-        private, public = generate_key_pair(b"")
-        (out / f"{name}.key").write_bytes(private)
-        (out / f"{name}.pub").write_bytes(public)
-        paths[name] = out / f"{name}.key"
-        paths[f"{name}.pub"] = out / f"{name}.pub"
-    return paths
-
-
-def _registry_flags(reg: RunningRegistry) -> list[str]:
-    flags = []
-    if reg.ca_path is not None:
-        flags += ["--ca-bundle", str(reg.ca_path)]
-    if reg.username is not None:
-        flags += ["--docker-config", str(reg.docker_config)]
-    return flags
+    return write_key_pairs(tmp_path_factory.mktemp("keys"), "k1", "k2", "untrusted")
 
 
 def _registry_target(reg: RunningRegistry, repo: str) -> Target:
@@ -101,7 +63,7 @@ def _registry_target(reg: RunningRegistry, repo: str) -> Target:
         return f"{reg.host}/{repo}:{seed}", built.digest
 
     text, digest = make("v1")
-    return Target(text, store, digest, _registry_flags(reg), make)
+    return Target(text, store, digest, registry_flags(reg), make)
 
 
 def _layout_target(path: Path) -> Target:
@@ -207,7 +169,7 @@ def test_recursive_signs_an_index_and_every_child(
     store = registry_auth.store(repo_name)
     built = scratch.index([scratch.image({"a": b"amd64"}), scratch.image({"a": b"arm64"})])
     scratch.push(store, built, tag="multi")
-    flags = _registry_flags(registry_auth)
+    flags = registry_flags(registry_auth)
     text = f"{registry_auth.host}/{repo_name}:multi"
     child = f"{registry_auth.host}/{repo_name}@{built.children[0].digest}"
     assert cli("sign", "--key", str(keys["k1"]), text, *flags).code == 0

@@ -1,5 +1,5 @@
-"""Shared pieces of the gate tests (tests/integration/test_gate*.py): the CLI runner,
-registry flags, scratch images, and the Tekton builds whose provenance the matrix signs.
+"""Shared pieces of the gate tests (tests/integration/test_gate*.py): scratch images, and
+the Tekton builds whose provenance the matrix signs (the CLI runner is `tests.support.cli`).
 
 A `Build` is the set of facts a policy judges about one Tekton build (builder, source
 repository, ref, commit, pipeline tasks, step images, finish time). `tekton_runs` turns
@@ -13,16 +13,14 @@ hold on whatever day the tests run.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from slsacheck.attach import cosign_tags as ct
-from slsacheck.cli import main
 from slsacheck.errors import Error
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.digest import Digest
@@ -45,42 +43,7 @@ STEP_IMAGES: Mapping[str, str] = {
 }
 
 
-# -- the CLI, as the gate tests call it ---------------------------------------------------
-
-
-@dataclass
-class Run:
-    """One `slsacheck` invocation in-process: exit code and captured output."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
-    """`cli(*argv)` runs `slsacheck.cli.main` and returns a `Run` (COSIGN_PASSWORD empty)."""
-    monkeypatch.setenv("COSIGN_PASSWORD", "")
-
-    def run(*argv: str) -> Run:
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
-
-
-def registry_flags(reg: RunningRegistry) -> list[str]:
-    """The CLI flags that reach `reg` (its CA, its credentials)."""
-    flags = []
-    if reg.ca_path is not None:
-        flags += ["--ca-bundle", str(reg.ca_path)]
-    if reg.username is not None:
-        flags += ["--docker-config", str(reg.docker_config)]
-    return flags
+# -- images and verdicts --------------------------------------------------------------------
 
 
 def push_scratch(reg: RunningRegistry, repo: str, tag: str, seed: str) -> scratch.Built:

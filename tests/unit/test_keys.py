@@ -14,22 +14,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from slsacheck.errors import InvalidKey
 from slsacheck.signing import keys
 from tests.support.env import shared_file
+from tests.support.keys import all_keys
+
+__all__ = ["all_keys"]  # the fixture, imported for pytest
 
 VERIFY = "anchors/verify"
 PC_KEY = "sigstore__policy-controller__examples__keys__cosign.key"
 PC_PUB = "sigstore__policy-controller__examples__keys__cosign.pub"
 FAST_N = 2**15
-
-
-@pytest.fixture(scope="module")
-def all_keys() -> dict[str, keys.SigningKey]:
-    return {
-        "p256": ec.generate_private_key(ec.SECP256R1()),
-        "p384": ec.generate_private_key(ec.SECP384R1()),
-        "p521": ec.generate_private_key(ec.SECP521R1()),
-        "ed25519": ed25519.Ed25519PrivateKey.generate(),
-        "rsa2048": rsa.generate_private_key(public_exponent=65537, key_size=2048),
-    }
 
 
 def _body(pem: bytes) -> dict[str, object]:

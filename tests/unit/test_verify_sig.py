@@ -18,6 +18,9 @@ from slsacheck.signing import keys
 from slsacheck.signing.keysigner import KeySigner
 from slsacheck.signing.verify_sig import PublicKeyVerifier, SignatureVerifier
 from tests.support.env import shared_file
+from tests.support.keys import all_keys
+
+__all__ = ["all_keys"]  # the fixture, imported for pytest
 
 VERIFY = "anchors/verify"
 CONFORMA_SIG = "conforma__cli__acceptance__image__testimage__blobs__sha256__" \
@@ -25,17 +28,6 @@ CONFORMA_SIG = "conforma__cli__acceptance__image__testimage__blobs__sha256__" \
 CONFORMA_PAYLOAD = "conforma__cli__acceptance__image__testimage__blobs__sha256__" \
     "34fd1134ae4557da320663d6f6fe314ed224ae94c066b67b547b68c5a6bf854f"
 DATA = b"the exact bytes that were signed"
-
-
-@pytest.fixture(scope="module")
-def all_keys() -> dict[str, keys.SigningKey]:
-    return {
-        "p256": ec.generate_private_key(ec.SECP256R1()),
-        "p384": ec.generate_private_key(ec.SECP384R1()),
-        "p521": ec.generate_private_key(ec.SECP521R1()),
-        "ed25519": ed25519.Ed25519PrivateKey.generate(),
-        "rsa2048": rsa.generate_private_key(public_exponent=65537, key_size=2048),
-    }
 
 
 NAMES = ["p256", "p384", "p521", "ed25519", "rsa2048"]

@@ -19,26 +19,16 @@ from slsacheck.oci.layout import LayoutStore, MissingBlob
 from slsacheck.oci.store import Store
 from tests.support.env import shared_file
 from tests.support.images import COSIGN_SAVED, cosign_saved_layout
+from tests.support.layout import blob_file, index_json, store
 
-
-def _index_json(path: Path) -> dict:  # type: ignore[type-arg]
-    return json.loads((path / "index.json").read_bytes())
-
-
-def _blob_file(path: Path, digest: Digest) -> Path:
-    return path / "blobs" / digest.algorithm / digest.hex
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LayoutStore:
-    return LayoutStore(tmp_path / "layout", create=True)
+__all__ = ["store"]  # the fixture, imported for pytest
 
 
 def test_create_writes_an_empty_layout(tmp_path: Path) -> None:
     s = LayoutStore(tmp_path / "new", create=True)
     assert isinstance(s, Store)
     assert json.loads((tmp_path / "new" / "oci-layout").read_bytes()) == {"imageLayoutVersion": "1.0.0"}
-    assert _index_json(tmp_path / "new")["manifests"] == []
+    assert index_json(tmp_path / "new")["manifests"] == []
     assert list(s.tags()) == []
     assert s.location == f"oci:{tmp_path / 'new'}"
     # Opening it again (with or without create) sees the same layout.
@@ -72,7 +62,7 @@ def test_image_round_trip_is_byte_exact(store: LayoutStore) -> None:
     with store.open_blob(fetched.layers[0]) as f:
         assert f.read() == img.blobs[1][1]
     assert list(store.tags()) == ["v1"]
-    (entry,) = _index_json(store.path)["manifests"]
+    (entry,) = index_json(store.path)["manifests"]
     assert entry["annotations"] == {"kind": mt.KIND_IMAGE, mt.ANN_REF_NAME: "v1"}
 
 
@@ -86,7 +76,7 @@ def test_index_entry_kinds_follow_cosign_save(store: LayoutStore) -> None:
     att = scratch.image({"att": b"a"})
     scratch.push(store, sig, tag=f"{idx.digest.tag_form}.sig")
     scratch.push(store, att, tag=f"{idx.digest.tag_form}.att")
-    listed = _index_json(store.path)["manifests"]
+    listed = index_json(store.path)["manifests"]
     kinds = {e["annotations"].get(mt.ANN_REF_NAME): e["annotations"]["kind"] for e in listed}
     # The children were pushed untagged first; the index now reaches them, so their
     # own entries are gone and index.json lists exactly the three tagged manifests.
@@ -103,22 +93,22 @@ def test_index_entry_kinds_follow_cosign_save(store: LayoutStore) -> None:
 def test_untagged_manifest_stays_reachable_until_tagged(store: LayoutStore) -> None:
     img = scratch.image({"f": b"x"})
     scratch.push(store, img)
-    (entry,) = _index_json(store.path)["manifests"]
+    (entry,) = index_json(store.path)["manifests"]
     assert entry["digest"] == str(img.digest)
     assert mt.ANN_REF_NAME not in entry["annotations"]
     assert list(store.tags()) == []
     store.push_manifest(img.manifest, img.media_type, tag="now")
-    (entry,) = _index_json(store.path)["manifests"]
+    (entry,) = index_json(store.path)["manifests"]
     assert entry["annotations"][mt.ANN_REF_NAME] == "now"
     # Re-pushing untagged adds nothing: the tagged entry already keeps it.
     store.push_manifest(img.manifest, img.media_type)
-    assert len(_index_json(store.path)["manifests"]) == 1
+    assert len(index_json(store.path)["manifests"]) == 1
 
 
 def test_retag_replaces_and_unknown_fields_survive(store: LayoutStore) -> None:
     first, second = scratch.image({"f": b"1"}), scratch.image({"f": b"2"})
     scratch.push(store, first, tag="t")
-    doc = _index_json(store.path)
+    doc = index_json(store.path)
     doc["manifests"][0]["annotations"]["com.example.note"] = "kept"
     doc["manifests"].append({"mediaType": mt.OCI_MANIFEST, "digest": str(first.digest), "size": len(first.manifest),
                              "annotations": {mt.ANN_REF_NAME: "other"}, "x-vendor": [1, 2]})
@@ -126,7 +116,7 @@ def test_retag_replaces_and_unknown_fields_survive(store: LayoutStore) -> None:
     (store.path / "index.json").write_text(json.dumps(doc))
     scratch.push(store, second, tag="t")
     assert store.resolve("t").digest == second.digest
-    after = _index_json(store.path)
+    after = index_json(store.path)
     assert after["x-top"] is True
     vendor = next(e for e in after["manifests"] if e.get("x-vendor") == [1, 2])
     assert vendor["annotations"][mt.ANN_REF_NAME] == "other"
@@ -205,8 +195,8 @@ def test_referrers_by_subject_and_fallback_tag(store: LayoutStore) -> None:
     fallback_listing = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX,
                                    "manifests": [listed.to_json()]}).encode()
     # Write it as another tool would: the listed manifest itself is not in the layout.
-    _blob_file(store.path, Digest.of(fallback_listing)).write_bytes(fallback_listing)
-    doc = _index_json(store.path)
+    blob_file(store.path, Digest.of(fallback_listing)).write_bytes(fallback_listing)
+    doc = index_json(store.path)
     for e in doc["manifests"]:
         if e["annotations"].get(mt.ANN_REF_NAME) == subject.digest.tag_form:
             e["digest"], e["size"] = str(Digest.of(fallback_listing)), len(fallback_listing)
@@ -238,7 +228,7 @@ def test_cosign_save_layout_without_tags(tmp_path: Path) -> None:
         for d, data in built.blobs:
             store.push_blob(d, data)
         store.push_blob(built.descriptor, built.manifest)
-    doc = _index_json(path)
+    doc = index_json(path)
     doc["manifests"] = [
         {"mediaType": mt.OCI_MANIFEST, "digest": str(img.digest), "size": len(img.manifest),
          "annotations": {"kind": mt.KIND_IMAGE}},
@@ -259,7 +249,7 @@ def test_ambiguous_tag_and_unknown_tag(store: LayoutStore) -> None:
     a, b = scratch.image({"f": b"a"}), scratch.image({"f": b"b"})
     scratch.push(store, a, tag="t")
     scratch.push(store, b, tag="u")
-    doc = _index_json(store.path)
+    doc = index_json(store.path)
     doc["manifests"][1]["annotations"][mt.ANN_REF_NAME] = "t"
     (store.path / "index.json").write_text(json.dumps(doc))
     with pytest.raises(StoreError, match="more than one manifest"):

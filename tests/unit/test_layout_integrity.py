@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -20,26 +19,16 @@ from slsacheck.models import mediatypes as mt
 from slsacheck.oci import scratch
 from slsacheck.oci.layout import LayoutStore, MissingBlob
 from tests.support.env import ROOT
+from tests.support.layout import blob_file, index_json, store
 
-
-def _index_json(path: Path) -> dict:  # type: ignore[type-arg]
-    return json.loads((path / "index.json").read_bytes())
-
-
-def _blob_file(path: Path, digest: Digest) -> Path:
-    return path / "blobs" / digest.algorithm / digest.hex
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LayoutStore:
-    return LayoutStore(tmp_path / "layout", create=True)
+__all__ = ["store"]  # the fixture, imported for pytest
 
 
 def test_missing_blob_names_blob_and_layout(store: LayoutStore) -> None:
     img = scratch.image({"f": b"1"})
     scratch.push(store, img, tag="t")
     layer, _ = img.blobs[1]
-    _blob_file(store.path, layer.digest).unlink()
+    blob_file(store.path, layer.digest).unlink()
     with pytest.raises(MissingBlob) as info:
         store.fetch_blob(layer)
     message = info.value.diagnostics()
@@ -47,7 +36,7 @@ def test_missing_blob_names_blob_and_layout(store: LayoutStore) -> None:
     with pytest.raises(MissingBlob), store.open_blob(layer):
         pass
     assert not store.blob_exists(layer.digest)
-    _blob_file(store.path, img.digest).unlink()
+    blob_file(store.path, img.digest).unlink()
     with pytest.raises(NotFound, match=img.digest.hex):
         store.fetch_manifest("t")
 
@@ -56,7 +45,7 @@ def test_tampered_blob_and_manifest_are_refused(store: LayoutStore) -> None:
     img = scratch.image({"f": b"1"})
     scratch.push(store, img, tag="t")
     config, data = img.blobs[0]
-    path = _blob_file(store.path, config.digest)
+    path = blob_file(store.path, config.digest)
     path.write_bytes(data.replace(b"amd64", b"arm64"))  # same size, other bytes
     with pytest.raises(DigestMismatch) as info:
         store.fetch_blob(config)
@@ -64,7 +53,7 @@ def test_tampered_blob_and_manifest_are_refused(store: LayoutStore) -> None:
     assert info.value.found is not None and info.value.found.startswith("sha256:")
     with pytest.raises(DigestMismatch), store.open_blob(config) as f:
         f.read()
-    manifest_path = _blob_file(store.path, img.digest)
+    manifest_path = blob_file(store.path, img.digest)
     manifest_path.write_bytes(img.manifest.replace(b'"schemaVersion":2', b'"schemaVersion":2 '))
     with pytest.raises(DigestMismatch):
         store.fetch_manifest("t")
@@ -76,7 +65,7 @@ def test_truncated_and_extended_blobs_are_refused(store: LayoutStore) -> None:
     img = scratch.image({"f": b"1" * 5000})
     scratch.push(store, img, tag="t")
     layer, data = img.blobs[1]
-    path = _blob_file(store.path, layer.digest)
+    path = blob_file(store.path, layer.digest)
     path.write_bytes(data[:-10])
     with pytest.raises(DigestMismatch, match="digest mismatch"):
         store.fetch_blob(layer)
@@ -98,7 +87,7 @@ def test_streamed_read_in_small_pieces_checks_at_the_end(store: LayoutStore) -> 
     assert got == payload
     tampered = bytearray(payload)
     tampered[-1] ^= 1
-    _blob_file(store.path, d.digest).write_bytes(bytes(tampered))
+    blob_file(store.path, d.digest).write_bytes(bytes(tampered))
     with store.open_blob(d) as f:
         f.read(1000)  # bytes before the end cannot be judged yet
         with pytest.raises(DigestMismatch):
@@ -112,10 +101,10 @@ def test_caps(store: LayoutStore) -> None:
         store.push_manifest(big, mt.OCI_MANIFEST)
     # An oversize manifest placed by another tool is refused before it is read whole.
     digest = Digest.of(big)
-    _blob_file(store.path, digest).write_bytes(big)
+    blob_file(store.path, digest).write_bytes(big)
     with pytest.raises(TooLarge):
         store.fetch_manifest(str(digest))
-    doc = _index_json(store.path)
+    doc = index_json(store.path)
     doc["manifests"].append({"mediaType": mt.OCI_MANIFEST, "digest": str(digest), "size": len(big),
                              "annotations": {mt.ANN_REF_NAME: "big"}})
     (store.path / "index.json").write_text(json.dumps(doc))

@@ -261,22 +261,27 @@ DOCKERFILE = "vuln/aquasecurity__trivy__integration__testdata__dockerfile.json.g
 UBUNTU = "vuln/aquasecurity__trivy__integration__testdata__ubuntu-1804.json.golden"
 
 
+def _scan_evidence(authority: str, predicate_type: str, predicate: Any) -> Evidence:
+    """registry.example.com/app with one scan statement about it, verified by `authority`."""
+    statement = {
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "predicateType": predicate_type,
+        "subject": [{"name": "registry.example.com/app", "digest": {"sha256": "cd" * 32}}],
+        "predicate": predicate,
+    }
+    return Evidence(
+        "registry.example.com/app@sha256:" + "cd" * 32,
+        Digest("sha256", "cd" * 32),
+        attestations=(attestation(authority, statement),),
+    )
+
+
 def _scan_checks(tmp_path: Path, rel: str, rules: str, now: datetime) -> dict[str, Check]:
     doc = shared_json(rel)
     predicate = doc.get("predicate", doc)
     ptype = TRIVY_TYPE if "SchemaVersion" in predicate else VULN
     policy = _policy(tmp_path, VULN_POLICY.format(ptype=ptype, rules=rules))
-    statement = {
-        "_type": "https://in-toto.io/Statement/v0.1",
-        "predicateType": ptype,
-        "subject": [{"name": "registry.example.com/app", "digest": {"sha256": "cd" * 32}}],
-        "predicate": predicate,
-    }
-    ev = Evidence(
-        "registry.example.com/app@sha256:" + "cd" * 32,
-        Digest("sha256", "cd" * 32),
-        attestations=(attestation("scanner", statement),),
-    )
+    ev = _scan_evidence("scanner", ptype, predicate)
     checks = {c.id: c for c in evaluate(policy, ev, now=now)}
     assert checks["attestations.scan.present"].outcome is Outcome.PASS
     return checks
@@ -348,16 +353,6 @@ def test_shipped_vulnerability_gate(tmp_path: Path) -> None:
     text = (ROOT / "policies" / "vulnerability-gate.yaml").read_text()
     policy = load_policies([write_policy(tmp_path, text, keys=("keys/scanner.pub",))]).policies[0]
     doc = shared_json(TRIVY_DOC)
-    statement = {
-        "_type": "https://in-toto.io/Statement/v0.1",
-        "predicateType": VULN,
-        "subject": [{"name": "registry.example.com/app", "digest": {"sha256": "cd" * 32}}],
-        "predicate": doc,
-    }
-    ev = Evidence(
-        "registry.example.com/app@sha256:" + "cd" * 32,
-        Digest("sha256", "cd" * 32),
-        attestations=(attestation("scanner-key", statement),),
-    )
+    ev = _scan_evidence("scanner-key", VULN, doc)
     checks = evaluate(policy, ev, now=datetime(2022, 7, 25, tzinfo=UTC))
     assert _failing(checks) == {"vulnerabilities.maxSeverity"}

@@ -218,6 +218,16 @@ def _tampered(bundle: Path, out: Path, change: Any) -> Path:
     return out
 
 
+def _rejected_by_both(
+    mock: MockSigstore, bundle: Path, artifact: Path, *, identity: str = SUBJECT, issuer: str = DEFAULT_ISSUER
+) -> tuple[Any, Any]:
+    """Both peers' results for `bundle`, having asserted that neither accepts it."""
+    py, js = both_peers(mock, bundle, artifact, identity=identity, issuer=issuer)
+    assert not py.ok, py.output
+    assert not js.ok, js.output
+    return py, js
+
+
 def _flip_b64(value: str) -> str:
     raw = bytearray(base64.b64decode(value))
     raw[len(raw) // 2] ^= 0x01
@@ -231,9 +241,7 @@ def test_tampered_message_signature_is_rejected_by_both_peers(
         doc["messageSignature"]["signature"] = _flip_b64(doc["messageSignature"]["signature"])
 
     bad = _tampered(signed_message["bundle"], tmp_path / "bad.json", change)
-    py, js = both_peers(mock_sigstore, bad, signed_message["artifact"])
-    assert not py.ok, py.output
-    assert not js.ok, js.output
+    _rejected_by_both(mock_sigstore, bad, signed_message["artifact"])
 
 
 def test_other_artifact_is_rejected_by_both_peers(
@@ -241,9 +249,7 @@ def test_other_artifact_is_rejected_by_both_peers(
 ) -> None:
     other = tmp_path / "other.json"
     other.write_bytes(PAYLOAD.replace(b"ab", b"cd"))
-    py, js = both_peers(mock_sigstore, signed_message["bundle"], other)
-    assert not py.ok, py.output
-    assert not js.ok, js.output
+    _rejected_by_both(mock_sigstore, signed_message["bundle"], other)
 
 
 def test_tampered_dsse_payload_is_rejected_by_both_peers(
@@ -255,9 +261,7 @@ def test_tampered_dsse_payload_is_rejected_by_both_peers(
         doc["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(stmt).encode()).decode()
 
     bad = _tampered(signed_statement["bundle"], tmp_path / "bad.json", change)
-    py, js = both_peers(mock_sigstore, bad, signed_statement["artifact"])
-    assert not py.ok, py.output
-    assert not js.ok, js.output
+    _rejected_by_both(mock_sigstore, bad, signed_statement["artifact"])
 
 
 def test_tampered_log_entry_is_rejected_by_both_peers(
@@ -270,10 +274,8 @@ def test_tampered_log_entry_is_rejected_by_both_peers(
         entry["logIndex"] = str(int(entry["logIndex"]) + 1)
 
     bad = _tampered(signed_message["bundle"], tmp_path / "bad.json", change)
-    py, js = both_peers(mock_sigstore, bad, signed_message["artifact"])
-    assert not py.ok, py.output
+    py, js = _rejected_by_both(mock_sigstore, bad, signed_message["artifact"])
     assert py.says("invalid inclusion promise"), py.output
-    assert not js.ok, js.output
     assert js.says("TLOG_INCLUSION_PROMISE_ERROR"), js.output
 
 
@@ -281,12 +283,10 @@ def test_wrong_identity_or_issuer_is_rejected_by_both_peers(
     mock_sigstore: MockSigstore, signed_message: dict[str, Path]
 ) -> None:
     for identity, issuer in [(SUBJECT + "-other", DEFAULT_ISSUER), (SUBJECT, "https://other-issuer.invalid")]:
-        py, js = both_peers(
+        py, js = _rejected_by_both(
             mock_sigstore, signed_message["bundle"], signed_message["artifact"], identity=identity, issuer=issuer
         )
-        assert not py.ok, py.output
         assert py.says("SANs do not match") or py.says("OIDCIssuer does not match"), py.output
-        assert not js.ok, js.output
         assert js.says("UNTRUSTED_SIGNER_ERROR"), js.output
 
 

@@ -58,17 +58,37 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _unwritable(location: str, target: Path, exc: OSError) -> StoreError:
+    return StoreError(
+        f"{location}: cannot write {target}: {exc.strerror}",
+        hint="the layout directory must be writable (and its disk not full) to add to it; "
+        "reading it needs no write access",
+        repository=location,
+    )
+
+
 @contextlib.contextmanager
-def _replacing(tmp: Path, target: Path) -> Iterator[BinaryIO]:
+def _replacing(tmp: Path, target: Path, location: str) -> Iterator[BinaryIO]:
     """A file written at `tmp` that becomes `target` only if the block ends normally:
     fsynced, renamed over `target` (atomic on one filesystem), the rename made durable.
-    On any failure, `tmp` is removed and `target` is untouched."""
+    On any failure, `tmp` is removed and `target` is untouched. The layout's own I/O
+    failures become `StoreError`; whatever the block raises (a bad source) passes as is."""
     try:
-        with open(tmp, "wb") as out:
+        out = open(tmp, "wb")  # noqa: SIM115 - closed below, on every path
+    except OSError as exc:
+        raise _unwritable(location, target, exc) from None
+    try:
+        with out:
             yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
+            try:
+                out.flush()
+                os.fsync(out.fileno())
+            except OSError as exc:
+                raise _unwritable(location, target, exc) from None
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise _unwritable(location, target, exc) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -246,13 +266,16 @@ class LayoutStore:
             return
         what = f"blob {descriptor.digest} written to {self.location}"
         stream: BinaryIO = io.BytesIO(data) if isinstance(data, bytes) else data
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unwritable(self.location, target.parent, exc) from None
         # The temporary file sits at the layout root (same filesystem, so the rename is
         # atomic) rather than in blobs/, where every name must be a digest.
         tmp = self.path / f".tmp-blob-{descriptor.digest.hex[:16]}-{os.getpid()}-{threading.get_ident()}"
         hasher = descriptor.digest.hasher()
         written = 0
-        with _replacing(tmp, target) as out:
+        with _replacing(tmp, target, self.location) as out:
             while True:
                 chunk = stream.read(min(_CHUNK, descriptor.size - written + 1))
                 if not chunk:
@@ -363,7 +386,7 @@ class LayoutStore:
 
     def _write_file(self, target: Path, data: bytes) -> None:
         tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}-{threading.get_ident()}")
-        with _replacing(tmp, target) as out:
+        with _replacing(tmp, target, self.location) as out:
             out.write(data)
 
     def __repr__(self) -> str:

@@ -117,6 +117,7 @@ def writing(path: Path, location: str, timeout: float = DEFAULT_TIMEOUT) -> Iter
     """Hold the writer lock of the layout at `path` (an existing directory) for the block.
 
     Re-entrant in one thread: a nested block takes neither lock again."""
+    timeout = max(timeout, 0.0)  # a negative wait would mean "forever" to RLock.acquire
     lock = _directory_lock(path)
     lock_file = path / LOCK_NAME
     if not lock.local.acquire(timeout=timeout):

@@ -134,7 +134,7 @@ class LayoutStore:
             raise StoreError(
                 f"cannot create layout {self.location}: {exc.strerror}", repository=self.location
             ) from None
-        with self._writing():
+        with self.writer_lock():
             marker = self.path / "oci-layout"
             if marker.is_file():
                 # Another writer made the layout while this one waited: use it as it is
@@ -157,8 +157,12 @@ class LayoutStore:
                 hint="name an empty or new directory for the layout",
             )
 
-    def _writing(self) -> contextlib.AbstractContextManager[None]:
-        """The layout's writer lock, around every read-modify-write of index.json."""
+    def writer_lock(self) -> contextlib.AbstractContextManager[None]:
+        """The layout's writer lock, held by every read-modify-write of index.json.
+
+        Callers hold it across several calls that must not interleave with another
+        writer, in this process or another (read a tag, merge into it, push it back).
+        Re-entrant in one thread; bounded by `lock_timeout`; needs a writable layout."""
         return _layout_lock.writing(self.path, self.location, self.lock_timeout)
 
     # -- the Store protocol ------------------------------------------------------------
@@ -217,7 +221,7 @@ class LayoutStore:
                 found=media_type,
             )
         descriptor = Descriptor(media_type, parsed.digest, len(manifest), artifact_type=parsed.descriptor.artifact_type)
-        with self._writing():
+        with self.writer_lock():
             needed = parsed.children if parsed.is_index else parsed.blobs()
             for item in needed:
                 if "urls" in item.extra:
@@ -315,7 +319,7 @@ class LayoutStore:
         return result
 
     def delete_manifest(self, digest: Digest) -> None:
-        with self._writing():
+        with self.writer_lock():
             index = self._read_index()
             removed = lx.remove_digest(index, digest)
             if not removed and not self.blob_exists(digest):

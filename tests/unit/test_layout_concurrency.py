@@ -52,11 +52,13 @@ def _image(worker: int, i: int) -> scratch.Built:
     return scratch.image({"f": f"{worker}-{i}".encode()})
 
 
-def _run_writers(path: Path, go: Path, *, create: bool) -> None:
+def _run_workers(script: str, go: Path, *args: str) -> None:
+    """`_WORKERS` processes running `script` with `args` and their worker number, released
+    together by creating `go`; each must succeed."""
     env = {**os.environ, "PYTHONPATH": str(_ROOT)}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(path), str(w), str(_PUSHES), str(go), "create" if create else "open"],
+            [sys.executable, "-c", script, args[0], str(w), str(_PUSHES), str(go), *args[1:]],
             cwd=_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         for w in range(_WORKERS)
@@ -68,6 +70,10 @@ def _run_writers(path: Path, go: Path, *, create: bool) -> None:
         if p.returncode != 0:
             failures.append(err.decode(errors="replace")[-2000:])
     assert failures == []
+
+
+def _run_writers(path: Path, go: Path, *, create: bool) -> None:
+    _run_workers(_WORKER, go, str(path), "create" if create else "open")
 
 
 def _assert_all_tags(path: Path) -> None:
@@ -93,6 +99,49 @@ def test_writer_processes_creating_one_layout_lose_no_tag(tmp_path: Path) -> Non
     path = tmp_path / "fresh"
     _run_writers(path, tmp_path / "go", create=True)
     _assert_all_tags(path)
+
+
+# Each worker adds its images, one at a time, to the index tagged `all`: read the tag,
+# add a child, push it back, holding the layout's writer lock across the three steps.
+_MERGER = """
+import contextlib, json, sys, time
+from pathlib import Path
+from slsacheck.errors import NotFound
+from slsacheck.models import mediatypes as mt
+from slsacheck.oci import scratch
+from slsacheck.oci.layout import LayoutStore
+path, worker, count, go, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]), sys.argv[5]
+for _ in range(2000):
+    if go.exists():
+        break
+    time.sleep(0.005)
+store = LayoutStore(path)
+lock = store.writer_lock if mode == "locked" else contextlib.nullcontext
+for i in range(count):
+    img = scratch.image({"f": f"{worker}-{i}".encode()})
+    scratch.push(store, img)
+    with lock():
+        try:
+            children = json.loads(store.fetch_manifest("all").raw)["manifests"]
+        except NotFound:
+            children = []
+        children.append(img.descriptor.to_json())
+        doc = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": children}
+        store.push_manifest(json.dumps(doc).encode(), mt.OCI_INDEX, tag="all")
+"""
+
+
+def test_writer_lock_makes_a_read_merge_push_of_one_tag_atomic_across_processes(tmp_path: Path) -> None:
+    # What attaching signatures to one `.sig` tag from parallel steps needs on a layout.
+    path = tmp_path / "layout"
+    LayoutStore(path, create=True)
+    _run_workers(_MERGER, tmp_path / "go", str(path), "locked")
+    store = LayoutStore(path)
+    listed = [c.digest for c in store.fetch_manifest("all").children]
+    assert sorted(map(str, listed)) == sorted(
+        str(_image(w, i).digest) for w in range(_WORKERS) for i in range(_PUSHES)
+    )
+    assert [e.annotations.get("org.opencontainers.image.ref.name") for e in store.entries()] == ["all"]
 
 
 # -- a read-only layout --------------------------------------------------------------
@@ -291,7 +340,7 @@ def test_a_thread_holding_the_lock_makes_another_wait_and_time_out(tmp_path: Pat
     holding, done = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with store._writing():
+        with store.writer_lock():
             holding.set()
             done.wait(30)
 
@@ -318,12 +367,12 @@ def test_the_lock_is_released_when_a_write_fails(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         store.delete_manifest(img.digest)
     assert _lock_is_free(path)
-    with pytest.raises(KeyboardInterrupt), store._writing():
+    with pytest.raises(KeyboardInterrupt), store.writer_lock():
         raise KeyboardInterrupt
     assert _lock_is_free(path)
     # Nested writer blocks in one thread take the lock once and release it at the end.
-    with store._writing():
-        with store._writing():
+    with store.writer_lock():
+        with store.writer_lock():
             assert not _lock_is_free(path)
         assert not _lock_is_free(path)
     assert _lock_is_free(path)

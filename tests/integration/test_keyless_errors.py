@@ -55,13 +55,18 @@ def test_trust_config_that_does_not_parse(tmp_path: Path) -> None:
         KeylessSigner(make_token(SUBJECT), trust_config=str(tmp_path / "absent.json"))
 
 
-def test_unreachable_fulcio_is_a_service_error(mock_sigstore: MockSigstore, tmp_path: Path) -> None:
+def _signer_with_dead(service: str, mock_sigstore: MockSigstore, tmp_path: Path) -> KeylessSigner:
+    """A signer whose trust config sends `service` (a signingConfig URL list) to a loopback
+    port nobody listens on: the connection is refused at once."""
     config = json.loads(mock_sigstore.trust_config.read_text())
-    # A loopback port nobody listens on: the connection is refused at once.
-    config["signingConfig"]["caUrls"][0]["url"] = "http://127.0.0.1:9"
+    config["signingConfig"][service][0]["url"] = "http://127.0.0.1:9"
     path = tmp_path / "trust.json"
     path.write_text(json.dumps(config))
-    signer = KeylessSigner(make_token(SUBJECT), trust_config=str(path))
+    return KeylessSigner(make_token(SUBJECT), trust_config=str(path))
+
+
+def test_unreachable_fulcio_is_a_service_error(mock_sigstore: MockSigstore, tmp_path: Path) -> None:
+    signer = _signer_with_dead("caUrls", mock_sigstore, tmp_path)
     with pytest.raises(SigstoreServiceError) as caught:
         signer.sign_message(b"payload")
     assert "Fulcio" in str(caught.value)
@@ -69,11 +74,7 @@ def test_unreachable_fulcio_is_a_service_error(mock_sigstore: MockSigstore, tmp_
 
 
 def test_unreachable_rekor_is_a_service_error(mock_sigstore: MockSigstore, tmp_path: Path) -> None:
-    config = json.loads(mock_sigstore.trust_config.read_text())
-    config["signingConfig"]["rekorTlogUrls"][0]["url"] = "http://127.0.0.1:9"
-    path = tmp_path / "trust.json"
-    path.write_text(json.dumps(config))
-    signer = KeylessSigner(make_token(SUBJECT), trust_config=str(path))
+    signer = _signer_with_dead("rekorTlogUrls", mock_sigstore, tmp_path)
     with pytest.raises(SigstoreServiceError) as caught:
         signer.sign_message(b"payload")
     assert "Rekor" in str(caught.value)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
+from slsacheck._reason import one_line
 from slsacheck.errors import Error, InputError, RegistryError
 from slsacheck.models.reference import ImageRef
 
@@ -44,15 +45,11 @@ def is_evidence_tag(tag: str) -> bool:
     return _EVIDENCE_TAG.fullmatch(tag) is not None
 
 
-def _reason(exc: Error) -> str:
-    return str(exc)
-
-
 def parse_target(text: str) -> Target:
     try:
         return Target(text, ImageRef.parse(text))
     except InputError as exc:
-        return Target(text, None, f"not an image reference: {_reason(exc)}")
+        return Target(text, None, f"not an image reference: {one_line(exc)}")
 
 
 def from_lines(stream: IO[str], where: str) -> Iterator[Target]:
@@ -78,7 +75,7 @@ def _layout_targets(text: str, ref: ImageRef) -> Iterator[Target]:
         if not tags:
             tags = [store.default_reference()]
     except Error as exc:
-        yield Target(text, None, f"reading layout {ref.layout}: {_reason(exc)}")
+        yield Target(text, None, f"reading layout {ref.layout}: {one_line(exc)}")
         return
     for tag in tags:
         if ":" in tag:
@@ -104,7 +101,7 @@ def repository_tags(repository: str, client_for: ClientFor) -> Iterator[Target]:
     try:
         ref = ImageRef.parse(repository)
     except InputError as exc:
-        yield Target(repository, None, f"--repository {repository}: {_reason(exc)}")
+        yield Target(repository, None, f"--repository {repository}: {one_line(exc)}")
         return
     if ref.tag is not None or ref.digest is not None or ref.is_layout:
         yield Target(repository, None, f"--repository {repository}: name a repository, without tag or digest")
@@ -115,7 +112,7 @@ def repository_tags(repository: str, client_for: ClientFor) -> Iterator[Target]:
             if not is_evidence_tag(tag):
                 yield Target(f"{ref.name}:{tag}", ref.with_tag(tag))
     except Error as exc:
-        yield Target(ref.name, None, f"listing the tags of {ref.name}: {_reason(exc)}")
+        yield Target(ref.name, None, f"listing the tags of {ref.name}: {one_line(exc)}")
 
 
 def catalog(registry: str, client_for: ClientFor, page_size: int = 1000) -> Iterator[str]:
@@ -162,4 +159,4 @@ def registry_repositories(registry: str, client_for: ClientFor) -> Iterator[Targ
         for name in names:
             yield from repository_tags(f"{registry}/{name}", client_for)
     except Error as exc:
-        yield Target(registry, None, f"listing the repositories of {registry}: {_reason(exc)}")
+        yield Target(registry, None, f"listing the repositories of {registry}: {one_line(exc)}")

@@ -40,6 +40,7 @@ from slsacheck.policy.model import PolicySet
 from tests.admission.conftest import ServerFactory, WebhookTLS
 from tests.admission.support import Images, RunningWebhook, pod_review, serve_webhook, write_policy
 from tests.support.env import ROOT, require_tool
+from tests.support.processes import stop
 from tests.support.registry import RunningRegistry, free_port
 
 pytestmark = pytest.mark.integration
@@ -83,12 +84,7 @@ def _registry_on(port: int, workdir: Path) -> Iterator[str]:
     try:
         yield f"127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process, grace=5)
 
 
 # -- ready ------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import requests
 from tests.admission.conftest import WebhookTLS
 from tests.admission.support import Images, pod_review, write_policy
 from tests.support.env import ROOT
+from tests.support.processes import stop
 from tests.support.registry import RunningRegistry, free_port
 
 pytestmark = pytest.mark.integration
@@ -54,7 +55,7 @@ def serve(webhook_tls: WebhookTLS, tmp_path: Path) -> Iterator[Callable[..., Ser
                 [sys.executable, "-m", "slsacheck", "serve", "--host", "127.0.0.1", "--port", str(port),
                  "--tls-cert", str(webhook_tls.serving.cert_path), "--tls-key", str(webhook_tls.serving.key_path),
                  *args], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
-            stack.callback(_stop, process)
+            stack.callback(stop, process)
             url = f"https://127.0.0.1:{port}"
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and process.poll() is None:
@@ -66,16 +67,6 @@ def serve(webhook_tls: WebhookTLS, tmp_path: Path) -> Iterator[Callable[..., Ser
             raise AssertionError(f"slsacheck serve did not come up:\n{log.read_text()[-3000:]}")
 
         yield start
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def test_serve_uses_the_docker_config_and_logs_json_without_secrets(
@@ -99,7 +90,7 @@ def test_serve_uses_the_docker_config_and_logs_json_without_secrets(
     assert "verification.complete: resolving" in message and "HTTP 401" in message
 
     for served, uid, decision in ((with_creds, "uid-with-creds", "allowed"), (without, "uid-without-creds", "denied")):
-        _stop(served.process)
+        stop(served.process)
         text = served.log.read_text()
         assert registry_auth.password is not None and registry_auth.password not in text
         entries = served.logs()

@@ -18,6 +18,7 @@ import pytest
 
 from tests.audit.scenario import Audit
 from tests.support.env import ROOT, require_tool
+from tests.support.processes import stop
 
 pytestmark = pytest.mark.integration
 
@@ -186,9 +187,4 @@ def test_printed_report_shows_every_row_and_the_details_of_failures(policy_audit
         (ARTIFACTS / "audit-report-print.png").write_bytes(base64.b64decode(shot))
         tools.ws.close()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)

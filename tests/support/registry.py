@@ -30,9 +30,10 @@ import requests
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor
 from slsacheck.models.reference import ImageRef
-from slsacheck.oci import RegistryClient, RegistryOptions, RegistryStore
+from slsacheck.oci import RegistryClient, RegistryOptions, RegistryStore, scratch
 from tests.support.certs import Issued, issue, make_ca
 from tests.support.env import require_tool
+from tests.support.processes import stop
 from tests.support.servers import serve
 from tests.support.token_server import ISSUER, SERVICE, TokenServer
 
@@ -153,13 +154,13 @@ def start_registry(workdir: Path, mode: Mode = "http") -> Iterator[RunningRegist
             url = f"{'https' if tls else 'http'}://{host}"
             with log.open("wb") as log_fh:
                 process = subprocess.Popen([binary, "serve", str(config)], stdout=log_fh, stderr=subprocess.STDOUT)
-            stack.callback(_stop, process)
+            stack.callback(stop, process, grace=5)
             status = _wait(process, url, str(ca.cert_path) if ca else True)
             if status is not None:
                 if (status == 401) != bool(auth):
                     raise RuntimeError(f"docker-registry ({mode}) answered /v2/ with HTTP {status}: config not applied")
                 break
-            _stop(process)
+            stop(process, grace=5)
         else:
             raise RuntimeError(f"docker-registry did not start; its log:\n{log.read_text()[-3000:]}")
         if username is not None and password is not None:
@@ -174,17 +175,14 @@ def start_registry(workdir: Path, mode: Mode = "http") -> Iterator[RunningRegist
         )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
 # -- small images pushed directly -------------------------------------------------------
+
+
+def push_scratch(reg: RunningRegistry, repo: str, tag: str, seed: str) -> scratch.Built:
+    """A one-file image (content `seed`, so distinct seeds give distinct digests) pushed as `repo:tag`."""
+    built = scratch.image({"hello": seed.encode()})
+    scratch.push(reg.store(repo), built, tag=tag)
+    return built
 
 
 @dataclass(frozen=True)

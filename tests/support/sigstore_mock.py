@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.env import ROOT, missing
+from tests.support.processes import stop
 
 PEERS = ROOT / "tests" / "peers"
 DEFAULT_SUBJECT = "https://kubernetes.io/namespaces/ci/serviceaccounts/builder"
@@ -116,12 +117,7 @@ def running_mock_sigstore(workdir: Path, *, cert_seconds: int | None = None) -> 
             log=log,
         )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], log: Path) -> str:

@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import ssl
-import textwrap
 import threading
 import time
 import uuid
@@ -40,6 +39,7 @@ from slsacheck.oci import scratch
 from slsacheck.signing.keys import generate_key_pair
 from slsacheck.signing.keysigner import KeySigner
 from tests.support.certs import Issued
+from tests.support.policy_evidence import key_policy
 from tests.support.registry import RunningRegistry, free_port
 
 ANCHORS = "anchors/admission"
@@ -167,30 +167,9 @@ def write_policy(workdir: Path, registry: RunningRegistry, *, name: str = "relea
                  file: str = "policy.yaml", mode: str = "enforce", include: Sequence[str] = ("adm/**",)) -> Path:
     """The policy, written atomically (a new inode, as a ConfigMap update makes)."""
     path = workdir / file
-    patterns = ", ".join(f'"{registry.host}/{p}"' for p in include)
+    patterns = [f"{registry.host}/{p}" for p in include]
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(textwrap.dedent(f"""\
-        apiVersion: slsacheck.dev/v1alpha1
-        kind: ImagePolicy
-        metadata:
-          name: {name}
-        spec:
-          mode: {mode}
-          noMatch: {no_match}
-          images:
-            include: [{patterns}]
-          authorities:
-            - name: release-key
-              key:
-                file: release.pub
-          signatures:
-            authorities: [release-key]
-            threshold: 1
-          attestations:
-            - name: provenance
-              predicateType: custom
-              authorities: [release-key]
-        """))
+    tmp.write_text(key_policy(name, patterns, mode=mode, no_match=no_match))
     os.replace(tmp, path)
     return path
 

@@ -9,7 +9,6 @@ signers, so that signing costs no scrypt per image.
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from slsacheck.oci.store import Store
 from slsacheck.signing.keys import generate_key_pair
 from slsacheck.signing.keysigner import KeySigner
 from slsacheck.signing.signer import Signer
+from tests.support.policy_evidence import key_policy
 
 SLSA_V1 = "https://slsa.dev/provenance/v1"
 TRUSTED_BUILDER = "https://tekton.dev/chains/v2"
@@ -101,28 +101,6 @@ def malformed_attestation(store: Store, built: scratch.Built) -> None:
 def policy_file(workdir: Path, include: str, *, name: str = "release") -> Path:
     """Release key signs; a SLSA v1 provenance by the release key from the trusted builder."""
     path = workdir / f"{name}.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        apiVersion: slsacheck.dev/v1alpha1
-        kind: ImagePolicy
-        metadata:
-          name: {name}
-        spec:
-          mode: enforce
-          noMatch: deny
-          images:
-            include: ["{include}"]
-          authorities:
-            - name: release-key
-              key:
-                file: release.pub
-          signatures:
-            authorities: [release-key]
-            threshold: 1
-          attestations:
-            - name: provenance
-              predicateType: slsaprovenance1
-              authorities: [release-key]
-              provenance:
-                builderIds: ["{TRUSTED_BUILDER}"]
-        """))
+    path.write_text(key_policy(name, [include], no_match="deny", attestation="slsaprovenance1",
+                               builder_ids=[TRUSTED_BUILDER]))
     return path

@@ -5,7 +5,6 @@ is `tests.support.cli`."""
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from slsacheck.signing.resolve import load_signer
 from slsacheck.signing.signer import Signer
 from slsacheck.verify.gate import verify_image
 from tests.support.keys import write_key_pairs
+from tests.support.policy_evidence import key_policy
 from tests.support.registry import RunningRegistry
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
@@ -53,33 +53,9 @@ def signer(key: Path) -> Signer:
 def policy_file(directory: Path, include: Sequence[str], key_pub: Path, *, name: str = "release",
                 annotations: dict[str, str] | None = None, attest: bool = True) -> Path:
     """A policy: images under `include`, signed (and with `attest`, attested: custom) by `key_pub`."""
-    notes = ""
-    if annotations:
-        notes = "  annotations:\n" + "".join(f"    {k}: \"{v}\"\n" for k, v in annotations.items())
     path = directory / f"{name}.yaml"
-    patterns = ", ".join(f'"{p}"' for p in include)
-    path.write_text(textwrap.dedent(f"""\
-        apiVersion: slsacheck.dev/v1alpha1
-        kind: ImagePolicy
-        metadata:
-          name: {name}
-        """) + notes + textwrap.dedent(f"""\
-        spec:
-          mode: enforce
-          images:
-            include: [{patterns}]
-          authorities:
-            - name: release-key
-              key:
-                file: {key_pub}
-          signatures:
-            authorities: [release-key]
-            threshold: 1
-        """))
-    if attest:
-        with path.open("a") as out:
-            out.write("  attestations:\n    - name: provenance\n      predicateType: custom\n"
-                      "      authorities: [release-key]\n")
+    path.write_text(key_policy(name, include, key=key_pub, annotations=annotations,
+                               attestation="custom" if attest else None))
     return path
 
 

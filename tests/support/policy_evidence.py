@@ -1,5 +1,8 @@
 """Policy files and synthetic Evidence for the policy tests (no network, real keys).
 
+`key_policy` is the policy most integration, audit and admission tests judge against:
+images signed (and attested) by one key file, named `release-key`.
+
 Statements come from the shared upstream data (Tekton Chains, slsa-verifier, Conforma,
 Trivy); this module only decodes them and, where a test needs a passing baseline, edits
 a deep copy in memory. Nothing upstream is copied into the project.
@@ -15,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -67,6 +71,38 @@ def write_policy(
     file = directory / name
     file.write_text(text)
     return file
+
+
+def key_policy(
+    name: str,
+    include: Sequence[str],
+    *,
+    key: str | Path = "release.pub",
+    mode: str = "enforce",
+    no_match: str | None = None,
+    attestation: str | None = "custom",
+    builder_ids: Sequence[str] = (),
+    annotations: Mapping[str, str] | None = None,
+) -> str:
+    """An ImagePolicy (YAML) for images under `include`: signed by the key file `key` (the
+    authority `release-key`, threshold 1) and, unless `attestation` is None, attested with
+    that predicate type by the same key (from `builder_ids`, when given)."""
+    metadata: dict[str, Any] = {"name": name}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    spec: dict[str, Any] = {"mode": mode}
+    if no_match is not None:
+        spec["noMatch"] = no_match
+    spec["images"] = {"include": list(include)}
+    spec["authorities"] = [{"name": "release-key", "key": {"file": str(key)}}]
+    spec["signatures"] = {"authorities": ["release-key"], "threshold": 1}
+    if attestation is not None:
+        rule: dict[str, Any] = {"name": "provenance", "predicateType": attestation, "authorities": ["release-key"]}
+        if builder_ids:
+            rule["provenance"] = {"builderIds": list(builder_ids)}
+        spec["attestations"] = [rule]
+    doc = {"apiVersion": "slsacheck.dev/v1alpha1", "kind": "ImagePolicy", "metadata": metadata, "spec": spec}
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
 
 
 def key_signer(fingerprint: str = "11" * 32) -> SignerInfo:

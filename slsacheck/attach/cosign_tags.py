@@ -18,6 +18,8 @@ What appending guarantees, and what it cannot:
 - after writing, the tag is read back; if our layers are missing (another signer
   wrote the tag between our read and our write), we merge again and retry, a bounded
   number of times, then fail with `ConcurrentUpdate`.
+- on an OCI layout the whole read-merge-write runs under the layout's writer lock
+  (`LayoutStore.writer_lock`, held across processes), so appends there are exact;
 - NOT guaranteed: a registry has no compare-and-swap on tags, so a concurrent writer
   that read the tag before our write and writes after our read-back can still drop our
   layer later. The read-back narrows the window; it cannot close it. A signer that
@@ -27,6 +29,7 @@ What appending guarantees, and what it cannot:
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -204,6 +207,13 @@ def _present(manifest: Manifest | None, layers: Sequence[Descriptor]) -> bool:
     return all(any(_same_layer(old, new) for old in existing) for new in layers)
 
 
+def exclusive(store: Store) -> contextlib.AbstractContextManager[None]:
+    """The store's writer lock where it has one (an OCI layout), else nothing: a
+    registry offers no lock, and the read-back below is all that can be done there."""
+    lock = getattr(store, "writer_lock", None)
+    return lock() if callable(lock) else contextlib.nullcontext()
+
+
 def append_layers(
     store: Store,
     tag: str,
@@ -218,19 +228,20 @@ def append_layers(
     blobs = {str(d.digest): (d, layer.data) for d, layer in zip(descriptors, layers, strict=True)}
     pushed: set[str] = set()
     for attempt in range(1, attempts + 1):
-        current = _read(store, tag)
-        merged = merge_layers(current, descriptors)
-        if not merged.changed and current is not None:
-            return AppendResult(tag, current.descriptor, 0, attempt)
-        for desc in merged.added:
-            key = str(desc.digest)
-            if key not in pushed:
-                store.push_blob(blobs[key][0], blobs[key][1])
-                pushed.add(key)
-        store.push_blob(Descriptor.of(merged.config, mt.OCI_CONFIG), merged.config)
-        written = store.push_manifest(merged.manifest, mt.OCI_MANIFEST, tag=tag)
-        if _present(_read(store, tag), descriptors):
-            return AppendResult(tag, written, len(merged.added), attempt)
+        with exclusive(store):
+            current = _read(store, tag)
+            merged = merge_layers(current, descriptors)
+            if not merged.changed and current is not None:
+                return AppendResult(tag, current.descriptor, 0, attempt)
+            for desc in merged.added:
+                key = str(desc.digest)
+                if key not in pushed:
+                    store.push_blob(blobs[key][0], blobs[key][1])
+                    pushed.add(key)
+            store.push_blob(Descriptor.of(merged.config, mt.OCI_CONFIG), merged.config)
+            written = store.push_manifest(merged.manifest, mt.OCI_MANIFEST, tag=tag)
+            if _present(_read(store, tag), descriptors):
+                return AppendResult(tag, written, len(merged.added), attempt)
         time.sleep(backoff * attempt)
     raise ConcurrentUpdate(
         f"{store.location}:{tag}: our layer was overwritten by another writer {attempts} times",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from slsacheck.attach.cosign_tags import ConcurrentUpdate
+from slsacheck.attach.cosign_tags import ConcurrentUpdate, exclusive
 from slsacheck.errors import NotFound
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
@@ -141,15 +141,16 @@ def push_bundle(
     tag = fallback_tag(subject.digest)
     entry = artifact.descriptor
     for attempt in range(1, attempts + 1):
-        try:
-            current: Manifest | None = store.fetch_manifest(tag)
-        except NotFound:
-            current = None
-        index = merge_fallback_index(current, entry)
-        if index is not None:
-            store.push_manifest(index, mt.OCI_INDEX, tag=tag)
-        if _listed(store, subject.digest, written.digest):
-            return PushedBundle(written, "fallback-tag")
+        with exclusive(store):
+            try:
+                current: Manifest | None = store.fetch_manifest(tag)
+            except NotFound:
+                current = None
+            index = merge_fallback_index(current, entry)
+            if index is not None:
+                store.push_manifest(index, mt.OCI_INDEX, tag=tag)
+            if _listed(store, subject.digest, written.digest):
+                return PushedBundle(written, "fallback-tag")
         time.sleep(backoff * attempt)
     raise ConcurrentUpdate(
         f"{store.location}:{tag}: the referrers index kept losing our bundle ({attempts} attempts)",

@@ -23,9 +23,10 @@ from slsacheck.oci.store import Store
 from slsacheck.policy.load import load_policies
 from slsacheck.verify.gate import verify_image
 from tests.support.cli import Run, cli, registry_flags
-from tests.support.gate_scenarios import push_scratch, validate_verdict
+from tests.support.gate_scenarios import validate_verdict
 from tests.support.keys import write_key_pairs
-from tests.support.registry import RunningRegistry, free_port
+from tests.support.policy_evidence import key_policy
+from tests.support.registry import RunningRegistry, free_port, push_scratch
 from tests.support.sigstore_mock import MockSigstore, mock_sigstore
 
 __all__ = ["cli", "mock_sigstore"]  # the fixtures, imported for pytest
@@ -43,28 +44,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _policy(workdir: Path, include: str, *, name: str = "release", no_match: str = "deny") -> Path:
     path = workdir / f"{name}.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        apiVersion: slsacheck.dev/v1alpha1
-        kind: ImagePolicy
-        metadata:
-          name: {name}
-        spec:
-          mode: enforce
-          noMatch: {no_match}
-          images:
-            include: ["{include}"]
-          authorities:
-            - name: release-key
-              key:
-                file: release.pub
-          signatures:
-            authorities: [release-key]
-            threshold: 1
-          attestations:
-            - name: provenance
-              predicateType: custom
-              authorities: [release-key]
-        """))
+    path.write_text(key_policy(name, [include], no_match=no_match))
     return path
 
 

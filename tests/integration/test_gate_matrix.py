@@ -46,10 +46,9 @@ from tests.support.gate_scenarios import (
     copy_attestation,
     key_pair,
     provenance,
-    push_scratch,
     validate_verdict,
 )
-from tests.support.registry import RunningRegistry
+from tests.support.registry import RunningRegistry, push_scratch
 
 __all__ = ["cli"]  # the fixture, imported for pytest
 

@@ -23,7 +23,7 @@ from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.store import Store
 from tests.support.cli import Run, cli
 from tests.support.keys import write_key_pairs
-from tests.support.registry import RunningRegistry
+from tests.support.registry import RunningRegistry, push_scratch
 from tests.support.sigstore_mock import MockSigstore, mock_sigstore
 
 __all__ = ["cli", "mock_sigstore"]  # the fixtures, imported for pytest
@@ -122,9 +122,7 @@ def git_materials(statement: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _push(reg: RunningRegistry, repo: str, seed: str) -> Digest:
-    built = scratch.image({"hello": seed.encode()})
-    scratch.push(reg.store(repo), built, tag=seed)
-    return built.digest
+    return push_scratch(reg, repo, seed, seed).digest
 
 
 # -- on the registry ----------------------------------------------------------------------

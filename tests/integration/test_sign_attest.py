@@ -27,7 +27,7 @@ from slsacheck.signing.keys import generate_key_pair
 from tests.support.cli import Run, cli, registry_flags
 from tests.support.env import shared_file
 from tests.support.keys import write_key_pairs
-from tests.support.registry import RunningRegistry
+from tests.support.registry import RunningRegistry, push_scratch
 from tests.support.sigstore_mock import MockSigstore, mock_sigstore
 
 __all__ = ["cli", "mock_sigstore"]  # the fixtures, imported for pytest
@@ -55,15 +55,11 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _registry_target(reg: RunningRegistry, repo: str) -> Target:
-    store = reg.store(repo)
-
     def make(seed: str) -> tuple[str, Digest]:
-        built = scratch.image({"hello": seed.encode()})
-        scratch.push(store, built, tag=seed)
-        return f"{reg.host}/{repo}:{seed}", built.digest
+        return f"{reg.host}/{repo}:{seed}", push_scratch(reg, repo, seed, seed).digest
 
     text, digest = make("v1")
-    return Target(text, store, digest, registry_flags(reg), make)
+    return Target(text, reg.store(repo), digest, registry_flags(reg), make)
 
 
 def _layout_target(path: Path) -> Target:

@@ -1,5 +1,6 @@
-"""Shared pieces of the gate tests (tests/integration/test_gate*.py): scratch images, and
-the Tekton builds whose provenance the matrix signs (the CLI runner is `tests.support.cli`).
+"""Shared pieces of the gate tests (tests/integration/test_gate*.py): the verdict schema
+check, in-memory keys, and the Tekton builds whose provenance the matrix signs (the CLI
+runner is `tests.support.cli`, `push_scratch` is in `tests.support.registry`).
 
 A `Build` is the set of facts a policy judges about one Tekton build (builder, source
 repository, ref, commit, pipeline tasks, step images, finish time). `tekton_runs` turns
@@ -24,13 +25,11 @@ from slsacheck.attach import cosign_tags as ct
 from slsacheck.errors import Error
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.digest import Digest
-from slsacheck.oci import scratch
 from slsacheck.oci.store import Store
 from slsacheck.provenance.generate import Generated, Options, generate
 from slsacheck.provenance.runs import parse_run
 from slsacheck.signing.keysigner import KeySigner
 from tests.support.env import ROOT
-from tests.support.registry import RunningRegistry
 
 COMMIT = "9d4e5f60718293a4b5c6d7e8f9012a3b4c5d6e7f"
 BUILDER_ID = "https://tekton.dev/chains/v2"
@@ -43,14 +42,7 @@ STEP_IMAGES: Mapping[str, str] = {
 }
 
 
-# -- images and verdicts --------------------------------------------------------------------
-
-
-def push_scratch(reg: RunningRegistry, repo: str, tag: str, seed: str) -> scratch.Built:
-    """A one-file image (content `seed`, so distinct seeds give distinct digests) pushed as `repo:tag`."""
-    built = scratch.image({"hello": seed.encode()})
-    scratch.push(reg.store(repo), built, tag=tag)
-    return built
+# -- verdicts ---------------------------------------------------------------------------------
 
 
 def validate_verdict(doc: Any) -> None:

@@ -34,11 +34,13 @@ BUILDER = "https://tekton.dev/chains/v2"
 HIGH_ONLY = "aquasecurity__trivy__integration__testdata__fixtures__convert__npm-with-suppressed.json.golden"
 WITH_CRITICAL = "aquasecurity__trivy__integration__testdata__alpine-39.json.golden"
 
-POLICY = f"""\
+def key_only_policy(name: str) -> str:
+    """A policy named `name`: every image signed by the team key (cosign.pub beside it)."""
+    return f"""\
 apiVersion: slsacheck.dev/v1alpha1
 kind: ImagePolicy
 metadata:
-  name: tekton-e2e
+  name: {name}
 spec:
   images:
     include: ["**"]
@@ -48,6 +50,10 @@ spec:
         file: cosign.pub
   signatures:
     authorities: [team-key]
+"""
+
+
+POLICY = key_only_policy("tekton-e2e") + f"""\
   attestations:
     - name: provenance
       predicateType: slsaprovenance1

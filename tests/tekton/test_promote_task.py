@@ -40,6 +40,7 @@ from tests.tekton._e2e_support import (
     Setup,
     fresh,
     kaniko,
+    key_only_policy,
     load_pipeline,
     load_tasks,
     setup,
@@ -49,21 +50,7 @@ pytestmark = pytest.mark.timeout(600)
 __all__ = ["setup"]  # the fixture, imported for pytest
 
 DIGEST = "sha256:" + "ab" * 32
-KEY_ONLY = """\
-apiVersion: slsacheck.dev/v1alpha1
-kind: ImagePolicy
-metadata:
-  name: key-only
-spec:
-  images:
-    include: ["**"]
-  authorities:
-    - name: team-key
-      key:
-        file: cosign.pub
-  signatures:
-    authorities: [team-key]
-"""
+KEY_ONLY = key_only_policy("key-only")
 
 
 @pytest.fixture(scope="module")

@@ -57,6 +57,7 @@ class Candidate:
     payload: bytes | None = None  # simple-signing payload (tag signatures)
     signature: bytes | None = None  # decoded `dev.cosignproject.cosign/signature`
     envelope: Mapping[str, Any] | None = None  # DSSE envelope JSON (tag attestations)
+    envelope_blob: bytes | None = None  # the envelope layer as stored: what cosign's RFC 3161 timestamp covers
     bundle: Mapping[str, Any] | None = None  # Sigstore bundle JSON (referrers)
     certificate: bytes | None = None  # PEM
     chain: bytes | None = None  # PEM, intermediates then root
@@ -141,9 +142,10 @@ def _attestation_layer(store: Store, layer: Descriptor, source: str) -> Candidat
     if layer.media_type != mt.DSSE_ENVELOPE:
         raise _Malformed(f"layer media type is {layer.media_type!r}, not {mt.DSSE_ENVELOPE}")
     material = _material(layer)
-    envelope = _json_object(store.fetch_blob(layer), "the DSSE envelope")
+    blob = store.fetch_blob(layer)
+    envelope = _json_object(blob, "the DSSE envelope")
     return Candidate(
-        "attestation", "tag", source, layer, envelope=envelope,
+        "attestation", "tag", source, layer, envelope=envelope, envelope_blob=blob,
         predicate_type=layer.annotations.get(mt.ANN_PREDICATE_TYPE),
         annotations=dict(layer.annotations), **material,
     )

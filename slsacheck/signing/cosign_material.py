@@ -12,10 +12,19 @@ bundles), so it is checked here with the same primitives as bundles:
    logIndex}`) with the trust root's Rekor key whose log id matches, and the entry
    body (hashedrekord 0.0.1, intoto 0.0.2, dsse 0.0.1) names this signature, this
    certificate and this payload or envelope;
-3. the certificate chains to a Fulcio CA of the trust root at the integrated time
-   (the `chain` annotation only offers intermediates; a self-signed certificate in it
-   is dropped, never trusted), has a valid SCT when the root lists CT logs, and names
-   the expected identity.
+3. an RFC 3161 timestamp (`dev.sigstore.cosign/rfc3161timestamp` =
+   `{"SignedRFC3161Timestamp": b64 DER TimeStampResp}`), when the layer has one, must
+   verify: signed by a timestamp authority of the trust root, valid at its genTime, over
+   the bytes cosign timestamps (the raw signature of a `.sig` layer; for a `.att` layer
+   the envelope blob, or the DSSE signature as the Sigstore clients stamp it). A present
+   timestamp that does not verify rejects the layer; it is never skipped;
+4. the certificate chains to a Fulcio CA of the trust root at every verified time (the
+   integrated time and the timestamp's genTime; now when there is neither), the `chain`
+   annotation only offering intermediates (a self-signed certificate in it is dropped,
+   never trusted), has a valid SCT when the root lists CT logs, and names the expected
+   identity.
+
+A timestamp is a time source, not a transparency log: `require_tlog` still demands the SET.
 
 For `.att` layers pass the DSSE PAE as `payload` and the DSSE signature as
 `signature`: the PAE is parsed back into payload type and payload to match `intoto`
@@ -26,13 +35,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from rfc3161_client import decode_timestamp_response
 
 from slsacheck.errors import VerificationError
 from slsacheck.signing import _certs, _rekor_body, _tlog
@@ -54,6 +64,7 @@ class VerifiedSigner:
     log_index: int | None
     log_id: str | None  # hex
     certificate: x509.Certificate = field(repr=False)
+    timestamp: datetime | None = None  # genTime of a verified RFC 3161 timestamp
 
 
 def parse_pae(data: bytes) -> tuple[str, bytes] | None:
@@ -97,11 +108,16 @@ def verify_cosign_material(
     trusted_root: TrustedRoot,
     require_tlog: bool = True,
     envelope: Envelope | None = None,
+    rfc3161_timestamp: bytes | None = None,
+    timestamped: Sequence[bytes] = (),
     now: datetime | None = None,
 ) -> VerifiedSigner:
     """Verify one keyless cosign signature; raise `VerificationError` naming the failed check.
 
     `envelope`, for `.att` layers, names the DSSE envelope whose PAE is `payload`.
+    `rfc3161_timestamp` is the DER of the layer's timestamp annotation; `timestamped`
+    lists the bytes it may cover (default: the signature; a `.att` caller adds the
+    envelope blob, which is what cosign stamps).
     """
     leaf = _load_certs(certificate_pem, "certificate")[0]
     intermediates = _certs.intermediates_only(_load_certs(chain_pem, "chain") if chain_pem else [])
@@ -158,8 +174,17 @@ def verify_cosign_material(
             "certificate proves nothing about when it signed",
         )
 
-    # Without a log entry the only time we know is now, so an expired certificate fails here.
-    chain = _certs.verify_chain(leaf, trusted_root, when, extra_intermediates=intermediates)
+    stamped_at = None
+    if rfc3161_timestamp is not None:
+        stamped_at = _verify_timestamp(rfc3161_timestamp, timestamped or (signature,), trusted_root, now)
+    # Every verified time must fall inside the certificate's life; without a log entry or
+    # a timestamp the only time we know is now, so an expired certificate fails here.
+    times = [when] if entry is not None else []
+    if stamped_at is not None:
+        times.append(stamped_at)
+    chain: list[x509.Certificate] = []
+    for at in times or [now]:
+        chain = _certs.verify_chain(leaf, trusted_root, at, extra_intermediates=intermediates)
     _certs.verify_scts(leaf, chain[0], trusted_root)
     _certs.check_fulcio_profile(leaf)
     subject, issuer = identity.verify(leaf)
@@ -170,4 +195,50 @@ def verify_cosign_material(
         log_index=entry.log_index if entry else None,
         log_id=entry.log_id.hex() if entry else None,
         certificate=leaf,
+        timestamp=stamped_at,
     )
+
+
+_IMPRINT_HASHES = {
+    "2.16.840.1.101.3.4.2.1": hashlib.sha256,
+    "2.16.840.1.101.3.4.2.2": hashlib.sha384,
+    "2.16.840.1.101.3.4.2.3": hashlib.sha512,
+}
+
+
+def _verify_timestamp(der: bytes, candidates: Sequence[bytes], root: TrustedRoot, now: datetime) -> datetime:
+    """The genTime of the layer's RFC 3161 timestamp, once it verifies over one of `candidates`."""
+    what = "the dev.sigstore.cosign/rfc3161timestamp annotation"
+    try:
+        imprint = decode_timestamp_response(der).tst_info.message_imprint
+    except ValueError as exc:
+        raise VerificationError(
+            f"{what} is not an RFC 3161 timestamp response", found=str(exc)[:200],
+            hint="the timestamp was altered or is not DER",
+        ) from exc
+    hasher = _IMPRINT_HASHES.get(imprint.hash_algorithm.dotted_string)
+    if hasher is None:
+        raise VerificationError(
+            f"{what} uses an unsupported hash", expected="SHA-256, SHA-384 or SHA-512",
+            found=imprint.hash_algorithm.dotted_string,
+        )
+    covered = next((data for data in candidates if hasher(data).digest() == imprint.message), None)
+    if covered is None:
+        raise VerificationError(
+            f"{what} covers other bytes than this signature",
+            expected="a message imprint of " + " or ".join(hasher(d).hexdigest() for d in candidates),
+            found=imprint.message.hex(),
+            hint="the timestamp was copied from another signature",
+        )
+    try:
+        stamped_at = _certs.verify_timestamp(der, covered, root)
+    except VerificationError as exc:
+        raise VerificationError(
+            f"{what}: {exc.message}", expected=exc.expected, found=exc.found, hint=exc.hint
+        ) from exc
+    if stamped_at > now + _tlog.CLOCK_SKEW:
+        raise VerificationError(
+            f"{what} is dated in the future", expected=f"before {now.isoformat()}",
+            found=stamped_at.isoformat(), hint="the timestamp was forged or the clock is wrong",
+        )
+    return stamped_at

@@ -142,7 +142,7 @@ def _keyless_material(
     c: Candidate, authority: KeylessAuthority, roots: TrustRoots, *, signature: bytes, payload: bytes,
     now: datetime | None,
 ) -> Any:
-    """Keyless cosign material (certificate, chain, Rekor SET annotations) over `payload`:
+    """Keyless cosign material (certificate, chain, Rekor SET, RFC 3161 annotations) over `payload`:
     the simple-signing bytes, or the DSSE PAE."""
     certificate = c.certificate
     if certificate is None:
@@ -150,11 +150,14 @@ def _keyless_material(
     from slsacheck.signing.cosign_material import verify_cosign_material  # noqa: PLC0415 - x509 code loads here
 
     root = roots.get(authority.trusted_root)
+    # cosign stamps a `.sig` layer's signature and a `.att` layer's envelope blob.
+    stamped = (signature, c.envelope_blob) if c.envelope_blob is not None else (signature,)
 
     def attempt(spec: IdentitySpec) -> Any:
         return lambda: verify_cosign_material(
             signature, payload, certificate_pem=certificate, chain_pem=c.chain, rekor_bundle=c.rekor_bundle,
             identity=_identity(spec), trusted_root=root, require_tlog=authority.require_tlog, now=now,
+            rfc3161_timestamp=c.rfc3161_timestamp, timestamped=stamped,
         )
 
     return _try_each([(_identity(spec).describe(), attempt(spec)) for spec in authority.identities])

@@ -11,19 +11,15 @@ the authority requires the transparency log.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from slsacheck.attach.candidates import Candidate
 from slsacheck.errors import VerificationError
@@ -31,18 +27,20 @@ from slsacheck.models.digest import Digest
 from slsacheck.policy.authority import IdentitySpec, KeylessAuthority
 from slsacheck.signing.cosign_material import verify_cosign_material
 from slsacheck.signing.dsse import pae
-from slsacheck.signing.identity import Identity
-from slsacheck.signing.trust import TrustedRoot, trusted_root_from_json
 from slsacheck.verify.authorities import Refused, TrustRoots, check
+from tests.support.private_sigstore import (
+    IDENTITY,
+    ISSUER,
+    PEM,
+    START,
+    SUBJECT,
+    PrivateSigstore,
+    b64,
+    hashedrekord,
+    make_private_sigstore,
+)
 
-SUBJECT = "https://kubernetes.io/namespaces/ci/serviceaccounts/builder"
-ISSUER = "https://issuer.example"
-IDENTITY = Identity(subject=SUBJECT, issuer=ISSUER)
-START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 SIGNED_AT = START + dt.timedelta(days=30)
-DER = serialization.Encoding.DER
-PEM = serialization.Encoding.PEM
-SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
 DIGEST = "sha256:" + "a" * 64
 PAYLOAD = (
     b'{"critical":{"identity":{"docker-reference":"r.example/app"},"image":{"docker-manifest-digest":"'
@@ -51,256 +49,23 @@ PAYLOAD = (
 )
 
 
-# -- a little DER, enough for a TimeStampResp ------------------------------------------
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    n = len(body)
-    if n < 0x80:
-        return bytes([tag, n]) + body
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + body
-
-
-def _seq(*parts: bytes) -> bytes:
-    return _tlv(0x30, b"".join(parts))
-
-
-def _set_of(*parts: bytes) -> bytes:
-    return _tlv(0x31, b"".join(sorted(parts)))  # DER orders SET OF by encoding
-
-
-def _int(value: int) -> bytes:
-    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
-
-
-def _oid(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.split(".")]
-    out = bytearray([40 * arcs[0] + arcs[1]])
-    for arc in arcs[2:]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        out += bytes(reversed(chunk))
-    return _tlv(0x06, bytes(out))
-
-
-def _octets(data: bytes) -> bytes:
-    return _tlv(0x04, data)
-
-
-def _explicit(n: int, body: bytes) -> bytes:
-    return _tlv(0xA0 + n, body)
-
-
-SHA256 = _seq(_oid("2.16.840.1.101.3.4.2.1"))
-ECDSA_SHA256 = _seq(_oid("1.2.840.10045.4.3.2"))
-TST_INFO = "1.2.840.113549.1.9.16.1.4"
-
-
-# -- the private Sigstore ----------------------------------------------------------------
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _ca(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(_name(cn))
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(START)
-        .not_valid_after(START + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-@dataclass(frozen=True)
-class Tsa:
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
-    root: x509.Certificate
-
-    def stamp(self, message: bytes, when: dt.datetime) -> bytes:
-        """A granted TimeStampResp over sha256(`message`) at `when`."""
-        tst_info = _seq(
-            _int(1),
-            _oid("1.3.6.1.4.1.57264.2"),
-            _seq(SHA256, _octets(hashlib.sha256(message).digest())),
-            _int(x509.random_serial_number()),
-            _tlv(0x18, when.strftime("%Y%m%d%H%M%SZ").encode()),
-        )
-        cert_id = _seq(_seq(_seq(_octets(hashlib.sha256(self.cert.public_bytes(DER)).digest()))))
-        attrs = [
-            _seq(_oid("1.2.840.113549.1.9.3"), _set_of(_oid(TST_INFO))),
-            _seq(_oid("1.2.840.113549.1.9.4"), _set_of(_octets(hashlib.sha256(tst_info).digest()))),
-            _seq(_oid("1.2.840.113549.1.9.16.2.47"), _set_of(cert_id)),
-        ]
-        signed_attrs = _set_of(*attrs)
-        signature = self.key.sign(signed_attrs, ec.ECDSA(hashes.SHA256()))
-        issuer_der = self.cert.issuer.public_bytes()
-        signer_info = _seq(
-            _int(1),
-            _seq(issuer_der, _int(self.cert.serial_number)),
-            SHA256,
-            _tlv(0xA0, _strip(signed_attrs)),  # [0] IMPLICIT; the signature covers the SET form
-            ECDSA_SHA256,
-            _octets(signature),
-        )
-        signed_data = _seq(
-            _int(3),
-            _set_of(SHA256),
-            _seq(_oid(TST_INFO), _explicit(0, _octets(tst_info))),
-            _tlv(0xA0, self.cert.public_bytes(DER)),
-            _set_of(signer_info),
-        )
-        token = _seq(_oid("1.2.840.113549.1.7.2"), _explicit(0, signed_data))
-        return _seq(_seq(_int(0)), token)
-
-
-def _strip(tlv: bytes) -> bytes:
-    """The body of a DER TLV."""
-    first = tlv[1]
-    return tlv[2 + (first & 0x7F if first & 0x80 else 0) :]
-
-
-def _tsa(cn: str) -> Tsa:
-    root_key, root = _ca(cn + " root")
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(root.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(START)
-        .not_valid_after(START + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-        .sign(root_key, hashes.SHA256())
-    )
-    return Tsa(key, cert, root)
-
-
-@dataclass(frozen=True)
-class Instance:
-    root: TrustedRoot
-    doc: dict[str, Any]
-    ca_key: ec.EllipticCurvePrivateKey
-    ca: x509.Certificate
-    rekor_key: ec.EllipticCurvePrivateKey
-    tsa: Tsa
-    rogue_tsa: Tsa  # well formed, but not in the trust root
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
 @pytest.fixture(scope="module")
-def sigstore() -> Instance:
-    ca_key, ca = _ca("private fulcio")
-    rekor_key = ec.generate_private_key(ec.SECP256R1())
-    rekor_der = rekor_key.public_key().public_bytes(DER, SPKI)
-    window = {"start": START.strftime("%Y-%m-%dT%H:%M:%SZ")}
-    tsa = _tsa("private tsa")
-    doc = {
-        "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-        "tlogs": [
-            {
-                "baseUrl": "https://rekor.example",
-                "hashAlgorithm": "SHA2_256",
-                "publicKey": {"rawBytes": _b64(rekor_der), "keyDetails": "PKIX_ECDSA_P256_SHA_256", "validFor": window},
-                "logId": {"keyId": _b64(hashlib.sha256(rekor_der).digest())},
-            }
-        ],
-        "certificateAuthorities": [
-            {
-                "uri": "https://fulcio.example",
-                "certChain": {"certificates": [{"rawBytes": _b64(ca.public_bytes(DER))}]},
-                "validFor": window,
-            }
-        ],
-        "ctlogs": [],
-        "timestampAuthorities": [
-            {
-                "uri": "https://tsa.example",
-                "certChain": {
-                    "certificates": [{"rawBytes": _b64(c.public_bytes(DER))} for c in (tsa.cert, tsa.root)]
-                },
-                "validFor": window,
-            }
-        ],
-    }
-    root = trusted_root_from_json(doc, source="private")
-    return Instance(root, doc, ca_key, ca, rekor_key, tsa, _tsa("rogue tsa"))
+def sigstore() -> PrivateSigstore:
+    return make_private_sigstore(with_tsa=True)
 
 
-def _leaf(s: Instance, not_before: dt.datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    issuer_ext = b"\x0c" + bytes([len(ISSUER)]) + ISSUER.encode()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([]))
-        .issuer_name(s.ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + dt.timedelta(minutes=10))
-        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(SUBJECT)]), critical=True)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(s.ca_key.public_key()), critical=False)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
-        .add_extension(
-            x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8"), issuer_ext), critical=False
-        )
-        .sign(s.ca_key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def _signed(s: Instance) -> tuple[bytes, x509.Certificate]:
-    key, cert = _leaf(s, SIGNED_AT)
+def _signed(s: PrivateSigstore) -> tuple[bytes, x509.Certificate]:
+    key, cert = s.leaf(SIGNED_AT)
     return key.sign(PAYLOAD, ec.ECDSA(hashes.SHA256())), cert
 
 
-def _set(s: Instance, signature: bytes, cert: x509.Certificate, integrated: dt.datetime) -> dict[str, Any]:
+def _set(s: PrivateSigstore, signature: bytes, cert: x509.Certificate, integrated: dt.datetime) -> dict[str, Any]:
     """A Rekor SET over a hashedrekord entry for this signature of PAYLOAD."""
-    body = json.dumps(
-        {
-            "apiVersion": "0.0.1",
-            "kind": "hashedrekord",
-            "spec": {
-                "data": {"hash": {"algorithm": "sha256", "value": hashlib.sha256(PAYLOAD).hexdigest()}},
-                "signature": {"content": _b64(signature), "publicKey": {"content": _b64(cert.public_bytes(PEM))}},
-            },
-        }
-    ).encode()
-    rekor_der = s.rekor_key.public_key().public_bytes(DER, SPKI)
-    payload = {
-        "body": _b64(body),
-        "integratedTime": int(integrated.timestamp()),
-        "logID": hashlib.sha256(rekor_der).hexdigest(),
-        "logIndex": 3,
-    }
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-    return {"SignedEntryTimestamp": _b64(s.rekor_key.sign(canonical, ec.ECDSA(hashes.SHA256()))), "Payload": payload}
+    return s.rekor_set(hashedrekord(signature, PAYLOAD, cert), integrated, log_index=3)
 
 
 def _verify(
-    s: Instance, signature: bytes, cert: x509.Certificate, stamp: bytes | None, rekor: Any = None, **kw: Any
+    s: PrivateSigstore, signature: bytes, cert: x509.Certificate, stamp: bytes | None, rekor: Any = None, **kw: Any
 ) -> Any:
     return verify_cosign_material(
         signature,
@@ -321,7 +86,7 @@ STAMPED_AT = SIGNED_AT + dt.timedelta(minutes=1)
 # -- verify_cosign_material ------------------------------------------------------------
 
 
-def test_valid_timestamp_without_set_dates_the_signature(sigstore: Instance) -> None:
+def test_valid_timestamp_without_set_dates_the_signature(sigstore: PrivateSigstore) -> None:
     signature, cert = _signed(sigstore)
     # the certificate expired long ago: only the timestamp can say it was valid when used
     signer = _verify(sigstore, signature, cert, sigstore.tsa.stamp(signature, STAMPED_AT), require_tlog=False)
@@ -330,19 +95,19 @@ def test_valid_timestamp_without_set_dates_the_signature(sigstore: Instance) -> 
     assert signer.integrated_time is None
 
 
-def test_without_timestamp_or_set_the_expired_certificate_fails(sigstore: Instance) -> None:
+def test_without_timestamp_or_set_the_expired_certificate_fails(sigstore: PrivateSigstore) -> None:
     signature, cert = _signed(sigstore)
     with pytest.raises(VerificationError, match="does not chain to a trusted Fulcio CA"):
         _verify(sigstore, signature, cert, None, require_tlog=False)
 
 
-def test_valid_timestamp_does_not_replace_a_required_set(sigstore: Instance) -> None:
+def test_valid_timestamp_does_not_replace_a_required_set(sigstore: PrivateSigstore) -> None:
     signature, cert = _signed(sigstore)
     with pytest.raises(VerificationError, match="no Rekor bundle"):
         _verify(sigstore, signature, cert, sigstore.tsa.stamp(signature, STAMPED_AT), require_tlog=True)
 
 
-def test_tampered_timestamp_is_rejected(sigstore: Instance) -> None:
+def test_tampered_timestamp_is_rejected(sigstore: PrivateSigstore) -> None:
     signature, cert = _signed(sigstore)
     stamp = sigstore.tsa.stamp(signature, STAMPED_AT)
     later = (STAMPED_AT + dt.timedelta(seconds=1)).strftime("%Y%m%d%H%M%SZ").encode()
@@ -354,35 +119,35 @@ def test_tampered_timestamp_is_rejected(sigstore: Instance) -> None:
         _verify(sigstore, signature, cert, stamp[:-7], require_tlog=False)
 
 
-def test_timestamp_over_other_bytes_is_rejected(sigstore: Instance) -> None:
+def test_timestamp_over_other_bytes_is_rejected(sigstore: PrivateSigstore) -> None:
     signature, cert = _signed(sigstore)
     for other in (PAYLOAD, signature + b"\x00"):  # the payload is not what cosign stamps
         with pytest.raises(VerificationError, match="covers other bytes than this signature"):
             _verify(sigstore, signature, cert, sigstore.tsa.stamp(other, STAMPED_AT), require_tlog=False)
 
 
-def test_timestamp_from_a_tsa_outside_the_trust_root_is_rejected(sigstore: Instance) -> None:
+def test_timestamp_from_a_tsa_outside_the_trust_root_is_rejected(sigstore: PrivateSigstore) -> None:
     signature, cert = _signed(sigstore)
     with pytest.raises(VerificationError, match="not from a trusted timestamp authority"):
         _verify(sigstore, signature, cert, sigstore.rogue_tsa.stamp(signature, STAMPED_AT), require_tlog=False)
 
 
-def test_certificate_expired_at_the_timestamp_is_rejected(sigstore: Instance) -> None:
+def test_certificate_expired_at_the_timestamp_is_rejected(sigstore: PrivateSigstore) -> None:
     signature, cert = _signed(sigstore)
     late = sigstore.tsa.stamp(signature, SIGNED_AT + dt.timedelta(hours=1))
     with pytest.raises(VerificationError, match="does not chain to a trusted Fulcio CA at signing time"):
         _verify(sigstore, signature, cert, late, require_tlog=False)
 
 
-def test_timestamp_in_the_future_is_rejected(sigstore: Instance) -> None:
+def test_timestamp_in_the_future_is_rejected(sigstore: PrivateSigstore) -> None:
     future = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
-    key, cert = _leaf(sigstore, future - dt.timedelta(minutes=1))
+    key, cert = sigstore.leaf(future - dt.timedelta(minutes=1))
     signature = key.sign(PAYLOAD, ec.ECDSA(hashes.SHA256()))
     with pytest.raises(VerificationError, match="dated in the future"):
         _verify(sigstore, signature, cert, sigstore.tsa.stamp(signature, future), require_tlog=False)
 
 
-def test_with_a_set_the_timestamp_is_still_checked(sigstore: Instance) -> None:
+def test_with_a_set_the_timestamp_is_still_checked(sigstore: PrivateSigstore) -> None:
     signature, cert = _signed(sigstore)
     rekor = _set(sigstore, signature, cert, STAMPED_AT)
     signer = _verify(sigstore, signature, cert, sigstore.tsa.stamp(signature, STAMPED_AT), rekor)
@@ -399,7 +164,7 @@ def test_with_a_set_the_timestamp_is_still_checked(sigstore: Instance) -> None:
 
 
 @pytest.fixture(scope="module")
-def authority_for(sigstore: Instance, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def authority_for(sigstore: PrivateSigstore, tmp_path_factory: pytest.TempPathFactory) -> Any:
     path = tmp_path_factory.mktemp("root") / "trusted_root.json"
     path.write_text(json.dumps(sigstore.doc))
 
@@ -417,7 +182,7 @@ def _candidate(signature: bytes, cert: x509.Certificate, stamp: bytes) -> Candid
 
 
 def test_authority_accepts_a_timestamped_signature_when_the_tlog_is_optional(
-    sigstore: Instance, authority_for: Any
+    sigstore: PrivateSigstore, authority_for: Any
 ) -> None:
     signature, cert = _signed(sigstore)
     candidate = _candidate(signature, cert, sigstore.tsa.stamp(signature, STAMPED_AT))
@@ -427,17 +192,17 @@ def test_authority_accepts_a_timestamped_signature_when_the_tlog_is_optional(
         check(candidate, authority_for(True), Digest.parse(DIGEST), roots=TrustRoots())
 
 
-def test_authority_refuses_an_invalid_timestamp_with_the_reason(sigstore: Instance, authority_for: Any) -> None:
+def test_authority_refuses_an_invalid_timestamp_with_the_reason(sigstore: PrivateSigstore, authority_for: Any) -> None:
     signature, cert = _signed(sigstore)
     candidate = _candidate(signature, cert, sigstore.rogue_tsa.stamp(signature, STAMPED_AT))
     with pytest.raises(Refused, match="rfc3161timestamp annotation: RFC 3161 timestamp is not from a trusted"):
         check(candidate, authority_for(False), Digest.parse(DIGEST), roots=TrustRoots())
 
 
-def test_attestation_timestamp_over_the_envelope_blob(sigstore: Instance, authority_for: Any) -> None:
+def test_attestation_timestamp_over_the_envelope_blob(sigstore: PrivateSigstore, authority_for: Any) -> None:
     """cosign stamps a `.att` layer's envelope as stored; the Sigstore clients stamp the
     DSSE signature. Either binds the timestamp to this signature; the PAE does not count."""
-    key, cert = _leaf(sigstore, SIGNED_AT)
+    key, cert = sigstore.leaf(SIGNED_AT)
     statement = json.dumps(
         {
             "_type": "https://in-toto.io/Statement/v1",
@@ -450,8 +215,8 @@ def test_attestation_timestamp_over_the_envelope_blob(sigstore: Instance, author
     signature = key.sign(signed, ec.ECDSA(hashes.SHA256()))
     envelope = {
         "payloadType": "application/vnd.in-toto+json",
-        "payload": _b64(statement),
-        "signatures": [{"keyid": "", "sig": _b64(signature)}],
+        "payload": b64(statement),
+        "signatures": [{"keyid": "", "sig": b64(signature)}],
     }
     blob = json.dumps(envelope).encode()
 

@@ -6,18 +6,23 @@ hence to a line. Duplicate keys are refused here (PyYAML would keep the last sil
 and a policy whose second `threshold:` quietly wins is not what anyone reviewed).
 Timestamps stay their source text: the schema and the loader, not YAML's resolver,
 decide what a date is (so `until: 2027-02-30` is a located problem, not a crash).
+Size, nesting and alias expansion are bounded by `slsacheck._yaml` (an alias bomb is a
+located problem, refused before anything walks the expanded value).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 import yaml
 
+from slsacheck import _yaml
+
 JSONPath = tuple[str | int, ...]
+# A policy is a page or two of YAML; a megabyte is already far beyond any reviewed one.
+POLICY_LIMITS = _yaml.Limits(max_bytes=1 << 20)
 
 
 @dataclass(frozen=True)
@@ -57,54 +62,19 @@ def _duplicate_keys(node: yaml.Node) -> Iterator[tuple[yaml.Node, str]]:
             yield from _duplicate_keys(item)
 
 
-def _dates_to_text(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _dates_to_text(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_dates_to_text(v) for v in value]
-    return value
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that leaves timestamps as their text (the schema judges dates)."""
-
-
-def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    return loader.construct_scalar(node)  # type: ignore[arg-type]
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
-
-
 def parse_documents(text: str) -> tuple[list[Document], list[YAMLProblem]]:
     """All documents of `text` (empty ones skipped), or the problems that stop parsing."""
-    docs: list[Document] = []
-    loader = _Loader(text)
     try:
-        index = 0
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            dups = list(_duplicate_keys(node))
-            if dups:
-                return [], [YAMLProblem(k.start_mark.line + 1, f"duplicate key {name!r}") for k, name in dups]
-            data = _dates_to_text(loader.construct_document(node))
-            if data is not None:
-                docs.append(Document(index, node, data))
-            index += 1
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        return [], [YAMLProblem(line, f"not valid YAML: {exc.problem or exc}")]
+        parsed = _yaml.parse_all(text, POLICY_LIMITS)
     except yaml.YAMLError as exc:
-        return [], [YAMLProblem(None, f"not valid YAML: {exc}")]
-    finally:
-        loader.dispose()
+        line, message = _yaml.describe_error(exc)
+        return [], [YAMLProblem(line, message)]
+    docs: list[Document] = []
+    for index, (node, data) in enumerate(parsed):
+        dups = list(_duplicate_keys(node))
+        if dups:
+            return [], [YAMLProblem(k.start_mark.line + 1, f"duplicate key {name!r}") for k, name in dups]
+        docs.append(Document(index, node, data))
     return docs, []
 
 

@@ -1,8 +1,9 @@
 """Reading the files a run comes in: JSON or YAML, one object, several, or a `kind: List`.
 
-YAML is read with JSON's types only (`JsonTypedLoader`: PyYAML's safe loader without
-timestamps), since Kubernetes objects hold nothing else and `runSpec` is copied into the
-output. Files are capped at `MAX_DOCUMENT_BYTES`; every failure names the file.
+YAML is read by the one bounded loader (`slsacheck._yaml`: JSON's types only, timestamps
+kept as text, since Kubernetes objects hold nothing else and `runSpec` is copied into the
+output; nesting and alias expansion bounded). Files are capped at `MAX_DOCUMENT_BYTES`,
+JSON nesting at `_yaml.MAX_DEPTH`; every failure names the file.
 """
 
 from __future__ import annotations
@@ -14,20 +15,23 @@ from typing import Any
 
 import yaml
 
+from slsacheck import _yaml
 from slsacheck.provenance.findings import RunError
 
 MAX_DOCUMENT_BYTES = 64 << 20
+RUN_LIMITS = _yaml.Limits(max_bytes=MAX_DOCUMENT_BYTES)
 
 
-class JsonTypedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, minus timestamps: Kubernetes objects hold only JSON types, and
-    an unquoted time must stay the string it was (runSpec is copied into the output)."""
-
-
-JsonTypedLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+def check_json_nesting(text: str, source: str) -> None:
+    """Refuse JSON nested deeper than the YAML bound (json would recurse until it failed)."""
+    depth = _yaml.json_nesting(text)
+    if depth > RUN_LIMITS.max_depth:
+        raise RunError(
+            f"{source}: refused: JSON nested {depth} levels deep",
+            expected=f"at most {RUN_LIMITS.max_depth} levels",
+            found=f"{depth} levels",
+            hint="give the run as kubectl prints it; no Kubernetes object nests this deep",
+        )
 
 
 def read_documents(path: Path) -> list[Mapping[str, Any]]:
@@ -52,6 +56,7 @@ def read_documents(path: Path) -> list[Mapping[str, Any]]:
 def parse_documents(text: str, source: str) -> list[Mapping[str, Any]]:
     docs: list[object]
     if text.lstrip().startswith(("{", "[")):
+        check_json_nesting(text, source)
         try:
             docs = [json.loads(text)]
         except ValueError as exc:
@@ -61,12 +66,13 @@ def parse_documents(text: str, source: str) -> list[Mapping[str, Any]]:
             ) from exc
     else:
         try:
-            docs = [d for d in yaml.load_all(text, Loader=JsonTypedLoader) if d is not None]
+            docs = _yaml.load_all(text, RUN_LIMITS)
         except yaml.YAMLError as exc:
+            line, message = _yaml.describe_error(exc)
             raise RunError(
-                f"{source}: not valid YAML: {str(exc).splitlines()[0]}",
+                f"{source}{'' if line is None else f':{line}'}: {message}",
                 hint="give the run as `kubectl get taskrun|pipelinerun NAME -o yaml` prints it",
-            ) from exc
+            ) from None
     out: list[Mapping[str, Any]] = []
     for doc in docs:
         if isinstance(doc, Mapping) and doc.get("kind") == "List":

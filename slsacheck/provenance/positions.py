@@ -21,7 +21,8 @@ from typing import Any
 
 import yaml
 
-from slsacheck.provenance.documents import JsonTypedLoader
+from slsacheck import _yaml
+from slsacheck.provenance.documents import RUN_LIMITS, check_json_nesting
 from slsacheck.provenance.findings import RunError
 
 Path = tuple[str | int, ...]
@@ -30,6 +31,7 @@ _WS = re.compile(r"[ \t\n\r]*")
 
 def load_with_lines(text: str, source: str) -> tuple[Any, dict[Path, int]]:
     if text.lstrip().startswith(("{", "[")):
+        check_json_nesting(text, source)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -39,16 +41,20 @@ def load_with_lines(text: str, source: str) -> tuple[Any, dict[Path, int]]:
             ) from exc
         return data, _json_lines(text)
     try:
-        node = yaml.compose(text, Loader=JsonTypedLoader)
-        data = yaml.load(text, Loader=JsonTypedLoader)  # noqa: S506 - a SafeLoader subclass
+        parsed = _yaml.parse_all(text, RUN_LIMITS)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RunError(f"{where}: not valid YAML: {problem}", hint="fix the YAML syntax at that position") from exc
+        _line, message = _yaml.describe_error(exc)
+        raise RunError(f"{where}: {message}", hint="fix the YAML at that position") from None
+    if len(parsed) > 1:
+        raise RunError(f"{source}: expected one YAML document, found {len(parsed)}",
+                       hint="give one statement per file")
+    if not parsed:
+        return None, {}
+    node, data = parsed[0]
     lines: dict[Path, int] = {}
-    if node is not None:
-        _yaml_lines(node, (), lines)
+    _yaml_lines(node, (), lines)
     return data, lines
 
 

@@ -14,13 +14,25 @@ or is an IPv6 literal in brackets; otherwise the registry is Docker Hub, printed
 `index.docker.io`, and a single-component name gets `library/`. `docker.io` is the
 same registry and is printed `index.docker.io` too.
 
+Canonical registry names (`canonical_registry`, `ImageRef.canonical_name`) are what
+policies are chosen by: one registry has one name, however a reference spells it. The
+host is lower-cased; the default ports 443 and 80 are dropped (a bare host is reached on
+them); `docker.io`, `registry-1.docker.io` are `index.docker.io`; an IPv4 address in any
+form a resolver accepts (`127.1`, `0x7f.0.0.1`, `2130706433`) is its dotted quad, an IPv6
+address its compressed form; and every loopback spelling (`localhost`, `*.localhost`,
+`127.0.0.0/8`, `0.0.0.0`, `[::1]`, `[::]`, `[::ffff:127.0.0.1]`) is `localhost`, with its
+port. A reference keeps the spelling it was written with for connecting (`registry`):
+`localhost` may resolve to `::1` where a registry listens on `127.0.0.1` only.
+
 Layout references name an image in an OCI image layout directory:
 `oci:DIR`, `oci:DIR:TAG`, `oci:DIR@sha256:<hex>`. DIR cannot contain ":".
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 from dataclasses import dataclass, replace
 
 from slsacheck.errors import InvalidReference
@@ -37,6 +49,58 @@ _DOMAIN_LABEL = re.compile(r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])
 _IPV6 = re.compile(r"\[[0-9A-Fa-f:.%a-zA-Z]+\]")
 _PORT = re.compile(r"[0-9]{1,5}")
 _MAX_NAME = 255
+LOOPBACK = "localhost"
+_DEFAULT_PORTS = frozenset({"443", "80"})
+_NUMERIC_LABEL = re.compile(r"0[xX][0-9A-Fa-f]+|[0-9]+")
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a resolver would read `host` as (inet_aton's forms for IPv4), else None."""
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return ipaddress.IPv6Address(host[1:-1].split("%", 1)[0])
+        except ValueError:
+            return None
+    labels = host.split(".")
+    if not 1 <= len(labels) <= 4 or not all(_NUMERIC_LABEL.fullmatch(label) for label in labels):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def _is_loopback(host: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
+    if host == LOOPBACK or host.endswith("." + LOOPBACK):
+        return True
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip is not None and (ip.is_loopback or ip.is_unspecified)
+
+
+def canonical_registry(registry: str) -> str:
+    """The one name of a registry host[:port] (see the module docstring); no I/O."""
+    text = registry.lower()
+    host, port = text, ""
+    if text.startswith("["):
+        end = text.find("]")
+        if end > 0 and text[end + 1 : end + 2] == ":":
+            host, port = text[: end + 1], text[end + 2 :]
+    elif ":" in text:
+        host, _, port = text.rpartition(":")
+    host = host.removesuffix(".") or host
+    if port in _DEFAULT_PORTS:
+        port = ""
+    ip = _ip(host)
+    if _is_loopback(host, ip):
+        host = LOOPBACK
+    elif isinstance(ip, ipaddress.IPv4Address):
+        host = str(ip)
+    elif isinstance(ip, ipaddress.IPv6Address):
+        host = f"[{ip.compressed}]"
+    elif host in _HUB_ALIASES:
+        host = DOCKER_HUB
+    return f"{host}:{port}" if port else host
 
 
 def _bad(text: str, part: str, expected: str, found: str) -> InvalidReference:
@@ -164,6 +228,16 @@ class ImageRef:
         if self.layout is not None:
             return f"{LAYOUT_PREFIX}{self.layout}"
         return f"{self.registry}/{self.repository}"
+
+    @property
+    def canonical_name(self) -> str:
+        """`name` with the registry's canonical name: what policies are chosen by."""
+        if self.layout is not None:
+            return self.name
+        registry = canonical_registry(self.registry)
+        if registry == DOCKER_HUB and "/" not in self.repository:  # `docker.io:443/alpine`
+            return f"{registry}/library/{self.repository}"
+        return f"{registry}/{self.repository}"
 
     @property
     def identifier(self) -> str:

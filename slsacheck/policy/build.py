@@ -42,6 +42,7 @@ from slsacheck.policy.model import (
 )
 from slsacheck.policy.problems import Problem, did_you_mean
 from slsacheck.policy.schema import defaults_for
+from slsacheck.policy.urls import normalise_pattern
 from slsacheck.policy.yamlsource import format_path, line_at
 
 _DURATION = re.compile(r"([0-9]+)(d|h|m|s)")
@@ -58,9 +59,8 @@ def parse_duration(text: str) -> timedelta:
 
 
 def normalise_repo_pattern(pattern: str) -> str:
-    """`git+https://github.com/acme/app.git/` -> `https://github.com/acme/app`."""
-    out = pattern.removeprefix("git+").rstrip("/")
-    return out.removesuffix(".git")
+    """`git+https://GitHub.com:443/acme/app.git/` -> `https://github.com/acme/app` (as URLs are)."""
+    return normalise_pattern(pattern, repository=True)
 
 
 class Builder:
@@ -322,7 +322,7 @@ class Builder:
         tasks = spec.get("tasks", {})
         step = spec.get("stepImages")
         return ProvenanceRules(
-            builder_ids=self.globs((*path, "builderIds"), spec.get("builderIds", [])),
+            builder_ids=self.globs((*path, "builderIds"), spec.get("builderIds", []), normalise=normalise_pattern),
             build_types=self.globs((*path, "buildTypes"), spec.get("buildTypes", [])),
             source=source,
             tasks_required=tuple(tasks.get("required", [])),

@@ -107,10 +107,3 @@ def image_name(image: str) -> str:
         # Not a reference we can parse: match it as written (no pattern will be fooled
         # into matching more, since the text is compared literally).
         return image
-
-
-def strip_uri_scheme(uri: str) -> str:
-    """`git+https://host/path` -> `host/path` (used when a pattern names no scheme)."""
-    rest = uri.removeprefix("git+")
-    _scheme, sep, tail = rest.partition("://")
-    return tail if sep else rest

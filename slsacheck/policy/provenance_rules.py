@@ -15,10 +15,11 @@ from slsacheck.errors import InvalidReference
 from slsacheck.models.reference import ImageRef
 from slsacheck.models.verdict import Check, Outcome
 from slsacheck.policy import checkids as ids
-from slsacheck.policy.globs import Glob, strip_uri_scheme
+from slsacheck.policy.globs import Glob
 from slsacheck.policy.model import ProvenanceRules
 from slsacheck.policy.provenance_facts import ProvenanceFacts, StepImage, split_ref
 from slsacheck.policy.timeutil import parse_time
+from slsacheck.policy.urls import UnsafeURL, normalise_url, without_scheme
 
 _MAX_LISTED = 8
 _CLOCK_SKEW = timedelta(minutes=5)
@@ -40,28 +41,48 @@ def _check(cid: str, ok: bool, expected: str, found: str, hint: str) -> Check:
 
 
 def normalise_repo(uri: str) -> str:
-    """`git+https://Host/o/r.git@refs/x` -> `https://host/o/r` (compare like with like)."""
+    """`git+https://Host/o/r.git@refs/x` -> `https://host/o/r`; UnsafeURL if it has no safe form."""
     base, _ref = split_ref(uri.removeprefix("git+"))
-    base = base.split("?", 1)[0].split("#", 1)[0].rstrip("/").removesuffix(".git")
-    scheme, sep, rest = base.partition("://")
-    if sep:
-        host, slash, path = rest.partition("/")
-        return f"{scheme}://{host.lower()}{slash}{path}"
-    return base
+    return normalise_url(base, repository=True)
+
+
+def url_refusal(uri: str, *, repository: bool = True) -> str | None:
+    """Why `uri` cannot be matched against a pattern (None: it can)."""
+    try:
+        normalise_repo(uri) if repository else normalise_url(uri)
+    except UnsafeURL as exc:
+        return f"refused: {exc}"
+    return None
 
 
 def repo_matches(glob: Glob, uri: str) -> bool:
-    value = normalise_repo(uri)
+    try:
+        value = normalise_repo(uri)
+    except UnsafeURL:
+        return False
     if "://" in glob.pattern:
         return glob.match(value)
-    return glob.match(strip_uri_scheme(value))
+    return glob.match(without_scheme(value))
+
+
+def _builder_text(builder: str) -> str | None:
+    """A builder id as patterns see it: a URL normalised (None if it cannot be), else as written."""
+    if "://" not in builder:
+        return builder
+    try:
+        return normalise_url(builder)
+    except UnsafeURL:
+        return None
 
 
 def builder_matches(glob: Glob, builder: str) -> bool:
     """A pattern without `@` accepts any version of the builder (`...yml@refs/tags/v2.1.0`)."""
-    if glob.match(builder):
+    text = _builder_text(builder)
+    if text is None:
+        return False
+    if glob.match(text):
         return True
-    base, _, version = builder.partition("@")
+    base, _, version = text.partition("@")
     if "@" not in glob.pattern:
         return bool(version) and glob.match(base)
     return bool(version.startswith("refs/tags/")) and glob.match(f"{base}@{version.removeprefix('refs/tags/')}")
@@ -76,10 +97,11 @@ def _all_match(
     expected: str,
     hint: str,
     none_hint: str,
+    refusal: Callable[[str], str | None] = lambda _v: None,
 ) -> Check:
     if not facts:
         return _check(cid, False, expected, f"no {what} recorded in the provenance", none_hint)
-    bad = [f"{v} ({where})" for v, where in facts if not ok(v)]
+    bad = [f"{v} ({'; '.join(filter(None, (where, refusal(v))))})" for v, where in facts if not ok(v)]
     if bad:
         return _check(cid, False, expected, "not allowed: " + _listing(bad), hint)
     return _check(cid, True, expected, _listing([v for v, _ in facts]), hint)
@@ -107,6 +129,10 @@ def _trusted_ref(value: str, globs: Sequence[Glob]) -> bool:
     return _pinned(digest, commit=True) and any(repo_matches(g, uri) for g in globs)
 
 
+def _ref_refusal(value: str) -> str | None:
+    return url_refusal(value.rpartition("@")[0])
+
+
 def is_full_commit(value: str) -> bool:
     return len(value) in (40, 64) and all(ch in "0123456789abcdef" for ch in value)
 
@@ -116,12 +142,13 @@ def provenance_checks(rules: ProvenanceRules, facts: ProvenanceFacts, *, now: da
     out: list[Check] = []
     if rules.builder_ids:
         b = facts.builder_id
+        refused = url_refusal(b, repository=False) if b is not None and "://" in b else None
         out.append(
             _check(
                 ids.PROVENANCE_BUILDER,
                 b is not None and any(builder_matches(g, b) for g in rules.builder_ids),
                 f"builder id matching {_patterns(rules.builder_ids)}",
-                b or "no builder id",
+                f"{b} ({refused})" if refused else b or "no builder id",
                 "this image was built by a builder the policy does not trust; rebuild it on an allowed "
                 "builder, or add the builder's id to provenance.builderIds if it is trusted",
             )
@@ -147,6 +174,7 @@ def provenance_checks(rules: ProvenanceRules, facts: ProvenanceFacts, *, now: da
                 what="source repository",
                 facts=[(f.value, f.where) for f in facts.sources],
                 ok=lambda v: any(repo_matches(g, v) for g in repos),
+                refusal=url_refusal,
                 expected=f"every source repository matching {_patterns(repos)}",
                 hint="the image was built from a repository the policy does not allow; build from an allowed one",
                 none_hint="record the source: pass CHAINS-GIT_URL/CHAINS-GIT_COMMIT (type hints) from the clone task",
@@ -188,6 +216,7 @@ def provenance_checks(rules: ProvenanceRules, facts: ProvenanceFacts, *, now: da
                 what="task reference",
                 facts=[(f"{r.uri}@{r.digest or 'unpinned'}", r.where) for r in facts.task_refs],
                 ok=lambda v: _trusted_ref(v, globs),
+                refusal=_ref_refusal,
                 expected=f"every task from {_patterns(globs)}, pinned by digest",
                 hint="reference tasks from a trusted bundle or repository by digest (bundle@sha256:..., git "
                 "resolver with a full commit as revision)",

@@ -97,6 +97,11 @@ SCENARIOS = [
              build=Build(builder_id="https://builder.example.com/untrusted")),
     Scenario("wrong-repo", "provenance.source.repositories", "git.example.com/mallory/app",
              build=Build(git_url="https://git.example.com/mallory/app")),
+    # `git clone` resolves these to /mallory/app; the policy pattern (acme/*) must not see acme/<one segment>.
+    Scenario("repo-encoded-traversal", "provenance.source.repositories", "refused: a percent-encoded slash",
+             build=Build(git_url="https://git.example.com/acme/..%2fmallory%2fapp")),
+    Scenario("repo-encoded-dots", "provenance.source.repositories", "refused: a percent-encoded dot",
+             build=Build(git_url="https://git.example.com/acme/%2e%2e")),
     Scenario("branch-not-allowed", "provenance.source.refs", "refs/heads/feature/unreviewed",
              build=Build(revision="refs/heads/feature/unreviewed")),
     Scenario("commit-not-a-sha", "provenance.source.requireCommit",

@@ -1,8 +1,5 @@
 """What a run consumed and produced, gathered once for every output format.
 
-- `executed_children`: a PipelineRun's child TaskRuns in pipeline order (tasks, then
-  finally), matched by the `tekton.dev/pipelineTask` label as Chains matches them; a child
-  that names another PipelineRun is refused, one that matches no task is reported.
 - `image_dependencies`: step then sidecar images from `imageID` as `oci://<repo>` with
   their digest; an image without a well-formed `@<digest>` is kept as an unpinned
   dependency (uri only) with a warning, where Chains would fail the whole document.
@@ -20,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slsacheck.models.digest import Digest, InvalidDigest
-from slsacheck.provenance.findings import RunError, Warning
+from slsacheck.provenance.findings import Warning
 from slsacheck.provenance.hints import Artifact, clean_digest_set
-from slsacheck.provenance.runs import PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, ContainerState, RefSource, Run
+from slsacheck.provenance.runs import ContainerState, RefSource, Run
 
 OCI_SCHEME = "oci://"
 _PULLABLE = "docker-pullable://"
@@ -176,46 +173,3 @@ def _images(states: Sequence[ContainerState], run: Run, kind: str, warnings: lis
             )
         out = append_dependencies(out, [Dependency(OCI_SCHEME + repo, digest)])
     return out
-
-
-def executed_children(run: Run, children: Sequence[Run], warnings: list[Warning]) -> list[Run]:
-    """The child TaskRuns that ran, in pipeline order; others are reported."""
-    if run.kind != "PipelineRun":
-        return []
-    for child in children:
-        owner = child.labels.get(PIPELINE_RUN_LABEL)
-        if owner is not None and run.name and owner != run.name:
-            raise RunError(
-                f"{child.label} belongs to PipelineRun {owner}, not {run.name}",
-                expected=f"TaskRuns labelled {PIPELINE_RUN_LABEL}={run.name}",
-                found=f"{PIPELINE_RUN_LABEL}={owner}",
-                hint="pass only this PipelineRun's TaskRuns with --child",
-            )
-    order = {name: i for i, name in enumerate(run.pipeline_task_names)}
-    out: list[tuple[int, str, str, Run]] = []
-    for child in children:
-        task = child.labels.get(PIPELINE_TASK_LABEL)
-        if task is None or task not in order:
-            warnings.append(
-                Warning(
-                    "child.unmatched",
-                    child.label,
-                    f"its {PIPELINE_TASK_LABEL} label ({task or 'absent'}) names no task of {run.label}; ignored",
-                )
-            )
-            continue
-        if child.completion_time is None:
-            warnings.append(Warning("child.unfinished", child.label, "it has no completionTime; ignored"))
-            continue
-        out.append((order[task], child.start_time or "", child.name, child))
-    out.sort(key=lambda item: item[:3])
-    if not children and run.child_reference_names:
-        warnings.append(
-            Warning(
-                "child.missing",
-                run.label,
-                f"the run lists {len(run.child_reference_names)} TaskRun(s) but none were given (--child); "
-                f"their task refs and step images are not recorded",
-            )
-        )
-    return [item[3] for item in out]

@@ -48,12 +48,15 @@ def unique(warnings: Iterable[Warning]) -> list[Warning]:
     return list(dict.fromkeys(warnings))
 
 
-def no_artifact(label: str, warnings: Sequence[Warning], expected: str) -> RunError:
+_RESULTS_HINT = "have the build Task write its image URL and digest to IMAGE_URL and IMAGE_DIGEST results"
+
+
+def no_artifact(label: str, warnings: Sequence[Warning], expected: str, hint: str | None = None) -> RunError:
     """Nothing to be about: an in-toto Statement needs at least one subject."""
     lines = "".join(f"\n    {w}" for w in warnings)
     return RunError(
         f"{label} declares no artifact: there is nothing for the provenance to be about{lines}",
         expected=expected,
         found="no valid type-hinted result",
-        hint="have the build Task write its image URL and digest to IMAGE_URL and IMAGE_DIGEST results",
+        hint=hint or _RESULTS_HINT,
     )

@@ -1,7 +1,8 @@
 """Provenance from inside a Tekton step, without the Kubernetes API.
 
 A step sees its Task's params (passed as `--param NAME=VALUE`), the results earlier steps
-wrote (the result directory, `/tekton/results` by default, one file per result), and the
+wrote (the result directory, `/tekton/results` by default, one file per result; read as
+untrusted input by `resultdir`: no links, no special files, bounded), and the
 context Tekton substitutes into its env or args. From these, slsacheck builds the TaskRun
 object the API would have shown and runs the same generator on it: the same type hints
 give the same subjects and git materials as the exported-run mode.
@@ -36,8 +37,8 @@ from typing import Any
 from slsacheck.provenance.findings import RunError
 from slsacheck.provenance.generate import Generated, Options, generate
 from slsacheck.provenance.hints import ARTIFACT_INPUTS, ARTIFACT_OUTPUTS
+from slsacheck.provenance.resultdir import read_results
 from slsacheck.provenance.runs import (
-    MAX_RESULT_BYTES,
     PIPELINE_RUN_LABEL,
     PIPELINE_TASK_LABEL,
     Run,
@@ -87,27 +88,9 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def read_result_dir(path: Path) -> list[tuple[str, Any]]:
-    """Each result file in `path` (sorted by name): objects for `*ARTIFACT_*` hints, else text."""
-    try:
-        entries = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-    except OSError as exc:
-        raise RunError(f"cannot read the result directory {path}: {exc.strerror or exc}") from exc
-    out = []
-    for entry in entries:
-        size = entry.stat().st_size
-        if size > MAX_RESULT_BYTES:
-            raise RunError(
-                f"result file {entry} is {size / 1e6:.1f} MB, too large to be a Tekton result",
-                expected=f"at most {MAX_RESULT_BYTES >> 10} KiB",
-                found=f"{size} bytes",
-                hint="write large outputs to a registry and put their digest in the result",
-            )
-        try:
-            text = entry.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise RunError(f"result file {entry} is not UTF-8 text") from exc
-        out.append((entry.name, _typed(entry.name, text, f"result file {entry}")))
-    return out
+    """Each result file in `path` (sorted by name), read as `resultdir` allows: objects for
+    `*ARTIFACT_*` hints, else text."""
+    return [(name, _typed(name, text, f"result file {path / name}")) for name, text in read_results(path)]
 
 
 def _typed(name: str, text: str, where: str) -> Any:

@@ -62,6 +62,25 @@ class ContainerState:
 
 
 @dataclass(frozen=True)
+class OwnerReference:
+    """`metadata.ownerReferences[]`: the object that owns this one (for a child TaskRun, its PipelineRun)."""
+
+    kind: str
+    name: str
+    uid: str
+    controller: bool
+
+
+@dataclass(frozen=True)
+class ChildReference:
+    """`status.childReferences[]` of a PipelineRun (or a key of the older `status.taskRuns`)."""
+
+    name: str
+    pipeline_task: str
+    uid: str = ""
+
+
+@dataclass(frozen=True)
 class Run:
     kind: str
     api_version: str
@@ -82,6 +101,8 @@ class Run:
     declared_params: tuple[Result, ...]
     source: str = ""
     warnings: tuple[Warning, ...] = field(default=(), compare=False)
+    namespace: str = ""
+    owner_references: tuple[OwnerReference, ...] = ()
 
     @property
     def label(self) -> str:
@@ -113,13 +134,25 @@ class Run:
         return tuple(t["name"] for t in tasks if isinstance(t, Mapping) and isinstance(t.get("name"), str))
 
     @property
-    def child_reference_names(self) -> tuple[str, ...]:
-        refs = _as_list(self.status.get("childReferences"))
-        names = [r.get("name") for r in refs if isinstance(r, Mapping) and r.get("kind", "TaskRun") == "TaskRun"]
+    def child_references(self) -> tuple[ChildReference, ...]:
+        """The child TaskRuns the PipelineRun lists, by name (CustomRuns and others left out)."""
+        out: dict[str, ChildReference] = {}
+        for ref in _as_list(self.status.get("childReferences")):
+            named = isinstance(ref, Mapping) and isinstance(ref.get("name"), str)
+            if named and ref.get("kind", "TaskRun") == "TaskRun":
+                name = ref["name"]
+                out[name] = ChildReference(name, str(ref.get("pipelineTaskName") or ""), str(ref.get("uid") or ""))
         embedded = self.status.get("taskRuns")
         if isinstance(embedded, Mapping):
-            names.extend(embedded)
-        return tuple(sorted({n for n in names if isinstance(n, str)}))
+            for name, entry in embedded.items():
+                if isinstance(name, str) and name not in out:
+                    task = _mapping(entry).get("pipelineTaskName")
+                    out[name] = ChildReference(name, task if isinstance(task, str) else "")
+        return tuple(out[name] for name in sorted(out))
+
+    @property
+    def child_reference_names(self) -> tuple[str, ...]:
+        return tuple(ref.name for ref in self.child_references)
 
 
 # -- checking one run -----------------------------------------------------------------
@@ -200,6 +233,8 @@ def parse_run(
         declared_params=_declared_params(type_spec.get("params")),
         source=source,
         warnings=tuple(warnings),
+        namespace=str(metadata.get("namespace") or ""),
+        owner_references=_owner_references(metadata.get("ownerReferences")),
     )
 
 
@@ -252,7 +287,11 @@ def embedded_children(run: Run) -> tuple[Run, ...]:
         doc = {
             "apiVersion": run.api_version,
             "kind": "TaskRun",
-            "metadata": {"name": name, "labels": {PIPELINE_TASK_LABEL: task, PIPELINE_RUN_LABEL: run.name}},
+            "metadata": {
+                "name": name,
+                "namespace": run.namespace,
+                "labels": {PIPELINE_TASK_LABEL: task, PIPELINE_RUN_LABEL: run.name},
+            },
             "spec": {},
             "status": status,
         }
@@ -348,6 +387,16 @@ def _container(raw: object, label: str, kind: str, warnings: list[Warning]) -> C
     name = str(item.get("name", ""))
     results = _results(item.get("results"), f"{label}: {kind} {name} result", warnings)
     return ContainerState(name, str(item.get("imageID", "")), results, _ref_source(_mapping(item.get("provenance"))))
+
+
+def _owner_references(raw: object) -> tuple[OwnerReference, ...]:
+    return tuple(
+        OwnerReference(
+            str(o.get("kind", "")), str(o.get("name", "")), str(o.get("uid", "")), o.get("controller") is True
+        )
+        for o in _as_list(raw)
+        if isinstance(o, Mapping)
+    )
 
 
 def _ref_source(provenance: Mapping[str, Any]) -> RefSource | None:

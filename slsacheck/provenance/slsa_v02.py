@@ -19,11 +19,11 @@ from typing import Any
 
 from slsacheck.models.predicates import SLSA_PROVENANCE_V02
 from slsacheck.models.statement import STATEMENT_V01, Statement, Subject
+from slsacheck.provenance.children import executed_children, no_subject_hint
 from slsacheck.provenance.collect import (
     Dependency,
     append_artifacts,
     append_dependencies,
-    executed_children,
     image_dependencies,
     ref_dependency,
 )
@@ -183,6 +183,7 @@ def generate(
             run.label,
             ctx.warnings,
             "a result IMAGE_URL+IMAGE_DIGEST, IMAGES, ARTIFACT_URI+ARTIFACT_DIGEST or *ARTIFACT_OUTPUTS",
+            no_subject_hint(run, children, deep_inspection),
         )
     metadata: dict[str, Any] = {}
     if run.uid:

@@ -25,12 +25,12 @@ from typing import Any
 
 from slsacheck.models.predicates import SLSA_PROVENANCE_V1
 from slsacheck.models.statement import STATEMENT_V1, Statement, Subject
+from slsacheck.provenance.children import executed_children, no_subject_hint
 from slsacheck.provenance.collect import (
     Dependency,
     append_artifacts,
     append_dependencies,
     artifact_dependency,
-    executed_children,
     go_json,
     image_dependencies,
     ref_dependency,
@@ -304,6 +304,7 @@ def generate(
             run.label,
             ctx.warnings,
             'a result IMAGE_URL+IMAGE_DIGEST, IMAGES, or *ARTIFACT_OUTPUTS with isBuildArtifact "true"',
+            no_subject_hint(run, children, deep_inspection),
         )
     internal = internal_parameters(run)
     if extra_internal:

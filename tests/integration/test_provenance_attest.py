@@ -341,6 +341,37 @@ def test_in_step_mode(
     assert both.code == EXIT_USAGE and "--result-dir is for the in-step mode" in both.err
 
 
+def test_in_step_never_publishes_a_planted_link(
+    *,
+    cli: Callable[..., Run],
+    registry_http: RunningRegistry,
+    repo_name: str,
+    keys: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An earlier step plants links to the attesting step's secrets: refused, nothing pushed."""
+    reg = registry_http
+    digest = _push(reg, repo_name, "planted")
+    name = f"{reg.host}/{repo_name}"
+    secret = tmp_path / "cosign.password"
+    secret.write_text("hunter2-secret")
+    secret.chmod(0o600)
+    monkeypatch.setenv("COSIGN_PASSWORD", "hunter2-secret")  # what /proc/self/environ would leak
+    for target in (secret, Path("/proc/self/environ")):
+        results = tmp_path / f"results-{target.name}"
+        results.mkdir()
+        (results / "IMAGE_URL").write_text(name)
+        (results / "IMAGE_DIGEST").write_text(str(digest))
+        (results / "notes").symlink_to(target)
+        run = cli("provenance", "attest", "--strict", "--key", str(keys["signer"]), "--result-dir", str(results),
+                  f"{name}@{digest}")
+        assert run.code == EXIT_USAGE, run.err
+        assert f"{results / 'notes'} is a symbolic link" in run.err
+        assert "hunter2" not in run.out + run.err
+        assert not has_attestation_tag(reg.store(repo_name), digest)
+
+
 def test_keyless_on_a_layout(
     cli: Callable[..., Run], mock_sigstore: MockSigstore, keys: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +98,16 @@ def test_taskrun1_malformed_digests_are_warnings_not_digests() -> None:
     assert "run.no-kind" in by_code  # the unit fixture has no apiVersion/kind
 
 
+def _child_of(name: str, run: Run) -> Run:
+    """A unit fixture as the controller labels it: Chains' unit inputs leave the
+    `tekton.dev/pipelineRun` label out, and slsacheck accepts no child without it."""
+    child = _unit_run(name)
+    return replace(child, labels={**child.labels, "tekton.dev/pipelineRun": run.name})
+
+
 def _pipelinerun1(deep: bool) -> Generated:
     run = _unit_run("pipelinerun1")
-    children = (_unit_run("taskrun1"), _unit_run("taskrun2"))
+    children = (_child_of("taskrun1", run), _child_of("taskrun2", run))
     return generate(run, children, Options(builder_id="test_builder-1", deep_inspection=deep))
 
 

@@ -151,7 +151,7 @@ def test_a_child_of_another_pipelinerun_is_refused(tmp_path: Path) -> None:
             "pipelineSpec": {"tasks": [{"name": "build"}]},
         },
     }
-    with pytest.raises(RunError, match="belongs to PipelineRun other, not pr-1"):
+    with pytest.raises(RunError, match=r"is labelled tekton\.dev/pipelineRun=other, not pr-1"):
         generate_from_files(write(tmp_path, "pr.json", pipeline), [write(tmp_path, "tr.json", child)])
 
 
@@ -476,9 +476,12 @@ def test_in_step_times_are_checked_and_named_by_their_flag() -> None:
 
 
 def test_v02_for_a_pipelinerun_lists_its_tasks() -> None:
-    child = parse_run(taskrun(), "child")
+    stray_doc = taskrun()
+    stray_doc["metadata"]["name"] = "lint-1"
+    stray_doc["metadata"]["labels"] = {"tekton.dev/pipelineTask": "lint", "tekton.dev/pipelineRun": "pr-1"}
+    child = parse_run(stray_doc, "child")
     child_doc = taskrun()
-    child_doc["metadata"]["labels"] = {"tekton.dev/pipelineTask": "build"}
+    child_doc["metadata"]["labels"] = {"tekton.dev/pipelineTask": "build", "tekton.dev/pipelineRun": "pr-1"}
     pipeline = {
         "apiVersion": "tekton.dev/v1",
         "kind": "PipelineRun",
@@ -498,9 +501,10 @@ def test_v02_for_a_pipelinerun_lists_its_tasks() -> None:
                     },
                 ]
             },
+            "childReferences": [{"kind": "TaskRun", "name": "build-1"}, {"kind": "TaskRun", "name": "lint-1"}],
         },
     }
-    assert child.labels == {"app": "demo"}  # the unlabelled export matches no task...
+    # A listed child whose pipelineTask label names no task of the pipeline...
     generated = generate(parse_run(pipeline), [child, parse_run(child_doc)], Options(format="slsa-v0.2"))
     assert codes(generated) == ["child.unmatched"]  # ...and is reported, not guessed
     predicate = generated.statement.predicate

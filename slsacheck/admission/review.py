@@ -7,15 +7,17 @@ Invariants:
 - a review is answered in the apiVersion it arrived in (`admission.k8s.io/v1`, or the
   older `v1beta1` envelope, whose request and response shapes are the same), with the
   request's `uid` unchanged;
-- every image of a workload is found: containers, initContainers and ephemeralContainers
-  of a Pod, and of the pod template of Deployments, ReplicaSets, StatefulSets,
-  DaemonSets, Jobs, CronJobs (`spec.jobTemplate.spec.template`), ReplicationControllers
-  and PodTemplates. Each image carries the JSON Pointer of its field, so that a patch
-  replaces exactly that field;
+- every image a workload makes the kubelet pull is found: those `IMAGE_FIELDS` lists
+  (containers, initContainers, ephemeralContainers, image volumes), in a Pod and in the
+  pod template of Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs, CronJobs
+  (`spec.jobTemplate.spec.template`), ReplicationControllers and PodTemplates. That table
+  is the only list of image locations: judging, the UPDATE comparison and pinning all
+  read what `images_of` returns, so a field added there is checked and pinned everywhere.
+  Each image carries the JSON Pointer of its field, so that a patch replaces exactly it;
 - a review that is not an AdmissionReview (wrong JSON, no `request`, no `uid`, a
-  workload whose containers are not a list of objects with string images) raises
-  `MalformedReview`, which the app answers with HTTP 400: a webhook that cannot read a
-  workload must never guess that it has no images;
+  workload whose containers or image volumes do not name their image as a string)
+  raises `MalformedReview`, which the app answers with HTTP 400: a webhook that cannot
+  read a workload must never guess that it has no images;
 - unknown keys are ignored (captures carry extras such as `timestamp`).
 """
 
@@ -31,7 +33,29 @@ from slsacheck._json import load_object
 from slsacheck.errors import InputError
 
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
-CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
+
+
+@dataclass(frozen=True)
+class ImageField:
+    """A list of a pod spec whose items name images to pull, and where in an item the image is.
+
+    `source`: the key that makes an item an image source (a volume is an image volume when it
+    has `image`); empty when every item is one (every container names its image).
+    """
+
+    list_name: str
+    path: tuple[str, ...]
+    source: str = ""
+
+
+# Every place a pod spec names an image the kubelet pulls, in the order they are reported.
+# The one list: a field Kubernetes adds later is added here and is judged and pinned.
+IMAGE_FIELDS = (
+    ImageField("initContainers", ("image",)),
+    ImageField("containers", ("image",)),
+    ImageField("ephemeralContainers", ("image",)),
+    ImageField("volumes", ("image", "reference"), source="image"),  # ImageVolume (KEP-4639)
+)
 # Where each workload kind keeps its pod spec (JSON Pointer tokens from the object root).
 POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
     "Pod": ("spec",),
@@ -55,12 +79,12 @@ class MalformedReview(InputError):
 
 
 @dataclass(frozen=True)
-class ContainerImage:
-    """One image field of a workload: the text as written and the JSON Pointer to it."""
+class PodImage:
+    """One image field of a workload: the text as written, the JSON Pointer to it, and whose it is."""
 
     image: str
     pointer: str
-    container: str
+    owner: str  # `containers[0] (app)`, `volumes[1] (models)`: for messages and logs
 
 
 @dataclass(frozen=True)
@@ -153,30 +177,48 @@ def _pod_spec(obj: Mapping[str, Any], path: Sequence[str], kind: str) -> Mapping
     return node
 
 
-def images_of(kind: str, obj: Any) -> list[ContainerImage]:
-    """Every container image of `obj` (a workload of `kind`), in the order they appear."""
+def images_of(kind: str, obj: Any) -> list[PodImage]:
+    """Every image `obj` (a workload of `kind`) makes the kubelet pull, in `IMAGE_FIELDS` order."""
     path = () if kind == "EphemeralContainers" else POD_SPEC_PATHS.get(kind)  # () : the older subresource form
     if path is None:
         return []
     if not isinstance(obj, dict):
         raise _bad(f"{kind}: request.object is not an object", expected="the workload", found=_kind_name(obj))
-    spec, prefix = _pod_spec(obj, path, kind), path
-    out: list[ContainerImage] = []
-    for field in CONTAINER_FIELDS:
-        containers = spec.get(field)
-        if containers is None:
+    spec = _pod_spec(obj, path, kind)
+    out: list[PodImage] = []
+    for field in IMAGE_FIELDS:
+        items = spec.get(field.list_name)
+        if items is None:
             continue
-        where = ".".join((*prefix, field))
-        if not isinstance(containers, list):
-            raise _bad(f"{kind}: {where} is not a list", expected="a list of containers", found=_kind_name(containers))
-        for index, container in enumerate(containers):
-            image = container.get("image") if isinstance(container, dict) else None
-            if not isinstance(image, str):
-                raise _bad(f"{kind}: {where}[{index}].image is not a string", expected="an image reference",
-                           found=_kind_name(image))
-            pointer = "/" + "/".join(_escape(t) for t in (*prefix, field, str(index), "image"))
-            out.append(ContainerImage(image, pointer, str(container.get("name") or "")))
+        where = ".".join((*path, field.list_name))
+        if not isinstance(items, list):
+            raise _bad(f"{kind}: {where} is not a list", expected=f"a list of {field.list_name}",
+                       found=_kind_name(items))
+        for index, item in enumerate(items):
+            found = _image_in(kind, f"{where}[{index}]", item, field)
+            if found is not None:
+                pointer = "/" + "/".join(_escape(t) for t in (*path, field.list_name, str(index), *field.path))
+                name = item.get("name") if isinstance(item, dict) else None
+                owner = f"{field.list_name}[{index}]" + (f" ({name})" if isinstance(name, str) and name else "")
+                out.append(PodImage(found, pointer, owner))
     return out
+
+
+def _image_in(kind: str, where: str, item: Any, field: ImageField) -> str | None:
+    """The image `item` names at `field.path`; None when it is not an image source at all."""
+    if field.source and isinstance(item, dict) and field.source not in item:
+        return None
+    node: Any = item
+    for depth, token in enumerate(field.path):
+        if not isinstance(node, dict):
+            at = ".".join((where, *field.path[:depth])) if depth else where
+            raise _bad(f"{kind}: {at} is not an object", expected="an object", found=_kind_name(node))
+        node = node.get(token)
+    if not isinstance(node, str):
+        # An image source whose image cannot be read must not count as "no image".
+        raise _bad(f"{kind}: {'.'.join((where, *field.path))} is not a string", expected="an image reference",
+                   found=_kind_name(node))
+    return node
 
 
 def is_workload(kind: str) -> bool:
@@ -221,7 +263,7 @@ def pinned(image: str, digest: str) -> str:
     return image if "@" in image else f"{image}@{digest}"
 
 
-def pin_patch(images: Sequence[ContainerImage], digests: Mapping[str, str]) -> list[dict[str, Any]]:
+def pin_patch(images: Sequence[PodImage], digests: Mapping[str, str]) -> list[dict[str, Any]]:
     """JSONPatch `replace` ops pinning each image found in `digests` (text -> digest).
 
     An image already carrying a digest is left alone, so the mutation is idempotent

@@ -92,7 +92,7 @@ class Webhook:
             return self._skip(review, f"kind {review.kind or '(none)'} has no pod spec; allowed without checks")
         images = images_of(review.kind, review.object)
         if not images:
-            return self._skip(review, f"{review.kind} has no container images; allowed")
+            return self._skip(review, f"{review.kind} names no image; allowed")
         texts = list(dict.fromkeys(i.image for i in images))
         if review.operation == "UPDATE" and self._unchanged(review, texts):
             self.metrics.image_decisions.inc(len(texts), how="unchanged")

@@ -221,6 +221,84 @@ def pod_review(images: Sequence[str], *, uid: str | None = None, operation: str 
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
 
 
+# Where each workload kind keeps its pod spec, as the Kubernetes API defines it (written out
+# here, not taken from the code under test).
+WORKLOAD_KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "Pod": ("", "pods", ("spec",)),
+    "Deployment": ("apps", "deployments", ("spec", "template", "spec")),
+    "StatefulSet": ("apps", "statefulsets", ("spec", "template", "spec")),
+    "DaemonSet": ("apps", "daemonsets", ("spec", "template", "spec")),
+    "ReplicaSet": ("apps", "replicasets", ("spec", "template", "spec")),
+    "Job": ("batch", "jobs", ("spec", "template", "spec")),
+    "CronJob": ("batch", "cronjobs", ("spec", "jobTemplate", "spec", "template", "spec")),
+}
+# Every place a pod spec names an image to pull, with the JSON Pointer (below the pod spec) of
+# the image in `pod_spec_with`'s layout.
+IMAGE_LOCATIONS = {
+    "initContainers": "/initContainers/0/image",
+    "containers": "/containers/0/image",
+    "ephemeralContainers": "/ephemeralContainers/0/image",
+    "volumes": "/volumes/1/image/reference",
+}
+
+
+def pod_spec_with(images: Mapping[str, str]) -> dict[str, Any]:
+    """A pod spec with an image at each of IMAGE_LOCATIONS (`images` maps location -> image),
+    beside fields that name none (a ConfigMap volume before the image volume)."""
+    return {
+        "initContainers": [{"name": "setup", "image": images["initContainers"]}],
+        "containers": [{"name": "app", "image": images["containers"], "ports": [{"containerPort": 80}]}],
+        "ephemeralContainers": [{"name": "debugger", "image": images["ephemeralContainers"],
+                                 "targetContainerName": "app"}],
+        "volumes": [{"name": "config", "configMap": {"name": "app-config"}},
+                    {"name": "models", "image": {"reference": images["volumes"], "pullPolicy": "IfNotPresent"}}],
+    }
+
+
+def workload_review(kind: str, spec: Mapping[str, Any], *, uid: str | None = None, username: str = "tester",
+                    dry_run: bool = False) -> dict[str, Any]:
+    """A v1 CREATE review of a `kind` workload whose pod spec is `spec`."""
+    group, resource, path = WORKLOAD_KINDS[kind]
+    obj: dict[str, Any] = {"apiVersion": f"{group}/v1" if group else "v1", "kind": kind,
+                           "metadata": {"name": "app", "namespace": "team"}}
+    node = obj
+    for token in path[:-1]:
+        node = node.setdefault(token, {})
+    node[path[-1]] = json.loads(json.dumps(spec))
+    request: dict[str, Any] = {
+        "uid": uid or str(uuid.uuid4()),
+        "kind": {"group": group, "version": "v1", "kind": kind},
+        "resource": {"group": group, "version": "v1", "resource": resource},
+        "name": "app", "namespace": "team", "operation": "CREATE", "userInfo": {"username": username},
+        "dryRun": dry_run, "object": obj, "oldObject": None,
+        "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"},
+    }
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+
+
+def resolve_pointer(doc: Any, pointer: str) -> Any:
+    """RFC 6901: the value `pointer` names in `doc` (KeyError/IndexError when there is none)."""
+    node = doc
+    for token in pointer.lstrip("/").split("/"):
+        token = token.replace("~1", "/").replace("~0", "~")
+        node = node[int(token)] if isinstance(node, list) else node[token]
+    return node
+
+
+def apply_patch(doc: Any, ops: Sequence[Mapping[str, Any]]) -> Any:
+    """RFC 6902 `replace` ops applied to a copy of `doc`; a target that does not exist fails,
+    as it does at the API server."""
+    out = json.loads(json.dumps(doc))
+    for op in ops:
+        assert op["op"] == "replace", op
+        resolve_pointer(out, op["path"])  # must exist
+        parent, _, last = op["path"].rpartition("/")
+        container = resolve_pointer(out, parent) if parent else out
+        key = last.replace("~1", "/").replace("~0", "~")
+        container[int(key) if isinstance(container, list) else key] = op["value"]
+    return out
+
+
 def images_in(doc: Mapping[str, Any]) -> list[str]:
     review = parse_review(json.dumps(doc).encode())
     return [i.image for i in images_of(review.kind, review.object)]

@@ -8,6 +8,14 @@
   not verify is an error, never a reason to fall back);
 - pings `/v2/` once to learn the auth challenge, then sends Basic credentials or a Bearer
   token for the repository scope up front; tokens are cached per scope until they expire;
+- treats every URL the registry hands back (pagination `Link`, upload `Location`) as
+  untrusted: a URL on the registry's own origin (scheme, host, port) gets the credential,
+  one on another origin gets none, and one that would turn HTTPS into plain HTTP is
+  refused. A token realm gets the credential only over HTTPS from an HTTPS registry and
+  only on the registry's own host name (any port, as cookies scope), a parent domain of it
+  (`registry.gitlab.com` -> `gitlab.com`) or Docker Hub's `auth.docker.io`; any other
+  realm is asked for an anonymous token. Redirects are `requests`' own, which drops the
+  `Authorization` header when the host changes;
 - retries idempotent requests on connection errors, 429 and 5xx, with bounded exponential
   backoff honouring `Retry-After` (up to `max_retry_after`);
 - puts a timeout on every request, ignores `~/.netrc` (credentials come from the docker
@@ -52,6 +60,14 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 _HUB_API_HOST = "registry-1.docker.io"
 USER_AGENT = "slsacheck"
 _MAX_TOKEN_RESPONSE = 1024 * 1024
+# Token servers that answer for a registry on a host of their own, by the registry's name.
+_TOKEN_HOSTS = {DOCKER_HUB: frozenset({"auth.docker.io"})}
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def short_url(url: str) -> str:
+    """A URL for messages: no query (it may carry a state token), at most 200 characters."""
+    return url.split("?", 1)[0][:200]
 
 
 def split_host(registry: str) -> str:
@@ -74,6 +90,34 @@ def is_loopback(registry: str) -> bool:
 def http_allowed(registry: str, options: RegistryOptions) -> bool:
     """Plain HTTP only for loopback, or a host the user named (`host:port` or `host`)."""
     return is_loopback(registry) or registry in options.allow_http or split_host(registry) in options.allow_http
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, the default port filled in: what "the same server" means."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _within(host: str, registry_host: str) -> bool:
+    """`host` is the registry's host or a parent domain of it (two labels at least; names only)."""
+    if host == registry_host:
+        return True
+    if _is_address(host) or _is_address(registry_host) or "." not in host:
+        return False
+    return registry_host.endswith("." + host)
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -132,8 +176,27 @@ class RegistryClient:
         return self._base
 
     def url(self, path: str) -> str:
-        """`/v2/...` path or an absolute/relative URL from a Location header -> absolute URL."""
-        return urljoin(self.base_url + "/", path)
+        """`/v2/...` path or an absolute/relative URL from a Location header -> absolute URL.
+
+        A URL the registry handed back that would leave HTTPS for plain HTTP is refused here,
+        before anything is sent to it.
+        """
+        url = urljoin(self.base_url + "/", path)
+        scheme = urlsplit(url).scheme.lower()
+        if scheme not in ("https", "http") or (scheme == "http" and self.base_url.startswith("https:")):
+            raise TLSError(
+                f"{self.registry} handed back a URL that leaves HTTPS: {short_url(url)}",
+                registry=self.registry,
+                expected=f"a URL on {self.base_url}",
+                found=short_url(url),
+                hint="slsacheck never follows an HTTPS registry to plain HTTP; the registry (or a proxy in front "
+                "of it) is misconfigured or hostile; tell its operator",
+            )
+        return url
+
+    def same_origin(self, url: str) -> bool:
+        """True if `url` is on the registry itself: only then does it get our credential."""
+        return origin(url) == origin(self.base_url)
 
     def _ping(self) -> None:
         schemes = ["https", "http"] if http_allowed(self.registry, self.options) else ["https"]
@@ -203,13 +266,18 @@ class RegistryClient:
                 hint="the registry's auth configuration is broken; tell its operator",
             )
         parts = urlsplit(realm)
-        if parts.scheme != "https" and not (parts.scheme == "http" and http_allowed(parts.netloc, self.options)):
+        plain_ok = parts.scheme == "http" and not self.base_url.startswith("https:") and http_allowed(
+            parts.netloc, self.options)
+        if parts.scheme != "https" and not plain_ok:
             raise TLSError(
-                f"{self.registry} sends credentials to a token server over plain HTTP ({parts.netloc})",
+                f"{self.registry} sends credentials to a token server over plain HTTP ({short_url(realm)})",
                 registry=self.registry,
-                hint="slsacheck speaks plain HTTP only to loopback hosts and hosts named with --allow-http-registry",
+                expected="an https:// token realm",
+                found=short_url(realm),
+                hint="slsacheck never turns HTTPS into plain HTTP, and speaks plain HTTP only to loopback hosts "
+                "and hosts named with --allow-http-registry; tell the registry's operator",
             )
-        cred = self.credentials.credential
+        cred = self.credentials.credential if self._realm_trusted(realm) else None
         params: dict[str, Any] = {"scope": list(scopes)}
         if challenge.service:
             params["service"] = challenge.service
@@ -245,6 +313,16 @@ class RegistryClient:
             ) from None
         return token, max(lifetime, 1.0)
 
+    def _realm_trusted(self, realm: str) -> bool:
+        """May the registry's credential go to this token realm? (Its host, as cookies scope.)"""
+        host = origin(realm)[1]
+        registry_host = origin(self.base_url)[1]
+        if _within(host, registry_host) or host in _TOKEN_HOSTS.get(self.registry, ()):
+            return True
+        log.warning("%s: its token server %s is on another host; asking it for an anonymous token",
+                    self.registry, short_url(realm))
+        return False
+
     def _broken_token(self, what: str, seen: int, cause: BaseException) -> RegistryError:
         return RegistryError(
             f"the token server of {self.registry} broke off its answer after {seen} bytes: {short(cause)}",
@@ -277,12 +355,16 @@ class RegistryClient:
         """
         url = self.url(path)
         scope_key = (f"repository:{repository}:{actions}", *scopes)
-        authorization = self._authorization(scope_key)
+        # A Link or Location on another host gets no credential of this registry.
+        ours = self.same_origin(url)
+        if not ours:
+            log.debug("%s: no credential sent to %s (another host)", self.registry, short_url(url))
+        authorization = self._authorization(scope_key) if ours else None
         response = self._send_with(
             method, url, repository, headers, authorization, data=data, params=params, stream=stream, retry=retry
         )
         # A challenge we had not seen yet, or a token the registry no longer takes: once more.
-        if response.status_code == 401 and self._learn(response):
+        if ours and response.status_code == 401 and self._learn(response):
             again = self._authorization(scope_key, refresh=True)
             if again is not None and again != authorization:
                 response.close()

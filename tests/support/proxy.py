@@ -9,13 +9,16 @@ method and a path substring and fires `times` times (None: always). `requests` r
 what went through, for tests that count requests.
 
 The `Host` header is passed through unchanged, so the registry's upload `Location`s point
-back at the proxy. Threads are bounded (`tests.support.servers.BoundedServer`).
+back at the proxy. Threads are bounded (`tests.support.servers.BoundedServer`). With
+`tls` (a server context) the proxy speaks HTTPS, and with `upstream_ca` it reaches an HTTPS
+registry (the `auth` one): a TLS registry whose answers a test rewrites.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,9 +54,11 @@ class Seen:
 
 
 class Proxy:
-    def __init__(self, upstream: str) -> None:
-        """`upstream`: `host:port` of a plain-HTTP registry."""
+    def __init__(self, upstream: str, *, upstream_ca: str | None = None, tls: ssl.SSLContext | None = None) -> None:
+        """`upstream`: `host:port` of a registry (plain HTTP, or HTTPS trusting `upstream_ca`)."""
         self.upstream = upstream
+        self.upstream_ca = upstream_ca
+        self.tls = tls
         self.rules: list[Rule] = []
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
@@ -128,6 +133,12 @@ class Proxy:
 
     # -- serving -------------------------------------------------------------------------
 
+    def _connect(self) -> http.client.HTTPConnection:
+        if self.upstream_ca is None:
+            return http.client.HTTPConnection(self.upstream, timeout=30)
+        return http.client.HTTPSConnection(self.upstream, timeout=30,
+                                           context=ssl.create_default_context(cafile=self.upstream_ca))
+
     def build(self) -> BoundedServer:
         proxy = self
 
@@ -163,7 +174,7 @@ class Proxy:
                     proxy._record(method, self.path, rule.status)
                     self._send(rule.status, rule.headers, rule.body, chunked=rule.chunked)
                     return
-                upstream = http.client.HTTPConnection(proxy.upstream, timeout=30)
+                upstream = proxy._connect()
                 try:
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
                     upstream.request(method, self.path, body=body if body or method in ("PUT", "POST", "PATCH")
@@ -175,6 +186,8 @@ class Proxy:
                     upstream.close()
                 proxy._record(method, self.path, response.status)
                 if rule is not None and rule.action == "headers":
+                    replaced = {key.lower() for key in rule.headers}
+                    out = {k: v for k, v in out.items() if k.lower() not in replaced}
                     out.update(rule.headers)
                 if rule is not None and rule.action == "tamper" and data:
                     data = data[:-1] + bytes([data[-1] ^ 0x01])
@@ -215,12 +228,13 @@ class Proxy:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
 
-        self.server = BoundedServer(Handler)
+        self.server = BoundedServer(Handler, tls=self.tls)
         return self.server
 
 
 @contextlib.contextmanager
-def run_proxy(upstream: str) -> Iterator[Proxy]:
-    proxy = Proxy(upstream)
+def run_proxy(upstream: str, *, upstream_ca: str | None = None, tls: ssl.SSLContext | None = None
+              ) -> Iterator[Proxy]:
+    proxy = Proxy(upstream, upstream_ca=upstream_ca, tls=tls)
     with serve(proxy.build()):
         yield proxy

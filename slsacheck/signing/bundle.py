@@ -14,7 +14,8 @@ here, in the order the Sigstore client specification gives:
    and for DSSE the artifact's sha256 is a subject of the in-toto statement;
 3. every tlog entry is from a log in the trust root, names THIS signature, signer and
    artifact/envelope, and is proven by its SET and/or its inclusion proof whose
-   checkpoint the same log signed; v0.1 bundles need the SET, later ones the proof;
+   checkpoint the same log signed; v0.1 bundles need the SET, later ones the proof; a
+   proof is never accepted without its checkpoint (the format requires it in every version);
 4. every RFC 3161 timestamp verifies against a TSA of the trust root;
 5. keyless: with at least one verified time (a SET-backed integrated time or a
    timestamp), the certificate chains to a Fulcio CA valid at every such time, it is
@@ -380,6 +381,17 @@ def _verify_entry(
     if entry.proof is not None:
         _tlog.verify_merkle_path(entry)
     has_checkpoint = entry.proof is not None and bool(entry.proof.checkpoint)
+    if entry.proof is not None and not has_checkpoint:
+        # The bundle format marks InclusionProof.checkpoint REQUIRED in every version: v0.1
+        # may omit the proof, never half of it. An unsigned root proves nothing, and the
+        # Sigstore clients (sigstore-python, sigstore-go) refuse the same bundles.
+        raise VerificationError(
+            "the tlog entry's inclusion proof has no checkpoint",
+            expected="an inclusion proof with the log's signed checkpoint (required by the bundle format)",
+            found="a proof without checkpoint",
+            hint="re-fetch the entry with its checkpoint from the log (sigstore-python: `sigstore plumbing "
+            "fix-bundle`), or drop the incomplete proof from a v0.1 bundle to rely on its SET",
+        )
     if version != "0.1" and not has_checkpoint:
         raise VerificationError(
             "the tlog entry has no inclusion proof with a checkpoint",

@@ -6,18 +6,28 @@ test says so. Nothing reaches the network.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from slsacheck.errors import VerificationError
+from slsacheck.errors import InputError, VerificationError
 from slsacheck.models.digest import Digest
-from slsacheck.signing.bundle import verify_bundle
+from slsacheck.signing.bundle import parse_digest_or_none, verify_bundle
+from slsacheck.signing.bundle_build import dsse_bundle
+from slsacheck.signing.dsse import IN_TOTO_PAYLOAD_TYPE
 from slsacheck.signing.identity import Identity
+from slsacheck.signing.keys import fingerprint, load_public_key, public_key_of
+from slsacheck.signing.keysigner import KeySigner
 from slsacheck.signing.trust import TrustedRoot, load_trusted_root
+from tests.support.cli import Cli, cli
 from tests.support.env import shared_file
+
+__all__ = ["cli"]  # a fixture, imported so pytest finds it here
 
 PY = ("realworld", "sigstore__sigstore-python")
 ASSETS = (*PY, "test", "assets")
@@ -105,3 +115,125 @@ def test_cpython_bundle_over_another_artifact_is_refused(production: TrustedRoot
     other = Digest("sha256", "00" * 32)
     with pytest.raises(VerificationError):
         verify_bundle(bundle, digest=other, identity=CPYTHON_SIGNER, trusted_root=production)
+
+
+# -- digests other than sha256 (npm names packages by sha512) ---------------------------------
+
+GO = ("realworld", "sigstore__sigstore-go")
+NPM_BUNDLE = (*GO, "pkg", "testing", "data", "bundles", "sigstore.js@2.0.0-provenance.sigstore.json")
+SIGSTORE_JS = Identity(
+    subject="https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main",
+    issuer="https://token.actions.githubusercontent.com",
+)
+
+
+def _subject_digest(*bundle: str, algorithm: str = "sha512") -> Digest:
+    statement = json.loads(base64.b64decode(_json(*bundle)["dsseEnvelope"]["payload"]))
+    return Digest(algorithm, statement["subject"][0]["digest"][algorithm])
+
+
+@pytest.mark.parametrize(
+    ("bundle", "root"),
+    [
+        (NPM_BUNDLE, (*GO, "pkg", "testing", "data", "trusted-roots", "public-good.json")),
+        ((*GO, "examples", "bundle-provenance.json"), (*GO, "examples", "trusted-root-public-good.json")),
+    ],
+)
+def test_npm_provenance_verifies_by_its_sha512_subject(bundle: tuple[str, ...], root: tuple[str, ...]) -> None:
+    """sigstore-go `TestEntitySignedByPublicGoodWithCertificateIdentityVerifiesSuccessfully` and
+    its verification example: the subject carries sha512 only."""
+    digest = _subject_digest(*bundle)
+    result = verify_bundle(_json(*bundle), digest=digest, identity=SIGSTORE_JS, trusted_root=_root(*root))
+    assert result.kind == "dsse" and result.subject == SIGSTORE_JS.subject
+    flipped = Digest("sha512", ("0" if digest.hex[0] != "0" else "1") + digest.hex[1:])
+    with pytest.raises(VerificationError, match="not a subject"):
+        verify_bundle(_json(*bundle), digest=flipped, identity=SIGSTORE_JS, trusted_root=_root(*root))
+
+
+def test_npm_publish_attestation_verifies_with_the_registry_key() -> None:
+    bundle = (*GO, "examples", "bundle-publish.json")
+    key = load_public_key(shared_file(*GO, "examples", "publish_key.pub").read_bytes())
+    root = _root(*GO, "examples", "trusted-root-public-good.json")
+    result = verify_bundle(_json(*bundle), digest=_subject_digest(*bundle), public_key=key, trusted_root=root)
+    assert result.key_fingerprint == fingerprint(key)
+
+
+def test_a_sha256_digest_cannot_stand_for_a_sha512_only_subject() -> None:
+    """A digest in an algorithm the subject does not carry names nothing: refused, with advice."""
+    root = _root(*GO, "pkg", "testing", "data", "trusted-roots", "public-good.json")
+    with pytest.raises(VerificationError, match="not a subject") as info:
+        verify_bundle(_json(*NPM_BUNDLE), digest=Digest("sha256", "ab" * 32), identity=SIGSTORE_JS, trusted_root=root)
+    assert "sha512" in (info.value.hint or "")
+
+
+KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture(scope="module")
+def signer() -> KeySigner:
+    return KeySigner(KEY)
+
+
+def _statement_bundle(signer: KeySigner, digest_set: dict[str, str]) -> dict[str, Any]:
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "pkg.tgz", "digest": digest_set}],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {},
+    }
+    return dsse_bundle(signer.sign_dsse(IN_TOTO_PAYLOAD_TYPE, json.dumps(statement).encode()))
+
+
+FILE = b"the package bytes\n"
+
+
+def _hex(algorithm: str, data: bytes = FILE) -> str:
+    return hashlib.new(algorithm, data).hexdigest()
+
+
+@pytest.mark.parametrize("algorithms", [("sha512",), ("sha384",), ("sha256", "sha512"), ("sha3_256",)])
+def test_file_matches_a_subject_on_every_shared_algorithm(signer: KeySigner, algorithms: tuple[str, ...]) -> None:
+    bundle = _statement_bundle(signer, {a: _hex(a) for a in algorithms})
+    key = public_key_of(KEY)
+    assert verify_bundle(bundle, artifact=FILE, public_key=key).kind == "dsse"
+    for algorithm in algorithms:  # the digest argument in each algorithm the subject carries
+        verify_bundle(bundle, digest=Digest(algorithm, _hex(algorithm)), public_key=key)
+    with pytest.raises(VerificationError, match="not a subject"):  # a tampered file
+        verify_bundle(bundle, artifact=FILE + b"x", public_key=key)
+
+
+def test_a_subject_that_disagrees_on_one_shared_algorithm_is_not_the_file(signer: KeySigner) -> None:
+    """An attacker's subject with the right sha256 and another artifact's sha512 names neither."""
+    bundle = _statement_bundle(signer, {"sha256": _hex("sha256"), "sha512": _hex("sha512", b"other")})
+    key = public_key_of(KEY)
+    with pytest.raises(VerificationError, match="not a subject"):
+        verify_bundle(bundle, artifact=FILE, public_key=key)
+    with pytest.raises(VerificationError, match="not a subject"):
+        verify_bundle(bundle, digest=Digest("sha512", _hex("sha512")), public_key=key)
+
+
+def test_unknown_and_weak_algorithms_never_match(signer: KeySigner) -> None:
+    bundle = _statement_bundle(signer, {"sha1": _hex("sha1"), "md5": _hex("md5")})
+    with pytest.raises(VerificationError, match="not a subject"):
+        verify_bundle(bundle, artifact=FILE, public_key=public_key_of(KEY))
+
+
+@pytest.mark.parametrize("text", ["sha512:" + "ab" * 32, "sha384:XYZ", "sha256:" + "AB" * 32, "sha1:" + "ab" * 20])
+def test_malformed_or_weak_digest_arguments_are_input_errors(text: str) -> None:
+    if text.startswith("sha1:"):
+        assert parse_digest_or_none(text) is None  # not a digest slsacheck knows: a file name, then
+        return
+    with pytest.raises(InputError):
+        parse_digest_or_none(text)
+
+
+def test_cli_verifies_npm_provenance_by_sha512(cli: Cli) -> None:
+    root = shared_file(*GO, "pkg", "testing", "data", "trusted-roots", "public-good.json")
+    digest = _subject_digest(*NPM_BUNDLE)
+    args = ["verify-bundle", "--bundle", str(shared_file(*NPM_BUNDLE)), "--trusted-root", str(root),
+            "--certificate-identity", SIGSTORE_JS.subject or "", "--certificate-oidc-issuer", SIGSTORE_JS.issuer or ""]
+    assert cli(*args, str(digest)).code == 0
+    wrong = cli(*args, "sha512:" + "0" * 128)
+    assert wrong.code == 1 and "not a subject" in wrong.err
+    bad = cli(*args, "sha512:1234")
+    assert bad.code == 2 and "malformed sha512 digest" in bad.err

@@ -115,6 +115,7 @@ def _verify_bundle(args: argparse.Namespace) -> int:
             "keyFingerprint": result.key_fingerprint,
             "integratedTime": result.integrated_time.isoformat() if result.integrated_time else None,
             "timestamps": [t.isoformat() for t in result.timestamps],
+            "rejectedTimestamps": list(result.rejected_timestamps),
             "payloadType": result.payload_type,
         }
         print(json.dumps(doc, indent=2))
@@ -123,5 +124,11 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         print(
             f"verified: {result.kind} signature by {result.signer}" + (f", logged {when.isoformat()}" if when else "")
         )
+    if result.rejected_timestamps:
+        # Skipped, as the Sigstore clients skip them, but never silently.
+        print(f"note: skipped {len(result.rejected_timestamps)} RFC 3161 timestamp(s) that did not verify:",
+              file=sys.stderr)
+        for reason in result.rejected_timestamps:
+            print(f"  {reason}", file=sys.stderr)
     sys.stdout.flush()
     return 0

@@ -17,7 +17,9 @@ here, in the order the Sigstore client specification gives:
    artifact/envelope, and is proven by its SET and/or its inclusion proof whose
    checkpoint the same log signed; v0.1 bundles need the SET, later ones the proof; a
    proof is never accepted without its checkpoint (the format requires it in every version);
-4. every RFC 3161 timestamp verifies against a TSA of the trust root;
+4. RFC 3161 timestamps: each that verifies against a TSA of the trust root gives a time;
+   one that does not is skipped and reported (as sigstore-python and sigstore-go do);
+   duplicates and more than 32 are refused;
 5. keyless: with at least one verified time (a SET-backed integrated time or a
    timestamp), the certificate chains to a Fulcio CA valid at every such time, it is
    valid then too, it has a valid SCT when the trust root lists CT logs, it has the
@@ -38,6 +40,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from rfc3161_client import decode_timestamp_response
 
 from slsacheck.errors import Error, InputError, VerificationError
 from slsacheck.models.digest import ArtifactDigests, Digest, looks_like_digest
@@ -62,6 +65,8 @@ __all__ = [
 ]
 
 CLOCK_SKEW = _tlog.CLOCK_SKEW
+# sigstore-python's and sigstore-go's bound: more timestamps than this is an attack, not a need.
+MAX_TIMESTAMPS = 32
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,8 @@ class VerifiedBundle:
     issuer: str | None = None
     key_fingerprint: str | None = None
     integrated_time: datetime | None = None
-    timestamps: tuple[datetime, ...] = ()
+    timestamps: tuple[datetime, ...] = ()  # genTimes of the RFC 3161 timestamps that verified
+    rejected_timestamps: tuple[str, ...] = ()  # why each other timestamp was skipped
     payload_type: str | None = None
     payload: bytes | None = field(default=None, repr=False)
     # The in-toto statement: the strict model when it parses as one, and always the JSON object.
@@ -280,7 +286,7 @@ def verify_bundle(
         when = _verify_entry(entry, binding, trusted_root, version, now)
         if when is not None:
             integrated.append(when)
-    tsa_times = [_certs.verify_timestamp(s, content.signature, trusted_root) for s in stamps] if trusted_root else []
+    tsa_times, rejected_stamps = _verify_timestamps(stamps, content.signature, trusted_root, now)
     times = integrated + tsa_times
     if trusted_root is not None:
         for entry in entries:
@@ -304,6 +310,7 @@ def verify_bundle(
             key_fingerprint=fp,
             integrated_time=min(integrated) if integrated else None,
             timestamps=tuple(tsa_times),
+            rejected_timestamps=tuple(rejected_stamps),
             payload_type=content.payload_type,
             payload=content.payload,
             statement=statement,
@@ -323,7 +330,7 @@ def verify_bundle(
         raise VerificationError(
             "no verified time for the signature",
             expected="an integrated time backed by a SET, or an RFC 3161 timestamp",
-            found="neither",
+            found="; ".join(rejected_stamps) or "neither",
             hint="a keyless certificate is short-lived: without a trusted time it proves nothing",
         )
     chain: list[x509.Certificate] = []
@@ -340,6 +347,7 @@ def verify_bundle(
         issuer=issuer,
         integrated_time=min(integrated) if integrated else None,
         timestamps=tuple(tsa_times),
+        rejected_timestamps=tuple(rejected_stamps),
         payload_type=content.payload_type,
         payload=content.payload,
         statement=statement,
@@ -368,6 +376,53 @@ def _check_message_digest(content: _bundle_doc.Content, target: ArtifactDigests)
             hint="this bundle signs another artifact",
         )
     return algorithm
+
+
+def _verify_timestamps(
+    stamps: list[bytes], signature: bytes, root: TrustedRoot | None, now: datetime
+) -> tuple[list[datetime], list[str]]:
+    """The times of the timestamps that verify, and why each other one was skipped.
+
+    As the Sigstore clients do, a well-formed timestamp that does not verify (another
+    signature's, an unknown TSA's) is skipped, not fatal (one that does not parse is a
+    corrupt bundle): only verified times count towards the
+    certificate's validity and the need for a trusted time. More than `MAX_TIMESTAMPS`, or
+    the same timestamp twice, is refused outright: that is a bundle built to make us work
+    or to count one time twice.
+    """
+    if not stamps or root is None:
+        return [], []
+    if len(stamps) > MAX_TIMESTAMPS:
+        raise VerificationError(
+            "the bundle carries too many RFC 3161 timestamps",
+            expected=f"at most {MAX_TIMESTAMPS}",
+            found=str(len(stamps)),
+            hint="a signature needs one timestamp per TSA at most; the bundle was padded",
+        )
+    if len(set(stamps)) != len(stamps):
+        raise VerificationError(
+            "the bundle carries duplicate RFC 3161 timestamps",
+            expected="each timestamp once",
+            found=f"{len(stamps)} timestamps, {len(set(stamps))} distinct",
+            hint="a timestamp counted twice is still one trusted time; the bundle was altered",
+        )
+    times: list[datetime] = []
+    rejected: list[str] = []
+    for index, stamp in enumerate(stamps):
+        try:
+            decode_timestamp_response(stamp)
+        except ValueError as exc:  # not a timestamp at all: the bundle is corrupt, not merely unverified
+            raise _bundle_doc.bad(f"RFC 3161 timestamp {index} does not parse", found=str(exc)[:200]) from exc
+        try:
+            when = _certs.verify_timestamp(stamp, signature, root)
+        except VerificationError as exc:
+            rejected.append(f"timestamp {index}: {exc}")
+            continue
+        if when > now + CLOCK_SKEW:
+            rejected.append(f"timestamp {index}: dated in the future ({when.isoformat()})")
+            continue
+        times.append(when)
+    return times, rejected
 
 
 def _leaf_key(leaf: x509.Certificate | None) -> PublicKey:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime as dt
 import hashlib
 import json
 from typing import Any
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from slsacheck.errors import InputError, VerificationError
 from slsacheck.models.digest import Digest
 from slsacheck.signing.bundle import parse_digest_or_none, verify_bundle
-from slsacheck.signing.bundle_build import dsse_bundle
+from slsacheck.signing.bundle_build import dsse_bundle, message_bundle
 from slsacheck.signing.dsse import IN_TOTO_PAYLOAD_TYPE
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import fingerprint, load_public_key, public_key_of
@@ -26,6 +27,7 @@ from slsacheck.signing.keysigner import KeySigner
 from slsacheck.signing.trust import TrustedRoot, load_trusted_root
 from tests.support.cli import Cli, cli
 from tests.support.env import shared_file
+from tests.support.private_sigstore import START, PrivateSigstore, make_private_sigstore
 
 __all__ = ["cli"]  # a fixture, imported so pytest finds it here
 
@@ -237,3 +239,124 @@ def test_cli_verifies_npm_provenance_by_sha512(cli: Cli) -> None:
     assert wrong.code == 1 and "not a subject" in wrong.err
     bad = cli(*args, "sha512:1234")
     assert bad.code == 2 and "malformed sha512 digest" in bad.err
+
+
+# -- several RFC 3161 timestamps, some not over this signature ---------------------------------
+
+TSA = (*ASSETS, "tsa")
+TSA_ROOT = ("realworld", "derived", "sigstore-python", "staging_root_with_test_tsa.json")
+TSA_TEXT = (*TSA, "bundle.txt")
+
+
+def _tsa_verify(bundle: dict[str, Any] | bytes) -> Any:
+    return verify_bundle(
+        bundle, artifact=shared_file(*TSA_TEXT).read_bytes(), identity=ANYONE, trusted_root=_root(*TSA_ROOT)
+    )
+
+
+def test_a_timestamp_over_another_message_is_skipped_and_reported() -> None:
+    """sigstore-python `test_verifier_verify_timestamp`: one timestamp over this signature,
+    one over sha512("hello"); the second is skipped (sigstore-go `pkg/verify/tsa.go` too)."""
+    result = _tsa_verify(shared_file(*TSA, "bundle.txt.sigstore").read_bytes())
+    assert len(result.timestamps) == 1
+    assert len(result.rejected_timestamps) == 1 and result.rejected_timestamps[0].startswith("timestamp 1:")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("bundle.many_timestamp.sigstore", "too many RFC 3161 timestamps"),
+        ("bundle.duplicate.sigstore", "duplicate RFC 3161 timestamps"),
+        ("bundle.txt.late_timestamp.sigstore", ""),  # upstream `test_late_timestamp`: rejected
+    ],
+)
+def test_padded_duplicated_and_late_timestamps_are_refused(name: str, message: str) -> None:
+    with pytest.raises(VerificationError, match=message or None):
+        _tsa_verify(shared_file(*TSA, name).read_bytes())
+
+
+def test_the_time_threshold_counts_verified_timestamps_only() -> None:
+    """Without the SET and the good timestamp, the stamp over another message is no time source."""
+    bundle = _json(*TSA, "bundle.txt.sigstore")
+    material = bundle["verificationMaterial"]
+    del material["tlogEntries"][0]["inclusionPromise"]
+    stamps = material["timestampVerificationData"]["rfc3161Timestamps"]
+    _tsa_verify(copy.deepcopy(bundle))  # still valid on the good timestamp alone
+    del stamps[0]
+    with pytest.raises(VerificationError, match="no verified time") as info:
+        _tsa_verify(bundle)
+    assert "timestamp 0" in (info.value.found or "")
+
+
+@pytest.fixture(scope="module")
+def private() -> PrivateSigstore:
+    return make_private_sigstore(with_tsa=True)
+
+
+def _stamped(private: PrivateSigstore, stamps: list[bytes]) -> tuple[dict[str, Any], Any]:
+    bundle = message_bundle(KeySigner(KEY).sign_message(FILE))
+    bundle["verificationMaterial"]["timestampVerificationData"] = {
+        "rfc3161Timestamps": [{"signedTimestamp": base64.b64encode(s).decode()} for s in stamps]
+    }
+    return bundle, public_key_of(KEY)
+
+
+def _signature(bundle: dict[str, Any]) -> bytes:
+    return base64.b64decode(bundle["messageSignature"]["signature"])
+
+
+def test_key_signed_bundle_counts_the_good_timestamp_and_reports_forged_ones(private: PrivateSigstore) -> None:
+    bundle, key = _stamped(private, [])
+    sig = _signature(bundle)
+    when = START + dt.timedelta(days=1)
+    good = private.tsa.stamp(sig, when)
+    stamps = [private.tsa.stamp(b"another signature", when), good, private.rogue_tsa.stamp(sig, when)]
+    bundle["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"] = [
+        {"signedTimestamp": base64.b64encode(s).decode()} for s in stamps
+    ]
+    result = verify_bundle(bundle, artifact=FILE, public_key=key, trusted_root=private.root)
+    assert result.timestamps == (when,)
+    assert [r.split(":")[0] for r in result.rejected_timestamps] == ["timestamp 0", "timestamp 2"]
+
+
+@pytest.mark.parametrize(("count", "duplicate"), [(33, False), (2, True)])
+def test_padding_and_duplicates_are_refused_before_any_is_verified(
+    private: PrivateSigstore, count: int, duplicate: bool
+) -> None:
+    bundle, key = _stamped(private, [])
+    sig = _signature(bundle)
+    base = START + dt.timedelta(days=1)
+    stamps = [private.tsa.stamp(sig, base + dt.timedelta(seconds=0 if duplicate else i)) for i in range(count)]
+    if duplicate:
+        stamps[1] = stamps[0]
+    bundle["verificationMaterial"]["timestampVerificationData"] = {
+        "rfc3161Timestamps": [{"signedTimestamp": base64.b64encode(s).decode()} for s in stamps]
+    }
+    with pytest.raises(VerificationError, match="duplicate" if duplicate else "too many"):
+        verify_bundle(bundle, artifact=FILE, public_key=key, trusted_root=private.root)
+
+
+def test_a_future_timestamp_is_not_a_time(private: PrivateSigstore) -> None:
+    bundle, key = _stamped(private, [])
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    stamp = base64.b64encode(private.tsa.stamp(_signature(bundle), future)).decode()
+    bundle["verificationMaterial"]["timestampVerificationData"] = {"rfc3161Timestamps": [{"signedTimestamp": stamp}]}
+    result = verify_bundle(bundle, artifact=FILE, public_key=key, trusted_root=private.root)
+    assert result.timestamps == () and "future" in result.rejected_timestamps[0]
+
+
+def test_cli_reports_the_skipped_timestamp(cli: Cli) -> None:
+    args = ["verify-bundle", "--bundle", str(shared_file(*TSA, "bundle.txt.sigstore")),
+            "--trusted-root", str(shared_file(*TSA_ROOT)), "--certificate-identity-regexp", ".*",
+            "--certificate-oidc-issuer-regexp", ".*", str(shared_file(*TSA_TEXT))]
+    text = cli(*args)
+    assert text.code == 0 and "skipped 1 RFC 3161 timestamp" in text.err
+    doc = cli(*args, "--output", "json").json()
+    assert len(doc["timestamps"]) == 1 and doc["rejectedTimestamps"][0].startswith("timestamp 1:")
+
+
+def test_a_timestamp_that_is_not_one_is_a_corrupt_bundle(private: PrivateSigstore) -> None:
+    """Skipping is for well-formed timestamps over something else; garbage fails closed."""
+    bundle, key = _stamped(private, [b"\x30\x03\x02\x01\x00"])
+    with pytest.raises(VerificationError, match="timestamp 0 does not parse"):
+        verify_bundle(bundle, artifact=FILE, public_key=key, trusted_root=private.root)

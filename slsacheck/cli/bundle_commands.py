@@ -1,4 +1,5 @@
-"""`slsacheck verify-bundle`: verify a Sigstore bundle over a file or a `sha256:<hex>` digest.
+"""`slsacheck verify-bundle`: verify a Sigstore bundle over a file or a digest (`sha256:<hex>`,
+`sha384:<hex>`, `sha512:<hex>`, ...; npm names packages by sha512).
 
 Speaks the sigstore-conformance client protocol, so the suite can drive slsacheck:
 
@@ -24,7 +25,7 @@ from slsacheck.errors import InputError
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "verify-bundle",
-        help="verify a Sigstore bundle over a file or sha256:<hex> (offline; sigstore-conformance protocol)",
+        help="verify a Sigstore bundle over a file or <algorithm>:<hex> (offline; sigstore-conformance protocol)",
     )
     p.add_argument("--bundle", required=True, metavar="FILE", help="the Sigstore bundle (.sigstore.json)")
     p.add_argument("--key", metavar="PEM", help="verify with this public key (a key-signed bundle)")
@@ -35,7 +36,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--trusted-root", metavar="FILE", help="trusted_root.json or a ClientTrustConfig (never fetched)")
     p.add_argument("--staging", action="store_true", help="the bundle is from Sigstore staging (needs --trusted-root)")
     p.add_argument("--output", choices=["text", "json"], default="text")
-    p.add_argument("artifact", metavar="FILE_OR_DIGEST", help="the signed file, or sha256:<hex>")
+    p.add_argument(
+        "artifact", metavar="FILE_OR_DIGEST",
+        help="the signed file, or its digest: sha256:<hex>, sha384:<hex>, sha512:<hex> (a DSSE bundle's subject "
+        "is compared on the algorithms it shares with the artifact)",
+    )
     p.set_defaults(func=_verify_bundle)
 
 
@@ -78,10 +83,8 @@ def _verify_bundle(args: argparse.Namespace) -> int:
             "repository or given by your Sigstore deployment",
         )
 
-    digest = parse_digest_or_none(args.artifact)
+    digest = parse_digest_or_none(args.artifact)  # a known algorithm with bad hex is an error here
     artifact = None if digest is not None else _read(args.artifact, "artifact")
-    if args.artifact.startswith("sha256:") and digest is None:
-        raise InputError(f"malformed digest {args.artifact!r}", expected="sha256:<64 lower-case hex>")
     identity = None
     if keyless:
         identity = Identity(
@@ -112,6 +115,7 @@ def _verify_bundle(args: argparse.Namespace) -> int:
             "keyFingerprint": result.key_fingerprint,
             "integratedTime": result.integrated_time.isoformat() if result.integrated_time else None,
             "timestamps": [t.isoformat() for t in result.timestamps],
+            "rejectedTimestamps": list(result.rejected_timestamps),
             "payloadType": result.payload_type,
         }
         print(json.dumps(doc, indent=2))
@@ -120,5 +124,11 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         print(
             f"verified: {result.kind} signature by {result.signer}" + (f", logged {when.isoformat()}" if when else "")
         )
+    if result.rejected_timestamps:
+        # Skipped, as the Sigstore clients skip them, but never silently.
+        print(f"note: skipped {len(result.rejected_timestamps)} RFC 3161 timestamp(s) that did not verify:",
+              file=sys.stderr)
+        for reason in result.rejected_timestamps:
+            print(f"  {reason}", file=sys.stderr)
     sys.stdout.flush()
     return 0

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from cryptography import x509
 
 from slsacheck.errors import VerificationError
+from slsacheck.models.digest import ArtifactDigests
 from slsacheck.models.statement import STATEMENT_TYPES
 from slsacheck.signing import _tlog
 from slsacheck.signing.dsse import IN_TOTO_PAYLOAD_TYPE
@@ -146,12 +147,15 @@ def certificate(material: Mapping[str, Any], version: str) -> x509.Certificate |
     return leaf
 
 
-def check_statement(content: Content, sha256: bytes) -> Mapping[str, Any]:
-    """The payload is an in-toto statement with the artifact's sha256 among its subjects.
+def check_statement(content: Content, target: ArtifactDigests) -> Mapping[str, Any]:
+    """The payload is an in-toto statement with a subject that names the artifact.
 
-    Only `_type` and `subject` are checked here; the predicate is the policy layer's
-    business (real statements carry e.g. an empty predicateType, which a strict model
-    refuses but which does not change what the signature covers).
+    A subject names it when every digest algorithm the subject and the artifact share agrees
+    and at least one is shared (npm names packages by sha512 alone; a file is compared on
+    all of its algorithms, a digest argument on its own). Only `_type` and `subject` are
+    checked here; the predicate is the policy layer's business (real statements carry e.g.
+    an empty predicateType, which a strict model refuses but which does not change what
+    the signature covers).
     """
     if content.payload_type != IN_TOTO_PAYLOAD_TYPE:
         raise VerificationError(
@@ -175,15 +179,17 @@ def check_statement(content: Content, sha256: bytes) -> Mapping[str, Any]:
             expected=f"a JSON object with _type in {', '.join(STATEMENT_TYPES)} and a subject list",
             found=str(statement.get("_type") if isinstance(statement, Mapping) else type(statement).__name__),
         )
-    digests = [
-        s["digest"].get("sha256") if isinstance(s, Mapping) and isinstance(s.get("digest"), Mapping) else None
-        for s in subjects
-    ]
-    if sha256.hex() not in digests:
+    digest_sets = [s["digest"] for s in subjects if isinstance(s, Mapping) and isinstance(s.get("digest"), Mapping)]
+    if not any(target.named_by(d) for d in digest_sets):
+        found = [f"{a}:{v}" for d in digest_sets for a, v in d.items()]
+        shared = sorted({a for d in digest_sets for a in d} & set(target.known()))
         raise VerificationError(
             "the artifact is not a subject of the attestation",
-            expected=f"a subject with sha256:{sha256.hex()}",
-            found=", ".join(f"sha256:{d}" for d in digests) or "no subjects",
-            hint="this attestation is about another artifact",
+            expected=f"a subject naming {target.describe()} on every digest algorithm it shares with the artifact",
+            found=", ".join(str(f)[:140] for f in found[:10]) or "no subjects",
+            hint="this attestation is about another artifact"
+            if shared
+            else "the subjects use other digest algorithms than the one given; pass the file or a digest in "
+            + ", ".join(sorted({a for d in digest_sets for a in d}))[:200],
         )
     return statement

@@ -32,10 +32,19 @@ class Binding:
 
     signature: bytes
     verifier: x509.Certificate | PublicKey
-    signed_sha256: bytes  # sha256 of the signed bytes: the message, or the DSSE PAE
+    signed_digests: Mapping[str, bytes]  # hashlib name -> digest of the signed bytes (message or DSSE PAE)
     signed_data: bytes | None = None  # the signed bytes themselves, when known
     payload_type: str | None = None  # DSSE only
     payload: bytes | None = None
+
+    def digest(self, algorithm: str) -> bytes | None:
+        """The signed bytes' digest in `algorithm`, when known or computable."""
+        known = self.signed_digests.get(algorithm)
+        if known is not None:
+            return known
+        if self.signed_data is not None and algorithm in ("sha256", "sha384", "sha512"):
+            return hashlib.new(algorithm, self.signed_data).digest()
+        return None
 
 
 def _mismatch(what: str, expected: str = "", found: str = "") -> VerificationError:
@@ -105,12 +114,10 @@ def verify_body(entry: TlogEntry, binding: Binding) -> None:
 def _hashedrekord_v1(spec: Mapping[str, Any], b: Binding) -> None:
     digest = spec["data"]["hash"]
     algorithm = digest.get("algorithm")
-    if algorithm == "sha256":
-        want = b.signed_sha256
-    elif algorithm in ("sha384", "sha512") and b.signed_data is not None:
-        want = hashlib.new(algorithm, b.signed_data).digest()
-    else:
-        raise _mismatch("digest algorithm", "sha256 (or sha384/sha512 with the artifact bytes)", str(algorithm))
+    want = b.digest(algorithm) if isinstance(algorithm, str) else None
+    if want is None:
+        raise _mismatch("digest algorithm", f"one of {', '.join(b.signed_digests) or 'sha256'} "
+                        "(or sha384/sha512 with the artifact bytes)", str(algorithm))
     if digest.get("value") != want.hex():
         raise _mismatch("artifact digest", f"{algorithm}:{want.hex()}", f"{algorithm}:{digest.get('value')}")
     if b64(spec["signature"]["content"], "entry signature") != b.signature:
@@ -122,12 +129,9 @@ def _hashedrekord_v1(spec: Mapping[str, Any], b: Binding) -> None:
 def _hashedrekord_v2(spec: Mapping[str, Any], b: Binding) -> None:
     data = spec["data"]
     algorithm = data.get("algorithm")
-    names = {"SHA2_384": "sha384", "SHA2_512": "sha512"}
-    if algorithm == "SHA2_256":
-        want = b.signed_sha256
-    elif algorithm in names and b.signed_data is not None:
-        want = hashlib.new(names[algorithm], b.signed_data).digest()
-    else:
+    names = {"SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
+    want = b.digest(names[algorithm]) if algorithm in names else None
+    if want is None:
         raise _mismatch("digest algorithm", "SHA2_256 (or SHA2_384/512 with the artifact bytes)", str(algorithm))
     if b64(data["digest"], "entry digest") != want:
         raise _mismatch("artifact digest", want.hex(), b64(data["digest"], "entry digest").hex())

@@ -10,12 +10,16 @@ here, in the order the Sigstore client specification gives:
 
 1. the bundle parses, its media type is known, the content is one message signature
    or one DSSE envelope, the material is a certificate or a public key;
-2. the signature verifies over the artifact (or its sha256), or over the DSSE PAE,
-   and for DSSE the artifact's sha256 is a subject of the in-toto statement;
+2. the signature verifies over the artifact (or the digest it signs), or over the DSSE
+   PAE, and for DSSE a subject of the in-toto statement names the artifact on every
+   digest algorithm the two share (sha256, sha384, sha512, ...: npm names by sha512);
 3. every tlog entry is from a log in the trust root, names THIS signature, signer and
    artifact/envelope, and is proven by its SET and/or its inclusion proof whose
-   checkpoint the same log signed; v0.1 bundles need the SET, later ones the proof;
-4. every RFC 3161 timestamp verifies against a TSA of the trust root;
+   checkpoint the same log signed; v0.1 bundles need the SET, later ones the proof; a
+   proof is never accepted without its checkpoint (the format requires it in every version);
+4. RFC 3161 timestamps: each that verifies against a TSA of the trust root gives a time;
+   one that does not is skipped and reported (as sigstore-python and sigstore-go do);
+   duplicates and more than 32 are refused;
 5. keyless: with at least one verified time (a SET-backed integrated time or a
    timestamp), the certificate chains to a Fulcio CA valid at every such time, it is
    valid then too, it has a valid SCT when the trust root lists CT logs, it has the
@@ -26,7 +30,6 @@ Every failure is a `VerificationError` that says which check failed, expected vs
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,9 +40,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from rfc3161_client import decode_timestamp_response
 
 from slsacheck.errors import Error, InputError, VerificationError
-from slsacheck.models.digest import Digest
+from slsacheck.models.digest import ArtifactDigests, Digest, looks_like_digest
 from slsacheck.models.statement import Statement
 from slsacheck.signing import _bundle_doc, _certs, _rekor_body, _tlog
 from slsacheck.signing._bundle_doc import MEDIA_TYPES
@@ -61,6 +65,8 @@ __all__ = [
 ]
 
 CLOCK_SKEW = _tlog.CLOCK_SKEW
+# sigstore-python's and sigstore-go's bound: more timestamps than this is an attack, not a need.
+MAX_TIMESTAMPS = 32
 
 
 @dataclass(frozen=True)
@@ -74,26 +80,14 @@ class VerifiedBundle:
     issuer: str | None = None
     key_fingerprint: str | None = None
     integrated_time: datetime | None = None
-    timestamps: tuple[datetime, ...] = ()
+    timestamps: tuple[datetime, ...] = ()  # genTimes of the RFC 3161 timestamps that verified
+    rejected_timestamps: tuple[str, ...] = ()  # why each other timestamp was skipped
     payload_type: str | None = None
     payload: bytes | None = field(default=None, repr=False)
     # The in-toto statement: the strict model when it parses as one, and always the JSON object.
     statement: Statement | None = field(default=None, repr=False)
     statement_json: Mapping[str, Any] | None = field(default=None, repr=False)
     certificate: x509.Certificate | None = field(default=None, repr=False)
-
-
-def _artifact_digest(artifact: bytes | None, digest: Digest | None) -> bytes:
-    if artifact is None and digest is None:
-        raise InputError("verify_bundle needs the artifact or its digest", hint="pass FILE or sha256:<hex>")
-    if digest is not None and digest.algorithm != "sha256":
-        raise InputError("Sigstore bundles are checked against a sha256 digest", found=str(digest))
-    computed = hashlib.sha256(artifact).digest() if artifact is not None else None
-    if computed is not None and digest is not None and computed.hex() != digest.hex:
-        raise InputError(
-            "the artifact and the digest given disagree", expected=str(digest), found=f"sha256:{computed.hex()}"
-        )
-    return computed if computed is not None else bytes.fromhex(digest.hex if digest else "")
 
 
 _PREHASH: dict[str, hashes.HashAlgorithm] = {
@@ -104,7 +98,13 @@ _PREHASH: dict[str, hashes.HashAlgorithm] = {
 
 
 def verify_message_signature(
-    key: PublicKey, signature: bytes, *, artifact: bytes | None, digest: bytes, algorithm: str | None
+    key: PublicKey,
+    signature: bytes,
+    *,
+    artifact: bytes | None,
+    digest: bytes,
+    algorithm: str | None,
+    digest_algorithm: str = "sha256",
 ) -> None:
     """Verify a message signature over the artifact, given as bytes or as its digest.
 
@@ -113,6 +113,7 @@ def verify_message_signature(
     P-384, SHA-512 for Ed25519ph). Without a `messageDigest`, SHA-256 and the curve's
     hash are both tried: either is collision resistant, and the signature must hold.
     Ed25519 signs the bytes themselves (pure or ph), so it needs the artifact.
+    Without the artifact, `digest` is its `digest_algorithm` digest.
     """
     if isinstance(key, ed25519.Ed25519PublicKey):
         if artifact is None:
@@ -128,8 +129,8 @@ def verify_message_signature(
     if algorithm is None and isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size > 256:
         names.append("sha384" if key.curve.key_size == 384 else "sha512")
     for name in names:
-        if artifact is None and name != "sha256":
-            continue  # only the sha256 digest is known
+        if artifact is None and name != digest_algorithm:
+            continue  # only one digest is known
         hashed = hashlib.new(name, artifact).digest() if artifact is not None else digest
         try:
             if isinstance(key, ec.EllipticCurvePublicKey):
@@ -176,8 +177,13 @@ def verify_bundle(
     trusted_root: TrustedRoot | None = None,
     now: datetime | None = None,
 ) -> VerifiedBundle:
-    """Verify a Sigstore bundle over an artifact (bytes or sha256 digest); raise `VerificationError`."""
-    sha256 = _artifact_digest(artifact, digest)
+    """Verify a Sigstore bundle over an artifact (bytes, or a digest of it); raise `VerificationError`.
+
+    A DSSE bundle's statement must name the artifact on every algorithm its subject and the
+    artifact share (a file: all of them; a digest: its own); a message signature needs the
+    artifact or the digest it signs (sha256 unless its `messageDigest` says otherwise).
+    """
+    target = ArtifactDigests(artifact, digest)
     if public_key is not None and identity is not None:
         raise InputError(
             "give a public key or a certificate identity, not both",
@@ -231,14 +237,20 @@ def verify_bundle(
     statement = None
     try:
         if content.kind == "message":
-            _check_message_digest(content, artifact, sha256)
-            signed_data, signed_sha = artifact, sha256
+            signed_algorithm = _check_message_digest(content, target)
+            signed_data = artifact
+            signed_digests = {a: d for a in _PREHASH if (d := target.raw(a)) is not None}
             verify_message_signature(
-                verifier, content.signature, artifact=artifact, digest=sha256, algorithm=content.digest_algorithm
+                verifier,
+                content.signature,
+                artifact=artifact,
+                digest=signed_digests[signed_algorithm],
+                algorithm=content.digest_algorithm,
+                digest_algorithm=signed_algorithm,
             )
         else:
             signed_data = pae(content.payload_type or "", content.payload or b"")
-            signed_sha = hashlib.sha256(signed_data).digest()
+            signed_digests = {"sha256": hashlib.sha256(signed_data).digest()}
             PublicKeyVerifier(verifier).verify(content.signature, signed_data)
     except VerificationError as exc:
         raise VerificationError(
@@ -246,7 +258,7 @@ def verify_bundle(
         ) from exc
     statement_json = None
     if content.kind == "dsse":
-        statement_json = _bundle_doc.check_statement(content, sha256)
+        statement_json = _bundle_doc.check_statement(content, target)
         try:
             statement = Statement.from_dict(statement_json)
         except Error:
@@ -261,7 +273,7 @@ def verify_bundle(
     binding = _rekor_body.Binding(
         signature=content.signature,
         verifier=leaf if leaf is not None else verifier,
-        signed_sha256=signed_sha,
+        signed_digests=signed_digests,
         signed_data=signed_data,
         payload_type=content.payload_type,
         payload=content.payload,
@@ -274,7 +286,7 @@ def verify_bundle(
         when = _verify_entry(entry, binding, trusted_root, version, now)
         if when is not None:
             integrated.append(when)
-    tsa_times = [_certs.verify_timestamp(s, content.signature, trusted_root) for s in stamps] if trusted_root else []
+    tsa_times, rejected_stamps = _verify_timestamps(stamps, content.signature, trusted_root, now)
     times = integrated + tsa_times
     if trusted_root is not None:
         for entry in entries:
@@ -298,6 +310,7 @@ def verify_bundle(
             key_fingerprint=fp,
             integrated_time=min(integrated) if integrated else None,
             timestamps=tuple(tsa_times),
+            rejected_timestamps=tuple(rejected_stamps),
             payload_type=content.payload_type,
             payload=content.payload,
             statement=statement,
@@ -317,7 +330,7 @@ def verify_bundle(
         raise VerificationError(
             "no verified time for the signature",
             expected="an integrated time backed by a SET, or an RFC 3161 timestamp",
-            found="neither",
+            found="; ".join(rejected_stamps) or "neither",
             hint="a keyless certificate is short-lived: without a trusted time it proves nothing",
         )
     chain: list[x509.Certificate] = []
@@ -334,6 +347,7 @@ def verify_bundle(
         issuer=issuer,
         integrated_time=min(integrated) if integrated else None,
         timestamps=tuple(tsa_times),
+        rejected_timestamps=tuple(rejected_stamps),
         payload_type=content.payload_type,
         payload=content.payload,
         statement=statement,
@@ -342,25 +356,73 @@ def verify_bundle(
     )
 
 
-def _check_message_digest(content: _bundle_doc.Content, artifact: bytes | None, sha256: bytes) -> None:
-    if content.message_digest is None:
-        return
+def _check_message_digest(content: _bundle_doc.Content, target: ArtifactDigests) -> str:
+    """The algorithm of the digest the signature covers, once the bundle's `messageDigest`
+    (when present) is this artifact's."""
     algorithm = content.digest_algorithm or "sha256"
-    if artifact is None and algorithm != "sha256":
+    mine = target.raw(algorithm)
+    if mine is None:
         raise VerificationError(
-            f"the bundle signs the artifact's {algorithm} digest, and only its sha256 was given",
-            expected="the artifact bytes",
-            found="sha256:" + sha256.hex(),
-            hint="pass the artifact file instead of sha256:<hex>",
+            f"the bundle signs the artifact's {algorithm} digest, and only {target.describe()} was given",
+            expected=f"the artifact bytes or its {algorithm} digest",
+            found=target.describe(),
+            hint=f"pass the artifact file, or {algorithm}:<hex>",
         )
-    mine = hashlib.new(algorithm, artifact).digest() if artifact is not None else sha256
-    if content.message_digest != mine:
+    if content.message_digest is not None and content.message_digest != mine:
         raise VerificationError(
             "the bundle's message digest is not the artifact's",
             expected=f"{algorithm}:{mine.hex()}",
             found=f"{algorithm}:{content.message_digest.hex()}",
             hint="this bundle signs another artifact",
         )
+    return algorithm
+
+
+def _verify_timestamps(
+    stamps: list[bytes], signature: bytes, root: TrustedRoot | None, now: datetime
+) -> tuple[list[datetime], list[str]]:
+    """The times of the timestamps that verify, and why each other one was skipped.
+
+    As the Sigstore clients do, a well-formed timestamp that does not verify (another
+    signature's, an unknown TSA's) is skipped, not fatal (one that does not parse is a
+    corrupt bundle): only verified times count towards the
+    certificate's validity and the need for a trusted time. More than `MAX_TIMESTAMPS`, or
+    the same timestamp twice, is refused outright: that is a bundle built to make us work
+    or to count one time twice.
+    """
+    if not stamps or root is None:
+        return [], []
+    if len(stamps) > MAX_TIMESTAMPS:
+        raise VerificationError(
+            "the bundle carries too many RFC 3161 timestamps",
+            expected=f"at most {MAX_TIMESTAMPS}",
+            found=str(len(stamps)),
+            hint="a signature needs one timestamp per TSA at most; the bundle was padded",
+        )
+    if len(set(stamps)) != len(stamps):
+        raise VerificationError(
+            "the bundle carries duplicate RFC 3161 timestamps",
+            expected="each timestamp once",
+            found=f"{len(stamps)} timestamps, {len(set(stamps))} distinct",
+            hint="a timestamp counted twice is still one trusted time; the bundle was altered",
+        )
+    times: list[datetime] = []
+    rejected: list[str] = []
+    for index, stamp in enumerate(stamps):
+        try:
+            decode_timestamp_response(stamp)
+        except ValueError as exc:  # not a timestamp at all: the bundle is corrupt, not merely unverified
+            raise _bundle_doc.bad(f"RFC 3161 timestamp {index} does not parse", found=str(exc)[:200]) from exc
+        try:
+            when = _certs.verify_timestamp(stamp, signature, root)
+        except VerificationError as exc:
+            rejected.append(f"timestamp {index}: {exc}")
+            continue
+        if when > now + CLOCK_SKEW:
+            rejected.append(f"timestamp {index}: dated in the future ({when.isoformat()})")
+            continue
+        times.append(when)
+    return times, rejected
 
 
 def _leaf_key(leaf: x509.Certificate | None) -> PublicKey:
@@ -380,6 +442,17 @@ def _verify_entry(
     if entry.proof is not None:
         _tlog.verify_merkle_path(entry)
     has_checkpoint = entry.proof is not None and bool(entry.proof.checkpoint)
+    if entry.proof is not None and not has_checkpoint:
+        # The bundle format marks InclusionProof.checkpoint REQUIRED in every version: v0.1
+        # may omit the proof, never half of it. An unsigned root proves nothing, and the
+        # Sigstore clients (sigstore-python, sigstore-go) refuse the same bundles.
+        raise VerificationError(
+            "the tlog entry's inclusion proof has no checkpoint",
+            expected="an inclusion proof with the log's signed checkpoint (required by the bundle format)",
+            found="a proof without checkpoint",
+            hint="re-fetch the entry with its checkpoint from the log (sigstore-python: `sigstore plumbing "
+            "fix-bundle`), or drop the incomplete proof from a v0.1 bundle to rely on its SET",
+        )
     if version != "0.1" and not has_checkpoint:
         raise VerificationError(
             "the tlog entry has no inclusion proof with a checkpoint",
@@ -411,10 +484,8 @@ def _verify_entry(
 
 
 def parse_digest_or_none(text: str) -> Digest | None:
-    """`sha256:<hex>` as a Digest, or None when `text` is not a digest (a path, then)."""
-    if not text.startswith("sha256:"):
+    """`<algorithm>:<hex>` as a Digest (sha256, sha384, sha512, ...), or None when `text` names no
+    known algorithm (a path, then). A known algorithm with bad hex is an `InputError`."""
+    if not looks_like_digest(text):
         return None
-    try:
-        return Digest.parse(text)
-    except (InputError, binascii.Error):
-        return None
+    return Digest.parse(text)

@@ -144,7 +144,7 @@ def verify_cosign_material(
             _rekor_body.Binding(
                 signature=signature,
                 verifier=leaf,
-                signed_sha256=hashlib.sha256(payload).digest(),
+                signed_digests={"sha256": hashlib.sha256(payload).digest()},
                 signed_data=payload,
                 payload_type=pae_parts[0] if pae_parts else None,
                 payload=pae_parts[1] if pae_parts else None,

@@ -8,7 +8,9 @@ username) and the OIDC issuer that vouched for it in an extension:
 
 Invariants: an `Identity` always constrains both the subject and the issuer (use the
 regexp `.*` to accept any, on purpose); regexps are full matches, never searches, so
-`https://github.com/org/` cannot match `https://github.com/org/../evil`.
+`https://github.com/org/` cannot match `https://github.com/org/../evil`. A regexp that
+would have matched as a search (cosign's and policy-controller's rule) still fails, with a
+hint that says so.
 """
 
 from __future__ import annotations
@@ -73,13 +75,43 @@ class Identity:
         for subject in subjects:
             if self.matches(subject, issuer):
                 return subject, issuer or ""
+        near = self._partial_matches(subjects, issuer)
         raise VerificationError(
-            "certificate identity does not match",
+            "certificate identity does not match"
+            + (f": {near} (a regexp must match the whole value)" if near else ""),
             expected=self.describe(),
             found=f"subject {', '.join(subjects) or '<none>'} from issuer {issuer or '<none>'}",
-            hint="check --certificate-identity/--certificate-oidc-issuer against who really signed "
+            hint=(
+                "slsacheck matches a regexp against the WHOLE value (cosign and policy-controller search "
+                "anywhere in it); write the full pattern, e.g. add .* where any text may follow, and keep "
+                "it anchored to what you trust"
+            )
+            if near
+            else "check --certificate-identity/--certificate-oidc-issuer against who really signed "
             "(the 'found' values); for CI workflows the subject includes the ref, e.g. @refs/heads/main",
         )
+
+    def _partial_matches(self, subjects: list[str], issuer: str | None) -> str | None:
+        """Say so when a regexp matches only part of a value: cosign and policy-controller
+        search anywhere, so a policy written for them fails here, on purpose, until anchored."""
+        near: list[str] = []
+        if self.subject_regexp is not None and self.subject is None:
+            hit = next((s for s in subjects if _partial(self.subject_regexp, s)), None)
+            issuer_near = issuer is not None and (
+                _match(issuer, self.issuer, self.issuer_regexp) or _partial(self.issuer_regexp, issuer)
+            )
+            if hit is not None and issuer_near:
+                near.append(f"the subject regexp matches only part of {hit!r}")
+        subject_near = any(
+            _match(s, self.subject, self.subject_regexp) or _partial(self.subject_regexp, s) for s in subjects
+        )
+        if self.issuer is None and issuer is not None and _partial(self.issuer_regexp, issuer) and subject_near:
+            near.append(f"the issuer regexp matches only part of {issuer!r}")
+        return "; ".join(near) or None
+
+
+def _partial(pattern: str | None, value: str) -> bool:
+    return pattern is not None and re.fullmatch(pattern, value) is None and re.search(pattern, value) is not None
 
 
 def _match(value: str, exact: str | None, pattern: str | None) -> bool:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from slsacheck.attach import cosign_tags as ct
 from slsacheck.attach.candidates import COSIGN_SIGN_PREDICATE
-from slsacheck.attach.predicates import statement
+from slsacheck.attach.predicates import predicate_for, statement
 from slsacheck.attach.referrers import bundle_artifact, push_bundle
 from slsacheck.errors import InputError
 from slsacheck.models import mediatypes as mt
@@ -139,14 +139,20 @@ def attest_image(
     predicate_type: str,
     predicate: Mapping[str, Any],
     fmt: Format = "both",
+    source: str = "the predicate",
 ) -> Attached:
-    """Attest `ref` with one in-toto Statement (subject: its digest, named by its repository)."""
+    """Attest `ref` with one in-toto Statement (subject: its digest, named by its repository).
+
+    `predicate` may be a whole Statement about this digest: its predicate is attested (see
+    `attach.predicates.predicate_for`); `source` names it in errors (a file name).
+    """
     from slsacheck.signing.bundle_build import dsse_bundle  # noqa: PLC0415 - crypto loads only when signing
 
     _check_format(fmt)
     manifest = resolve(store, ref)
     digest = manifest.digest
-    signed = signer.sign_dsse(mt.IN_TOTO_PAYLOAD, statement(ref.name, digest, predicate_type, predicate))
+    body = predicate_for(predicate, predicate_type, digest, source)
+    signed = signer.sign_dsse(mt.IN_TOTO_PAYLOAD, statement(ref.name, digest, predicate_type, body))
     tag = added = bundle = via = None
     if fmt in ("legacy", "both"):
         written = ct.append_layers(store, ct.attestation_tag(digest), [ct.attestation_layer(signed, predicate_type)])

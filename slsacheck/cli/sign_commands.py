@@ -44,10 +44,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        "sign it (DSSE) and attach it.")
     _signer_flags(p)
     p.add_argument("image", metavar="IMAGE")
-    p.add_argument("--predicate", required=True, metavar="FILE", help="predicate JSON file, or - for stdin")
-    p.add_argument("--type", default="custom", metavar="TYPE",
+    p.add_argument("--predicate", required=True, metavar="FILE",
+                   help="predicate JSON file, or - for stdin; a whole in-toto Statement (as `provenance generate` "
+                   "prints) is accepted when one of its subjects is the image digest, and its predicate is attested")
+    p.add_argument("--type", default=None, metavar="TYPE",
                    help="predicate type: slsaprovenance (v0.2), slsaprovenance02, slsaprovenance1, spdx, spdxjson, "
-                   "cyclonedx, vuln, openvex, custom (default), link, or a URI")
+                   "cyclonedx, vuln, openvex, custom, link, or a URI (default: a Statement's own type, else custom)")
     p.add_argument("--format", choices=_FORMATS, default="both",
                    help="legacy: a layer of sha256-<hex>.att; bundle: a Sigstore bundle referrer; both (default)")
     add_registry_flags(p)
@@ -159,14 +161,16 @@ def _print_attached(r: Any, verb: str) -> None:
 
 
 def _attest(args: argparse.Namespace) -> int:
-    from slsacheck.attach.predicates import load_predicate, predicate_type  # noqa: PLC0415
+    from slsacheck.attach.predicates import load_predicate, predicate_type, statement_type  # noqa: PLC0415
     from slsacheck.attach.sign import attest_image  # noqa: PLC0415
 
-    ptype = predicate_type(args.type)
+    where = f"--predicate {args.predicate}"
     predicate = load_predicate(_read_input(args.predicate, "predicate file"), args.predicate)
+    ptype = predicate_type(args.type) if args.type else statement_type(predicate, where) or predicate_type("custom")
     signer = _signer(args)
     ref, store = open_image(args.image, args)
-    result = attest_image(store, ref, signer, predicate_type=ptype, predicate=predicate, fmt=args.format)
+    result = attest_image(store, ref, signer, predicate_type=ptype, predicate=predicate, fmt=args.format,
+                          source=where)
     print(f"{args.image} resolved to {result.digest}", file=sys.stderr)
     _print_attached(result, f"attested ({ptype})")
     return 0

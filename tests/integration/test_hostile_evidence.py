@@ -198,3 +198,27 @@ def test_one_big_blob_listed_many_times_is_fetched_once_and_the_budget_is_enforc
     assert any("2097152-byte budget" in line for line in doc["incomplete"])
     assert doc["evidence"]["limits"]["evidenceBytes"] == 2 * 1024 * 1024
     validate_verdict(doc)
+
+
+def test_a_deeply_nested_sig_manifest_is_rejected_and_never_a_traceback(
+    registry_tls: RunningRegistry, repo_name: str, release: KeyPair, tmp_path: Path, cli: Callable[..., Run]
+) -> None:
+    store, ref = _image_with_clean_scan(registry_tls, repo_name, release)
+    digest = _subject(store, ref).digest
+    config = Descriptor.of(mt.EMPTY_JSON, mt.OCI_EMPTY)
+    store.push_blob(config, mt.EMPTY_JSON)
+    # Go's parser (the registry's) takes 5000 levels; Python's recursion limit is 1000.
+    deep = "[" * 5000 + "]" * 5000
+    raw = ('{"schemaVersion":2,"mediaType":"%s","config":%s,"layers":[],"x":%s}'
+           % (mt.OCI_MANIFEST, json.dumps(config.to_json()), deep)).encode()
+    store.push_manifest(raw, mt.OCI_MANIFEST, tag=ct.signature_tag(digest))
+    policy = _policy(tmp_path, registry_tls.host, release)
+    for argv in (("verify", "--policy", str(policy)), ("verify", "--key", str(tmp_path / "release.pub")),
+                 ("inspect",)):
+        run = cli(*argv, str(ref), *registry_flags(registry_tls))
+        assert "Traceback" not in run.err and "RecursionError" not in run.out + run.err, (argv, run.err)
+        assert run.code in {0, 1, 2}, (argv, run.code, run.out, run.err)
+    run = cli("verify", "--policy", str(policy), "--output", "json", str(ref), *registry_flags(registry_tls))
+    assert run.code == 1
+    rejected = run.json()["evidence"]["signatures"]["rejected"]
+    assert any("signature manifest is unusable" in r["reason"] and "nested deeper" in r["reason"] for r in rejected)

@@ -102,6 +102,10 @@ def parse(
         raise Refused(f"nested deeper than {max_depth} levels") from None
     except json.JSONDecodeError as exc:
         raise Refused(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except Refused:
+        raise
+    except ValueError as exc:  # an integer of more digits than Python converts, for one
+        raise Refused(str(exc).split(";")[0]) from None
     if isinstance(value, dict | list) and _depth_exceeds(value, max_depth):
         raise Refused(f"nested deeper than {max_depth} levels")
     return value

@@ -97,6 +97,20 @@ def test_deep_junk_in_att_layer_and_bundle_is_rejected_and_the_rest_judged(image
     assert len(reasons) == 3 and all("nested deeper than" in r for r in reasons), reasons
 
 
+def test_audit_records_the_rejected_junk_and_judges_the_rest(
+    image: Image, tmp_path: Path, cli: Callable[..., Run]
+) -> None:
+    image.append(_att(image), DEEP, mt.DSSE_ENVELOPE, {mt.ANN_SIGNATURE: "", mt.ANN_PREDICATE_TYPE: CUSTOM})
+    (tmp_path / "images.txt").write_text(f"{image.ref}\n")
+    run = cli("audit", "--images-file", str(tmp_path / "images.txt"), "--policy", str(tmp_path / "policy.yaml"),
+              "--format", "json", "--output", str(tmp_path / "audit.json"))
+    assert run.code == 0, run.out + run.err
+    record = json.loads((tmp_path / "audit.json").read_text())["images"][0]
+    assert record["outcome"] == "pass" and record["error"] is None
+    rejected = record["verdict"]["evidence"]["attestations"]["rejected"]
+    assert [r["reason"] for r in rejected] == ["the DSSE envelope is not valid JSON (nested deeper than 100 levels)"]
+
+
 def test_an_envelope_with_a_duplicate_key_is_rejected_though_its_signature_verifies(image: Image) -> None:
     att = _att(image)
     image.store.delete_manifest(image.store.resolve(att).digest)  # its only attestation: the ambiguous one

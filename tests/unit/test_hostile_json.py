@@ -24,6 +24,7 @@ def _nested(depth: int) -> str:
     ('{"a":' * 300 + "1" + "}" * 300, f"nested deeper than {MAX_DEPTH} levels"),
     ("[" + "{}," * 1_000_001 + "{}]", "more than 1000000 values"),
     (b"\xff\xfe{}", "not UTF-8"),
+    ('{"n": ' + "1" * 5000 + "}", "Exceeds the limit"),  # Python's int conversion cap, a bare ValueError
     ("{", "Expecting property name"),
 ])
 def test_refused_with_the_reason(data: str | bytes, says: str) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from slsacheck._json import parse
@@ -58,7 +59,7 @@ def _same_verifier(encoded: Any, verifier: x509.Certificate | PublicKey, *, pem_
                 theirs = serialization.load_pem_public_key(raw)
         else:
             theirs = raw
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error, UnsupportedAlgorithm):
         return False
     if isinstance(verifier, x509.Certificate):
         der = verifier.public_bytes(serialization.Encoding.DER)

@@ -36,13 +36,14 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, utils
 
 from slsacheck.errors import Error, InputError, VerificationError
 from slsacheck.models.digest import Digest
 from slsacheck.models.statement import Statement
 from slsacheck.signing import _bundle_doc, _certs, _rekor_body, _tlog
 from slsacheck.signing._bundle_doc import MEDIA_TYPES
+from slsacheck.signing._x509ext import signing_key
 from slsacheck.signing.cosign_material import VerifiedSigner, verify_cosign_material
 from slsacheck.signing.dsse import pae
 from slsacheck.signing.identity import Identity
@@ -365,10 +366,7 @@ def _check_message_digest(content: _bundle_doc.Content, artifact: bytes | None, 
 
 def _leaf_key(leaf: x509.Certificate | None) -> PublicKey:
     assert leaf is not None
-    key = leaf.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
-        raise VerificationError("unsupported key type in the signing certificate", found=type(key).__name__)
-    return key
+    return signing_key(leaf)
 
 
 def _verify_entry(

@@ -209,8 +209,8 @@ def test_a_deeply_nested_sig_manifest_is_rejected_and_never_a_traceback(
     store.push_blob(config, mt.EMPTY_JSON)
     # Go's parser (the registry's) takes 5000 levels; Python's recursion limit is 1000.
     deep = "[" * 5000 + "]" * 5000
-    raw = ('{"schemaVersion":2,"mediaType":"%s","config":%s,"layers":[],"x":%s}'
-           % (mt.OCI_MANIFEST, json.dumps(config.to_json()), deep)).encode()
+    raw = (f'{{"schemaVersion":2,"mediaType":"{mt.OCI_MANIFEST}","config":{json.dumps(config.to_json())},'
+           f'"layers":[],"x":{deep}}}').encode()
     store.push_manifest(raw, mt.OCI_MANIFEST, tag=ct.signature_tag(digest))
     policy = _policy(tmp_path, registry_tls.host, release)
     for argv in (("verify", "--policy", str(policy)), ("verify", "--key", str(tmp_path / "release.pub")),

@@ -1,13 +1,27 @@
-"""A JSON object from outside, refused in the caller's own words (pure, no I/O).
+"""JSON from outside, parsed within bounds and refused in the caller's own words (pure, no I/O).
 
-Every reader of a JSON document it did not write (a predicate file, a Trivy report, a
-registry credentials file, a manifest, an annotation, a trust root, an AdmissionReview)
-refuses the same two things: bytes that are not JSON (or not UTF-8), and a value that is
-not an object. Which error, and what it tells the user to do, stays with the caller, which
-knows what the document is; so the caller passes the two errors to raise.
+Every reader of a JSON document it did not write (a manifest, a DSSE envelope, a Sigstore
+bundle, an in-toto statement, an annotation, a trust root, an AdmissionReview, a
+registry's answer) parses it through `parse`, which refuses, before or instead of
+building it:
 
-The foreign exception is not chained (`from None`): the caller's message carries what
-matters of it.
+- more than `max_bytes` of input (the reader says how much it accepts);
+- nesting deeper than `max_depth`: Python's parser recurses, so a few kilobytes of `[[[[`
+  would otherwise end in a `RecursionError` (a traceback, or a 500 from the webhook), and
+  every later walk over the value (canonical JSON, CEL, reports) recurses too;
+- more than `max_items` values: a 16 MiB blob of `{},{},...` becomes millions of dicts,
+  hundreds of MB; the count is taken on the bytes before parsing (commas and openers, an
+  overestimate when strings hold them, so a document under the bound is never refused for
+  it wrongly in the other direction);
+- invalid UTF-8, and anything that is not JSON.
+
+`strict=True` is for signed documents (DSSE envelopes, bundles, statements, payloads):
+duplicate object keys and NaN/Infinity are refused too, because two parsers reading the
+same signed bytes must never see different values.
+
+All refusals are one exception, `Refused` (a `ValueError`), whose message says what was
+refused; callers turn it into their own error with `load_object` or `parse_or`. The
+foreign exception is not chained (`from None`): the message carries what matters of it.
 """
 
 from __future__ import annotations
@@ -16,17 +30,100 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+# Deep enough for any real manifest, envelope, bundle, statement or SBOM predicate; shallow
+# enough that every recursive consumer stays far from Python's recursion limit.
+MAX_DEPTH = 100
+MAX_ITEMS = 1_000_000
+MAX_BYTES = 16 * 1024 * 1024
+
+
+class Refused(ValueError):
+    """JSON input refused: not JSON, too large, too deep, too many values, or (strict)
+    ambiguous. The message is the bare reason, for the caller to put after its own words;
+    `duplicate_key` names the key a strict parse saw twice."""
+
+    def __init__(self, reason: str, *, duplicate_key: str | None = None) -> None:
+        super().__init__(reason)
+        self.duplicate_key = duplicate_key
+
+
+def _count_items(text: str) -> int:
+    return text.count(",") + text.count("[") + text.count("{") + 1
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` nests containers deeper than `limit` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = current.values() if isinstance(current, dict) else current
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _strict_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise Refused(f"duplicate key {key!r}", duplicate_key=key)
+        obj[key] = value
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise Refused(f"{name} (not a standard JSON number)")
+
+
+def parse(
+    data: bytes | str,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_depth: int = MAX_DEPTH,
+    max_items: int = MAX_ITEMS,
+    strict: bool = False,
+) -> Any:
+    """`data` parsed as JSON within the bounds (see the module docstring); else `Refused`."""
+    if len(data) > max_bytes:
+        raise Refused(f"larger than {max_bytes} bytes ({len(data)} bytes)")
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise Refused(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    if _count_items(text) > max_items:
+        raise Refused(f"more than {max_items} values")
+    try:
+        if strict:
+            value = json.loads(text, object_pairs_hook=_strict_pairs, parse_constant=_no_constant)
+        else:
+            value = json.loads(text)
+    except RecursionError:
+        raise Refused(f"nested deeper than {max_depth} levels") from None
+    except json.JSONDecodeError as exc:
+        raise Refused(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except Refused:
+        raise
+    except ValueError as exc:  # an integer of more digits than Python converts, for one
+        raise Refused(str(exc).split(";")[0]) from None
+    if isinstance(value, dict | list) and _depth_exceeds(value, max_depth):
+        raise Refused(f"nested deeper than {max_depth} levels")
+    return value
+
 
 def load_object(
     data: bytes | str,
     *,
     not_json: Callable[[ValueError], Exception],
     not_object: Callable[[Any], Exception],
+    max_bytes: int = MAX_BYTES,
+    strict: bool = False,
 ) -> dict[str, Any]:
-    """`data` parsed as a JSON object; else raise `not_json(exc)` or `not_object(value)`."""
+    """`data` parsed (bounded, see `parse`) as a JSON object; else raise `not_json(exc)` or
+    `not_object(value)`."""
     try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        value = parse(data, max_bytes=max_bytes, strict=strict)
+    except Refused as exc:
         raise not_json(exc) from None
     if not isinstance(value, dict):
         raise not_object(value)

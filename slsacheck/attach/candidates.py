@@ -12,10 +12,17 @@ it came from. The rules:
 - every manifest and blob is read through the Store, so it has been checked against its
   digest and capped in size; a payload blob whose bytes do not match its descriptor is
   rejected here, with the reason, before anyone looks at its signature;
+- reads go through one `EvidenceReader` per collection (`slsacheck.attach.reading`): each
+  digest fetched once, all of them within the verification's byte budget;
+- what can be refused without a read is refused first: a tag layer of a media type that
+  carries no signature is rejected unread, a referrer that is not a Sigstore bundle is
+  never fetched, and a bundle referrer's subject is checked before its blob is fetched;
 - a malformed layer, manifest or bundle becomes a `Rejected` with the reason (never a
-  crash, never silently dropped);
-- a registry error other than "not found" while collecting is recorded in `incomplete`,
-  which makes any verdict over these candidates fail closed.
+  crash, never silently dropped); JSON is parsed within depth and size bounds, and a
+  signed document (DSSE envelope, bundle, Rekor SET) with a duplicate key is rejected;
+- a registry error other than "not found", and any limit that leaves evidence unread
+  (layers or bundles past `Limits.candidates_per_place`, bytes past the budget), is
+  recorded in `incomplete`, which makes any verdict over these candidates fail closed.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from typing import Any, Literal
 from slsacheck._json import load_object
 from slsacheck._reason import one_line
 from slsacheck.attach.cosign_tags import attestation_tag, signature_tag
+from slsacheck.attach.reading import DEFAULT_LIMITS, EvidenceReader, Limits, OverBudget
 from slsacheck.attach.referrers import list_bundles
 from slsacheck.errors import InputError, IntegrityError, NotFound, RegistryError
 from slsacheck.models import mediatypes as mt
@@ -42,8 +50,6 @@ Kind = Literal["signature", "attestation"]
 # The predicate type of cosign 3's bundle-format image signatures (a DSSE statement).
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 Origin = Literal["tag", "referrer"]
-# Bound the work one image can cause: layers per tag manifest and bundle referrers.
-MAX_CANDIDATES = 256
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,8 @@ class Candidates:
     incomplete: tuple[str, ...] = ()
     # Where we looked, for the output ("searched: .sig tag, .att tag, referrers").
     searched: tuple[str, ...] = ()
+    # The limits applied and what was read under them, for the output.
+    limits: Mapping[str, int] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Candidate]:
         yield from self.signatures
@@ -97,11 +105,12 @@ def _b64(value: str, what: str) -> bytes:
         raise _Malformed(f"{what} is not valid base64") from None
 
 
-def _json_object(data: bytes | str, what: str) -> dict[str, Any]:
+def _json_object(data: bytes | str, what: str, *, strict: bool = False) -> dict[str, Any]:
     return load_object(
         data,
-        not_json=lambda exc: _Malformed(f"{what} is not valid JSON ({exc.__class__.__name__}: {exc})"),
+        not_json=lambda exc: _Malformed(f"{what} is not valid JSON ({exc})"),
         not_object=lambda _: _Malformed(f"{what} is not a JSON object"),
+        strict=strict,
     )
 
 
@@ -113,9 +122,9 @@ def _material(layer: Descriptor) -> dict[str, Any]:
     if ann.get(mt.ANN_CHAIN):
         out["chain"] = ann[mt.ANN_CHAIN].encode()
     if ann.get(mt.ANN_BUNDLE):
-        out["rekor_bundle"] = _json_object(ann[mt.ANN_BUNDLE], f"the {mt.ANN_BUNDLE} annotation")
+        out["rekor_bundle"] = _json_object(ann[mt.ANN_BUNDLE], f"the {mt.ANN_BUNDLE} annotation", strict=True)
     if ann.get(mt.ANN_RFC3161):
-        ts = _json_object(ann[mt.ANN_RFC3161], f"the {mt.ANN_RFC3161} annotation")
+        ts = _json_object(ann[mt.ANN_RFC3161], f"the {mt.ANN_RFC3161} annotation", strict=True)
         value = ts.get("SignedRFC3161Timestamp")
         if not isinstance(value, str):
             raise _Malformed(f"the {mt.ANN_RFC3161} annotation has no SignedRFC3161Timestamp")
@@ -123,7 +132,22 @@ def _material(layer: Descriptor) -> dict[str, Any]:
     return out
 
 
-def _signature_layer(store: Store, layer: Descriptor, source: str) -> Candidate:
+def _parsed(reader: EvidenceReader, digest: Digest, blob: bytes, what: str) -> dict[str, Any]:
+    """A signed JSON blob parsed strictly, once per digest: a blob listed many times is one
+    object in memory, not one per listing."""
+    cached = reader.parsed.get(digest)
+    if cached is None:
+        try:
+            cached = _json_object(blob, what, strict=True)
+        except _Malformed as exc:
+            cached = str(exc)
+        reader.parsed[digest] = cached
+    if isinstance(cached, str):
+        raise _Malformed(cached)
+    return cached
+
+
+def _signature_layer(reader: EvidenceReader, layer: Descriptor, source: str) -> Candidate:
     if layer.media_type != mt.SIMPLE_SIGNING:
         raise _Malformed(f"layer media type is {layer.media_type!r}, not {mt.SIMPLE_SIGNING}")
     sig_text = layer.annotations.get(mt.ANN_SIGNATURE)
@@ -131,19 +155,20 @@ def _signature_layer(store: Store, layer: Descriptor, source: str) -> Candidate:
         raise _Malformed(f"the layer has no {mt.ANN_SIGNATURE} annotation")
     signature = _b64(sig_text, f"the {mt.ANN_SIGNATURE} annotation")
     material = _material(layer)
-    payload = store.fetch_blob(layer)
+    payload = reader.blob(layer, source)
     return Candidate(
         "signature", "tag", source, layer, payload=payload, signature=signature,
         annotations=dict(layer.annotations), **material,
     )
 
 
-def _attestation_layer(store: Store, layer: Descriptor, source: str) -> Candidate:
+def _attestation_layer(reader: EvidenceReader, layer: Descriptor, source: str) -> Candidate:
     if layer.media_type != mt.DSSE_ENVELOPE:
         raise _Malformed(f"layer media type is {layer.media_type!r}, not {mt.DSSE_ENVELOPE}")
     material = _material(layer)
-    blob = store.fetch_blob(layer)
-    envelope = _json_object(blob, "the DSSE envelope")
+    blob = reader.blob(layer, source)
+    # Strict, as `Envelope.from_json` parses bytes: the verifier sees this parsed object.
+    envelope = _parsed(reader, layer.digest, blob, "the DSSE envelope")
     return Candidate(
         "attestation", "tag", source, layer, envelope=envelope, envelope_blob=blob,
         predicate_type=layer.annotations.get(mt.ANN_PREDICATE_TYPE),
@@ -152,14 +177,23 @@ def _attestation_layer(store: Store, layer: Descriptor, source: str) -> Candidat
 
 
 class _Collector:
-    def __init__(self, store: Store, digest: Digest) -> None:
+    def __init__(self, store: Store, digest: Digest, limits: Limits) -> None:
         self.store = store
+        self.reader = EvidenceReader(store, limits)
+        self.limits = limits
         self.digest = digest
         self.signatures: list[Candidate] = []
         self.attestations: list[Candidate] = []
         self.rejected: list[Rejected] = []
         self.incomplete: list[str] = []
         self.searched: list[str] = []
+        self.unread = 0  # reads refused by the byte budget
+
+    def over_budget(self, exc: OverBudget) -> None:
+        """The first refused read says why; the later ones only add to the count."""
+        self.unread += 1
+        if self.unread == 1:
+            self.incomplete.append(f"{exc}; evidence was left unread (raise the evidence budget if it is legitimate)")
 
     def reject(self, kind: Kind, source: str, reason: str, predicate_type: str | None = None) -> None:
         self.rejected.append(Rejected(kind, source, reason, predicate_type=predicate_type))
@@ -171,6 +205,8 @@ class _Collector:
         registry failed us, a gap that makes the collection incomplete."""
         if isinstance(exc, _Malformed):
             self.reject(kind, source, str(exc), ptype)
+        elif isinstance(exc, OverBudget):
+            self.over_budget(exc)
         elif isinstance(exc, IntegrityError):
             self.reject(kind, source, f"{mismatch}: {one_line(exc)}", ptype)
         elif isinstance(exc, NotFound):
@@ -185,9 +221,12 @@ class _Collector:
         where = f"{self.store.location}:{tag}"
         self.searched.append(where)
         try:
-            manifest = self.store.fetch_manifest(tag)
+            manifest = self.reader.manifest(tag, where)
         except NotFound:
             self.saved_layout(kind)
+            return
+        except OverBudget as exc:
+            self.over_budget(exc)
             return
         except (IntegrityError, InputError) as exc:
             self.reject(kind, where, f"the {kind} manifest is unusable: {one_line(exc)}")
@@ -198,10 +237,16 @@ class _Collector:
         self.layers(kind, manifest, where)
 
     def layers(self, kind: Kind, manifest: Manifest, where: str) -> None:
-        for index, layer in enumerate(manifest.layers):
-            if index >= MAX_CANDIDATES:
-                self.reject(kind, where, f"more than {MAX_CANDIDATES} layers; the rest were not read")
-                break
+        layers = manifest.layers
+        cap = self.limits.candidates_per_place
+        if len(layers) > cap:
+            # Reading the first `cap` would let whoever orders the layers choose what is judged.
+            self.incomplete.append(
+                f"{where} lists {len(layers)} layers, more than the {cap} read per manifest; "
+                "none were judged (remove the extra layers, or raise the limit)"
+            )
+            return
+        for index, layer in enumerate(layers):
             self.layer(kind, layer, f"{where} layer {index}")
 
     def saved_layout(self, kind: Kind) -> None:
@@ -223,7 +268,10 @@ class _Collector:
                 continue
             where = f"{self.store.location} {wanted} {entry.digest}"
             try:
-                manifest = self.store.fetch_manifest(str(entry.digest))
+                manifest = self.reader.manifest(str(entry.digest), where)
+            except OverBudget as exc:
+                self.over_budget(exc)
+                continue
             except (IntegrityError, InputError, NotFound) as exc:
                 self.reject(kind, where, f"the {kind} manifest is unusable: {one_line(exc)}")
                 continue
@@ -236,10 +284,10 @@ class _Collector:
         ptype = layer.annotations.get(mt.ANN_PREDICATE_TYPE) if kind == "attestation" else None
         try:
             if kind == "signature":
-                self.signatures.append(_signature_layer(self.store, layer, source))
+                self.signatures.append(_signature_layer(self.reader, layer, source))
             else:
-                self.attestations.append(_attestation_layer(self.store, layer, source))
-        except (_Malformed, IntegrityError, RegistryError, InputError) as exc:
+                self.attestations.append(_attestation_layer(self.reader, layer, source))
+        except (_Malformed, OverBudget, IntegrityError, RegistryError, InputError) as exc:
             self.unusable(exc, kind, source, ptype, mismatch="the layer blob does not match its descriptor",
                           missing="the layer blob is missing")
 
@@ -255,10 +303,18 @@ class _Collector:
         except RegistryError as exc:
             self.incomplete.append(f"listing referrers of {self.digest}: {one_line(exc)}")
             return
-        for index, desc in enumerate(found):
-            if index >= MAX_CANDIDATES:
-                self.reject("signature", f"referrers of {self.digest}", f"more than {MAX_CANDIDATES} bundles")
-                break
+        # The same referrer listed twice is one referrer (read once, judged once).
+        unique = list({desc.digest: desc for desc in found}.values())
+        cap = self.limits.candidates_per_place
+        if len(unique) > cap:
+            # Whichever `cap` were read, the attacker chose them (upload order, listing
+            # order): the verdict cannot rest on a part of the evidence.
+            self.incomplete.append(
+                f"{self.store.location} has {len(unique)} Sigstore bundle referrers of {self.digest}, more than "
+                f"the {cap} read per image; none were judged (delete the junk referrers, or raise the limit)"
+            )
+            return
+        for desc in unique:
             self.bundle(desc)
 
     def bundle(self, desc: Descriptor) -> None:
@@ -267,7 +323,7 @@ class _Collector:
         ptype = desc.annotations.get(mt.ANN_BUNDLE_PREDICATE_TYPE)
         kind: Kind = "attestation" if claimed == "dsse-envelope" and ptype != COSIGN_SIGN_PREDICATE else "signature"
         try:
-            manifest: Manifest = self.store.fetch_manifest(str(desc.digest))
+            manifest: Manifest = self.reader.manifest(str(desc.digest), source)
             ptype = manifest.annotations.get(mt.ANN_BUNDLE_PREDICATE_TYPE, ptype)
             subject = manifest.subject
             if subject is None or subject.digest != self.digest:
@@ -277,7 +333,7 @@ class _Collector:
             layers = [x for x in manifest.layers if x.media_type.startswith("application/vnd.dev.sigstore.bundle")]
             if len(layers) != 1:
                 raise _Malformed(f"expected one Sigstore bundle layer, found {len(layers)}")
-            bundle = _json_object(self.store.fetch_blob(layers[0]), "the Sigstore bundle")
+            bundle = _parsed(self.reader, layers[0].digest, self.reader.blob(layers[0], source), "the Sigstore bundle")
             if "dsseEnvelope" in bundle:
                 # cosign 3 signs images as DSSE statements of this type; what the
                 # statement really says is checked when it is verified.
@@ -291,7 +347,7 @@ class _Collector:
                 annotations=dict(manifest.annotations),
             )
             (self.attestations if kind == "attestation" else self.signatures).append(candidate)
-        except (_Malformed, IntegrityError, RegistryError, InputError) as exc:
+        except (_Malformed, OverBudget, IntegrityError, RegistryError, InputError) as exc:
             self.unusable(exc, kind, source, ptype, mismatch="content does not match its digest",
                           missing="listed but missing")
 
@@ -302,9 +358,11 @@ def collect_candidates(
     *,
     signatures: bool = True,
     attestations: bool = True,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Candidates:
-    """Read every candidate for `digest` from the `.sig` and `.att` tags and the referrers."""
-    c = _Collector(store, digest)
+    """Read every candidate for `digest` from the `.sig` and `.att` tags and the referrers,
+    within `limits` (crossing one makes the result incomplete, never partial)."""
+    c = _Collector(store, digest, limits)
     if signatures:
         c.tag(signature_tag(digest), "signature")
     if attestations:
@@ -314,6 +372,8 @@ def collect_candidates(
         c.signatures.clear()
     if not attestations:
         c.attestations.clear()
+    if c.unread > 1:
+        c.incomplete.append(f"{c.unread} reads in all were refused by the evidence budget")
     wanted = {k for k, on in (("signature", signatures), ("attestation", attestations)) if on}
     return Candidates(
         digest,
@@ -322,4 +382,5 @@ def collect_candidates(
         tuple(r for r in c.rejected if r.kind in wanted),
         tuple(c.incomplete),
         tuple(c.searched),
+        c.reader.summary(),
     )

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from slsacheck._json import parse
 from slsacheck.attach.candidates import Candidate, Candidates
 from slsacheck.models.digest import Digest
 from slsacheck.models.verdict import Outcome, Verdict
@@ -92,7 +92,7 @@ def _payload(candidate: Candidate) -> Mapping[str, Any] | None:
     if not isinstance(envelope, Mapping) or not isinstance(envelope.get("payload"), str):
         return None
     try:
-        statement = json.loads(base64.b64decode(envelope["payload"]))
+        statement = parse(base64.b64decode(envelope["payload"]))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
     return statement if isinstance(statement, dict) else None

@@ -11,12 +11,12 @@ Tags that hold evidence rather than images are skipped when listing: cosign's
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
+from slsacheck._json import parse
 from slsacheck._reason import one_line
 from slsacheck.errors import Error, InputError, RegistryError
 from slsacheck.models.reference import ImageRef
@@ -130,7 +130,7 @@ def catalog(registry: str, client_for: ClientFor, page_size: int = 1000) -> Iter
                                   headers={"Accept": "application/json"}, what="list repositories (_catalog)")
         body = read_capped(response, _MAX_LISTING, f"the catalog of {registry}", _broken(registry))
         try:
-            repositories = json.loads(body).get("repositories") or []
+            repositories = parse(body).get("repositories") or []
         except (ValueError, AttributeError):
             repositories = None
         if not isinstance(repositories, list) or not all(isinstance(r, str) for r in repositories):

@@ -1,7 +1,7 @@
 """The registry flags every command that touches a registry shares, and the stores they open.
 
 `add_registry_flags(parser)` adds `--ca-bundle FILE`, `--allow-http-registry HOST`
-(repeatable) and `--docker-config PATH`; `registry_options(args)` turns them into one
+(repeatable), `--docker-config PATH` and `--max-evidence-mib N`; `registry_options(args)` turns them into one
 `RegistryOptions`; `open_image(text, args)` parses a reference and opens its store (an
 OCI layout directly, a registry through `slsacheck.oci.open`). Registry modules are
 imported inside the functions so that `slsacheck --help` does not load them.
@@ -39,6 +39,14 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
         help="docker config.json (or its directory) with registry credentials; default: "
         "$DOCKER_CONFIG, ~/.docker/config.json, $REGISTRY_AUTH_FILE",
     )
+    group.add_argument(
+        "--max-evidence-mib",
+        metavar="N",
+        type=int,
+        default=None,
+        help="evidence (signature and attestation manifests and blobs) one verification may read, in MiB "
+        "(default 64); an image with more is not judged: its verification is incomplete (exit 3)",
+    )
 
 
 def registry_options(args: argparse.Namespace) -> RegistryOptions:
@@ -66,7 +74,14 @@ def registry_options(args: argparse.Namespace) -> RegistryOptions:
                 found=repr(host),
             )
         hosts.append(host)
-    return RegistryOptions(ca_bundle=ca_bundle, allow_http=frozenset(hosts), docker_config=docker_config)
+    extra: dict[str, int] = {}
+    budget = getattr(args, "max_evidence_mib", None)
+    if budget is not None:
+        if budget < 1:
+            raise InputError(f"--max-evidence-mib {budget}: not a positive number of MiB", expected="1 or more",
+                             found=str(budget))
+        extra["max_evidence_bytes"] = budget * 1024 * 1024
+    return RegistryOptions(ca_bundle=ca_bundle, allow_http=frozenset(hosts), docker_config=docker_config, **extra)
 
 
 def open_image(text: str, args: argparse.Namespace, *, create: bool = False) -> tuple[ImageRef, Store]:

@@ -14,6 +14,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from slsacheck._json import Refused, parse
 from slsacheck.cli._registry_flags import add_registry_flags, open_image
 from slsacheck.errors import InputError, NotFound
 from slsacheck.models import mediatypes as mt
@@ -112,7 +113,11 @@ def inspect_image(store: Store, reference: str, name: str) -> dict[str, Any]:
     if config is not None:
         out["config"] = _descriptor_json(config)
         if config.media_type in {mt.OCI_CONFIG, mt.DOCKER_CONFIG}:
-            doc = json.loads(store.fetch_blob(config, max_size=mt.MAX_MANIFEST_SIZE))
+            try:
+                doc = parse(store.fetch_blob(config, max_size=mt.MAX_MANIFEST_SIZE))
+            except Refused as exc:
+                doc = None
+                out["config"]["problem"] = f"the config is not readable JSON ({exc})"
             if isinstance(doc, dict):
                 for key in ("os", "architecture", "variant", "created"):
                     if isinstance(doc.get(key), str):

@@ -45,3 +45,7 @@ KIND_ATTS = "dev.cosignproject.cosign/atts"
 # Size caps for what is read into memory. Larger content is refused, never truncated.
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 MAX_EVIDENCE_SIZE = 16 * 1024 * 1024
+# Distinct evidence bytes (manifests and blobs) one verification reads: room for a few
+# large SBOM attestations in both the `.att` and the bundle forms. Past it the verdict is
+# incomplete (slsacheck.attach.reading).
+MAX_VERIFICATION_EVIDENCE = 64 * 1024 * 1024

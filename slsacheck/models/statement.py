@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from slsacheck._json import Refused, parse
 from slsacheck.errors import InputError
 from slsacheck.models.digest import Digest
 
@@ -121,14 +122,16 @@ class Statement:
     @classmethod
     def from_json(cls, data: bytes | str) -> Statement:
         try:
-            parsed = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
+            # Strict: a statement is what a signature covers; duplicate keys would let two
+            # verifiers read different subjects or predicates from the same signed bytes.
+            parsed = parse(data, strict=True)
+        except Refused as exc:
             raise InvalidStatement(
                 "not a valid in-toto Statement: the text is not JSON",
-                expected="a JSON object",
+                expected="a JSON object within bounds, each key once",
                 found=str(exc),
                 hint="a DSSE payload or attestation file must hold the statement as JSON",
-            ) from exc
+            ) from None
         return cls.from_dict(parsed)
 
     @classmethod

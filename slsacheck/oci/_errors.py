@@ -8,13 +8,13 @@ from (`CredentialLookup.explain`), never its secret.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
+from slsacheck._json import Refused, parse
 from slsacheck.errors import AuthError, NotFound, RegistryError, TLSError
 
 _MAX_ERROR_BODY = 64 * 1024
@@ -69,8 +69,8 @@ def tls_error(registry: str, ca_bundle: str | None, plain_allowed: bool, url: st
 def registry_codes(body: bytes) -> tuple[tuple[str, ...], str]:
     """The `errors[].code` list and the first message from a distribution error body."""
     try:
-        obj = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        obj = parse(body)
+    except Refused:
         return (), body[:200].decode("utf-8", "replace").strip()
     errors = obj.get("errors") if isinstance(obj, dict) else None
     if not isinstance(errors, list):

@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import email.utils
 import ipaddress
-import json
 import logging
 import threading
 import time
@@ -47,6 +46,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import requests.utils
 
+from slsacheck._json import parse
 from slsacheck.errors import AuthError, RegistryError, TLSError
 from slsacheck.models.reference import DOCKER_HUB
 from slsacheck.oci._errors import UntrustedCertificate, response_error, short, tls_error
@@ -298,7 +298,7 @@ class RegistryClient:
                 hint=self.credentials.explain() + f"; check it, or log in again (`docker login {self.registry}`)",
             )
         try:
-            obj = json.loads(body)
+            obj = parse(body)
             token = obj.get("token") or obj.get("access_token")
             lifetime = float(obj.get("expires_in") or 60)
             if response.status_code != 200 or not isinstance(token, str) or not token:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from slsacheck._json import parse
 from slsacheck.errors import StoreError
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, MalformedManifest, Manifest
@@ -22,7 +23,7 @@ DEFAULT_TAG = "latest"
 
 def check_marker(path: Path, location: str) -> None:
     try:
-        obj = json.loads(path.read_bytes()[:4096])
+        obj = parse(path.read_bytes()[:4096])
     except (OSError, ValueError) as exc:
         raise StoreError(f"{location}: unreadable oci-layout file ({exc})", repository=location) from None
     version = obj.get("imageLayoutVersion") if isinstance(obj, dict) else None
@@ -54,7 +55,7 @@ def load_index(path: Path, location: str) -> dict[str, Any]:
     if len(raw) > MAX_INDEX_SIZE:
         raise StoreError(f"{location}: index.json is larger than {MAX_INDEX_SIZE} bytes", repository=location)
     try:
-        obj = json.loads(raw)
+        obj = parse(raw, max_bytes=MAX_INDEX_SIZE)
     except ValueError as exc:
         raise StoreError(f"{location}: index.json is not valid JSON ({exc})", repository=location) from None
     if not isinstance(obj, dict) or not isinstance(obj.get("manifests", []), list):

@@ -27,6 +27,8 @@ class RegistryOptions:
     - `chunk_size`: blobs larger than this are uploaded in chunks (PATCH) of this size.
     - `tags_page_size`: tags asked for per page when listing tags.
     - `max_retry_after`: the longest `Retry-After` (seconds) honoured; longer waits fail.
+    - `max_evidence_bytes`: distinct evidence bytes one verification may read; past it the
+      verdict is incomplete, never judged on part of the evidence.
     """
 
     ca_bundle: str | None = None
@@ -38,3 +40,4 @@ class RegistryOptions:
     chunk_size: int = 8 * 1024 * 1024
     tags_page_size: int = 1000
     max_retry_after: float = 30.0
+    max_evidence_bytes: int = mt.MAX_VERIFICATION_EVIDENCE

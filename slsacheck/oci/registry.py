@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from slsacheck._json import Refused, parse
 from slsacheck.errors import DigestMismatch, NotFound, RegistryError, TooLarge
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, MalformedManifest, Manifest
@@ -309,8 +310,8 @@ class RegistryStore:
 
     def _json(self, body: bytes, what: str) -> dict[str, Any]:
         try:
-            obj = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            obj = parse(body)
+        except Refused:
             obj = None
         if not isinstance(obj, dict):
             raise self._malformed(what, "not a JSON object")

@@ -26,12 +26,12 @@ Every fact records where it was found (`where`), so a failing check can say so.
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from slsacheck._json import parse
 from slsacheck.models.predicates import SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V1
 
 SLSA_V1 = SLSA_PROVENANCE_V1
@@ -272,7 +272,7 @@ def _v1(predicate: Mapping[str, Any]) -> ProvenanceFacts:
         key = (_s(_map(bp).get("name")) or "").rsplit("/", 1)[-1]
         if key in _URL_PARAMS | _COMMIT_KEYS and _s(_map(bp).get("content")):
             try:
-                value = json.loads(base64.b64decode(bp["content"]))
+                value = parse(base64.b64decode(bp["content"]))
             except (ValueError, TypeError):
                 continue
             c.param(key, value, f"runDetails.byproducts[{i}]")

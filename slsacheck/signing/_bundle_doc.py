@@ -6,17 +6,18 @@ verification in `bundle.py` decides what any of it proves.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from cryptography import x509
 
+from slsacheck._json import Refused, parse
 from slsacheck.errors import VerificationError
 from slsacheck.models.digest import ArtifactDigests
 from slsacheck.models.statement import STATEMENT_TYPES
 from slsacheck.signing import _tlog
+from slsacheck.signing._x509ext import extensions
 from slsacheck.signing.dsse import IN_TOTO_PAYLOAD_TYPE
 
 MEDIA_TYPES = {
@@ -39,9 +40,9 @@ def parse_json(bundle: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(bundle, Mapping):
         return bundle
     try:
-        doc = json.loads(bundle)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise bad(f"the bundle is not JSON: {exc}") from exc
+        doc = parse(bundle, strict=True)
+    except Refused as exc:
+        raise bad(f"the bundle is not JSON: {exc}") from None
     if not isinstance(doc, Mapping):
         raise bad("the bundle is not a JSON object")
     return doc
@@ -136,7 +137,7 @@ def certificate(material: Mapping[str, Any], version: str) -> x509.Certificate |
     except ValueError as exc:
         raise bad(f"a certificate in the bundle does not parse: {exc}") from exc
     try:
-        if leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+        if extensions(leaf).get_extension_for_class(x509.BasicConstraints).value.ca:
             raise bad(
                 "the bundle's signing certificate is a CA certificate",
                 expected="a leaf certificate",
@@ -165,9 +166,9 @@ def check_statement(content: Content, target: ArtifactDigests) -> Mapping[str, A
             hint="only in-toto attestations can name the artifact they are about",
         )
     try:
-        statement = json.loads(content.payload or b"")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise VerificationError(f"DSSE payload is not JSON: {exc}", hint="the attestation is corrupt") from exc
+        statement = parse(content.payload or b"", strict=True)
+    except Refused as exc:
+        raise VerificationError(f"DSSE payload is not JSON: {exc}", hint="the attestation is corrupt") from None
     subjects = statement.get("subject") if isinstance(statement, Mapping) else None
     if (
         not isinstance(statement, Mapping)

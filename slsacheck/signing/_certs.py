@@ -29,6 +29,7 @@ from rfc3161_client import VerificationError as TsaError
 from rfc3161_client import VerifierBuilder, decode_timestamp_response
 
 from slsacheck.errors import VerificationError
+from slsacheck.signing._x509ext import extensions
 from slsacheck.signing.trust import TrustedRoot, verify_with_key
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -113,8 +114,8 @@ def verify_chain(
 
 def check_fulcio_profile(leaf: x509.Certificate) -> None:
     try:
-        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-        extended = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        usage = extensions(leaf).get_extension_for_class(x509.KeyUsage).value
+        extended = extensions(leaf).get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound as exc:
         raise VerificationError(
             "signing certificate lacks key usage extensions", hint="not a Fulcio certificate"
@@ -132,7 +133,7 @@ def verify_scts(leaf: x509.Certificate, issuer: x509.Certificate, root: TrustedR
     if not root.ctlogs:
         return  # this trust root does not ask for certificate transparency
     try:
-        scts = leaf.extensions.get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps).value
+        scts = extensions(leaf).get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps).value
     except x509.ExtensionNotFound as exc:
         raise VerificationError(
             "signing certificate has no SCT, but the trust root lists CT logs",

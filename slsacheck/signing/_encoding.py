@@ -6,7 +6,8 @@ declaration order (callers build dicts in that order), map keys sorted, UTF-8 wr
 raw, and `<`, `>`, `&`, U+2028, U+2029 escaped as `\\u003c` and so on.
 
 Decoding is strict: JSON with duplicate object keys is refused (two parsers reading
-the same bytes must never see different values), and base64 must be one alphabet,
+the same bytes must never see different values), within the depth and size bounds of
+`slsacheck._json`, and base64 must be one alphabet,
 standard or URL-safe, with padding either correct or absent.
 """
 
@@ -16,9 +17,9 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
+from slsacheck._json import MAX_BYTES, Refused, parse
 from slsacheck.errors import InputError
 
 _GO_ESCAPES = {
@@ -49,41 +50,22 @@ def go_json(value: Any, *, sort_keys: bool = False) -> bytes:
                          found=repr(exc.object[exc.start:exc.end])) from None
 
 
-def _no_duplicates(where: str, error: type[InputError]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
-    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        obj: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in obj:
-                raise error(
-                    f"duplicate JSON key {key!r} in {where}",
-                    expected="each key once",
-                    found=f"{key!r} twice",
-                    hint="the document is malformed or crafted to be read differently by different parsers",
-                )
-            obj[key] = value
-        return obj
-
-    return hook
-
-
-def strict_json(data: bytes | str, *, where: str, error: type[InputError] = InputError) -> Any:
-    """Parse JSON, refusing duplicate keys, invalid UTF-8 and NaN/Infinity."""
+def strict_json(
+    data: bytes | str, *, where: str, error: type[InputError] = InputError, max_bytes: int = MAX_BYTES
+) -> Any:
+    """Parse JSON within bounds (`slsacheck._json.parse`), refusing duplicate keys, invalid
+    UTF-8 and NaN/Infinity."""
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-    except UnicodeDecodeError as exc:
-        raise error(f"{where} is not UTF-8", expected="UTF-8 JSON", found=str(exc)) from exc
-
-    def no_constants(name: str) -> Any:
-        raise error(f"{where} is not valid JSON", expected="standard JSON numbers", found=name)
-
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicates(where, error), parse_constant=no_constants)
-    except json.JSONDecodeError as exc:
-        raise error(
-            f"{where} is not valid JSON",
-            expected="a JSON document",
-            found=f"{exc.msg} at line {exc.lineno} column {exc.colno}",
-        ) from exc
+        return parse(data, strict=True, max_bytes=max_bytes)
+    except Refused as exc:
+        if exc.duplicate_key is not None:
+            raise error(
+                f"duplicate JSON key {exc.duplicate_key!r} in {where}",
+                expected="each key once",
+                found=f"{exc.duplicate_key!r} twice",
+                hint="the document is malformed or crafted to be read differently by different parsers",
+            ) from None
+        raise error(f"{where} is not valid JSON", expected="a JSON document within bounds", found=str(exc)) from None
 
 
 def b64decode(text: object, *, what: str, error: type[InputError] = InputError) -> bytes:

@@ -13,14 +13,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from slsacheck._json import parse
 from slsacheck.errors import VerificationError
 from slsacheck.signing._tlog import TlogEntry, b64
 from slsacheck.signing.trust import PublicKey
@@ -67,7 +68,7 @@ def _same_verifier(encoded: Any, verifier: x509.Certificate | PublicKey, *, pem_
                 theirs = serialization.load_pem_public_key(raw)
         else:
             theirs = raw
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error, UnsupportedAlgorithm):
         return False
     if isinstance(verifier, x509.Certificate):
         der = verifier.public_bytes(serialization.Encoding.DER)
@@ -87,7 +88,7 @@ def _same_verifier(encoded: Any, verifier: x509.Certificate | PublicKey, *, pem_
 def verify_body(entry: TlogEntry, binding: Binding) -> None:
     """The entry's body must name this signature, its verifier and its artifact/envelope."""
     try:
-        body = json.loads(entry.body)
+        body = parse(entry.body, strict=True)
         spec = body["spec"]
     except (ValueError, KeyError, TypeError) as exc:
         raise _mismatch("the body is not a Rekor entry") from exc

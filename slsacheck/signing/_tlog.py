@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from slsacheck._json import parse
 from slsacheck.errors import VerificationError
 from slsacheck.signing.trust import LogKey, TrustedRoot
 
@@ -150,7 +151,7 @@ def entry_from_cosign_bundle(doc: Mapping[str, Any]) -> TlogEntry:
         raise VerificationError("cosign bundle annotation has no Payload object", hint=_HINT)
     body = b64(payload.get("body"), "cosign bundle Payload.body")
     try:
-        kind_doc = json.loads(body)
+        kind_doc = parse(body, strict=True)
         kind, version = str(kind_doc["kind"]), str(kind_doc["apiVersion"])
     except (ValueError, KeyError, TypeError) as exc:
         raise VerificationError("Rekor entry body is not a Rekor entry JSON", hint=_HINT) from exc

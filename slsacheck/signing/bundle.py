@@ -39,7 +39,7 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, utils
 from rfc3161_client import decode_timestamp_response
 
 from slsacheck.errors import Error, InputError, VerificationError
@@ -47,6 +47,7 @@ from slsacheck.models.digest import ArtifactDigests, Digest, looks_like_digest
 from slsacheck.models.statement import Statement
 from slsacheck.signing import _bundle_doc, _certs, _rekor_body, _tlog
 from slsacheck.signing._bundle_doc import MEDIA_TYPES
+from slsacheck.signing._x509ext import signing_key
 from slsacheck.signing.cosign_material import VerifiedSigner, verify_cosign_material
 from slsacheck.signing.dsse import pae
 from slsacheck.signing.identity import Identity
@@ -427,10 +428,7 @@ def _verify_timestamps(
 
 def _leaf_key(leaf: x509.Certificate | None) -> PublicKey:
     assert leaf is not None
-    key = leaf.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
-        raise VerificationError("unsupported key type in the signing certificate", found=type(key).__name__)
-    return key
+    return signing_key(leaf)
 
 
 def _verify_entry(

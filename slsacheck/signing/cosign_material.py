@@ -41,11 +41,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from rfc3161_client import decode_timestamp_response
 
 from slsacheck.errors import VerificationError
 from slsacheck.signing import _certs, _rekor_body, _tlog
+from slsacheck.signing._x509ext import signing_key
 from slsacheck.signing.dsse import Envelope
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.trust import TrustedRoot
@@ -121,10 +121,7 @@ def verify_cosign_material(
     """
     leaf = _load_certs(certificate_pem, "certificate")[0]
     intermediates = _certs.intermediates_only(_load_certs(chain_pem, "chain") if chain_pem else [])
-    key = leaf.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
-        raise VerificationError("unsupported key type in the signing certificate", found=type(key).__name__)
-    PublicKeyVerifier(key).verify(signature, payload)
+    PublicKeyVerifier(signing_key(leaf)).verify(signature, payload)
 
     now = now or datetime.now(UTC)
     entry = None

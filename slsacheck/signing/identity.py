@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
 from slsacheck.errors import InputError, VerificationError
+from slsacheck.signing._x509ext import extensions
 
 OID_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 OID_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
@@ -135,7 +136,7 @@ def certificate_identity(cert: x509.Certificate) -> tuple[str, str | None]:
 
 def certificate_subjects(cert: x509.Certificate) -> list[str]:
     try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        san = extensions(cert).get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return []
     except ValueError as exc:  # a malformed extension is a bad certificate, not a crash
@@ -151,13 +152,13 @@ def certificate_subjects(cert: x509.Certificate) -> list[str]:
 
 def certificate_issuer(cert: x509.Certificate) -> str | None:
     try:
-        ext = cert.extensions.get_extension_for_oid(OID_ISSUER_V2).value
+        ext = extensions(cert).get_extension_for_oid(OID_ISSUER_V2).value
         if isinstance(ext, x509.UnrecognizedExtension):
             return _der_utf8(ext.value)
     except x509.ExtensionNotFound:
         pass
     try:
-        ext = cert.extensions.get_extension_for_oid(OID_ISSUER_V1).value
+        ext = extensions(cert).get_extension_for_oid(OID_ISSUER_V1).value
         if isinstance(ext, x509.UnrecognizedExtension):
             return ext.value.decode("utf-8", errors="strict")
     except x509.ExtensionNotFound:

@@ -135,6 +135,8 @@ def summary(evidence: Evidence, candidates: Candidates | None = None) -> dict[st
     out: dict[str, Any] = {"signatures": section("signature"), "attestations": section("attestation")}
     if candidates is not None:
         out["searched"] = list(candidates.searched)
+        if candidates.limits:
+            out["limits"] = dict(candidates.limits)
     if evidence.incomplete:
         out["incomplete"] = list(evidence.incomplete)
     return out

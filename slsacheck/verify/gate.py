@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from slsacheck.attach.candidates import collect_candidates
+from slsacheck.attach.reading import DEFAULT_LIMITS, Limits
 from slsacheck.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_POLICY, Error
 from slsacheck.models.descriptor import Manifest
 from slsacheck.models.evidence import Evidence
@@ -43,6 +44,11 @@ def _open(ref: ImageRef, options: RegistryOptions | None) -> Store:
     from slsacheck.oci.open import open_store  # noqa: PLC0415 - registry code loads only when used
 
     return open_store(ref, options)
+
+
+def limits_of(options: RegistryOptions | None) -> Limits:
+    """The evidence limits of one verification under `options` (the defaults without)."""
+    return Limits(evidence_bytes=options.max_evidence_bytes) if options is not None else DEFAULT_LIMITS
 
 
 def _resolve(ref: ImageRef, store: Store | None, options: RegistryOptions | None) -> tuple[Store, Manifest]:
@@ -90,7 +96,7 @@ def _judge_many(
         what = f"resolving {text}: {exc}"
         return Verdict(text, str(ref.digest) if ref.digest else None, tuple(policies), (), incomplete=(what,))
     digest = manifest.digest
-    candidates = collect_candidates(store, digest)
+    candidates = collect_candidates(store, digest, limits=limits_of(options))
     checker = Checker(digest, manifest=manifest.raw, now=now, roots=roots)
     checks: list[Check] = []
     incomplete: list[str] = list(candidates.incomplete)

@@ -157,6 +157,11 @@ def test_a_role_and_other_operations_are_allowed_with_a_reason(webhook: RunningW
 
 @pytest.mark.parametrize(("body", "says"), [
     (b"{oops", "AdmissionReview: not JSON"),
+    # Nesting past Python's recursion limit, and nesting under it but past the bound that
+    # keeps every later walk of the document (logs, CEL, JSON patches) from recursing.
+    (b'{"kind":"AdmissionReview","request":' + b"[" * 50_000 + b"]" * 50_000 + b"}", "AdmissionReview: not JSON"),
+    (json.dumps({**pod_review(["nginx"]), "x": json.loads("[" * 150 + "]" * 150)}).encode(),
+     "AdmissionReview: not JSON"),
     (b'{"kind": "AdmissionReview"}', "AdmissionReview: wrong apiVersion/kind"),
     (json.dumps(pod_review(["nginx"])).replace('"image"', '"img"').encode(),
      "Pod: spec.containers[0].image is not a string"),

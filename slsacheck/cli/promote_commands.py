@@ -5,7 +5,8 @@ what was copied where, each destination's verdict and digest. `--output json` pr
 promotion record (schemas/promotion-record.schema.json); `--record FILE` writes it too.
 Exit codes: 0 promoted (or planned), 1 the source or a destination did not pass the
 policies, 2 usage, 3 something could not complete (nothing is ever promoted on 1 or 3 at
-the source). Library modules load inside the command function so `--help` stays fast.
+the source). Exit 0 under `mode: warn` or `--no-match allow|warn` is not a verified image:
+the record's `verificationResult` says FAILED. Library modules load inside the command function so `--help` stays fast.
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "promote", help="verify an image against policies, then copy it with its evidence to other places",
         description="Judge SRC against every --policy; if it passes, copy the verified digest (image or index "
         "with every child), its .sig/.att manifests (merged with what is there) and its referrers to each DST, "
-        "judge each DST with the same policies, and set the DST tags last. Re-running finishes an "
-        "interrupted promotion and sends nothing that is already there.",
+        "judge each DST by the policies that judged SRC plus any policy matching the DST's name (an oci: "
+        "hand-over is judged by SRC's policies), and set the DST tags last. A DST that fails keeps the copy "
+        "untagged; re-running finishes an interrupted or withheld promotion and sends nothing that is already "
+        "there. A SRC no policy matches is refused unless --no-match is allow or warn: then it is copied and "
+        "the record says no policy judged it. Under mode: warn, or unjudged, the record and the VSA say "
+        "verificationResult FAILED even though the promotion goes on.",
     )
     p.add_argument("source", metavar="SRC", help="REGISTRY/REPO[:TAG][@DIGEST] or oci:DIR[:TAG]")
     p.add_argument("destinations", nargs="+", metavar="DST",
@@ -33,7 +38,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--policy", action="append", default=[], required=True, metavar="FILE",
                    help="an ImagePolicy file (repeatable); every policy matching an image must pass")
     p.add_argument("--no-match", choices=["deny", "warn", "allow"], default=None,
-                   help="what an image no policy matches gets (default: the policies' noMatch, else deny)")
+                   help="what a SRC no policy matches gets (default: the policies' noMatch, else deny): deny "
+                   "refuses it; allow and warn promote it UNVERIFIED and the record says so")
     p.add_argument("--tag", action="append", default=[], metavar="TAG",
                    help="tag to set at every destination (repeatable; default: DST's tag, else SRC's)")
     p.add_argument("--dry-run", action="store_true", help="verify SRC and say what would be copied; write nothing")

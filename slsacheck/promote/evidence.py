@@ -1,26 +1,30 @@
 """Copy an image's evidence to a destination: cosign `.sig`/`.att` tags and referrers.
 
-What is evidence of an image with digest D (and of every manifest an index lists):
+What is evidence of an image with digest D (and of every manifest an index lists), and
+what of it is carried, is decided by `slsacheck.promote.carry`:
 
-- the `sha256-<hex>.sig` and `sha256-<hex>.att` manifests (one layer per signature or
-  attestation), with their config and layer blobs; from a `cosign save` layout, the
-  manifests its index.json marks `kind: dev.cosignproject.cosign/sigs|atts` (they get the
-  cosign tags at the destination);
-- the referrers of D (Sigstore bundles, SBOMs, ...), and the referrers of those referrers
-  one level down, each with its blobs.
+- the `sha256-<hex>.sig` and `sha256-<hex>.att` manifests, keeping only their signature
+  or attestation layers; from a `cosign save` layout, the manifests its index.json marks
+  `kind: dev.cosignproject.cosign/sigs|atts` (they get the cosign tags at the destination);
+- the referrers of D whose manifest names D as its subject and is a Sigstore bundle or an
+  SBOM of the expected shape. Anything else listed is reported as skipped, with why.
 
 Rules, so that a destination's evidence only ever grows:
 
-- a cosign tag absent at the destination is copied byte-exact (same digest as the source);
-  one present with other content is MERGED: the destination's layers are kept as they are
-  and the source's layers it lacks are appended (`slsacheck.attach.cosign_tags`), so
-  signatures another signer left there survive; identical layers are not added twice;
+- a cosign tag absent at the destination is copied byte-exact when it is exactly what
+  cosign writes, else written anew from the layers carried; one present with other
+  content is MERGED: the destination's layers are kept as they are and the carried
+  layers it lacks are appended (`slsacheck.attach.cosign_tags`), so signatures another
+  signer left there survive; identical layers are not added twice;
 - a referrer is copied as its exact manifest, then made findable: a destination with the
   referrers API (or a layout, which finds referrers by their `subject`) lists it by itself;
   elsewhere the `sha256-<hex>` fallback index is read, the entry merged in (never twice),
   and written back, then read back (the same bounded loop `attach.referrers` uses);
 - blobs first, then the manifest naming them, then any tag: an interrupted copy leaves at
-  most unreferenced blobs, and a re-run finishes it sending only what is missing.
+  most unreferenced blobs, and a re-run finishes it sending only what is missing;
+- nothing is dropped silently: a subject listing more referrers than `MAX_REFERRERS`, or an
+  index with more than `MAX_SUBJECTS` manifests, fails the destination (`EvidenceCapExceeded`,
+  exit 3: its tags are never set) rather than promote part of its evidence.
 
 Nothing here moves the image's own tags: that is the caller's last step.
 """
@@ -32,24 +36,39 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from slsacheck._reason import one_line
 from slsacheck.attach import cosign_tags as ct
 from slsacheck.attach.referrers import fallback_tag, merge_fallback_index
-from slsacheck.errors import NotFound
+from slsacheck.errors import EXIT_INCOMPLETE, Error, InputError, IntegrityError, NotFound
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
 from slsacheck.models.digest import Digest
 from slsacheck.oci.copy import CopyReport, copy
 from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.store import Store
+from slsacheck.promote.carry import (
+    SkippedLayer,
+    TagKind,
+    artifact_type,
+    listing_problem,
+    referrer_problem,
+    sort_tag_layers,
+)
 
 Kind = Literal["signatures", "attestations", "referrer"]
-Action = Literal["copied", "merged", "present"]
-# Bounds on the work one promotion may cause.
+Action = Literal["copied", "merged", "present", "skipped"]
+# Bounds on the work one promotion may cause; reaching one fails the destination.
 MAX_SUBJECTS = 1024  # manifests under one index whose evidence is looked for
-MAX_REFERRERS = 256  # referrers copied per destination
-REFERRER_DEPTH = 2  # referrers of the image, and their own referrers
+MAX_REFERRERS = 1024  # referrers listed for one subject
 _LIST_ATTEMPTS = 5
-_TAG_KINDS: tuple[Kind, ...] = ("signatures", "attestations")
+_TAG_KINDS: tuple[TagKind, ...] = ("signatures", "attestations")
+
+
+class EvidenceCapExceeded(Error):
+    """More evidence is listed than a promotion reads: promoting part of it could leave
+    behind the one piece that matters, so the destination is not finished."""
+
+    exit_code = EXIT_INCOMPLETE
 
 
 @dataclass(frozen=True)
@@ -63,18 +82,24 @@ class EvidenceItem:
     layers_added: int = 0  # merged: layers appended to the destination's manifest
     listed: bool = False  # referrer: entry added to the destination's fallback index
     report: CopyReport | None = None  # copied: what went over
+    reason: str | None = None  # skipped: why; a cosign manifest written anew: why not copied as it was
+    layers_skipped: tuple[SkippedLayer, ...] = ()  # layers of a .sig/.att manifest left behind
 
     @property
     def sent_nothing(self) -> bool:
-        return self.action == "present" and not self.listed
+        return self.action in {"present", "skipped"} and not self.listed
 
     def describe(self, *, dry_run: bool = False) -> str:
         what = {"signatures": ".sig", "attestations": ".att", "referrer": "referrer"}[self.kind]
         verbs = {"copied": ("copied", "to copy"), "merged": ("merged", "to merge"),
-                 "present": ("already there", "already there")}
+                 "present": ("already there", "already there"), "skipped": ("skipped", "to skip")}
         text = f"{what} {self.reference}: {verbs[self.action][dry_run]}"
         if self.action == "merged":
             text += f" ({self.layers_added} new layer(s))"
+        if self.reason is not None:
+            text += f" ({self.reason})"
+        for layer in self.layers_skipped:
+            text += f"; layer {layer.index} {layer.digest} left behind: {layer.reason}"
         if self.listed:
             text += "; " + ("to list" if dry_run else "listed") + " in the referrers fallback index"
         return text
@@ -90,6 +115,10 @@ class EvidenceItem:
             out["layersAdded"] = self.layers_added
         if self.kind == "referrer":
             out["listedInFallbackIndex"] = self.listed
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.layers_skipped:
+            out["layersSkipped"] = [layer.to_json() for layer in self.layers_skipped]
         if self.report is not None:
             out["blobsCopied"] = len(self.report.blobs_copied)
             out["blobsMounted"] = len(self.report.blobs_mounted)
@@ -114,7 +143,12 @@ def subjects(src: Store, top: Manifest) -> list[Digest]:
             if child.digest in seen or child.media_type not in mt.MANIFEST_TYPES:
                 continue
             if len(seen) >= MAX_SUBJECTS:
-                return out
+                raise EvidenceCapExceeded(
+                    f"{src.location}@{top.digest} lists more than {MAX_SUBJECTS} manifests",
+                    expected=f"at most {MAX_SUBJECTS} manifests whose evidence a promotion looks for",
+                    found=f"more than {MAX_SUBJECTS}",
+                    hint="promote the child images one by one, by digest",
+                )
             seen.add(child.digest)
             out.append(child.digest)
             if child.media_type in mt.INDEX_TYPES:
@@ -122,7 +156,7 @@ def subjects(src: Store, top: Manifest) -> list[Digest]:
     return out
 
 
-def _saved_layout(src: Store, subject: Digest, kind: Kind) -> list[Manifest]:
+def _saved_layout(src: Store, subject: Digest, kind: TagKind) -> list[Manifest]:
     """A `cosign save` layout marks its `.sig`/`.att` manifests with a `kind` annotation
     instead of a tag; they are the evidence of the layout's one image."""
     if not isinstance(src, LayoutStore):
@@ -136,7 +170,7 @@ def _saved_layout(src: Store, subject: Digest, kind: Kind) -> list[Manifest]:
             if e.annotations.get(mt.ANN_KIND) == wanted and mt.ANN_REF_NAME not in e.annotations]
 
 
-def copy_cosign_tag(src: Store, dst: Store, subject: Digest, kind: Kind, *, dry_run: bool) -> list[EvidenceItem]:
+def copy_cosign_tag(src: Store, dst: Store, subject: Digest, kind: TagKind, *, dry_run: bool) -> list[EvidenceItem]:
     """The `.sig` (kind `signatures`) or `.att` manifest of `subject`: copied, merged or present."""
     tag = ct.signature_tag(subject) if kind == "signatures" else ct.attestation_tag(subject)
     found = _read(src, tag)
@@ -145,27 +179,39 @@ def copy_cosign_tag(src: Store, dst: Store, subject: Digest, kind: Kind, *, dry_
 
 
 def _copy_or_merge(
-    src: Store, dst: Store, subject: Digest, kind: Kind, *, tag: str, source: Manifest, dry_run: bool
+    src: Store, dst: Store, subject: Digest, kind: TagKind, *, tag: str, source: Manifest, dry_run: bool
 ) -> EvidenceItem:
+    sorted_ = sort_tag_layers(source, kind)
+    skipped = sorted_.skipped
+    if not sorted_.kept:
+        return EvidenceItem(kind, subject, tag, "skipped", reason="no signature or attestation layer to carry",
+                            layers_skipped=skipped)
     existing = _read(dst, tag)
-    if existing is None:
+    if existing is None and sorted_.exact:
         # By digest, tagged: what we copy is what we read, even if the source tag moves.
         report = copy(src, dst, str(source.digest), tags=(tag,), dry_run=dry_run)
         return EvidenceItem(kind, subject, tag, "copied", report=report)
-    if existing.digest == source.digest:
+    if existing is not None and existing.digest == source.digest and sorted_.exact:
         return EvidenceItem(kind, subject, tag, "present")
-    merged = ct.merge_layers(existing, source.layers)
-    if not merged.changed:
-        return EvidenceItem(kind, subject, tag, "present")
+    # Written anew (nothing there yet) or merged (the destination has its own manifest):
+    # either way only the carried layers go over, under cosign's own config.
+    action: Action = "copied" if existing is None else "merged"
+    why = sorted_.why_rewritten if existing is None else None
+    merged = ct.merge_layers(existing, sorted_.kept)
+    if not merged.changed and existing is not None:
+        return EvidenceItem(kind, subject, tag, "present", layers_skipped=skipped)
     if dry_run:
-        return EvidenceItem(kind, subject, tag, "merged", layers_added=len(merged.added),
+        return EvidenceItem(kind, subject, tag, action, layers_added=len(merged.added), reason=why,
+                            layers_skipped=skipped,
                             report=CopyReport(src.location, dst.location, source.digest, source.media_type,
                                               dry_run=True))
     wanted = {d.digest for d in merged.added}
     layers = [ct.Layer(src.fetch_blob(layer), layer.media_type, layer.annotations)
-              for layer in source.layers if layer.digest in wanted]
+              for layer in sorted_.kept if layer.digest in wanted]
     result = ct.append_layers(dst, tag, layers)
-    return EvidenceItem(kind, subject, tag, "merged" if result.added else "present", layers_added=result.added)
+    if not result.added:
+        return EvidenceItem(kind, subject, tag, "present", layers_skipped=skipped)
+    return EvidenceItem(kind, subject, tag, action, layers_added=result.added, reason=why, layers_skipped=skipped)
 
 
 def _listed(store: Store, subject: Digest, digest: Digest) -> bool:
@@ -200,30 +246,55 @@ def ensure_listed(dst: Store, subject: Digest, entry: Descriptor, *, dry_run: bo
 
 def _referrers(store: Store, subject: Digest) -> list[Descriptor]:
     try:
-        return store.referrers(subject)
+        found = store.referrers(subject)
     except NotFound:
         return []
+    unique = list({d.digest: d for d in found}.values())
+    if len(unique) > MAX_REFERRERS:
+        raise EvidenceCapExceeded(
+            f"{store.location}: {len(unique)} referrers listed for {subject}",
+            expected=f"at most {MAX_REFERRERS} referrers per image, each read before it is carried",
+            found=f"{len(unique)}",
+            hint="someone attached more referrers than a promotion reads; remove the ones that are not "
+            "evidence at the source (or promote from a copy without them), then run the promotion again",
+        )
+    return unique
+
+
+def _entry(manifest: Manifest) -> Descriptor:
+    """The descriptor the destination lists: the manifest's own artifact type and
+    annotations, not what the source's listing claimed."""
+    return Descriptor(manifest.media_type, manifest.digest, len(manifest.raw),
+                      annotations=dict(manifest.annotations), artifact_type=artifact_type(manifest))
 
 
 def copy_referrers(src: Store, dst: Store, subject: Digest, *, dry_run: bool) -> Iterator[EvidenceItem]:
-    """Every referrer of `subject` (and of those, down to `REFERRER_DEPTH`), copied and listed."""
-    seen: set[Digest] = set()
-    todo: list[tuple[Digest, int]] = [(subject, 1)]
-    while todo:
-        about, depth = todo.pop(0)
-        for entry in _referrers(src, about):
-            if entry.digest in seen:
-                continue
-            if len(seen) >= MAX_REFERRERS:
-                return
-            seen.add(entry.digest)
-            report = copy(src, dst, str(entry.digest), dry_run=dry_run)
-            listed = ensure_listed(dst, about, entry, dry_run=dry_run)
-            action: Action = "present" if report.sent_nothing else "copied"
-            yield EvidenceItem("referrer", about, str(entry.digest), action, listed=listed,
-                               report=report if action == "copied" else None)
-            if depth < REFERRER_DEPTH:
-                todo.append((entry.digest, depth + 1))
+    """Every referrer of `subject` that is evidence about it, copied and listed; the rest
+    reported as skipped with the reason."""
+    for listed in _referrers(src, subject):
+        reference = str(listed.digest)
+        why = listing_problem(listed)
+        if why is not None:
+            yield EvidenceItem("referrer", subject, reference, "skipped", reason=why)
+            continue
+        try:
+            manifest = _read(src, reference)
+        except (InputError, IntegrityError) as exc:
+            # Junk is not evidence: say so and go on; a registry that failed us still stops.
+            yield EvidenceItem("referrer", subject, reference, "skipped", reason=f"unreadable: {one_line(exc)}")
+            continue
+        if manifest is None:
+            yield EvidenceItem("referrer", subject, reference, "skipped", reason="listed but not in the repository")
+            continue
+        why = referrer_problem(manifest, subject, listed)
+        if why is not None:
+            yield EvidenceItem("referrer", subject, reference, "skipped", reason=why)
+            continue
+        report = copy(src, dst, reference, dry_run=dry_run)
+        added = ensure_listed(dst, subject, _entry(manifest), dry_run=dry_run)
+        action: Action = "present" if report.sent_nothing else "copied"
+        yield EvidenceItem("referrer", subject, reference, action, listed=added,
+                           report=report if action == "copied" else None)
 
 
 def copy_evidence(src: Store, dst: Store, top: Manifest, *, dry_run: bool = False) -> tuple[EvidenceItem, ...]:

@@ -11,12 +11,24 @@ The order is the contract:
    the source since the verdict cannot change what is promoted);
 4. per destination, in this order: blobs, child manifests, the image or index (untagged);
    then its evidence (`slsacheck.promote.evidence`: `.sig`/`.att` merged, referrers and
-   their fallback index); then the destination is judged with the same policies, by
-   digest; only if it passes there are the destination tags set, LAST, and read back
+   their fallback index); then the destination is judged, by digest, by the policies
+   that judged the source plus those matching the destination's name
+   (`slsacheck.promote.judging`: an `oci:` hand-over or a production registry the
+   staging policy does not name is still judged, and judged by what vouched for the
+   source); only if it passes there are the destination tags set, LAST, and read back
    (each must name the source digest). A destination therefore never shows a tag whose
    image is incomplete, or whose evidence has not arrived, or that does not verify there;
 5. with a signer, a signed VSA (`slsacheck.promote.vsa`) about the destination's verdict
    is attached at the destination before its tags are set.
+
+A source no policy matches is promoted only when `--no-match` (or the policies'
+`noMatch`) is `allow` or `warn`: it is copied like any other, and the record and any VSA
+say that no policy judged it (`verificationResult: FAILED`, no levels). `mode: warn`
+works the same way: the tags are set, the summary says FAILED.
+
+A destination that does not pass keeps what was copied (image and evidence, untagged)
+and is reported as such (`tagsWithheld`); a re-run that passes there finishes it
+(`resumed`), sending nothing twice.
 
 Idempotent and resumable: everything present at a destination is left alone and reported
 as present, so a re-run after an interruption sends only what is missing, and a re-run
@@ -30,7 +42,7 @@ import contextlib
 import logging
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,13 +56,14 @@ from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
 from slsacheck.promote.evidence import copy_evidence
+from slsacheck.promote.judging import Judge, judges_for, source_policies, verification_result
 from slsacheck.promote.record import DestinationResult, PromotionRecord, TagResult
 from slsacheck.verify.authorities import TrustRoots
-from slsacheck.verify.gate import verify_image
+from slsacheck.verify.gate import verify_image, verify_with_policies
 
 if TYPE_CHECKING:
     from slsacheck.models.verdict import Verdict
-    from slsacheck.policy.model import PolicySet
+    from slsacheck.policy.model import Policy, PolicySet
     from slsacheck.signing.signer import Signer
 
 log = logging.getLogger(__name__)
@@ -120,6 +133,7 @@ class _Run:
     src: Store
     top: Manifest
     policy_set: PolicySet
+    source_policies: tuple[Policy, ...]
     policy_uri: str
     options: RegistryOptions | None
     now: datetime | None
@@ -141,15 +155,24 @@ class _Run:
             # The user's input was checked before the source was verified: a malformed
             # manifest met at a destination is that destination's fault, not a usage error.
             code = EXIT_POLICY if exc.exit_code == EXIT_POLICY else EXIT_INCOMPLETE
-            return DestinationResult(dest.text, name, "error", dest.tags, error=exc.diagnostics(), exit_code=code)
+            return DestinationResult(dest.text, name, "error", dest.tags, error=exc.diagnostics(), exit_code=code,
+                                     judged_by=self.judges(dest))
+
+    def judges(self, dest: Destination) -> tuple[Judge, ...]:
+        return judges_for(self.source_policies, self.policy_set, dest.ref.name)
 
     def _promote(self, dest: Destination, dst: Store) -> DestinationResult:
         digest = self.digest
         name = dest.ref.name
         tags = dest.tags
         log.info("promoting %s to %s", digest, dest.text)
+        judges = self.judges(dest)
+        policies = [j.policy for j in judges]
         previous = {tag: tagged(dst, tag) for tag in tags}
         image = copy(self.src, dst, str(digest), tags=tags if self.dry_run else (), dry_run=self.dry_run)
+        # Content already there under a tag that does not name it: an earlier run copied
+        # it and withheld the tags; this run finishes that promotion.
+        resumed = digest in image.manifests_present and any(previous[t] != digest for t in tags)
         evidence = copy_evidence(self.src, dst, self.top, dry_run=self.dry_run)
         if self.dry_run:
             tag_results = tuple(
@@ -157,16 +180,20 @@ class _Run:
                           str(previous[t]) if previous[t] not in (None, digest) else None)
                 for t in tags
             )
-            return DestinationResult(dest.text, name, "planned", tags, image, evidence, tag_results)
-        verdict = verify_image(dest.ref.with_digest(digest), self.policy_set, options=self.options, now=self.now,
-                               store=dst, image_text=f"{name}@{digest}", roots=self.roots)
-        vsa = self._attach_vsa(dest, dst, verdict) if self.signer is not None else None
+            return DestinationResult(dest.text, name, "planned", tags, image, evidence, tag_results,
+                                     judged_by=judges, resumed=resumed)
+        verdict = verify_with_policies(dest.ref.with_digest(digest), policies, self.policy_set, options=self.options,
+                                       now=self.now, store=dst, image_text=f"{name}@{digest}", roots=self.roots)
+        result = verification_result(verdict, policies)
+        vsa = self._attach_vsa(dest, dst, verdict, policies) if self.signer is not None else None
         if not verdict.passed:
             code = EXIT_INCOMPLETE if verdict.outcome == "error" else EXIT_POLICY
             return DestinationResult(dest.text, name, "error" if code == EXIT_INCOMPLETE else "failed", tags, image,
-                                     evidence, (), verdict, vsa=vsa, exit_code=code,
+                                     evidence, (), verdict, vsa=vsa, exit_code=code, judged_by=judges,
+                                     verification_result=result, tags_withheld=bool(tags), resumed=resumed,
                                      error="the promoted image does not pass the policies at this destination; "
-                                     "its tags were not set")
+                                     "its image and evidence were copied and its tags withheld: fix what failed "
+                                     "and run the promotion again to finish it")
         final = copy(self.src, dst, str(digest), tags=tags)
         tag_results = tuple(
             TagResult(t, "present" if t in final.tags_present else "set",
@@ -179,9 +206,12 @@ class _Run:
         return DestinationResult(
             dest.text, name, "promoted" if matches else "error", tags, image, evidence, tag_results, verdict,
             str(shown) if shown else None, matches, vsa, exit_code=EXIT_OK if matches else EXIT_INCOMPLETE,
+            judged_by=judges, verification_result=result, resumed=resumed,
         )
 
-    def _attach_vsa(self, dest: Destination, dst: Store, verdict: Verdict) -> dict[str, Any]:
+    def _attach_vsa(
+        self, dest: Destination, dst: Store, verdict: Verdict, policies: Sequence[Policy]
+    ) -> dict[str, Any]:
         from slsacheck.attach.sign import attest_image  # noqa: PLC0415 - crypto loads only when signing
         from slsacheck.promote.vsa import VSA_PREDICATE_TYPE, input_attestations, vsa_predicate  # noqa: PLC0415
 
@@ -190,7 +220,7 @@ class _Run:
         predicate = vsa_predicate(
             resource_uri=f"{dest.ref.name}@{digest}",
             verdict=verdict,
-            policies=self.policy_set.matching(dest.ref.name),
+            policies=policies,
             policy_uri=self.policy_uri,
             policy_digest=self.policy_set.digest(),
             inputs=input_attestations(dst, digest, verdict),
@@ -228,16 +258,22 @@ def promote(
     verdict = verify_image(src_ref, policy_set, options=options, now=now, image_text=source, roots=roots)
     files = tuple(str(f) for f in policy_files)
 
-    def record(results: Sequence[DestinationResult], digest: str | None) -> PromotionRecord:
-        return PromotionRecord(source, digest, verdict, files, policy_set.digest(), started, datetime.now(UTC),
-                               dry_run, tuple(results))
+    def record(results: Sequence[DestinationResult], judged: Verdict) -> PromotionRecord:
+        return PromotionRecord(source, judged.digest, judged, files, policy_set.digest(), started,
+                               datetime.now(UTC), dry_run, tuple(results),
+                               verification_result(judged, source_policies(judged, policy_set)))
 
-    if not verdict.passed or verdict.digest is None:
+    if not verdict.passed:
         log.info("refusing to promote %s: verdict %s", source, verdict.outcome)
-        return record((), verdict.digest)
-    digest = Digest.parse(verdict.digest)
-    src = _open(src_ref, options, create=False)
-    top = src.fetch_manifest(str(digest))
-    run = _Run(src, top, policy_set, policy_uri or default_policy_uri(policy_files, policy_set), options, now,
-               roots, signer, dry_run)
-    return record([run.destination(d) for d in planned], str(digest))
+        return record((), verdict)
+    try:
+        src = _open(src_ref, options, create=False)
+        # No policy judged the source and noMatch let it through: the gate made no
+        # registry call, so the source is resolved here, ONCE, and that digest promoted.
+        top = src.fetch_manifest(verdict.digest or src_ref.identifier)
+    except Error as exc:
+        return record((), replace(verdict, incomplete=(f"reading {source}: {exc}",)))
+    verdict = replace(verdict, digest=str(top.digest))
+    run = _Run(src, top, policy_set, tuple(source_policies(verdict, policy_set)),
+               policy_uri or default_policy_uri(policy_files, policy_set), options, now, roots, signer, dry_run)
+    return record([run.destination(d) for d in planned], verdict)

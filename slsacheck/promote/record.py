@@ -8,7 +8,12 @@ Outcomes: the run is `refused` (the source did not pass: nothing copied), `plann
 (`--dry-run`), `promoted` (every destination copied, verified and tagged), or `partial`
 (at least one destination failed or could not complete; the others are done). A
 destination is `promoted`, `planned`, `failed` (its verdict did not pass: content copied,
-tags NOT set) or `error` (copying or verifying could not complete).
+tags NOT set: `tagsWithheld`) or `error` (copying or verifying could not complete).
+
+The outcome says what was done; `verificationResult` says what was found: `PASSED` only
+when a policy judged the image and every check held. Under `mode: warn` or
+`--no-match allow|warn` an image can be promoted with `verificationResult: FAILED`; the
+record never calls such an image verified.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from slsacheck.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_POLICY
 from slsacheck.models.verdict import Verdict
 from slsacheck.oci.copy import CopyReport
 from slsacheck.promote.evidence import EvidenceItem
+from slsacheck.promote.judging import Judge, Result
 
 RECORD_KIND = "PromotionRecord"
 RECORD_API_VERSION = "slsacheck.dev/v1alpha1"
@@ -58,6 +64,10 @@ class DestinationResult:
     vsa: dict[str, Any] | None = None  # the attached VSA (tag, bundle) if any
     error: str | None = None
     exit_code: int = EXIT_OK
+    judged_by: tuple[Judge, ...] = ()  # the policies that judged (or would judge) this copy
+    verification_result: Result | None = None  # None: not judged (planned, or could not get that far)
+    tags_withheld: bool = False  # content and evidence copied, tags not set
+    resumed: bool = False  # the content was already there untagged: an earlier partial run finished
 
     @property
     def sent_nothing(self) -> bool:
@@ -84,6 +94,10 @@ class DestinationResult:
             "digestMatches": self.digest_matches,
             "verdict": self.verdict.to_json() if self.verdict else None,
             "copied": copied,
+            "judgedBy": [j.to_json() for j in self.judged_by],
+            "verificationResult": self.verification_result,
+            "tagsWithheld": self.tags_withheld,
+            "resumed": self.resumed,
         }
         if self.vsa is not None:
             out["vsa"] = self.vsa
@@ -103,6 +117,7 @@ class PromotionRecord:
     finished: datetime
     dry_run: bool
     destinations: tuple[DestinationResult, ...] = ()
+    verification_result: Result = "FAILED"  # of the source, whatever the mode
     version: str = field(default=__version__)
 
     @property
@@ -134,7 +149,8 @@ class PromotionRecord:
             "finishedAt": _time(self.finished),
             "dryRun": self.dry_run,
             "outcome": self.outcome,
-            "source": {"image": self.source, "digest": self.source_digest, "verdict": self.verdict.to_json()},
+            "source": {"image": self.source, "digest": self.source_digest, "verdict": self.verdict.to_json(),
+                       "judgedBy": list(self.verdict.policies), "verificationResult": self.verification_result},
             "policy": {"files": list(self.policy_files), "digest": self.policy_digest},
             "destinations": [d.to_json() for d in self.destinations],
         }
@@ -148,9 +164,21 @@ def render_text(record: PromotionRecord) -> str:
         return "\n".join(lines) + "\n"
     verb = "would promote" if record.dry_run else "promoting"
     lines.append(f"{verb} {record.source_digest} to {len(record.destinations)} destination(s)")
+    if not record.verdict.policies:
+        lines.append(f"no policy judged {record.source} (noMatch let it through): it is promoted UNVERIFIED; "
+                     "verification result FAILED")
+    elif record.verification_result == "FAILED":
+        lines.append("checks failed under mode: warn, which does not stop a promotion; verification result FAILED")
     for d in record.destinations:
         lines.append("")
         lines.append(f"destination {d.image}: {d.outcome.upper()}")
+        if d.judged_by:
+            judges = ", ".join(f"{j.policy.name} ({' and '.join(j.reasons)})" for j in d.judged_by)
+            lines.append(f"  judged by: {judges}")
+        elif d.outcome != "error":
+            lines.append("  judged by: no policy (noMatch decides)")
+        if d.resumed:
+            lines.append("  finishing an earlier promotion that copied the image and withheld its tags")
         if d.image_copy is not None:
             c = d.image_copy
             lines.append(
@@ -171,7 +199,8 @@ def render_text(record: PromotionRecord) -> str:
                 moved = f" (moved from {t.previous})" if t.previous else ""
                 lines.append(f"  tag {t.tag}: {'to set' if record.dry_run else 'set'}{moved}")
         if d.verdict is not None:
-            lines.append(f"  verdict at the destination: {d.verdict.outcome.upper()}")
+            lines.append(f"  verdict at the destination: {d.verdict.outcome.upper()}"
+                         f" (verification result {d.verification_result})")
             for check in d.verdict.failed:
                 lines.append(f"    FAIL {check.id}: {check.found or check.message or ''}".rstrip())
             for reason in d.verdict.incomplete:
@@ -179,8 +208,11 @@ def render_text(record: PromotionRecord) -> str:
         if d.digest is not None:
             same = "equal to the source" if d.digest_matches else "DIFFERENT from the source"
             lines.append(f"  digest: {d.digest} ({same})")
+        if d.tags_withheld:
+            lines.append("  PARTIAL: image and evidence copied, tags withheld")
         if d.error is not None:
             lines.append(f"  error: {d.error}")
     lines.append("")
-    lines.append(f"result: {record.outcome}")
+    summary = "" if record.dry_run else f" (verification result {record.verification_result})"
+    lines.append(f"result: {record.outcome}{summary}")
     return "\n".join(lines) + "\n"

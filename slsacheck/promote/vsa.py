@@ -11,10 +11,14 @@ the promoted digest AT that destination, from the verdict judged there.
   the same rules loaded from anywhere give the same digest);
 - `inputAttestations` are the attestations that VERIFIED for the verdict, each named by
   where it was found and the digest of its DSSE envelope (a `.att` layer) or bundle;
-- `verificationResult` is `PASSED` only for a passing verdict, else `FAILED`;
-- `verifiedLevels` lists a SLSA track level only when every matching policy declares it
-  (metadata annotation `slsacheck.dev/verified-levels`, e.g. `SLSA_BUILD_LEVEL_3`) and
-  the verdict passed: slsacheck never infers a level the policy's author did not claim.
+- `verificationResult` is `PASSED` only when a policy judged the image, the verification
+  completed and every check held (`slsacheck.promote.judging.verification_result`):
+  a check that failed under `mode: warn`, or an image no policy matched, is `FAILED`,
+  whatever the exit code the mode allowed;
+- `verifiedLevels` lists a SLSA track level only when every policy that judged the copy
+  declares it (metadata annotation `slsacheck.dev/verified-levels`, e.g.
+  `SLSA_BUILD_LEVEL_3`) and the result is `PASSED`: slsacheck never infers a level the
+  policy's author did not claim, and never claims one for a failed verification.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from slsacheck.errors import PolicyError
 from slsacheck.models.digest import Digest
 from slsacheck.models.verdict import Verdict
 from slsacheck.oci.store import Store
+from slsacheck.promote.judging import verification_result
 
 if TYPE_CHECKING:
     from slsacheck.policy.model import Policy
@@ -60,8 +65,8 @@ def declared_levels(policy: Policy) -> tuple[str, ...]:
 
 
 def verified_levels(verdict: Verdict, policies: Sequence[Policy]) -> list[str]:
-    """Levels every matching policy declares, if the verdict passed; none otherwise."""
-    if not verdict.passed or not policies:
+    """Levels every judging policy declares, if the verification PASSED; none otherwise."""
+    if not policies or verification_result(verdict, policies) != "PASSED":
         return []
     common = set(declared_levels(policies[0]))
     for policy in policies[1:]:
@@ -103,7 +108,7 @@ def vsa_predicate(
         "resourceUri": resource_uri,
         "policy": {"uri": policy_uri, "digest": {algorithm: hexdigest}},
         "inputAttestations": [dict(i) for i in inputs],
-        "verificationResult": "PASSED" if verdict.passed else "FAILED",
+        "verificationResult": verification_result(verdict, policies),
         "verifiedLevels": verified_levels(verdict, policies),
         "slsaVersion": "1.0",
     }

@@ -150,6 +150,28 @@ def verify_image(
                        store=store, image_text=image_text, roots=roots)
 
 
+def verify_with_policies(
+    ref: ImageRef,
+    policies: Sequence[Policy],
+    no_match: PolicySet,
+    *,
+    options: RegistryOptions | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+    image_text: str | None = None,
+    roots: TrustRoots | None = None,
+) -> Verdict:
+    """Judge one image against exactly `policies`, chosen by the caller rather than by the
+    image's name (a promotion judges a copy by the policies that judged its source); with
+    none, `no_match`'s noMatch decides, as in `verify_image`."""
+    now = now or datetime.now(UTC)
+    if not policies:
+        return no_match_verdict(ref, no_match, image_text)
+    judges = [(p.authorities, _policy_judge(p, now)) for p in policies]
+    return _judge_many(ref, judges, policies=tuple(p.name for p in policies), options=options, now=now,
+                       store=store, image_text=image_text, roots=roots)
+
+
 def verify_images(
     refs: Sequence[tuple[str, ImageRef]],
     policy_set: PolicySet,

@@ -171,24 +171,33 @@ def test_signed_but_not_attested_is_refused(
     _no_repository(reg.store(f"{repo_name}/prod/app"))
 
 
-def test_destination_the_policy_does_not_cover_gets_no_tag(
+def test_destination_its_own_policy_refuses_gets_no_tag(
     cli: Cli, keys: Keys, registry_http: RunningRegistry, repo_name: str, tmp_path: Path
 ) -> None:
     reg = registry_http
     built = signed_index(reg, f"{repo_name}/staging/app", "v1", keys.release)
-    policy = policy_file(tmp_path, [f"{reg.host}/{repo_name}/staging/**", f"{reg.host}/{repo_name}/prod/**"],
-                         keys.release_pub)
+    staging = policy_file(tmp_path, [f"{reg.host}/{repo_name}/staging/**"], keys.release_pub, name="staging")
+    # The place asks for more than the source's policy: a signature by another key.
+    strict = policy_file(tmp_path, [f"{reg.host}/{repo_name}/elsewhere/**"], keys.other_pub, name="strict",
+                         attest=False)
     run = cli("promote", f"{reg.host}/{repo_name}/staging/app:v1", f"{reg.host}/{repo_name}/prod/app",
-              f"{reg.host}/{repo_name}/elsewhere/app", "--policy", str(policy), "--output", "json")
+              f"{reg.host}/{repo_name}/elsewhere/app", "--policy", str(staging), "--policy", str(strict),
+              "--output", "json")
     assert run.code == 1, run.out + run.err
     doc = run.json()
     valid_record(doc)
     assert doc["outcome"] == "partial"
     by_name = {d["name"]: d for d in doc["destinations"]}
-    assert by_name[f"{reg.host}/{repo_name}/prod/app"]["outcome"] == "promoted"
+    prod = by_name[f"{reg.host}/{repo_name}/prod/app"]
+    assert prod["outcome"] == "promoted" and prod["judgedBy"] == [{"policy": "staging", "matches": ["source"]}]
     elsewhere = by_name[f"{reg.host}/{repo_name}/elsewhere/app"]
     assert elsewhere["outcome"] == "failed" and elsewhere["verdict"]["outcome"] == "fail"
-    assert elsewhere["copied"]["tags"] == []
+    assert elsewhere["judgedBy"] == [{"policy": "staging", "matches": ["source"]},
+                                     {"policy": "strict", "matches": ["destination"]}]
+    failed = {(c["policy"], c["id"]) for c in elsewhere["verdict"]["checks"] if c["outcome"] == "fail"}
+    assert failed == {("strict", "signatures.threshold")}
+    assert elsewhere["copied"]["tags"] == [] and elsewhere["tagsWithheld"] is True
+    assert elsewhere["verificationResult"] == "FAILED"
     store = reg.store(f"{repo_name}/elsewhere/app")
     assert "v1" not in set(store.tags())
     assert store.resolve(str(built.digest)).digest == built.digest  # content there, untagged

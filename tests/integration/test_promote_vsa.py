@@ -114,9 +114,11 @@ def test_failing_destination_gets_a_failed_summary_and_no_tag(
     reg = registry_http
     built = signed_index(reg, f"{repo_name}/staging/app", "v1", keys.release)
     policy = policy_file(tmp_path, [f"{reg.host}/{repo_name}/staging/**"], keys.release_pub, annotations=LEVEL3)
+    strict = policy_file(tmp_path, [f"{reg.host}/{repo_name}/uncovered/**"], keys.other_pub, name="strict",
+                         annotations=LEVEL3)
     dst = f"{reg.host}/{repo_name}/uncovered/app"
     run = cli("promote", f"{reg.host}/{repo_name}/staging/app:v1", dst, "--policy", str(policy),
-              "--attest-record", "--key", str(keys.release), "--output", "json")
+              "--policy", str(strict), "--attest-record", "--key", str(keys.release), "--output", "json")
     assert run.code == 1, run.out + run.err
     d = run.json()["destinations"][0]
     assert d["outcome"] == "failed" and d["vsa"]["verificationResult"] == "FAILED"

@@ -79,6 +79,7 @@ class Webhook:
         self.metrics.decisions.inc(endpoint=endpoint, decision=fields["decision"])
         log_event(logging.INFO, "admission review", endpoint=endpoint, uid=parsed.uid, operation=parsed.operation,
                   kind=parsed.kind, namespace=parsed.namespace, name=parsed.name, dry_run=parsed.dry_run,
+                  requester=parsed.requester,
                   duration_ms=round(duration * 1000, 1), **fields)
         return answer
 

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -52,14 +53,29 @@ def build(
     cache_size: int = 10_000,
     ready_registries: Sequence[str] | None = None,
     ready_interval: float = 10.0,
+    host_workers: int | None = None,
+    requester_workers: int | None = None,
+    unresponsive_cooldown: float = 10.0,
 ) -> Webhook:
     """A webhook over these policy files (raises PolicyError if they do not load).
 
     `ready_registries`: the registries `/readyz` probes (None: those the policies name; empty: none).
+    `host_workers` / `requester_workers`: threads one registry / one requester may hold (None: half).
+    A registry call that runs past half the budget marks its host unresponsive for
+    `unresponsive_cooldown` seconds.
     """
+    # A thread cannot be stopped, so a call to a host that never answers must end within a
+    # review's budget: its first request, retried once at most, over HTTPS and (for hosts
+    # allowed plain HTTP) HTTP again, is 2 x 2 timeouts. The user's review that follows its
+    # own dry run into a black hole then finds its share of the threads free again.
+    retries = min(options.retries, 1)
+    timeout = min(options.timeout, budget_seconds / (2 * (1 + retries)))
+    options = replace(options, timeout=timeout, retries=retries)
     metrics = Metrics()
     holder = PolicyHolder(policy_paths, no_match=no_match, metrics=metrics)
-    judge = Judge(JudgeSettings(options, workers, verdict_ttl, fail_ttl, tag_ttl, cache_size), metrics)
+    settings = JudgeSettings(options, workers, verdict_ttl, fail_ttl, tag_ttl, cache_size, host_workers,
+                             requester_workers, slow_after=budget_seconds / 2, cooldown=unresponsive_cooldown)
+    judge = Judge(settings, metrics)
     readiness = Readiness(holder, options, registries=ready_registries, interval=ready_interval)
     return Webhook(holder, judge, metrics, WebhookSettings(mode, budget_seconds), readiness)
 

@@ -1,4 +1,4 @@
-"""What the webhook remembers between requests, and how concurrent requests share work.
+"""What the webhook remembers between requests.
 
 - `TtlCache`: a bounded LRU map whose entries expire. The verdict cache uses it keyed by
   (repository name, image digest, policy-set digest): a verdict is about exact bytes
@@ -6,21 +6,16 @@
   select images by name and signatures name their repository; a digest never stands
   for a tag here, so a moved tag cannot inherit a verdict (the lesson of a peer's cache
   keyed by tag). The tag cache maps `name:tag` to a digest for a short time only.
-- `SingleFlight`: concurrent callers asking for the same key share one computation. The
-  computation runs as its own task and callers await it shielded, so a caller that
-  gives up (its time budget ran out) does not cancel the work for the others; the
-  finished result stays available to late callers until its task is forgotten, which
-  happens after the caches were written inside the task: there is no moment at which
-  neither the flight nor the cache holds the answer.
+- Concurrent callers share one registry call per key (single flight) in `pool.WorkerPool`,
+  which writes these caches before any caller resumes.
 - Everything here runs on the event loop's thread; no locks are needed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -63,29 +58,3 @@ class TtlCache(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-class SingleFlight(Generic[K, V]):
-    """One running computation per key; everyone asking meanwhile gets its result."""
-
-    def __init__(self) -> None:
-        self._flights: dict[K, asyncio.Task[V]] = {}
-
-    async def run(self, key: K, work: Callable[[], Awaitable[V]]) -> tuple[V, bool]:
-        """(result, shared): `shared` is True when another caller's flight answered."""
-        task = self._flights.get(key)
-        shared = task is not None
-        if task is None:
-            task = asyncio.ensure_future(work())
-            self._flights[key] = task
-            task.add_done_callback(lambda _t: self._forget(key, _t))
-        return await asyncio.shield(task), shared
-
-    def _forget(self, key: K, task: asyncio.Task[V]) -> None:
-        if self._flights.get(key) is task:
-            del self._flights[key]
-        if not task.cancelled():
-            task.exception()  # retrieved, so an error nobody awaited is not reported as lost
-
-    def __len__(self) -> int:
-        return len(self._flights)

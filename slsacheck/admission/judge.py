@@ -10,26 +10,30 @@ The order for each image of a review:
    tag at the registry (one resolution per tag at a time, shared by concurrent callers);
 4. the verdict cache, keyed by (repository, digest, policy-set digest);
 5. otherwise one verification per key at a time (single flight), run by the synchronous
-   gate in a bounded thread pool, pinned to the digest of step 3, so the verdict is about
-   exactly the bytes that will be pinned and run.
+   gate in a thread of the `WorkerPool`, pinned to the digest of step 3, so the verdict is
+   about exactly the bytes that will be pinned and run.
+
+Steps 3 and 5 are registry calls: the pool charges them to the review's requester and to
+the image's registry host (so that no one requester and no one host can take every
+thread), and refuses them at once while their host is marked unresponsive (it let a call
+run past `slow_after`); see `pool`.
 
 Never raises: every failure becomes a Verdict that does not pass (`incomplete` for the
-registry, the budget or an unexpected error), so a review is always answered and never
-allowed by accident. Dry runs read the caches but never write them.
+registry, an unresponsive host, the budget or an unexpected error), so a review is always
+answered and never allowed by accident. Dry runs read the caches but never write them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from slsacheck.admission.cache import SingleFlight, TtlCache
+from slsacheck.admission.cache import TtlCache
 from slsacheck.admission.logs import log_event
 from slsacheck.admission.metrics import Metrics
+from slsacheck.admission.pool import PoolSettings, Unresponsive, WorkerPool
 from slsacheck.admission.reload import Loaded
 from slsacheck.errors import Error
 from slsacheck.models.digest import Digest
@@ -38,7 +42,7 @@ from slsacheck.models.verdict import Check, Outcome, Verdict
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.policy.model import PolicySet
 
-How = Literal["no_match", "cache", "verified", "shared", "invalid", "error", "budget", "unchanged"]
+How = Literal["no_match", "cache", "verified", "shared", "invalid", "error", "budget", "unchanged", "unresponsive"]
 IMAGE_REFERENCE = "image.reference"
 
 
@@ -55,7 +59,13 @@ class ImageResult:
 
 @dataclass(frozen=True)
 class JudgeSettings:
-    """`workers`: verification threads; TTLs in seconds; `cache_size`: entries per cache."""
+    """`workers`: verification threads; TTLs in seconds; `cache_size`: entries per cache.
+
+    `host_workers` / `requester_workers`: the threads one registry host / one requester may
+    hold (None: half the workers, at least one); `slow_after`: seconds a registry call may run
+    before its host is marked unresponsive (half the review budget); `cooldown`: seconds the
+    mark lasts.
+    """
 
     options: RegistryOptions
     workers: int = 8
@@ -63,6 +73,15 @@ class JudgeSettings:
     fail_ttl: float = 30.0
     tag_ttl: float = 15.0
     cache_size: int = 10_000
+    host_workers: int | None = None
+    requester_workers: int | None = None
+    slow_after: float = 4.0
+    cooldown: float = 10.0
+
+    def pool(self) -> PoolSettings:
+        share = max(1, self.workers // 2)
+        return PoolSettings(self.workers, min(self.workers, self.host_workers or share),
+                            min(self.workers, self.requester_workers or share), self.slow_after, self.cooldown)
 
 
 def incomplete(image: str, reason: str, digest: str | None = None) -> Verdict:
@@ -104,24 +123,23 @@ class Judge:
         self.metrics = metrics
         self._verify = verify
         self._resolve = resolve
-        self._executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="slsacheck-verify")
+        self.pool = WorkerPool(settings.pool(), on_mark=self._marked)
         self.verdicts: TtlCache[tuple[str, str, str], Verdict] = TtlCache(settings.verdict_ttl, settings.cache_size)
         self.tags: TtlCache[str, str] = TtlCache(settings.tag_ttl, settings.cache_size)
-        self._verifying: SingleFlight[tuple[str, str, str], Verdict] = SingleFlight()
-        self._resolving: SingleFlight[str, str] = SingleFlight()
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.pool.close()
 
-    async def judge(self, text: str, loaded: Loaded, *, dry_run: bool = False) -> ImageResult:
+    async def judge(self, text: str, loaded: Loaded, *, dry_run: bool = False, requester: str = "") -> ImageResult:
+        """The verdict on `text`; `requester` (the review's user name) is charged for registry calls."""
         try:
-            return await self._judge(text, loaded, dry_run)
+            return await self._judge(text, loaded, dry_run, requester)
         except Exception as exc:  # fail closed: a bug must deny, not crash the review
             log_event(logging.ERROR, "image judgement failed", image=text, error=repr(exc))
             self.metrics.image_decisions.inc(how="error")
             return ImageResult(text, incomplete(text, _reason(exc)), "error")
 
-    async def _judge(self, text: str, loaded: Loaded, dry_run: bool) -> ImageResult:
+    async def _judge(self, text: str, loaded: Loaded, dry_run: bool, requester: str) -> ImageResult:
         try:
             ref = ImageRef.parse(text)
         except Error as exc:
@@ -134,10 +152,14 @@ class Judge:
 
             self.metrics.image_decisions.inc(how="no_match")
             return ImageResult(text, no_match_verdict(ref, policies, text), "no_match")
-        digest = str(ref.digest) if ref.digest is not None else await self._digest_of(ref, dry_run)
-        if isinstance(digest, Verdict):
+        try:
+            digest = str(ref.digest) if ref.digest is not None else await self._digest_of(ref, dry_run, requester)
+        except Unresponsive as exc:
+            return self._unresponsive(text, exc, None)
+        except Exception as exc:
+            self.metrics.registry_errors.inc()
             self.metrics.image_decisions.inc(how="error")
-            return ImageResult(text, digest, "error")
+            return ImageResult(text, incomplete(str(ref), f"resolving {ref}: {_reason(exc)}"), "error")
         key = (ref.name, digest, loaded.digest)
         cached = self.verdicts.get(key)
         if cached is not None:
@@ -146,17 +168,15 @@ class Judge:
             return ImageResult(text, replace(cached, image=text), "cache")
         self.metrics.cache_misses.inc(cache="verdict")
         pinned = ref.with_digest(Digest.parse(digest), keep_tag=True)
-
-        async def verify() -> Verdict:
-            loop = asyncio.get_running_loop()
-            verdict = await loop.run_in_executor(self._executor, self._verify_counted, pinned, policies, text)
-            if verdict.outcome != "error" and verdict.digest != digest:
-                verdict = incomplete(text, f"the gate judged {verdict.digest}, not the digest resolved ({digest})")
-            if not dry_run:
-                self._remember(key, verdict)
-            return verdict
-
-        verdict, shared = await self._verifying.run(key, verify)
+        try:
+            verdict, shared = await self.pool.call(
+                ("verify", *key), ref.registry, requester,
+                lambda: self._verify_counted(pinned, policies, text, digest),
+                keep=None if dry_run else (lambda found: self._remember(key, found)),
+                ok=lambda found: found.outcome != "error",
+            )
+        except Unresponsive as exc:
+            return self._unresponsive(text, exc, digest)
         if shared and not dry_run:
             self._remember(key, verdict)
         how: How = "shared" if shared else "verified"
@@ -170,12 +190,23 @@ class Judge:
         check = Check(IMAGE_REFERENCE, Outcome.FAIL, expected="a registry image reference", found=found, hint=hint)
         return ImageResult(text, Verdict(text, None, (), (check,)), "invalid")
 
-    def _verify_counted(self, ref: ImageRef, policies: PolicySet, text: str) -> Verdict:
+    def _unresponsive(self, text: str, exc: Unresponsive, digest: str | None) -> ImageResult:
+        self.metrics.image_decisions.inc(how="unresponsive")
+        return ImageResult(text, incomplete(text, _reason(exc), digest), "unresponsive")
+
+    def _marked(self, host: str, why: str) -> None:
+        self.metrics.unresponsive_marks.inc()
+        log_event(logging.WARNING, "registry marked unresponsive: its images are denied at once meanwhile",
+                  registry=host, why=why, seconds=self.settings.cooldown)
+
+    def _verify_counted(self, ref: ImageRef, policies: PolicySet, text: str, digest: str) -> Verdict:
         self.metrics.verifications.inc()
         try:
             verdict = self._verify(ref, policies, self.settings.options, text)
         except Exception as exc:  # configuration errors (a trusted root unreadable) and bugs: not a pass
             verdict = incomplete(text, f"verifying {text}: {_reason(exc)}", str(ref.digest))
+        if verdict.outcome != "error" and verdict.digest != digest:
+            verdict = incomplete(text, f"the gate judged {verdict.digest}, not the digest resolved ({digest})")
         if verdict.outcome == "error":
             self.metrics.registry_errors.inc()
         return verdict
@@ -188,26 +219,18 @@ class Judge:
         elif verdict.outcome == "fail":
             self.verdicts.put(key, verdict, ttl=self.settings.fail_ttl)
 
-    async def _digest_of(self, ref: ImageRef, dry_run: bool) -> str | Verdict:
+    async def _digest_of(self, ref: ImageRef, dry_run: bool, requester: str) -> str:
+        """The digest the tag names now (or within the tag cache's TTL); raises what the registry did."""
         key = str(ref)
-        digest = self.tags.get(key)
-        if digest is not None:
+        cached = self.tags.get(key)
+        if cached is not None:
             self.metrics.cache_hits.inc(cache="tag")
-            return digest
+            return cached
         self.metrics.cache_misses.inc(cache="tag")
-
-        async def resolve() -> str:
-            loop = asyncio.get_running_loop()
-            found = await loop.run_in_executor(self._executor, self._resolve_counted, ref)
-            if not dry_run:
-                self.tags.put(key, found)
-            return found
-
-        try:
-            digest, shared = await self._resolving.run(key, resolve)
-        except Exception as exc:
-            self.metrics.registry_errors.inc()
-            return incomplete(key, f"resolving {key}: {_reason(exc)}")
+        digest, shared = await self.pool.call(
+            ("resolve", key), ref.registry, requester, lambda: self._resolve_counted(ref),
+            keep=None if dry_run else (lambda found: self.tags.put(key, found)),
+        )
         if shared and not dry_run:
             self.tags.put(key, digest)
         return digest

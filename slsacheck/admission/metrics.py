@@ -113,7 +113,8 @@ class Metrics:
         self.image_decisions = Counter(
             p + "image_decisions_total",
             "Images decided, by how: no_match (no registry call), cache, verified, shared (joined a running "
-            "verification), unchanged (UPDATE without new images), invalid, budget.", lock)
+            "verification), unchanged (UPDATE without new images), invalid, budget, unresponsive (its registry "
+            "is marked unresponsive: denied without a call).", lock)
         self.cache_hits = Counter(p + "cache_hits_total", "Cache hits, by cache (verdict, tag).", lock)
         self.cache_misses = Counter(p + "cache_misses_total", "Cache misses, by cache (verdict, tag).", lock)
         self.verifications = Counter(p + "verifications_total", "Gate verifications run (registry + crypto).", lock)
@@ -121,11 +122,14 @@ class Metrics:
         self.registry_errors = Counter(
             p + "registry_errors_total", "Verifications or resolutions the registry kept from completing.", lock)
         self.budget_exceeded = Counter(p + "budget_exceeded_total", "Reviews answered at the time budget.", lock)
+        self.unresponsive_marks = Counter(
+            p + "registry_unresponsive_total",
+            "Times a registry host was marked unresponsive (a call to it ran past half the budget).", lock)
         self.reloads = Counter(p + "policy_reloads_total", "Policy reloads, by result (applied, rejected).", lock)
         self._families: tuple[Counter | Histogram, ...] = (
             self.requests, self.bad_requests, self.decisions, self.latency, self.image_decisions, self.cache_hits,
             self.cache_misses, self.verifications, self.resolutions, self.registry_errors, self.budget_exceeded,
-            self.reloads,
+            self.unresponsive_marks, self.reloads,
         )
 
     def render(self) -> str:

@@ -100,6 +100,7 @@ class Review:
     dry_run: bool
     object: Any
     old_object: Any
+    requester: str = ""  # request.userInfo.username: whose share of the verification threads is used
 
 
 def _bad(message: str, *, expected: str, found: str) -> MalformedReview:
@@ -157,7 +158,14 @@ def parse_review(body: bytes) -> Review:
         dry_run=dry_run,
         object=request.get("object"),
         old_object=request.get("oldObject"),
+        requester=_username(request.get("userInfo")),
     )
+
+
+def _username(user: Any) -> str:
+    # Only used to share threads fairly, never to decide: a review without one shares "".
+    name = user.get("username") if isinstance(user, dict) else None
+    return name if isinstance(name, str) else ""
 
 
 def _escape(token: str) -> str:

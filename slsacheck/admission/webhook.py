@@ -6,7 +6,9 @@ subresources other than ephemeralcontainers, kinds without a pod spec, UPDATEs w
 images the old object already had) with the reason in the answer, judges every distinct
 image concurrently within the time budget, and answers. An image not judged when the
 budget runs out is `incomplete` and so denied in enforce mode (fail closed) and warned
-about in warn mode; its verification keeps running and fills the cache for the retry.
+about in warn mode; a verification already running keeps going and fills the cache for
+the retry, one still waiting for a thread is dropped when no review waits for it. The
+review's requester (`userInfo.username`) is charged for the threads its images take.
 
 `/mutate` answers like `/validate` and, when it allows, adds a JSONPatch pinning each
 judged image to the digest it was judged at (`repo:tag@sha256:...`), so what runs is
@@ -77,6 +79,7 @@ class Webhook:
         self.metrics.decisions.inc(endpoint=endpoint, decision=fields["decision"])
         log_event(logging.INFO, "admission review", endpoint=endpoint, uid=parsed.uid, operation=parsed.operation,
                   kind=parsed.kind, namespace=parsed.namespace, name=parsed.name, dry_run=parsed.dry_run,
+                  requester=parsed.requester,
                   duration_ms=round(duration * 1000, 1), **fields)
         return answer
 
@@ -99,7 +102,7 @@ class Webhook:
             reason = "UPDATE adds no image the object did not already have; allowed without lookups"
             return response(review, allowed=True, message=reason), {"decision": "skipped", "reason": reason,
                                                                         "images": texts}
-        results = await self._judge_all(texts, review.dry_run, started)
+        results = await self._judge_all(texts, review, started)
         what = f"{review.kind} {review.namespace + '/' if review.namespace else ''}{review.name or '(generated name)'}"
         decision = decide(results, mode=self.settings.mode, what=what)
         patch = None
@@ -130,9 +133,10 @@ class Webhook:
             return False
         return bool(old) and set(texts) <= old
 
-    async def _judge_all(self, texts: list[str], dry_run: bool, started: float) -> list[ImageResult]:
+    async def _judge_all(self, texts: list[str], review: Review, started: float) -> list[ImageResult]:
         loaded = self.holder.current  # one policy set for the whole review
-        tasks = [asyncio.ensure_future(self.judge.judge(t, loaded, dry_run=dry_run)) for t in texts]
+        tasks = [asyncio.ensure_future(self.judge.judge(t, loaded, dry_run=review.dry_run, requester=review.requester))
+                 for t in texts]
         remaining = max(0.0, self.settings.budget_seconds - (time.monotonic() - started))
         _, pending = await asyncio.wait(tasks, timeout=remaining)
         if pending:
@@ -140,10 +144,10 @@ class Webhook:
         results = []
         for text, task in zip(texts, tasks, strict=True):
             if task in pending:
-                task.cancel()  # the shared verification underneath is shielded and keeps going
+                task.cancel()  # a started verification runs on for the cache; one not started is dropped
                 self.metrics.image_decisions.inc(how="budget")
                 reason = (f"time budget of {self.settings.budget_seconds:g}s ran out before {text} was verified "
-                          "(registry slow or unreachable); retry shortly, the verification continues")
+                          "(registry slow or unreachable, or every verification thread busy); retry shortly")
                 results.append(ImageResult(text, incomplete(text, reason), "budget"))
             else:
                 results.append(task.result())

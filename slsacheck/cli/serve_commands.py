@@ -3,8 +3,8 @@
 Light at import time: uvicorn, starlette and the policy loader are imported inside the
 command, and a missing `server` extra is a clear usage error. The policy files must
 load at start-up (a webhook without its policy does not start); later changes are
-reloaded by the app. Registry requests are capped to the request budget, so a stuck
-registry cannot hold a verification thread longer than a review may wait.
+reloaded by the app. Registry requests are capped to the request budget (in `build`), so
+a stuck registry cannot hold a verification thread longer than a review may wait.
 """
 
 from __future__ import annotations
@@ -37,6 +37,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-match", choices=("deny", "warn", "allow"), default=None,
                    help="override the policies' noMatch for images no policy matches")
     p.add_argument("--workers", type=int, default=8, help="verification threads (default 8)")
+    p.add_argument("--host-workers", type=int, default=None, metavar="N",
+                   help="verification threads one registry host may hold at once (default: half of --workers)")
+    p.add_argument("--requester-workers", type=int, default=None, metavar="N",
+                   help="verification threads the reviews of one user (userInfo.username) may hold at once "
+                   "(default: half of --workers)")
+    p.add_argument("--unresponsive-cooldown", type=float, default=10.0, metavar="S",
+                   help="seconds a registry whose call ran past half the budget is denied at once, without "
+                   "a call (default 10; 0 never marks a registry)")
     p.add_argument("--cache-ttl", type=float, default=600.0, metavar="S",
                    help="seconds a passing verdict is kept, per (image digest, policy set) (default 600)")
     p.add_argument("--fail-cache-ttl", type=float, default=30.0, metavar="S",
@@ -75,8 +83,6 @@ def _ready_registries(values: list[str] | None) -> list[str] | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from dataclasses import replace  # noqa: PLC0415
-
     try:
         import uvicorn  # noqa: PLC0415 - the server extra loads only for `serve`
 
@@ -93,6 +99,12 @@ def _serve(args: argparse.Namespace) -> int:
             raise InputError(f"--{flag.replace('_', '-')} {path}: no such file", expected="a PEM file")
     _positive("--budget-seconds", args.budget_seconds)
     _positive("--workers", args.workers)
+    for flag, value in (("--host-workers", args.host_workers), ("--requester-workers", args.requester_workers)):
+        if value is not None:
+            _positive(flag, value)
+    if args.unresponsive_cooldown < 0:
+        raise InputError("--unresponsive-cooldown must not be negative", expected="a number >= 0",
+                         found=str(args.unresponsive_cooldown))
     _positive("--reload-interval", args.reload_interval)
     _positive("--ready-interval", args.ready_interval)
     ready_registries = _ready_registries(args.ready_registry)
@@ -104,20 +116,21 @@ def _serve(args: argparse.Namespace) -> int:
         handler.setFormatter(JsonFormatter())
     logging.getLogger("slsacheck.admission").setLevel(logging.INFO)
     options = registry_options(args)
-    # One registry request never outlives the review budget; one quick retry at most.
-    options = replace(options, timeout=min(options.timeout, args.budget_seconds), retries=min(options.retries, 1))
     webhook = build(args.policy, options, mode=args.mode, budget_seconds=args.budget_seconds, workers=args.workers,
                     no_match=args.no_match, verdict_ttl=args.cache_ttl, fail_ttl=args.fail_cache_ttl,
                     tag_ttl=args.tag_cache_ttl, cache_size=args.cache_size, ready_registries=ready_registries,
-                    ready_interval=args.ready_interval)
+                    ready_interval=args.ready_interval, host_workers=args.host_workers,
+                    requester_workers=args.requester_workers, unresponsive_cooldown=args.unresponsive_cooldown)
     app = create_app(webhook, reload_interval=args.reload_interval)
     loaded = webhook.holder.current
     from slsacheck.admission.logs import log_event  # noqa: PLC0415
 
     log_event(logging.INFO, "serving", host=args.host, port=args.port, mode=args.mode,
               policies=[p.name for p in loaded.policies.policies], policy_set_digest=loaded.digest,
-              budget_seconds=args.budget_seconds, ready_registries=list(webhook.readiness.targets()),
-              ready_registries_from=webhook.readiness.source)
+              budget_seconds=args.budget_seconds, workers=args.workers,
+              host_workers=webhook.judge.pool.settings.per_host,
+              requester_workers=webhook.judge.pool.settings.per_requester,
+              ready_registries=list(webhook.readiness.targets()), ready_registries_from=webhook.readiness.source)
     uvicorn.run(app, host=args.host, port=args.port, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
                 log_config=None, access_log=False, log_level="warning", timeout_graceful_shutdown=5)
     return EXIT_OK

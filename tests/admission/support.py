@@ -201,7 +201,8 @@ def review_from(path: Path, images: Sequence[str], *, uid: str | None = None) ->
 
 
 def pod_review(images: Sequence[str], *, uid: str | None = None, operation: str = "CREATE",
-               dry_run: bool = False, old_images: Sequence[str] | None = None) -> dict[str, Any]:
+               dry_run: bool = False, old_images: Sequence[str] | None = None,
+               username: str = "tester") -> dict[str, Any]:
     """A v1 Pod review with one container per image (as the API server sends it)."""
     def pod(imgs: Sequence[str]) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app", "namespace": "team"},
@@ -213,7 +214,7 @@ def pod_review(images: Sequence[str], *, uid: str | None = None, operation: str 
         "resource": {"group": "", "version": "v1", "resource": "pods"},
         "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
         "name": "app", "namespace": "team", "operation": operation,
-        "userInfo": {"username": "tester"}, "dryRun": dry_run,
+        "userInfo": {"username": username}, "dryRun": dry_run,
         "object": pod(images), "oldObject": pod(old_images) if old_images is not None else None,
         "options": {"kind": "CreateOptions" if operation == "CREATE" else "UpdateOptions",
                     "apiVersion": "meta.k8s.io/v1"},

@@ -11,13 +11,15 @@ resolved is an error, never a pass.
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from slsacheck.admission.cache import SingleFlight
 from slsacheck.admission.judge import Judge, JudgeSettings
 from slsacheck.admission.metrics import Metrics
+from slsacheck.admission.pool import PoolSettings, WorkerPool
 from slsacheck.admission.reload import PolicyHolder
 from slsacheck.models.reference import ImageRef
 from slsacheck.models.verdict import Check, Outcome, Verdict
@@ -32,32 +34,37 @@ OTHER = "sha256:" + "cd" * 32
 
 def test_single_flight_shares_survives_cancellation_and_forgets_errors() -> None:
     async def scenario() -> None:
-        flights: SingleFlight[str, int] = SingleFlight()
+        pool = WorkerPool(PoolSettings(workers=2, per_host=2, per_requester=2))
         calls = 0
-        release = asyncio.Event()
+        release = threading.Event()
+        kept: list[int] = []
 
-        async def work() -> int:
+        def work() -> int:
             nonlocal calls
             calls += 1
-            await release.wait()
+            release.wait(30)
             return 42
 
-        impatient = asyncio.ensure_future(flights.run("k", work))
-        patient = [asyncio.ensure_future(flights.run("k", work)) for _ in range(5)]
-        await asyncio.sleep(0)
+        def call(key: str, fn: Callable[[], int]) -> asyncio.Future[tuple[int, bool]]:
+            return asyncio.ensure_future(pool.call(key, "registry.test", "ci", fn, keep=kept.append))
+
+        impatient = call("k", work)
+        patient = [call("k", work) for _ in range(5)]
+        await asyncio.sleep(0.05)
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(impatient, timeout=0.01)  # gives up; the work goes on
         release.set()
         results = await asyncio.gather(*patient)
-        assert calls == 1 and all(r == (42, True) for r in results)
-        assert len(flights) == 0
+        assert calls == 1 and sorted(r[1] for r in results) == [True] * 5 and all(r[0] == 42 for r in results)
+        assert kept == [42] and len(pool) == 0 and pool.running == 0
 
-        async def boom() -> int:
+        def boom() -> int:
             raise RuntimeError("registry down")
 
         with pytest.raises(RuntimeError):
-            await flights.run("e", boom)
-        assert (await flights.run("e", work)) == (42, False)  # the failure was not remembered
+            await pool.call("e", "registry.test", "ci", boom)
+        assert (await pool.call("e", "registry.test", "ci", work)) == (42, False)  # the failure was not remembered
+        pool.close()
 
     asyncio.run(scenario())
 

@@ -97,6 +97,7 @@ def test_serve_uses_the_docker_config_and_logs_json_without_secrets(
         assert entries and all("event" in e and "time" in e for e in entries)
         review = next(e for e in entries if e.get("uid") == uid)
         assert review["decision"] == decision and review["duration_ms"] is not None
+        assert review["requester"] == "tester"
         assert review["images"][0]["image"] == image.text  # type: ignore[index]
         if decision == "allowed":
             assert review["images"][0]["digest"] == image.digest  # type: ignore[index]
@@ -111,3 +112,15 @@ def test_serve_refuses_to_start_on_a_broken_policy(serve: Callable[..., Served],
          "--tls-cert", str(webhook_tls.serving.cert_path), "--tls-key", str(webhook_tls.serving.key_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "bad.yaml" in run.stderr
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--host-workers", "0"), ("--requester-workers", "-1"),
+                                             ("--unresponsive-cooldown", "-5")])
+def test_serve_refuses_thread_shares_that_would_block_every_review(
+    webhook_tls: WebhookTLS, tmp_path: Path, flag: str, value: str
+) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "slsacheck", "serve", "--policy", str(tmp_path / "unused.yaml"), flag, value,
+         "--tls-cert", str(webhook_tls.serving.cert_path), "--tls-key", str(webhook_tls.serving.key_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and flag in run.stderr and "Traceback" not in run.stderr

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -35,6 +33,7 @@ from tests.admission.support import (
 )
 from tests.support.env import shared_file
 from tests.support.registry import RunningRegistry, free_port
+from tests.support.servers import black_hole
 
 pytestmark = pytest.mark.integration
 
@@ -198,27 +197,8 @@ class _FakeRegistry:
 @pytest.fixture
 def stuck_registry() -> Iterator[str]:
     """A TCP server that accepts connections and never answers (a registry that hangs)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            held.append(conn)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join(5)
-    for conn in held:
-        conn.close()
-    listener.close()
+    with black_hole() as hole:
+        yield hole.host
 
 
 def test_time_budget_exhausted_denies_with_the_reason(

@@ -1,13 +1,17 @@
-"""A threaded loopback HTTP server with a bound on its threads, for test doubles.
+"""A threaded loopback HTTP server with a bound on its threads, for test doubles; a black hole.
 
 Each connection gets a thread, but at most `max_threads` at once: a test that goes wrong
 cannot make the machine spawn threads without end. `serve()` runs it in the background
 and shuts it down (and closes its socket) when the context ends.
+
+`black_hole()` is a TCP server on loopback that accepts every connection and never sends
+a byte (a registry that hangs): one thread accepts, the connections are only held open.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import ssl
 import threading
@@ -74,3 +78,38 @@ def tls_context(cert_path: str, key_path: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     return context
+
+
+@dataclasses.dataclass
+class BlackHole:
+    host: str  # 127.0.0.1:PORT
+    accepted: int = 0  # connections taken so far (a test can wait until callers are stuck on it)
+
+
+@contextlib.contextmanager
+def black_hole() -> Iterator[BlackHole]:
+    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+    listener.settimeout(0.1)
+    hole = BlackHole(f"127.0.0.1:{listener.getsockname()[1]}")
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            held.append(conn)
+            hole.accepted += 1
+
+    thread = threading.Thread(target=accept, name=f"black-hole-{hole.host}", daemon=True)
+    thread.start()
+    try:
+        yield hole
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        listener.close()

@@ -182,7 +182,15 @@ class RegistryClient:
         before anything is sent to it.
         """
         url = urljoin(self.base_url + "/", path)
-        scheme = urlsplit(url).scheme.lower()
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            raise RegistryError(
+                f"{self.registry} handed back a URL with a user name or password in it: {short_url(url)}",
+                registry=self.registry,
+                hint="slsacheck sends only the credential it found for the registry; the registry (or a proxy "
+                "in front of it) is misconfigured or hostile; tell its operator",
+            )
+        scheme = parts.scheme.lower()
         if scheme not in ("https", "http") or (scheme == "http" and self.base_url.startswith("https:")):
             raise TLSError(
                 f"{self.registry} handed back a URL that leaves HTTPS: {short_url(url)}",

@@ -27,8 +27,11 @@ foreign exception is not chained (`from None`): the message carries what matters
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
+
+from slsacheck.errors import InputError
 
 # Deep enough for any real manifest, envelope, bundle, statement or SBOM predicate; shallow
 # enough that every recursive consumer stays far from Python's recursion limit.
@@ -128,3 +131,65 @@ def load_object(
     if not isinstance(value, dict):
         raise not_object(value)
     return value
+
+
+# -- odd Unicode on the way out -------------------------------------------------------------
+#
+# Python decodes the JSON escape "\ud800" to a lone surrogate, which UTF-8 cannot carry. Text
+# from evidence may hold one; it must not crash a writer. Documents slsacheck signs refuse
+# it (`utf8`: the signature would be over other text than the user gave); documents it
+# reports replace it with U+FFFD (`dumps_report`), as Go's encoding/json (cosign,
+# policy-controller) does when it decodes one.
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8_safe(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD: encodable as UTF-8."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def dumps_report(value: Any, **options: Any) -> str:
+    """`json.dumps` for output (reports, verdicts): UTF-8 text, safe whatever the evidence held.
+
+    Written with `ensure_ascii=False`, so that surrogates appear raw, only inside JSON
+    strings, and replacing them in the text is exact.
+    """
+    return utf8_safe(json.dumps(value, **{**options, "ensure_ascii": False}))
+
+
+def utf8(text: str, *, what: str) -> bytes:
+    """`text` as UTF-8 bytes to be signed or stored; a lone surrogate is the user's input error."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{what} holds text that is not valid Unicode (a lone surrogate, {exc.object[exc.start:exc.end]!a})",
+            expected="UTF-8 text (a JSON \\ud800-\\udfff escape only as half of a pair)",
+            found=f"{exc.object[max(0, exc.start - 20):exc.end + 20]!a}",
+            hint="fix the document: such text cannot be signed, and other tools would read it differently",
+        ) from None
+
+
+def lone_surrogate(value: Any, path: str = "") -> str | None:
+    """Where in a decoded document a string (or key) holds a lone surrogate (`/a/0/b`), or None.
+
+    For documents the user gives slsacheck to sign or to turn into something signed (a
+    predicate, Tekton run objects): their reader refuses them at the first such place.
+    """
+    if isinstance(value, str):
+        return path or "/" if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}/{key}"
+            if isinstance(key, str) and _SURROGATE.search(key):
+                return where
+            found = lone_surrogate(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = lone_surrogate(item, f"{path}/{index}")
+            if found is not None:
+                return found
+    return None

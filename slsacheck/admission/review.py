@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from slsacheck._display import terminal, terminal_block
 from slsacheck._json import load_object
 from slsacheck.errors import InputError
 
@@ -243,7 +244,12 @@ def response(
     patch: Sequence[Mapping[str, Any]] | None = None,
     audit: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The AdmissionReview answering `review` (same apiVersion, same uid)."""
+    """The AdmissionReview answering `review` (same apiVersion, same uid).
+
+    `message` and `warnings` quote evidence and kubectl prints them on the user's terminal:
+    they are escaped as every terminal output is (`slsacheck._display`), which also
+    keeps a lone surrogate from failing the answer's UTF-8 encoding.
+    """
     body: dict[str, Any] = {"uid": review.uid, "allowed": allowed}
     if message is not None or code is not None:
         status: dict[str, Any] = {}
@@ -252,10 +258,10 @@ def response(
             if code == 403:
                 status["reason"] = "Forbidden"
         if message is not None:
-            status["message"] = message
+            status["message"] = terminal_block(message)
         body["status"] = status
     if warnings:
-        body["warnings"] = list(warnings)
+        body["warnings"] = [terminal(w) for w in warnings]
     if patch:
         if not allowed:
             raise ValueError("a patch only goes with allowed: true")

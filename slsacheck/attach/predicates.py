@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-from slsacheck._json import load_object
+from slsacheck._json import load_object, lone_surrogate
 from slsacheck.errors import InputError
 from slsacheck.models.digest import Digest
 from slsacheck.models.predicates import PREDICATE_ALIASES
@@ -52,7 +52,7 @@ def predicate_type(name: str) -> str:
 
 def load_predicate(data: bytes, where: str) -> dict[str, Any]:
     """The predicate file's JSON value (an object for every predicate type cosign knows)."""
-    return load_object(
+    predicate = load_object(
         data,
         not_json=lambda exc: InputError(
             f"{where}: the predicate is not valid JSON ({exc})",
@@ -62,6 +62,14 @@ def load_predicate(data: bytes, where: str) -> dict[str, Any]:
             f"{where}: the predicate must be a JSON object", found=type(value).__name__
         ),
     )
+    odd = lone_surrogate(predicate)
+    if odd is not None:
+        raise InputError(
+            f"{where}: the predicate holds text that is not valid Unicode at {odd!a} (a lone surrogate)",
+            expected="UTF-8 text (a \\ud800-\\udfff escape only as half of a pair)",
+            hint="fix the predicate: such text cannot be signed, and other tools would read it differently",
+        )
+    return predicate
 
 
 def statement(subject_name: str, digest: Digest, predicate_type_uri: str, predicate: Mapping[str, Any]) -> bytes:

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from slsacheck._display import unguarded
+
 
 class Bar:
     def __init__(self, advance: Callable[[dict[str, Any]], None], total: Callable[[int], None]) -> None:
@@ -35,7 +37,7 @@ def progress(enabled: bool) -> Iterator[Bar | None]:
         return
     counts = {"pass": 0, "warn": 0, "fail": 0, "error": 0, "inventory": 0}
     with Progress(TextColumn("auditing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+                  TimeElapsedColumn(), console=Console(file=unguarded(sys.stderr)), transient=True) as bar:
         task = bar.add_task("", total=None)
 
         def update(record: dict[str, Any]) -> None:

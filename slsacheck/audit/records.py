@@ -37,7 +37,9 @@ class Spool:
 
     def append(self, record: Mapping[str, Any]) -> int | None:
         """Write `record`; its offset, or None once the spool is closed (the audit was stopped)."""
-        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        # ASCII escapes: a lone surrogate from evidence round-trips exactly instead of failing
+        # to encode (and turning a passing image into an audit error).
+        line = json.dumps(record, separators=(",", ":")).encode() + b"\n"
         with self._lock:
             if self.closed:
                 return None

@@ -5,7 +5,9 @@ Each command lives in its own module under `slsacheck.cli` and exposes
 is imported, and command modules import only light modules at top level, so that
 `slsacheck --help` stays fast; heavy imports happen inside the command function.
 `main()` is the one place that catches `slsacheck.errors.Error` and turns it into a
-message and an exit code.
+message and an exit code, and it runs every command with stdout and stderr wrapped in
+`slsacheck._display.GuardedStream`: whatever a command prints (verdicts, inspect, promote,
+warnings, errors, logs), evidence in it cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from slsacheck import __version__
+from slsacheck._display import GuardedStream
 from slsacheck.errors import EXIT_INCOMPLETE, EXIT_USAGE, Error
 
 # Every command: its name, the module that registers it, and its one-line help, in the
@@ -89,6 +92,15 @@ def build_parser(command: str | None = None, *, all_commands: bool = True) -> ar
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = GuardedStream(stdout), GuardedStream(stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_in(arguments), all_commands=False)
     args = parser.parse_args(arguments)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from slsacheck._json import Refused, parse
+from slsacheck._json import Refused, dumps_report, parse
 from slsacheck.cli._registry_flags import add_registry_flags, open_image
 from slsacheck.errors import InputError, NotFound
 from slsacheck.models import mediatypes as mt
@@ -165,8 +164,7 @@ def _inspect(args: argparse.Namespace) -> int:
     ref, store = open_image(args.image, args)
     info = inspect_image(store, ref.identifier, str(ref))
     if args.output == "json":
-        json.dump(info, sys.stdout, indent=2)
-        print()
+        print(dumps_report(info, indent=2))
     else:
         render_inspect(info, sys.stdout)
     return 0
@@ -207,8 +205,7 @@ def _copy(args: argparse.Namespace) -> int:
         tag = src_ref.tag or (None if src_ref.digest else "latest")
     report = copy(src, dst, str(source.digest), tags=[tag] if tag else [], dry_run=args.dry_run)
     if args.output == "json":
-        json.dump(report.to_json(), sys.stdout, indent=2)
-        print()
+        print(dumps_report(report.to_json(), indent=2))
     else:
         render_copy(report, sys.stdout)
     return 0

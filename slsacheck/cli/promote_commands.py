@@ -12,10 +12,10 @@ the record's `verificationResult` says FAILED. Library modules load inside the c
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from slsacheck._json import dumps_report
 from slsacheck.cli._registry_flags import add_registry_flags, registry_options
 from slsacheck.errors import InputError
 
@@ -88,7 +88,7 @@ def _promote(args: argparse.Namespace) -> int:
     if args.record:
         _write_record(Path(args.record), doc)
     if args.output == "json":
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        sys.stdout.write(dumps_report(doc, indent=2) + "\n")
     else:
         sys.stdout.write(render_verdict(record.verdict))
         sys.stdout.write("\n" + render_text(record))
@@ -100,6 +100,6 @@ def _promote(args: argparse.Namespace) -> int:
 
 def _write_record(path: Path, doc: dict[str, object]) -> None:
     try:
-        path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        path.write_text(dumps_report(doc, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         raise InputError(f"--record {path}: cannot write the promotion record: {exc.strerror}") from None

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from slsacheck._json import utf8
 from slsacheck.cli._registry_flags import add_registry_flags, open_image, registry_options
 
 # The same signing flags (and their reading) as `slsacheck sign` and `attest`: one definition.
@@ -198,9 +199,11 @@ def _generate(args: argparse.Namespace) -> int:
         text = json.dumps(statement.to_dict()["predicate"], ensure_ascii=False, indent=2) + "\n"
     else:
         text = statement.to_json()
+    # A document meant to be attested: text UTF-8 cannot carry is the run's input error, here too.
+    data = utf8(text, what="the generated provenance")
     if args.output is not None:
         try:
-            args.output.write_text(text, encoding="utf-8")
+            args.output.write_bytes(data)
         except OSError as exc:
             raise InputError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
     else:

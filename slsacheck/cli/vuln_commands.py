@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from slsacheck._json import utf8
 from slsacheck.errors import EXIT_OK, InputError
 
 
@@ -61,11 +62,13 @@ def _vuln_predicate(args: argparse.Namespace) -> int:
         invocation=Invocation(args.invocation_uri, args.event_id, args.builder_id, args.parameter),
     )
     text = json.dumps(predicate, indent=2, ensure_ascii=False) + "\n"
+    # A document meant to be attested: text UTF-8 cannot carry is the report's input error.
+    data = utf8(text, what="the vuln predicate")
     if args.output is None:
         sys.stdout.write(text)
     else:
         try:
-            args.output.write_text(text, encoding="utf-8")
+            args.output.write_bytes(data)
         except OSError as exc:
             raise InputError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     return EXIT_OK

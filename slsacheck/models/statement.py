@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from slsacheck._json import Refused, parse
+from slsacheck._json import Refused, parse, utf8
 from slsacheck.errors import InputError
 from slsacheck.models.digest import Digest
 
@@ -176,7 +176,7 @@ class Statement:
 
     def to_bytes(self) -> bytes:
         """The compact, deterministic UTF-8 form: what goes into a DSSE payload."""
-        return self.to_json(indent=None).encode("utf-8")
+        return utf8(self.to_json(indent=None), what=f"the in-toto statement (predicate type {self.predicate_type!a})")
 
     # -- questions --------------------------------------------------------------------
 

@@ -14,8 +14,9 @@
   refused. A token realm gets the credential only over HTTPS from an HTTPS registry and
   only on the registry's own host name (any port, as cookies scope), a parent domain of it
   (`registry.gitlab.com` -> `gitlab.com`) or Docker Hub's `auth.docker.io`; any other
-  realm is asked for an anonymous token. Redirects are `requests`' own, which drops the
-  `Authorization` header when the host changes;
+  realm is asked for an anonymous token. Redirects (GET and HEAD only) are followed here,
+  not by `requests`, by the same rules: the credential stays on the origin it was meant
+  for, and a redirect from HTTPS to plain HTTP is refused before it is followed;
 - retries idempotent requests on connection errors, 429 and 5xx, with bounded exponential
   backoff honouring `Retry-After` (up to `max_retry_after`);
 - puts a timeout on every request, ignores `~/.netrc` (credentials come from the docker
@@ -63,6 +64,8 @@ _MAX_TOKEN_RESPONSE = 1024 * 1024
 # Token servers that answer for a registry on a host of their own, by the registry's name.
 _TOKEN_HOSTS = {DOCKER_HUB: frozenset({"auth.docker.io"})}
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 10
 
 
 def short_url(url: str) -> str:
@@ -182,7 +185,15 @@ class RegistryClient:
         before anything is sent to it.
         """
         url = urljoin(self.base_url + "/", path)
-        scheme = urlsplit(url).scheme.lower()
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            raise RegistryError(
+                f"{self.registry} handed back a URL with a user name or password in it: {short_url(url)}",
+                registry=self.registry,
+                hint="slsacheck sends only the credential it found for the registry; the registry (or a proxy "
+                "in front of it) is misconfigured or hostile; tell its operator",
+            )
+        scheme = parts.scheme.lower()
         if scheme not in ("https", "http") or (scheme == "http" and self.base_url.startswith("https:")):
             raise TLSError(
                 f"{self.registry} handed back a URL that leaves HTTPS: {short_url(url)}",
@@ -426,11 +437,8 @@ class RegistryClient:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                response = self._session.request(
-                    method, url, headers=headers, data=data, params=params, stream=stream, auth=auth,
-                    timeout=self._timeout, verify=self._verify, allow_redirects=method in ("GET", "HEAD"),
-                    proxies=self._proxies_for(url),
-                )
+                response = self._follow(method, url, headers=headers, data=data, params=params, stream=stream,
+                                        auth=auth)
             except requests.exceptions.SSLError as exc:
                 raise tls_error(self.registry, self.options.ca_bundle, http_allowed(self.registry, self.options), url,
                                 exc) from None
@@ -461,6 +469,50 @@ class RegistryClient:
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _follow(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None,
+        data: bytes | Mapping[str, str] | None,
+        params: Mapping[str, Any] | None,
+        stream: bool,
+        auth: tuple[str, str] | None,
+    ) -> requests.Response:
+        """One request, and the redirects of a GET or HEAD: none leaves HTTPS for plain HTTP,
+        and none carries the credential to another origin (nor back, once it has left)."""
+        sent = dict(headers or {})
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = self._session.request(
+                method, url, headers=sent, data=data, params=params, stream=stream, auth=auth,
+                timeout=self._timeout, verify=self._verify, allow_redirects=False, proxies=self._proxies_for(url),
+            )
+            location = response.headers.get("Location")
+            if method not in ("GET", "HEAD") or response.status_code not in _REDIRECTS or not location:
+                return response
+            response.close()
+            target = urljoin(response.url or url, location)
+            scheme = urlsplit(target).scheme.lower()
+            if scheme not in ("https", "http") or (scheme == "http" and urlsplit(url).scheme.lower() == "https"):
+                raise TLSError(
+                    f"{self.registry} redirected a request to a URL that leaves HTTPS: {short_url(target)}",
+                    registry=self.registry,
+                    expected="an https:// redirect",
+                    found=short_url(target),
+                    hint="slsacheck never follows HTTPS to plain HTTP; the registry (or a proxy in front of it) "
+                    "is misconfigured or hostile; tell its operator",
+                )
+            if origin(target) != origin(url) or urlsplit(target).username is not None:
+                sent.pop("Authorization", None)
+                auth = None
+            url, params = target, None
+        raise RegistryError(
+            f"{self.registry} redirected a request more than {_MAX_REDIRECTS} times",
+            registry=self.registry,
+            hint="the registry (or a proxy in front of it) is misconfigured; tell its operator",
+        )
 
     def _proxies_for(self, url: str) -> dict[str, str]:
         """HTTP(S)_PROXY / NO_PROXY from the environment, looked up once per scheme and host."""

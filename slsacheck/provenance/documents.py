@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from slsacheck import _yaml
+from slsacheck._json import lone_surrogate
 from slsacheck.provenance.findings import RunError
 
 MAX_DOCUMENT_BYTES = 64 << 20
@@ -73,6 +74,13 @@ def parse_documents(text: str, source: str) -> list[Mapping[str, Any]]:
                 f"{source}{'' if line is None else f':{line}'}: {message}",
                 hint="give the run as `kubectl get taskrun|pipelinerun NAME -o yaml` prints it",
             ) from None
+    odd = lone_surrogate(docs)
+    if odd is not None:
+        raise RunError(
+            f"{source}: text at {odd.split('/', 2)[-1]!a} is not valid Unicode (a lone surrogate)",
+            expected="UTF-8 text (a \\ud800-\\udfff escape only as half of a pair)",
+            hint="provenance made from it could not be signed; fix the run object",
+        )
     out: list[Mapping[str, Any]] = []
     for doc in docs:
         if isinstance(doc, Mapping) and doc.get("kind") == "List":

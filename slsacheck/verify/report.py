@@ -6,20 +6,32 @@ resolved to), the outcome and the checks (the policy layer's table,
 many signatures and attestations were found where, which verified for whom, and for
 each one that did not, why. JSON is `Verdict.to_json()` (schemas/verdict.schema.json):
 one object for one image, an array for several.
+
+Evidence that did not verify is anyone's writing: its line names where it was found and
+why it was rejected, never what it claims to be (its `predicateType` annotation stays in
+the JSON form), and every value is passed through `slsacheck._display.terminal`, with the
+reason cut at `MAX_REASON` characters.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from slsacheck._display import terminal as t
+from slsacheck._json import dumps_report
 from slsacheck.models.verdict import Verdict
+
+MAX_REASON = 300
 
 
 def render_json(verdicts: Sequence[Verdict]) -> str:
     docs = [v.to_json() for v in verdicts]
-    return json.dumps(docs[0] if len(docs) == 1 else docs, indent=2) + "\n"
+    return dumps_report(docs[0] if len(docs) == 1 else docs, indent=2) + "\n"
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "\u2026"
 
 
 def _evidence_lines(title: str, section: Mapping[str, Any]) -> list[str]:
@@ -27,11 +39,10 @@ def _evidence_lines(title: str, section: Mapping[str, Any]) -> list[str]:
     rejected = section.get("rejected") or []
     lines = [f"  {title}: {section.get('found', 0)} found, {len({v['source'] for v in verified})} verified"]
     for v in verified:
-        ptype = f" [{v['predicateType']}]" if v.get("predicateType") else ""
-        lines.append(f"    verified  {v['source']}{ptype}: by {v['signer']} (authority {v['authority']})")
+        ptype = f" [{t(v['predicateType'])}]" if v.get("predicateType") else ""
+        lines.append(f"    verified  {t(v['source'])}{ptype}: by {t(v['signer'])} (authority {t(v['authority'])})")
     for r in rejected:
-        ptype = f" [{r['predicateType']}]" if r.get("predicateType") else ""
-        lines.append(f"    rejected  {r['source']}{ptype}: {r['reason']}")
+        lines.append(f"    rejected  {t(r['source'])}: {_cut(t(r['reason']))}")
     return lines
 
 
@@ -50,7 +61,7 @@ def render_verdict(verdict: Verdict) -> str:
                 lines.extend(_evidence_lines(key, section))
         searched = evidence.get("searched")
         if searched:
-            lines.append("  searched: " + ", ".join(searched))
+            lines.append("  searched: " + ", ".join(t(s) for s in searched))
     return "\n".join(lines) + "\n"
 
 

@@ -196,3 +196,15 @@ def test_warn_mode_warnings_stay_within_what_the_api_server_keeps() -> None:
     first = warn.warnings[0]
     assert first.startswith("registry.test/app0:v1 (sha256:") and "signatures.threshold [p]" in first
     assert warn.warnings[-1].startswith("… and ") and "more" in warn.warnings[-1]
+
+
+def test_messages_and_warnings_quoting_evidence_reach_kubectl_escaped() -> None:
+    from starlette.responses import JSONResponse
+
+    review = parse_review(_load(WORKLOADS["Pod"]))
+    hostile = "builder \x1b[2J\x1b[32mALLOWED\x07 \u202e \ud800"
+    answer = response(review, allowed=False, message=f"denied:\n- {hostile}", code=403,
+                      warnings=[f"line\n{hostile}"])["response"]
+    assert answer["status"]["message"] == "denied:\n- builder \\u001b[2J\\u001b[32mALLOWED\\u0007 \\u202e \\ud800"
+    assert answer["warnings"] == ["line\\u000abuilder \\u001b[2J\\u001b[32mALLOWED\\u0007 \\u202e \\ud800"]
+    JSONResponse(answer).render(answer)  # encodable: the answer reaches the API server

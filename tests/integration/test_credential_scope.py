@@ -188,3 +188,30 @@ def test_token_realm_on_another_host_gets_an_anonymous_request(front: Front, rep
         list(front.store(repo_name).tags())
     assert {r.path.split("?")[0] for r in front.other.seen} == {"/token"}
     assert front.leaked() == []
+
+
+@pytest.mark.parametrize("to", ["same", "plain", "other"])
+def test_redirects_keep_the_credential_home_and_never_leave_https(front: Front, repo_name: str, to: str) -> None:
+    push_scratch(front.registry, repo_name, "a", repo_name)
+    store = front.store(repo_name)
+    manifest = store.fetch_manifest("a")
+    layer = manifest.layers[0]
+    path = f"/v2/{repo_name}/blobs/{layer.digest}"
+    if to == "same":
+        target = f"https://{front.host}{path}?moved=1"  # the registry itself, with the credential
+    elif to == "plain":
+        target = front.plain.url(path)
+    else:
+        target = front.other.url(path, host="localhost")
+    front.proxy.respond(path, 307, b"", headers={"Location": target}, times=1)
+    if to == "same":
+        assert len(store.fetch_blob(layer)) == layer.size
+    elif to == "plain":
+        with pytest.raises(TLSError, match="leaves HTTPS"):
+            store.fetch_blob(layer)
+        assert front.plain.seen == []
+    else:
+        with pytest.raises(Error):  # the other host answers with bytes that are not the blob
+            store.fetch_blob(layer)
+        assert [r.path for r in front.other.seen] == [path]
+    assert front.leaked() == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from slsacheck.errors import TLSError
+from slsacheck.errors import RegistryError, TLSError
 from slsacheck.oci._http import RegistryClient, origin
 
 
@@ -61,3 +61,11 @@ def test_a_plain_http_registry_may_hand_back_its_own_http_urls() -> None:
     client = _client("127.0.0.1:5000", "http://127.0.0.1:5000")
     assert client.same_origin(client.url("http://127.0.0.1:5000/v2/x/tags/list?last=a"))
     assert not client.same_origin(client.url("http://127.0.0.1:5001/v2/x/tags/list?last=a"))
+
+
+@pytest.mark.parametrize("handed_back", ["https://user:secret@r.example/v2/x/tags/list",
+                                         "https://someone@r.example/v2/x/blobs/uploads/1"])
+def test_a_url_with_its_own_credential_is_refused(handed_back: str) -> None:
+    client = _client("r.example", "https://r.example")
+    with pytest.raises(RegistryError, match="user name or password"):
+        client.url(handed_back)

@@ -9,10 +9,10 @@ details of images that did not pass.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
+from slsacheck._display import html_text
 from slsacheck.audit.report import Report
 from slsacheck.audit.report.html_assets import CSS, JS
 from slsacheck.audit.report.text import LABEL, short_digest
@@ -21,11 +21,8 @@ from slsacheck.audit.rules import help_text
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 
 
-_CONTROL = {i: None for i in range(32) if i not in (9, 10, 13)}
-
-
 def e(value: object) -> str:
-    return html.escape("" if value is None else str(value).translate(_CONTROL), quote=True)
+    return html_text(value)
 
 
 def _bars(title: str, items: Sequence[tuple[str, int, str]], empty: str) -> str:

@@ -11,20 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
-from xml.sax.saxutils import escape as _escape
-from xml.sax.saxutils import quoteattr
 
+from slsacheck._display import xml_attr as attr
+from slsacheck._display import xml_text as escape
 from slsacheck.audit.report import Report
-
-_CONTROL = {i: None for i in range(32) if i not in (9, 10, 13)}
-
-
-def escape(text: str) -> str:
-    return _escape(text.translate(_CONTROL))
-
-
-def attr(text: str) -> str:
-    return quoteattr(text.translate(_CONTROL))
 
 
 def _detail(check: Mapping[str, Any]) -> str:

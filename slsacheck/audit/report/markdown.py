@@ -4,6 +4,12 @@ A heading with the decision, the counts, the most common failing checks, a table
 images, then a collapsed section per image that did not pass with its failed checks
 (expected, found, hint). Details are capped (`MAX_DETAILS`) so the comment stays within
 what code hosts accept; the JSON report has everything.
+
+The comment is read where Markdown is live: every value from a record (image names,
+builder ids, sources, expected/found/hint, errors) is an inline code span
+(`slsacheck._display.markdown_code`), so evidence cannot add a link, an image, an HTML tag
+or an `@mention`; in the HTML `<summary>` it is HTML-escaped inside `<code>`. Only the
+project's own words (outcome labels, check help) are written as Markdown text.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from slsacheck._display import html_text, markdown_code
 from slsacheck.audit.report import Report
 from slsacheck.audit.report.text import LABEL, short_digest
 from slsacheck.audit.rules import help_text
@@ -19,18 +26,19 @@ MAX_DETAILS = 100
 MAX_ROWS = 1000
 
 
-_CONTROL = {i: None for i in range(32) if i not in (9, 10)}
-
-
 def cell(text: object) -> str:
-    return str(text).translate(_CONTROL).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+    """The project's own text in a table cell (still stripped of anything live)."""
+    return html_text(text).replace("|", "\\|").replace("\n", " ")
+
+
+code = markdown_code
 
 
 def _prov(record: Mapping[str, Any]) -> str:
     prov = (record.get("evidence") or {}).get("provenance") or {}
-    builder = prov.get("builder") or "-"
-    source = ", ".join(prov.get("sources") or []) or "-"
-    return f"{builder} / {source}"
+    builder = code(prov.get("builder")) if prov.get("builder") else "-"
+    sources = prov.get("sources") or []
+    return f"{builder} / {', '.join(code(s) for s in sources) or '-'}"
 
 
 def write_markdown(report: Report, out: TextIO) -> None:
@@ -53,7 +61,7 @@ def write_markdown(report: Report, out: TextIO) -> None:
     if s["failingChecks"]:
         out.write("\n**Most common failing checks**\n\n| check | images | what it means |\n|---|---:|---|\n")
         for c in s["failingChecks"]:
-            out.write(f"| `{c['id']}` | {c['count']} | {cell(help_text(c['id']))} |\n")
+            out.write(f"| {code(c['id'])} | {c['count']} | {cell(help_text(c['id']))} |\n")
     out.write("\n| outcome | SLSA | image | digest | builder / source |\n|---|---|---|---|---|\n")
     rows = 0
     for record in report.records():
@@ -62,7 +70,7 @@ def write_markdown(report: Report, out: TextIO) -> None:
             continue
         level = record.get("slsaLevel")
         out.write(f"| {LABEL.get(record['outcome'], record['outcome'])} | {'-' if level is None else f'L{level}'} | "
-                  f"`{cell(record['image'])}` | `{short_digest(record.get('digest'))}` | {cell(_prov(record))} |\n")
+                  f"{code(record['image'])} | {code(short_digest(record.get('digest')))} | {_prov(record)} |\n")
     if rows > MAX_ROWS:
         out.write(f"\n_{rows - MAX_ROWS} more image(s) in the JSON report._\n")
     details = 0
@@ -72,18 +80,18 @@ def write_markdown(report: Report, out: TextIO) -> None:
         details += 1
         if details > MAX_DETAILS:
             continue
-        out.write(f"\n<details><summary>{LABEL[record['outcome']]} <code>{cell(record['image'])}</code>"
+        out.write(f"\n<details><summary>{LABEL[record['outcome']]} <code>{html_text(record['image'])}</code>"
                   "</summary>\n\n")
         if record.get("error"):
-            out.write(f"- error: {cell(record['error'])}\n")
+            out.write(f"- error: {code(record['error'])}\n")
         for check in (record.get("verdict") or {}).get("checks") or []:
             if check["outcome"] not in ("fail", "warn"):
                 continue
-            out.write(f"- **{check['outcome']}** `{check['id']}`" + (f" ({check['policy']})" if check.get("policy")
-                                                                     else "") + "\n")
+            out.write(f"- **{check['outcome']}** {code(check['id'])}" + (f" ({code(check['policy'])})"
+                                                                          if check.get("policy") else "") + "\n")
             for key in ("expected", "found", "hint"):
                 if check.get(key):
-                    out.write(f"  - {key}: {cell(check[key])}\n")
+                    out.write(f"  - {key}: {code(check[key])}\n")
         out.write("\n</details>\n")
     if details > MAX_DETAILS:
         out.write(f"\n_{details - MAX_DETAILS} more image(s) with findings in the JSON report._\n")

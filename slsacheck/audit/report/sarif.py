@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
 
+from slsacheck._json import dumps_report
 from slsacheck.audit.report import Report
 from slsacheck.audit.rules import DOCS, documented, help_text
 
@@ -74,7 +75,7 @@ def write_sarif(report: Report, out: TextIO) -> None:
         }],
     }
     out.write('{\n  "$schema": ' + json.dumps(SARIF_SCHEMA) + ',\n  "version": "2.1.0",\n  "runs": [\n    ')
-    head = json.dumps(run_head, ensure_ascii=False)
+    head = dumps_report(run_head, ensure_ascii=False)
     out.write(head[:-1] + ', "results": [')
     first = True
     for record in report.records():
@@ -86,6 +87,6 @@ def write_sarif(report: Report, out: TextIO) -> None:
                                "outcome": record["outcome"]},
             }
             out.write("\n      " if first else ",\n      ")
-            out.write(json.dumps(result, ensure_ascii=False))
+            out.write(dumps_report(result, ensure_ascii=False))
             first = False
     out.write("\n    ]}\n  ]\n}\n")

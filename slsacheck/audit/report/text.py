@@ -1,38 +1,43 @@
-"""The audit for a terminal: one line per image, then the summary (no colour: logs read it too)."""
+"""The audit for a terminal: one line per image, then the summary (no colour: logs read it too).
+
+Every value from a record passes through `slsacheck._display.terminal`: image names come
+from registry listings and builder ids from evidence, and neither may drive the terminal.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from slsacheck._display import terminal as t
 from slsacheck.audit.report import Report
 
 LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "inventory": "SEEN"}
 
 
 def short_digest(digest: str | None) -> str:
-    return digest.split(":", 1)[-1][:12] if digest else "-"
+    return t(digest.split(":", 1)[-1][:12]) if digest else "-"
 
 
 def image_line(record: Mapping[str, Any]) -> str:
     level = record.get("slsaLevel")
     parts = [f"{LABEL.get(record['outcome'], record['outcome']):5}", f"L{level}" if level is not None else "L?",
-             record["image"], short_digest(record.get("digest"))]
+             t(record["image"]), short_digest(record.get("digest"))]
     verdict = record.get("verdict") or {}
     failed = [c["id"] for c in verdict.get("checks") or [] if c.get("outcome") == "fail"]
     if failed:
-        parts.append("failed: " + ", ".join(failed))
+        parts.append("failed: " + ", ".join(t(f) for f in failed))
     evidence = record.get("evidence") or {}
     if record["outcome"] == "inventory":
         signatures = evidence.get("signatures") or []
         parts.append(f"signatures {len(signatures)} ({sum(1 for x in signatures if x.get('verified'))} verified), "
                      f"attestations {len(evidence.get('attestations') or [])}")
         if evidence.get("provenance"):
-            parts.append(f"builder {evidence['provenance'].get('builder')}")
+            parts.append(f"builder {t(evidence['provenance'].get('builder'))}")
     if record.get("error") and record["outcome"] == "error":
-        parts.append(str(record["error"]))
+        parts.append(t(record["error"]))
     if record.get("sameAs"):
-        parts.append(f"(same digest as {record['sameAs']})")
+        parts.append(f"(same digest as {t(record['sameAs'])})")
     return "  ".join(parts)
 
 
@@ -47,9 +52,9 @@ def summary_lines(summary: Mapping[str, Any], meta: Mapping[str, Any]) -> list[s
     ]
     if summary["failingChecks"]:
         lines.append("most common failing checks: "
-                     + ", ".join(f"{c['id']} ({c['count']})" for c in summary["failingChecks"]))
+                     + ", ".join(f"{t(c['id'])} ({c['count']})" for c in summary["failingChecks"]))
     if meta.get("mode") == "inventory":
-        lines.append(f"note: {meta.get('note')}")
+        lines.append(f"note: {t(meta.get('note'))}")
     return lines
 
 

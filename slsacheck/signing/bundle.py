@@ -48,7 +48,7 @@ from slsacheck.models.statement import Statement
 from slsacheck.signing import _bundle_doc, _certs, _rekor_body, _tlog
 from slsacheck.signing._bundle_doc import MEDIA_TYPES
 from slsacheck.signing.cosign_material import VerifiedSigner, verify_cosign_material
-from slsacheck.signing.dsse import pae
+from slsacheck.signing.dsse import Envelope, Signature, pae
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import fingerprint
 from slsacheck.signing.trust import PublicKey, TrustedRoot
@@ -277,6 +277,7 @@ def verify_bundle(
         signed_data=signed_data,
         payload_type=content.payload_type,
         payload=content.payload,
+        envelopes=_envelope_forms(content),
     )
     integrated: list[datetime] = []
     times: list[datetime] = []
@@ -423,6 +424,15 @@ def _verify_timestamps(
             continue
         times.append(when)
     return times, rejected
+
+
+def _envelope_forms(content: _bundle_doc.Content) -> tuple[bytes, ...]:
+    """The envelope JSON a log may have hashed: a bundle re-encodes the envelope, so only the
+    form cosign uploads (Go's `json.Marshal`) can be rebuilt."""
+    if content.kind != "dsse":
+        return ()
+    signature = Signature(content.keyid, content.signature)
+    return (Envelope(content.payload_type or "", content.payload or b"", (signature,)).to_json(),)
 
 
 def _leaf_key(leaf: x509.Certificate | None) -> PublicKey:

@@ -10,8 +10,9 @@ bundles), so it is checked here with the same primitives as bundles:
 1. the signature verifies over the payload with the certificate's key (DER or r||s);
 2. the SET verifies (ECDSA over the canonical JSON of `{body, integratedTime, logID,
    logIndex}`) with the trust root's Rekor key whose log id matches, and the entry
-   body (hashedrekord 0.0.1, intoto 0.0.2, dsse 0.0.1) names this signature, this
-   certificate and this payload or envelope;
+   body (hashedrekord 0.0.1, intoto 0.0.1 and 0.0.2, dsse 0.0.1) names this signature,
+   this certificate and this payload or envelope (intoto 0.0.1 by the hash of the
+   envelope blob cosign uploaded);
 3. an RFC 3161 timestamp (`dev.sigstore.cosign/rfc3161timestamp` =
    `{"SignedRFC3161Timestamp": b64 DER TimeStampResp}`), when the layer has one, must
    verify: signed by a timestamp authority of the trust root, valid at its genTime, over
@@ -108,13 +109,16 @@ def verify_cosign_material(
     trusted_root: TrustedRoot,
     require_tlog: bool = True,
     envelope: Envelope | None = None,
+    envelope_blob: bytes | None = None,
     rfc3161_timestamp: bytes | None = None,
     timestamped: Sequence[bytes] = (),
     now: datetime | None = None,
 ) -> VerifiedSigner:
     """Verify one keyless cosign signature; raise `VerificationError` naming the failed check.
 
-    `envelope`, for `.att` layers, names the DSSE envelope whose PAE is `payload`.
+    `envelope`, for `.att` layers, names the DSSE envelope whose PAE is `payload`, and
+    `envelope_blob` is the layer's exact bytes (what cosign uploaded to the log: an intoto
+    0.0.1 entry names the envelope by their hash).
     `rfc3161_timestamp` is the DER of the layer's timestamp annotation; `timestamped`
     lists the bytes it may cover (default: the signature; a `.att` caller adds the
     envelope blob, which is what cosign stamps).
@@ -148,6 +152,7 @@ def verify_cosign_material(
                 signed_data=payload,
                 payload_type=pae_parts[0] if pae_parts else None,
                 payload=pae_parts[1] if pae_parts else None,
+                envelopes=_envelope_forms(envelope, envelope_blob),
             ),
         )
         assert entry.integrated_at is not None
@@ -197,6 +202,13 @@ def verify_cosign_material(
         certificate=leaf,
         timestamp=stamped_at,
     )
+
+
+def _envelope_forms(envelope: Envelope | None, blob: bytes | None) -> tuple[bytes, ...]:
+    forms = [blob] if blob is not None else []
+    if envelope is not None:
+        forms.append(envelope.to_json())
+    return tuple(forms)
 
 
 _IMPRINT_HASHES = {

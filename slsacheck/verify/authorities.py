@@ -157,7 +157,7 @@ def _keyless_material(
         return lambda: verify_cosign_material(
             signature, payload, certificate_pem=certificate, chain_pem=c.chain, rekor_bundle=c.rekor_bundle,
             identity=_identity(spec), trusted_root=root, require_tlog=authority.require_tlog, now=now,
-            rfc3161_timestamp=c.rfc3161_timestamp, timestamped=stamped,
+            rfc3161_timestamp=c.rfc3161_timestamp, timestamped=stamped, envelope_blob=c.envelope_blob,
         )
 
     return _try_each([(_identity(spec).describe(), attempt(spec)) for spec in authority.identities])

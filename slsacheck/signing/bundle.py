@@ -51,6 +51,7 @@ from slsacheck.signing.cosign_material import VerifiedSigner, verify_cosign_mate
 from slsacheck.signing.dsse import Envelope, Signature, pae
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import fingerprint
+from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
 from slsacheck.signing.trust import PublicKey, TrustedRoot
 from slsacheck.signing.verify_sig import PublicKeyVerifier
 
@@ -82,6 +83,8 @@ class VerifiedBundle:
     integrated_time: datetime | None = None
     timestamps: tuple[datetime, ...] = ()  # genTimes of the RFC 3161 timestamps that verified
     rejected_timestamps: tuple[str, ...] = ()  # why each other timestamp was skipped
+    tlog_entries: int = 0  # transparency-log entries verified (SET and/or inclusion proof)
+    tlog_unchecked: int = 0  # entries present but not checked (key bundles: no trust root, or rule `ignore`)
     payload_type: str | None = None
     payload: bytes | None = field(default=None, repr=False)
     # The in-toto statement: the strict model when it parses as one, and always the JSON object.
@@ -175,6 +178,7 @@ def verify_bundle(
     identity: Identity | None = None,
     public_key: PublicKey | None = None,
     trusted_root: TrustedRoot | None = None,
+    tlog: TlogRule = DEFAULT_TLOG_RULE,
     now: datetime | None = None,
 ) -> VerifiedBundle:
     """Verify a Sigstore bundle over an artifact (bytes, or a digest of it); raise `VerificationError`.
@@ -182,6 +186,8 @@ def verify_bundle(
     A DSSE bundle's statement must name the artifact on every algorithm its subject and the
     artifact share (a file: all of them; a digest: its own); a message signature needs the
     artifact or the digest it signs (sha256 unless its `messageDigest` says otherwise).
+    `tlog` is the transparency-log rule for a key-signed bundle (`tlog_rule`); keyless
+    bundles always need their entry.
     """
     target = ArtifactDigests(artifact, digest)
     if public_key is not None and identity is not None:
@@ -264,11 +270,20 @@ def verify_bundle(
         except Error:
             statement = None  # e.g. an empty predicateType: the policy layer decides what that means
 
-    # 3 and 4: log entries and timestamps
-    if (entries or stamps) and trusted_root is None:
-        raise InputError(
-            "the bundle has transparency-log entries or timestamps, and no trust root was given",
-            hint="pass --trusted-root FILE",
+    # 3 and 4: log entries and timestamps (a key-signed bundle by its tlog rule)
+    unchecked = 0
+    if leaf is None and (tlog == "ignore" or trusted_root is None):
+        if tlog == "require":
+            raise InputError(
+                "the transparency-log rule `require` needs a trust root", hint="pass --trusted-root FILE"
+            )
+        unchecked, entries, stamps = len(entries), [], []
+    if leaf is None and tlog == "require" and not entries:
+        raise VerificationError(
+            "the bundle has no transparency-log entry, and the rule requires one",
+            expected="1 tlog entry naming this signature",
+            found="0",
+            hint="sign with the transparency log on (cosign's default), or relax the rule to `verify`",
         )
     binding = _rekor_body.Binding(
         signature=content.signature,
@@ -312,6 +327,8 @@ def verify_bundle(
             integrated_time=min(integrated) if integrated else None,
             timestamps=tuple(tsa_times),
             rejected_timestamps=tuple(rejected_stamps),
+            tlog_entries=len(entries),
+            tlog_unchecked=unchecked,
             payload_type=content.payload_type,
             payload=content.payload,
             statement=statement,
@@ -349,6 +366,7 @@ def verify_bundle(
         integrated_time=min(integrated) if integrated else None,
         timestamps=tuple(tsa_times),
         rejected_timestamps=tuple(rejected_stamps),
+        tlog_entries=len(entries),
         payload_type=content.payload_type,
         payload=content.payload,
         statement=statement,

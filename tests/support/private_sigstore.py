@@ -230,9 +230,16 @@ class PrivateSigstore:
         return {"SignedEntryTimestamp": b64(sig), "Payload": payload}
 
 
-def hashedrekord(signature: bytes, payload: bytes, cert: x509.Certificate) -> bytes:
-    """The Rekor hashedrekord body that binds `signature` over `payload` to `cert`."""
-    pem = cert.public_bytes(PEM)
+def signer_pem(signer: x509.Certificate | ec.EllipticCurvePublicKey) -> bytes:
+    """What a Rekor body names as the signer: the certificate, or the key (`cosign sign --key`)."""
+    if isinstance(signer, x509.Certificate):
+        return signer.public_bytes(PEM)
+    return signer.public_bytes(PEM, SPKI)
+
+
+def hashedrekord(signature: bytes, payload: bytes, cert: x509.Certificate | ec.EllipticCurvePublicKey) -> bytes:
+    """The Rekor hashedrekord body that binds `signature` over `payload` to `cert` (or a key)."""
+    pem = signer_pem(cert)
     return json.dumps(
         {
             "apiVersion": "0.0.1",

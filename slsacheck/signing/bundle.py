@@ -37,16 +37,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
-from rfc3161_client import decode_timestamp_response
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from slsacheck.errors import Error, InputError, VerificationError
 from slsacheck.models.digest import ArtifactDigests, Digest, looks_like_digest
 from slsacheck.models.statement import Statement
-from slsacheck.signing import _bundle_doc, _certs, _rekor_body, _tlog
+from slsacheck.signing import _bundle_doc, _certs, _rekor_body, _timestamps, _tlog
 from slsacheck.signing._bundle_doc import MEDIA_TYPES
+from slsacheck.signing._message import PREHASH, verify_message_signature
 from slsacheck.signing.cosign_material import VerifiedSigner, verify_cosign_material
 from slsacheck.signing.dsse import Envelope, Signature, pae
 from slsacheck.signing.identity import Identity
@@ -66,8 +64,6 @@ __all__ = [
 ]
 
 CLOCK_SKEW = _tlog.CLOCK_SKEW
-# sigstore-python's and sigstore-go's bound: more timestamps than this is an attack, not a need.
-MAX_TIMESTAMPS = 32
 
 
 @dataclass(frozen=True)
@@ -91,83 +87,6 @@ class VerifiedBundle:
     statement: Statement | None = field(default=None, repr=False)
     statement_json: Mapping[str, Any] | None = field(default=None, repr=False)
     certificate: x509.Certificate | None = field(default=None, repr=False)
-
-
-_PREHASH: dict[str, hashes.HashAlgorithm] = {
-    "sha256": hashes.SHA256(),
-    "sha384": hashes.SHA384(),
-    "sha512": hashes.SHA512(),
-}
-
-
-def verify_message_signature(
-    key: PublicKey,
-    signature: bytes,
-    *,
-    artifact: bytes | None,
-    digest: bytes,
-    algorithm: str | None,
-    digest_algorithm: str = "sha256",
-) -> None:
-    """Verify a message signature over the artifact, given as bytes or as its digest.
-
-    Sigstore signs messages prehashed: SHA-256 for most keys (also P-384 Fulcio keys of
-    old), the key's own hash where the bundle's `messageDigest` says so (SHA-384 for
-    P-384, SHA-512 for Ed25519ph). Without a `messageDigest`, SHA-256 and the curve's
-    hash are both tried: either is collision resistant, and the signature must hold.
-    Ed25519 signs the bytes themselves (pure or ph), so it needs the artifact.
-    Without the artifact, `digest` is its `digest_algorithm` digest.
-    """
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        if artifact is None:
-            raise VerificationError(
-                "an Ed25519 message signature cannot be checked against a digest alone",
-                expected="the artifact bytes",
-                found="only its digest",
-                hint="pass the artifact file instead of sha256:<hex>",
-            )
-        PublicKeyVerifier(key).verify(signature, artifact)
-        return
-    names = [algorithm] if algorithm else ["sha256"]
-    if algorithm is None and isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size > 256:
-        names.append("sha384" if key.curve.key_size == 384 else "sha512")
-    for name in names:
-        if artifact is None and name != digest_algorithm:
-            continue  # only one digest is known
-        hashed = hashlib.new(name, artifact).digest() if artifact is not None else digest
-        try:
-            if isinstance(key, ec.EllipticCurvePublicKey):
-                key.verify(_der(key, signature), hashed, ec.ECDSA(utils.Prehashed(_PREHASH[name])))
-            else:
-                key.verify(signature, hashed, padding.PKCS1v15(), utils.Prehashed(_PREHASH[name]))
-            return
-        except (InvalidSignature, ValueError):
-            continue
-    raise VerificationError(
-        "signature does not verify over the artifact",
-        expected=f"a signature over the {'/'.join(names)} digest of the artifact",
-        found="a signature that does not match",
-        hint="the artifact differs from what was signed, or another key signed it",
-    )
-
-
-def _der(key: ec.EllipticCurvePublicKey, signature: bytes) -> bytes:
-    """The signature as DER: as given when it is canonical DER, converted when it is r||s."""
-    size = (key.curve.key_size + 7) // 8
-    try:
-        r, s = utils.decode_dss_signature(signature)
-        if utils.encode_dss_signature(r, s) == signature:
-            return signature
-    except ValueError:
-        pass
-    if len(signature) != 2 * size:
-        raise VerificationError(
-            "the ECDSA signature is malformed",
-            expected=f"ASN.1 DER or {2 * size}-byte r||s",
-            found=f"{len(signature)} bytes that are neither",
-            hint="the signature is truncated or is not an ECDSA signature; check it was copied whole",
-        )
-    return utils.encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big"))
 
 
 def verify_bundle(
@@ -245,7 +164,7 @@ def verify_bundle(
         if content.kind == "message":
             signed_algorithm = _check_message_digest(content, target)
             signed_data = artifact
-            signed_digests = {a: d for a in _PREHASH if (d := target.raw(a)) is not None}
+            signed_digests = {a: d for a in PREHASH if (d := target.raw(a)) is not None}
             verify_message_signature(
                 verifier,
                 content.signature,
@@ -302,7 +221,7 @@ def verify_bundle(
         when = _verify_entry(entry, binding, trusted_root, version, now)
         if when is not None:
             integrated.append(when)
-    tsa_times, rejected_stamps = _verify_timestamps(stamps, content.signature, trusted_root, now)
+    tsa_times, rejected_stamps = _timestamps.verify_timestamps(stamps, content.signature, trusted_root, now)
     times = integrated + tsa_times
     if trusted_root is not None:
         for entry in entries:
@@ -395,53 +314,6 @@ def _check_message_digest(content: _bundle_doc.Content, target: ArtifactDigests)
             hint="this bundle signs another artifact",
         )
     return algorithm
-
-
-def _verify_timestamps(
-    stamps: list[bytes], signature: bytes, root: TrustedRoot | None, now: datetime
-) -> tuple[list[datetime], list[str]]:
-    """The times of the timestamps that verify, and why each other one was skipped.
-
-    As the Sigstore clients do, a well-formed timestamp that does not verify (another
-    signature's, an unknown TSA's) is skipped, not fatal (one that does not parse is a
-    corrupt bundle): only verified times count towards the
-    certificate's validity and the need for a trusted time. More than `MAX_TIMESTAMPS`, or
-    the same timestamp twice, is refused outright: that is a bundle built to make us work
-    or to count one time twice.
-    """
-    if not stamps or root is None:
-        return [], []
-    if len(stamps) > MAX_TIMESTAMPS:
-        raise VerificationError(
-            "the bundle carries too many RFC 3161 timestamps",
-            expected=f"at most {MAX_TIMESTAMPS}",
-            found=str(len(stamps)),
-            hint="a signature needs one timestamp per TSA at most; the bundle was padded",
-        )
-    if len(set(stamps)) != len(stamps):
-        raise VerificationError(
-            "the bundle carries duplicate RFC 3161 timestamps",
-            expected="each timestamp once",
-            found=f"{len(stamps)} timestamps, {len(set(stamps))} distinct",
-            hint="a timestamp counted twice is still one trusted time; the bundle was altered",
-        )
-    times: list[datetime] = []
-    rejected: list[str] = []
-    for index, stamp in enumerate(stamps):
-        try:
-            decode_timestamp_response(stamp)
-        except ValueError as exc:  # not a timestamp at all: the bundle is corrupt, not merely unverified
-            raise _bundle_doc.bad(f"RFC 3161 timestamp {index} does not parse", found=str(exc)[:200]) from exc
-        try:
-            when = _certs.verify_timestamp(stamp, signature, root)
-        except VerificationError as exc:
-            rejected.append(f"timestamp {index}: {exc}")
-            continue
-        if when > now + CLOCK_SKEW:
-            rejected.append(f"timestamp {index}: dated in the future ({when.isoformat()})")
-            continue
-        times.append(when)
-    return times, rejected
 
 
 def _envelope_forms(content: _bundle_doc.Content) -> tuple[bytes, ...]:

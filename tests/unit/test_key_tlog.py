@@ -28,6 +28,7 @@ from slsacheck.models.evidence import Evidence, SignerInfo, VerifiedSignature
 from slsacheck.models.verdict import Outcome
 from slsacheck.policy.authority import KeyAuthority
 from slsacheck.policy.evaluate import evaluate
+from slsacheck.policy.explain import explain_policy
 from slsacheck.policy.load import load_policies
 from slsacheck.policy.problems import PolicyLoadError
 from slsacheck.signing.bundle import verify_bundle
@@ -307,3 +308,10 @@ def test_cli_tlog_rule(cli: Cli) -> None:
     assert checked.code == 0 and checked.json()["tlogEntriesVerified"] == 1
     refused = cli(*args, "--tlog", "require", digest)
     assert refused.code == 2 and "needs a trust root" in refused.err
+
+
+def test_policy_explain_says_the_tlog_rule(tmp_path: Path) -> None:
+    required = _load(tmp_path, "{file: release.pub, trustedRoot: root.json, tlog: require}")
+    assert "a transparency-log entry required" in explain_policy(required)
+    assert "transparency-log entries ignored" in explain_policy(_load(tmp_path, "{file: release.pub, tlog: ignore}"))
+    assert "release (public key: 1)" in explain_policy(_load(tmp_path, "{file: release.pub}"))

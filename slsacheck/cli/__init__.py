@@ -38,7 +38,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     (
         "verify-bundle",
         "bundle_commands",
-        "verify a Sigstore bundle over a file or sha256:<hex> (offline; sigstore-conformance protocol)",
+        "verify a Sigstore bundle over a file or <algorithm>:<hex> (offline; sigstore-conformance protocol)",
     ),
     ("provenance", "provenance_commands", "generate, attest and validate SLSA provenance for Tekton runs"),
     (

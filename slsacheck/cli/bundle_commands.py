@@ -5,7 +5,7 @@ Speaks the sigstore-conformance client protocol, so the suite can drive slsachec
 
     verify-bundle [--staging] --bundle FILE --certificate-identity ID --certificate-oidc-issuer URL
                   [--trusted-root FILE] FILE_OR_DIGEST
-    verify-bundle [--staging] --bundle FILE --key PEMFILE [--trusted-root FILE] FILE_OR_DIGEST
+    verify-bundle [--staging] --bundle FILE --key PEMFILE [--trusted-root FILE] [--tlog RULE] FILE_OR_DIGEST
 
 Exit 0 means verified; anything else means rejected, with the reason on stderr.
 Verification is offline: the trust root comes from `--trusted-root` (a
@@ -35,6 +35,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--certificate-oidc-issuer-regexp", metavar="RE", help="a full-match regexp for the issuer")
     p.add_argument("--trusted-root", metavar="FILE", help="trusted_root.json or a ClientTrustConfig (never fetched)")
     p.add_argument("--staging", action="store_true", help="the bundle is from Sigstore staging (needs --trusted-root)")
+    p.add_argument(
+        "--tlog", choices=["require", "verify", "ignore"], default="verify",
+        help="with --key: require a verified transparency-log entry, verify entries when --trusted-root is given "
+        "(default), or ignore them; keyless bundles always need theirs",
+    )
     p.add_argument("--output", choices=["text", "json"], default="text")
     p.add_argument(
         "artifact", metavar="FILE_OR_DIGEST",
@@ -101,6 +106,7 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         identity=identity,
         public_key=key,
         trusted_root=root,
+        tlog=args.tlog,
     )
     if args.output == "json":
         import json  # noqa: PLC0415
@@ -116,6 +122,8 @@ def _verify_bundle(args: argparse.Namespace) -> int:
             "integratedTime": result.integrated_time.isoformat() if result.integrated_time else None,
             "timestamps": [t.isoformat() for t in result.timestamps],
             "rejectedTimestamps": list(result.rejected_timestamps),
+            "tlogEntriesVerified": result.tlog_entries,
+            "tlogEntriesUnchecked": result.tlog_unchecked,
             "payloadType": result.payload_type,
         }
         print(json.dumps(doc, indent=2))
@@ -124,6 +132,10 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         print(
             f"verified: {result.kind} signature by {result.signer}" + (f", logged {when.isoformat()}" if when else "")
         )
+    if result.tlog_unchecked:
+        why = "--tlog ignore" if args.tlog == "ignore" else "no --trusted-root"
+        print(f"note: {result.tlog_unchecked} transparency-log entry(ies) not checked ({why}); the key alone "
+              "vouches for this signature", file=sys.stderr)
     if result.rejected_timestamps:
         # Skipped, as the Sigstore clients skip them, but never silently.
         print(f"note: skipped {len(result.rejected_timestamps)} RFC 3161 timestamp(s) that did not verify:",

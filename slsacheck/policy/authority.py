@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
+
 
 @dataclass(frozen=True)
 class IdentitySpec:
@@ -25,6 +27,9 @@ class IdentitySpec:
 class KeyAuthority:
     name: str
     public_keys: tuple[bytes, ...]  # PKIX PEM, one or more (key rotation)
+    # Checks the transparency-log entries key-signed evidence carries (signing.tlog_rule).
+    trusted_root: Path | None = None
+    tlog: TlogRule = DEFAULT_TLOG_RULE
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from slsacheck.policy.problems import Problem, did_you_mean
 from slsacheck.policy.schema import defaults_for
 from slsacheck.policy.urls import normalise_pattern
 from slsacheck.policy.yamlsource import format_path, line_at
+from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE
 
 _DURATION = re.compile(r"([0-9]+)(d|h|m|s)")
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -149,15 +150,49 @@ class Builder:
                 self.problem((*path, "name"), f"authority {name!r} is defined twice", expected="unique names")
                 continue
             if "key" in item:
-                keys = self.read_keys((*path, "key"), item["key"])
-                if keys:
-                    out[name] = KeyAuthority(name, keys)
-                    self.canonical_keys[name] = [k.decode() for k in keys]
+                key = self.key_authority((*path, "key"), name, item["key"])
+                if key is not None:
+                    out[name] = key
             else:
                 authority = self.keyless((*path, "keyless"), name, item["keyless"])
                 if authority is not None:
                     out[name] = authority
         return out
+
+    def key_authority(self, path: Path_, name: str, spec: Mapping[str, Any]) -> KeyAuthority | None:
+        keys = self.read_keys(path, {k: v for k, v in spec.items() if k in ("file", "pem", "env")})
+        rule = spec.get("tlog", DEFAULT_TLOG_RULE)
+        root = None
+        if "trustedRoot" in spec:
+            root = self.trusted_root((*path, "trustedRoot"), name, spec["trustedRoot"])
+        elif rule == "require":
+            self.problem(
+                (*path, "tlog"),
+                "tlog: require needs a trusted root to check the log entries against",
+                expected="trustedRoot: <trusted_root.json> beside tlog: require",
+                found="no trustedRoot",
+                hint="add the Sigstore instance's trusted_root.json, or use tlog: verify",
+            )
+            return None
+        if not keys or (root is None and "trustedRoot" in spec):
+            return None
+        self.canonical_keys[name] = [k.decode() for k in keys]
+        return KeyAuthority(name, keys, trusted_root=root, tlog=rule)
+
+    def trusted_root(self, path: Path_, name: str, value: str) -> Path | None:
+        root = (self.file.parent / value).resolve()
+        try:
+            self.canonical_roots[name] = hashlib.sha256(root.read_bytes()).hexdigest()
+        except OSError as exc:
+            self.problem(
+                path,
+                f"cannot read trusted root {root}: {exc.strerror or exc}",
+                expected="a Sigstore trusted_root.json (relative to the policy file)",
+                found=str(root),
+                hint="export one with `cosign trusted-root create` or copy your instance's trusted_root.json",
+            )
+            return None
+        return root
 
     def read_keys(self, path: Path_, source: Mapping[str, str]) -> tuple[bytes, ...]:
         kind, value = next(iter(source.items()))

@@ -31,7 +31,7 @@ from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import Evidence, Rejected, SignerInfo, VerifiedAttestation
 from slsacheck.models.verdict import Check, Outcome, Verdict
 from slsacheck.policy import checkids as ids
-from slsacheck.policy.authority import KeylessAuthority
+from slsacheck.policy.authority import KeyAuthority, KeylessAuthority
 from slsacheck.policy.cel import Activation, run
 from slsacheck.policy.globs import image_name
 from slsacheck.policy.model import AttestationRule, NoMatch, Policy
@@ -54,6 +54,8 @@ def _accepts(policy: Policy, authority: str, signer: SignerInfo) -> str | None:
         return "authority not defined in this policy"
     if isinstance(auth, KeylessAuthority) and auth.require_tlog and not signer.tlog:
         return "no transparency-log proof, and the authority requires one"
+    if isinstance(auth, KeyAuthority) and auth.tlog == "require" and not signer.tlog:
+        return "no verified transparency-log entry, and the authority requires one (tlog: require)"
     return None
 
 

@@ -16,7 +16,12 @@ def _authority(policy: Policy, name: str) -> str:
     auth = policy.authorities[name]
     if isinstance(auth, KeyAuthority):
         n = len(auth.public_keys)
-        return f"{name} (public key{'s' if n > 1 else ''}: {n})"
+        log = {
+            "require": f"; a transparency-log entry required, checked against {auth.trusted_root}",
+            "verify": f"; transparency-log entries checked against {auth.trusted_root}" if auth.trusted_root else "",
+            "ignore": "; transparency-log entries ignored",
+        }[auth.tlog]
+        return f"{name} (public key{'s' if n > 1 else ''}: {n}{log})"
     assert isinstance(auth, KeylessAuthority)
     who = []
     for ident in auth.identities:

@@ -60,6 +60,7 @@ class Content:
     digest_algorithm: str | None = None  # its hashlib name: sha256, sha384 or sha512
     payload_type: str | None = None
     payload: bytes | None = None
+    keyid: str = ""  # the DSSE signature's keyid
 
 
 def content(doc: Mapping[str, Any]) -> Content:
@@ -97,11 +98,15 @@ def content(doc: Mapping[str, Any]) -> Content:
     payload_type = envelope.get("payloadType")
     if not isinstance(payload_type, str):
         raise bad("DSSE envelope has no payloadType")
+    keyid = sigs[0].get("keyid") or ""
+    if not isinstance(keyid, str):
+        raise bad("the DSSE signature's keyid is not text")
     return Content(
         "dsse",
         _tlog.b64(sigs[0].get("sig"), "DSSE signature"),
         payload_type=payload_type,
         payload=_tlog.b64(envelope.get("payload"), "DSSE payload"),
+        keyid=keyid,
     )
 
 

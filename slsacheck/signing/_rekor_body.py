@@ -4,8 +4,11 @@ An entry proves only what its body names; a body that names another signature,
 another signer or another artifact proves nothing here (the CVE-2022-36056 family).
 Kinds bound: hashedrekord 0.0.1 and 0.0.2 (also Rekor v2's DSSE-as-hashedrekord,
 digest over the PAE), dsse 0.0.1 (payload hash and signature list; its envelope hash
-covers uncanonicalised JSON and cannot be recomputed) and intoto 0.0.2 (payload hash,
-payload type and signatures, each base64-encoded twice by Rekor).
+covers uncanonicalised JSON and cannot be recomputed), intoto 0.0.1 (payload hash, the
+signer, and the sha256 of the envelope JSON as uploaded, which is the only thing that
+names the signature: it must be the `.att` layer's blob or Go's serialisation of the
+envelope) and intoto 0.0.2 (payload hash, payload type and signatures, each
+base64-encoded twice by Rekor).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ class Binding:
     signed_data: bytes | None = None  # the signed bytes themselves, when known
     payload_type: str | None = None  # DSSE only
     payload: bytes | None = None
+    # DSSE only: the envelope's JSON as it may have been sent to the log (the `.att` layer's
+    # blob, Go's serialisation of the bundle's envelope); intoto 0.0.1 names it by hash alone.
+    envelopes: tuple[bytes, ...] = ()
 
     def digest(self, algorithm: str) -> bytes | None:
         """The signed bytes' digest in `algorithm`, when known or computable."""
@@ -102,11 +108,13 @@ def verify_body(entry: TlogEntry, binding: Binding) -> None:
             _hashedrekord_v2(spec["hashedRekordV002"], binding)
         elif kv == ("dsse", "0.0.1"):
             _dsse_v1(spec, binding)
+        elif kv == ("intoto", "0.0.1"):
+            _intoto_v1(spec, binding)
         elif kv == ("intoto", "0.0.2"):
             _intoto_v2(spec["content"], binding)
         else:
             raise _mismatch(
-                "unsupported entry kind", "hashedrekord 0.0.1/0.0.2, dsse 0.0.1, intoto 0.0.2", " ".join(kv)
+                "unsupported entry kind", "hashedrekord 0.0.1/0.0.2, dsse 0.0.1, intoto 0.0.1/0.0.2", " ".join(kv)
             )
     except (KeyError, TypeError, AttributeError) as exc:
         raise _mismatch(f"the {kv[0]} body lacks a field ({exc})") from exc
@@ -162,6 +170,27 @@ def _dsse_v1(spec: Mapping[str, Any], b: Binding) -> None:
         for s in sigs
     ):
         raise _mismatch("the entry does not list this envelope's signature by this signer")
+
+
+def _intoto_v1(spec: Mapping[str, Any], b: Binding) -> None:
+    """intoto 0.0.1 keeps no signature, only the sha256 of the envelope JSON as it was
+    uploaded: that hash is what binds this signature, so it must be the hash of this
+    envelope's bytes. Where those bytes are not known (a bundle re-encodes the envelope),
+    only Go's serialisation, the one cosign uploads, is tried; anything else is refused."""
+    content = spec["content"]
+    _payload_hash(content["payloadHash"], b)
+    if not _same_verifier(spec["publicKey"], b.verifier, pem_b64=True):
+        raise _mismatch("the entry names another certificate or public key")
+    envelope_hash = content["hash"]
+    value = envelope_hash.get("value")
+    if envelope_hash.get("algorithm") != "sha256" or not isinstance(value, str):
+        raise _mismatch("envelope hash algorithm", "sha256", str(envelope_hash.get("algorithm")))
+    if not any(hashlib.sha256(blob).hexdigest() == value for blob in b.envelopes):
+        raise _mismatch(
+            "the intoto 0.0.1 entry logs another envelope (its hash is not this envelope's)",
+            " or ".join(f"sha256:{hashlib.sha256(blob).hexdigest()}" for blob in b.envelopes) or "an envelope",
+            f"sha256:{value}",
+        )
 
 
 def _intoto_v2(content: Mapping[str, Any], b: Binding) -> None:

@@ -37,21 +37,19 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, utils
-from rfc3161_client import decode_timestamp_response
 
 from slsacheck.errors import Error, InputError, VerificationError
 from slsacheck.models.digest import ArtifactDigests, Digest, looks_like_digest
 from slsacheck.models.statement import Statement
-from slsacheck.signing import _bundle_doc, _certs, _rekor_body, _tlog
+from slsacheck.signing import _bundle_doc, _certs, _rekor_body, _timestamps, _tlog
 from slsacheck.signing._bundle_doc import MEDIA_TYPES
+from slsacheck.signing._message import PREHASH, verify_message_signature
 from slsacheck.signing._x509ext import signing_key
 from slsacheck.signing.cosign_material import VerifiedSigner, verify_cosign_material
-from slsacheck.signing.dsse import pae
+from slsacheck.signing.dsse import Envelope, Signature, pae
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import fingerprint
+from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
 from slsacheck.signing.trust import PublicKey, TrustedRoot
 from slsacheck.signing.verify_sig import PublicKeyVerifier
 
@@ -66,8 +64,6 @@ __all__ = [
 ]
 
 CLOCK_SKEW = _tlog.CLOCK_SKEW
-# sigstore-python's and sigstore-go's bound: more timestamps than this is an attack, not a need.
-MAX_TIMESTAMPS = 32
 
 
 @dataclass(frozen=True)
@@ -83,89 +79,14 @@ class VerifiedBundle:
     integrated_time: datetime | None = None
     timestamps: tuple[datetime, ...] = ()  # genTimes of the RFC 3161 timestamps that verified
     rejected_timestamps: tuple[str, ...] = ()  # why each other timestamp was skipped
+    tlog_entries: int = 0  # transparency-log entries verified (SET and/or inclusion proof)
+    tlog_unchecked: int = 0  # entries present but not checked (key bundles: no trust root, or rule `ignore`)
     payload_type: str | None = None
     payload: bytes | None = field(default=None, repr=False)
     # The in-toto statement: the strict model when it parses as one, and always the JSON object.
     statement: Statement | None = field(default=None, repr=False)
     statement_json: Mapping[str, Any] | None = field(default=None, repr=False)
     certificate: x509.Certificate | None = field(default=None, repr=False)
-
-
-_PREHASH: dict[str, hashes.HashAlgorithm] = {
-    "sha256": hashes.SHA256(),
-    "sha384": hashes.SHA384(),
-    "sha512": hashes.SHA512(),
-}
-
-
-def verify_message_signature(
-    key: PublicKey,
-    signature: bytes,
-    *,
-    artifact: bytes | None,
-    digest: bytes,
-    algorithm: str | None,
-    digest_algorithm: str = "sha256",
-) -> None:
-    """Verify a message signature over the artifact, given as bytes or as its digest.
-
-    Sigstore signs messages prehashed: SHA-256 for most keys (also P-384 Fulcio keys of
-    old), the key's own hash where the bundle's `messageDigest` says so (SHA-384 for
-    P-384, SHA-512 for Ed25519ph). Without a `messageDigest`, SHA-256 and the curve's
-    hash are both tried: either is collision resistant, and the signature must hold.
-    Ed25519 signs the bytes themselves (pure or ph), so it needs the artifact.
-    Without the artifact, `digest` is its `digest_algorithm` digest.
-    """
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        if artifact is None:
-            raise VerificationError(
-                "an Ed25519 message signature cannot be checked against a digest alone",
-                expected="the artifact bytes",
-                found="only its digest",
-                hint="pass the artifact file instead of sha256:<hex>",
-            )
-        PublicKeyVerifier(key).verify(signature, artifact)
-        return
-    names = [algorithm] if algorithm else ["sha256"]
-    if algorithm is None and isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size > 256:
-        names.append("sha384" if key.curve.key_size == 384 else "sha512")
-    for name in names:
-        if artifact is None and name != digest_algorithm:
-            continue  # only one digest is known
-        hashed = hashlib.new(name, artifact).digest() if artifact is not None else digest
-        try:
-            if isinstance(key, ec.EllipticCurvePublicKey):
-                key.verify(_der(key, signature), hashed, ec.ECDSA(utils.Prehashed(_PREHASH[name])))
-            else:
-                key.verify(signature, hashed, padding.PKCS1v15(), utils.Prehashed(_PREHASH[name]))
-            return
-        except (InvalidSignature, ValueError):
-            continue
-    raise VerificationError(
-        "signature does not verify over the artifact",
-        expected=f"a signature over the {'/'.join(names)} digest of the artifact",
-        found="a signature that does not match",
-        hint="the artifact differs from what was signed, or another key signed it",
-    )
-
-
-def _der(key: ec.EllipticCurvePublicKey, signature: bytes) -> bytes:
-    """The signature as DER: as given when it is canonical DER, converted when it is r||s."""
-    size = (key.curve.key_size + 7) // 8
-    try:
-        r, s = utils.decode_dss_signature(signature)
-        if utils.encode_dss_signature(r, s) == signature:
-            return signature
-    except ValueError:
-        pass
-    if len(signature) != 2 * size:
-        raise VerificationError(
-            "the ECDSA signature is malformed",
-            expected=f"ASN.1 DER or {2 * size}-byte r||s",
-            found=f"{len(signature)} bytes that are neither",
-            hint="the signature is truncated or is not an ECDSA signature; check it was copied whole",
-        )
-    return utils.encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big"))
 
 
 def verify_bundle(
@@ -176,6 +97,7 @@ def verify_bundle(
     identity: Identity | None = None,
     public_key: PublicKey | None = None,
     trusted_root: TrustedRoot | None = None,
+    tlog: TlogRule = DEFAULT_TLOG_RULE,
     now: datetime | None = None,
 ) -> VerifiedBundle:
     """Verify a Sigstore bundle over an artifact (bytes, or a digest of it); raise `VerificationError`.
@@ -183,6 +105,8 @@ def verify_bundle(
     A DSSE bundle's statement must name the artifact on every algorithm its subject and the
     artifact share (a file: all of them; a digest: its own); a message signature needs the
     artifact or the digest it signs (sha256 unless its `messageDigest` says otherwise).
+    `tlog` is the transparency-log rule for a key-signed bundle (`tlog_rule`); keyless
+    bundles always need their entry.
     """
     target = ArtifactDigests(artifact, digest)
     if public_key is not None and identity is not None:
@@ -240,7 +164,7 @@ def verify_bundle(
         if content.kind == "message":
             signed_algorithm = _check_message_digest(content, target)
             signed_data = artifact
-            signed_digests = {a: d for a in _PREHASH if (d := target.raw(a)) is not None}
+            signed_digests = {a: d for a in PREHASH if (d := target.raw(a)) is not None}
             verify_message_signature(
                 verifier,
                 content.signature,
@@ -265,11 +189,20 @@ def verify_bundle(
         except Error:
             statement = None  # e.g. an empty predicateType: the policy layer decides what that means
 
-    # 3 and 4: log entries and timestamps
-    if (entries or stamps) and trusted_root is None:
-        raise InputError(
-            "the bundle has transparency-log entries or timestamps, and no trust root was given",
-            hint="pass --trusted-root FILE",
+    # 3 and 4: log entries and timestamps (a key-signed bundle by its tlog rule)
+    unchecked = 0
+    if leaf is None and (tlog == "ignore" or trusted_root is None):
+        if tlog == "require":
+            raise InputError(
+                "the transparency-log rule `require` needs a trust root", hint="pass --trusted-root FILE"
+            )
+        unchecked, entries, stamps = len(entries), [], []
+    if leaf is None and tlog == "require" and not entries:
+        raise VerificationError(
+            "the bundle has no transparency-log entry, and the rule requires one",
+            expected="1 tlog entry naming this signature",
+            found="0",
+            hint="sign with the transparency log on (cosign's default), or relax the rule to `verify`",
         )
     binding = _rekor_body.Binding(
         signature=content.signature,
@@ -278,6 +211,7 @@ def verify_bundle(
         signed_data=signed_data,
         payload_type=content.payload_type,
         payload=content.payload,
+        envelopes=_envelope_forms(content),
     )
     integrated: list[datetime] = []
     times: list[datetime] = []
@@ -287,7 +221,7 @@ def verify_bundle(
         when = _verify_entry(entry, binding, trusted_root, version, now)
         if when is not None:
             integrated.append(when)
-    tsa_times, rejected_stamps = _verify_timestamps(stamps, content.signature, trusted_root, now)
+    tsa_times, rejected_stamps = _timestamps.verify_timestamps(stamps, content.signature, trusted_root, now)
     times = integrated + tsa_times
     if trusted_root is not None:
         for entry in entries:
@@ -312,6 +246,8 @@ def verify_bundle(
             integrated_time=min(integrated) if integrated else None,
             timestamps=tuple(tsa_times),
             rejected_timestamps=tuple(rejected_stamps),
+            tlog_entries=len(entries),
+            tlog_unchecked=unchecked,
             payload_type=content.payload_type,
             payload=content.payload,
             statement=statement,
@@ -349,6 +285,7 @@ def verify_bundle(
         integrated_time=min(integrated) if integrated else None,
         timestamps=tuple(tsa_times),
         rejected_timestamps=tuple(rejected_stamps),
+        tlog_entries=len(entries),
         payload_type=content.payload_type,
         payload=content.payload,
         statement=statement,
@@ -379,51 +316,13 @@ def _check_message_digest(content: _bundle_doc.Content, target: ArtifactDigests)
     return algorithm
 
 
-def _verify_timestamps(
-    stamps: list[bytes], signature: bytes, root: TrustedRoot | None, now: datetime
-) -> tuple[list[datetime], list[str]]:
-    """The times of the timestamps that verify, and why each other one was skipped.
-
-    As the Sigstore clients do, a well-formed timestamp that does not verify (another
-    signature's, an unknown TSA's) is skipped, not fatal (one that does not parse is a
-    corrupt bundle): only verified times count towards the
-    certificate's validity and the need for a trusted time. More than `MAX_TIMESTAMPS`, or
-    the same timestamp twice, is refused outright: that is a bundle built to make us work
-    or to count one time twice.
-    """
-    if not stamps or root is None:
-        return [], []
-    if len(stamps) > MAX_TIMESTAMPS:
-        raise VerificationError(
-            "the bundle carries too many RFC 3161 timestamps",
-            expected=f"at most {MAX_TIMESTAMPS}",
-            found=str(len(stamps)),
-            hint="a signature needs one timestamp per TSA at most; the bundle was padded",
-        )
-    if len(set(stamps)) != len(stamps):
-        raise VerificationError(
-            "the bundle carries duplicate RFC 3161 timestamps",
-            expected="each timestamp once",
-            found=f"{len(stamps)} timestamps, {len(set(stamps))} distinct",
-            hint="a timestamp counted twice is still one trusted time; the bundle was altered",
-        )
-    times: list[datetime] = []
-    rejected: list[str] = []
-    for index, stamp in enumerate(stamps):
-        try:
-            decode_timestamp_response(stamp)
-        except ValueError as exc:  # not a timestamp at all: the bundle is corrupt, not merely unverified
-            raise _bundle_doc.bad(f"RFC 3161 timestamp {index} does not parse", found=str(exc)[:200]) from exc
-        try:
-            when = _certs.verify_timestamp(stamp, signature, root)
-        except VerificationError as exc:
-            rejected.append(f"timestamp {index}: {exc}")
-            continue
-        if when > now + CLOCK_SKEW:
-            rejected.append(f"timestamp {index}: dated in the future ({when.isoformat()})")
-            continue
-        times.append(when)
-    return times, rejected
+def _envelope_forms(content: _bundle_doc.Content) -> tuple[bytes, ...]:
+    """The envelope JSON a log may have hashed: a bundle re-encodes the envelope, so only the
+    form cosign uploads (Go's `json.Marshal`) can be rebuilt."""
+    if content.kind != "dsse":
+        return ()
+    signature = Signature(content.keyid, content.signature)
+    return (Envelope(content.payload_type or "", content.payload or b"", (signature,)).to_json(),)
 
 
 def _leaf_key(leaf: x509.Certificate | None) -> PublicKey:

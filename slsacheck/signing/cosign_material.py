@@ -10,8 +10,9 @@ bundles), so it is checked here with the same primitives as bundles:
 1. the signature verifies over the payload with the certificate's key (DER or r||s);
 2. the SET verifies (ECDSA over the canonical JSON of `{body, integratedTime, logID,
    logIndex}`) with the trust root's Rekor key whose log id matches, and the entry
-   body (hashedrekord 0.0.1, intoto 0.0.2, dsse 0.0.1) names this signature, this
-   certificate and this payload or envelope;
+   body (hashedrekord 0.0.1, intoto 0.0.1 and 0.0.2, dsse 0.0.1) names this signature,
+   this certificate and this payload or envelope (intoto 0.0.1 by the hash of the
+   envelope blob cosign uploaded);
 3. an RFC 3161 timestamp (`dev.sigstore.cosign/rfc3161timestamp` =
    `{"SignedRFC3161Timestamp": b64 DER TimeStampResp}`), when the layer has one, must
    verify: signed by a timestamp authority of the trust root, valid at its genTime, over
@@ -48,7 +49,7 @@ from slsacheck.signing import _certs, _rekor_body, _tlog
 from slsacheck.signing._x509ext import signing_key
 from slsacheck.signing.dsse import Envelope
 from slsacheck.signing.identity import Identity
-from slsacheck.signing.trust import TrustedRoot
+from slsacheck.signing.trust import PublicKey, TrustedRoot
 from slsacheck.signing.verify_sig import PublicKeyVerifier
 
 _PAE = re.compile(rb"DSSEv1 (0|[1-9][0-9]*) ")
@@ -108,13 +109,16 @@ def verify_cosign_material(
     trusted_root: TrustedRoot,
     require_tlog: bool = True,
     envelope: Envelope | None = None,
+    envelope_blob: bytes | None = None,
     rfc3161_timestamp: bytes | None = None,
     timestamped: Sequence[bytes] = (),
     now: datetime | None = None,
 ) -> VerifiedSigner:
     """Verify one keyless cosign signature; raise `VerificationError` naming the failed check.
 
-    `envelope`, for `.att` layers, names the DSSE envelope whose PAE is `payload`.
+    `envelope`, for `.att` layers, names the DSSE envelope whose PAE is `payload`, and
+    `envelope_blob` is the layer's exact bytes (what cosign uploaded to the log: an intoto
+    0.0.1 entry names the envelope by their hash).
     `rfc3161_timestamp` is the DER of the layer's timestamp annotation; `timestamped`
     lists the bytes it may cover (default: the signature; a `.att` caller adds the
     envelope blob, which is what cosign stamps).
@@ -127,41 +131,12 @@ def verify_cosign_material(
     entry = None
     when = now
     if rekor_bundle is not None:
-        entry = _tlog.entry_from_cosign_bundle(rekor_bundle)
-        log_key = _tlog.log_key_for(entry, trusted_root)
-        _tlog.verify_set(entry, log_key)
-        if envelope is not None:
-            if envelope.pae() != payload:
-                raise VerificationError("the payload is not the PAE of the envelope given", hint="a caller bug")
-            pae_parts: tuple[str, bytes] | None = (envelope.payload_type, envelope.payload)
-        else:
-            pae_parts = parse_pae(payload)
-        _rekor_body.verify_body(
-            entry,
-            _rekor_body.Binding(
-                signature=signature,
-                verifier=leaf,
-                signed_digests={"sha256": hashlib.sha256(payload).digest()},
-                signed_data=payload,
-                payload_type=pae_parts[0] if pae_parts else None,
-                payload=pae_parts[1] if pae_parts else None,
-            ),
+        entry = _logged_entry(
+            signature, payload, leaf, rekor_bundle, trusted_root,
+            envelope=envelope, envelope_blob=envelope_blob, now=now,
         )
         assert entry.integrated_at is not None
         when = entry.integrated_at
-        if not log_key.validity.contains(when):
-            raise VerificationError(
-                "the Rekor key was not valid when the entry was logged",
-                expected=f"a time within {log_key.validity}",
-                found=when.isoformat(),
-            )
-        if when > now + _tlog.CLOCK_SKEW:
-            raise VerificationError(
-                "the Rekor integrated time is in the future",
-                expected=f"before {now.isoformat()}",
-                found=when.isoformat(),
-                hint="the entry was forged or the clock is wrong",
-            )
     elif require_tlog:
         raise VerificationError(
             "the signature has no Rekor bundle (SET)",
@@ -194,6 +169,98 @@ def verify_cosign_material(
         certificate=leaf,
         timestamp=stamped_at,
     )
+
+
+def _logged_entry(
+    signature: bytes,
+    payload: bytes,
+    signer: x509.Certificate | PublicKey,
+    rekor_bundle: Mapping[str, Any],
+    trusted_root: TrustedRoot,
+    *,
+    envelope: Envelope | None,
+    envelope_blob: bytes | None,
+    now: datetime,
+) -> _tlog.TlogEntry:
+    """The annotation's log entry, once its SET verifies with a log of the root, its body
+    names this signature by this signer over this payload (or envelope), and its integrated
+    time is within the log key's validity and not in the future."""
+    entry = _tlog.entry_from_cosign_bundle(rekor_bundle)
+    log_key = _tlog.log_key_for(entry, trusted_root)
+    _tlog.verify_set(entry, log_key)
+    if envelope is not None:
+        if envelope.pae() != payload:
+            raise VerificationError("the payload is not the PAE of the envelope given", hint="a caller bug")
+        pae_parts: tuple[str, bytes] | None = (envelope.payload_type, envelope.payload)
+    else:
+        pae_parts = parse_pae(payload)
+    _rekor_body.verify_body(
+        entry,
+        _rekor_body.Binding(
+            signature=signature,
+            verifier=signer,
+            signed_digests={"sha256": hashlib.sha256(payload).digest()},
+            signed_data=payload,
+            payload_type=pae_parts[0] if pae_parts else None,
+            payload=pae_parts[1] if pae_parts else None,
+            envelopes=_envelope_forms(envelope, envelope_blob),
+        ),
+    )
+    when = entry.integrated_at
+    if when is None:
+        raise VerificationError("the Rekor entry has no integrated time", hint="re-fetch the entry from the log")
+    if not log_key.validity.contains(when):
+        raise VerificationError(
+            "the Rekor key was not valid when the entry was logged",
+            expected=f"a time within {log_key.validity}",
+            found=when.isoformat(),
+        )
+    if when > now + _tlog.CLOCK_SKEW:
+        raise VerificationError(
+            "the Rekor integrated time is in the future",
+            expected=f"before {now.isoformat()}",
+            found=when.isoformat(),
+            hint="the entry was forged or the clock is wrong",
+        )
+    return entry
+
+
+@dataclass(frozen=True)
+class LoggedEntry:
+    """A key-signed layer's log entry, verified."""
+
+    integrated_time: datetime
+    log_index: int
+    log_id: str  # hex
+
+
+def verify_key_log_entry(
+    signature: bytes,
+    payload: bytes,
+    *,
+    public_key: PublicKey,
+    rekor_bundle: Mapping[str, Any],
+    trusted_root: TrustedRoot,
+    envelope: Envelope | None = None,
+    envelope_blob: bytes | None = None,
+    now: datetime | None = None,
+) -> LoggedEntry:
+    """Verify the `dev.sigstore.cosign/bundle` annotation of a key-signed layer (`cosign sign
+    --key` logs by default): the same checks as for keyless material, with the key as signer.
+    The signature itself must already have been verified with `public_key`."""
+    entry = _logged_entry(
+        signature, payload, public_key, rekor_bundle, trusted_root,
+        envelope=envelope, envelope_blob=envelope_blob, now=now or datetime.now(UTC),
+    )
+    assert entry.integrated_at is not None
+    return LoggedEntry(entry.integrated_at, entry.log_index, entry.log_id.hex())
+
+
+def _envelope_forms(envelope: Envelope | None, blob: bytes | None) -> tuple[bytes, ...]:
+    forms = [blob] if blob is not None else []
+    if envelope is not None:
+        forms.append(envelope.to_json())
+    return tuple(forms)
 
 
 _IMPRINT_HASHES = {

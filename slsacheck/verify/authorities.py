@@ -12,7 +12,11 @@ The rules a candidate must meet to count for an authority:
   image digest;
 - a Sigstore bundle (referrer): the bundle verifies over the image (its manifest bytes /
   digest) with the authority's key, or keyless with its trusted root and identities; a
-  DSSE bundle's statement must name the image digest too.
+  DSSE bundle's statement must name the image digest too;
+- key-signed evidence that carries a transparency-log entry (a bundle's tlog entry, or a
+  layer's `dev.sigstore.cosign/bundle` annotation) follows the key authority's tlog rule
+  (`signing.tlog_rule`: require / verify with its trusted root / ignore), the same for
+  bundles and layers; the signer says whether it was log-checked.
 
 `check` returns an `Accepted` or raises `Refused` with one line of reason; `try_authority`
 turns that into a value. Trusted roots are read once per path (`TrustRoots`).
@@ -34,6 +38,7 @@ from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import SignerInfo
 from slsacheck.models.statement import Statement
 from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority
+from slsacheck.signing.cosign_material import LoggedEntry, verify_key_log_entry
 from slsacheck.signing.dsse import Envelope, verify_envelope
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import load_public_key
@@ -63,8 +68,9 @@ class TrustRoots:
         """Read every keyless authority's trusted root now, so a bad path is an error
         about the policy, not a reason attached to each signature."""
         for authority in authorities.values():
-            if isinstance(authority, KeylessAuthority):
-                self.get(authority.trusted_root)
+            root = authority.trusted_root  # keyless always; key authorities when they check the log
+            if root is not None:
+                self.get(root)
 
     def get(self, path: Path) -> TrustedRoot:
         key = Path(path).resolve()
@@ -133,7 +139,8 @@ def _check_signature(
             return run
 
         v = _try_each([(v.description, by_key(v)) for v in verifiers])
-        return Accepted(SignerInfo("key", key_fingerprint=v.fingerprint), optional=optional)
+        logged = _key_log_entry(c, authority, roots, signature=signature, payload=data, key=v, now=now)
+        return Accepted(_key_signer(v, logged), optional=optional)
     result = _keyless_material(c, authority, roots, signature=signature, payload=data, now=now)
     return Accepted(_keyless_signer(result), optional=optional)
 
@@ -157,10 +164,67 @@ def _keyless_material(
         return lambda: verify_cosign_material(
             signature, payload, certificate_pem=certificate, chain_pem=c.chain, rekor_bundle=c.rekor_bundle,
             identity=_identity(spec), trusted_root=root, require_tlog=authority.require_tlog, now=now,
-            rfc3161_timestamp=c.rfc3161_timestamp, timestamped=stamped,
+            rfc3161_timestamp=c.rfc3161_timestamp, timestamped=stamped, envelope_blob=c.envelope_blob,
         )
 
     return _try_each([(_identity(spec).describe(), attempt(spec)) for spec in authority.identities])
+
+
+# -- key-signed evidence and the transparency log ------------------------------------------
+
+
+def _key_signer(verifier: PublicKeyVerifier, logged: LoggedEntry | None) -> SignerInfo:
+    return SignerInfo("key", key_fingerprint=verifier.fingerprint, tlog=logged is not None,
+                      integrated_time=logged.integrated_time if logged else None)
+
+
+def _key_log_root(c: Candidate, authority: KeyAuthority, roots: TrustRoots) -> TrustedRoot | None:
+    """The root to check a key-signed layer's log entry with, or None when the rule says not
+    to (`ignore`, or `verify` without a root); `require` without an entry is refused."""
+    if authority.tlog == "ignore" or authority.trusted_root is None:
+        return None
+    if c.rekor_bundle is None:
+        if authority.tlog == "require":
+            raise Refused(
+                f"no transparency-log entry (dev.sigstore.cosign/bundle annotation), and authority "
+                f"{authority.name} requires one (tlog: require)"
+            )
+        return None
+    return roots.get(authority.trusted_root)
+
+
+def _key_log_entry(
+    c: Candidate, authority: KeyAuthority, roots: TrustRoots, *, signature: bytes, payload: bytes,
+    key: PublicKeyVerifier, now: datetime | None, envelope: Envelope | None = None,
+) -> LoggedEntry | None:
+    root = _key_log_root(c, authority, roots)
+    if root is None or c.rekor_bundle is None:
+        return None
+    return verify_key_log_entry(
+        signature, payload, public_key=key.public_key, rekor_bundle=c.rekor_bundle, trusted_root=root,
+        envelope=envelope, envelope_blob=c.envelope_blob, now=now,
+    )
+
+
+def _key_log_entry_envelope(
+    c: Candidate, authority: KeyAuthority, roots: TrustRoots, *, envelope: Envelope, key: PublicKeyVerifier,
+    now: datetime | None,
+) -> LoggedEntry | None:
+    """The log entry of the envelope signature this key made (an envelope may carry several)."""
+    pae = envelope.pae()
+    mine = []
+    for sig in envelope.signatures:
+        try:
+            key.verify(sig.sig, pae)
+        except Error:
+            continue
+        mine.append(sig.sig)
+    logged: LoggedEntry | None = _try_each([
+        (f"signature {i}", lambda sig=sig: _key_log_entry(c, authority, roots, signature=sig, payload=pae, key=key,
+                                                          now=now, envelope=envelope))
+        for i, sig in enumerate(mine)
+    ])
+    return logged
 
 
 # -- DSSE attestations --------------------------------------------------------------------
@@ -196,8 +260,8 @@ def _check_attestation(
             return lambda: (verify_envelope(envelope, v, expected_payload_type=mt.IN_TOTO_PAYLOAD), v)[1]
 
         v = _try_each([(v.description, by_key(v)) for v in verifiers])
-        signer = SignerInfo("key", key_fingerprint=v.fingerprint)
-        return Accepted(signer, statement=_statement(envelope.payload, digest))
+        logged = _key_log_entry_envelope(c, authority, roots, envelope=envelope, key=v, now=now)
+        return Accepted(_key_signer(v, logged), statement=_statement(envelope.payload, digest))
     if not envelope.signatures:
         raise Refused("the DSSE envelope has no signatures")
     reasons = []
@@ -226,11 +290,14 @@ def _check_bundle(
     if isinstance(authority, KeyAuthority):
         keys = [(f"key {i}", load_public_key(pem)) for i, pem in enumerate(authority.public_keys)]
 
+        log_root = roots.get(authority.trusted_root) if authority.trusted_root is not None else None
+
         def by_key(key: Any) -> Any:
-            return lambda: verify_bundle(c.bundle or {}, public_key=key, now=now, **target)
+            return lambda: verify_bundle(c.bundle or {}, public_key=key, trusted_root=log_root, tlog=authority.tlog,
+                                         now=now, **target)
 
         result = _try_each([(label, by_key(key)) for label, key in keys])
-        signer = SignerInfo("key", key_fingerprint=result.key_fingerprint, tlog=result.integrated_time is not None,
+        signer = SignerInfo("key", key_fingerprint=result.key_fingerprint, tlog=result.tlog_entries > 0,
                             integrated_time=result.integrated_time)
     else:
         root = roots.get(authority.trusted_root)

@@ -121,6 +121,8 @@ def summary(evidence: Evidence, candidates: Candidates | None = None) -> dict[st
             "found": len(sources),
             "verified": [
                 {"source": v.source, "authority": v.authority, "signer": v.signer.describe(),
+                 # which evidence a transparency log vouched for (SET or inclusion proof verified)
+                 "tlog": v.signer.tlog,
                  **({"predicateType": v.predicate_type} if isinstance(v, VerifiedAttestation) else {})}
                 for v in verified
             ],

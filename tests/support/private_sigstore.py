@@ -230,9 +230,16 @@ class PrivateSigstore:
         return {"SignedEntryTimestamp": b64(sig), "Payload": payload}
 
 
-def hashedrekord(signature: bytes, payload: bytes, cert: x509.Certificate) -> bytes:
-    """The Rekor hashedrekord body that binds `signature` over `payload` to `cert`."""
-    pem = cert.public_bytes(PEM)
+def signer_pem(signer: x509.Certificate | ec.EllipticCurvePublicKey) -> bytes:
+    """What a Rekor body names as the signer: the certificate, or the key (`cosign sign --key`)."""
+    if isinstance(signer, x509.Certificate):
+        return signer.public_bytes(PEM)
+    return signer.public_bytes(PEM, SPKI)
+
+
+def hashedrekord(signature: bytes, payload: bytes, cert: x509.Certificate | ec.EllipticCurvePublicKey) -> bytes:
+    """The Rekor hashedrekord body that binds `signature` over `payload` to `cert` (or a key)."""
+    pem = signer_pem(cert)
     return json.dumps(
         {
             "apiVersion": "0.0.1",
@@ -283,3 +290,47 @@ def make_private_sigstore(*, with_tsa: bool = False) -> PrivateSigstore:
         )
     root = trusted_root_from_json(doc, source="private")
     return PrivateSigstore(root, doc, ca_key, ca, rekor_key, tsa, rogue)
+
+
+def intoto_v001(envelope_blob: bytes, payload: bytes, signer_pem: bytes) -> bytes:
+    """The Rekor intoto 0.0.1 body for a DSSE envelope uploaded as `envelope_blob`: no
+    signature, only the envelope's and the payload's sha256 and the signer (Rekor's
+    `pkg/types/intoto/v0.0.1` canonical form)."""
+    return json.dumps(
+        {
+            "apiVersion": "0.0.1",
+            "kind": "intoto",
+            "spec": {
+                "content": {
+                    "hash": {"algorithm": "sha256", "value": hashlib.sha256(envelope_blob).hexdigest()},
+                    "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
+                },
+                "publicKey": b64(signer_pem),
+            },
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def intoto_v002(
+    envelope_blob: bytes, payload_type: str, payload: bytes, signatures: list[bytes], signer_pem: bytes
+) -> bytes:
+    """The Rekor intoto 0.0.2 body: the envelope without its payload, each signature and key
+    base64-encoded once more than in the envelope (Rekor's `pkg/types/intoto/v0.0.2`)."""
+    return json.dumps(
+        {
+            "apiVersion": "0.0.2",
+            "kind": "intoto",
+            "spec": {
+                "content": {
+                    "envelope": {
+                        "payloadType": payload_type,
+                        "signatures": [{"sig": b64(b64(s).encode()), "publicKey": b64(signer_pem)} for s in signatures],
+                    },
+                    "hash": {"algorithm": "sha256", "value": hashlib.sha256(envelope_blob).hexdigest()},
+                    "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
+                }
+            },
+        },
+        separators=(",", ":"),
+    ).encode()

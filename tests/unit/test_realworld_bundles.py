@@ -24,7 +24,7 @@ from slsacheck.signing.dsse import IN_TOTO_PAYLOAD_TYPE
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import fingerprint, load_public_key, public_key_of
 from slsacheck.signing.keysigner import KeySigner
-from slsacheck.signing.trust import TrustedRoot, load_trusted_root
+from slsacheck.signing.trust import TrustedRoot, TrustRootError, load_trusted_root
 from tests.support.cli import Cli, cli
 from tests.support.env import shared_file
 from tests.support.private_sigstore import START, PrivateSigstore, make_private_sigstore
@@ -360,3 +360,94 @@ def test_a_timestamp_that_is_not_one_is_a_corrupt_bundle(private: PrivateSigstor
     bundle, key = _stamped(private, [b"\x30\x03\x02\x01\x00"])
     with pytest.raises(VerificationError, match="timestamp 0 does not parse"):
         verify_bundle(bundle, artifact=FILE, public_key=key, trusted_root=private.root)
+
+
+# -- the rest of the table: each file with its project's own outcome ---------------------------
+
+# (bundle, artifact, root, expected error or None); roots: "staging", "production"
+SIGSTORE_PYTHON = [
+    ("bundle.txt.sigstore", "bundle.txt", "staging", None),  # test_verifier_bundle_offline
+    ("bundle_v3.txt.sigstore", "bundle_v3.txt", "staging", None),
+    ("bundle_v3_alt.txt.sigstore", "bundle_v3_alt.txt", "staging", None),
+    ("integration/bundle_v3.txt.sigstore", "integration/bundle_v3.txt", "staging", None),
+    ("staging-rekor-v2.txt.sigstore.json", "staging-rekor-v2.txt", "staging", None),  # test_verifier_bundle_artifact
+    ("bundle_cve_2022_36056.txt.sigstore", "bundle_cve_2022_36056.txt", "staging", "does not match this signature"),
+    ("bundle_invalid_version.txt.sigstore", "bundle_invalid_version.txt", "staging", "unsupported bundle media type"),
+    ("bundle_no_cert_v1.txt.sigstore", "bundle_no_cert_v1.txt", "staging", "certificate chain is empty"),
+    ("bundle_no_log_entry.txt.sigstore", "bundle_no_log_entry.txt", "staging", "needs a transparency-log entry"),
+    ("bundle_v3_no_signed_time.txt.sigstore.json", "bundle_v3_no_signed_time.txt", "production", "no verified time"),
+    # upstream checks only its certificate policies; it verifies whole here
+    ("bundle_v3_github.whl.sigstore", "bundle_v3_github.whl", "production", None),
+]
+
+
+@pytest.mark.parametrize("row", SIGSTORE_PYTHON, ids=[r[0] for r in SIGSTORE_PYTHON])
+def test_sigstore_python_assets(row: tuple[str, str, str, str | None], staging: TrustedRoot,
+                                production: TrustedRoot) -> None:
+    bundle, artifact, root, error = row
+    kwargs: dict[str, Any] = {
+        "artifact": shared_file(*ASSETS, *artifact.split("/")).read_bytes(),
+        "identity": ANYONE,
+        "trusted_root": staging if root == "staging" else production,
+    }
+    data = shared_file(*ASSETS, *bundle.split("/")).read_bytes()
+    if error is None:
+        assert verify_bundle(data, **kwargs).subject
+    else:
+        with pytest.raises(VerificationError, match=error):
+            verify_bundle(data, **kwargs)
+
+
+def test_dsse_bundle_on_rekor_v2_verifies_by_its_subject(staging: TrustedRoot) -> None:
+    """sigstore-python `test_verifier_bundle_dsse`: no artifact binding, the caller passes the subject's digest."""
+    bundle = (*ASSETS, "a.dsse.staging-rekor-v2.txt.sigstore.json")
+    digest = _subject_digest(*bundle, algorithm="sha256")
+    assert verify_bundle(_json(*bundle), digest=digest, identity=ANYONE, trusted_root=staging).kind == "dsse"
+
+
+def test_othername_san_is_the_identity_as_written() -> None:
+    """sigstore-go `TestEntityWithOthernameSan`: `foo!oidc.local`, never `foo@oidc.local`."""
+    data = (*GO, "pkg", "testing", "data")
+    bundle = _json(*data, "bundles", "othername.sigstore.json")
+    root = _root(*data, "trusted-roots", "scaffolding.json")
+    digest = Digest("sha256", base64.b64decode(bundle["messageSignature"]["messageDigest"]["digest"]).hex())
+    ok = verify_bundle(bundle, digest=digest, identity=Identity(subject="foo!oidc.local", issuer_regexp=".*"),
+                       trusted_root=root)
+    assert ok.subject == "foo!oidc.local"
+    with pytest.raises(VerificationError, match="identity does not match"):
+        verify_bundle(bundle, digest=digest, identity=Identity(subject="foo@oidc.local", issuer_regexp=".*"),
+                      trusted_root=root)
+
+
+def test_dsse_with_two_signatures_is_refused() -> None:
+    """sigstore-go `TestSigstoreBundle2Sig` (ErrDSSEInvalidSignatureCount)."""
+    data = (*GO, "pkg", "testing", "data")
+    with pytest.raises(VerificationError, match="exactly one signature"):
+        verify_bundle(_json(*data, "bundles", "dsse-2sigs.sigstore.json"), digest=Digest("sha256", "0" * 64),
+                      identity=ANYONE, trusted_root=_root(*data, "trusted-roots", "public-good.json"))
+
+
+def test_kubewarden_cosign3_bundle_verifies(production: TrustedRoot) -> None:
+    """sigstore-rs `dsse_tlog_entry_accepts_real_fixture`: cosign 3's DSSE signature bundle."""
+    bundle = ("realworld", "sigstore__sigstore-rs", "tests", "data", "bundle_v03.json")
+    result = verify_bundle(_json(*bundle), digest=_subject_digest(*bundle, algorithm="sha256"), identity=ANYONE,
+                           trusted_root=production)
+    assert result.subject and "kubewarden-controller" in result.subject
+
+
+@pytest.mark.parametrize(
+    ("name", "loads"),
+    [
+        ("trusted_root/trustedroot.v1.json", True),
+        ("trusted_root/trustedroot.v1.local_tlog_ed25519_rekor-tiles.json", True),
+        ("trust_config/config.v1.json", True),
+        ("trusted_root/trustedroot.badtype.json", False),
+        ("trust_config/config.badtype.json", False),
+    ],
+)
+def test_trusted_roots_and_trust_configs(name: str, loads: bool) -> None:
+    if loads:
+        assert _root(*ASSETS, *name.split("/")).tlogs
+    else:
+        with pytest.raises(TrustRootError):
+            _root(*ASSETS, *name.split("/"))

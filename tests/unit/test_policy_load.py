@@ -373,13 +373,16 @@ def test_multi_document_files_and_unique_names(tmp_path: Path) -> None:
     assert "also used" in info.value.problems[0].message
 
 
-def test_shipped_policies_load_beside_their_keys(tmp_path: Path) -> None:
-    for name in ("tekton-slsa3.yaml", "key-signed-only.yaml", "vulnerability-gate.yaml"):
-        shutil.copy(ROOT / "policies" / name, tmp_path / name)
-    write_policy(tmp_path, "", name="unused.yaml", keys=("keys/release.pub", "keys/scanner.pub"))
+def test_shipped_policies_load_flat_beside_their_keys(tmp_path: Path) -> None:
+    """Every shipped policy loads from one flat directory (what a ConfigMap mounts), its keys beside it."""
+    shipped = sorted((ROOT / "policies").glob("*.yaml"))
+    for path in shipped:
+        shutil.copy(path, tmp_path / path.name)
+    write_policy(tmp_path, "", name="unused.yaml", keys=("cosign.pub",), roots=("trusted_root.json",))
     os.remove(tmp_path / "unused.yaml")
     ps = load_policies(sorted(tmp_path.glob("*.yaml")))
-    assert {p.name for p in ps.policies} == {"tekton-slsa3", "key-signed-only", "vulnerability-gate"}
+    assert {p.name for p in ps.policies} == {path.stem for path in shipped}
+    assert {"tekton-slsa3", "key-signed-only", "vulnerability-gate", "tekton-pipeline"} <= {p.name for p in ps.policies}
 
 
 def test_cli_lint_and_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -394,3 +397,23 @@ def test_cli_lint_and_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert "[signatures.threshold]" in out and "refs/tags/v*" in out
     assert main(["policy", "explain", str(bad)]) == 2
+
+
+def test_paths_resolve_relative_to_the_policy_file_not_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = tmp_path / "configmap"
+    shared = tmp_path / "shared-keys"
+    text = (ROOT / "policies" / "tekton-slsa3.yaml").read_text()
+    text = text.replace("file: cosign.pub", "file: ../shared-keys/r.pub")
+    policy = write_policy(here, text, name="p.yaml", keys=("../shared-keys/r.pub",), roots=("trusted_root.json",))
+    elsewhere = tmp_path / "elsewhere"
+    # Decoys where a cwd-relative reading would look: loading them would be the bug.
+    write_policy(elsewhere, "", name="unused.yaml", keys=("cosign.pub", "shared-keys/r.pub", "../shared-keys/x.pub"),
+                 roots=("trusted_root.json",))
+    monkeypatch.chdir(elsewhere)
+    loaded = load_policies([os.path.relpath(policy, elsewhere)]).policies[0]
+    key, keyless = loaded.authorities["release-key"], loaded.authorities["tekton-chains"]
+    assert isinstance(key, KeyAuthority) and [k.strip() for k in key.public_keys] == [
+        (shared / "r.pub").read_bytes().strip()]
+    assert isinstance(keyless, KeylessAuthority) and keyless.trusted_root == here / "trusted_root.json"

@@ -38,7 +38,7 @@ def _schema() -> Draft202012Validator:
 
 def _shipped(tmp_path: Path, name: str) -> Path:
     shutil.copy(ROOT / "policies" / name, tmp_path / name)
-    write_policy(tmp_path, "", name="unused", keys=("keys/release.pub", "keys/scanner.pub"))
+    write_policy(tmp_path, "", name="unused", keys=("cosign.pub",), roots=("trusted_root.json",))
     return tmp_path / name
 
 

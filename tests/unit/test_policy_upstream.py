@@ -351,7 +351,7 @@ def test_shipped_vulnerability_gate(tmp_path: Path) -> None:
     from tests.support.env import ROOT
 
     text = (ROOT / "policies" / "vulnerability-gate.yaml").read_text()
-    policy = load_policies([write_policy(tmp_path, text, keys=("keys/scanner.pub",))]).policies[0]
+    policy = load_policies([write_policy(tmp_path, text, keys=("cosign.pub",))]).policies[0]
     doc = shared_json(TRIVY_DOC)
     ev = _scan_evidence("scanner-key", VULN, doc)
     checks = evaluate(policy, ev, now=datetime(2022, 7, 25, tzinfo=UTC))

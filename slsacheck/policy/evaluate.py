@@ -216,7 +216,7 @@ def _predicate(statement: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _apply_exceptions(policy: Policy, image: str, checks: list[Check], now: datetime) -> list[Check]:
-    name = image_name(image)
+    name = policy.canonical_name(image)
     today = now.date()
     out = list(checks)
     for exc in policy.exceptions:

@@ -190,7 +190,7 @@ class _Run:
         predicate = vsa_predicate(
             resource_uri=f"{dest.ref.name}@{digest}",
             verdict=verdict,
-            policies=self.policy_set.matching(dest.ref.name),
+            policies=self.policy_set.matching(dest.ref),
             policy_uri=self.policy_uri,
             policy_digest=self.policy_set.digest(),
             inputs=input_attestations(dst, digest, verdict),

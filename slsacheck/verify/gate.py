@@ -136,7 +136,7 @@ def verify_image(
 ) -> Verdict:
     """Judge one image against every policy of `policy_set` whose images match it."""
     now = now or datetime.now(UTC)
-    matching = policy_set.matching(ref.name)
+    matching = policy_set.matching(ref)
     if not matching:
         return no_match_verdict(ref, policy_set, image_text)
     judges = [(p.authorities, _policy_judge(p, now)) for p in matching]

@@ -148,6 +148,29 @@ def _signatures(policy: Policy, evidence: Evidence) -> Check:
     )
 
 
+def _refusal(policy: Policy, rule: AttestationRule, att: VerifiedAttestation, evidence: Evidence) -> str | None:
+    """Why `rule` does not accept `att`, an attestation of its predicate type (None: it does)."""
+    stated = att.statement.get("predicateType")
+    # The verify layer checks these too; a pure evaluator must not depend on it.
+    if stated != att.predicate_type:
+        return f"the statement says predicateType {stated!r}, its envelope says {att.predicate_type!r}"
+    if not _names_digest(att.statement, evidence):
+        return f"the statement's subject does not name {evidence.digest}"
+    if att.authority not in rule.authorities:
+        return "authority not listed for this attestation"
+    return _accepts(policy, att.authority, att.signer)
+
+
+def accepted_by(policy: Policy, att: VerifiedAttestation, evidence: Evidence) -> bool:
+    """Whether an attestation entry of `policy` accepts `att`: what reports may take facts from
+    (a level, a builder, a source), since a key trusted for signatures is not trusted for
+    provenance."""
+    return any(
+        rule.predicate_type == att.predicate_type and _refusal(policy, rule, att, evidence) is None
+        for rule in policy.attestations
+    )
+
+
 def _present(policy: Policy, rule: AttestationRule, evidence: Evidence) -> tuple[Check, list[VerifiedAttestation]]:
     accepted: list[VerifiedAttestation] = []
     notes: list[str] = []
@@ -155,16 +178,7 @@ def _present(policy: Policy, rule: AttestationRule, evidence: Evidence) -> tuple
         stated = att.statement.get("predicateType")
         if rule.predicate_type not in (stated, att.predicate_type):
             continue
-        why = (
-            _accepts(policy, att.authority, att.signer)
-            if att.authority in rule.authorities
-            else "authority not listed for this attestation"
-        )
-        # The verify layer checks these too; a pure evaluator must not depend on it.
-        if stated != att.predicate_type:
-            why = f"the statement says predicateType {stated!r}, its envelope says {att.predicate_type!r}"
-        elif not _names_digest(att.statement, evidence):
-            why = f"the statement's subject does not name {evidence.digest}"
+        why = _refusal(policy, rule, att, evidence)
         if why is None:
             accepted.append(att)
         else:

@@ -64,6 +64,12 @@ def normalise_repo_pattern(pattern: str) -> str:
     return normalise_pattern(pattern, repository=True)
 
 
+def _registry_prefix(prefix: str) -> str:
+    """`Registry.Example.com:443/team/` -> `registry.example.com/team` (as image names are canonical)."""
+    host, sep, rest = prefix.rstrip("/").partition("/")
+    return canonical_registry(host) + sep + rest
+
+
 class Builder:
     def __init__(self, data: Mapping[str, Any], file: Path, root: yaml.Node) -> None:
         self.data = data
@@ -354,7 +360,8 @@ class Builder:
             step_images=None
             if step is None
             else StepImageRules(
-                bool(step.get("requireDigest", True)), tuple(r.rstrip("/") for r in step.get("allowedRegistries", []))
+                bool(step.get("requireDigest", True)),
+                tuple(_registry_prefix(r) for r in step.get("allowedRegistries", [])),
             ),
             max_age=self.duration((*path, "maxAge"), spec.get("maxAge")),
         )

@@ -13,12 +13,17 @@ from pathlib import Path
 import pytest
 
 from slsacheck.models.reference import ImageRef, canonical_registry
+from slsacheck.models.verdict import Outcome
+from slsacheck.policy.build import _registry_prefix
 from slsacheck.policy.globs import canonical_image_name
 from slsacheck.policy.lint import lint_warnings
 from slsacheck.policy.load import load_policies
+from slsacheck.policy.model import ProvenanceRules, StepImageRules
 from slsacheck.policy.problems import PolicyLoadError
+from slsacheck.policy.provenance_facts import ProvenanceFacts, StepImage
+from slsacheck.policy.provenance_rules import provenance_checks
 from tests.support.cli import Cli, cli
-from tests.support.policy_evidence import key_policy, public_pem
+from tests.support.policy_evidence import NOW, key_policy, public_pem
 
 __all__ = ["cli"]
 
@@ -172,3 +177,21 @@ def test_lint_warns_about_a_catch_all_weaker_than_a_specific_policy(tmp_path: Pa
     # A catch-all as strict as the specific policy leaves no gap.
     even = _write(tmp_path, "baseline", ["**"], attestation="slsaprovenance1")
     assert lint_warnings(load_policies([files[0], even])) == []
+
+
+@pytest.mark.parametrize(
+    ("allowed", "step_image", "ok"),
+    [
+        ("Registry.Example.com:443/tools", "registry.example.com/tools/buildah", True),
+        ("registry.example.com/tools", "REGISTRY.example.com:443/tools/buildah", True),
+        ("127.0.0.1:5000", "localhost:5000/tools/buildah", True),
+        ("registry.example.com/tools", "registry.example.com/tools-evil/buildah", False),
+        ("registry.example.com", "registry.example.com.evil.example/tools/buildah", False),
+        ("registry.example.com", "registry.example.com:5000/tools/buildah", False),
+    ],
+)
+def test_step_image_registries_are_compared_by_canonical_name(allowed: str, step_image: str, ok: bool) -> None:
+    rules = ProvenanceRules(step_images=StepImageRules(True, (_registry_prefix(allowed),)))
+    facts = ProvenanceFacts("v1", step_images=(StepImage(step_image, "sha256:" + "1" * 64, "here"),))
+    (check,) = provenance_checks(rules, facts, now=NOW)
+    assert (check.outcome is Outcome.PASS) is ok, check.found

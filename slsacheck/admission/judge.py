@@ -147,7 +147,7 @@ class Judge:
         if ref.is_layout:
             return self._invalid(text, "an OCI layout path", "a cluster pulls from registries; name a registry image")
         policies = loaded.policies
-        if not policies.matching(ref.name):
+        if not policies.matching(ref):
             from slsacheck.verify.gate import no_match_verdict  # noqa: PLC0415
 
             self.metrics.image_decisions.inc(how="no_match")

@@ -11,8 +11,10 @@ and what verified among them into the evidence summary of an audit report:
 - the SLSA build level the evidence supports, with the reason.
 
 Naming is not verifying. A signer is "verified" only when a policy authority (or, without
-a policy, the `--trusted-root` given for keyless signatures) accepted the signature; what
-an unverified candidate claims is reported as a claim. The levels (SLSA v1.0 build track):
+a policy, the `--trusted-root` given for keyless signatures) accepted the signature, and an
+attestation only when an authority its policy entry lists for that predicate type did (the
+gate shows the others rejected). The builder, sources and level come only from verified
+provenance: what an unverified candidate claims is never shown as a fact. The levels (SLSA v1.0 build track):
 L0 no provenance; L1 provenance present, its signature not verified; L2 provenance
 whose signature verified; L3 that, and a policy pinned the builder (`provenance.builderIds`
 passed): L3 then rests on that builder being hardened, which no evidence can show.
@@ -152,7 +154,7 @@ def _level(provenances: list[dict[str, Any]], verdict: Verdict | None, trust: st
     verified = [p for p in provenances if p["verified"]]
     if not verified:
         claimed = provenances[0]
-        why = (f"it did not verify for any authority of the policy ({claimed['rejected']})" if claimed.get("rejected")
+        why = (f"no authority the policy trusts for it accepted it ({claimed['rejected']})" if claimed.get("rejected")
                else f"nothing to verify its signature against ({trust})")
         return {"level": 1, "reason": f"SLSA provenance is present but its signature was not verified: {why}"}
     best = verified[0]
@@ -216,12 +218,13 @@ def describe(
         if statement is not None and not _names_digest(statement, candidates.digest):
             item["problem"] = f"the statement's subject does not name {candidates.digest}"
         elif statement is not None and ptype in PROVENANCE_TYPES:
-            item["provenance"] = _provenance(statement)
+            if entries:  # what an untrusted signer claims is not shown as a fact
+                item["provenance"] = _provenance(statement)
             provenances.append(item)
         attestations.append(item)
     # Verified provenance first: it is what the level and the summary speak of.
     provenances.sort(key=lambda p: not p["verified"])
-    chosen = provenances[0].get("provenance") if provenances else None
+    chosen = provenances[0].get("provenance") if provenances and provenances[0]["verified"] else None
     return {
         "signatures": signatures,
         "attestations": attestations,

@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     lint = policy_sub.add_parser(
         "lint",
-        help="validate policy files; print every problem with file:line (exit 0 valid, 2 invalid)",
+        help="validate policy files; print every problem with file:line (exit 0 valid, 2 invalid), and warn "
+        "where a valid policy leaves a gap (a catch-all weaker than a specific policy, authorities one "
+        "signer can satisfy)",
     )
     lint.add_argument("files", nargs="+", metavar="FILE")
     lint.set_defaults(func=_lint)
@@ -35,18 +37,20 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _lint(args: argparse.Namespace) -> int:
+    from slsacheck.policy.lint import lint_warnings  # noqa: PLC0415 - keep --help fast
     from slsacheck.policy.load import check_file, load_policies  # noqa: PLC0415 - keep --help fast
     from slsacheck.policy.problems import PolicyLoadError  # noqa: PLC0415 - keep --help fast
 
     problems = []
+    warnings = []
     count = 0
     for file in args.files:
         policies, found = check_file(file)
         count += len(policies)
         problems.extend(found)
     if not problems:
-        try:  # cross-file rules (unique names)
-            load_policies(args.files)
+        try:  # cross-file rules (unique names, registry aliases), then what loads but leaves a gap
+            warnings = lint_warnings(load_policies(args.files))
         except PolicyLoadError as exc:
             problems.extend(exc.problems)
     for problem in problems:
@@ -54,7 +58,10 @@ def _lint(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s) in {len(args.files)} file(s)", file=sys.stderr)
         return EXIT_USAGE
-    print(f"ok: {count} polic{'y' if count == 1 else 'ies'} in {len(args.files)} file(s)")
+    for warning in warnings:
+        print("warning: " + warning.render(), file=sys.stderr)
+    suffix = f", {len(warnings)} warning(s)" if warnings else ""
+    print(f"ok: {count} polic{'y' if count == 1 else 'ies'} in {len(args.files)} file(s){suffix}")
     return EXIT_OK
 
 

@@ -26,6 +26,23 @@ class SignerInfo:
     issuer: str | None = None  # OIDC issuer (keyless)
     tlog: bool = False  # a Rekor SET or inclusion proof verified
     integrated_time: datetime | None = None
+    certificate_fingerprint: str | None = None  # sha256 hex of the DER certificate (keyless)
+
+    def signer_ids(self) -> frozenset[str]:
+        """What names this signer for counting distinct signers (`signatures.threshold`).
+
+        Two signatures share a signer when any id is shared: the same public key (a key, or
+        the key a certificate certifies), the same certificate, or, keyless, the same
+        identity (issuer and subject): two certificates for one identity are one party.
+        """
+        ids = set()
+        if self.key_fingerprint:
+            ids.add(f"key:{self.key_fingerprint}")
+        if self.certificate_fingerprint:
+            ids.add(f"certificate:{self.certificate_fingerprint}")
+        if self.kind == "keyless" and self.subject is not None:
+            ids.add(f"identity:{self.issuer}\n{self.subject}")
+        return frozenset(ids)
 
     def describe(self) -> str:
         if self.kind == "key":

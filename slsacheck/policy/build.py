@@ -25,6 +25,7 @@ import yaml
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from slsacheck.models.predicates import PREDICATE_ALIASES
+from slsacheck.models.reference import canonical_registry
 from slsacheck.policy import checkids
 from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority
 from slsacheck.policy.cel import CELCompileError, compile_expression
@@ -62,6 +63,12 @@ def parse_duration(text: str) -> timedelta:
 def normalise_repo_pattern(pattern: str) -> str:
     """`git+https://GitHub.com:443/acme/app.git/` -> `https://github.com/acme/app` (as URLs are)."""
     return normalise_pattern(pattern, repository=True)
+
+
+def _registry_prefix(prefix: str) -> str:
+    """`Registry.Example.com:443/team/` -> `registry.example.com/team` (as image names are canonical)."""
+    host, sep, rest = prefix.rstrip("/").partition("/")
+    return canonical_registry(host) + sep + rest
 
 
 class Builder:
@@ -124,6 +131,7 @@ class Builder:
             ("spec", "images", "exclude"), images.get("exclude", []), compile_image_glob, "image pattern"
         )
         authorities = self.authorities(spec["authorities"])
+        aliases = self.registry_aliases(spec.get("registryAliases", []))
         signatures = self.signatures(spec.get("signatures"), authorities)
         attestations = self.attestations(spec.get("attestations", []), authorities)
         policy = Policy(
@@ -136,10 +144,30 @@ class Builder:
             signatures=signatures,
             attestations=attestations,
             no_match=spec.get("noMatch", spec_defaults["noMatch"]),
+            declared_aliases=aliases,
             canonical={"document": self.data, "keys": self.canonical_keys, "trustedRoots": self.canonical_roots},
         )
         exceptions = self.exceptions(spec.get("exceptions", []), checkids.policy_check_ids(policy))
         return replace(policy, exceptions=exceptions)
+
+    def registry_aliases(self, items: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+        """canonical alias -> canonical registry, as this document declares them."""
+        out: dict[str, str] = {}
+        for i, item in enumerate(items):
+            registry = canonical_registry(item["registry"])
+            for j, alias in enumerate(item["aliases"]):
+                path: Path_ = ("spec", "registryAliases", i, "aliases", j)
+                name = canonical_registry(alias)
+                if name == registry:
+                    self.problem(path, f"{alias!r} is {registry!r} already (registry names are canonical)",
+                                 expected="another registry's name", found=alias,
+                                 hint="remove it: lower case, default ports and loopback spellings need no alias")
+                elif out.get(name, registry) != registry:
+                    self.problem(path, f"{alias!r} is declared an alias of both {out[name]!r} and {registry!r}",
+                                 expected="each alias for one registry", found=alias)
+                else:
+                    out[name] = registry
+        return out
 
     def authorities(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Authority]:
         out: dict[str, Authority] = {}
@@ -367,7 +395,8 @@ class Builder:
             step_images=None
             if step is None
             else StepImageRules(
-                bool(step.get("requireDigest", True)), tuple(r.rstrip("/") for r in step.get("allowedRegistries", []))
+                bool(step.get("requireDigest", True)),
+                tuple(_registry_prefix(r) for r in step.get("allowedRegistries", [])),
             ),
             max_age=self.duration((*path, "maxAge"), spec.get("maxAge")),
         )

@@ -7,7 +7,10 @@ authorities (authority names are per policy) and calls this.
 Semantics:
 - `verification.complete` fails whenever evidence collection was incomplete; nothing
   turns it into a pass (not `mode: warn`, not an exception).
-- `signatures.threshold`: distinct listed authorities among the verified signatures.
+- `signatures.threshold`: listed authorities met by DISTINCT signers: signatures sharing a
+  public key, a certificate or a keyless identity (issuer + subject) are one signer, and one
+  signer counts for one authority at most (the largest such assignment is taken), so the
+  same key under two names, or one certificate matching two keyless authorities, is one.
 - per attestation entry: `attestations.<name>.present` needs a statement of the
   predicate type signed by one of the entry's authorities; candidates signed by others
   and rejected candidates are listed in `found`. Without one, the entry's other checks
@@ -28,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from slsacheck.models.digest import Digest
-from slsacheck.models.evidence import Evidence, Rejected, SignerInfo, VerifiedAttestation
+from slsacheck.models.evidence import Evidence, Rejected, SignerInfo, VerifiedAttestation, VerifiedSignature
 from slsacheck.models.verdict import Check, Outcome, Verdict
 from slsacheck.policy import checkids as ids
 from slsacheck.policy.authority import KeyAuthority, KeylessAuthority
@@ -63,23 +66,75 @@ def _rejected_text(items: Sequence[Rejected]) -> list[str]:
     return [f"rejected {r.source}: {r.reason}" for r in items]
 
 
+def _signer_groups(signatures: Sequence[VerifiedSignature]) -> list[int]:
+    """For each signature, the index of its signer: signatures sharing a key, a certificate,
+    a keyless identity or a source (one candidate) are one signer, transitively."""
+    parent = list(range(len(signatures)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, sig in enumerate(signatures):
+        for sid in (*sig.signer.signer_ids(), f"source:{sig.source}"):
+            if sid in owner:
+                parent[root(i)] = root(owner[sid])
+            else:
+                owner[sid] = i
+    return [root(i) for i in range(len(signatures))]
+
+
+def _distinct(pairs: Sequence[tuple[str, int]]) -> dict[str, int]:
+    """The largest set of authorities each met by a signer of its own (a maximum matching of
+    authorities to signers): one signer never counts for two authorities."""
+    by_authority: dict[str, list[int]] = {}
+    for authority, signer in pairs:
+        by_authority.setdefault(authority, [])
+        if signer not in by_authority[authority]:
+            by_authority[authority].append(signer)
+    signer_of: dict[int, str] = {}
+
+    def assign(authority: str, seen: set[int]) -> bool:
+        for signer in by_authority[authority]:
+            if signer in seen:
+                continue
+            seen.add(signer)
+            if signer not in signer_of or assign(signer_of[signer], seen):
+                signer_of[signer] = authority
+                return True
+        return False
+
+    for authority in by_authority:
+        assign(authority, set())
+    return {authority: signer for signer, authority in signer_of.items()}
+
+
 def _signatures(policy: Policy, evidence: Evidence) -> Check:
     rule = policy.signatures
     assert rule is not None
     listed = set(rule.authorities)
-    counted: list[str] = []
+    groups = _signer_groups(evidence.signatures)
+    accepted: list[tuple[str, int]] = []
     notes: list[str] = []
-    for sig in evidence.signatures:
+    for sig, group in zip(evidence.signatures, groups, strict=True):
         why = _accepts(policy, sig.authority, sig.signer) if sig.authority in listed else "authority not listed"
         if why is None:
-            if sig.authority not in counted:
-                counted.append(sig.authority)
+            accepted.append((sig.authority, group))
         else:
             notes.append(f"{sig.signer.describe()} via {sig.authority} ({why})")
+    counted = _distinct(accepted)
+    shared = [a for a in dict.fromkeys(a for a, _ in accepted) if a not in counted]
+    if shared:
+        notes.append(f"{', '.join(shared)}: only by a signer already counted for another authority "
+                     "(one signer counts once)")
     notes += _rejected_text([r for r in evidence.rejected if r.kind == "signature"])
     ok = len(counted) >= rule.threshold
-    expected = f"signatures from at least {rule.threshold} of: {', '.join(rule.authorities)}"
-    found = f"signed by {', '.join(counted)}" if counted else "no signature from a listed authority"
+    expected = f"signatures from at least {rule.threshold} of: {', '.join(rule.authorities)}, each by a distinct signer"
+    names = [a for a in rule.authorities if a in counted]
+    found = f"signed by {', '.join(names)}" if names else "no signature from a listed authority"
     if notes:
         found += "; " + _listing(notes)
     return Check(
@@ -90,7 +145,31 @@ def _signatures(policy: Policy, evidence: Evidence) -> Check:
         hint=None
         if ok
         else "sign the image with a listed authority (cosign sign --key ..., or keyless with an "
-        "identity listed under spec.authorities), or check that the signing identity matches the policy",
+        "identity listed under spec.authorities), or check that the signing identity matches the policy; "
+        "a threshold counts distinct signers (keys, certificates, keyless identities), not authority names",
+    )
+
+
+def _refusal(policy: Policy, rule: AttestationRule, att: VerifiedAttestation, evidence: Evidence) -> str | None:
+    """Why `rule` does not accept `att`, an attestation of its predicate type (None: it does)."""
+    stated = att.statement.get("predicateType")
+    # The verify layer checks these too; a pure evaluator must not depend on it.
+    if stated != att.predicate_type:
+        return f"the statement says predicateType {stated!r}, its envelope says {att.predicate_type!r}"
+    if not _names_digest(att.statement, evidence):
+        return f"the statement's subject does not name {evidence.digest}"
+    if att.authority not in rule.authorities:
+        return "authority not listed for this attestation"
+    return _accepts(policy, att.authority, att.signer)
+
+
+def accepted_by(policy: Policy, att: VerifiedAttestation, evidence: Evidence) -> bool:
+    """Whether an attestation entry of `policy` accepts `att`: what reports may take facts from
+    (a level, a builder, a source), since a key trusted for signatures is not trusted for
+    provenance."""
+    return any(
+        rule.predicate_type == att.predicate_type and _refusal(policy, rule, att, evidence) is None
+        for rule in policy.attestations
     )
 
 
@@ -101,16 +180,7 @@ def _present(policy: Policy, rule: AttestationRule, evidence: Evidence) -> tuple
         stated = att.statement.get("predicateType")
         if rule.predicate_type not in (stated, att.predicate_type):
             continue
-        why = (
-            _accepts(policy, att.authority, att.signer)
-            if att.authority in rule.authorities
-            else "authority not listed for this attestation"
-        )
-        # The verify layer checks these too; a pure evaluator must not depend on it.
-        if stated != att.predicate_type:
-            why = f"the statement says predicateType {stated!r}, its envelope says {att.predicate_type!r}"
-        elif not _names_digest(att.statement, evidence):
-            why = f"the statement's subject does not name {evidence.digest}"
+        why = _refusal(policy, rule, att, evidence)
         if why is None:
             accepted.append(att)
         else:
@@ -218,7 +288,7 @@ def _predicate(statement: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _apply_exceptions(policy: Policy, image: str, checks: list[Check], now: datetime) -> list[Check]:
-    name = image_name(image)
+    name = policy.canonical_name(image)
     today = now.date()
     out = list(checks)
     for exc in policy.exceptions:

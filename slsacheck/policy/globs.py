@@ -11,20 +11,26 @@ One small grammar, used everywhere a policy names things by pattern:
   pattern that silently means something else than its author thinks is a hole in a gate.
 
 Patterns are compiled once (at policy load) into anchored regular expressions. Image
-patterns are normalised like image names (`docker.io/x` is `index.docker.io/x`) and are
-matched against `ImageRef.name` (`registry/repository`, no tag, no digest).
+patterns are matched against `canonical_image_name` (`registry/repository`, no tag, no
+digest, the registry's canonical name: lower case, no default port, `docker.io` is
+`index.docker.io`, loopback spellings are `localhost`, declared aliases are their
+registry), and their registry host is spelled the same way.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from slsacheck.errors import InvalidReference
-from slsacheck.models.reference import DOCKER_HUB, LAYOUT_PREFIX, ImageRef
+from slsacheck.models.reference import LAYOUT_PREFIX, ImageRef, canonical_registry
 
 _FORBIDDEN = re.compile(r"[\[\]{}\s]")
-_HUB_PREFIXES = ("docker.io/", "registry-1.docker.io/")
+# canonical alias host -> canonical registry host (the policy set's `spec.registryAliases`)
+RegistryAliases = Mapping[str, str]
+NO_ALIASES: RegistryAliases = MappingProxyType({})
 
 
 class GlobError(ValueError):
@@ -70,40 +76,58 @@ def compile_glob(pattern: str) -> Glob:
     return Glob(pattern, re.compile("".join(parts), re.DOTALL))
 
 
-def normalise_image_pattern(pattern: str) -> str:
-    """Spell an image pattern the way `ImageRef.name` spells names, or raise GlobError.
+def canonical_host(registry: str, aliases: RegistryAliases = NO_ALIASES) -> str:
+    """The canonical name of a registry host[:port], then its declared alias target."""
+    host = canonical_registry(registry)
+    return aliases.get(host, host)
+
+
+def normalise_image_pattern(pattern: str, aliases: RegistryAliases = NO_ALIASES) -> str:
+    """Spell an image pattern the way `canonical_image_name` spells names, or raise GlobError.
 
     The registry must be named (`registry.example.com/team/**`, `index.docker.io/library/*`),
     except for the catch-all `**`: a bare `alpine` would be read differently by people
-    (Docker Hub?) and by machines.
+    (Docker Hub?) and by machines. Its host is canonicalised as image names are.
     """
     if pattern == "**" or pattern.startswith(LAYOUT_PREFIX):
         return pattern
-    for prefix in _HUB_PREFIXES:
-        if pattern.startswith(prefix):
-            return DOCKER_HUB + "/" + pattern[len(prefix) :]
-    first, sep, _rest = pattern.partition("/")
-    if not sep or not ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
+    first, sep, rest = pattern.partition("/")
+    if not sep or not ("." in first or ":" in first or first.lower() == "localhost" or first.startswith("[")):
         raise GlobError(
             "an image pattern starts with the registry host (e.g. registry.example.com/team/**, "
             "index.docker.io/library/*)"
         )
     if "*" in first or "?" in first:
         raise GlobError("the registry host of an image pattern must be literal")
-    if any(c.isupper() for c in pattern[len(first) :]):
+    if any(c.isupper() for c in rest):
         raise GlobError("repository names are lower case; an upper-case pattern never matches")
-    return pattern
+    return f"{canonical_host(first, aliases)}/{rest}"
 
 
-def compile_image_glob(pattern: str) -> Glob:
-    return compile_glob(normalise_image_pattern(pattern))
+def compile_image_glob(pattern: str, aliases: RegistryAliases = NO_ALIASES) -> Glob:
+    return compile_glob(normalise_image_pattern(pattern, aliases))
+
+
+def canonical_image_name(image: str | ImageRef, aliases: RegistryAliases = NO_ALIASES) -> str:
+    """THE name policies are chosen by (and exceptions cover): `registry/repository` with the
+    registry's canonical name (`slsacheck.models.reference.canonical_registry`) mapped through
+    the policy set's declared aliases; `oci:DIR` for a layout. Every surface (verify, the
+    admission webhook, audit, promote) chooses policies through this one function."""
+    if isinstance(image, str):
+        try:
+            ref = ImageRef.parse(image)
+        except InvalidReference:
+            # Not a reference we can parse: match it as written (no pattern will be fooled
+            # into matching more, since the text is compared literally).
+            return image
+    else:
+        ref = image
+    if ref.is_layout:
+        return ref.name
+    host, _, repository = ref.canonical_name.partition("/")
+    return f"{aliases.get(host, host)}/{repository}"
 
 
 def image_name(image: str) -> str:
-    """The name patterns are matched against: `registry/repository` (or `oci:DIR`)."""
-    try:
-        return ImageRef.parse(image).name
-    except InvalidReference:
-        # Not a reference we can parse: match it as written (no pattern will be fooled
-        # into matching more, since the text is compared literally).
-        return image
+    """The canonical name of `image` with no aliases declared (for messages)."""
+    return canonical_image_name(image)

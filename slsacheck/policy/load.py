@@ -10,10 +10,13 @@ is not the gate that was reviewed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 
 from slsacheck.policy.build import Builder
+from slsacheck.policy.globs import Glob, compile_image_glob
 from slsacheck.policy.model import NO_MATCH_ORDER, NoMatch, Policy, PolicySet
 from slsacheck.policy.problems import PolicyLoadError, Problem
 from slsacheck.policy.schema import validate_document
@@ -97,14 +100,59 @@ def load_policies(paths: Sequence[str | Path], *, no_match: NoMatch | None = Non
                 )
             )
         seen[policy.name] = policy
+    aliases = _set_aliases(policies, problems)
     if problems:
         raise PolicyLoadError(problems)
+    if aliases:
+        policies = [_with_aliases(p, aliases) for p in policies]
     effective: NoMatch = "deny"
     if no_match is not None:
         effective = no_match
     elif policies:
         effective = min((p.no_match for p in policies), key=NO_MATCH_ORDER.index)
     return PolicySet(tuple(policies), effective)
+
+
+def _set_aliases(policies: Sequence[Policy], problems: list[Problem]) -> dict[str, str]:
+    """One alias map for the whole set (chains resolved), or problems for conflicts and cycles."""
+    declared: dict[str, tuple[str, Policy]] = {}
+    for policy in policies:
+        for alias, registry in policy.declared_aliases.items():
+            other = declared.get(alias)
+            if other is not None and other[0] != registry:
+                problems.append(Problem(
+                    str(policy.source), None, "spec.registryAliases",
+                    f"{alias!r} is an alias of {registry!r} here and of {other[0]!r} in policy {other[1].name!r}",
+                    expected="each alias for one registry across the loaded files",
+                    hint="one registry has one name: declare the alias once, for the registry it serves",
+                ))
+            declared.setdefault(alias, (registry, policy))
+    out: dict[str, str] = {}
+    for alias in declared:
+        seen = [alias]
+        target = declared[alias][0]
+        while target in declared:
+            if target in seen:
+                problems.append(Problem(
+                    str(declared[alias][1].source), None, "spec.registryAliases",
+                    f"registry aliases form a cycle: {' -> '.join([*seen, target])}",
+                    expected="aliases that lead to one registry", hint="remove one of the declarations",
+                ))
+                break
+            seen.append(target)
+            target = declared[target][0]
+        out[alias] = target
+    return out
+
+
+def _with_aliases(policy: Policy, aliases: Mapping[str, str]) -> Policy:
+    """`policy` choosing images by the set's alias map: its image patterns respelled with it."""
+    def respell(globs: Sequence[Glob]) -> tuple[Glob, ...]:
+        return tuple(compile_image_glob(g.pattern, aliases) for g in globs)
+
+    exceptions = tuple(replace(e, images=respell(e.images)) for e in policy.exceptions)
+    return replace(policy, include=respell(policy.include), exclude=respell(policy.exclude), exceptions=exceptions,
+                   registry_aliases=MappingProxyType(dict(aliases)))
 
 
 def _name_line(policy: Policy) -> int | None:

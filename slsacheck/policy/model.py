@@ -22,8 +22,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from slsacheck.models.reference import ImageRef
 from slsacheck.policy.authority import Authority
-from slsacheck.policy.globs import Glob, image_name
+from slsacheck.policy.globs import NO_ALIASES, Glob, RegistryAliases, canonical_image_name
 
 Mode = Literal["enforce", "warn"]
 NoMatch = Literal["deny", "warn", "allow"]
@@ -113,12 +114,20 @@ class Policy:
     attestations: tuple[AttestationRule, ...]
     exceptions: tuple[PolicyException, ...] = ()
     no_match: NoMatch = "deny"
+    # This file's `spec.registryAliases` (canonical alias -> canonical registry), as declared.
+    declared_aliases: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # The aliases of the whole loaded set (`load_policies` sets them: one registry, one name
+    # for every policy), which `matches` and the exceptions apply.
+    registry_aliases: RegistryAliases = field(default_factory=lambda: NO_ALIASES, compare=False, repr=False)
     # The policy as loaded (defaults applied, key material and trusted-root digests inlined):
     # what `fingerprint` hashes, so two loads of the same content give the same digest.
     canonical: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def matches(self, image: str) -> bool:
-        name = image_name(image)
+    def canonical_name(self, image: str | ImageRef) -> str:
+        return canonical_image_name(image, self.registry_aliases)
+
+    def matches(self, image: str | ImageRef) -> bool:
+        name = self.canonical_name(image)
         return any(g.match(name) for g in self.include) and not any(g.match(name) for g in self.exclude)
 
     def fingerprint(self) -> str:
@@ -131,8 +140,9 @@ class PolicySet:
     policies: tuple[Policy, ...]
     no_match: NoMatch = "deny"
 
-    def matching(self, image_name: str) -> list[Policy]:
-        return [p for p in self.policies if p.matches(image_name)]
+    def matching(self, image: str | ImageRef) -> list[Policy]:
+        """The policies that judge `image`: chosen by its canonical name (`canonical_image_name`)."""
+        return [p for p in self.policies if p.matches(image)]
 
     def digest(self) -> str:
         """`sha256:<hex>` over the loaded policies (order-independent) and `no_match`."""

@@ -108,10 +108,12 @@ def _all_match(
 
 
 def _registry_ok(image: StepImage, allowed: Sequence[str]) -> bool:
+    """`allowed` are canonical prefixes (build.py); the image is compared by its canonical name,
+    so `LOCALHOST:443/x` or `127.1/x` cannot pass as, or dodge, another spelling."""
     try:
-        name = ImageRef.parse(image.name).name
+        name = ImageRef.parse(image.name).canonical_name
     except InvalidReference:
-        name = image.name
+        return False
     return any(name == prefix or name.startswith(prefix + "/") for prefix in allowed)
 
 

@@ -24,6 +24,7 @@ turns that into a value. Trusted roots are read once per path (`TrustRoots`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,12 +92,25 @@ def _verifiers(authority: KeyAuthority) -> list[PublicKeyVerifier]:
 
 def _keyless_signer(result: Any) -> SignerInfo:
     integrated = getattr(result, "integrated_time", None)
+    certificate = getattr(result, "certificate", None)
+    key_fp = cert_fp = None
+    if certificate is not None:
+        from cryptography.hazmat.primitives import hashes  # noqa: PLC0415 - x509 code loads on keyless paths only
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: PLC0415
+
+        # Named by its certificate and by the key it certifies, so one signer is counted
+        # once however many authorities (key or keyless) accept it.
+        cert_fp = certificate.fingerprint(hashes.SHA256()).hex()
+        spki = certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        key_fp = hashlib.sha256(spki).hexdigest()
     return SignerInfo(
         "keyless",
+        key_fingerprint=key_fp,
         subject=getattr(result, "subject", None),
         issuer=getattr(result, "issuer", None),
         tlog=integrated is not None or bool(getattr(result, "tlog", False)),
         integrated_time=integrated,
+        certificate_fingerprint=cert_fp,
     )
 
 

@@ -11,7 +11,10 @@ The order is the contract:
    meanwhile cannot change what is judged, and the verdict prints the digest judged;
 4. candidates are collected once, from every place (`.sig`, `.att`, referrers), and
    checked against each policy's authorities (shared results for shared authorities);
-5. each policy evaluates its evidence; the checks are merged into one Verdict.
+5. each policy evaluates its evidence; the checks are merged into one Verdict. The
+   evidence the verdict shows lists as verified only attestations an attestation entry
+   trusts (`policy.evaluate.accepted_by`); one verified by an authority trusted for
+   signatures only is shown rejected, so no report draws a level, builder or source from it.
 
 A registry error, a missing image, or bytes that do not match their digest make the
 verdict `error` (exit 3): a verification that could not complete never passes.
@@ -20,6 +23,7 @@ verdict `error` (exit 3): a verification that could not complete never passes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +31,7 @@ from slsacheck.attach.candidates import collect_candidates
 from slsacheck.attach.reading import DEFAULT_LIMITS, Limits
 from slsacheck.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_POLICY, Error
 from slsacheck.models.descriptor import Manifest
-from slsacheck.models.evidence import Evidence
+from slsacheck.models.evidence import Evidence, Rejected, VerifiedAttestation
 from slsacheck.models.reference import ImageRef
 from slsacheck.models.verdict import Check, Verdict
 from slsacheck.oci.options import RegistryOptions
@@ -83,6 +87,7 @@ def _judge_many(
     store: Store | None,
     image_text: str | None,
     roots: TrustRoots | None,
+    trusted: Callable[[VerifiedAttestation, Evidence], bool] | None = None,
 ) -> Verdict:
     text = image_text or str(ref)
     roots = roots or TrustRoots()
@@ -108,9 +113,32 @@ def _judge_many(
         # One policy's authorities may reject what another's accept: show the union.
         union = {name: a for authorities, _ in judges for name, a in authorities.items()}
         evidence = evidence_from(candidates, union, text, checker)
+    if trusted is not None:
+        evidence = _only_trusted_attestations(evidence, trusted)
     evidence_json: dict[str, Any] = summary(evidence, candidates)
     return Verdict(text, str(digest), tuple(policies), tuple(checks), tuple(dict.fromkeys(incomplete)),
                    evidence_json)
+
+
+def _only_trusted_attestations(
+    evidence: Evidence, trusted: Callable[[VerifiedAttestation, Evidence], bool]
+) -> Evidence:
+    """The evidence a verdict shows: an attestation that verified for some authority but that
+    no attestation entry trusts (a key trusted for signatures, not provenance) is shown as
+    rejected, with that reason, so no report takes a level, builder or source from it."""
+    kept = [a for a in evidence.attestations if trusted(a, evidence)]
+    accepted_sources = {a.source for a in kept}
+    untrusted: dict[str, list[VerifiedAttestation]] = {}
+    for att in evidence.attestations:
+        if att.source not in accepted_sources:
+            untrusted.setdefault(att.source, []).append(att)
+    rejected = [
+        Rejected("attestation", source, "verified, but no matching policy trusts "
+                 + ", ".join(f"{a.authority} ({a.signer.describe()})" for a in atts)
+                 + f" for {atts[0].predicate_type} attestations", predicate_type=atts[0].predicate_type)
+        for source, atts in untrusted.items()
+    ]
+    return replace(evidence, attestations=tuple(kept), rejected=(*evidence.rejected, *rejected))
 
 
 def no_match_verdict(ref: ImageRef, policy_set: PolicySet, image_text: str | None = None) -> Verdict:
@@ -142,12 +170,18 @@ def verify_image(
 ) -> Verdict:
     """Judge one image against every policy of `policy_set` whose images match it."""
     now = now or datetime.now(UTC)
-    matching = policy_set.matching(ref.name)
+    matching = policy_set.matching(ref)
     if not matching:
         return no_match_verdict(ref, policy_set, image_text)
+    from slsacheck.policy.evaluate import accepted_by  # noqa: PLC0415 - CEL loads only for policies
+
     judges = [(p.authorities, _policy_judge(p, now)) for p in matching]
+
+    def trusted(att: VerifiedAttestation, evidence: Evidence) -> bool:
+        return any(accepted_by(p, att, evidence) for p in matching)
+
     return _judge_many(ref, judges, policies=tuple(p.name for p in matching), options=options, now=now,
-                       store=store, image_text=image_text, roots=roots)
+                       store=store, image_text=image_text, roots=roots, trusted=trusted)
 
 
 def verify_with_policies(

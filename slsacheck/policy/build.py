@@ -329,6 +329,8 @@ class Builder:
             tasks_trusted_refs=self.globs(
                 (*path, "tasks", "trustedRefs"), tasks.get("trustedRefs", []), normalise=normalise_repo_pattern
             ),
+            tasks_allow_inline=bool(tasks.get("allowInline", False)),
+            tasks_allow_cluster=bool(tasks.get("allowCluster", False)),
             step_images=None
             if step is None
             else StepImageRules(

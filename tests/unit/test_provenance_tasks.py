@@ -10,6 +10,7 @@ definition would write: a task from the cluster or inline, running anything.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,9 @@ import pytest
 from slsacheck.models.verdict import Check, Outcome
 from slsacheck.policy import checkids as ids
 from slsacheck.policy.build import normalise_repo_pattern
+from slsacheck.policy.explain import explain_policy
 from slsacheck.policy.globs import compile_glob
+from slsacheck.policy.load import check_file
 from slsacheck.policy.model import ProvenanceRules
 from slsacheck.policy.provenance_facts import provenance_facts
 from slsacheck.policy.provenance_rules import provenance_checks
@@ -25,6 +28,7 @@ from slsacheck.provenance.generate import Options, generate
 from slsacheck.provenance.instep import StepContext, generate_in_step
 from slsacheck.provenance.runs import parse_run
 from slsacheck.provenance.tasks import TASKS_KEY
+from tests.support.keys import write_key_pairs
 from tests.support.pipelineref_run import (
     BUNDLE_DIGEST,
     CATALOG,
@@ -203,3 +207,48 @@ def test_in_step_provenance_says_it_knows_only_its_task() -> None:
     found = checks(doc, required=("build-push",))
     assert "in-step provenance knows only the Task that made it" in (found[ids.PROVENANCE_TASKS].found or "")
     assert found[ids.PROVENANCE_TASK_REFS].outcome is Outcome.FAIL
+
+
+POLICY = """\
+apiVersion: slsacheck.dev/v1alpha1
+kind: ImagePolicy
+metadata:
+  name: tasks
+spec:
+  images:
+    include: ["**"]
+  authorities:
+    - name: k
+      key:
+        file: k.pub
+  attestations:
+    - name: provenance
+      predicateType: slsaprovenance1
+      authorities: [k]
+      provenance:
+        tasks:
+{tasks}
+"""
+
+
+def _policy(tmp_path: Path, tasks: str) -> tuple[list[Any], list[Any]]:
+    write_key_pairs(tmp_path, "k")
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY.format(tasks=tasks))
+    return check_file(path)
+
+
+def test_the_policy_file_spells_the_allowances(tmp_path: Path) -> None:
+    policies, problems = _policy(tmp_path, '          trustedRefs: ["oci://r.example/**"]\n'
+                                           "          allowInline: true\n          allowCluster: false")
+    assert problems == []
+    prov = policies[0].attestations[0].provenance
+    assert prov.tasks_allow_inline is True and prov.tasks_allow_cluster is False
+    explained = explain_policy(policies[0])
+    assert "inline tasks are accepted unpinned" in explained
+
+
+def test_an_allowance_without_trusted_refs_is_refused(tmp_path: Path) -> None:
+    policies, problems = _policy(tmp_path, "          required: [build]\n          allowCluster: true")
+    assert policies == []
+    assert [p.message for p in problems] == ["tasks.allowCluster without tasks.trustedRefs has nothing to relax"]

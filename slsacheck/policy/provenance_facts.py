@@ -33,6 +33,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from slsacheck.models.predicates import SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V1
+from slsacheck.provenance.builders import GENERATOR_KEY, IN_STEP
+from slsacheck.provenance.tasks import TASKS_KEY
 
 SLSA_V1 = SLSA_PROVENANCE_V1
 SLSA_V02 = SLSA_PROVENANCE_V02
@@ -46,21 +48,12 @@ _BRANCH_ANNOTATIONS = ("pipelinesascode.tekton.dev/source-branch",)
 # Where `tasks` came from: slsacheck's internalParameters entry, an inline pipelineSpec, a
 # v0.2 buildConfig, a TaskRun's own task; or why there is no list.
 TASK_LISTS = ("recorded", "pipelineSpec", "buildConfig", "taskRun", "pipelineRef", "in-step", "none")
-TASKS_KEY = "slsacheck.dev/pipelineTasks"
-GENERATOR_KEY = "slsacheck.dev/generator"
 _GIT_SCHEMES = ("git+", "git://", "ssh://", "https://github.com", "https://gitlab.com")
 
 
 @dataclass(frozen=True)
 class Fact:
     value: str
-    where: str
-
-
-@dataclass(frozen=True)
-class TaskRef:
-    uri: str  # oci://registry/repo (no tag, no digest) or git+https://host/repo
-    digest: str | None  # "<alg>:<hex>" when the reference is pinned
     where: str
 
 
@@ -72,6 +65,13 @@ class TaskInfo:
     kind: str = ""  # bundle | resolver | cluster | inline; "" when the provenance does not say
     ref: TaskRef | None = None  # where its definition came from, when recorded
     ran: bool = True  # False: listed but skipped, or its TaskRun was not given
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    uri: str  # oci://registry/repo (no tag, no digest) or git+https://host/repo
+    digest: str | None  # "<alg>:<hex>" when the reference is pinned
+    where: str
 
 
 @dataclass(frozen=True)
@@ -316,7 +316,7 @@ def _v1_tasks(c: _Collector, run_spec: Mapping[str, Any], internal: Mapping[str,
                     _spec_task(c, t, "taskRef", f"externalParameters.runSpec.pipelineSpec.{key}[{i}]", {})
     elif "pipelineRef" in run_spec:
         c.task_list = "pipelineRef"
-    elif _map(internal.get(GENERATOR_KEY)).get("mode") == "in-step":
+    elif _map(internal.get(GENERATOR_KEY)).get("mode") == IN_STEP:
         c.task_list = "in-step"
     elif "taskRef" in run_spec or "taskSpec" in run_spec:
         c.task_list = "taskRun"

@@ -65,6 +65,7 @@ class TaskInfo:
     kind: str = ""  # bundle | resolver | cluster | inline; "" when the provenance does not say
     ref: TaskRef | None = None  # where its definition came from, when recorded
     ran: bool = True  # False: listed but skipped, or its TaskRun was not given
+    skipped: bool = False  # the run skipped it (when expressions): its definition never ran
 
 
 @dataclass(frozen=True)
@@ -299,6 +300,7 @@ def _recorded_tasks(c: _Collector, entries: list[Any]) -> None:
             f"internalParameters[{TASKS_KEY}][{i}]",
             kind=_s(ref.get("kind")) or "",
             ran=e.get("status") == "succeeded",
+            skipped=e.get("status") == "skipped",
         )
         c.pipeline_task(info, _s(ref.get("uri")), _digest_text(ref.get("digest")))
 

@@ -265,7 +265,7 @@ def _tasks_trusted(rules: ProvenanceRules, facts: ProvenanceFacts) -> Check:
         if not _trusted_ref(f"{r.uri}@{r.digest or 'unpinned'}", globs)
     ]
     for t in facts.tasks:
-        why = _untrusted_task(t, rules)
+        why = None if t.skipped else _untrusted_task(t, rules)
         if why:
             bad.append(f"task {_task_label(t)}: {why} ({t.where})")
     if bad:

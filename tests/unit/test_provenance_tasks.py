@@ -252,3 +252,20 @@ def test_an_allowance_without_trusted_refs_is_refused(tmp_path: Path) -> None:
     policies, problems = _policy(tmp_path, "          required: [build]\n          allowCluster: true")
     assert policies == []
     assert [p.message for p in problems] == ["tasks.allowCluster without tasks.trustedRefs has nothing to relax"]
+
+
+def test_a_skipped_task_is_not_judged_but_one_not_given_is() -> None:
+    tasks = with_task(PIPELINE_TASKS, "scan", taskSpec={"steps": [{"name": "scan", "image": "alpine"}]})
+    run = facts(tasks)
+    doc = run.pipeline_run()
+    doc["status"]["skippedTasks"] = [{"name": "scan", "reason": "When Expressions evaluated to false"}]
+    doc["status"]["childReferences"] = [c for c in doc["status"]["childReferences"] if c["pipelineTaskName"] != "scan"]
+    children = [parse_run(run.task_run(t), "child") for t in tasks if t["name"] != "scan"]
+    skipped = generate(parse_run(doc, "run"), children).statement.to_dict()
+    assert [t["status"] for t in skipped["predicate"]["buildDefinition"]["internalParameters"][TASKS_KEY]] == [
+        "succeeded", "skipped", "succeeded"]
+    assert checks(skipped)[ids.PROVENANCE_TASK_REFS].outcome is Outcome.PASS
+    # Listed but not given: it may have run anything, so it is judged from the pipeline's spec.
+    not_given = statement(tasks, give=["clone", "build"])
+    check = checks(not_given)[ids.PROVENANCE_TASK_REFS]
+    assert check.outcome is Outcome.FAIL and "task scan: defined inline" in (check.found or "")

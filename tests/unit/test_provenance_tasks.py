@@ -28,6 +28,7 @@ from slsacheck.provenance.generate import Options, generate
 from slsacheck.provenance.instep import StepContext, generate_in_step
 from slsacheck.provenance.runs import parse_run
 from slsacheck.provenance.tasks import TASKS_KEY
+from slsacheck.provenance.validate import InvalidProvenance, check_statement
 from tests.support.keys import write_key_pairs
 from tests.support.pipelineref_run import (
     BUNDLE_DIGEST,
@@ -269,3 +270,11 @@ def test_a_skipped_task_is_not_judged_but_one_not_given_is() -> None:
     not_given = statement(tasks, give=["clone", "build"])
     check = checks(not_given)[ids.PROVENANCE_TASK_REFS]
     assert check.outcome is Outcome.FAIL and "task scan: defined inline" in (check.found or "")
+
+
+def test_the_schema_describes_the_task_list() -> None:
+    doc = statement()
+    check_statement(doc)
+    doc["predicate"]["buildDefinition"]["internalParameters"][TASKS_KEY][0]["ref"]["kind"] = "trust-me"
+    with pytest.raises(InvalidProvenance, match="trust-me"):
+        check_statement(doc)

@@ -17,7 +17,9 @@ gate shows the others rejected). The builder, sources and level come only from v
 provenance: what an unverified candidate claims is never shown as a fact. The levels (SLSA v1.0 build track):
 L0 no provenance; L1 provenance present, its signature not verified; L2 provenance
 whose signature verified; L3 that, and a policy pinned the builder (`provenance.builderIds`
-passed): L3 then rests on that builder being hardened, which no evidence can show.
+passed): L3 then rests on that builder being hardened, which no evidence can show; and
+never for provenance slsacheck made in a build step or from exported runs, which the
+tenant could forge (`slsacheck.provenance.builders.max_level`: L2 at most).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from slsacheck.attach.candidates import Candidate, Candidates
 from slsacheck.models.digest import Digest
 from slsacheck.models.verdict import Outcome, Verdict
 from slsacheck.policy.provenance_facts import SLSA_V02, SLSA_V1, provenance_facts
+from slsacheck.provenance.builders import max_level
 
 PROVENANCE_TYPES = frozenset({SLSA_V1, SLSA_V02, "https://slsa.dev/provenance/v0.1"})
 _MAX_LIST = 50  # facts listed per kind; a summary, not a copy of the provenance
@@ -148,7 +151,12 @@ def _verified_by(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     return [{"authority": str(e.get("authority")), "signer": str(e.get("signer"))} for e in entries]
 
 
-def _level(provenances: list[dict[str, Any]], verdict: Verdict | None, trust: str) -> dict[str, Any]:
+def _level(
+    provenances: list[dict[str, Any]],
+    verdict: Verdict | None,
+    trust: str,
+    caps: Mapping[str, tuple[int, str] | None] | None = None,
+) -> dict[str, Any]:
     if not provenances:
         return {"level": 0, "reason": "no SLSA provenance attestation was found"}
     verified = [p for p in provenances if p["verified"]]
@@ -162,6 +170,11 @@ def _level(provenances: list[dict[str, Any]], verdict: Verdict | None, trust: st
     builder = best["provenance"]["builder"] if best.get("provenance") else None
     pinned = verdict is not None and any(c.id == "provenance.builderIds" and c.outcome is Outcome.PASS
                                          for c in verdict.checks)
+    cap = (caps or {}).get(str(best.get("source")))
+    if pinned and cap is not None:
+        # The SLSA build track's L3 asks for provenance the tenant cannot forge; this builder's cannot be.
+        return {"level": cap[0], "reason": f"provenance signed by {signer} and verified, builder {builder} pinned by "
+                f"the policy; but L3 does not hold for this builder: {cap[1]}"}
     if pinned:
         policy = next(c.policy for c in verdict.checks if c.id == "provenance.builderIds") if verdict else None
         return {"level": 3, "reason": f"provenance signed by {signer} and verified; its builder {builder} is one "
@@ -188,6 +201,7 @@ def describe(
     signatures: list[dict[str, Any]] = []
     attestations: list[dict[str, Any]] = []
     provenances: list[dict[str, Any]] = []
+    caps: dict[str, tuple[int, str] | None] = {}
     for candidate in candidates.signatures:
         signer, tlog = _signer(candidate)
         entries = verified.get(candidate.source, ())
@@ -220,6 +234,9 @@ def describe(
         elif statement is not None and ptype in PROVENANCE_TYPES:
             if entries:  # what an untrusted signer claims is not shown as a fact
                 item["provenance"] = _provenance(statement)
+                predicate = statement.get("predicate")
+                caps[candidate.source] = max_level(str(item["provenance"]["builder"] or ""),
+                                                   predicate if isinstance(predicate, Mapping) else None)
             provenances.append(item)
         attestations.append(item)
     # Verified provenance first: it is what the level and the summary speak of.
@@ -231,7 +248,7 @@ def describe(
         "rejected": [{"kind": r.kind, "source": r.source, "reason": r.reason} for r in candidates.rejected],
         "provenance": chosen,
         "age": _age(chosen.get("finishedOn") if chosen else None, now),
-        "slsa": _level(provenances, verdict, trust),
+        "slsa": _level(provenances, verdict, trust, caps),
         "searched": list(candidates.searched),
         "incomplete": list(candidates.incomplete),
     }

@@ -13,8 +13,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from slsacheck.provenance.builders import exported_builder_id
+
 PIPELINE_RUN = "hello-build-1"
-BUILDER_ID = "https://tekton.dev/chains/v2"
+# The provenance is made from the exported runs, so it names that builder, not Chains.
+BUILDER_ID = exported_builder_id()
 OTHER_BUILDER_ID = "https://builder.example.com/release"
 GIT_URL = "https://git.example.com/demo/hello"
 GIT_REVISION = "refs/heads/main"

@@ -17,6 +17,12 @@ writes it; `provenance generate` prints the statement with every subject. Every 
 (the run's, and subjects that are not images) goes to stderr; with `--strict` any warning
 is an error, raised before anything is written. Every target is resolved before the first
 is attested, so a missing image writes nothing either.
+
+The builder id is the mode's own (`slsacheck.provenance.builders`): `IDENTITY/exported-run`
+with `--run`, `IDENTITY/in-step/TASK` in a step; `--reproduce-chains` writes Tekton Chains'
+id and document instead, `--builder-id` any id. A child TaskRun that is not the
+PipelineRun's own, or a result file that is not a plain result, is an error whatever
+`--strict` says.
 """
 
 from __future__ import annotations
@@ -45,7 +51,6 @@ if TYPE_CHECKING:
 
 _FORMATS = ("slsa-v1", "slsa-v0.2")
 _ATTACH_FORMATS = ("legacy", "bundle", "both")
-_DEFAULT_BUILDER = "https://tekton.dev/chains/v2"
 _CONTEXT_FLAGS = (
     ("pipelinerun-name", "pipeline_run_name", "SLSACHECK_PIPELINERUN_NAME", "$(context.pipelineRun.name)"),
     ("pipelinerun-uid", "pipeline_run_uid", "SLSACHECK_PIPELINERUN_UID", "$(context.pipelineRun.uid)"),
@@ -53,6 +58,7 @@ _CONTEXT_FLAGS = (
     ("taskrun-uid", "task_run_uid", "SLSACHECK_TASKRUN_UID", "$(context.taskRun.uid)"),
     ("namespace", "namespace", "SLSACHECK_NAMESPACE", "$(context.taskRun.namespace)"),
     ("pipeline-task", "pipeline_task", "SLSACHECK_PIPELINE_TASK", "the task's name in the Pipeline"),
+    ("task-name", "task_name", "SLSACHECK_TASK_NAME", "$(context.task.name), named by the in-step builder id"),
     ("started-on", "started_on", "SLSACHECK_STARTED_ON", "RFC 3339 start of the build"),
     ("finished-on", "finished_on", "SLSACHECK_FINISHED_ON", "RFC 3339 end of the build"),
 )
@@ -121,7 +127,23 @@ def _generation_flags(p: argparse.ArgumentParser, *, format_flags: tuple[str, ..
     p.add_argument(
         "--child", type=Path, action="append", default=[], metavar="FILE", help="a child TaskRun of the PipelineRun"
     )
-    p.add_argument("--builder-id", default=_DEFAULT_BUILDER, metavar="URI", help=f"default {_DEFAULT_BUILDER}")
+    p.add_argument(
+        "--builder-id",
+        metavar="URI",
+        help="the builder id to record; default: IDENTITY/exported-run with --run, IDENTITY/in-step/TASK in a step, "
+        "https://tekton.dev/chains/v2 with --reproduce-chains",
+    )
+    p.add_argument(
+        "--builder-identity",
+        metavar="URI",
+        help="the cluster's builder identity the default builder ids start with; else $SLSACHECK_BUILDER_IDENTITY, "
+        "else https://slsacheck.dev/builders/tekton",
+    )
+    p.add_argument(
+        "--reproduce-chains",
+        action="store_true",
+        help="with --run: write what Tekton Chains would (its builder id, no task list of slsacheck's own)",
+    )
     p.add_argument(
         *format_flags,
         dest="provenance_format",
@@ -167,6 +189,8 @@ def _generated(args: argparse.Namespace) -> Generated:
         format=args.provenance_format,
         strict=args.strict,
         deep_inspection=args.deep_inspection,
+        reproduce_chains=args.reproduce_chains,
+        builder_identity=(args.builder_identity or os.environ.get("SLSACHECK_BUILDER_IDENTITY", "")).strip(),
     )
     if args.run is not None:
         step_only = [

@@ -383,6 +383,16 @@ class Builder:
                 require_commit=bool(s.get("requireCommit", False)),
             )
         tasks = spec.get("tasks", {})
+        for flag in ("allowInline", "allowCluster"):
+            if tasks.get(flag) and not tasks.get("trustedRefs"):
+                self.problem(
+                    (*path, "tasks", flag),
+                    f"tasks.{flag} without tasks.trustedRefs has nothing to relax",
+                    expected="tasks.trustedRefs with the patterns tasks must come from",
+                    found=f"{flag}: true alone",
+                    hint="add tasks.trustedRefs, or remove the flag",
+                    key=True,
+                )
         step = spec.get("stepImages")
         return ProvenanceRules(
             builder_ids=self.globs((*path, "builderIds"), spec.get("builderIds", []), normalise=normalise_pattern),
@@ -392,6 +402,8 @@ class Builder:
             tasks_trusted_refs=self.globs(
                 (*path, "tasks", "trustedRefs"), tasks.get("trustedRefs", []), normalise=normalise_repo_pattern
             ),
+            tasks_allow_inline=bool(tasks.get("allowInline", False)),
+            tasks_allow_cluster=bool(tasks.get("allowCluster", False)),
             step_images=None
             if step is None
             else StepImageRules(

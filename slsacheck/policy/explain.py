@@ -60,6 +60,12 @@ def _attestation(policy: Policy, rule: AttestationRule) -> list[str]:
             out.append(
                 f"  - [{ids.PROVENANCE_TASK_REFS}] every task came, pinned by digest, from "
                 + " or ".join(g.pattern for g in p.tasks_trusted_refs)
+                + "".join(
+                    f"; {what} are accepted unpinned"
+                    for what, ok in (("inline tasks", p.tasks_allow_inline), ("Tasks of the cluster",
+                                                                              p.tasks_allow_cluster))
+                    if ok
+                )
             )
         if p.step_images is not None:
             parts = ["pinned by digest"] if p.step_images.require_digest else []

@@ -56,6 +56,8 @@ class ProvenanceRules:
     source: SourceRules | None = None
     tasks_required: tuple[str, ...] = ()
     tasks_trusted_refs: tuple[Glob, ...] = ()
+    tasks_allow_inline: bool = False  # trustedRefs accepts tasks defined inline (taskSpec)
+    tasks_allow_cluster: bool = False  # trustedRefs accepts Tasks of the cluster (taskRef by name)
     step_images: StepImageRules | None = None
     max_age: timedelta | None = None
 

@@ -28,11 +28,13 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from slsacheck._json import parse
 from slsacheck.models.predicates import SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V1
+from slsacheck.provenance.builders import GENERATOR_KEY, IN_STEP
+from slsacheck.provenance.tasks import TASKS_KEY
 
 SLSA_V1 = SLSA_PROVENANCE_V1
 SLSA_V02 = SLSA_PROVENANCE_V02
@@ -43,6 +45,9 @@ _URL_PARAMS = frozenset({"CHAINS-GIT_URL", "git-url"})
 _COMMIT_KEYS = frozenset({"CHAINS-GIT_COMMIT"})
 _DEFINITION_NAMES = frozenset({"pipeline", "pipelineTask", "task"})
 _BRANCH_ANNOTATIONS = ("pipelinesascode.tekton.dev/source-branch",)
+# Where `tasks` came from: slsacheck's internalParameters entry, an inline pipelineSpec, a
+# v0.2 buildConfig, a TaskRun's own task; or why there is no list.
+TASK_LISTS = ("recorded", "pipelineSpec", "buildConfig", "taskRun", "pipelineRef", "in-step", "none")
 _GIT_SCHEMES = ("git+", "git://", "ssh://", "https://github.com", "https://gitlab.com")
 
 
@@ -57,6 +62,10 @@ class TaskInfo:
     name: str  # the pipeline task name
     task: str | None  # the referenced task's own name (ref name / bundle `name` param)
     where: str
+    kind: str = ""  # bundle | resolver | cluster | inline; "" when the provenance does not say
+    ref: TaskRef | None = None  # where its definition came from, when recorded
+    ran: bool = True  # False: listed but skipped, or its TaskRun was not given
+    skipped: bool = False  # the run skipped it (when expressions): its definition never ran
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,7 @@ class ProvenanceFacts:
     refs: tuple[Fact, ...] = ()
     commits: tuple[Fact, ...] = ()
     tasks: tuple[TaskInfo, ...] = ()
+    task_list: str = ""  # where the task list comes from: one of TASK_LISTS
     task_refs: tuple[TaskRef, ...] = ()
     step_images: tuple[StepImage, ...] = ()
     finished_on: str | None = None
@@ -149,6 +159,7 @@ class _Collector:
         self.refs: list[Fact] = []
         self.commits: list[Fact] = []
         self.tasks: list[TaskInfo] = []
+        self.task_list = "none"
         self.task_refs: list[TaskRef] = []
         self.step_images: list[StepImage] = []
 
@@ -194,6 +205,13 @@ class _Collector:
             base = "oci://" + name
         self.task_refs.append(TaskRef(base, digest, where))
 
+    def pipeline_task(self, info: TaskInfo, uri: str | None, digest: str | None) -> None:
+        """A task of the run, its reference recorded (and judged) with the other task refs."""
+        if uri:
+            self.task_ref(uri, digest, info.where)
+            info = replace(info, ref=self.task_refs[-1])
+        self.tasks.append(info)
+
     def facts(self, *, builder_id: str | None, build_type: str | None, finished_on: str | None) -> ProvenanceFacts:
         return ProvenanceFacts(
             self.version,
@@ -203,6 +221,7 @@ class _Collector:
             refs=tuple(self.refs),
             commits=tuple(self.commits),
             tasks=tuple(self.tasks),
+            task_list=self.task_list,
             task_refs=tuple(self.task_refs),
             step_images=tuple(self.step_images),
             finished_on=finished_on,
@@ -239,6 +258,84 @@ def _tekton_ref(c: _Collector, ref: Mapping[str, Any], where: str) -> str | None
     return task_name
 
 
+def _ref_kind(ref: Mapping[str, Any]) -> str:
+    """How a Tekton taskRef resolves: bundle, resolver (remote), cluster, or (none) inline."""
+    if not ref:
+        return "inline"
+    resolver = _s(ref.get("resolver"))
+    if _s(ref.get("bundle")) or resolver == "bundles":
+        return "bundle"
+    return "cluster" if resolver in (None, "cluster") else "resolver"
+
+
+def _spec_task(c: _Collector, t: Mapping[str, Any], ref_key: str, where: str, source: Mapping[str, Any]) -> None:
+    """A task as a pipeline spec (or a v0.2 buildConfig entry) writes it; `source` is the
+    refSource Tekton resolved it from, when recorded (v0.2 `invocation.configSource`)."""
+    ref = _map(t.get(ref_key))
+    kind = _ref_kind(ref)
+    before = len(c.task_refs)
+    task_name = _tekton_ref(c, ref, f"{where}.{ref_key}") if ref else None
+    info = TaskInfo(str(t["name"]), task_name, where, kind=kind)
+    if kind in ("bundle", "resolver") and _s(source.get("uri")):
+        del c.task_refs[before:]  # what Tekton resolved beats what the spec wrote
+        c.pipeline_task(info, str(source["uri"]), _digest_text(source.get("digest")))
+        return
+    if kind in ("bundle", "resolver") and len(c.task_refs) > before:
+        info = replace(info, ref=c.task_refs[-1])
+    elif kind == "cluster":
+        del c.task_refs[before:]  # a Task of the cluster has no reference to trust: judged as a task
+    c.tasks.append(info)
+
+
+def _recorded_tasks(c: _Collector, entries: list[Any]) -> None:
+    """slsacheck's internalParameters entry (see `slsacheck.provenance.tasks`)."""
+    c.task_list = "recorded"
+    for i, e in enumerate(entries):
+        if not isinstance(e, Mapping) or not _s(e.get("name")):
+            continue
+        ref = _map(e.get("ref"))
+        info = TaskInfo(
+            str(e["name"]),
+            _s(e.get("task")),
+            f"internalParameters[{TASKS_KEY}][{i}]",
+            kind=_s(ref.get("kind")) or "",
+            ran=e.get("status") == "succeeded",
+            skipped=e.get("status") == "skipped",
+        )
+        c.pipeline_task(info, _s(ref.get("uri")), _digest_text(ref.get("digest")))
+
+
+def _v1_tasks(c: _Collector, run_spec: Mapping[str, Any], internal: Mapping[str, Any], deps: list[Any]) -> None:
+    recorded = internal.get(TASKS_KEY)
+    spec = _map(run_spec.get("pipelineSpec"))
+    if isinstance(recorded, list):
+        _recorded_tasks(c, recorded)
+    elif spec:
+        c.task_list = "pipelineSpec"
+        for key in ("tasks", "finally"):
+            for i, t in enumerate(_list(spec.get(key))):
+                if isinstance(t, Mapping) and _s(t.get("name")):
+                    _spec_task(c, t, "taskRef", f"externalParameters.runSpec.pipelineSpec.{key}[{i}]", {})
+    elif "pipelineRef" in run_spec:
+        c.task_list = "pipelineRef"
+    elif _map(internal.get(GENERATOR_KEY)).get("mode") == IN_STEP:
+        c.task_list = "in-step"
+    elif "taskRef" in run_spec or "taskSpec" in run_spec:
+        c.task_list = "taskRun"
+        ref = _map(run_spec.get("taskRef"))
+        kind = _ref_kind(ref)
+        source = next((_map(d) for d in deps if _map(d).get("name") == "task"), {})
+        own = _s(ref.get("name")) or _s(dict(_params(ref.get("params"))).get("name"))
+        info = TaskInfo(own or "(inline taskSpec)", own, "externalParameters.runSpec", kind=kind)
+        if kind in ("bundle", "resolver") and _s(source.get("uri")):
+            # The `task` dependency is judged with the other task refs already: point at it
+            # (normalised the same way) without adding it twice.
+            alone = _Collector(c.version)
+            alone.task_ref(str(source["uri"]), _digest_text(source.get("digest")), "resolvedDependencies (task)")
+            info = replace(info, ref=alone.task_refs[0])
+        c.tasks.append(info)
+
+
 def _v1(predicate: Mapping[str, Any]) -> ProvenanceFacts:
     c = _Collector("v1")
     bd = _map(predicate.get("buildDefinition"))
@@ -246,15 +343,7 @@ def _v1(predicate: Mapping[str, Any]) -> ProvenanceFacts:
     run_spec = _map(_map(bd.get("externalParameters")).get("runSpec"))
     for name, value in _params(run_spec.get("params")):
         c.param(name, value, "externalParameters.runSpec.params")
-    spec = _map(run_spec.get("pipelineSpec"))
-    for key in ("tasks", "finally"):
-        for i, t in enumerate(_list(spec.get(key))):
-            if not isinstance(t, Mapping) or not _s(t.get("name")):
-                continue
-            where = f"externalParameters.runSpec.pipelineSpec.{key}[{i}]"
-            ref = _map(t.get("taskRef"))
-            task_name = _tekton_ref(c, ref, f"{where}.taskRef") if ref else None
-            c.tasks.append(TaskInfo(str(t["name"]), task_name, where))
+    _v1_tasks(c, run_spec, _map(bd.get("internalParameters")), _list(bd.get("resolvedDependencies")))
     for i, dep in enumerate(_list(bd.get("resolvedDependencies"))):
         if not isinstance(dep, Mapping):
             continue
@@ -311,13 +400,14 @@ def _v02(predicate: Mapping[str, Any]) -> ProvenanceFacts:
             c.step_image(uri, m.get("digest"), f"materials[{i}]")
         elif is_git_uri(uri):
             c.source(uri, f"materials[{i}]", m.get("digest"))
-    for i, t in enumerate(_list(_map(predicate.get("buildConfig")).get("tasks"))):
+    tasks = _list(_map(predicate.get("buildConfig")).get("tasks"))
+    if tasks:
+        c.task_list = "buildConfig"
+    for i, t in enumerate(tasks):
         if not isinstance(t, Mapping) or not _s(t.get("name")):
             continue
         where = f"buildConfig.tasks[{i}]"
-        ref = _map(t.get("ref"))
-        task_name = _tekton_ref(c, ref, f"{where}.ref") if ref else None
-        c.tasks.append(TaskInfo(str(t["name"]), task_name, where))
+        _spec_task(c, t, "ref", where, _map(_map(t.get("invocation")).get("configSource")))
         for result in _list(t.get("results")):
             r = _map(result)
             if _s(r.get("name")) in _URL_PARAMS | _COMMIT_KEYS:

@@ -17,7 +17,7 @@ from slsacheck.models.verdict import Check, Outcome
 from slsacheck.policy import checkids as ids
 from slsacheck.policy.globs import Glob
 from slsacheck.policy.model import ProvenanceRules
-from slsacheck.policy.provenance_facts import ProvenanceFacts, StepImage, split_ref
+from slsacheck.policy.provenance_facts import ProvenanceFacts, StepImage, TaskInfo, split_ref
 from slsacheck.policy.timeutil import parse_time
 from slsacheck.policy.urls import UnsafeURL, normalise_url, without_scheme
 
@@ -211,20 +211,7 @@ def provenance_checks(rules: ProvenanceRules, facts: ProvenanceFacts, *, now: da
     if rules.tasks_required:
         out.append(_tasks_required(rules.tasks_required, facts))
     if rules.tasks_trusted_refs:
-        globs = rules.tasks_trusted_refs
-        out.append(
-            _all_match(
-                ids.PROVENANCE_TASK_REFS,
-                what="task reference",
-                facts=[(f"{r.uri}@{r.digest or 'unpinned'}", r.where) for r in facts.task_refs],
-                ok=lambda v: _trusted_ref(v, globs),
-                refusal=_ref_refusal,
-                expected=f"every task from {_patterns(globs)}, pinned by digest",
-                hint="reference tasks from a trusted bundle or repository by digest (bundle@sha256:..., git "
-                "resolver with a full commit as revision)",
-                none_hint="resolve tasks through bundles or the git resolver so the provenance records their origin",
-            )
-        )
+        out.append(_tasks_trusted(rules, facts))
     if rules.step_images is not None:
         out.append(_step_images(rules, facts))
     if rules.max_age is not None:
@@ -232,27 +219,105 @@ def provenance_checks(rules: ProvenanceRules, facts: ProvenanceFacts, *, now: da
     return out
 
 
+# What tasks.required and tasks.trustedRefs can decide, by where the task list comes from
+# (ProvenanceFacts.task_list): found / hint when there is no usable list.
+_NO_LIST = {
+    "pipelineRef": (
+        "the PipelineRun used a pipelineRef and the provenance (Tekton Chains' format) lists none of its tasks: "
+        "Chains records a remotely resolved task only as an unnamed pipelineTask dependency, and a task of the "
+        "cluster or an inline taskSpec not at all",
+        "generate the provenance from the exported runs (slsacheck provenance generate --run PIPELINERUN --child "
+        "TASKRUN..., which lists every task in internalParameters slsacheck.dev/pipelineTasks), or run the pipeline "
+        "from an inline pipelineSpec",
+    ),
+    "in-step": (
+        "in-step provenance knows only the Task that made it, not the pipeline's tasks",
+        "require tasks on provenance generated from the exported runs (slsacheck provenance generate --run ... "
+        "--child ...), or drop tasks from this attestation's rules",
+    ),
+    "none": (
+        "no pipeline tasks recorded in the provenance",
+        "the provenance carries no task list: generate it from the exported PipelineRun and TaskRuns (slsacheck "
+        "provenance generate --run), or use an inline pipelineSpec",
+    ),
+}
+_TASK_REFS_HINT = (
+    "reference tasks from a trusted bundle or repository by digest (bundles resolver with ...@sha256:..., git "
+    "resolver with a full commit as revision)"
+)
+
+
+def _task_label(t: TaskInfo) -> str:
+    return t.name if not t.task or t.task == t.name else f"{t.name} ({t.task})"
+
+
 def _tasks_required(required: Sequence[str], facts: ProvenanceFacts) -> Check:
     expected = "pipeline tasks " + ", ".join(required)
     if not facts.tasks:
-        return _check(
-            ids.PROVENANCE_TASKS,
-            False,
-            expected,
-            "no pipeline tasks recorded in the provenance",
-            "the provenance carries no task list: use Chains deep inspection "
-            "(artifacts.pipelinerun.enable-deep-inspection) or an inline pipelineSpec",
-        )
-    names = {t.name for t in facts.tasks} | {t.task for t in facts.tasks if t.task}
+        found, hint = _NO_LIST.get(facts.task_list, _NO_LIST["none"])
+        return _check(ids.PROVENANCE_TASKS, False, expected, found, hint)
+    ran = [t for t in facts.tasks if t.ran]
+    names = {t.name for t in ran} | {t.task for t in ran if t.task}
     missing = [r for r in required if r not in names]
-    found = _listing([t.name if not t.task or t.task == t.name else f"{t.name} ({t.task})" for t in facts.tasks])
+    not_ran = {n for t in facts.tasks if not t.ran for n in (t.name, t.task) if n}
+    shown = [f"{r} (listed, but its TaskRun was not given or it did not run)" if r in not_ran else r for r in missing]
+    found = _listing([_task_label(t) for t in ran]) or "none"
     return _check(
         ids.PROVENANCE_TASKS,
         not missing,
         expected,
-        (f"missing {', '.join(missing)}; ran: " if missing else "") + found,
-        "add the missing tasks to the pipeline (or name them as the policy does)",
+        (f"missing {', '.join(shown)}; ran: " if missing else "") + found,
+        "add the missing tasks to the pipeline (or name them as the policy does); when generating from exported "
+        "runs, pass every child TaskRun with --child",
     )
+
+
+def _tasks_trusted(rules: ProvenanceRules, facts: ProvenanceFacts) -> Check:
+    """Every task of the run accounted for, and every recorded task/pipeline reference trusted."""
+    globs = rules.tasks_trusted_refs
+    allowed = [k for k, ok in (("inline", rules.tasks_allow_inline), ("cluster", rules.tasks_allow_cluster)) if ok]
+    expected = f"every task from {_patterns(globs)}, pinned by digest" + (
+        f" (tasks {' and '.join(allowed)} allowed)" if allowed else ""
+    )
+    cid = ids.PROVENANCE_TASK_REFS
+    if not facts.tasks and facts.task_list in _NO_LIST:
+        found, hint = _NO_LIST[facts.task_list]
+        refs = [f"{r.uri}@{r.digest or 'unpinned'}" for r in facts.task_refs]
+        if refs:
+            found += f"; recorded without task names: {_listing(refs)}"
+        return _check(cid, False, expected, found + "; so not every task can be accounted for", hint)
+    if not facts.tasks and not facts.task_refs:
+        found, hint = _NO_LIST["none"]
+        return _check(cid, False, expected, found, hint)
+    bad = []
+    for r in facts.task_refs:
+        value = f"{r.uri}@{r.digest or 'unpinned'}"
+        if not _trusted_ref(value, globs):
+            bad.append(f"{value} ({'; '.join(filter(None, (r.where, _ref_refusal(value))))})")
+    for t in facts.tasks:
+        why = None if t.skipped else _untrusted_task(t, rules)
+        if why:
+            bad.append(f"task {_task_label(t)}: {why} ({t.where})")
+    if bad:
+        return _check(cid, False, expected, "not allowed: " + _listing(bad), _TASK_REFS_HINT + (
+            "; or allow tasks of the cluster/inline tasks explicitly (tasks.allowCluster, tasks.allowInline)"
+            if any(t.kind in ("cluster", "inline") for t in facts.tasks) else ""))
+    shown = [f"{_task_label(t)}: {t.kind}" for t in facts.tasks] + [f"{r.uri}@{r.digest}" for r in facts.task_refs]
+    return _check(cid, True, expected, _listing(shown), "")
+
+
+def _untrusted_task(t: TaskInfo, rules: ProvenanceRules) -> str | None:
+    """Why one task's definition is not accounted for by a trusted reference, or None."""
+    if t.kind == "inline":
+        return None if rules.tasks_allow_inline else "defined inline (taskSpec): no reference to trust"
+    if t.kind == "cluster":
+        return None if rules.tasks_allow_cluster else "a Task of the cluster (taskRef by name): not pinned"
+    if t.ref is None:
+        if t.kind in ("bundle", "resolver"):
+            return f"resolved by a {t.kind} whose reference the provenance does not record"
+        return "the provenance does not say where its definition came from"
+    # Its reference is one of facts.task_refs, judged there.
+    return None
 
 
 def _step_images(rules: ProvenanceRules, facts: ProvenanceFacts) -> Check:

@@ -28,7 +28,10 @@ from collections.abc import Sequence
 from slsacheck.provenance.findings import RunError, Warning
 from slsacheck.provenance.runs import PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, ChildReference, Run
 
-EXPORT_HINT = "kubectl get taskruns -n NAMESPACE -l tekton.dev/pipelineRun=NAME -o json"
+
+def export_hint(run: Run) -> str:
+    """The command that exports exactly this PipelineRun's TaskRuns."""
+    return f"kubectl get taskruns -n {run.namespace or 'NAMESPACE'} -l {PIPELINE_RUN_LABEL}={run.name} -o json"
 
 
 def check_membership(run: Run, children: Sequence[Run]) -> None:
@@ -49,7 +52,7 @@ def check_membership(run: Run, children: Sequence[Run]) -> None:
             expected=f"TaskRuns {run.label} lists in status.childReferences ({shown}), labelled "
             f"{PIPELINE_RUN_LABEL}={run.name}, in its namespace and owned by it",
             found=f"{len(problems)} foreign or inconsistent TaskRun(s)",
-            hint=f"pass only this PipelineRun's TaskRuns with --child, exported from the cluster: {EXPORT_HINT}",
+            hint=f"pass only this PipelineRun's TaskRuns with --child, exported from the cluster: {export_hint(run)}",
         )
 
 
@@ -130,5 +133,5 @@ def no_subject_hint(run: Run, children: Sequence[Run], deep_inspection: bool) ->
     how = "" if deep_inspection else " and leave deep inspection on"
     return (
         f"the image is a result of the PipelineRun's TaskRuns ({names}), which were not given: pass each with "
-        f"--child{how} ({EXPORT_HINT}), or declare IMAGE_URL/IMAGE_DIGEST as Pipeline results"
+        f"--child{how} ({export_hint(run)}), or declare IMAGE_URL/IMAGE_DIGEST as Pipeline results"
     )

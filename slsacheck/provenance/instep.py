@@ -18,24 +18,36 @@ Context values, each from a flag or else from the environment (a Task sets them 
 | TaskRun UID          | --taskrun-uid         | SLSACHECK_TASKRUN_UID        | $(context.taskRun.uid)             |
 | namespace            | --namespace           | SLSACHECK_NAMESPACE          | $(context.taskRun.namespace)       |
 | pipeline task name   | --pipeline-task       | SLSACHECK_PIPELINE_TASK      | (the task's name in the Pipeline)  |
+| Task name            | --task-name           | SLSACHECK_TASK_NAME          | $(context.task.name)               |
 | build start (RFC3339)| --started-on          | SLSACHECK_STARTED_ON         | (a first step's `date -u +%FT%TZ`) |
 | build end (RFC3339)  | --finished-on         | SLSACHECK_FINISHED_ON        | (this step's `date -u +%FT%TZ`)    |
 
 The invocation id is the TaskRun UID (the PipelineRun UID when only that is known). Step
 images are known to a step only when the Task passes them (`--step-image NAME=REF@DIGEST`).
 No clock is read here: without `--finished-on` the statement has no finishedOn.
+
+The builder id is this step's, not Chains': `<identity>/in-step/<Task name>` (see
+`builders`; the identity from `--builder-identity` or `$SLSACHECK_BUILDER_IDENTITY`).
+
+What a policy can require of in-step provenance: the builder id, the source (repository,
+ref, commit from CHAINS-GIT_* params or results), the subjects, the step images the Task
+passes with `--step-image`, and the finish time. The step knows only its own Task: the
+statement records no pipeline tasks and no task references, so `provenance.tasks.required`
+and `provenance.tasks.trustedRefs` fail on it (they need exported-run provenance, or
+Chains' from an inline pipelineSpec).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from slsacheck.provenance import builders
 from slsacheck.provenance.findings import RunError
-from slsacheck.provenance.generate import Generated, Options, generate
+from slsacheck.provenance.generate import Generated, Options, builder_id_for, generate
 from slsacheck.provenance.hints import ARTIFACT_INPUTS, ARTIFACT_OUTPUTS
 from slsacheck.provenance.resultdir import read_results
 from slsacheck.provenance.runs import (
@@ -54,6 +66,7 @@ ENVIRONMENT = {
     "task_run_uid": "SLSACHECK_TASKRUN_UID",
     "namespace": "SLSACHECK_NAMESPACE",
     "pipeline_task": "SLSACHECK_PIPELINE_TASK",
+    "task_name": "SLSACHECK_TASK_NAME",
     "started_on": "SLSACHECK_STARTED_ON",
     "finished_on": "SLSACHECK_FINISHED_ON",
 }
@@ -67,6 +80,7 @@ class StepContext:
     task_run_uid: str = ""
     namespace: str = ""
     pipeline_task: str = ""
+    task_name: str = ""
     started_on: str = ""
     finished_on: str = ""
 
@@ -156,7 +170,17 @@ def generate_in_step(
     options: Options | None = None,
 ) -> Generated:
     options = options or Options()
+    if options.reproduce_chains:
+        raise RunError(
+            "in-step provenance cannot reproduce Tekton Chains",
+            hint="Chains' provenance is made by its controller from the run objects: use --run with --reproduce-chains",
+        )
+    builder_id = builder_id_for(options, builders.IN_STEP, context.task_name)
     run = step_run(context, params, results, step_images)
     known = {k: v for k, v in asdict(context).items() if v and k not in ("started_on", "finished_on")}
-    extra = {"tekton-context": known} if known and options.format == "slsa-v1" else None
-    return generate(run, (), options, extra_internal=extra)
+    extra: dict[str, Any] = {builders.GENERATOR_KEY: {"mode": builders.IN_STEP}}
+    if known:
+        extra["tekton-context"] = known
+    if options.format != "slsa-v1":
+        extra = {}
+    return generate(run, (), replace(options, builder_id=builder_id), extra_internal=extra)

@@ -39,6 +39,7 @@ from slsacheck.provenance.collect import (
 from slsacheck.provenance.findings import Warning, no_artifact, unique
 from slsacheck.provenance.hints import Artifact, Hints, clean_digest_set, git_source, read_hints, subject_name
 from slsacheck.provenance.runs import Result, Run
+from slsacheck.provenance.tasks import TASKS_KEY, pipeline_tasks
 
 BUILD_TYPE = "https://tekton.dev/chains/v2/slsa"
 DEFAULT_BUILDER_ID = "https://tekton.dev/chains/v2"
@@ -282,9 +283,12 @@ def generate(
     builder_id: str = DEFAULT_BUILDER_ID,
     deep_inspection: bool = True,
     extra_internal: Mapping[str, Any] | None = None,
+    record_tasks: bool = False,
 ) -> tuple[Statement, list[Warning]]:
-    """The statement for `run` (and, for a PipelineRun, its child TaskRuns), with warnings."""
+    """The statement for `run` (and, for a PipelineRun, its child TaskRuns), with warnings;
+    `record_tasks` adds the pipeline's tasks (`tasks.TASKS_KEY`) to internalParameters."""
     ctx = Context()
+    executed: list[Run] = []
     if run.kind == "TaskRun":
         subjects = task_subjects(ctx, run)
         deps = task_dependencies(ctx, run)
@@ -307,6 +311,8 @@ def generate(
             no_subject_hint(run, children, deep_inspection),
         )
     internal = internal_parameters(run)
+    if record_tasks and run.kind == "PipelineRun":
+        internal[TASKS_KEY] = pipeline_tasks(run, executed)
     if extra_internal:
         internal.update(extra_internal)
     build_definition: dict[str, Any] = {

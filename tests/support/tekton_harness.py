@@ -186,7 +186,11 @@ class Harness:
 
     def _base_env(self, home: Path) -> dict[str, str]:
         path = os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "/usr/bin:/bin")])
-        return {"PATH": path, "HOME": str(home), "LANG": "C.UTF-8", **self.env}
+        base = {"PATH": path, "HOME": str(home), "LANG": "C.UTF-8"}
+        if os.environ.get("PYTHONPATH"):
+            # The steps' `slsacheck` must be the code under test, not whatever the venv installed.
+            base["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        return {**base, **self.env}
 
     def run_task(
         self,

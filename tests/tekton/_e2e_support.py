@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from slsacheck.provenance.builders import in_step_builder_id
 from tests.support.env import ROOT, require_tool, shared_file
 from tests.support.images import BuildahImages, skopeo_copy, skopeo_registry_flags
 from tests.support.registry import RunningRegistry
@@ -30,7 +31,8 @@ from tests.support.tekton_harness import VENV_BIN, Harness, PipelineRunResult, S
 
 TEKTON = ROOT / "tekton"
 SOURCE_URL = "https://git.example.com/team/app.git"
-BUILDER = "https://tekton.dev/chains/v2"
+# The provenance Task's own builder id (in-step provenance names the Task, not Chains).
+BUILDER = in_step_builder_id(task="slsacheck-attest-provenance")
 HIGH_ONLY = "aquasecurity__trivy__integration__testdata__fixtures__convert__npm-with-suppressed.json.golden"
 WITH_CRITICAL = "aquasecurity__trivy__integration__testdata__alpine-39.json.golden"
 

@@ -28,8 +28,10 @@ from typing import Any
 import pytest
 
 from slsacheck.cli import main
+from slsacheck.provenance.builders import GENERATOR_KEY, exported_builder_id
+from slsacheck.provenance.tasks import TASKS_KEY
 from tests.support.tekton_harness import PipelineRunResult
-from tests.tekton._e2e_support import SOURCE_URL, Setup, load_pipeline, load_tasks, setup
+from tests.tekton._e2e_support import BUILDER, SOURCE_URL, Setup, load_pipeline, load_tasks, setup
 from tests.tekton._exported_run import export, image_id, pipeline_part
 from tests.tekton.test_pipeline_e2e import _attested
 
@@ -112,7 +114,9 @@ def test_in_step_and_exported_provenance_agree(setup: Setup, tmp_path: Path,
     assert [d for d in _deps(step) if d.get("name") == "inputs/result"] == [git]
     assert [d for d in _deps(whole) if d.get("name") == "inputs/result"] == [git]
     assert step["predicate"]["buildDefinition"]["buildType"] == whole["predicate"]["buildDefinition"]["buildType"]
-    assert step["predicate"]["runDetails"]["builder"] == whole["predicate"]["runDetails"]["builder"]
+    # Each names who made it: the step, or the export (neither claims to be Chains).
+    assert step["predicate"]["runDetails"]["builder"] == {"id": BUILDER}
+    assert whole["predicate"]["runDetails"]["builder"] == {"id": exported_builder_id()}
 
     # Difference 1, step images: the exported TaskRuns record every step's imageID, the step
     # knows only what its Task passes (--step-image; this Task passes none).
@@ -153,10 +157,16 @@ def test_in_step_and_exported_provenance_agree(setup: Setup, tmp_path: Path,
         "pipeline_run_name": run.name,
         "pipeline_run_uid": run.uid,
         "pipeline_task": "build-push",
+        "task_name": "slsacheck-attest-provenance",
         "task_run_name": run.task_runs["attest-provenance"].name,
         "task_run_uid": context["task_run_uid"],
     }
-    assert whole["predicate"]["buildDefinition"]["internalParameters"] == {}  # the export has no featureFlags
+    # The export has no featureFlags; slsacheck records how it was made and the pipeline's tasks.
+    internal = whole["predicate"]["buildDefinition"]["internalParameters"]
+    assert set(internal) == {GENERATOR_KEY, TASKS_KEY}
+    assert [(t["name"], t["status"]) for t in internal[TASKS_KEY]] == [
+        (name, "succeeded") for name in run.task_runs
+    ]
 
     # Difference 4, times: the exported run has them; the step reads no clock, and the
     # Pipeline passes no BUILD_STARTED_ON.

@@ -34,6 +34,8 @@ from slsacheck.provenance.runs import Run, parse_run
 from tests.support.env import shared_file
 
 CHAINS = "anchors/chains"
+# What Chains writes, byte for byte: its builder id and nothing of slsacheck's own.
+AS_CHAINS = Options(reproduce_chains=True)
 UNIT = "pkg__chains__formats__slsa__testdata__slsa-v2alpha4__{}.json"
 
 
@@ -73,7 +75,7 @@ def _expected_dependency(dep: dict[str, Any]) -> dict[str, Any]:
 
 def test_taskrun1_matches_chains_field_by_field() -> None:
     expected = _transcribed("taskrun1.expected")
-    generated = generate(_unit_run("taskrun1"), options=Options(builder_id="test_builder-1"))
+    generated = generate(_unit_run("taskrun1"), options=Options(builder_id="test_builder-1", reproduce_chains=True))
     got = generated.statement.to_dict()
     assert got["_type"] == expected["_type"]
     assert got["predicateType"] == expected["predicateType"]
@@ -91,7 +93,7 @@ def test_taskrun1_matches_chains_field_by_field() -> None:
 
 
 def test_taskrun1_malformed_digests_are_warnings_not_digests() -> None:
-    generated = generate(_unit_run("taskrun1"), options=Options(builder_id="test_builder-1"))
+    generated = generate(_unit_run("taskrun1"), options=Options(builder_id="test_builder-1", reproduce_chains=True))
     by_code = {w.code: w for w in generated.warnings}
     assert "sha1:ab123" in by_code["ref.digest"].message  # MALFORMED_DIGEST: the task's refSource
     assert "'taskrun'" in by_code["git.commit"].message  # MALFORMED_DIGEST: CHAINS-GIT_COMMIT param
@@ -108,7 +110,7 @@ def _child_of(name: str, run: Run) -> Run:
 def _pipelinerun1(deep: bool) -> Generated:
     run = _unit_run("pipelinerun1")
     children = (_child_of("taskrun1", run), _child_of("taskrun2", run))
-    return generate(run, children, Options(builder_id="test_builder-1", deep_inspection=deep))
+    return generate(run, children, Options(builder_id="test_builder-1", deep_inspection=deep, reproduce_chains=True))
 
 
 def _unordered(items: list[dict[str, Any]]) -> list[str]:
@@ -270,7 +272,7 @@ def test_example_task_output_image() -> None:
         ],
         f"docker.io/library/busybox@{STEP_DIGEST}",
     )
-    generated = generate(parse_run(doc, "task-output-image"))
+    generated = generate(parse_run(doc, "task-output-image"), options=AS_CHAINS)
     want = _render(
         _template("task-output-image"),
         uri_digests=[("oci://docker.io/library/busybox", STEP_DIGEST.removeprefix("sha256:"))],
@@ -308,7 +310,7 @@ def test_example_task_with_object_type_hinting() -> None:
         results,
         f"docker.io/library/bash@{STEP_DIGEST}",
     )
-    generated = generate(parse_run(doc, "object-type-hinting"))
+    generated = generate(parse_run(doc, "object-type-hinting"), options=AS_CHAINS)
     want = _render(
         _template("task-with-object-type-hinting"),
         uri_digests=[("oci://docker.io/library/bash", STEP_DIGEST.removeprefix("sha256:"))],
@@ -371,7 +373,7 @@ def test_example_pipeline_output_image() -> None:
     run, child = _completed_pipeline(
         _example("examples__pipelineruns__pipeline-output-image.yaml"), "buildimage", hinted, hinted, image
     )
-    generated = generate(run, [child], Options(deep_inspection=False))
+    generated = generate(run, [child], Options(deep_inspection=False, reproduce_chains=True))
     want = _render(
         _template("pipeline-output-image"),
         uri_digests=[("oci://distroless.dev/busybox", image.rsplit(":", 1)[1])],
@@ -393,7 +395,7 @@ def test_example_pipeline_with_object_type_hinting() -> None:
         [{"name": "output1", "value": out1}, {"name": "output2", "value": out2}],
         f"docker.io/library/busybox@{STEP_DIGEST}",
     )
-    generated = generate(run, [child], Options(deep_inspection=False))
+    generated = generate(run, [child], Options(deep_inspection=False, reproduce_chains=True))
     want = _render(
         _template("pipeline-with-object-type-hinting"),
         uri_digests=[("oci://docker.io/library/busybox", STEP_DIGEST.removeprefix("sha256:"))],

@@ -130,7 +130,7 @@ def test_a_foreign_child_is_refused_whatever_strict_says(case: str, strict: bool
     for reason in reasons:
         assert reason in caught.value.message
     assert "TaskRun other-run-build" in caught.value.message
-    assert "kubectl get taskruns" in (caught.value.hint or "")
+    assert "kubectl get taskruns -n ci -l tekton.dev/pipelineRun=pr-1 -o json" in (caught.value.hint or "")
 
 
 def test_a_listed_name_with_the_wrong_facts_is_refused() -> None:

@@ -560,6 +560,9 @@ def test_a_remote_task_and_step_action_are_recorded_as_config_sources() -> None:
         "repository": "git+https://git.example.com/cat.git",
         "path": "task/build.yaml",
     }
-    assert definition["internalParameters"] == {"tekton-pipelines-feature-flags": {"enableStepActions": True}}
+    assert definition["internalParameters"] == {
+        "tekton-pipelines-feature-flags": {"enableStepActions": True},
+        "slsacheck.dev/generator": {"mode": "exported-run"},
+    }
     names = [d.get("name") for d in definition["resolvedDependencies"]]
     assert names == ["task", None, "stepAction/build", "inputs/result"]  # the same ref twice: both kept

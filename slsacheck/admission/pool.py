@@ -14,8 +14,9 @@ before a thread is taken:
 - a host that has not answered a call yet (or was marked since) gets one thread at a
   time: a host that never answers holds one thread, not `per_host` of them queued behind
   each other on its connection;
-- waiting calls start in arrival order among those their caps allow: one held back by its
-  host or its requester does not hold up the others behind it;
+- waiting calls start in arrival order among those their caps allow, calls of real
+  admissions before those only dry runs wait for: one held back by its host or its
+  requester does not hold up the others behind it;
 - one call per key at a time (single flight): reviews asking for the same key meanwhile
   join it. A call may be charged to any requester waiting for it, so asking for someone
   else's image first (with one's own share used up) cannot stall it;
@@ -83,6 +84,7 @@ class _Call:
         self.key = key
         self.host = host
         self.requesters = [requester]
+        self.dry_run = True  # until a review that is not a dry run asks for it
         self.waiters = 0
         self.charged: str | None = None  # set when granted a thread; cleared when released
         self.started: float | None = None  # clock() when its thread started
@@ -145,11 +147,12 @@ class WorkerPool:
 
     async def call(self, key: Hashable, host: str, requester: str, work: Callable[[], T], *,
                    keep: Callable[[T], None] | None = None, ok: Callable[[T], bool] = lambda _: True,
-                   ) -> tuple[T, bool]:
+                   dry_run: bool = False) -> tuple[T, bool]:
         """`work()`'s result, run in a thread once per `key` at a time; True when joined, not started.
 
         Raises `Unresponsive` at once while `host` is marked, and whatever `work` raised.
         `ok(result)` False means the registry kept the call from completing (it may mark the host).
+        A call only dry runs wait for starts after the waiting calls of real admissions.
         """
         refused = self.refusal(host)
         if refused is not None:
@@ -163,6 +166,8 @@ class WorkerPool:
         elif requester not in entry.requesters:
             entry.requesters.append(requester)
             self._dispatch()
+        if not dry_run:
+            entry.dry_run = False  # its place among the waiting is an admission's now
         assert entry.task is not None
         entry.waiters += 1
         try:
@@ -212,8 +217,9 @@ class WorkerPool:
                 ok: Callable[[T], bool]) -> None:
         started = entry.started if entry.started is not None else self._clock()
         slow = self._clock() - started >= self.settings.slow_after
-        self._release(entry)
         try:
+            # The host's fate is settled before its thread is handed on, so a call queued for a
+            # host that just failed slowly is refused, not started.
             if future.cancelled():
                 return
             error = future.exception()
@@ -228,14 +234,14 @@ class WorkerPool:
             elif slow:
                 self._mark(entry.host, f"a call to it failed after over {self.settings.slow_after:g}s")
         finally:
-            self._dispatch()
+            self._release(entry)
 
     # -- slots ------------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
-        """Start every waiting call its caps allow, in arrival order."""
+        """Start every waiting call its caps allow: admissions first, then dry runs, each in arrival order."""
         s = self.settings
-        for entry in list(self._queue):
+        for entry in sorted(self._queue, key=lambda e: e.dry_run):  # stable: arrival order kept
             if self._running >= s.workers:
                 return
             granted = entry.granted

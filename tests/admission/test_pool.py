@@ -292,3 +292,47 @@ def _raises(error: Exception) -> Callable[[], str]:
 def test_settings_that_would_block_every_call_are_refused(settings: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         PoolSettings(**settings)
+
+
+def test_admissions_start_before_dry_runs_that_waited_longer() -> None:
+    async def scenario() -> None:
+        pool = _pool(workers=1, per_requester=1)
+        busy, dry, real = Work(), Work(), Work()
+        first = asyncio.ensure_future(pool.call("busy", "registry.test", "ci", busy))
+        await _started(busy)
+        predicted = asyncio.ensure_future(pool.call("dry", "hole:1", "mallory", dry, dry_run=True))
+        await _settled()
+        admitted = asyncio.ensure_future(pool.call("real", "registry.test", "alice", real))
+        await _settled()
+        busy.release.set()
+        await _started(real)
+        assert not dry.started.is_set()
+        real.release.set()
+        await admitted
+        await _started(dry)  # then the dry run, once a thread is free
+        dry.release.set()
+        await asyncio.gather(first, predicted)
+        pool.close()
+
+    _run(scenario)
+
+
+def test_a_call_waiting_for_a_host_that_just_failed_slowly_is_refused_not_started() -> None:
+    async def scenario() -> None:
+        clock, marks = Clock(), []  # type: ignore[var-annotated]
+        pool = _pool(clock, marks, per_requester=2)
+        hang, next_in_line = Work(error=OSError("read timed out")), Work()
+        first = asyncio.ensure_future(pool.call("a", "hole:1", "mallory", hang))
+        await _started(hang)
+        queued = asyncio.ensure_future(pool.call("b", "hole:1", "mallory", next_in_line))  # one thread per new host
+        await _settled()
+        clock.now += 2
+        hang.release.set()  # its request times out: a slow failure, while its review still waits
+        with pytest.raises(OSError):
+            await first
+        with pytest.raises(Unresponsive):
+            await queued
+        assert marks == ["hole:1"] and not next_in_line.started.is_set()
+        pool.close()
+
+    _run(scenario)

@@ -131,7 +131,7 @@ def create_app(webhook: Webhook, *, reload_interval: float = 2.0) -> Starlette:
         return Response(json.dumps(doc), status_code=200 if report.ready else 503, media_type="application/json")
 
     async def metrics(_: Request) -> Response:
-        text = webhook.metrics.render() + webhook.readiness.render_metrics()
+        text = webhook.metrics.render() + webhook.judge.pool.render_metrics() + webhook.readiness.render_metrics()
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     @contextlib.asynccontextmanager

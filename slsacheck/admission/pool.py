@@ -71,7 +71,7 @@ class PoolSettings:
             raise ValueError("slow_after must be positive and cooldown not negative")
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Mark:
     until: float
     why: str
@@ -126,6 +126,20 @@ class WorkerPool:
 
     def __len__(self) -> int:
         return len(self._calls)
+
+    def render_metrics(self) -> str:
+        """The pool's gauges in Prometheus text format (no host labels: hosts are named by requesters)."""
+        now = self._clock()
+        marked = sum(1 for mark in self._marks.values() if mark.until > now)
+        p = "slsacheck_admission_"
+        gauges = (("threads_busy", "Verification threads running a registry call.", self._running),
+                  ("calls_waiting", "Registry calls waiting for a thread (their caps allow none yet).",
+                   len(self._queue)),
+                  ("registries_marked", "Registry hosts marked unresponsive right now.", marked))
+        lines = []
+        for name, help_text, value in gauges:
+            lines += [f"# HELP {p}{name} {help_text}", f"# TYPE {p}{name} gauge", f"{p}{name} {value}"]
+        return "\n".join(lines) + "\n"
 
     def refusal(self, host: str) -> Unresponsive | None:
         """The error for `host` while it is marked unresponsive, else None."""

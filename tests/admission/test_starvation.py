@@ -97,6 +97,8 @@ def test_a_signed_image_is_admitted_while_a_black_hole_flood_is_in_flight(
     assert server.metric("verifications") >= 2 and server.metric("image_decisions", how="verified") == 2
     assert server.metric("unresponsive_marks") >= 1  # the hole that took a thread was marked
     assert server.webhook.judge.pool.waiting == 0  # nothing abandoned is left queued
+    gauges = server.get("/metrics").text
+    assert "slsacheck_admission_calls_waiting 0" in gauges and "slsacheck_admission_registries_marked " in gauges
 
 
 def test_a_host_that_hung_is_answered_at_once_with_the_reason(

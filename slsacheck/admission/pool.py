@@ -247,6 +247,8 @@ class WorkerPool:
                     self._mark(entry.host, f"a call to it failed after over {self.settings.slow_after:g}s")
             elif slow:
                 self._mark(entry.host, f"a call to it failed after over {self.settings.slow_after:g}s")
+            elif isinstance(error, RegistryError) and error.status is not None:
+                self._answered_by(entry.host)  # an HTTP error is an answer: the host does not hang
         finally:
             self._release(entry)
 

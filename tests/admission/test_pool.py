@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from slsacheck.admission.pool import PoolSettings, Unresponsive, WorkerPool
+from slsacheck.errors import RegistryError
 
 
 class Work:
@@ -333,6 +334,27 @@ def test_a_call_waiting_for_a_host_that_just_failed_slowly_is_refused_not_starte
         with pytest.raises(Unresponsive):
             await queued
         assert marks == ["hole:1"] and not next_in_line.started.is_set()
+        pool.close()
+
+    _run(scenario)
+
+
+def test_a_quick_http_error_is_an_answer_but_a_quick_connection_error_is_not() -> None:
+    async def scenario() -> None:
+        pool = _pool(workers=3, per_host=2, per_requester=3)
+        with pytest.raises(RegistryError):
+            await pool.call("a", "registry.test", "ci", _raises(RegistryError("manifest unknown", status=404)))
+        with pytest.raises(RegistryError):
+            await pool.call("b", "down.test", "ci", _raises(RegistryError("cannot reach down.test")))
+        for host, threads in (("registry.test", 2), ("down.test", 1)):
+            works = [Work(), Work()]
+            calls = [asyncio.ensure_future(pool.call(f"{host}{i}", host, "ci", w)) for i, w in enumerate(works)]
+            await _started(works[0])
+            await _settled()
+            assert pool.running == threads, host
+            for work in works:
+                work.release.set()
+            await asyncio.gather(*calls)
         pool.close()
 
     _run(scenario)

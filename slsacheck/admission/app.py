@@ -64,12 +64,13 @@ def build(
     A registry call that runs past half the budget marks its host unresponsive for
     `unresponsive_cooldown` seconds.
     """
-    # A thread cannot be stopped, so a call to a host that never answers must end within a
-    # review's budget: its first request, retried once at most, over HTTPS and (for hosts
-    # allowed plain HTTP) HTTP again, is 2 x 2 timeouts. The user's review that follows its
-    # own dry run into a black hole then finds its share of the threads free again.
+    # A thread cannot be stopped, so a call to a host that never answers must end about when
+    # its review is answered: its first request, retried once at most, over HTTPS and (for
+    # hosts allowed plain HTTP) HTTP again, is 2 x 2 timeouts, 80 % of the budget, plus the
+    # connections' own set-up. The user's review that follows its dry run into a black hole
+    # then finds its share of the threads free again.
     retries = min(options.retries, 1)
-    timeout = min(options.timeout, budget_seconds / (2 * (1 + retries)))
+    timeout = min(options.timeout, 0.8 * budget_seconds / (2 * (1 + retries)))
     options = replace(options, timeout=timeout, retries=retries)
     metrics = Metrics()
     holder = PolicyHolder(policy_paths, no_match=no_match, metrics=metrics)
@@ -130,7 +131,7 @@ def create_app(webhook: Webhook, *, reload_interval: float = 2.0) -> Starlette:
         return Response(json.dumps(doc), status_code=200 if report.ready else 503, media_type="application/json")
 
     async def metrics(_: Request) -> Response:
-        text = webhook.metrics.render() + webhook.readiness.render_metrics()
+        text = webhook.metrics.render() + webhook.judge.pool.render_metrics() + webhook.readiness.render_metrics()
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     @contextlib.asynccontextmanager

@@ -173,7 +173,7 @@ class Judge:
                 ("verify", *key), ref.registry, requester,
                 lambda: self._verify_counted(pinned, policies, text, digest),
                 keep=None if dry_run else (lambda found: self._remember(key, found)),
-                ok=lambda found: found.outcome != "error",
+                ok=lambda found: found.outcome != "error", dry_run=dry_run,
             )
         except Unresponsive as exc:
             return self._unresponsive(text, exc, digest)
@@ -229,7 +229,7 @@ class Judge:
         self.metrics.cache_misses.inc(cache="tag")
         digest, shared = await self.pool.call(
             ("resolve", key), ref.registry, requester, lambda: self._resolve_counted(ref),
-            keep=None if dry_run else (lambda found: self.tags.put(key, found)),
+            keep=None if dry_run else (lambda found: self.tags.put(key, found)), dry_run=dry_run,
         )
         if shared and not dry_run:
             self.tags.put(key, digest)

@@ -14,8 +14,9 @@ before a thread is taken:
 - a host that has not answered a call yet (or was marked since) gets one thread at a
   time: a host that never answers holds one thread, not `per_host` of them queued behind
   each other on its connection;
-- waiting calls start in arrival order among those their caps allow: one held back by its
-  host or its requester does not hold up the others behind it;
+- waiting calls start in arrival order among those their caps allow, calls of real
+  admissions before those only dry runs wait for: one held back by its host or its
+  requester does not hold up the others behind it;
 - one call per key at a time (single flight): reviews asking for the same key meanwhile
   join it. A call may be charged to any requester waiting for it, so asking for someone
   else's image first (with one's own share used up) cannot stall it;
@@ -70,7 +71,7 @@ class PoolSettings:
             raise ValueError("slow_after must be positive and cooldown not negative")
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Mark:
     until: float
     why: str
@@ -83,6 +84,7 @@ class _Call:
         self.key = key
         self.host = host
         self.requesters = [requester]
+        self.dry_run = True  # until a review that is not a dry run asks for it
         self.waiters = 0
         self.charged: str | None = None  # set when granted a thread; cleared when released
         self.started: float | None = None  # clock() when its thread started
@@ -125,6 +127,20 @@ class WorkerPool:
     def __len__(self) -> int:
         return len(self._calls)
 
+    def render_metrics(self) -> str:
+        """The pool's gauges in Prometheus text format (no host labels: hosts are named by requesters)."""
+        now = self._clock()
+        marked = sum(1 for mark in self._marks.values() if mark.until > now)
+        p = "slsacheck_admission_"
+        gauges = (("threads_busy", "Verification threads running a registry call.", self._running),
+                  ("calls_waiting", "Registry calls waiting for a thread (their caps allow none yet).",
+                   len(self._queue)),
+                  ("registries_marked", "Registry hosts marked unresponsive right now.", marked))
+        lines = []
+        for name, help_text, value in gauges:
+            lines += [f"# HELP {p}{name} {help_text}", f"# TYPE {p}{name} gauge", f"{p}{name} {value}"]
+        return "\n".join(lines) + "\n"
+
     def refusal(self, host: str) -> Unresponsive | None:
         """The error for `host` while it is marked unresponsive, else None."""
         mark = self._marks.get(host)
@@ -145,11 +161,12 @@ class WorkerPool:
 
     async def call(self, key: Hashable, host: str, requester: str, work: Callable[[], T], *,
                    keep: Callable[[T], None] | None = None, ok: Callable[[T], bool] = lambda _: True,
-                   ) -> tuple[T, bool]:
+                   dry_run: bool = False) -> tuple[T, bool]:
         """`work()`'s result, run in a thread once per `key` at a time; True when joined, not started.
 
         Raises `Unresponsive` at once while `host` is marked, and whatever `work` raised.
         `ok(result)` False means the registry kept the call from completing (it may mark the host).
+        A call only dry runs wait for starts after the waiting calls of real admissions.
         """
         refused = self.refusal(host)
         if refused is not None:
@@ -163,6 +180,8 @@ class WorkerPool:
         elif requester not in entry.requesters:
             entry.requesters.append(requester)
             self._dispatch()
+        if not dry_run:
+            entry.dry_run = False  # its place among the waiting is an admission's now
         assert entry.task is not None
         entry.waiters += 1
         try:
@@ -212,8 +231,9 @@ class WorkerPool:
                 ok: Callable[[T], bool]) -> None:
         started = entry.started if entry.started is not None else self._clock()
         slow = self._clock() - started >= self.settings.slow_after
-        self._release(entry)
         try:
+            # The host's fate is settled before its thread is handed on, so a call queued for a
+            # host that just failed slowly is refused, not started.
             if future.cancelled():
                 return
             error = future.exception()
@@ -227,15 +247,17 @@ class WorkerPool:
                     self._mark(entry.host, f"a call to it failed after over {self.settings.slow_after:g}s")
             elif slow:
                 self._mark(entry.host, f"a call to it failed after over {self.settings.slow_after:g}s")
+            elif isinstance(error, RegistryError) and error.status is not None:
+                self._answered_by(entry.host)  # an HTTP error is an answer: the host does not hang
         finally:
-            self._dispatch()
+            self._release(entry)
 
     # -- slots ------------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
-        """Start every waiting call its caps allow, in arrival order."""
+        """Start every waiting call its caps allow: admissions first, then dry runs, each in arrival order."""
         s = self.settings
-        for entry in list(self._queue):
+        for entry in sorted(self._queue, key=lambda e: e.dry_run):  # stable: arrival order kept
             if self._running >= s.workers:
                 return
             granted = entry.granted

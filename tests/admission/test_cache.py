@@ -143,3 +143,38 @@ def test_unparsable_and_layout_references_fail_without_lookups(holder: PolicyHol
         judge.close()
 
     asyncio.run(scenario())
+
+
+def test_budget_runs_out_denies_and_the_running_verification_fills_the_cache(holder: PolicyHolder) -> None:
+    """A verification slower than the budget: the review is denied (fail closed) with the
+    budget as the reason, and the verification, already running, is kept for the retry."""
+    import json
+
+    from slsacheck.admission.webhook import Webhook, WebhookSettings
+    from tests.admission.support import pod_review
+
+    release = threading.Event()
+
+    def slow_verify(ref: ImageRef, policies: PolicySet, options: RegistryOptions, text: str) -> Verdict:
+        release.wait(30)
+        return _verdict(Outcome.PASS)
+
+    async def scenario() -> None:
+        judge = Judge(JudgeSettings(RegistryOptions(), workers=2), Metrics(), verify=slow_verify,
+                      resolve=lambda ref, options: DIGEST)
+        webhook = Webhook(holder, judge, judge.metrics, WebhookSettings(budget_seconds=0.3))
+        body = json.dumps(pod_review(["registry.test/adm/app:v1"])).encode()
+        denied = (await webhook.review(body, mutate=False))["response"]
+        assert denied["allowed"] is False and "time budget of 0.3s ran out" in denied["status"]["message"]
+        assert judge.metrics.budget_exceeded.value() == 1 and judge.pool.running == 1
+        release.set()
+        for _ in range(200):
+            if judge.pool.running == 0:
+                break
+            await asyncio.sleep(0.01)
+        allowed = (await webhook.review(body, mutate=False))["response"]
+        assert allowed["allowed"] is True and judge.metrics.verifications.value() == 1
+        assert judge.metrics.image_decisions.value(how="cache") == 1
+        judge.close()
+
+    asyncio.run(scenario())

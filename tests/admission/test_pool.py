@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from slsacheck.admission.pool import PoolSettings, Unresponsive, WorkerPool
+from slsacheck.errors import RegistryError
 
 
 class Work:
@@ -52,6 +53,14 @@ async def _started(work: Work) -> None:
 async def _settled() -> None:
     for _ in range(5):  # let dispatches and thread handoffs run
         await asyncio.sleep(0.01)
+
+
+async def _idle(pool: WorkerPool) -> None:
+    for _ in range(500):
+        if pool.running == 0:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("a call's thread did not end")
 
 
 def _pool(clock: Clock | None = None, marks: list[str] | None = None, **settings: Any) -> WorkerPool:
@@ -116,6 +125,7 @@ def test_a_host_gets_more_than_one_thread_only_once_it_has_answered() -> None:
         for work in burst:
             work.release.set()
         assert all(isinstance(r, OSError) for r in await asyncio.gather(*calls[1:3], return_exceptions=True))
+        await _idle(pool)  # the abandoned one too: it ends (and marks) before the clock moves on
         clock.now += 60
         again = [Work(), Work()]
         calls = [asyncio.ensure_future(pool.call(f"c{i}", "registry.test", "ci", w)) for i, w in enumerate(again)]
@@ -167,7 +177,7 @@ def test_a_call_nobody_waits_for_is_dropped_before_it_starts_and_kept_after() ->
         assert pool.waiting == 0 and len(pool) == 1  # the dropped call is gone; the running one stays
         running.release.set()
         never.release.set()
-        for _ in range(100):
+        for _ in range(1000):
             if len(pool) == 0:
                 break
             await asyncio.sleep(0.02)
@@ -204,10 +214,7 @@ def test_a_host_that_hangs_is_marked_and_refused_at_once_until_it_answers() -> N
         assert not queued.started.is_set() and not late.started.is_set()
         assert (await pool.call("d", "registry.test", "carol", _done("fine"))) == ("fine", False)  # others go on
         hang.release.set()  # its timeout: the stuck thread ends (in error), the host is still marked
-        for _ in range(100):
-            if pool.running == 0:
-                break
-            await asyncio.sleep(0.02)
+        await _idle(pool)
         assert pool.refusal("hole:1") is not None
         clock.now += 31  # the cooldown is over: asked again
         assert (await pool.call("e", "hole:1", "carol", _done("back"))) == ("back", False)
@@ -267,10 +274,7 @@ def test_a_marked_host_whose_running_call_answers_is_cleared() -> None:
         await _settled()
         assert marks == ["far.example"] and pool.refusal("far.example") is not None
         slow_but_alive.release.set()
-        for _ in range(100):
-            if pool.running == 0:
-                break
-            await asyncio.sleep(0.02)
+        await _idle(pool)
         assert pool.refusal("far.example") is None
         pool.close()
 
@@ -289,3 +293,68 @@ def _raises(error: Exception) -> Callable[[], str]:
 def test_settings_that_would_block_every_call_are_refused(settings: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         PoolSettings(**settings)
+
+
+def test_admissions_start_before_dry_runs_that_waited_longer() -> None:
+    async def scenario() -> None:
+        pool = _pool(workers=1, per_requester=1)
+        busy, dry, real = Work(), Work(), Work()
+        first = asyncio.ensure_future(pool.call("busy", "registry.test", "ci", busy))
+        await _started(busy)
+        predicted = asyncio.ensure_future(pool.call("dry", "hole:1", "mallory", dry, dry_run=True))
+        await _settled()
+        admitted = asyncio.ensure_future(pool.call("real", "registry.test", "alice", real))
+        await _settled()
+        busy.release.set()
+        await _started(real)
+        assert not dry.started.is_set()
+        real.release.set()
+        await admitted
+        await _started(dry)  # then the dry run, once a thread is free
+        dry.release.set()
+        await asyncio.gather(first, predicted)
+        pool.close()
+
+    _run(scenario)
+
+
+def test_a_call_waiting_for_a_host_that_just_failed_slowly_is_refused_not_started() -> None:
+    async def scenario() -> None:
+        clock, marks = Clock(), []  # type: ignore[var-annotated]
+        pool = _pool(clock, marks, per_requester=2)
+        hang, next_in_line = Work(error=OSError("read timed out")), Work()
+        first = asyncio.ensure_future(pool.call("a", "hole:1", "mallory", hang))
+        await _started(hang)
+        queued = asyncio.ensure_future(pool.call("b", "hole:1", "mallory", next_in_line))  # one thread per new host
+        await _settled()
+        clock.now += 2
+        hang.release.set()  # its request times out: a slow failure, while its review still waits
+        with pytest.raises(OSError):
+            await first
+        with pytest.raises(Unresponsive):
+            await queued
+        assert marks == ["hole:1"] and not next_in_line.started.is_set()
+        pool.close()
+
+    _run(scenario)
+
+
+def test_a_quick_http_error_is_an_answer_but_a_quick_connection_error_is_not() -> None:
+    async def scenario() -> None:
+        pool = _pool(workers=3, per_host=2, per_requester=3)
+        with pytest.raises(RegistryError):
+            await pool.call("a", "registry.test", "ci", _raises(RegistryError("manifest unknown", status=404)))
+        with pytest.raises(RegistryError):
+            await pool.call("b", "down.test", "ci", _raises(RegistryError("cannot reach down.test")))
+        for host, threads in (("registry.test", 2), ("down.test", 1)):
+            works = [Work(), Work()]
+            calls = [asyncio.ensure_future(pool.call(f"{host}{i}", host, "ci", w)) for i, w in enumerate(works)]
+            await _started(works[0])
+            await _settled()
+            assert pool.running == threads, host
+            for work in works:
+                work.release.set()
+            await asyncio.gather(*calls)
+        pool.close()
+
+    _run(scenario)

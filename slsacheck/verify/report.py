@@ -28,7 +28,8 @@ def _evidence_lines(title: str, section: Mapping[str, Any]) -> list[str]:
     lines = [f"  {title}: {section.get('found', 0)} found, {len({v['source'] for v in verified})} verified"]
     for v in verified:
         ptype = f" [{v['predicateType']}]" if v.get("predicateType") else ""
-        lines.append(f"    verified  {v['source']}{ptype}: by {v['signer']} (authority {v['authority']})")
+        logged = ", transparency log checked" if v.get("tlog") else ""
+        lines.append(f"    verified  {v['source']}{ptype}: by {v['signer']} (authority {v['authority']}{logged})")
     for r in rejected:
         ptype = f" [{r['predicateType']}]" if r.get("predicateType") else ""
         lines.append(f"    rejected  {r['source']}{ptype}: {r['reason']}")

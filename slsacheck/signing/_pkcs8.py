@@ -1,99 +1,107 @@
-"""Ed25519 private keys in PKCS#8 v2 (RFC 5958 `OneAsymmetricKey`), which `cryptography`
-does not read.
+"""Private keys in PKCS#8 v2 (RFC 5958 `OneAsymmetricKey`), which `cryptography` does not read.
 
-RFC 8410 section 7 lets an Ed25519 PKCS#8 key carry its public key (version 1, field
-`[1] publicKey`); sigstore-rs writes keys that way, plain and inside cosign's encrypted
-format. The structure is fixed for Ed25519, so it is read field by field here:
+Version 1 of the structure may carry the public key after the private one; sigstore-rs
+writes Ed25519 keys that way (RFC 8410 section 7), plain and inside cosign's encrypted
+format. The fields are read here, the key is rebuilt as the version 0 structure
+`cryptography` reads, and the public key the file declares is compared with the one the
+private key derives:
 
-    SEQUENCE { INTEGER 1, SEQUENCE { OID 1.3.101.112 },
-               OCTET STRING { OCTET STRING (32-byte seed) },
-               [0] attributes OPTIONAL, [1] IMPLICIT BIT STRING (32-byte public key) OPTIONAL }
+    SEQUENCE { INTEGER 1, AlgorithmIdentifier, OCTET STRING privateKey,
+               [0] attributes OPTIONAL, [1] IMPLICIT BIT STRING publicKey OPTIONAL }
 
-Invariant: the public key the file declares must be the one its seed derives; a file
-whose two halves disagree is refused rather than trusted for either half.
+Invariant: a file whose two halves disagree is refused rather than trusted for either half.
 """
 
 from __future__ import annotations
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from slsacheck.errors import InvalidKey
 
-_SEQUENCE, _INTEGER, _OCTET_STRING, _OID = 0x30, 0x02, 0x04, 0x06
+_SEQUENCE, _INTEGER = 0x30, 0x02
 _ATTRIBUTES, _PUBLIC_KEY = 0xA0, 0x81  # [0] constructed, [1] primitive (IMPLICIT BIT STRING)
-_ED25519_OID = bytes.fromhex("2b6570")  # 1.3.101.112
-_KEY_SIZE = 32
 
 
-def _tlv(data: bytes, offset: int) -> tuple[int, bytes, int]:
-    """(tag, value, offset after) of the DER element at `offset`; definite lengths only."""
+def _tlv(data: bytes, offset: int) -> tuple[int, bytes, int, int]:
+    """(tag, value, start, end) of the DER element at `offset`; definite lengths only."""
     if offset + 2 > len(data):
         raise ValueError("truncated")
-    tag, length, offset = data[offset], data[offset + 1], offset + 2
+    tag, length, body = data[offset], data[offset + 1], offset + 2
     if length & 0x80:
         count = length & 0x7F
-        if count == 0 or count > 2 or offset + count > len(data):
+        if count == 0 or count > 3 or body + count > len(data):
             raise ValueError("bad length")
-        length, offset = int.from_bytes(data[offset : offset + count], "big"), offset + count
-    end = offset + length
+        length, body = int.from_bytes(data[body : body + count], "big"), body + count
+    end = body + length
     if end > len(data):
         raise ValueError("truncated")
-    return tag, data[offset:end], end
+    return tag, data[body:end], offset, end
 
 
-def _elements(data: bytes) -> list[tuple[int, bytes]]:
+def _fields(body: bytes) -> list[tuple[int, bytes, bytes]]:
+    """(tag, value, whole encoding) of each element of a constructed value."""
     out, offset = [], 0
-    while offset < len(data):
-        tag, value, offset = _tlv(data, offset)
-        out.append((tag, value))
+    while offset < len(body):
+        tag, value, start, offset = _tlv(body, offset)
+        out.append((tag, value, body[start:offset]))
     return out
 
 
-def is_ed25519_v2(der: bytes) -> bool:
-    """Whether `der` looks like a version-1 (v2) Ed25519 `OneAsymmetricKey`."""
+def _length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(size)]) + size
+
+
+def is_v2(der: bytes) -> bool:
+    """Whether `der` is a version 1 (v2) `OneAsymmetricKey`."""
     try:
-        tag, body, end = _tlv(der, 0)
-        fields = _elements(body)
+        tag, body, _, end = _tlv(der, 0)
+        fields = _fields(body)
     except ValueError:
         return False
-    return (
-        tag == _SEQUENCE
-        and end == len(der)
-        and len(fields) >= 3
-        and fields[0] == (_INTEGER, b"\x01")
-        and fields[1][0] == _SEQUENCE
-        and _elements(fields[1][1]) == [(_OID, _ED25519_OID)]
-    )
+    return tag == _SEQUENCE and end == len(der) and len(fields) >= 3 and fields[0][:2] == (_INTEGER, b"\x01")
 
 
-def load_ed25519_v2(der: bytes, *, where: str) -> ed25519.Ed25519PrivateKey:
-    """The Ed25519 key of a v2 `OneAsymmetricKey`; `InvalidKey` if malformed or inconsistent."""
-    if not is_ed25519_v2(der):
-        raise InvalidKey(f"{where} is not an Ed25519 PKCS#8 v2 key")
+def load_v2(der: bytes, *, where: str) -> PrivateKeyTypes:
+    """The private key of a v2 `OneAsymmetricKey`; `InvalidKey` if malformed or inconsistent."""
     try:
-        fields = _elements(_tlv(der, 0)[1])
-        tag, seed = _elements(fields[2][1])[0] if fields[2][0] == _OCTET_STRING else (0, b"")
+        fields = _fields(_tlv(der, 0)[1])
     except ValueError as exc:
-        raise InvalidKey(f"{where}: malformed Ed25519 private key ({exc})") from None
-    if tag != _OCTET_STRING or len(seed) != _KEY_SIZE:
-        raise InvalidKey(f"{where}: malformed Ed25519 private key", expected="a 32-byte seed",
-                         found=f"{len(seed)} bytes")
+        raise InvalidKey(f"{where}: malformed PKCS#8 v2 private key ({exc})") from None
     rest = fields[3:]
-    if rest and rest[0][0] == _ATTRIBUTES:
-        rest = rest[1:]
+    attributes = rest[0][2] if rest and rest[0][0] == _ATTRIBUTES else b""
+    rest = rest[1:] if attributes else rest
     if len(rest) > 1 or (rest and rest[0][0] != _PUBLIC_KEY):
-        raise InvalidKey(f"{where}: unexpected fields after the Ed25519 private key",
+        raise InvalidKey(f"{where}: unexpected fields after the private key in a PKCS#8 v2 key",
                          expected="[0] attributes and [1] publicKey at most")
-    key = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
-    if rest:
-        declared = rest[0][1]
-        derived = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        if declared != b"\x00" + derived:
-            raise InvalidKey(
-                f"{where}: the Ed25519 key's public half is not the one its private half derives",
-                expected="the public key of the seed",
-                found="another public key",
-                hint="the key file is corrupt or was assembled from two keys; regenerate it",
-            )
+    body = b"\x02\x01\x00" + fields[1][2] + fields[2][2] + attributes
+    try:
+        key = serialization.load_der_private_key(b"\x30" + _length(len(body)) + body, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise InvalidKey(f"{where}: malformed PKCS#8 v2 private key", found=str(exc).splitlines()[0]) from None
+    if rest and rest[0][1] not in {b"\x00" + encoded for encoded in _public_encodings(key)}:
+        raise InvalidKey(
+            f"{where}: the key's public half is not the one its private half derives",
+            expected="the public key of the private key",
+            found="another public key",
+            hint="the key file is corrupt or was assembled from two keys; regenerate it",
+        )
     return key
+
+
+def _public_encodings(key: PrivateKeyTypes) -> list[bytes]:
+    """The ways a v2 key file may write this key's public half."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return [key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)]
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        point = key.public_key()
+        return [point.public_bytes(serialization.Encoding.X962, f) for f in
+                (serialization.PublicFormat.UncompressedPoint, serialization.PublicFormat.CompressedPoint)]
+    if isinstance(key, rsa.RSAPrivateKey):
+        return [key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)]
+    return []

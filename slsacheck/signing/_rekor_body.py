@@ -174,11 +174,15 @@ def _dsse_v1(spec: Mapping[str, Any], b: Binding) -> None:
 
 def _intoto_v1(spec: Mapping[str, Any], b: Binding) -> None:
     """intoto 0.0.1 keeps no signature, only the sha256 of the envelope JSON as it was
-    uploaded: that hash is what binds this signature, so it must be the hash of this
-    envelope's bytes. Where those bytes are not known (a bundle re-encodes the envelope),
-    only Go's serialisation, the one cosign uploads, is tried; anything else is refused."""
+    uploaded: that hash is what binds this signature (and the payload, which the envelope
+    holds), so it must be the hash of this envelope's bytes. Where those bytes are not
+    known (a bundle re-encodes the envelope), only Go's serialisation, the one cosign
+    uploads, is tried; anything else is refused."""
     content = spec["content"]
-    _payload_hash(content["payloadHash"], b)
+    if "payloadHash" in content:  # entries logged before Rekor recorded it carry the envelope hash alone
+        _payload_hash(content["payloadHash"], b)
+    elif b.payload is None:
+        raise _mismatch("an intoto entry cannot log a message signature", "hashedrekord", "intoto")
     if not _same_verifier(spec["publicKey"], b.verifier, pem_b64=True):
         raise _mismatch("the entry names another certificate or public key")
     envelope_hash = content["hash"]

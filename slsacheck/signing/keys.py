@@ -13,8 +13,8 @@ libraries write (N = 2^15, 2^16, 2^17 with r=8, p=1) are read: anything else cou
 us burn memory and time for an attacker, so it is refused before scrypt runs.
 
 Plain PEM keys (PKCS#8 `PRIVATE KEY`, SEC1 `EC PRIVATE KEY`, PKCS#1 `RSA PRIVATE KEY`,
-and password-protected PKCS#8 `ENCRYPTED PRIVATE KEY`) are read too, and Ed25519 keys in
-PKCS#8 v2 (with their public key, as sigstore-rs writes them), plain or cosign-encrypted. Accepted keys are
+and password-protected PKCS#8 `ENCRYPTED PRIVATE KEY`) are read too, and PKCS#8 v2 keys
+(with their public key, as sigstore-rs writes Ed25519 keys), plain or cosign-encrypted. Accepted keys are
 ECDSA P-256/P-384/P-521, Ed25519 and RSA of at least 2048 bits, the set cosign accepts.
 
 Passwords come in through a callback that is called only when a key is encrypted; no
@@ -246,8 +246,8 @@ def load_private_key(data: bytes, *, password: PasswordCallback | None = None, w
             raise InvalidKey(f"{where} is encrypted and no password was given",
                              hint="set COSIGN_PASSWORD (empty is allowed) or pass --password-file")
         der = decrypt_private_key(_pem_body(body, where), password(), where=where)
-        if _pkcs8.is_ed25519_v2(der):
-            return _pkcs8.load_ed25519_v2(der, where=where)
+        if _pkcs8.is_v2(der):
+            return _as_signing_key(_pkcs8.load_v2(der, where=where), where)
         try:
             key = serialization.load_der_private_key(der, password=None)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
@@ -269,8 +269,8 @@ def load_private_key(data: bytes, *, password: PasswordCallback | None = None, w
         secret = password()
     if kind == "PRIVATE KEY" and b":" not in body:
         der = _pem_body(body, where)
-        if _pkcs8.is_ed25519_v2(der):
-            return _pkcs8.load_ed25519_v2(der, where=where)
+        if _pkcs8.is_v2(der):
+            return _as_signing_key(_pkcs8.load_v2(der, where=where), where)
     try:
         key = serialization.load_pem_private_key(block, password=secret)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:

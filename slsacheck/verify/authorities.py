@@ -66,10 +66,11 @@ class TrustRoots:
         self._roots: dict[Path, TrustedRoot] = {}
 
     def prepare(self, authorities: Mapping[str, Authority]) -> None:
-        """Read every keyless authority's trusted root now, so a bad path is an error
-        about the policy, not a reason attached to each signature."""
+        """Read every authority's trusted root now (keyless ones, and key authorities that
+        check the log), so a bad path is an error about the policy, not a reason attached to
+        each signature."""
         for authority in authorities.values():
-            root = authority.trusted_root  # keyless always; key authorities when they check the log
+            root = authority.trusted_root
             if root is not None:
                 self.get(root)
 

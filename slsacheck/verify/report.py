@@ -40,7 +40,9 @@ def _evidence_lines(title: str, section: Mapping[str, Any]) -> list[str]:
     lines = [f"  {title}: {section.get('found', 0)} found, {len({v['source'] for v in verified})} verified"]
     for v in verified:
         ptype = f" [{t(v['predicateType'])}]" if v.get("predicateType") else ""
-        lines.append(f"    verified  {t(v['source'])}{ptype}: by {t(v['signer'])} (authority {t(v['authority'])})")
+        logged = ", transparency log checked" if v.get("tlog") else ""
+        by = f"by {t(v['signer'])} (authority {t(v['authority'])}{logged})"
+        lines.append(f"    verified  {t(v['source'])}{ptype}: {by}")
     for r in rejected:
         lines.append(f"    rejected  {t(r['source'])}: {_cut(t(r['reason']))}")
     return lines

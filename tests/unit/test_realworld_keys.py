@@ -19,6 +19,9 @@ from slsacheck.signing import keys
 from slsacheck.signing.keysigner import KeySigner
 from slsacheck.signing.verify_sig import PublicKeyVerifier
 from tests.support.env import shared_file
+from tests.support.keys import all_keys
+
+__all__ = ["all_keys"]  # a fixture, imported so pytest finds it here
 
 RS_KEYS = ("realworld", "sigstore__sigstore-rs", "tests", "data", "keys")
 
@@ -130,3 +133,32 @@ def test_malformed_v2_keys_are_one_clear_error(der: object, message: str) -> Non
     pem = keys.pem_encode("PRIVATE KEY", der(seed, public))  # type: ignore[operator]
     with pytest.raises(InvalidKey, match=message):
         keys.load_private_key(pem, where="bad.key")
+
+
+def _upgrade(key: keys.SigningKey, public: bytes) -> bytes:
+    """A v1 PKCS#8 key rewritten as v2 with `public` as its [1] publicKey (lengths < 65536)."""
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    head = 4 if der[1] == 0x82 else 3 if der[1] == 0x81 else 2
+    body = b"\x02\x01\x01" + der[head + 3 :] + b"\x81" + _len(len(public) + 1) + b"\x00" + public
+    return b"\x30" + _len(len(body)) + body
+
+
+def _len(n: int) -> bytes:
+    return bytes([n]) if n < 0x80 else bytes([0x81, n]) if n < 0x100 else bytes([0x82]) + n.to_bytes(2, "big")
+
+
+@pytest.mark.parametrize("kind", ["p256", "rsa2048"])
+def test_other_algorithms_in_pkcs8_v2_load_and_are_checked(all_keys: dict[str, keys.SigningKey], kind: str) -> None:
+    key = all_keys[kind]
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        point = (serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        public = key.public_key().public_bytes(*point)
+        other = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(*point)
+    else:
+        public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+        other = public[:-1] + bytes([public[-1] ^ 1])  # one bit off: not this key
+    loaded = keys.load_private_key(keys.pem_encode("PRIVATE KEY", _upgrade(key, public)), where="v2.key")
+    assert keys.fingerprint(loaded) == keys.fingerprint(key)
+    with pytest.raises(InvalidKey, match="public half"):
+        keys.load_private_key(_cosign_encrypt(_upgrade(key, other), b""), password=lambda: b"", where="forged.key")

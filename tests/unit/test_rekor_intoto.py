@@ -251,3 +251,21 @@ def test_intoto_v001_without_the_uploaded_bytes_is_bound_by_gos_form_only(
             _bundle(sigstore, envelope, cert, _body("0.0.1", envelope, cert, pretty)),
             digest=DIGEST, identity=IDENTITY, trusted_root=sigstore.root,
         )
+
+
+def test_intoto_v001_logged_before_rekor_recorded_the_payload_hash(
+    sigstore: PrivateSigstore, signer: Any, authority: KeylessAuthority
+) -> None:
+    """Early entries carry the envelope hash alone; it covers the payload too, so it still binds."""
+    key, cert = signer
+    mine, other = _envelope(key), _envelope(key)
+    for logged, ok in ((mine, True), (other, False)):
+        body = json.loads(_body("0.0.1", logged, cert))
+        del body["spec"]["content"]["payloadHash"]
+        rekor = sigstore.rekor_set(json.dumps(body).encode(), LOGGED_AT)
+        layer = _layer(mine, mine.to_json(), cert, rekor)
+        if ok:
+            assert check(layer, authority, DIGEST, roots=TrustRoots()).signer.tlog
+        else:
+            with pytest.raises(Refused, match="logs another envelope"):
+                check(layer, authority, DIGEST, roots=TrustRoots())

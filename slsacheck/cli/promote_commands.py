@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _promote(args: argparse.Namespace) -> int:
     from slsacheck.policy.load import load_policies  # noqa: PLC0415
-    from slsacheck.promote.promote import plan_destinations, promote  # noqa: PLC0415
+    from slsacheck.promote.promotion import plan_destinations, promote  # noqa: PLC0415
     from slsacheck.promote.record import render_text  # noqa: PLC0415
     from slsacheck.verify.report import render_verdict  # noqa: PLC0415
 

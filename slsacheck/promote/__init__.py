@@ -4,7 +4,7 @@ other repositories, registries or OCI layouts (`promote`), and record what happe
 
 from __future__ import annotations
 
-from slsacheck.promote.promote import Destination, plan_destinations, promote
+from slsacheck.promote.promotion import Destination, plan_destinations, promote
 from slsacheck.promote.record import DestinationResult, PromotionRecord
 
 __all__ = ["Destination", "DestinationResult", "PromotionRecord", "plan_destinations", "promote"]

@@ -6,9 +6,12 @@ drops silently), `collect` (dependencies, children, byproduct encoding), `slsa_v
 `slsa_v02` (the two predicate shapes), `instep` (the in-step mode) and `resultdir` (its
 untrusted result directory), `validate` and `positions` (JSON Schema + in-toto model checks
 with line numbers), `platforms` (index subjects -> platform subjects, through a `Store`),
-`generate` (the entry point).
+`generate` (the entry point: `slsacheck.provenance.generate.generate`, or
+`slsacheck.generate_provenance`).
 
-The names below load lazily: `generate` pulls in jsonschema and protobuf for validation.
+No name below is also the name of a module here, so `slsacheck.provenance.X` is always the
+same object whichever modules were imported first. The names load lazily: generation pulls
+in jsonschema and protobuf for validation.
 """
 
 from __future__ import annotations
@@ -19,11 +22,10 @@ from typing import Any
 _EXPORTS = {
     "Generated": "slsacheck.provenance.generate",
     "Options": "slsacheck.provenance.generate",
-    "generate": "slsacheck.provenance.generate",
     "generate_from_files": "slsacheck.provenance.generate",
     "ProvenanceRefused": "slsacheck.provenance.findings",
     "RunError": "slsacheck.provenance.findings",
-    "Warning": "slsacheck.provenance.findings",
+    "Finding": "slsacheck.provenance.findings",
     "Run": "slsacheck.provenance.runs",
     "load_runs": "slsacheck.provenance.runs",
     "StepContext": "slsacheck.provenance.instep",
@@ -34,6 +36,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Finding",
     "Generated",
     "InvalidProvenance",
     "Options",
@@ -41,9 +44,7 @@ __all__ = [
     "Run",
     "RunError",
     "StepContext",
-    "Warning",
     "add_platform_subjects",
-    "generate",
     "generate_from_files",
     "generate_in_step",
     "load_runs",
@@ -51,8 +52,12 @@ __all__ = [
 ]
 
 
+# Old names, still answered but not exported: `Warning` shadowed the builtin.
+_RENAMED = {"Warning": "Finding"}
+
+
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
+    module = _EXPORTS.get(_RENAMED.get(name, name))
     if module is None:
         raise AttributeError(f"module 'slsacheck.provenance' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module(module), _RENAMED.get(name, name))

@@ -2,11 +2,12 @@
 
 slsacheck is stricter than Tekton Chains, which logs and drops what it cannot read.
 Here every input that is ignored, refused as a digest or recorded as unpinned leaves a
-`Warning` record: a stable `code` (for scripts and tests), `where` it was found and a
-sentence for people. The generator returns the warnings with the statement; with
-`strict=True` any warning fails generation instead (`ProvenanceRefused`).
+`Finding` record: a stable `code` (for scripts and tests), `where` it was found and a
+sentence for people. The generator returns these warnings with the statement; with
+`strict=True` any of them fails generation instead (`ProvenanceRefused`).
 
-`Warning` is a record, not an exception (it shadows the builtin only inside this package).
+`Finding` is a record, not an exception. It was called `Warning`, which shadowed the
+builtin wherever it was imported; `Warning` stays as an alias for code written before.
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ from slsacheck.errors import InputError
 
 
 @dataclass(frozen=True, order=True)
-class Warning:
+class Finding:
+    """One input the generator ignored or could not record as given."""
+
     code: str
     where: str
     message: str
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message} [{self.code}]"
+
+
+Warning = Finding  # the old name, kept so existing imports work; new code says Finding
 
 
 class RunError(InputError):

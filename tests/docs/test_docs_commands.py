@@ -1,7 +1,7 @@
 """Every command line the documentation shows runs, in order, and exits as documented.
 
-The ```sh blocks of README.md, policies/README.md, tekton/README.md and deploy/README.md
-are read at test time (tests/support/docs.py), so an edit to a document is tested as
+The ```sh blocks of README.md, policies/README.md, tekton/README.md, tekton/image/README.md
+and deploy/README.md are read at test time (tests/support/docs.py), so an edit to a document is tested as
 written. Each document runs in a world of its own: a directory holding copies of
 policies/, tekton/ and deploy/ with the example registry `registry.example.com` replaced
 by a Distribution registry on loopback, plus the inputs the document takes for granted
@@ -50,7 +50,7 @@ from tests.support.registry import RunningRegistry, free_port, push_scratch, sta
 
 pytestmark = pytest.mark.integration
 
-DOCS = ("README.md", "policies/README.md", "tekton/README.md", "deploy/README.md")
+DOCS = ("README.md", "policies/README.md", "tekton/README.md", "tekton/image/README.md", "deploy/README.md")
 EXAMPLE_HOST = "registry.example.com"
 PASSWORD = "doc-test-password"  # the key password: the documents read $COSIGN_PASSWORD
 SOURCE = "https://github.com/example-org/app"  # matches the shipped policies' source placeholder
@@ -161,6 +161,7 @@ PREPARED: dict[str, Callable[[World], None]] = {
     "README.md": _prepare_readme,
     "policies/README.md": _prepare_keys_and_root,
     "tekton/README.md": _prepare_tekton,
+    "tekton/image/README.md": lambda _: None,  # pin.sh and the emulated push need only the registry
     "deploy/README.md": _prepare_keys_and_root,
 }
 
@@ -347,6 +348,26 @@ def _buildah_build(world: World, command: DocCommand) -> None:
             assert re.search(rf"^ARG {name}\b", text, re.M), f"{command.where()}: no ARG {name}"
 
 
+def _other_builder(world: World, command: DocCommand) -> None:
+    """docker build / kaniko: the same Containerfile (docker push: the same reference docker built)."""
+    argv = shlex.split(world.text(command), comments=True)
+    option = next((a for a in argv if a.startswith("--dockerfile=")), None)
+    if option is not None:
+        assert (ROOT / option.removeprefix("--dockerfile=")).is_file(), command.where()
+    elif "-f" in argv:
+        assert (ROOT / argv[argv.index("-f") + 1]).is_file(), command.where()
+    else:
+        assert argv[:2] == ["docker", "push"], command.where()
+
+
+def _skopeo_inspect(world: World, command: DocCommand) -> None:
+    """Re-resolving a third-party image's digest: the image (name:tag) must be one the files pin by digest."""
+    name = shlex.split(command.text, comments=True)[-1].removeprefix("docker://")
+    files = [p for p in (ROOT / "tekton").rglob("*") if p.is_file() and p.suffix != ".md"]
+    assert any(f"{name}@sha256:" in p.read_text(errors="replace") for p in files), (
+        f"{command.where()}: no file in tekton/ pins {name} by digest")
+
+
 def _editor(world: World, command: DocCommand) -> None:
     """$EDITOR FILE is the user's edit: FILE must exist (the next command checks it)."""
     assert (world.root / shlex.split(command.text, comments=True)[1]).is_file(), command.where()
@@ -397,6 +418,10 @@ RULES: tuple[Rule, ...] = (
          "the webhooks select", _kubectl_label),
     Rule(("buildah", "build"), "SKIPPED_BY_DESIGN", "the base image is on docker.io, unreachable here",
          _buildah_build),
+    Rule(("docker",), "SKIPPED_BY_DESIGN", "no Docker engine on this machine", _other_builder),
+    Rule(("/kaniko/executor",), "SKIPPED_BY_DESIGN", "runs inside kaniko's own image", _other_builder),
+    Rule(("skopeo", "inspect"), "SKIPPED_BY_DESIGN", "it asks public registries, unreachable here: the image "
+         "must be one the files pin", _skopeo_inspect),
     Rule(("$EDITOR",), "SKIPPED_BY_DESIGN", "interactive: the user's edit", _editor),
     Rule(("./dev/test",), "SKIPPED_BY_DESIGN", "it runs this test suite", _dev_test),
     Rule(("az",), "SKIPPED_BY_DESIGN", "a cloud account is needed", _cloud_cli),
@@ -422,6 +447,37 @@ def test_every_documented_command_has_a_rule() -> None:
         assert commands, f"{doc} shows no command line (```sh block)"
         for command in commands:
             rule_for(command)
+
+
+def test_reading_the_blocks(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "```sh\n# a comment\nslsacheck a \\\n    --b c   # trailing\n\nkubectl get x\n```\n"
+        "```yaml\nkey: value\n```\n\n```bash\nbuildah push --digestfile d r\n```\n`slsacheck inline` is prose\n")
+    commands = shell_commands(doc)
+    assert [(c.line, c.text) for c in commands] == [
+        (3, "slsacheck a --b c   # trailing"), (6, "kubectl get x"), (13, "buildah push --digestfile d r")]
+    assert commands[0].argv == ["slsacheck", "a", "--b", "c"]
+
+
+def test_a_command_no_rule_knows_fails() -> None:
+    for text in ("curl https://example.com", "kubectl delete pod x", "helm install slsacheck ."):
+        with pytest.raises(AssertionError, match="no rule runs or checks this command"):
+            rule_for(DocCommand(Path("README.md"), 1, text))
+
+
+def test_the_configmap_emulation_is_flat_like_kubectl(tmp_path: Path) -> None:
+    (tmp_path / "policies" / "keys").mkdir(parents=True)
+    (tmp_path / "policies" / "a.yaml").write_text("a")
+    (tmp_path / "policies" / "keys" / "k.pub").write_text("nested: not taken")
+    (tmp_path / "cosign.pub").write_text("k")
+    argv = ["kubectl", "create", "configmap", "x", "--from-file=policies/", "--from-file=cosign.pub",
+            "--from-file=renamed.pub=cosign.pub", "--from-literal=n=v"]
+    written = kubectl_from_files(argv, tmp_path, tmp_path / "flat")
+    assert sorted(written) == ["a.yaml", "cosign.pub", "n", "renamed.pub"]
+    assert sorted(p.name for p in (tmp_path / "flat").iterdir()) == sorted(written)
+    with pytest.raises(ValueError, match="given twice"):
+        kubectl_from_files([*argv, "--from-file=cosign.pub"], tmp_path, tmp_path / "again")
 
 
 @pytest.mark.parametrize("doc", DOCS)

@@ -223,3 +223,20 @@ def test_attest_refuses_a_predicate_with_a_lone_surrogate(hostile: SignedLayout,
     assert run.code == 2, run.err
     assert run.err.startswith("error: ") and "lone surrogate" in run.err and "Traceback" not in run.err
     assert "\ud800" not in run.err
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_promote_of_a_passing_image_is_not_upset_by_hostile_unsigned_evidence(
+        hostile: SignedLayout, cli: Cli, tmp_path: Path, output: str) -> None:
+    record = tmp_path / "record.json"
+    policy = tmp_path / "both.yaml"
+    policy.write_text(key_policy("both", [f"oci:{hostile.layout}", f"oci:{tmp_path / 'dst'}"],
+                                 key=hostile.keys["release.pub"], attestation=None))
+    run = cli("promote", "--policy", str(policy), hostile.ref, f"oci:{tmp_path / 'dst'}:v1",
+              "--record", str(record), "--attest-record", "--key", str(hostile.keys["release"]),
+              "--output", output)
+    assert run.code == 0, run.out + run.err
+    _clean(run.out + run.err)
+    json.loads(record.read_text(encoding="utf-8"))
+    if output == "json":
+        json.loads(run.out)

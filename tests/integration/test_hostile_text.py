@@ -191,6 +191,7 @@ def test_markdown_has_no_link_image_mention_or_html_from_evidence(reports: dict[
         start = outside.index("<code>")
         outside = outside[:start] + outside[outside.index("</code>", start) + len("</code>"):]
     assert "@team" not in outside and "evil.example" not in outside
+    assert "unverified claim" not in md  # the summary speaks of the provenance that verified
 
 
 def test_text_report_is_clean(reports: dict[str, str]) -> None:
@@ -240,3 +241,13 @@ def test_promote_of_a_passing_image_is_not_upset_by_hostile_unsigned_evidence(
     json.loads(record.read_text(encoding="utf-8"))
     if output == "json":
         json.loads(run.out)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_an_unverified_builder_id_is_shown_as_a_claim(hostile: SignedLayout, cli: Cli, fmt: str) -> None:
+    for argv in (["--policy", str(hostile.policy)], []):  # a policy audit and an inventory
+        run = cli("audit", *argv, "--format", fmt, "--quiet", hostile.ref)
+        assert run.code == 0, run.err
+        if fmt == "text" and argv:
+            continue  # the policy audit's text line names no builder
+        assert "(unverified claim)" in run.out

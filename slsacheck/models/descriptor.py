@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from slsacheck._json import load_object
+from slsacheck._json import load_object, without_lone_surrogates
 from slsacheck.errors import InputError
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.digest import Digest
@@ -139,6 +139,7 @@ class Manifest:
             ),
             not_object=lambda _: MalformedManifest(f"{where}: a manifest must be a JSON object"),
         )
+        obj = without_lone_surrogates(obj)  # annotations are read as Go reads them
         declared = obj.get("mediaType")
         if declared is not None and not isinstance(declared, str):
             raise MalformedManifest(f"{where}: 'mediaType' must be a string")

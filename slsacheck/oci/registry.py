@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from slsacheck._json import without_lone_surrogates
 from slsacheck.errors import DigestMismatch, NotFound, RegistryError, TooLarge
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, MalformedManifest, Manifest
@@ -314,7 +315,7 @@ class RegistryStore:
             obj = None
         if not isinstance(obj, dict):
             raise self._malformed(what, "not a JSON object")
-        return obj
+        return without_lone_surrogates(obj)  # listed annotations are read as Go reads them
 
     def _malformed(self, what: str, problem: str) -> RegistryError:
         return RegistryError(

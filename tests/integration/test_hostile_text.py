@@ -21,6 +21,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from slsacheck._display import UNSAFE
+from slsacheck.models import mediatypes as mt
 from tests.support.cli import Cli, cli
 from tests.support.hostile import (
     MARKDOWN_ATTACK,
@@ -251,3 +252,21 @@ def test_an_unverified_builder_id_is_shown_as_a_claim(hostile: SignedLayout, cli
         if fmt == "text" and argv:
             continue  # the policy audit's text line names no builder
         assert "(unverified claim)" in run.out
+
+
+def test_lone_surrogates_anywhere_in_unsigned_evidence_are_read_as_go_reads_them(
+        tmp_path: Path, cli: Cli) -> None:
+    layout = signed_layout(tmp_path, cli, seed="surrogates")
+    payload = statement_bytes(layout.digest, SLSA1, _predicate("b\ud800", "m\udfff"))
+    attach_attestation(layout.store, layout.digest, payload, annotation="t\ud800",
+                       payload_type="application/vnd.in-toto+json\ud800",
+                       annotations={mt.ANN_CERTIFICATE: "-----BEGIN CERTIFICATE-----\ud800", "k\udc00": "v"})
+    verify = cli("verify", "--policy", str(layout.policy), "--output", "json", layout.ref)
+    assert verify.code == 0, verify.err
+    rejected = json.loads(verify.out)["evidence"]["attestations"]["rejected"]
+    assert len(rejected) == 1  # rejected (signed by no authority), not a crash
+    for argv in (["audit", "--policy", str(layout.policy)], ["audit"], ["inspect"]):
+        run = cli(*argv, "--output" if argv[0] == "inspect" else "--format", "json", layout.ref)
+        assert run.code == 0, run.err
+        assert "Traceback" not in run.err
+        json.loads(run.out)

@@ -88,6 +88,8 @@ class Descriptor:
     def from_json(cls, obj: Any, where: str = "descriptor") -> Descriptor:
         if not isinstance(obj, dict):
             raise MalformedManifest(f"{where}: a descriptor must be a JSON object", found=repr(obj)[:200])
+        # Listings (referrers, index.json) too: annotations are read as Go reads them.
+        obj = without_lone_surrogates(obj)
         media_type, digest, size = obj.get("mediaType"), obj.get("digest"), obj.get("size")
         if not isinstance(media_type, str) or not isinstance(digest, str):
             raise MalformedManifest(f"{where}: descriptor needs string 'mediaType' and 'digest'")

@@ -27,7 +27,6 @@ from urllib.parse import urlencode
 
 import requests
 
-from slsacheck._json import without_lone_surrogates
 from slsacheck.errors import DigestMismatch, NotFound, RegistryError, TooLarge
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, MalformedManifest, Manifest
@@ -315,7 +314,7 @@ class RegistryStore:
             obj = None
         if not isinstance(obj, dict):
             raise self._malformed(what, "not a JSON object")
-        return without_lone_surrogates(obj)  # listed annotations are read as Go reads them
+        return obj
 
     def _malformed(self, what: str, problem: str) -> RegistryError:
         return RegistryError(

@@ -30,11 +30,8 @@ and JSON text passed through stays valid JSON with the same value.
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any, TextIO
-from xml.sax.saxutils import escape as _xml_escape
-from xml.sax.saxutils import quoteattr as _xml_quoteattr
 
 # Cc, Cf, Cs, Zl, Zp and the noncharacters of Unicode 14 (Python 3.11's unicodedata); a
 # unit test derives the set from unicodedata and compares.
@@ -80,19 +77,23 @@ def terminal_block(text: str) -> str:
     return visible(text, keep_lines=True)
 
 
+# Markup escapes by hand: xml.sax.saxutils would pull urllib.request into every CLI start.
+_MARKUP = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+
+
 def xml_text(value: object) -> str:
-    """XML 1.0 character data: only characters XML can carry, `<`, `>`, `&` escaped."""
-    return _xml_escape(visible(value, keep_lines=True))
+    """XML 1.0 character data: only characters XML can carry; markup characters escaped."""
+    return visible(value, keep_lines=True).translate(_MARKUP)
 
 
 def xml_attr(value: object) -> str:
-    """A quoted XML attribute value (line breaks escaped too: parsers fold them to spaces)."""
-    return _xml_quoteattr(visible(value))
+    """A double-quoted XML attribute value (line breaks escaped too: parsers fold them to spaces)."""
+    return f'"{visible(value).translate(_MARKUP)}"'
 
 
 def html_text(value: object) -> str:
-    """HTML text or attribute value, quotes escaped."""
-    return html.escape(visible(value, keep_lines=True), quote=True)
+    """HTML text or a quoted attribute value."""
+    return visible(value, keep_lines=True).translate(_MARKUP)
 
 
 _BACKTICKS = re.compile("`+")

@@ -193,3 +193,37 @@ def lone_surrogate(value: Any, path: str = "") -> str | None:
             if found is not None:
                 return found
     return None
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """Decoded evidence with every lone surrogate (in strings and keys) replaced by U+FFFD.
+
+    This is how Go's encoding/json decodes them, so slsacheck reads a manifest or an
+    envelope as cosign and policy-controller do, and no later step (a DSSE PAE, an
+    annotation turned into bytes, a report) meets text UTF-8 cannot carry. Changes the
+    decoded value in place (iteratively: no recursion) and returns it.
+    """
+    if isinstance(value, str):
+        return utf8_safe(value)
+    stack = [value] if isinstance(value, dict | list) else []
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            if any(_SURROGATE.search(key) for key in current):
+                fixed = {utf8_safe(key): item for key, item in current.items()}
+                current.clear()
+                current.update(fixed)
+            for key, item in current.items():
+                if isinstance(item, str):
+                    if _SURROGATE.search(item):
+                        current[key] = utf8_safe(item)
+                elif isinstance(item, dict | list):
+                    stack.append(item)
+        else:
+            for index, item in enumerate(current):
+                if isinstance(item, str):
+                    if _SURROGATE.search(item):
+                        current[index] = utf8_safe(item)
+                elif isinstance(item, dict | list):
+                    stack.append(item)
+    return value

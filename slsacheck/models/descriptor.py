@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from slsacheck._json import load_object
+from slsacheck._json import load_object, without_lone_surrogates
 from slsacheck.errors import InputError
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.digest import Digest
@@ -88,6 +88,8 @@ class Descriptor:
     def from_json(cls, obj: Any, where: str = "descriptor") -> Descriptor:
         if not isinstance(obj, dict):
             raise MalformedManifest(f"{where}: a descriptor must be a JSON object", found=repr(obj)[:200])
+        # Listings (referrers, index.json) too: annotations are read as Go reads them.
+        obj = without_lone_surrogates(obj)
         media_type, digest, size = obj.get("mediaType"), obj.get("digest"), obj.get("size")
         if not isinstance(media_type, str) or not isinstance(digest, str):
             raise MalformedManifest(f"{where}: descriptor needs string 'mediaType' and 'digest'")
@@ -139,6 +141,7 @@ class Manifest:
             ),
             not_object=lambda _: MalformedManifest(f"{where}: a manifest must be a JSON object"),
         )
+        obj = without_lone_surrogates(obj)  # annotations are read as Go reads them
         declared = obj.get("mediaType")
         if declared is not None and not isinstance(declared, str):
             raise MalformedManifest(f"{where}: 'mediaType' must be a string")

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from slsacheck._json import without_lone_surrogates
 from slsacheck.errors import InputError, VerificationError
 from slsacheck.signing._encoding import b64decode, b64encode, go_json, strict_json
 from slsacheck.signing.verify_sig import SignatureVerifier
@@ -51,7 +52,9 @@ class Envelope:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | bytes | str, *, where: str = "the DSSE envelope") -> Envelope:
-        obj = strict_json(data, where=where, error=MalformedEnvelope) if isinstance(data, bytes | str) else data
+        # Lone surrogates read as Go reads them: the payloadType goes into the PAE as UTF-8.
+        obj = (without_lone_surrogates(strict_json(data, where=where, error=MalformedEnvelope))
+               if isinstance(data, bytes | str) else data)
         if not isinstance(obj, Mapping):
             raise MalformedEnvelope(f"{where} is not a JSON object", expected="an object",
                                     found=type(obj).__name__)

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from slsacheck._json import without_lone_surrogates
 from slsacheck.errors import InputError
 from slsacheck.models.digest import Digest, InvalidDigest
 from slsacheck.signing._encoding import go_json, strict_json
@@ -107,6 +108,7 @@ def _only(obj: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
 
 def parse_payload(data: bytes, *, where: str = "the signature payload") -> SimpleSigningPayload:
     doc = strict_json(data, where=where, error=MalformedPayload)
+    doc = without_lone_surrogates(doc)
     if not isinstance(doc, dict):
         raise MalformedPayload(f"{where} is not a JSON object", found=type(doc).__name__)
     critical = _object(doc, "critical", where)

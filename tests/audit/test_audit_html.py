@@ -170,8 +170,13 @@ def test_printed_report_shows_every_row_and_the_details_of_failures(policy_audit
             time.sleep(0.1)
         tools.call("Emulation.setEmulatedMedia", media="print")
         tools.evaluate("location.hash = ''")  # print everything
-        visible = tools.evaluate("""Array.from(document.querySelectorAll('tbody.img')).filter(
-            b => getComputedStyle(b).display !== 'none').length""")
+        # The page applies the new hash in its hashchange handler, which runs after this call.
+        for _ in range(100):
+            visible = tools.evaluate("""Array.from(document.querySelectorAll('tbody.img')).filter(
+                b => getComputedStyle(b).display !== 'none').length""")
+            if visible == len(policy_audit.expected.images):
+                break
+            time.sleep(0.1)
         assert visible == len(policy_audit.expected.images)
         details = tools.evaluate("""Array.from(document.querySelectorAll('tbody.img')).filter(
             b => getComputedStyle(b.querySelector('tr.detail')).display !== 'none').map(b => b.dataset.outcome)""")

@@ -21,6 +21,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from slsacheck._display import UNSAFE
+from slsacheck.models import mediatypes as mt
 from tests.support.cli import Cli, cli
 from tests.support.hostile import (
     MARKDOWN_ATTACK,
@@ -191,6 +192,7 @@ def test_markdown_has_no_link_image_mention_or_html_from_evidence(reports: dict[
         start = outside.index("<code>")
         outside = outside[:start] + outside[outside.index("</code>", start) + len("</code>"):]
     assert "@team" not in outside and "evil.example" not in outside
+    assert "unverified claim" not in md  # the summary speaks of the provenance that verified
 
 
 def test_text_report_is_clean(reports: dict[str, str]) -> None:
@@ -223,3 +225,48 @@ def test_attest_refuses_a_predicate_with_a_lone_surrogate(hostile: SignedLayout,
     assert run.code == 2, run.err
     assert run.err.startswith("error: ") and "lone surrogate" in run.err and "Traceback" not in run.err
     assert "\ud800" not in run.err
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_promote_of_a_passing_image_is_not_upset_by_hostile_unsigned_evidence(
+        hostile: SignedLayout, cli: Cli, tmp_path: Path, output: str) -> None:
+    record = tmp_path / "record.json"
+    policy = tmp_path / "both.yaml"
+    policy.write_text(key_policy("both", [f"oci:{hostile.layout}", f"oci:{tmp_path / 'dst'}"],
+                                 key=hostile.keys["release.pub"], attestation=None))
+    run = cli("promote", "--policy", str(policy), hostile.ref, f"oci:{tmp_path / 'dst'}:v1",
+              "--record", str(record), "--attest-record", "--key", str(hostile.keys["release"]),
+              "--output", output)
+    assert run.code == 0, run.out + run.err
+    _clean(run.out + run.err)
+    json.loads(record.read_text(encoding="utf-8"))
+    if output == "json":
+        json.loads(run.out)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_an_unverified_builder_id_is_shown_as_a_claim(hostile: SignedLayout, cli: Cli, fmt: str) -> None:
+    for argv in (["--policy", str(hostile.policy)], []):  # a policy audit and an inventory
+        run = cli("audit", *argv, "--format", fmt, "--quiet", hostile.ref)
+        assert run.code == 0, run.err
+        if fmt == "text" and argv:
+            continue  # the policy audit's text line names no builder
+        assert "(unverified claim)" in run.out
+
+
+def test_lone_surrogates_anywhere_in_unsigned_evidence_are_read_as_go_reads_them(
+        tmp_path: Path, cli: Cli) -> None:
+    layout = signed_layout(tmp_path, cli, seed="surrogates")
+    payload = statement_bytes(layout.digest, SLSA1, _predicate("b\ud800", "m\udfff"))
+    attach_attestation(layout.store, layout.digest, payload, annotation="t\ud800",
+                       payload_type="application/vnd.in-toto+json\ud800",
+                       annotations={mt.ANN_CERTIFICATE: "-----BEGIN CERTIFICATE-----\ud800", "k\udc00": "v"})
+    verify = cli("verify", "--policy", str(layout.policy), "--output", "json", layout.ref)
+    assert verify.code == 0, verify.err
+    rejected = json.loads(verify.out)["evidence"]["attestations"]["rejected"]
+    assert len(rejected) == 1  # rejected (signed by no authority), not a crash
+    for argv in (["audit", "--policy", str(layout.policy)], ["audit"], ["inspect"]):
+        run = cli(*argv, "--output" if argv[0] == "inspect" else "--format", "json", layout.ref)
+        assert run.code == 0, run.err
+        assert "Traceback" not in run.err
+        json.loads(run.out)

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from slsacheck.attach import cosign_tags as ct
 from slsacheck.models import mediatypes as mt
+from slsacheck.models.descriptor import Descriptor
 from slsacheck.models.digest import Digest
 from slsacheck.oci import scratch
 from slsacheck.oci.layout import LayoutStore
@@ -73,12 +74,22 @@ def statement_bytes(digest: Digest, predicate_type: str, predicate: Any) -> byte
 
 
 def attach_attestation(store: LayoutStore, digest: Digest, payload: bytes, *, annotation: str,
-                       key: ec.EllipticCurvePrivateKey | None = None) -> None:
-    """Add a DSSE layer signed by the attacker's own key to the image's `.att` tag."""
+                       key: ec.EllipticCurvePrivateKey | None = None, payload_type: str = IN_TOTO,
+                       annotations: dict[str, str] | None = None) -> None:
+    """Write the image's `.att` tag as one DSSE layer signed by the attacker's own key (with
+    `payload_type` in the envelope, and any more layer `annotations`), bytes pushed as they
+    are: the attacker needs no tool that reads back what it wrote."""
     signer = KeySigner(key or ec.generate_private_key(ec.SECP256R1()))
     pae = b"DSSEv1 %d %s %d %s" % (len(IN_TOTO), IN_TOTO.encode(), len(payload), payload)
-    envelope = {"payloadType": IN_TOTO, "payload": base64.b64encode(payload).decode(),
+    envelope = {"payloadType": payload_type, "payload": base64.b64encode(payload).decode(),
                 "signatures": [{"keyid": "", "sig": base64.b64encode(signer.sign(pae)).decode()}]}
-    layer = ct.Layer(json.dumps(envelope).encode(), mt.DSSE_ENVELOPE,
-                     {mt.ANN_SIGNATURE: "", mt.ANN_PREDICATE_TYPE: annotation})
-    ct.append_layers(store, ct.attestation_tag(digest), [layer])
+    data = json.dumps(envelope).encode()
+    layer = Descriptor.of(data, mt.DSSE_ENVELOPE,
+                          annotations={mt.ANN_SIGNATURE: "", mt.ANN_PREDICATE_TYPE: annotation, **(annotations or {})})
+    config = ct.cosign_config([str(layer.digest)])
+    config_desc = Descriptor.of(config, mt.OCI_CONFIG)
+    store.push_blob(layer, data)
+    store.push_blob(config_desc, config)
+    manifest = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": config_desc.to_json(),
+                "layers": [layer.to_json()]}
+    store.push_manifest(json.dumps(manifest).encode(), mt.OCI_MANIFEST, tag=ct.attestation_tag(digest))

@@ -7,6 +7,7 @@ import json
 import sys
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import pytest
 from markdown_it import MarkdownIt
@@ -129,3 +130,20 @@ def test_provenance_generate_refuses_a_run_with_a_lone_surrogate(tmp_path: Path,
     captured = capsys.readouterr()
     assert "lone surrogate" in captured.err and captured.out == ""
     assert not (tmp_path / "out.json").exists()
+
+
+def test_evidence_is_decoded_as_go_decodes_lone_surrogates() -> None:
+    from slsacheck._json import without_lone_surrogates
+
+    doc = json.loads('{"a\\ud800": ["x\\udfff", {"b": "\\ud83d\\ude00 ok", "c": 1}], "d": [[["\\udc00"]]]}')
+    assert without_lone_surrogates(doc) == {"a\ufffd": ["x\ufffd", {"b": "\U0001f600 ok", "c": 1}],
+                                            "d": [[["\ufffd"]]]}
+    assert without_lone_surrogates("\ud800") == "\ufffd" and without_lone_surrogates(7) == 7
+    deep: list[Any] = []
+    node = deep
+    for _ in range(5000):  # iterative: no recursion limit to hit
+        node.append([])
+        node = node[0]
+    node.append("\ud800")
+    without_lone_surrogates(deep)
+    assert node == ["\ufffd"]

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from slsacheck._display import html_text
 from slsacheck.audit.report import Report
 from slsacheck.audit.report.html_assets import CSS, JS
-from slsacheck.audit.report.text import LABEL, short_digest
+from slsacheck.audit.report.text import LABEL, provenance_claim, short_digest
 from slsacheck.audit.rules import help_text
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
@@ -170,7 +170,7 @@ def _row(index: int, record: Mapping[str, Any]) -> str:
         f'<td>{"L" + str(level) if level is not None else "?"}</td><td class="mono">{e(record["image"])}</td>'
         f'<td class="mono" title="{e(record.get("digest"))}">{e(short_digest(record.get("digest")))}</td>'
         f'<td>{e("; ".join(signers) or ("-" if not evidence else "unsigned"))}</td>'
-        f'<td class="mono">{e(builder or "-")}</td>'
+        f'<td class="mono">{e(builder or "-")}{e(provenance_claim(evidence))}</td>'
         f'<td class="mono">{e(source or "-")}</td><td class="mono">{e(", ".join(failing) or problem)}</td></tr>'
         f'<tr class="detail" hidden><td colspan="8">{detail}</td></tr></tbody>\n'
     )

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from slsacheck._display import html_text, markdown_code
 from slsacheck.audit.report import Report
-from slsacheck.audit.report.text import LABEL, short_digest
+from slsacheck.audit.report.text import LABEL, provenance_claim, short_digest
 from slsacheck.audit.rules import help_text
 
 MAX_DETAILS = 100
@@ -35,10 +35,11 @@ code = markdown_code
 
 
 def _prov(record: Mapping[str, Any]) -> str:
-    prov = (record.get("evidence") or {}).get("provenance") or {}
+    evidence = record.get("evidence") or {}
+    prov = evidence.get("provenance") or {}
     builder = code(prov.get("builder")) if prov.get("builder") else "-"
     sources = prov.get("sources") or []
-    return f"{builder} / {', '.join(code(s) for s in sources) or '-'}"
+    return f"{builder} / {', '.join(code(s) for s in sources) or '-'}{provenance_claim(evidence)}"
 
 
 def write_markdown(report: Report, out: TextIO) -> None:

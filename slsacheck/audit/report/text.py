@@ -19,6 +19,17 @@ def short_digest(digest: str | None) -> str:
     return t(digest.split(":", 1)[-1][:12]) if digest else "-"
 
 
+def provenance_claim(evidence: Mapping[str, Any]) -> str:
+    """Nothing when the summarised provenance verified; else the words that mark it as a claim.
+
+    The summary speaks of verified provenance first, and of an unverified one only when
+    none verified: anyone who can push to the repository can write that one.
+    """
+    prov = evidence.get("provenance")
+    verified = any(a.get("verified") and a.get("provenance") == prov for a in evidence.get("attestations") or [])
+    return "" if verified or not prov else " (unverified claim)"
+
+
 def image_line(record: Mapping[str, Any]) -> str:
     level = record.get("slsaLevel")
     parts = [f"{LABEL.get(record['outcome'], record['outcome']):5}", f"L{level}" if level is not None else "L?",
@@ -33,7 +44,7 @@ def image_line(record: Mapping[str, Any]) -> str:
         parts.append(f"signatures {len(signatures)} ({sum(1 for x in signatures if x.get('verified'))} verified), "
                      f"attestations {len(evidence.get('attestations') or [])}")
         if evidence.get("provenance"):
-            parts.append(f"builder {t(evidence['provenance'].get('builder'))}")
+            parts.append(f"builder {t(evidence['provenance'].get('builder'))}{provenance_claim(evidence)}")
     if record.get("error") and record["outcome"] == "error":
         parts.append(t(record["error"]))
     if record.get("sameAs"):

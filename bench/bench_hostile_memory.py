@@ -69,7 +69,8 @@ CHILD = textwrap.dedent("""\
     rejected = [r for k in ("signatures", "attestations") for r in ev.get(k, {}).get("rejected", [])]
     reasons = sorted({r["reason"][:120] for r in rejected})
     print(json.dumps({"outcome": verdict.outcome, "incomplete": list(verdict.incomplete), "reasons": reasons,
-                      "limits": ev.get("limits"), "loaded_kib": loaded, "peak_kib": peak_kib(), "seconds": round(elapsed, 2)}))
+                      "limits": ev.get("limits"), "loaded_kib": loaded, "peak_kib": peak_kib(),
+                      "seconds": round(elapsed, 2)}))
 """)
 
 

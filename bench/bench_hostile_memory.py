@@ -12,7 +12,8 @@ of the verification must stay within a bound that does not grow with the listing
    16 MiB unsigned payload 200 times and its `.att` manifest a 16 MiB DSSE envelope
    200 times (distinct annotations on every listing, so no descriptor is a duplicate).
 2. Runs `verify_image` with a policy (signature + attestation) in a fresh process for
-   each image, and reads that process's peak RSS (`ru_maxrss`).
+   each image, and reads that process's peak RSS (`VmHWM`: `ru_maxrss` would carry the
+   parent's over the fork).
 3. The bound: hostile peak <= clean peak + BOUND_MIB. The verdict on the hostile image
    must be a failure (exit 1), not a pass.
 
@@ -50,15 +51,26 @@ PREDICATE_TYPE = "https://cosign.sigstore.dev/attestation/v1"
 BOUND_MIB = 192
 
 CHILD = textwrap.dedent("""\
-    import json, resource, sys
+    import json, sys, time
     from slsacheck.models.reference import ImageRef
     from slsacheck.oci.options import RegistryOptions
     from slsacheck.policy.load import load_policies
     from slsacheck.verify.gate import verify_image
     ref, policy = sys.argv[1], sys.argv[2]
-    verdict = verify_image(ImageRef.parse(ref), load_policies([policy]), options=RegistryOptions())
-    print(json.dumps({"outcome": verdict.outcome, "incomplete": list(verdict.incomplete),
-                      "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    def peak_kib():  # VmHWM: this process's own peak (ru_maxrss may carry the parent's over fork)
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("VmHWM:")).split()[1])
+    policies = load_policies([policy])
+    loaded = peak_kib()
+    started = time.perf_counter()
+    verdict = verify_image(ImageRef.parse(ref), policies, options=RegistryOptions())
+    elapsed = time.perf_counter() - started
+    ev = verdict.evidence or {}
+    rejected = [r for k in ("signatures", "attestations") for r in ev.get(k, {}).get("rejected", [])]
+    reasons = sorted({r["reason"][:120] for r in rejected})
+    print(json.dumps({"outcome": verdict.outcome, "incomplete": list(verdict.incomplete), "reasons": reasons,
+                      "limits": ev.get("limits"), "loaded_kib": loaded, "peak_kib": peak_kib(),
+                      "seconds": round(elapsed, 2)}))
 """)
 
 
@@ -131,12 +143,13 @@ def main() -> int:
             images[name] = str(ref)
         clean = _measure(images["clean"], policy)
         hostile = _measure(images["hostile"], policy)
-    clean_mib = int(clean["maxrss_kib"]) / 1024  # type: ignore[call-overload]
-    hostile_mib = int(hostile["maxrss_kib"]) / 1024  # type: ignore[call-overload]
+    clean_mib = int(clean["peak_kib"]) / 1024  # type: ignore[call-overload]
+    hostile_mib = int(hostile["peak_kib"]) / 1024  # type: ignore[call-overload]
     listed = 2 * args.listings * args.blob_mib
-    print(f"clean image:   verdict {clean['outcome']}, peak RSS {clean_mib:.0f} MiB")
-    print(f"hostile image: verdict {hostile['outcome']}, peak RSS {hostile_mib:.0f} MiB "
+    print(f"clean image:   verdict {clean['outcome']}, peak RSS {clean_mib:.0f} MiB, {clean['seconds']} s")
+    print(f"hostile image: verdict {hostile['outcome']}, peak RSS {hostile_mib:.0f} MiB, {hostile['seconds']} s "
           f"({2 * args.listings} listings of two {args.blob_mib} MiB blobs = {listed} MiB listed)")
+    print(f"  read {hostile['limits']}; rejected because: {hostile['reasons']}")
     print(f"added by the hostile evidence: {hostile_mib - clean_mib:.0f} MiB (bound {BOUND_MIB} MiB)")
     ok = clean["outcome"] == "pass" and hostile["outcome"] in {"fail", "error"}
     ok = ok and hostile_mib - clean_mib <= BOUND_MIB

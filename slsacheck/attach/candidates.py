@@ -243,7 +243,8 @@ class _Collector:
             # Reading the first `cap` would let whoever orders the layers choose what is judged.
             self.incomplete.append(
                 f"{where} lists {len(layers)} layers, more than the {cap} read per manifest; "
-                "none were judged (remove the extra layers, or raise the limit)"
+                "none were judged (rewrite the tag without the extra layers: any of them may be the evidence "
+                "that decides)"
             )
             return
         for index, layer in enumerate(layers):
@@ -311,7 +312,8 @@ class _Collector:
             # order): the verdict cannot rest on a part of the evidence.
             self.incomplete.append(
                 f"{self.store.location} has {len(unique)} Sigstore bundle referrers of {self.digest}, more than "
-                f"the {cap} read per image; none were judged (delete the junk referrers, or raise the limit)"
+                f"the {cap} read per image; none were judged (delete the junk referrers: they may hide the evidence "
+                "that decides)"
             )
             return
         for desc in unique:

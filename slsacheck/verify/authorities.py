@@ -25,7 +25,7 @@ turns that into a value. Trusted roots are read once per path (`TrustRoots`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +50,29 @@ from slsacheck.signing.verify_sig import PublicKeyVerifier
 
 class Refused(Exception):
     """This candidate does not count for this authority; the message says why."""
+
+
+class ParseMemo:
+    """Layer blobs parsed once per verification, by digest: one blob listed under many
+    layers (the collector already shares its bytes) costs one parse, whatever the
+    listings' annotations say."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[str, Digest], Any] = {}
+
+    def get(self, what: str, c: Candidate, parse: Callable[[], Any]) -> Any:
+        if c.layer is None:
+            return parse()
+        key = (what, c.layer.digest)
+        if key not in self._done:
+            try:
+                self._done[key] = parse()
+            except Error as exc:
+                self._done[key] = exc
+        value = self._done[key]
+        if isinstance(value, Error):
+            raise value
+        return value
 
 
 @dataclass(frozen=True)
@@ -130,11 +153,13 @@ def _try_each(attempts: list[tuple[str, Any]]) -> Any:
 
 
 def _check_signature(
-    c: Candidate, authority: Authority, digest: Digest, roots: TrustRoots, now: datetime | None
+    c: Candidate, authority: Authority, digest: Digest, roots: TrustRoots, now: datetime | None, *,
+    memo: ParseMemo,
 ) -> Accepted:
     assert c.payload is not None and c.signature is not None
+    data = c.payload
     try:
-        payload = parse_payload(c.payload)
+        payload = memo.get("payload", c, lambda: parse_payload(data))
     except Error as exc:
         raise Refused(f"the payload is not a cosign signature payload: {one_line(exc)}") from None
     if payload.digest != digest:
@@ -259,11 +284,13 @@ def _statement(payload: bytes, digest: Digest) -> Statement:
 
 
 def _check_attestation(
-    c: Candidate, authority: Authority, digest: Digest, roots: TrustRoots, now: datetime | None
+    c: Candidate, authority: Authority, digest: Digest, roots: TrustRoots, now: datetime | None, *,
+    memo: ParseMemo,
 ) -> Accepted:
     assert c.envelope is not None
+    raw = c.envelope
     try:
-        envelope = Envelope.from_json(c.envelope)
+        envelope = memo.get("envelope", c, lambda: Envelope.from_json(raw))
     except Error as exc:
         raise Refused(f"malformed DSSE envelope: {one_line(exc)}") from None
     if envelope.payload_type != mt.IN_TOTO_PAYLOAD:
@@ -356,18 +383,21 @@ def check(
     roots: TrustRoots,
     manifest: bytes | None = None,
     now: datetime | None = None,
+    memo: ParseMemo | None = None,
 ) -> Accepted:
     """Whether `candidate` counts for `authority` on the image `digest`; `Refused` if not.
 
     `manifest` is the image manifest's exact bytes (bundles signed over the manifest
     verify with every key type when given; with only the digest, prehashed ones do).
+    `memo` shares parsed layer blobs between the checks of one verification.
     """
+    memo = memo or ParseMemo()
     try:
         if candidate.bundle is not None:
             return _check_bundle(candidate, authority, digest, roots, manifest=manifest, now=now)
         if candidate.kind == "signature":
-            return _check_signature(candidate, authority, digest, roots, now)
-        return _check_attestation(candidate, authority, digest, roots, now)
+            return _check_signature(candidate, authority, digest, roots, now, memo=memo)
+        return _check_attestation(candidate, authority, digest, roots, now, memo=memo)
     except Refused:
         raise
     except Error as exc:
@@ -382,9 +412,10 @@ def try_authority(
     roots: TrustRoots,
     manifest: bytes | None = None,
     now: datetime | None = None,
+    memo: ParseMemo | None = None,
 ) -> Accepted | str:
     """`check`, as a value: the acceptance, or the reason it was refused."""
     try:
-        return check(candidate, authority, digest, roots=roots, manifest=manifest, now=now)
+        return check(candidate, authority, digest, roots=roots, manifest=manifest, now=now, memo=memo)
     except Refused as exc:
         return str(exc)

@@ -21,8 +21,8 @@ from slsacheck.attach.candidates import Candidate, Candidates, collect_candidate
 from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import Evidence, Rejected, VerifiedAttestation, VerifiedSignature
 from slsacheck.oci.store import Store
-from slsacheck.policy.authority import Authority
-from slsacheck.verify.authorities import Accepted, TrustRoots, try_authority
+from slsacheck.policy.authority import Authority, KeyAuthority
+from slsacheck.verify.authorities import Accepted, ParseMemo, TrustRoots, try_authority
 
 
 class Checker:
@@ -37,18 +37,31 @@ class Checker:
         self.manifest = manifest
         self.now = now
         self.roots = roots or TrustRoots()
-        self._cache: dict[tuple[int, Authority], Accepted | str] = {}
+        self._cache: dict[tuple[object, Authority], Accepted | str] = {}
+        self._memo = ParseMemo()
 
     def prepare(self, authorities: Mapping[str, Authority]) -> None:
         self.roots.prepare(authorities)
 
     def check(self, candidate: Candidate, authority: Authority) -> Accepted | str:
-        key = (id(candidate), authority)
+        key = (_same_check(candidate, authority), authority)
         if key not in self._cache:
             self._cache[key] = try_authority(
-                candidate, authority, self.digest, roots=self.roots, manifest=self.manifest, now=self.now
+                candidate, authority, self.digest, roots=self.roots, manifest=self.manifest, now=self.now,
+                memo=self._memo,
             )
         return self._cache[key]
+
+
+def _same_check(candidate: Candidate, authority: Authority) -> object:
+    """What the check of `candidate` against `authority` depends on. A tag attestation
+    checked with keys depends on its envelope blob alone (the signatures are inside it),
+    so every listing of one blob shares one check; anything else also depends on its own
+    annotations (signature, certificate, Rekor SET, timestamp)."""
+    if (isinstance(authority, KeyAuthority) and candidate.kind == "attestation" and candidate.bundle is None
+            and candidate.layer is not None):
+        return candidate.layer.digest
+    return id(candidate)
 
 
 def evidence_from(

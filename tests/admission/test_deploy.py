@@ -71,6 +71,27 @@ def test_webhooks_fail_closed_and_are_scoped(rendered: dict[str, dict[str, Any]]
     assert all(set(rule["operations"]) == {"CREATE", "UPDATE"} for rule in hook["rules"])
 
 
+# A verification peaks at about this many times its evidence budget (bench/bench_hostile_memory.py
+# holds it), on top of the server itself.
+PEAK_PER_BUDGET = 3
+SERVER_MIB = 160
+
+
+def _mib(quantity: str) -> int:
+    units = {"Mi": 1, "Gi": 1024}
+    return int(quantity[:-2]) * units[quantity[-2:]]
+
+
+def test_memory_limit_holds_every_concurrent_verification_at_its_evidence_budget(
+    rendered: dict[str, dict[str, Any]],
+) -> None:
+    (container,) = rendered["Deployment/slsacheck-webhook"]["spec"]["template"]["spec"]["containers"]
+    args = build_parser().parse_args(container["args"])
+    assert args.max_evidence_mib is not None, "the budget must be set where the limit is"
+    needed = args.workers * PEAK_PER_BUDGET * args.max_evidence_mib + SERVER_MIB
+    assert needed <= _mib(container["resources"]["limits"]["memory"])
+
+
 def test_deployment_runs_locked_down_with_a_valid_command_line(rendered: dict[str, dict[str, Any]]) -> None:
     deployment = rendered["Deployment/slsacheck-webhook"]
     spec = deployment["spec"]

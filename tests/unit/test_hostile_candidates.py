@@ -207,3 +207,34 @@ def test_identical_blob_descriptors_share_one_parse(image: Image) -> None:
     found = collect_candidates(image.store, image.descriptor.digest)
     envelopes = [c.envelope for c in found.attestations if c.envelope_blob == data]
     assert len(envelopes) == 20 and all(e is envelopes[0] for e in envelopes)
+
+
+def test_one_blob_listed_many_times_is_parsed_and_checked_once(image: Image, monkeypatch: pytest.MonkeyPatch) -> None:
+    from slsacheck.verify import authorities
+
+    counts = {"payload": 0, "envelope": 0}
+    real_payload, real_envelope = authorities.parse_payload, authorities.Envelope.from_json
+
+    def payload(data: bytes, **kw: object) -> object:
+        counts["payload"] += 1
+        return real_payload(data, **kw)  # type: ignore[arg-type]
+
+    def envelope(data: object, **kw: object) -> object:
+        counts["envelope"] += 1
+        return real_envelope(data, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(authorities, "parse_payload", payload)
+    monkeypatch.setattr(authorities.Envelope, "from_json", envelope)
+    digest = image.descriptor.digest
+    sig = b'{"critical":{"identity":{"docker-reference":"x"},"image":{"docker-manifest-digest":"sha256:' + \
+        b"1" * 64 + b'"},"type":"cosign container image signature"},"optional":null}'
+    ct.append_layers(image.store, ct.signature_tag(digest), [
+        ct.Layer(sig, mt.SIMPLE_SIGNING, {mt.ANN_SIGNATURE: base64.b64encode(b"%d" % i).decode()}) for i in range(40)])
+    att = ct.envelope_bytes({"payloadType": mt.IN_TOTO_PAYLOAD, "payload": "e30=", "signatures": []})
+    ct.append_layers(image.store, _att(image), [
+        ct.Layer(att, mt.DSSE_ENVELOPE, {mt.ANN_SIGNATURE: "", "n": str(i)}) for i in range(40)])
+    verdict = image.verify()
+    assert verdict.outcome == "pass"
+    assert len(_rejected(verdict)) == 80
+    # The good signature and attestation, and one parse for all 40 listings of each junk blob.
+    assert counts == {"payload": 2, "envelope": 2}, counts

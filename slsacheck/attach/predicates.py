@@ -152,4 +152,14 @@ def predicate_for(
             found=named,
             hint="attest the image the statement names (NAME@DIGEST), or generate the statement for this image",
         )
-    return parsed.predicate
+    inner = parsed.predicate
+    if _is_statement(inner) or "payloadType" in inner or str(inner.get("mediaType", "")).startswith(_BUNDLE_PREFIX):
+        # What the nesting bug produced: unwrapping once would sign the nesting again.
+        raise InputError(
+            f"{where}: an in-toto Statement whose predicate is itself a Statement or signed evidence",
+            expected="a Statement whose predicate is the predicate (e.g. SLSA provenance)",
+            found="a wrapper inside the statement's predicate",
+            hint="regenerate the statement (slsacheck provenance generate) instead of reusing one read back "
+            "from an attestation",
+        )
+    return inner

@@ -212,3 +212,20 @@ def test_library_refuses_a_statement_about_another_digest(layout: Layout, keys: 
     with pytest.raises(InputError, match="about other artifacts"):
         attest_image(layout.store, ref, signer, predicate_type=SLSA1, predicate=wrapped, fmt="legacy")
     assert layout.attested(digest) == []
+
+
+def test_statement_nested_in_a_statement_is_refused(
+    cli: Callable[..., Run], keys: dict[str, Path], layout: Layout, tmp_path: Path
+) -> None:
+    """What the nesting bug wrote, read back and given again: unwrapping once would nest again."""
+    image, digest = layout.image("v1")
+    inner = json.loads(_provenance(cli, tmp_path, digest).read_text())
+    for wrapped_predicate in (inner, {"payloadType": "application/vnd.in-toto+json", "payload": "e30=",
+                                      "signatures": []}):
+        outer = {**inner, "predicate": wrapped_predicate}
+        pred = tmp_path / "nested.json"
+        pred.write_text(json.dumps(outer))
+        run = _attest(cli, keys, pred, image)
+        assert run.code == 2, run.err
+        assert "whose predicate is itself a Statement or signed evidence" in run.err
+    assert layout.attested(digest) == []

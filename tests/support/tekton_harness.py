@@ -44,6 +44,8 @@ from typing import Any
 
 import yaml
 
+from tests.support.env import ROOT
+
 VENV_BIN = Path(sys.executable).parent
 SLSACHECK_IMAGE = re.compile(r"(^|/)slsacheck(:[^@]+)?@sha256:[0-9a-f]{64}$")
 STEP_TIMEOUT = 180
@@ -186,11 +188,8 @@ class Harness:
 
     def _base_env(self, home: Path) -> dict[str, str]:
         path = os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "/usr/bin:/bin")])
-        base = {"PATH": path, "HOME": str(home), "LANG": "C.UTF-8"}
-        if os.environ.get("PYTHONPATH"):
-            # The steps' `slsacheck` must be the code under test, not whatever the venv installed.
-            base["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        return {**base, **self.env}
+        # The steps run the slsacheck of this checkout, not whichever one the venv was installed from.
+        return {"PATH": path, "HOME": str(home), "LANG": "C.UTF-8", "PYTHONPATH": str(ROOT), **self.env}
 
     def run_task(
         self,

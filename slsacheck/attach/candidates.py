@@ -36,7 +36,7 @@ from typing import Any, Literal
 from slsacheck._json import load_object
 from slsacheck._reason import one_line
 from slsacheck.attach.cosign_tags import attestation_tag, signature_tag
-from slsacheck.attach.reading import DEFAULT_LIMITS, EvidenceReader, Limits, OverBudget
+from slsacheck.attach.reading import DEFAULT_LIMITS, MAX_CANDIDATES, EvidenceReader, Limits, OverBudget
 from slsacheck.attach.referrers import list_bundles
 from slsacheck.errors import InputError, IntegrityError, NotFound, RegistryError
 from slsacheck.models import mediatypes as mt
@@ -50,6 +50,7 @@ Kind = Literal["signature", "attestation"]
 # The predicate type of cosign 3's bundle-format image signatures (a DSSE statement).
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 Origin = Literal["tag", "referrer"]
+__all__ = ["COSIGN_SIGN_PREDICATE", "MAX_CANDIDATES", "Candidate", "Candidates", "collect_candidates"]
 
 
 @dataclass(frozen=True)

@@ -403,6 +403,14 @@ def _v02(predicate: Mapping[str, Any]) -> ProvenanceFacts:
     tasks = _list(_map(predicate.get("buildConfig")).get("tasks"))
     if tasks:
         c.task_list = "buildConfig"
+    elif tekton and str(build_type).endswith("/TaskRun"):
+        # A TaskRun's provenance is about one task: Chains records where it came from
+        # (configSource) only when it was resolved remotely.
+        c.task_list = "taskRun"
+        remote = next((r for r in c.task_refs if r.where == "invocation.configSource"), None)
+        own = _s(_map(env.get("labels")).get("tekton.dev/task"))
+        c.tasks.append(TaskInfo(own or "(the TaskRun's task)", own, "invocation", kind="resolver" if remote else "",
+                                ref=remote))
     for i, t in enumerate(tasks):
         if not isinstance(t, Mapping) or not _s(t.get("name")):
             continue

@@ -278,3 +278,15 @@ def test_the_schema_describes_the_task_list() -> None:
     doc["predicate"]["buildDefinition"]["internalParameters"][TASKS_KEY][0]["ref"]["kind"] = "trust-me"
     with pytest.raises(InvalidProvenance, match="trust-me"):
         check_statement(doc)
+
+
+def test_a_v02_taskrun_provenance_is_accounted_for_by_its_config_source() -> None:
+    build = PIPELINE_TASKS[2]
+    doc = facts().task_run(build)
+    remote = generate(parse_run(doc, "tr"), options=Options(format="slsa-v0.2")).statement.to_dict()
+    assert remote["predicate"]["invocation"]["configSource"]["uri"] == REF_SOURCES["build"]["uri"]
+    assert checks(remote)[ids.PROVENANCE_TASK_REFS].outcome is Outcome.PASS
+    del doc["status"]["provenance"]  # from the cluster: nothing says where it came from
+    local = generate(parse_run(doc, "tr"), options=Options(format="slsa-v0.2")).statement.to_dict()
+    check = checks(local)[ids.PROVENANCE_TASK_REFS]
+    assert check.outcome is Outcome.FAIL and "does not say where its definition came from" in (check.found or "")

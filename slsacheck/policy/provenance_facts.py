@@ -198,7 +198,9 @@ class _Collector:
 
     def task_ref(self, uri: str, digest: str | None, where: str) -> None:
         base: str = uri
-        if uri.startswith("oci://") or not is_git_uri(uri):
+        # A bundle is written with or without oci://; any other scheme (a hub or http
+        # resolver's refSource) is kept as written, not read as an image name.
+        if uri.startswith("oci://") or ("://" not in uri and not is_git_uri(uri)):
             name, inline = _image_name(uri)
             if inline is not None:
                 digest = digest or inline or None

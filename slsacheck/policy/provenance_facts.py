@@ -198,7 +198,9 @@ class _Collector:
 
     def task_ref(self, uri: str, digest: str | None, where: str) -> None:
         base: str = uri
-        if uri.startswith("oci://") or not is_git_uri(uri):
+        # A bundle is written with or without oci://; any other scheme (a hub or http
+        # resolver's refSource) is kept as written, not read as an image name.
+        if uri.startswith("oci://") or ("://" not in uri and not is_git_uri(uri)):
             name, inline = _image_name(uri)
             if inline is not None:
                 digest = digest or inline or None
@@ -403,6 +405,14 @@ def _v02(predicate: Mapping[str, Any]) -> ProvenanceFacts:
     tasks = _list(_map(predicate.get("buildConfig")).get("tasks"))
     if tasks:
         c.task_list = "buildConfig"
+    elif tekton and str(build_type).endswith("/TaskRun"):
+        # A TaskRun's provenance is about one task: Chains records where it came from
+        # (configSource) only when it was resolved remotely.
+        c.task_list = "taskRun"
+        remote = next((r for r in c.task_refs if r.where == "invocation.configSource"), None)
+        own = _s(_map(env.get("labels")).get("tekton.dev/task"))
+        c.tasks.append(TaskInfo(own or "(the TaskRun's task)", own, "invocation", kind="resolver" if remote else "",
+                                ref=remote))
     for i, t in enumerate(tasks):
         if not isinstance(t, Mapping) or not _s(t.get("name")):
             continue

@@ -278,3 +278,31 @@ def test_the_schema_describes_the_task_list() -> None:
     doc["predicate"]["buildDefinition"]["internalParameters"][TASKS_KEY][0]["ref"]["kind"] = "trust-me"
     with pytest.raises(InvalidProvenance, match="trust-me"):
         check_statement(doc)
+
+
+def test_a_v02_taskrun_provenance_is_accounted_for_by_its_config_source() -> None:
+    build = PIPELINE_TASKS[2]
+    doc = facts().task_run(build)
+    remote = generate(parse_run(doc, "tr"), options=Options(format="slsa-v0.2")).statement.to_dict()
+    assert remote["predicate"]["invocation"]["configSource"]["uri"] == REF_SOURCES["build"]["uri"]
+    assert checks(remote)[ids.PROVENANCE_TASK_REFS].outcome is Outcome.PASS
+    del doc["status"]["provenance"]  # from the cluster: nothing says where it came from
+    local = generate(parse_run(doc, "tr"), options=Options(format="slsa-v0.2")).statement.to_dict()
+    check = checks(local)[ids.PROVENANCE_TASK_REFS]
+    assert check.outcome is Outcome.FAIL and "does not say where its definition came from" in (check.found or "")
+
+
+def test_a_hub_task_is_judged_by_the_uri_tekton_resolved() -> None:
+    hub = {"resolver": "hub", "params": [{"name": "name", "value": "build-push"}, {"name": "version", "value": "0.7"}]}
+    tasks = with_task(PIPELINE_TASKS, "build", taskRef=hub)
+    run = facts(tasks)
+    children = [run.task_run(t) for t in tasks]
+    source = {"uri": "https://artifacthub.io/api/v1/packages/tekton-task/tekton-catalog-tasks/build-push/0.7",
+              "digest": {"sha256": "8e" * 32}, "entryPoint": "build-push"}
+    children[2]["status"]["provenance"] = {"refSource": source}
+    doc = generate(parse_run(run.pipeline_run(), "run"), [parse_run(c, "c") for c in children]).statement.to_dict()
+    assert checks(doc)[ids.PROVENANCE_TASK_REFS].outcome is Outcome.FAIL
+    trusting = ProvenanceRules(tasks_trusted_refs=tuple(
+        compile_glob(normalise_repo_pattern(p)) for p in (*TRUSTED, "https://artifacthub.io/api/v1/packages/**")))
+    check = {c.id: c for c in provenance_checks(trusting, provenance_facts(doc), now=NOW)}[ids.PROVENANCE_TASK_REFS]
+    assert check.outcome is Outcome.PASS, check

@@ -196,3 +196,17 @@ def test_warn_mode_warnings_stay_within_what_the_api_server_keeps() -> None:
     first = warn.warnings[0]
     assert first.startswith("registry.test/app0:v1 (sha256:") and "signatures.threshold [p]" in first
     assert warn.warnings[-1].startswith("… and ") and "more" in warn.warnings[-1]
+
+
+@pytest.mark.parametrize(("user_info", "requester"), [
+    ({"username": "system:serviceaccount:kube-system:replicaset-controller", "groups": ["system:serviceaccounts"]},
+     "system:serviceaccount:kube-system:replicaset-controller"),
+    ({"groups": ["system:authenticated"]}, ""),
+    ({"username": ["alice"]}, ""),
+    ("alice", ""),
+    (None, ""),
+])
+def test_the_requester_is_the_user_name_or_one_shared_empty_name(user_info: Any, requester: str) -> None:
+    doc = json.loads(_load(WORKLOADS["Pod"]))
+    doc["request"]["userInfo"] = user_info
+    assert parse_review(json.dumps(doc).encode()).requester == requester

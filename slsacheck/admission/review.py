@@ -57,6 +57,7 @@ IMAGE_FIELDS = (
     ImageField("ephemeralContainers", ("image",)),
     ImageField("volumes", ("image", "reference"), source="image"),  # ImageVolume (KEP-4639)
 )
+
 # Where each workload kind keeps its pod spec (JSON Pointer tokens from the object root).
 POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
     "Pod": ("spec",),

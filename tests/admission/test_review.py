@@ -208,3 +208,17 @@ def test_messages_and_warnings_quoting_evidence_reach_kubectl_escaped() -> None:
     assert answer["status"]["message"] == "denied:\n- builder \\u001b[2J\\u001b[32mALLOWED\\u0007 \\u202e \\ud800"
     assert answer["warnings"] == ["line\\u000abuilder \\u001b[2J\\u001b[32mALLOWED\\u0007 \\u202e \\ud800"]
     JSONResponse(answer).render(answer)  # encodable: the answer reaches the API server
+
+
+@pytest.mark.parametrize(("user_info", "requester"), [
+    ({"username": "system:serviceaccount:kube-system:replicaset-controller", "groups": ["system:serviceaccounts"]},
+     "system:serviceaccount:kube-system:replicaset-controller"),
+    ({"groups": ["system:authenticated"]}, ""),
+    ({"username": ["alice"]}, ""),
+    ("alice", ""),
+    (None, ""),
+])
+def test_the_requester_is_the_user_name_or_one_shared_empty_name(user_info: Any, requester: str) -> None:
+    doc = json.loads(_load(WORKLOADS["Pod"]))
+    doc["request"]["userInfo"] = user_info
+    assert parse_review(json.dumps(doc).encode()).requester == requester

@@ -41,6 +41,10 @@ class GlobError(ValueError):
 class Glob:
     pattern: str
     regex: re.Pattern[str] = field(compare=False, repr=False)
+    # The pattern as the policy spelled it, where matching uses a canonical spelling: a host
+    # to connect to (readiness probes) must be the one written, since `localhost` may not
+    # be a name the registry's certificate or listener answers to.
+    written: str | None = field(default=None, compare=False, repr=False)
 
     def match(self, text: str) -> bool:
         return self.regex.fullmatch(text) is not None
@@ -105,7 +109,8 @@ def normalise_image_pattern(pattern: str, aliases: RegistryAliases = NO_ALIASES)
 
 
 def compile_image_glob(pattern: str, aliases: RegistryAliases = NO_ALIASES) -> Glob:
-    return compile_glob(normalise_image_pattern(pattern, aliases))
+    glob = compile_glob(normalise_image_pattern(pattern, aliases))
+    return Glob(glob.pattern, glob.regex, written=pattern)
 
 
 def canonical_image_name(image: str | ImageRef, aliases: RegistryAliases = NO_ALIASES) -> str:

@@ -203,26 +203,25 @@ def test_image_failing_the_gate_is_not_promoted(promotion: Promotion) -> None:
     assert not (setup.workspaces["shared-data"] / "reports" / "promotion-record.json").exists()
 
 
-def test_destination_the_policies_do_not_cover_gets_no_tag(promotion: Promotion) -> None:
-    """Destinations are judged by their own names: a policy covering only the build's
-    repositories passes the gate and fails the promotion, and the destination tag is not set."""
+def test_destination_is_judged_by_the_policies_that_judged_the_build(promotion: Promotion) -> None:
+    """A policy covering only the build's repositories still judges the promoted copy: the
+    destination is judged by the policies that judged the source (its evidence must arrive
+    intact), so the promotion passes and the record says which policy judged it and why."""
     setup = promotion.setup
     gate = setup.workspaces["policies"] / "gate.yaml"
     narrowed = POLICY.replace('include: ["**"]', f'include: ["{setup.registry.host}/tekton-e2e/**"]')
     assert narrowed != POLICY
     gate.write_text(narrowed)
     run = setup.run()
-    assert not run.succeeded
-    assert run.task_runs["verify-image"].succeeded
     promote = run.task_runs["promote-image"]
-    assert not promote.succeeded and promote.exit_code == 1, promote.log
-    assert promote.results["PROMOTED"] == "[]"
-    assert "IMAGE_DIGEST" not in promote.results
+    assert run.succeeded and promote.succeeded, promote.log
+    digest = run.task_runs["verify-image"].results["IMAGE_DIGEST"]
+    assert promote.results["IMAGE_DIGEST"] == digest
     record = json.loads((setup.workspaces["shared-data"] / "reports" / "promotion-record.json").read_text())
-    assert record["outcome"] == "partial"
-    assert record["destinations"][0]["outcome"] == "failed"
-    with pytest.raises(NotFound):
-        promotion.store(_name(setup.release)).resolve("v1")
+    destination = record["destinations"][0]
+    assert destination["outcome"] == "promoted"
+    assert [j["matches"] for j in destination["judgedBy"]] == [["source"]]
+    assert str(promotion.store(_name(setup.release)).resolve("v1").digest) == digest
 
 
 def test_the_pipeline_promotes_what_the_gate_passed() -> None:

@@ -2,9 +2,9 @@
 
 A registry call (a tag resolution, a verification) runs in a thread because the gate is
 synchronous, and a Python thread cannot be stopped: a call to a host that accepts
-connections and never answers holds its thread until its requests time out (each request
-is capped to the review budget by `app.build`). So who may start a call is decided here,
-before a thread is taken:
+connections and never answers holds its thread until its requests time out (`app.build`
+caps them so that such a call ends about when its review is answered). So who may start
+a call is decided here, before a thread is taken:
 
 - at most `workers` calls run at once; a call waits on the event loop, holding no thread,
   until it may start;
@@ -28,7 +28,7 @@ before a thread is taken:
   while a call to it has been running at least `slow_after` seconds, or when a call to it
   ends in a registry error after running that long. While marked, calls to it are refused
   at once (`Unresponsive`, no thread) and calls waiting for it are refused too; a call to
-  it that ends without a registry error clears the mark.
+  it that ends without a registry error, or with an HTTP error (an answer), clears the mark.
 
 Everything here but the calls' own work runs on the event loop's thread: no locks.
 """

@@ -191,6 +191,9 @@ def _ad_hoc_authority(args: argparse.Namespace) -> Authority | None:
 
         return key_authority([public_key_pem(load_verifier(k).public_key) for k in args.key],
                              trusted_root=args.trusted_root, tlog=args.tlog)
+    if args.tlog != "verify" and not args.key:
+        raise InputError(f"--tlog {args.tlog} applies to --key",
+                         hint="keyless signatures always need their transparency-log entry; drop --tlog")
     if keyless:
         from slsacheck.verify.simple import keyless_authority  # noqa: PLC0415
 

@@ -77,6 +77,9 @@ def _verify_bundle(args: argparse.Namespace) -> int:
             hint="--key PEM for key-signed bundles; "
             "--certificate-identity ID --certificate-oidc-issuer URL for keyless ones",
         )
+    if keyless and args.tlog != "verify":
+        raise InputError(f"--tlog {args.tlog} applies to key-signed bundles (--key)",
+                         hint="a keyless bundle always needs its transparency-log entry; drop --tlog")
     root = None
     if args.trusted_root is not None:
         root = load_trusted_root(args.trusted_root)

@@ -91,7 +91,11 @@ def _verifier_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--certificate-identity-regexp", metavar="RE", help="keyless: identity as a full-match regexp")
     p.add_argument("--certificate-oidc-issuer", metavar="URL", help="keyless: the exact OIDC issuer")
     p.add_argument("--certificate-oidc-issuer-regexp", metavar="RE", help="keyless: issuer as a full-match regexp")
-    p.add_argument("--trusted-root", metavar="FILE", help="keyless: Sigstore trusted_root.json (read offline)")
+    p.add_argument("--trusted-root", metavar="FILE",
+                   help="Sigstore trusted_root.json (read offline): keyless, or with --key to check log entries")
+    p.add_argument("--tlog", choices=["require", "verify", "ignore"], default="verify",
+                   help="with --key: require a verified transparency-log entry, verify entries when --trusted-root "
+                   "is given (default), or ignore them")
     p.add_argument("--output", choices=["text", "json"], default="text")
     p.add_argument("--report", metavar="FILE",
                    help="also write the JSON verdict(s) to FILE (--output still chooses what stdout shows)")
@@ -189,7 +193,11 @@ def _ad_hoc_authority(args: argparse.Namespace) -> Authority | None:
         from slsacheck.signing.resolve import load_verifier  # noqa: PLC0415
         from slsacheck.verify.simple import key_authority  # noqa: PLC0415
 
-        return key_authority([public_key_pem(load_verifier(k).public_key) for k in args.key])
+        return key_authority([public_key_pem(load_verifier(k).public_key) for k in args.key],
+                             trusted_root=args.trusted_root, tlog=args.tlog)
+    if args.tlog != "verify" and not args.key:
+        raise InputError(f"--tlog {args.tlog} applies to --key",
+                         hint="keyless signatures always need their transparency-log entry; drop --tlog")
     if keyless:
         from slsacheck.verify.simple import keyless_authority  # noqa: PLC0415
 

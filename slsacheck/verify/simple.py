@@ -26,15 +26,27 @@ from slsacheck.models.verdict import Check, Outcome, Verdict
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
 from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority
+from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
 from slsacheck.verify.authorities import TrustRoots
 
 AD_HOC = "command-line"
 
 
-def key_authority(keys: Sequence[bytes], name: str = AD_HOC) -> KeyAuthority:
+def key_authority(
+    keys: Sequence[bytes], name: str = AD_HOC, *, trusted_root: str | None = None, tlog: TlogRule = DEFAULT_TLOG_RULE
+) -> KeyAuthority:
+    """`--key` (with `--trusted-root` and `--tlog`, the transparency-log rule of `signing.tlog_rule`)."""
     if not keys:
         raise InputError("--key needs at least one public key")
-    return KeyAuthority(name, tuple(keys))
+    if tlog == "require" and trusted_root is None:
+        raise InputError("--tlog require needs --trusted-root FILE to check the log entries against",
+                         hint="give the Sigstore instance's trusted_root.json, or use --tlog verify")
+    root = None
+    if trusted_root is not None:
+        root = Path(trusted_root)
+        if not root.is_file():
+            raise InputError(f"--trusted-root {trusted_root}: no such file", expected="a Sigstore trusted_root.json")
+    return KeyAuthority(name, tuple(keys), trusted_root=root, tlog=tlog)
 
 
 def keyless_authority(

@@ -115,3 +115,17 @@ def test_key_signature_without_its_own_log_entry_fails_a_require_policy(
     ignored = gate.verify("ignore", image, "--output", "json")
     assert ignored.code == 0
     assert [v["tlog"] for v in ignored.json()["evidence"]["signatures"]["verified"]] == [False]
+
+
+def test_verify_key_takes_the_same_rule(gate: Gate) -> None:
+    """`verify --key` without a policy: `--trusted-root` and `--tlog` as a key authority has them."""
+    gate.policy("require")  # writes release.pub and trusted_root.json
+    key, root = str(gate.folder / "release.pub"), str(gate.folder / "trusted_root.json")
+    flags = registry_flags(gate.reg)
+    logged, unlogged = gate.sign("logged", KEY), gate.sign("unlogged", None)
+    assert gate.cli("verify", "--key", key, "--trusted-root", root, "--tlog", "require", logged, *flags).code == 0
+    refused = gate.cli("verify", "--key", key, "--trusted-root", root, "--tlog", "require", unlogged, *flags)
+    assert refused.code == 1 and "requires one" in refused.out + refused.err
+    assert gate.cli("verify", "--key", key, unlogged, *flags).code == 0  # default rule, no root: the key alone
+    usage = gate.cli("verify", "--key", key, "--tlog", "require", logged, *flags)
+    assert usage.code == 2 and "--tlog require needs --trusted-root" in usage.err

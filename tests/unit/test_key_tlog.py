@@ -315,3 +315,14 @@ def test_policy_explain_says_the_tlog_rule(tmp_path: Path) -> None:
     assert "a transparency-log entry required" in explain_policy(required)
     assert "transparency-log entries ignored" in explain_policy(_load(tmp_path, "{file: release.pub, tlog: ignore}"))
     assert "release (public key: 1)" in explain_policy(_load(tmp_path, "{file: release.pub}"))
+
+
+def test_cli_tlog_rule_is_for_keys_only(cli: Cli) -> None:
+    root = shared_file("realworld", "sigstore__sigstore-python", "roots", "production_trusted_root.json")
+    run = cli("verify-bundle", "--bundle", str(shared_file(*PUBLISH)), "--trusted-root", str(root),
+              "--certificate-identity-regexp", ".*", "--certificate-oidc-issuer-regexp", ".*", "--tlog", "ignore",
+              str(_publish_digest()))
+    assert run.code == 2 and "applies to key-signed bundles" in run.err
+    run = cli("verify", "--certificate-identity-regexp", ".*", "--certificate-oidc-issuer-regexp", ".*",
+              "--trusted-root", str(root), "--tlog", "ignore", "oci:/nonexistent@sha256:" + "a" * 64)
+    assert run.code == 2 and "applies to --key" in run.err

@@ -38,7 +38,7 @@ from typing import Any
 from slsacheck.admission.logs import log_event
 from slsacheck.admission.reload import PolicyHolder
 from slsacheck.errors import AuthError, Error, InputError
-from slsacheck.models.reference import DOCKER_HUB, LOOPBACK, ImageRef
+from slsacheck.models.reference import DOCKER_HUB, ImageRef
 from slsacheck.oci.options import RegistryOptions
 
 # The scope a Bearer token is asked for: /v2/ needs a valid token, for any repository.
@@ -90,15 +90,12 @@ def normalise_registry(text: str) -> str:
 
 
 def registries_of(holder: PolicyHolder) -> tuple[str, ...]:
-    """The hosts the current policies' include patterns name literally, sorted. A loopback
-    host is probed as written (`127.0.0.1:5000`), not by its canonical name `localhost`,
-    which the registry's certificate or listener may not answer to."""
+    """The hosts the current policies' include patterns name literally, sorted (as written:
+    see `compile_image_glob`)."""
     hosts: set[str] = set()
     for policy in holder.current.policies.policies:
         for glob in policy.include:
             first, sep, _ = glob.pattern.partition("/")
-            if first.partition(":")[0] == LOOPBACK and glob.written:
-                first = glob.written.partition("/")[0]
             if sep and first and not any(c in first for c in "*?[]{}"):
                 hosts.add(first)
     return tuple(sorted(hosts))

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from slsacheck.errors import InvalidReference
-from slsacheck.models.reference import LAYOUT_PREFIX, ImageRef, canonical_registry
+from slsacheck.models.reference import DOCKER_HUB, LAYOUT_PREFIX, ImageRef, canonical_registry
 
 _FORBIDDEN = re.compile(r"[\[\]{}\s]")
+_HUB_PREFIXES = ("docker.io/", "registry-1.docker.io/")
 # canonical alias host -> canonical registry host (the policy set's `spec.registryAliases`)
 RegistryAliases = Mapping[str, str]
 NO_ALIASES: RegistryAliases = MappingProxyType({})
@@ -41,10 +42,6 @@ class GlobError(ValueError):
 class Glob:
     pattern: str
     regex: re.Pattern[str] = field(compare=False, repr=False)
-    # The pattern as the policy spelled it, where matching uses a canonical spelling: a host
-    # to connect to (readiness probes) must be the one written, since `localhost` may not
-    # be a name the registry's certificate or listener answers to.
-    written: str | None = field(default=None, compare=False, repr=False)
 
     def match(self, text: str) -> bool:
         return self.regex.fullmatch(text) is not None
@@ -109,8 +106,14 @@ def normalise_image_pattern(pattern: str, aliases: RegistryAliases = NO_ALIASES)
 
 
 def compile_image_glob(pattern: str, aliases: RegistryAliases = NO_ALIASES) -> Glob:
-    glob = compile_glob(normalise_image_pattern(pattern, aliases))
-    return Glob(glob.pattern, glob.regex, written=pattern)
+    """Matches canonical names; keeps the pattern's host as written, but for Docker Hub's
+    other names (people read it, and the webhook's readiness probe dials that host:
+    `localhost` may not reach a registry listening on `127.0.0.1`)."""
+    shown = pattern
+    for prefix in _HUB_PREFIXES:
+        if pattern.startswith(prefix):
+            shown = DOCKER_HUB + "/" + pattern[len(prefix) :]
+    return Glob(shown, compile_glob(normalise_image_pattern(pattern, aliases)).regex)
 
 
 def canonical_image_name(image: str | ImageRef, aliases: RegistryAliases = NO_ALIASES) -> str:

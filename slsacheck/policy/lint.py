@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 
 from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority
 from slsacheck.policy.checkids import policy_check_ids
+from slsacheck.policy.globs import normalise_image_pattern
 from slsacheck.policy.model import Policy, PolicySet
 from slsacheck.policy.problems import Problem
 from slsacheck.policy.yamlsource import line_at, parse_documents
@@ -40,7 +41,7 @@ def _sample(pattern: str) -> str:
 
 
 def _covers(broad: Policy, specific: Policy) -> bool:
-    names = [_sample(g.pattern) for g in specific.include]
+    names = [_sample(normalise_image_pattern(g.pattern, specific.registry_aliases)) for g in specific.include]
     return bool(names) and all(
         any(g.match(n) for g in broad.include) and not any(g.match(n) for g in broad.exclude) for n in names
     )

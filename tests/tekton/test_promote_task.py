@@ -8,7 +8,7 @@ OCI layout in the reports workspace.
 At every destination the image must verify with `slsacheck verify --policy`, under the
 source's digest, with its `.sig`/`.att`; a second promotion sends nothing. An image the
 policies refuse (at the gate, or at the promotion itself) leaves nothing at the
-destination, and a destination the policies do not cover gets no tag.
+destination, and a destination whose own policy refuses the image gets no tag.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from slsacheck.promote.vsa import VSA_PREDICATE_TYPE
 from tests.support.registry import RunningRegistry, basic_auth_entry, start_registry, write_docker_config
 from tests.support.tekton_harness import VENV_BIN, Harness, StandInCall, TaskRunResult, load, step_action_task
 from tests.tekton._e2e_support import (
-    POLICY,
     TEKTON,
     WITH_CRITICAL,
     Setup,
@@ -203,14 +202,17 @@ def test_image_failing_the_gate_is_not_promoted(promotion: Promotion) -> None:
     assert not (setup.workspaces["shared-data"] / "reports" / "promotion-record.json").exists()
 
 
-def test_destination_the_policies_do_not_cover_gets_no_tag(promotion: Promotion) -> None:
-    """Destinations are judged by their own names: a policy covering only the build's
-    repositories passes the gate and fails the promotion, and the destination tag is not set."""
+def test_destination_its_own_policy_refuses_gets_no_tag(promotion: Promotion) -> None:
+    """A destination is judged by the gate's policies and by any policy naming it: one that
+    asks for a signature the image lacks fails the promotion there, and no tag is set."""
+    from slsacheck.signing.keys import generate_key_pair
+
     setup = promotion.setup
-    gate = setup.workspaces["policies"] / "gate.yaml"
-    narrowed = POLICY.replace('include: ["**"]', f'include: ["{setup.registry.host}/tekton-e2e/**"]')
-    assert narrowed != POLICY
-    gate.write_text(narrowed)
+    policies = setup.workspaces["policies"]
+    (policies / "release-signer.pub").write_bytes(generate_key_pair(b"")[1])
+    release_repo = _name(setup.release)
+    strict = key_only_policy("release-only").replace('include: ["**"]', f'include: ["{release_repo}"]')
+    (policies / "release-only.yaml").write_text(strict.replace("file: cosign.pub", "file: release-signer.pub"))
     run = setup.run()
     assert not run.succeeded
     assert run.task_runs["verify-image"].succeeded
@@ -220,9 +222,11 @@ def test_destination_the_policies_do_not_cover_gets_no_tag(promotion: Promotion)
     assert "IMAGE_DIGEST" not in promote.results
     record = json.loads((setup.workspaces["shared-data"] / "reports" / "promotion-record.json").read_text())
     assert record["outcome"] == "partial"
-    assert record["destinations"][0]["outcome"] == "failed"
+    destination = record["destinations"][0]
+    assert destination["outcome"] == "failed" and destination["tagsWithheld"] is True
+    assert {j["policy"] for j in destination["judgedBy"]} == {"tekton-e2e", "release-only"}
     with pytest.raises(NotFound):
-        promotion.store(_name(setup.release)).resolve("v1")
+        promotion.store(release_repo).resolve("v1")
 
 
 def test_the_pipeline_promotes_what_the_gate_passed() -> None:

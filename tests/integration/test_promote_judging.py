@@ -119,6 +119,9 @@ def test_a_destination_that_asks_for_more_is_left_partial_then_finished_by_a_rer
     assert "run the promotion again to finish it" in first.err
     store = reg.store(f"{repo_name}/prod/app")
     assert "v1" not in _tags(store)
+    still = cli(*argv)
+    assert still.code == 1 and "an earlier run already copied the image here and withheld its tags" in still.out
+    assert "v1" not in _tags(store)
 
     # The second signer signs the copy at the destination; the re-run finishes the job.
     sign_image(store, reg.ref(f"{repo_name}/prod/app").with_digest(built.digest), signer(keys.other),

@@ -5,7 +5,9 @@ names neither the production registry nor an `oci:` hand-over directory. So a de
 is judged by
 
 - every policy that judged the source: the copy must verify as the source did, which
-  proves its evidence arrived intact (signatures, attestations, bundles, by digest), and
+  proves its evidence arrived intact (signatures, attestations, bundles, by digest); such
+  a policy's exceptions keep matching the source's name, so the two verdicts can differ
+  only by what arrived, and
 - every policy whose `images` match the destination's own name: the place may ask for
   more than the source's policies did.
 

@@ -134,6 +134,7 @@ class _Run:
     top: Manifest
     policy_set: PolicySet
     source_policies: tuple[Policy, ...]
+    source_name: str  # registry/repository@digest (or oci:DIR@digest) of the source
     policy_uri: str
     options: RegistryOptions | None
     now: datetime | None
@@ -182,8 +183,13 @@ class _Run:
             )
             return DestinationResult(dest.text, name, "planned", tags, image, evidence, tag_results,
                                      judged_by=judges, resumed=resumed)
+        # A policy that judged the source judges the copy as it judged the source: its
+        # exceptions keep matching the source's name, so the verdicts can only differ by
+        # what arrived.
+        as_source = {j.policy.name: self.source_name for j in judges if "source" in j.reasons}
         verdict = verify_with_policies(dest.ref.with_digest(digest), policies, self.policy_set, options=self.options,
-                                       now=self.now, store=dst, image_text=f"{name}@{digest}", roots=self.roots)
+                                       now=self.now, store=dst, image_text=f"{name}@{digest}", roots=self.roots,
+                                       exceptions_as=as_source)
         result = verification_result(verdict, policies)
         vsa = self._attach_vsa(dest, dst, verdict, policies) if self.signer is not None else None
         if not verdict.passed:
@@ -274,6 +280,6 @@ def promote(
     except Error as exc:
         return record((), replace(verdict, incomplete=(f"reading {source}: {exc}",)))
     verdict = replace(verdict, digest=str(top.digest))
-    run = _Run(src, top, policy_set, tuple(source_policies(verdict, policy_set)),
+    run = _Run(src, top, policy_set, tuple(source_policies(verdict, policy_set)), f"{src_ref.name}@{top.digest}",
                policy_uri or default_policy_uri(policy_files, policy_set), options, now, roots, signer, dry_run)
     return record([run.destination(d) for d in planned], verdict)

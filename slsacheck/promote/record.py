@@ -178,7 +178,9 @@ def render_text(record: PromotionRecord) -> str:
         elif d.outcome != "error":
             lines.append("  judged by: no policy (noMatch decides)")
         if d.resumed:
-            lines.append("  finishing an earlier promotion that copied the image and withheld its tags")
+            lines.append("  finished an earlier promotion that copied the image and withheld its tags"
+                         if d.outcome == "promoted" else
+                         "  an earlier run already copied the image here and withheld its tags")
         if d.image_copy is not None:
             c = d.image_copy
             lines.append(

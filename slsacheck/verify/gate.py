@@ -194,16 +194,28 @@ def verify_with_policies(
     store: Store | None = None,
     image_text: str | None = None,
     roots: TrustRoots | None = None,
+    exceptions_as: Mapping[str, str] | None = None,
 ) -> Verdict:
     """Judge one image against exactly `policies`, chosen by the caller rather than by the
     image's name (a promotion judges a copy by the policies that judged its source); with
-    none, `no_match`'s noMatch decides, as in `verify_image`."""
+    none, `no_match`'s noMatch decides, as in `verify_image`. `exceptions_as` maps a
+    policy's name to the image name its exceptions are matched against (a copy judged as
+    its source was), instead of this image's."""
     now = now or datetime.now(UTC)
     if not policies:
         return no_match_verdict(ref, no_match, image_text)
-    judges = [(p.authorities, _policy_judge(p, now)) for p in policies]
+    renamed = exceptions_as or {}
+    judges = [(p.authorities, _judged_as(_policy_judge(p, now), renamed.get(p.name))) for p in policies]
     return _judge_many(ref, judges, policies=tuple(p.name for p in policies), options=options, now=now,
                        store=store, image_text=image_text, roots=roots)
+
+
+def _judged_as(
+    judge: Callable[[Evidence], Sequence[Check]], image: str | None
+) -> Callable[[Evidence], Sequence[Check]]:
+    if image is None:
+        return judge
+    return lambda evidence: judge(replace(evidence, image=image))
 
 
 def verify_images(

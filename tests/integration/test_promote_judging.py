@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from slsacheck.attach.sign import sign_image
 from slsacheck.errors import NotFound
@@ -117,6 +118,9 @@ def test_a_destination_that_asks_for_more_is_left_partial_then_finished_by_a_rer
     assert "PARTIAL: image and evidence copied, tags withheld" in first.out
     assert "run the promotion again to finish it" in first.err
     store = reg.store(f"{repo_name}/prod/app")
+    assert "v1" not in _tags(store)
+    still = cli(*argv)
+    assert still.code == 1 and "an earlier run already copied the image here and withheld its tags" in still.out
     assert "v1" not in _tags(store)
 
     # The second signer signs the copy at the destination; the re-run finishes the job.
@@ -258,3 +262,42 @@ def test_source_unreachable_under_no_match_allow_is_incomplete(
     doc = run.json()
     valid_record(doc)
     assert doc["outcome"] == "refused" and doc["source"]["verdict"]["outcome"] == "error"
+
+
+def _with_exception(text: str, images: list[str], checks: list[str]) -> str:
+    doc = yaml.safe_load(text)
+    doc["spec"]["exceptions"] = [{"images": images, "checks": checks, "until": "2999-12-31",
+                                  "reason": "attestation pipeline not rolled out yet"}]
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def test_the_source_policy_judges_the_copy_as_it_judged_the_source(
+    cli: Cli, keys: Keys, registry_http: RunningRegistry, repo_name: str, tmp_path: Path
+) -> None:
+    reg = registry_http
+    built = signed_index(reg, f"{repo_name}/staging/app", "v1", keys.release, attest=False)
+    staging_images = f"{reg.host}/{repo_name}/staging/**"
+    staging = tmp_path / "staging.yaml"
+    staging.write_text(_with_exception(key_policy("staging", [staging_images], key=keys.release_pub),
+                                       [staging_images], ["attestations.provenance.present"]))
+    layout = tmp_path / "handover"
+    argv = ("promote", f"{reg.host}/{repo_name}/staging/app:v1", f"{reg.host}/{repo_name}/prod/app",
+            f"oci:{layout}", "--policy", str(staging), "--output", "json")
+    run = cli(*argv)
+    assert run.code == 0, run.out + run.err
+    for d in run.json()["destinations"]:
+        outcomes = {c["id"]: c["outcome"] for c in d["verdict"]["checks"]}
+        assert outcomes == {"signatures.threshold": "pass", "attestations.provenance.present": "skip"}, d
+        assert d["outcome"] == "promoted" and d["digest"] == str(built.digest)
+
+    # A policy that names only the destination has no such exception: it judges by the
+    # destination's name, and the missing attestation fails there.
+    prod = policy_file(tmp_path, [f"{reg.host}/{repo_name}/prod/**"], keys.release_pub, name="prod")
+    strict = cli(*argv[:-2], "--policy", str(prod), "--output", "json")
+    assert strict.code == 1, strict.out + strict.err
+    by_name = {d["name"]: d for d in strict.json()["destinations"]}
+    failed = by_name[f"{reg.host}/{repo_name}/prod/app"]
+    assert failed["outcome"] == "failed"
+    assert {(c["policy"], c["id"]) for c in failed["verdict"]["checks"] if c["outcome"] == "fail"} == {
+        ("prod", "attestations.provenance.present")}
+    assert by_name[f"oci:{layout}"]["outcome"] == "promoted"

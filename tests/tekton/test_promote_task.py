@@ -8,7 +8,7 @@ OCI layout in the reports workspace.
 At every destination the image must verify with `slsacheck verify --policy`, under the
 source's digest, with its `.sig`/`.att`; a second promotion sends nothing. An image the
 policies refuse (at the gate, or at the promotion itself) leaves nothing at the
-destination, and a destination the policies do not cover gets no tag.
+destination, and a destination whose own policy refuses the image gets no tag.
 """
 
 from __future__ import annotations
@@ -201,6 +201,33 @@ def test_image_failing_the_gate_is_not_promoted(promotion: Promotion) -> None:
     for ref in (setup.release, other):
         assert _nothing_at(promotion.store(_name(ref)), digest, "v1"), ref
     assert not (setup.workspaces["shared-data"] / "reports" / "promotion-record.json").exists()
+
+
+def test_destination_its_own_policy_refuses_gets_no_tag(promotion: Promotion) -> None:
+    """A destination is judged by the gate's policies and by any policy naming it: one that
+    asks for a signature the image lacks fails the promotion there, and no tag is set."""
+    from slsacheck.signing.keys import generate_key_pair
+
+    setup = promotion.setup
+    policies = setup.workspaces["policies"]
+    (policies / "release-signer.pub").write_bytes(generate_key_pair(b"")[1])
+    release_repo = _name(setup.release)
+    strict = key_only_policy("release-only").replace('include: ["**"]', f'include: ["{release_repo}"]')
+    (policies / "release-only.yaml").write_text(strict.replace("file: cosign.pub", "file: release-signer.pub"))
+    run = setup.run()
+    assert not run.succeeded
+    assert run.task_runs["verify-image"].succeeded
+    promote = run.task_runs["promote-image"]
+    assert not promote.succeeded and promote.exit_code == 1, promote.log
+    assert promote.results["PROMOTED"] == "[]"
+    assert "IMAGE_DIGEST" not in promote.results
+    record = json.loads((setup.workspaces["shared-data"] / "reports" / "promotion-record.json").read_text())
+    assert record["outcome"] == "partial"
+    destination = record["destinations"][0]
+    assert destination["outcome"] == "failed" and destination["tagsWithheld"] is True
+    assert {j["policy"] for j in destination["judgedBy"]} == {"tekton-e2e", "release-only"}
+    with pytest.raises(NotFound):
+        promotion.store(release_repo).resolve("v1")
 
 
 def test_destination_is_judged_by_the_policies_that_judged_the_build(promotion: Promotion) -> None:

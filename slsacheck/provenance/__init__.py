@@ -1,12 +1,14 @@
 """Tekton run objects (or a step's view of its run) -> SLSA provenance v1.0 (and v0.2).
 
 Modules, by idea: `documents` (JSON/YAML files), `runs` (load and check exported
-TaskRun/PipelineRun objects), `hints` (Tekton Chains type hints, with warnings where Chains
-drops silently), `collect` (dependencies, children, byproduct encoding), `slsa_v1` and
-`slsa_v02` (the two predicate shapes), `instep` (the in-step mode) and `resultdir` (its
-untrusted result directory), `validate` and `positions` (JSON Schema + in-toto model checks
-with line numbers), `platforms` (index subjects -> platform subjects, through a `Store`),
-`generate` (the entry point: `slsacheck.provenance.generate.generate`, or
+TaskRun/PipelineRun objects), `children` (which TaskRuns belong to the PipelineRun, which
+are missing), `hints` (Tekton Chains type hints, with warnings where Chains drops
+silently), `collect` (dependencies, byproduct encoding), `tasks` (the pipeline's tasks,
+recorded for pipelineRef runs), `builders` (builder ids and the SLSA level each can carry),
+`slsa_v1` and `slsa_v02` (the two predicate shapes), `instep` (the in-step mode) and
+`resultdir` (its untrusted result directory), `validate` and `positions` (JSON Schema +
+in-toto model checks with line numbers), `platforms` (index subjects -> platform subjects,
+through a `Store`), `generate` (the entry point: `slsacheck.provenance.generate.generate`, or
 `slsacheck.generate_provenance`).
 
 No name below is also the name of a module here, so `slsacheck.provenance.X` is always the

@@ -187,7 +187,7 @@ def verify_image(
 def verify_with_policies(
     ref: ImageRef,
     policies: Sequence[Policy],
-    no_match: PolicySet,
+    policy_set: PolicySet,
     *,
     options: RegistryOptions | None = None,
     now: datetime | None = None,
@@ -198,12 +198,12 @@ def verify_with_policies(
 ) -> Verdict:
     """Judge one image against exactly `policies`, chosen by the caller rather than by the
     image's name (a promotion judges a copy by the policies that judged its source); with
-    none, `no_match`'s noMatch decides, as in `verify_image`. `exceptions_as` maps a
+    none, `policy_set`'s noMatch decides, as in `verify_image`. `exceptions_as` maps a
     policy's name to the image name its exceptions are matched against (a copy judged as
     its source was), instead of this image's."""
     now = now or datetime.now(UTC)
     if not policies:
-        return no_match_verdict(ref, no_match, image_text)
+        return no_match_verdict(ref, policy_set, image_text)
     renamed = exceptions_as or {}
     judges = [(p.authorities, _judged_as(_policy_judge(p, now), renamed.get(p.name))) for p in policies]
     return _judge_many(ref, judges, policies=tuple(p.name for p in policies), options=options, now=now,

@@ -310,7 +310,7 @@ def _recorded_tasks(c: _Collector, entries: list[Any]) -> None:
 def _v1_tasks(c: _Collector, run_spec: Mapping[str, Any], internal: Mapping[str, Any], deps: list[Any]) -> None:
     recorded = internal.get(TASKS_KEY)
     spec = _map(run_spec.get("pipelineSpec"))
-    if isinstance(recorded, list):
+    if isinstance(recorded, list) and recorded:  # an empty list says nothing: read what else there is
         _recorded_tasks(c, recorded)
     elif spec:
         c.task_list = "pipelineSpec"

@@ -118,7 +118,8 @@ class Run:
 
     @property
     def pipeline_spec(self) -> Mapping[str, Any]:
-        spec = self.status.get("pipelineSpec")
+        """The resolved spec (status); a run that never got one keeps its inline spec."""
+        spec = self.status.get("pipelineSpec") or self.spec.get("pipelineSpec")
         return spec if isinstance(spec, Mapping) else {}
 
     @property

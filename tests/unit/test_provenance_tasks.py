@@ -306,3 +306,20 @@ def test_a_hub_task_is_judged_by_the_uri_tekton_resolved() -> None:
         compile_glob(normalise_repo_pattern(p)) for p in (*TRUSTED, "https://artifacthub.io/api/v1/packages/**")))
     check = {c.id: c for c in provenance_checks(trusting, provenance_facts(doc), now=NOW)}[ids.PROVENANCE_TASK_REFS]
     assert check.outcome is Outcome.PASS, check
+
+
+def test_an_inline_pipeline_spec_is_read_and_an_empty_task_list_hides_nothing() -> None:
+    run = facts(CLUSTER)
+    doc = run.pipeline_run()
+    doc["spec"] = {"pipelineSpec": doc["status"].pop("pipelineSpec")}  # the run's own spec only
+    children = [parse_run(run.task_run(t), "c") for t in CLUSTER]
+    generated = generate(parse_run(doc, "run"), children)
+    assert not [w for w in generated.warnings if w.code == "child.unmatched"]
+    statement_ = generated.statement.to_dict()
+    assert [t["name"] for t in statement_["predicate"]["buildDefinition"]["internalParameters"][TASKS_KEY]] == [
+        "clone", "scan", "build"]
+    assert checks(statement_)[ids.PROVENANCE_TASK_REFS].outcome is Outcome.FAIL
+    # A signed statement whose task list is empty: the inline spec is still judged.
+    statement_["predicate"]["buildDefinition"]["internalParameters"][TASKS_KEY] = []
+    check = checks(statement_)[ids.PROVENANCE_TASK_REFS]
+    assert check.outcome is Outcome.FAIL and "task build (build-push): a Task of the cluster" in (check.found or "")

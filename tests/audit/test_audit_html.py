@@ -164,8 +164,11 @@ def test_printed_report_shows_every_row_and_the_details_of_failures(policy_audit
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         tools = _DevTools(_page_socket(profile, process))
-        for _ in range(100):
-            if tools.evaluate("document.readyState") == "complete":
+        # The page target may still be about:blank (already "complete") under load: wait for
+        # the report itself, or the hash set below is lost when the report loads.
+        for _ in range(300):
+            if tools.evaluate("location.protocol === 'file:' && document.readyState === 'complete' "
+                              "&& document.querySelectorAll('tbody.img').length > 0"):
                 break
             time.sleep(0.1)
         tools.call("Emulation.setEmulatedMedia", media="print")

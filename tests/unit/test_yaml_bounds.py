@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from slsacheck import _yaml
+from slsacheck.admission.reload import PolicyHolder
 from slsacheck.policy.load import check_file, load_policies
 from slsacheck.policy.problems import PolicyLoadError
 from slsacheck.provenance.findings import RunError
@@ -25,7 +26,7 @@ from slsacheck.provenance.runs import load_runs
 from slsacheck.provenance.validate import validate_file
 from tests.support.cli import Cli, cli  # noqa: F401 - fixture
 from tests.support.env import ROOT
-from tests.support.policy_evidence import public_pem
+from tests.support.policy_evidence import key_policy, public_pem
 
 HANG_GUARD = 120  # seconds; only catches a hang, never measures speed
 
@@ -130,3 +131,15 @@ def test_timestamps_stay_text() -> None:
     (value,) = _yaml.load_all("until: 2027-02-30\nat: 2026-01-01T00:00:00Z\nt: !!timestamp 2026-01-01\n",
                               _yaml.Limits(max_bytes=1000))
     assert value == {"until": "2027-02-30", "at": "2026-01-01T00:00:00Z", "t": "2026-01-01"}
+
+
+def test_webhook_reload_refuses_a_bomb_and_keeps_the_previous_set(tmp_path: Path) -> None:
+    (tmp_path / "release.pub").write_bytes(public_pem())
+    path = tmp_path / "p.yaml"
+    path.write_text(key_policy("p", ["registry.example.com/**"]))
+    holder = PolicyHolder([path])
+    before = holder.current.digest
+    path.write_text(alias_bomb(levels=9))
+    assert holder.check() is False
+    assert holder.current.digest == before
+    assert holder.last_error is not None and "refused: aliases expand" in holder.last_error

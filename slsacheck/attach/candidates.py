@@ -21,8 +21,9 @@ it came from. The rules:
   crash, never silently dropped); JSON is parsed within depth and size bounds, and a
   signed document (DSSE envelope, bundle, Rekor SET) with a duplicate key is rejected;
 - a registry error other than "not found", and any limit that leaves evidence unread
-  (layers or bundles past `Limits.candidates_per_place`, bytes past the budget), is
-  recorded in `incomplete`, which makes any verdict over these candidates fail closed.
+  (layers or bundles past `Limits.candidates_per_place`, bytes past the budget, a
+  manifest, referrers listing or blob past its size cap), is recorded in `incomplete`,
+  which makes any verdict over these candidates fail closed.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from slsacheck._reason import one_line
 from slsacheck.attach.cosign_tags import attestation_tag, signature_tag
 from slsacheck.attach.reading import DEFAULT_LIMITS, MAX_CANDIDATES, EvidenceReader, Limits, OverBudget
 from slsacheck.attach.referrers import list_bundles
-from slsacheck.errors import InputError, IntegrityError, NotFound, RegistryError
+from slsacheck.errors import InputError, IntegrityError, NotFound, RegistryError, TooLarge
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
 from slsacheck.models.digest import Digest
@@ -196,6 +197,11 @@ class _Collector:
         if self.unread == 1:
             self.incomplete.append(f"{exc}; evidence was left unread (raise the evidence budget if it is legitimate)")
 
+    def too_large(self, where: str, exc: TooLarge) -> None:
+        """Content past its size cap is evidence left unread: it may be the one that decides
+        (a trusted scan too large to read), so it makes the collection incomplete."""
+        self.incomplete.append(f"{where} was not read: {one_line(exc)}")
+
     def reject(self, kind: Kind, source: str, reason: str, predicate_type: str | None = None) -> None:
         self.rejected.append(Rejected(kind, source, reason, predicate_type=predicate_type))
 
@@ -208,6 +214,8 @@ class _Collector:
             self.reject(kind, source, str(exc), ptype)
         elif isinstance(exc, OverBudget):
             self.over_budget(exc)
+        elif isinstance(exc, TooLarge):
+            self.too_large(source, exc)
         elif isinstance(exc, IntegrityError):
             self.reject(kind, source, f"{mismatch}: {one_line(exc)}", ptype)
         elif isinstance(exc, NotFound):
@@ -228,6 +236,9 @@ class _Collector:
             return
         except OverBudget as exc:
             self.over_budget(exc)
+            return
+        except TooLarge as exc:
+            self.too_large(where, exc)
             return
         except (IntegrityError, InputError) as exc:
             self.reject(kind, where, f"the {kind} manifest is unusable: {one_line(exc)}")
@@ -274,6 +285,9 @@ class _Collector:
             except OverBudget as exc:
                 self.over_budget(exc)
                 continue
+            except TooLarge as exc:
+                self.too_large(where, exc)
+                continue
             except (IntegrityError, InputError, NotFound) as exc:
                 self.reject(kind, where, f"the {kind} manifest is unusable: {one_line(exc)}")
                 continue
@@ -298,6 +312,9 @@ class _Collector:
         try:
             found = list_bundles(self.store, self.digest)
         except NotFound:
+            return
+        except TooLarge as exc:
+            self.too_large(f"the referrers of {self.digest}", exc)
             return
         except (IntegrityError, InputError) as exc:
             self.reject("signature", f"referrers of {self.digest}", f"the referrers index is unusable: {one_line(exc)}")

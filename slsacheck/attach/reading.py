@@ -12,11 +12,12 @@ of it and judge the part. So, for ONE verification:
 - at most `Limits.candidates_per_place` layers of one tag manifest, and bundles among the
   referrers, are read.
 
-Running into either limit leaves evidence unread, and unread evidence might be the
-signature or the failing scan that decides the verdict: the collector records it as
-`incomplete`, which fails the verdict closed (exit 3, `verification.complete`). Never is
-the unread part skipped silently, and no order of upload or listing changes the outcome:
-either everything relevant was read, or the verdict is incomplete whatever was read first.
+Running into either limit (or into a store's size cap for one manifest or blob) leaves
+evidence unread, and unread evidence might be the signature or the failing scan that
+decides the verdict: the collector records it as `incomplete`, which fails the verdict
+closed (exit 3, `verification.complete`). Never is the unread part skipped silently, and
+no order of upload or listing changes the outcome: either everything relevant was read,
+or the verdict is incomplete whatever was read first.
 """
 
 from __future__ import annotations

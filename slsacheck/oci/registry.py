@@ -38,6 +38,9 @@ from slsacheck.oci._upload import mount_blob, push_blob
 
 MANIFEST_ACCEPT = ", ".join([mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST])
 _MAX_PAGES = 10_000
+# Referrers one listing may hold: far more than any verification reads (it stops at 256
+# bundles), few enough that a repository flooded with referrers cannot fill memory.
+MAX_REFERRERS = 10_000
 _MAX_LISTING = 16 * 1024 * 1024
 
 
@@ -305,6 +308,13 @@ class RegistryStore:
             if not isinstance(manifests, list):
                 raise self._malformed(what, "'manifests' must be a list")
             out.extend(Descriptor.from_json(m, f"{what} manifests[{i}]") for i, m in enumerate(manifests))
+            if len(out) > MAX_REFERRERS:
+                # A RegistryError: whoever reads the listing cannot judge a part of it.
+                raise RegistryError(
+                    f"{self.location}: more than {MAX_REFERRERS} referrers of {subject}; the listing was not read",
+                    registry=self.client.registry, repository=self.repository,
+                    hint="delete the junk referrers of this image",
+                )
             path = response.links.get("next", {}).get("url")
         raise self._malformed(what, f"more than {_MAX_PAGES} pages")
 

@@ -28,7 +28,8 @@ from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor
 from slsacheck.models.digest import Digest
 from slsacheck.models.reference import ImageRef
-from slsacheck.oci.registry import RegistryStore
+from slsacheck.oci import RegistryClient
+from slsacheck.oci.registry import MAX_REFERRERS, RegistryStore
 from slsacheck.oci.store import Store
 from slsacheck.policy.load import load_policies
 from slsacheck.provenance.vuln import vuln_predicate
@@ -36,6 +37,7 @@ from slsacheck.verify.gate import verify_image
 from tests.support.cli import Run, cli, registry_flags
 from tests.support.env import shared_file
 from tests.support.gate_scenarios import KeyPair, key_pair, validate_verdict
+from tests.support.proxy import run_proxy
 from tests.support.registry import RunningRegistry, push_scratch
 
 __all__ = ["cli"]  # the fixture, imported for pytest
@@ -222,3 +224,23 @@ def test_a_deeply_nested_sig_manifest_is_rejected_and_never_a_traceback(
     assert run.code == 1
     rejected = run.json()["evidence"]["signatures"]["rejected"]
     assert any("signature manifest is unusable" in r["reason"] and "nested deeper" in r["reason"] for r in rejected)
+
+
+def test_a_flood_of_referrers_from_the_referrers_api_is_not_read_into_memory(
+    registry_http: RunningRegistry, repo_name: str, release: KeyPair, tmp_path: Path
+) -> None:
+    """A registry with the referrers API (played by a proxy in front of the real one) whose
+    listing never ends: the reader stops past MAX_REFERRERS and the verdict is incomplete."""
+    built = push_scratch(registry_http, repo_name, "v1", repo_name)
+    entries = [Descriptor(mt.OCI_MANIFEST, Digest.of(b"%d" % i), 100, artifact_type=mt.SIGSTORE_BUNDLE_V03).to_json()
+               for i in range(5000)]
+    page = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": entries}).encode()
+    with run_proxy(registry_http.host) as proxy:
+        link = f'</v2/{repo_name}/referrers/{built.digest}?page=again>; rel="next"'
+        proxy.respond(f"/referrers/{built.digest}", 200, page, headers={"Content-Type": mt.OCI_INDEX, "Link": link})
+        store = RegistryStore(RegistryClient(proxy.host, registry_http.options), repo_name)
+        ref = ImageRef.parse(f"{proxy.host}/{repo_name}:v1")
+        verdict = verify_image(ref, load_policies([_policy(tmp_path, proxy.host, release)]), store=store)
+        assert proxy.count("GET", "/referrers/") <= MAX_REFERRERS // 5000 + 1
+    assert verdict.outcome == "error", verdict.to_json()
+    assert any(f"more than {MAX_REFERRERS} referrers" in line for line in verdict.incomplete), verdict.incomplete

@@ -31,6 +31,8 @@ from slsacheck.attach.referrers import bundle_artifact, push_bundle
 from slsacheck.attach.sign import attest_image, sign_image
 from slsacheck.errors import VerificationError
 from slsacheck.models import mediatypes as mt
+from slsacheck.models.descriptor import Descriptor
+from slsacheck.models.digest import Digest
 from slsacheck.models.reference import ImageRef
 from slsacheck.models.verdict import Verdict
 from slsacheck.oci import scratch
@@ -238,3 +240,35 @@ def test_one_blob_listed_many_times_is_parsed_and_checked_once(image: Image, mon
     assert len(_rejected(verdict)) == 80
     # The good signature and attestation, and one parse for all 40 listings of each junk blob.
     assert counts == {"payload": 2, "envelope": 2}, counts
+
+
+def test_a_blob_past_its_size_cap_is_unread_evidence_and_the_verdict_incomplete(image: Image, tmp_path: Path) -> None:
+    # A trusted scan too large to read may be the one that fails: never judged without it.
+    att = _att(image)
+    (tmp_path / "layout" / "blobs" / "sha256" / Digest.of(b"unread").hex).write_bytes(b"unread")
+    current = image.store.fetch_manifest(att)
+    huge = Descriptor(mt.DSSE_ENVELOPE, Digest.of(b"unread"), mt.MAX_EVIDENCE_SIZE + 1,
+                      {mt.ANN_SIGNATURE: "", mt.ANN_PREDICATE_TYPE: CUSTOM})
+    merged = ct.merge_layers(current, [huge])
+    image.store.push_blob(Descriptor.of(merged.config, mt.OCI_CONFIG), merged.config)
+    image.store.push_manifest(merged.manifest, mt.OCI_MANIFEST, tag=att)
+    verdict = image.verify()
+    assert verdict.outcome == "error", verdict.to_json()
+    assert any("layer 1 was not read" in line and "larger" in line for line in verdict.incomplete), verdict.incomplete
+
+
+def test_a_referrers_index_past_the_manifest_cap_hides_nothing(image: Image, tmp_path: Path) -> None:
+    """The `sha256-<hex>` index padded past 4 MiB: the bundles it lists are unread evidence."""
+    digest = image.descriptor.digest
+    padded = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [],
+                         "annotations": {"pad": "x" * (mt.MAX_MANIFEST_SIZE + 1)}}).encode()
+    blob = Digest.of(padded)
+    path = tmp_path / "layout"
+    (path / "blobs" / "sha256" / blob.hex).write_bytes(padded)
+    index = json.loads((path / "index.json").read_text())
+    index["manifests"].append({"mediaType": mt.OCI_INDEX, "digest": str(blob), "size": len(padded),
+                               "annotations": {mt.ANN_REF_NAME: digest.tag_form}})
+    (path / "index.json").write_text(json.dumps(index))
+    verdict = image.verify()
+    assert verdict.outcome == "error", verdict.to_json()
+    assert any(f"the referrers of {digest} was not read" in line for line in verdict.incomplete), verdict.incomplete

@@ -173,7 +173,11 @@ def _saved_layout(src: Store, subject: Digest, kind: TagKind) -> list[Manifest]:
 def copy_cosign_tag(src: Store, dst: Store, subject: Digest, kind: TagKind, *, dry_run: bool) -> list[EvidenceItem]:
     """The `.sig` (kind `signatures`) or `.att` manifest of `subject`: copied, merged or present."""
     tag = ct.signature_tag(subject) if kind == "signatures" else ct.attestation_tag(subject)
-    found = _read(src, tag)
+    try:
+        found = _read(src, tag)
+    except (InputError, IntegrityError) as exc:
+        # Junk at the tag is not evidence (the gate rejected it too): say so and go on.
+        return [EvidenceItem(kind, subject, tag, "skipped", reason=f"unreadable: {one_line(exc)}")]
     sources = [found] if found is not None else _saved_layout(src, subject, kind)
     return [_copy_or_merge(src, dst, subject, kind, tag=tag, source=source, dry_run=dry_run) for source in sources]
 

@@ -307,3 +307,39 @@ def test_more_referrers_than_the_cap_fail_the_destination_not_promote_part(
     except NotFound:
         tags = set()
     assert "v1" not in tags
+
+
+def test_unreadable_att_manifest_and_referrer_are_skipped_not_a_crash(
+    cli: Cli, keys: Keys, registry_http: RunningRegistry, repo_name: str, tmp_path: Path
+) -> None:
+    """Junk an attacker pushes where evidence is looked for (a manifest nested deeper than
+    any parser of slsacheck reads, at the `.att` tag and listed as a referrer) is reported as
+    skipped with its reason; the real evidence still travels and the promotion passes."""
+    reg = registry_http
+    repo = f"{repo_name}/staging/app"
+    built = _signed_image(reg, repo, keys, attest="bundle")
+    store = reg.store(repo)
+    config = Descriptor.of(mt.EMPTY_JSON, mt.OCI_EMPTY)
+    store.push_blob(config, mt.EMPTY_JSON)
+    deep = "[" * 500 + "]" * 500  # Distribution's parser takes it; slsacheck's bounded one refuses it
+    junk = image_manifest(config, [], junk=json.loads(deep))
+    store.push_manifest(junk, mt.OCI_MANIFEST, tag=ct.attestation_tag(built.digest))
+    pushed = store.push_manifest(image_manifest(config, [], artifactType=mt.SIGSTORE_BUNDLE_V03,
+                                                subject=built.descriptor.to_json(), junk=json.loads(deep)),
+                                 mt.OCI_MANIFEST)
+    _list_in_fallback(store, built.digest, [Descriptor(mt.OCI_MANIFEST, pushed.digest, pushed.size,
+                                                       artifact_type=mt.SIGSTORE_BUNDLE_V03)])
+
+    policy = policy_file(tmp_path, [f"{reg.host}/{repo_name}/**"], keys.release_pub)
+    run = cli("promote", f"{reg.host}/{repo}:v1", f"{reg.host}/{repo_name}/prod/app", "--policy", str(policy),
+              "--output", "json")
+    assert run.code == 0, run.out + run.err
+    assert "Traceback" not in run.err
+    items = _evidence(run.json())
+    att = [e for e in items if e["kind"] == "attestations"]
+    assert [e["action"] for e in att] == ["skipped"] and "unreadable" in str(att[0]["reason"])
+    referrers = {e["reference"]: e for e in items if e["kind"] == "referrer"}
+    assert referrers[str(pushed.digest)]["action"] == "skipped"
+    assert "unreadable" in str(referrers[str(pushed.digest)]["reason"])
+    assert [e["action"] for e in referrers.values()].count("copied") == 1  # the real attestation bundle
+    assert judge(f"{reg.host}/{repo_name}/prod/app:v1", policy, reg.options).outcome == "pass"

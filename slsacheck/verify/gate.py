@@ -169,19 +169,8 @@ def verify_image(
     roots: TrustRoots | None = None,
 ) -> Verdict:
     """Judge one image against every policy of `policy_set` whose images match it."""
-    now = now or datetime.now(UTC)
-    matching = policy_set.matching(ref)
-    if not matching:
-        return no_match_verdict(ref, policy_set, image_text)
-    from slsacheck.policy.evaluate import accepted_by  # noqa: PLC0415 - CEL loads only for policies
-
-    judges = [(p.authorities, _policy_judge(p, now)) for p in matching]
-
-    def trusted(att: VerifiedAttestation, evidence: Evidence) -> bool:
-        return any(accepted_by(p, att, evidence) for p in matching)
-
-    return _judge_many(ref, judges, policies=tuple(p.name for p in matching), options=options, now=now,
-                       store=store, image_text=image_text, roots=roots, trusted=trusted)
+    return verify_with_policies(ref, policy_set.matching(ref), policy_set, options=options, now=now, store=store,
+                                image_text=image_text, roots=roots)
 
 
 def verify_with_policies(
@@ -204,10 +193,16 @@ def verify_with_policies(
     now = now or datetime.now(UTC)
     if not policies:
         return no_match_verdict(ref, policy_set, image_text)
+    from slsacheck.policy.evaluate import accepted_by  # noqa: PLC0415 - CEL loads only for policies
+
     renamed = exceptions_as or {}
     judges = [(p.authorities, _judged_as(_policy_judge(p, now), renamed.get(p.name))) for p in policies]
+
+    def trusted(att: VerifiedAttestation, evidence: Evidence) -> bool:
+        return any(accepted_by(p, att, evidence) for p in policies)
+
     return _judge_many(ref, judges, policies=tuple(p.name for p in policies), options=options, now=now,
-                       store=store, image_text=image_text, roots=roots)
+                       store=store, image_text=image_text, roots=roots, trusted=trusted)
 
 
 def _judged_as(

@@ -104,10 +104,14 @@ def test_verify_text_cannot_be_forged_by_an_untrusted_attestation(hostile: Signe
     ("audit", "--format", "text", "{ref}"),  # inventory: the unsigned builder id is shown
     ("inspect", "{ref}"),
     ("inspect", "--output", "json", "{ref}"),
+    ("verify", "--key", "{key}", "{ref}"),
+    ("verify-attestation", "--key", "{key}", "--type", SLSA1, "{ref}"),
+    ("policy", "explain", "{strict}"),
 ])
 def test_no_command_prints_a_control_character_from_evidence(hostile: SignedLayout, signed_hostile: Path,
                                                             cli: Cli, argv: tuple[str, ...]) -> None:
-    args = [a.format(policy=hostile.policy, strict=signed_hostile, ref=hostile.ref) for a in argv]
+    args = [a.format(policy=hostile.policy, strict=signed_hostile, ref=hostile.ref, key=hostile.keys["release.pub"])
+            for a in argv]
     run = cli(*args)
     assert run.code in (0, 1), run.err
     _clean(run.out + run.err)

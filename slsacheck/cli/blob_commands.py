@@ -315,6 +315,7 @@ def _verify_blob_attestation(args: argparse.Namespace) -> int:
     verdict = Verdict(
         image=args.file,
         digest=str(Digest.of(data)),
+        policies=("command-line flags",),
         checks=checks,
         evidence={"attestations": [{"source": a.source, "signer": a.signer.describe(),
                                     "predicateType": a.predicate_type, "tlog": a.signer.tlog,

@@ -92,7 +92,7 @@ def test_oras_reads_what_slsacheck_attaches(keys: Keys, registry_auth: RunningRe
     assert payload["critical"]["image"]["docker-manifest-digest"] == digest
 
 
-def _oras_attach(client: Any, reg: RunningRegistry, repo: str, image: PushedImage, sbom: Path,
+def _oras_attach(client: Any, reg: RunningRegistry, repo: str, image: PushedImage, sbom: Path, *,
                  artifact_type: str = SBOM_TYPE) -> str:
     """oras-py pushes an SBOM with the image as subject, then records it in the tag-schema
     index as oras-go does on a registry without the referrers API. Returns its digest."""
@@ -137,7 +137,7 @@ def test_slsacheck_lists_and_promotes_what_oras_attaches(
     sbom_digest = _oras_attach(client, reg, src, image, sbom)
     notes = tmp_path / "notes.txt"
     notes.write_text("not evidence")
-    notes_digest = _oras_attach(client, reg, src, image, notes, "application/vnd.example.notes")
+    notes_digest = _oras_attach(client, reg, src, image, notes, artifact_type="application/vnd.example.notes")
 
     flags = registry_flags(reg)
     inspect = cli("inspect", f"{reg.host}/{src}:v1", "--output", "json", *flags)

@@ -74,6 +74,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--source-uri", metavar="URI", help="the source repository, e.g. github.com/org/repo")
     p.add_argument("--source-tag", metavar="TAG", help="the source tag the build ran on (refs/tags/TAG)")
     p.add_argument("--source-branch", metavar="BRANCH", help="the source branch the build ran on (refs/heads/BRANCH)")
+    p.add_argument("--policy", action="append", default=[], metavar="FILE",
+                   help="an ArtifactPolicy file (repeatable): its authorities and rules instead of --key/identity "
+                   "and the flags above")
+    p.add_argument("--no-match", choices=["deny", "warn", "allow"], default=None,
+                   help="what a file no ArtifactPolicy matches gets (default: the policies' noMatch, else deny)")
     _verifier_flags(p)
     p.add_argument("file", metavar="FILE")
     p.set_defaults(func=_verify_blob_attestation)
@@ -280,6 +285,8 @@ def _verify_blob_attestation(args: argparse.Namespace) -> int:
         raise InputError("verify-blob-attestation needs one of --bundle FILE and --signature FILE",
                          hint="a Sigstore bundle, a DSSE envelope, or an .intoto.jsonl (one per line)")
     path = args.bundle or args.signature
+    if args.policy:
+        return _judge_with_policies(args, path)
     wanted = _wanted_type(args.type)
     rules = _provenance_rules(args)
     key, identity, root = _trust(args)
@@ -327,6 +334,30 @@ def _verify_blob_attestation(args: argparse.Namespace) -> int:
     for a in accepted:
         for note in a.unchecked:
             print(f"note: {a.source}: {note}", file=sys.stderr)
+    return exit_code([verdict])
+
+
+def _judge_with_policies(args: argparse.Namespace, path: str) -> int:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from slsacheck.policy.load import load_policies  # noqa: PLC0415
+    from slsacheck.verify.artifact import judge_artifact  # noqa: PLC0415
+    from slsacheck.verify.blob_attestation import read_documents  # noqa: PLC0415
+    from slsacheck.verify.gate import exit_code  # noqa: PLC0415
+    from slsacheck.verify.report import render_json, render_text  # noqa: PLC0415
+
+    given = [flag for flag, value in (("--key", args.key), ("--certificate-identity", args.certificate_identity),
+                                      ("--certificate-identity-regexp", args.certificate_identity_regexp),
+                                      ("--builder-id", args.builder_id), ("--source-uri", args.source_uri),
+                                      ("--type", args.type)) if value]
+    if given:
+        raise InputError(f"--policy decides who signs and what provenance must say; {', '.join(given)} "
+                         "cannot be combined with it", hint="put the key, identity and rules in the ArtifactPolicy")
+    policies = load_policies(args.policy, no_match=args.no_match)
+    data = _read(args.file, "file")
+    docs = read_documents(_read(path, "attestation file"), where=path)
+    verdict = judge_artifact(Path(args.file).name, data, docs, policies, now=datetime.now(UTC))
+    sys.stdout.write(render_json([verdict]) if args.output == "json" else render_text([verdict]))
     return exit_code([verdict])
 
 

@@ -1,0 +1,98 @@
+"""Judge a file against ArtifactPolicies: its attestations, each policy's authorities, the
+same evaluation as an image.
+
+The order is the contract:
+
+1. the policies that judge the file are those whose `spec.artifacts` match its base name;
+   none matching is the set's `noMatch` (deny by default), as for images;
+2. every attestation document (a bundle, a DSSE envelope, a line of an `.intoto.jsonl`) is
+   tried with every authority of the policy, each trust it offers (each key; each keyless
+   identity over its trusted root): it counts for the first that verifies it, or is
+   recorded as rejected with the reason of each attempt;
+3. `policy.evaluate` judges the evidence: `attestations.<name>.present`, the provenance and
+   vulnerability rules, the CEL conditions, with the same check ids as for an image. The
+   statement's subject must name the file on every digest algorithm they share.
+
+Trusted roots are read once per path; an unreadable one is an input error about the policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from slsacheck._reason import one_line
+from slsacheck.errors import Error
+from slsacheck.models.digest import ArtifactDigests, Digest
+from slsacheck.models.evidence import Evidence, Rejected, VerifiedAttestation
+from slsacheck.models.verdict import Verdict
+from slsacheck.policy.authority import Authority, KeyAuthority
+from slsacheck.policy.evaluate import evaluate, no_match_verdict, verdict
+from slsacheck.policy.model import Policy, PolicySet
+from slsacheck.signing.identity import Identity
+from slsacheck.signing.keys import load_public_key
+from slsacheck.verify.authorities import TrustRoots
+from slsacheck.verify.blob_attestation import BlobTrust, verify_document
+
+__all__ = ["judge_artifact"]
+
+
+def _trusts(authority: Authority, roots: TrustRoots) -> Iterator[BlobTrust]:
+    root = roots.get(authority.trusted_root) if authority.trusted_root is not None else None
+    if isinstance(authority, KeyAuthority):
+        for pem in authority.public_keys:
+            key = load_public_key(pem, where=f"a key of authority {authority.name}")
+            yield BlobTrust(public_key=key, trusted_root=root, tlog=authority.tlog)
+        return
+    for spec in authority.identities:
+        identity = Identity(issuer=spec.issuer, subject=spec.subject, issuer_regexp=spec.issuer_regexp,
+                            subject_regexp=spec.subject_regexp)
+        # Without requireTlog a bare keyless envelope may count, its certificate checked now;
+        # the signer then says no log vouched for it.
+        yield BlobTrust(identity=identity, trusted_root=root, insecure_ignore_tlog=not authority.require_tlog)
+
+
+def _evidence(name: str, data: bytes, docs: Sequence[tuple[str, Any]], policy: Policy, *, roots: TrustRoots,
+              now: datetime) -> Evidence:
+    attestations: list[VerifiedAttestation] = []
+    rejected: list[Rejected] = []
+    trusts = [(auth.name, trust) for auth in policy.authorities.values() for trust in _trusts(auth, roots)]
+    for source, doc in docs:
+        reasons: list[str] = []
+        for authority, trust in trusts:
+            try:
+                att = verify_document(doc, data, source=source, trust=trust, now=now)
+            except Error as exc:
+                reasons.append(f"{authority}: {one_line(exc)}")
+                continue
+            attestations.append(VerifiedAttestation(authority, att.signer, source, att.predicate_type, att.statement))
+            break
+        else:
+            rejected.append(Rejected("attestation", source, "; ".join(dict.fromkeys(reasons))[:600]))
+    return Evidence(image=name, digest=Digest.of(data), attestations=attestations, rejected=rejected,
+                    artifact=ArtifactDigests(data))
+
+
+def judge_artifact(name: str, data: bytes, docs: Sequence[tuple[str, Any]], policies: PolicySet, *,
+                   now: datetime) -> Verdict:
+    """The Verdict on the file `name` (its bytes `data`) by the ArtifactPolicies that match it."""
+    digest = Digest.of(data)
+    matching = policies.matching_artifact(name)
+    if not matching:
+        return no_match_verdict(name, digest, policies.no_match)
+    roots = TrustRoots()
+    for policy in matching:
+        roots.prepare(policy.authorities)
+    checks = []
+    evidence: dict[str, Any] = {}
+    for policy in matching:
+        found = _evidence(name, data, docs, policy, roots=roots, now=now)
+        checks += evaluate(policy, found, now=now)
+        evidence[policy.name] = {
+            "attestations": [{"source": a.source, "authority": a.authority, "signer": a.signer.describe(),
+                              "predicateType": a.predicate_type, "tlog": a.signer.tlog} for a in found.attestations],
+            "rejected": [{"source": r.source, "reason": r.reason} for r in found.rejected],
+        }
+    return replace(verdict(name, digest, matching, checks), evidence=evidence)

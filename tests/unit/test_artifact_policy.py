@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from slsacheck.policy.explain import explain_policy
 from slsacheck.policy.load import load_policies
 from slsacheck.policy.problems import PolicyLoadError
 from slsacheck.signing.dsse import pae
@@ -87,6 +88,7 @@ def test_the_loader_keeps_the_two_kinds_apart(files: dict[str, Path]) -> None:
     policy = _policy(files["dir"], files["release.pub"], include="**")
     loaded = load_policies([policy])
     assert loaded.matching_artifact("app.tgz") and not loaded.matching("registry.example.com/app:v1")
+    assert "Judges files named **" in explain_policy(loaded.policies[0])
     for extra in ("  signatures:\n    authorities: [release-key]", "  images:\n    include: ['**']"):
         bad = _policy(files["dir"], files["release.pub"], extra=extra)
         with pytest.raises(PolicyLoadError, match="an ArtifactPolicy"):

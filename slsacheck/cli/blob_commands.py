@@ -106,13 +106,31 @@ def _verifier_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", choices=["text", "json"], default="text")
 
 
-def _read(path: str, what: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
+# Evidence files (bundles, signatures, envelopes, .intoto.jsonl) are read whole: a cap keeps a
+# wrong path (the artifact given as the bundle, a device) from filling memory. Artifacts are not
+# capped: they are what the user asked to check.
+MAX_EVIDENCE_FILE = 32 * 1024 * 1024
+
+
+def _read(path: str, what: str, *, limit: int | None = None) -> bytes:
     try:
-        return Path(path).read_bytes()
+        if path == "-":
+            data = sys.stdin.buffer.read(limit + 1 if limit is not None else -1)
+        elif limit is not None:
+            with Path(path).open("rb") as handle:
+                data = handle.read(limit + 1)
+        else:
+            data = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {what} {path}: {exc.strerror}", hint="check the path") from None
+    if limit is not None and len(data) > limit:
+        raise InputError(f"{what} {path} is too large", expected=f"at most {limit} bytes",
+                         found=f"more than {limit} bytes", hint=f"check that {path} is the {what}")
+    return data
+
+
+def _evidence(path: str, what: str) -> bytes:
+    return _read(path, what, limit=MAX_EVIDENCE_FILE)
 
 
 def _write(path: str, data: bytes, what: str) -> None:
@@ -208,7 +226,7 @@ def _trust(args: argparse.Namespace) -> tuple[PublicKey | None, Identity | None,
         identity = Identity(issuer=args.certificate_oidc_issuer, subject=args.certificate_identity,
                             issuer_regexp=args.certificate_oidc_issuer_regexp,
                             subject_regexp=args.certificate_identity_regexp)
-    key = load_public_key(_read(args.key, "key"), where=args.key) if args.key else None
+    key = load_public_key(_evidence(args.key, "key"), where=args.key) if args.key else None
     return key, identity, root
 
 
@@ -223,11 +241,19 @@ def _verify_blob(args: argparse.Namespace) -> int:
     key, identity, root = _trust(args)
     data = _read(args.file, "file")
     if args.bundle is not None:
-        raw = _read(args.bundle, "bundle")
+        raw = _evidence(args.bundle, "bundle")
         doc = load_object(raw, not_json=lambda exc: InputError(f"--bundle {args.bundle} is not JSON ({exc})"),
                           not_object=lambda v: InputError(f"--bundle {args.bundle} is not a JSON object"))
         if blob.is_cosign_blob_bundle(doc):
             parts = blob.parse_cosign_blob_bundle(doc, where=f"--bundle {args.bundle}")
+            if key is None and parts.certificate_pem is None:
+                from slsacheck.errors import VerificationError  # noqa: PLC0415
+
+                raise VerificationError(
+                    "the bundle carries no certificate: it was signed with a key",
+                    expected="a `cert` to check the identity against", found="none",
+                    hint="verify it with --key PUB",
+                )
             result = blob.verify_blob_signature(
                 data, parts.signature, certificate_pem=None if key else parts.certificate_pem,
                 rekor_bundle=parts.rekor_bundle, public_key=key, identity=identity, trusted_root=root,
@@ -247,10 +273,11 @@ def _verify_blob(args: argparse.Namespace) -> int:
         notes = ((f"{verified.tlog_unchecked} transparency-log entry(ies) not checked; the key alone vouches",)
                  if verified.tlog_unchecked else ())
         return _report_blob(args, verified.signer, verified.tlog_entries, notes, "Sigstore bundle")
-    signature = blob.read_signature(_read(args.signature, "signature"), where=f"--signature {args.signature}")
+    signature = blob.read_signature(_evidence(args.signature, "signature"), where=f"--signature {args.signature}")
     cert = None
     if args.certificate is not None:
-        cert = blob.read_certificates(_read(args.certificate, "certificate"), where=f"--certificate {args.certificate}")
+        cert = blob.read_certificates(_evidence(args.certificate, "certificate"),
+                                      where=f"--certificate {args.certificate}")
     if key is None and cert is None:
         raise InputError("a keyless detached signature needs --certificate FILE",
                          hint="pass the certificate written by sign-blob --output-certificate, or use --bundle")
@@ -291,7 +318,7 @@ def _verify_blob_attestation(args: argparse.Namespace) -> int:
     rules = _provenance_rules(args)
     key, identity, root = _trust(args)
     data = _read(args.file, "file")
-    docs = read_documents(_read(path, "attestation file"), where=path)
+    docs = read_documents(_evidence(path, "attestation file"), where=path)
     trust = BlobTrust(public_key=key, identity=identity, trusted_root=root, tlog=args.tlog,
                       insecure_ignore_tlog=args.insecure_ignore_tlog)
     now = datetime.now(UTC)
@@ -346,16 +373,20 @@ def _judge_with_policies(args: argparse.Namespace, path: str) -> int:
     from slsacheck.verify.gate import exit_code  # noqa: PLC0415
     from slsacheck.verify.report import render_json, render_text  # noqa: PLC0415
 
-    given = [flag for flag, value in (("--key", args.key), ("--certificate-identity", args.certificate_identity),
-                                      ("--certificate-identity-regexp", args.certificate_identity_regexp),
-                                      ("--builder-id", args.builder_id), ("--source-uri", args.source_uri),
-                                      ("--type", args.type)) if value]
+    flags = {"--key": args.key, "--certificate-identity": args.certificate_identity,
+             "--certificate-identity-regexp": args.certificate_identity_regexp,
+             "--certificate-oidc-issuer": args.certificate_oidc_issuer,
+             "--certificate-oidc-issuer-regexp": args.certificate_oidc_issuer_regexp,
+             "--trusted-root": args.trusted_root, "--insecure-ignore-tlog": args.insecure_ignore_tlog,
+             "--builder-id": args.builder_id, "--source-uri": args.source_uri, "--source-tag": args.source_tag,
+             "--source-branch": args.source_branch, "--type": args.type}
+    given = [flag for flag, value in flags.items() if value]
     if given:
         raise InputError(f"--policy decides who signs and what provenance must say; {', '.join(given)} "
                          "cannot be combined with it", hint="put the key, identity and rules in the ArtifactPolicy")
     policies = load_policies(args.policy, no_match=args.no_match)
     data = _read(args.file, "file")
-    docs = read_documents(_read(path, "attestation file"), where=path)
+    docs = read_documents(_evidence(path, "attestation file"), where=path)
     verdict = judge_artifact(Path(args.file).name, data, docs, policies, now=datetime.now(UTC))
     sys.stdout.write(render_json([verdict]) if args.output == "json" else render_text([verdict]))
     return exit_code([verdict])

@@ -367,3 +367,65 @@ def test_tekton_artifact_outputs_close_the_loop(cli: Cli, files: dict[str, Path]
     assert ok.code == 0, ok.out
     assert cli(*base, "--source-uri", "git.example.com/team/other", str(files["app"])).code == 1
     assert cli(*base, str(files["evil"])).code == 1
+
+
+def test_key_signed_cosign_blob_bundle_with_a_set_follows_the_tlog_rule(cli: Cli, files: dict[str, Path],
+                                                                       sigstore: tuple[PrivateSigstore, Path]) -> None:
+    """`cosign sign-blob --key --bundle` (cosign 2) logs by default: the SET is checked when a
+    trust root is given, ignored (and said so) otherwise; a SET of another signature fails."""
+    ps, root = sigstore
+    data = files["app"].read_bytes()
+    private = load_private_key(files["release"].read_bytes(), password=lambda: b"")
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    signature = private.sign(data, ec.ECDSA(hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    good = {"base64Signature": base64.b64encode(signature).decode(),
+            "rekorBundle": ps.rekor_set(hashedrekord(signature, data, private.public_key()), now)}
+    path = files["dir"] / "app.bundle"
+    path.write_text(json.dumps(good))
+    key = ["--key", str(files["release.pub"])]
+    checked = cli("verify-blob", "--bundle", str(path), *key, "--trusted-root", str(root), "--output", "json",
+                  str(files["app"]))
+    assert checked.code == 0 and checked.json()["tlogEntriesVerified"] == 1, checked.err
+    unchecked = cli("verify-blob", "--bundle", str(path), *key, str(files["app"]))
+    assert unchecked.code == 0 and "not checked" in unchecked.err
+    other = private.sign(b"another file", ec.ECDSA(hashes.SHA256()))
+    path.write_text(json.dumps(dict(good, rekorBundle=ps.rekor_set(
+        hashedrekord(other, b"another file", private.public_key()), now))))
+    forged = cli("verify-blob", "--bundle", str(path), *key, "--trusted-root", str(root), str(files["app"]))
+    assert forged.code == 1
+    keyless = cli("verify-blob", "--bundle", str(path), *_identity(root), str(files["app"]))
+    assert keyless.code == 1 and "signed with a key" in keyless.err
+
+
+def test_tekton_artifact_uri_in_slsa_v02_closes_the_loop(cli: Cli, files: dict[str, Path], tmp_path: Path) -> None:
+    """Chains' ARTIFACT_URI/ARTIFACT_DIGEST are subjects of SLSA v0.2 provenance (in v1 they are
+    byproducts): generate v0.2, attest-blob, verify the file with the v0.2 builder id."""
+    digest = "sha256:" + hashlib.sha256(files["app"].read_bytes()).hexdigest()
+    run = taskrun([{"name": "ARTIFACT_URI", "value": "https://files.example.com/app.tgz"},
+                   {"name": "ARTIFACT_DIGEST", "value": digest}])
+    (tmp_path / "taskrun.json").write_text(json.dumps(run))
+    stmt = tmp_path / "statement.json"
+    made = cli("provenance", "generate", "--run", str(tmp_path / "taskrun.json"), "--format", "slsa-v0.2",
+               "--output", str(stmt))
+    assert made.code == 0, made.err
+    bundle = tmp_path / "app.att.json"
+    assert cli("attest-blob", "--key", str(files["release"]), "--predicate", str(stmt), "--bundle", str(bundle),
+               str(files["app"])).code == 0
+    builder = json.loads(stmt.read_text())["predicate"]["builder"]["id"]
+    base = ["verify-blob-attestation", "--bundle", str(bundle), "--key", str(files["release.pub"]),
+            "--type", "slsaprovenance02"]
+    ok = cli(*base, "--builder-id", builder, "--source-uri", "git.example.com/team/app", str(files["app"]))
+    assert ok.code == 0, ok.out
+    assert cli(*base, "--builder-id", "https://tekton.dev/chains/v2", str(files["app"])).code == 1
+    assert cli(*base, str(files["evil"])).code == 1
+
+
+def test_evidence_files_are_size_capped(cli: Cli, files: dict[str, Path]) -> None:
+    big = files["dir"] / "big.json"
+    with big.open("wb") as out:
+        out.truncate(33 * 1024 * 1024)
+    run = cli("verify-blob", "--bundle", str(big), "--key", str(files["release.pub"]), str(files["app"]))
+    assert run.code == 2 and "too large" in run.err
+    att = cli("verify-blob-attestation", "--bundle", str(big), "--key", str(files["release.pub"]), str(files["app"]))
+    assert att.code == 2 and "too large" in att.err

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from slsacheck.errors import InputError
 
 if TYPE_CHECKING:
+    from slsacheck.models.digest import ArtifactDigests
     from slsacheck.models.verdict import Check
     from slsacheck.signing.identity import Identity
     from slsacheck.signing.trust import PublicKey, TrustedRoot
@@ -80,7 +81,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-match", choices=["deny", "warn", "allow"], default=None,
                    help="what a file no ArtifactPolicy matches gets (default: the policies' noMatch, else deny)")
     _verifier_flags(p)
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE_OR_DIGEST",
+                   help="the file, or without --policy its digest: sha256:<hex>, sha512:<hex>, ... (the statement's "
+                   "subject is compared on the algorithms it shares with it)")
     p.set_defaults(func=_verify_blob_attestation)
 
 
@@ -303,8 +306,8 @@ def _verify_blob_attestation(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime  # noqa: PLC0415
 
     from slsacheck.errors import Error  # noqa: PLC0415
-    from slsacheck.models.digest import Digest  # noqa: PLC0415
     from slsacheck.models.verdict import Check, Outcome, Verdict  # noqa: PLC0415
+    from slsacheck.verify.artifact import attestation_entry  # noqa: PLC0415
     from slsacheck.verify.blob_attestation import BlobTrust, read_documents, verify_document  # noqa: PLC0415
     from slsacheck.verify.gate import exit_code  # noqa: PLC0415
 
@@ -317,21 +320,22 @@ def _verify_blob_attestation(args: argparse.Namespace) -> int:
     wanted = _wanted_type(args.type)
     rules = _provenance_rules(args)
     key, identity, root = _trust(args)
-    data = _read(args.file, "file")
+    target = _artifact(args.file)
     docs = read_documents(_evidence(path, "attestation file"), where=path)
     trust = BlobTrust(public_key=key, identity=identity, trusted_root=root, tlog=args.tlog,
                       insecure_ignore_tlog=args.insecure_ignore_tlog)
     now = datetime.now(UTC)
+    who = f"--key {args.key}" if key is not None else "--certificate-identity"
     accepted: list[BlobAttestation] = []
-    refused: list[str] = []
+    refused: list[tuple[str, str]] = []
     for source, doc in docs:
         try:
-            att = verify_document(doc, data, source=source, trust=trust, now=now)
+            att = verify_document(doc, target, source=source, trust=trust, now=now)
         except Error as exc:
-            refused.append(f"{source}: {exc.message}")
+            refused.append((source, exc.message))
             continue
         if wanted is not None and att.predicate_type != wanted:
-            refused.append(f"{source}: predicate type {att.predicate_type}, not {wanted}")
+            refused.append((source, f"predicate type {att.predicate_type}, not {wanted}"))
             continue
         accepted.append(att)
     present = Check(
@@ -339,8 +343,8 @@ def _verify_blob_attestation(args: argparse.Namespace) -> int:
         Outcome.PASS if accepted else Outcome.FAIL,
         expected=f"an attestation{f' of type {wanted}' if wanted else ''} about {Path(args.file).name}, signed by "
         + (f"key {args.key}" if key is not None else "the identity given"),
-        found="; ".join([f"{a.source} by {a.signer.describe()}" for a in accepted] + [f"rejected {r}" for r in refused])
-        or "none",
+        found="; ".join([f"{a.source} by {a.signer.describe()}" for a in accepted]
+                        + [f"rejected {source}: {reason}" for source, reason in refused]) or "none",
         hint=None if accepted else "check that the attestation is about this file and signed by this key or identity",
     )
     checks: list[Check] = [present]
@@ -348,12 +352,17 @@ def _verify_blob_attestation(args: argparse.Namespace) -> int:
         checks += _provenance_checks(rules, accepted, now)
     verdict = Verdict(
         image=args.file,
-        digest=str(Digest.of(data)),
+        digest=str(target.given) if target.given is not None else f"sha256:{target.hex('sha256')}",
         policies=("command-line flags",),
         checks=checks,
-        evidence={"attestations": [{"source": a.source, "signer": a.signer.describe(),
-                                    "predicateType": a.predicate_type, "tlog": a.signer.tlog,
-                                    "notChecked": list(a.unchecked)} for a in accepted]},
+        evidence={"attestations": {
+            "found": len(docs),
+            "verified": [
+                {**attestation_entry(a.source, a.predicate_type, a.signer, who), "notChecked": list(a.unchecked)}
+                for a in accepted
+            ],
+            "rejected": [{"source": source, "reason": reason} for source, reason in refused],
+        }},
     )
     from slsacheck.verify.report import render_json, render_text  # noqa: PLC0415
 
@@ -362,6 +371,15 @@ def _verify_blob_attestation(args: argparse.Namespace) -> int:
         for note in a.unchecked:
             print(f"note: {a.source}: {note}", file=sys.stderr)
     return exit_code([verdict])
+
+
+def _artifact(text: str) -> ArtifactDigests:
+    """The file, or a digest of it (`sha512:<hex>`, as npm names packages)."""
+    from slsacheck.models.digest import ArtifactDigests  # noqa: PLC0415
+    from slsacheck.signing.bundle import parse_digest_or_none  # noqa: PLC0415
+
+    digest = parse_digest_or_none(text)
+    return ArtifactDigests(given=digest) if digest is not None else ArtifactDigests(_read(text, "file"))
 
 
 def _judge_with_policies(args: argparse.Namespace, path: str) -> int:
@@ -384,6 +402,11 @@ def _judge_with_policies(args: argparse.Namespace, path: str) -> int:
     if given:
         raise InputError(f"--policy decides who signs and what provenance must say; {', '.join(given)} "
                          "cannot be combined with it", hint="put the key, identity and rules in the ArtifactPolicy")
+    from slsacheck.models.digest import looks_like_digest  # noqa: PLC0415
+
+    if looks_like_digest(args.file):
+        raise InputError("an ArtifactPolicy judges a file by its name and bytes, not a digest",
+                         found=args.file, hint="pass the file itself")
     policies = load_policies(args.policy, no_match=args.no_match)
     data = _read(args.file, "file")
     docs = read_documents(_evidence(path, "attestation file"), where=path)

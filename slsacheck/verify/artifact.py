@@ -26,7 +26,7 @@ from typing import Any
 from slsacheck._reason import one_line
 from slsacheck.errors import Error
 from slsacheck.models.digest import ArtifactDigests, Digest
-from slsacheck.models.evidence import Evidence, Rejected, VerifiedAttestation
+from slsacheck.models.evidence import Evidence, Rejected, SignerInfo, VerifiedAttestation
 from slsacheck.models.verdict import Verdict
 from slsacheck.policy.authority import Authority, KeyAuthority
 from slsacheck.policy.evaluate import evaluate, no_match_verdict, verdict
@@ -36,7 +36,7 @@ from slsacheck.signing.keys import load_public_key
 from slsacheck.verify.authorities import TrustRoots
 from slsacheck.verify.blob_attestation import BlobTrust, verify_document
 
-__all__ = ["judge_artifact"]
+__all__ = ["attestation_entry", "judge_artifact"]
 
 
 def _trusts(authority: Authority, roots: TrustRoots) -> Iterator[BlobTrust]:
@@ -59,11 +59,12 @@ def _evidence(name: str, data: bytes, docs: Sequence[tuple[str, Any]], policy: P
     attestations: list[VerifiedAttestation] = []
     rejected: list[Rejected] = []
     trusts = [(auth.name, trust) for auth in policy.authorities.values() for trust in _trusts(auth, roots)]
+    target = ArtifactDigests(data)
     for source, doc in docs:
         reasons: list[str] = []
         for authority, trust in trusts:
             try:
-                att = verify_document(doc, data, source=source, trust=trust, now=now)
+                att = verify_document(doc, target, source=source, trust=trust, now=now)
             except Error as exc:
                 reasons.append(f"{authority}: {one_line(exc)}")
                 continue
@@ -72,7 +73,7 @@ def _evidence(name: str, data: bytes, docs: Sequence[tuple[str, Any]], policy: P
         else:
             rejected.append(Rejected("attestation", source, "; ".join(dict.fromkeys(reasons))[:600]))
     return Evidence(image=name, digest=Digest.of(data), attestations=attestations, rejected=rejected,
-                    artifact=ArtifactDigests(data))
+                    artifact=target)
 
 
 def judge_artifact(name: str, data: bytes, docs: Sequence[tuple[str, Any]], policies: PolicySet, *,
@@ -86,13 +87,21 @@ def judge_artifact(name: str, data: bytes, docs: Sequence[tuple[str, Any]], poli
     for policy in matching:
         roots.prepare(policy.authorities)
     checks = []
-    evidence: dict[str, Any] = {}
+    verified: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
     for policy in matching:
         found = _evidence(name, data, docs, policy, roots=roots, now=now)
         checks += evaluate(policy, found, now=now)
-        evidence[policy.name] = {
-            "attestations": [{"source": a.source, "authority": a.authority, "signer": a.signer.describe(),
-                              "predicateType": a.predicate_type, "tlog": a.signer.tlog} for a in found.attestations],
-            "rejected": [{"source": r.source, "reason": r.reason} for r in found.rejected],
-        }
-    return replace(verdict(name, digest, matching, checks), evidence=evidence)
+        # Authority names are per policy: qualified when several policies judged the file.
+        prefix = f"{policy.name}/" if len(matching) > 1 else ""
+        verified += [attestation_entry(a.source, a.predicate_type, a.signer, prefix + a.authority)
+                     for a in found.attestations]
+        rejected += [{"source": r.source, "reason": r.reason} for r in found.rejected]
+    section = {"found": len(docs), "verified": verified, "rejected": rejected}
+    return replace(verdict(name, digest, matching, checks), evidence={"attestations": section})
+
+
+def attestation_entry(source: str, predicate_type: str, signer: SignerInfo, authority: str) -> dict[str, Any]:
+    """One verified attestation as a verdict's evidence lists it (the image gate's shape)."""
+    return {"source": source, "predicateType": predicate_type, "signer": signer.describe(), "authority": authority,
+            "tlog": signer.tlog}

@@ -96,13 +96,14 @@ def read_documents(data: bytes, *, where: str) -> list[tuple[str, Any]]:
 
 def verify_document(
     doc: Any,
-    artifact: bytes,
+    artifact: ArtifactDigests,
     *,
     source: str,
     trust: BlobTrust,
     now: datetime | None = None,
 ) -> BlobAttestation:
-    """Verify one document about `artifact`; raise `Error` saying why it does not count."""
+    """Verify one document about `artifact` (a file's bytes, or one digest of it, e.g. npm's
+    sha512); raise `Error` saying why it does not count."""
     if isinstance(doc, Error):
         raise doc
     if not isinstance(doc, Mapping):
@@ -118,9 +119,11 @@ def verify_document(
                      found="keys " + ", ".join(sorted(str(k) for k in doc)[:8]))
 
 
-def _bundle(doc: Mapping[str, Any], artifact: bytes, source: str, trust: BlobTrust, now: datetime) -> BlobAttestation:
+def _bundle(
+    doc: Mapping[str, Any], artifact: ArtifactDigests, source: str, trust: BlobTrust, now: datetime
+) -> BlobAttestation:
     key = trust.public_key
-    result = verify_bundle(doc, artifact=artifact, identity=trust.identity, public_key=key,
+    result = verify_bundle(doc, artifact=artifact.data, digest=artifact.given, identity=trust.identity, public_key=key,
                            trusted_root=trust.trusted_root, tlog=trust.tlog, now=now)
     if result.kind != "dsse" or result.statement_json is None:
         raise VerificationError(
@@ -145,7 +148,7 @@ def _bundle(doc: Mapping[str, Any], artifact: bytes, source: str, trust: BlobTru
 
 
 def _envelope(
-    doc: Mapping[str, Any], artifact: bytes, source: str, trust: BlobTrust, now: datetime
+    doc: Mapping[str, Any], artifact: ArtifactDigests, source: str, trust: BlobTrust, now: datetime
 ) -> BlobAttestation:
     envelope = Envelope.from_json(doc, where=source)
     if not envelope.signatures:
@@ -157,7 +160,7 @@ def _envelope(
     statement = _bundle_doc.check_statement(
         _bundle_doc.Content(kind="dsse", signature=envelope.signatures[0].sig, payload_type=envelope.payload_type,
                             payload=envelope.payload),
-        ArtifactDigests(artifact),
+        artifact,
     )
     return BlobAttestation(source, signer, _predicate_type(statement), statement, unchecked)
 

@@ -202,7 +202,7 @@ spec:
     lax = cli("verify-blob-attestation", "--bundle", str(doc), "--policy", policy(False), "--output", "json",
               str(files["app"]))
     assert lax.code == 0, lax.out
-    assert lax.json()["evidence"]["keyless-files"]["attestations"][0]["tlog"] is False
+    assert lax.json()["evidence"]["attestations"]["verified"][0]["tlog"] is False
     other = cli("verify-blob-attestation", "--bundle", str(doc), "--policy",
                 policy(False, "https://kubernetes.io/namespaces/ci/serviceaccounts/other"), str(files["app"]))
     assert other.code == 1

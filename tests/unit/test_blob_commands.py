@@ -429,3 +429,25 @@ def test_evidence_files_are_size_capped(cli: Cli, files: dict[str, Path]) -> Non
     assert run.code == 2 and "too large" in run.err
     att = cli("verify-blob-attestation", "--bundle", str(big), "--key", str(files["release.pub"]), str(files["app"]))
     assert att.code == 2 and "too large" in att.err
+
+
+def test_real_npm_provenance_by_its_sha512_with_slsa_verifier_flags(cli: Cli) -> None:
+    """sigstore-go's sigstore-js 2.0.0 npm provenance (bundle v0.1, subject sha512 only), as its
+    own tests verify it, then judged as slsa-verifier's verify-artifact judges provenance."""
+    go = "realworld/sigstore__sigstore-go/pkg/testing/data"
+    bundle = shared_file(f"{go}/bundles/sigstore.js@2.0.0-provenance.sigstore.json")
+    root = shared_file(f"{go}/trusted-roots/public-good.json")
+    statement = json.loads(base64.b64decode(json.loads(bundle.read_text())["dsseEnvelope"]["payload"]))
+    digest = "sha512:" + statement["subject"][0]["digest"]["sha512"]
+    base = ["verify-blob-attestation", "--bundle", str(bundle), "--trusted-root", str(root),
+            "--certificate-identity", "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml"
+            "@refs/heads/main", "--certificate-oidc-issuer", "https://token.actions.githubusercontent.com"]
+    ok = cli(*base, "--builder-id", "https://github.com/actions/runner/github-hosted",
+             "--source-uri", "github.com/sigstore/sigstore-js", "--source-branch", "main", digest)
+    assert ok.code == 0, ok.out
+    assert cli(*base, "--source-uri", "github.com/sigstore/sigstore-js", "--source-branch", "dev", digest).code == 1
+    assert cli(*base, "--source-uri", "github.com/evil/sigstore-js", digest).code == 1
+    flipped = "sha512:" + ("0" if digest[7] != "0" else "1") + digest[8:]
+    assert cli(*base, flipped).code == 1
+    # A sha256 digest cannot stand for a sha512-only subject: nothing is shared.
+    assert cli(*base, "sha256:" + "ab" * 32).code == 1

@@ -235,3 +235,21 @@ def test_tekton_artifact_outputs_against_an_artifact_policy(cli: Cli, files: dic
     assert _checks(ok)["provenance.source.requireCommit"] == "pass"
     assert cli("verify-blob-attestation", "--bundle", str(bundle), "--policy", str(policy),
                str(files["evil"])).code == 1
+
+
+def test_file_verdicts_follow_the_verdict_schema(cli: Cli, files: dict[str, Path]) -> None:
+    import jsonschema
+
+    from tests.support.env import ROOT
+
+    schema = json.loads((ROOT / "schemas" / "verdict.schema.json").read_text())
+    doc = _jsonl(files["dir"] / "p.jsonl", _envelope(_signer(files["release"]), _statement([_subject(files["app"])])))
+    with_policy = cli("verify-blob-attestation", "--bundle", str(doc), "--policy",
+                      str(_policy(files["dir"], files["release.pub"])), "--output", "json", str(files["app"]))
+    sha384 = "sha384:" + hashlib.sha384(files["app"].read_bytes()).hexdigest()
+    with_flags = cli("verify-blob-attestation", "--bundle", str(doc), "--key", str(files["release.pub"]),
+                     "--builder-id", TEKTON_BUILDER, "--output", "json", sha384)
+    for run in (with_policy, with_flags):
+        jsonschema.validate(run.json(), schema)
+    # The statement names the file by sha256 only: a sha384 digest shares nothing with it.
+    assert with_flags.code == 1 and with_flags.json()["digest"] == sha384

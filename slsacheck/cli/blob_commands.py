@@ -28,10 +28,9 @@ from slsacheck.errors import InputError
 
 if TYPE_CHECKING:
     from slsacheck.models.digest import ArtifactDigests
-    from slsacheck.models.verdict import Check
+    from slsacheck.models.verdict import Verdict
     from slsacheck.signing.identity import Identity
     from slsacheck.signing.trust import PublicKey, TrustedRoot
-    from slsacheck.verify.blob_attestation import BlobAttestation
 
 _TLOG_HELP = ("with --key: require a verified transparency-log entry, verify entries when --trusted-root is given "
               "(default), or ignore them")
@@ -305,10 +304,9 @@ def _report_blob(args: argparse.Namespace, signer: str, tlog: int, unchecked: tu
 def _verify_blob_attestation(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime  # noqa: PLC0415
 
-    from slsacheck.errors import Error  # noqa: PLC0415
-    from slsacheck.models.verdict import Check, Outcome, Verdict  # noqa: PLC0415
-    from slsacheck.verify.artifact import attestation_entry  # noqa: PLC0415
-    from slsacheck.verify.blob_attestation import BlobTrust, read_documents, verify_document  # noqa: PLC0415
+    from slsacheck.policy.artifact_flags import ProvenanceFlags  # noqa: PLC0415
+    from slsacheck.verify.artifact import judge_with_trust  # noqa: PLC0415
+    from slsacheck.verify.blob_attestation import BlobTrust, read_documents  # noqa: PLC0415
     from slsacheck.verify.gate import exit_code  # noqa: PLC0415
 
     if (args.bundle is None) == (args.signature is None):
@@ -318,59 +316,27 @@ def _verify_blob_attestation(args: argparse.Namespace) -> int:
     if args.policy:
         return _judge_with_policies(args, path)
     wanted = _wanted_type(args.type)
-    rules = _provenance_rules(args)
+    rules = ProvenanceFlags(args.builder_id, args.source_uri, args.source_tag, args.source_branch).rules()
     key, identity, root = _trust(args)
     target = _artifact(args.file)
     docs = read_documents(_evidence(path, "attestation file"), where=path)
     trust = BlobTrust(public_key=key, identity=identity, trusted_root=root, tlog=args.tlog,
                       insecure_ignore_tlog=args.insecure_ignore_tlog)
-    now = datetime.now(UTC)
-    who = f"--key {args.key}" if key is not None else "--certificate-identity"
-    accepted: list[BlobAttestation] = []
-    refused: list[tuple[str, str]] = []
-    for source, doc in docs:
-        try:
-            att = verify_document(doc, target, source=source, trust=trust, now=now)
-        except Error as exc:
-            refused.append((source, exc.message))
-            continue
-        if wanted is not None and att.predicate_type != wanted:
-            refused.append((source, f"predicate type {att.predicate_type}, not {wanted}"))
-            continue
-        accepted.append(att)
-    present = Check(
-        "attestations.present",
-        Outcome.PASS if accepted else Outcome.FAIL,
-        expected=f"an attestation{f' of type {wanted}' if wanted else ''} about {Path(args.file).name}, signed by "
-        + (f"key {args.key}" if key is not None else "the identity given"),
-        found="; ".join([f"{a.source} by {a.signer.describe()}" for a in accepted]
-                        + [f"rejected {source}: {reason}" for source, reason in refused]) or "none",
-        hint=None if accepted else "check that the attestation is about this file and signed by this key or identity",
+    verdict, accepted = judge_with_trust(
+        args.file, target, docs, trust, signer=f"--key {args.key}" if key is not None else "--certificate-identity",
+        predicate_type=wanted, rules=rules, now=datetime.now(UTC),
     )
-    checks: list[Check] = [present]
-    if rules is not None and accepted:
-        checks += _provenance_checks(rules, accepted, now)
-    verdict = Verdict(
-        image=args.file,
-        digest=str(target.given) if target.given is not None else f"sha256:{target.hex('sha256')}",
-        policies=("command-line flags",),
-        checks=checks,
-        evidence={"attestations": {
-            "found": len(docs),
-            "verified": [
-                {**attestation_entry(a.source, a.predicate_type, a.signer, who), "notChecked": list(a.unchecked)}
-                for a in accepted
-            ],
-            "rejected": [{"source": source, "reason": reason} for source, reason in refused],
-        }},
-    )
-    from slsacheck.verify.report import render_json, render_text  # noqa: PLC0415
-
-    sys.stdout.write(render_json([verdict]) if args.output == "json" else render_text([verdict]))
+    _print_verdict(verdict, args.output)
     for a in accepted:
         for note in a.unchecked:
             print(f"note: {a.source}: {note}", file=sys.stderr)
     return exit_code([verdict])
+
+
+def _print_verdict(verdict: Verdict, output: str) -> None:
+    from slsacheck.verify.report import render_json, render_text  # noqa: PLC0415
+
+    sys.stdout.write(render_json([verdict]) if output == "json" else render_text([verdict]))
 
 
 def _artifact(text: str) -> ArtifactDigests:
@@ -389,7 +355,6 @@ def _judge_with_policies(args: argparse.Namespace, path: str) -> int:
     from slsacheck.verify.artifact import judge_artifact  # noqa: PLC0415
     from slsacheck.verify.blob_attestation import read_documents  # noqa: PLC0415
     from slsacheck.verify.gate import exit_code  # noqa: PLC0415
-    from slsacheck.verify.report import render_json, render_text  # noqa: PLC0415
 
     flags = {"--key": args.key, "--certificate-identity": args.certificate_identity,
              "--certificate-identity-regexp": args.certificate_identity_regexp,
@@ -411,7 +376,7 @@ def _judge_with_policies(args: argparse.Namespace, path: str) -> int:
     data = _read(args.file, "file")
     docs = read_documents(_evidence(path, "attestation file"), where=path)
     verdict = judge_artifact(Path(args.file).name, data, docs, policies, now=datetime.now(UTC))
-    sys.stdout.write(render_json([verdict]) if args.output == "json" else render_text([verdict]))
+    _print_verdict(verdict, args.output)
     return exit_code([verdict])
 
 
@@ -421,58 +386,3 @@ def _wanted_type(name: str | None) -> str | None:
     from slsacheck.attach.predicates import predicate_type  # noqa: PLC0415
 
     return predicate_type(name)
-
-
-def _provenance_rules(args: argparse.Namespace) -> Any:
-    """slsa-verifier's flags as the image policy's provenance rules (None when none is given)."""
-    from slsacheck.policy.globs import GlobError, compile_glob  # noqa: PLC0415
-    from slsacheck.policy.model import ProvenanceRules, SourceRules  # noqa: PLC0415
-
-    if args.source_tag and args.source_branch:
-        raise InputError("give --source-tag or --source-branch, not both", hint="a build runs on one ref")
-    if not any((args.builder_id, args.source_uri, args.source_tag, args.source_branch)):
-        return None
-    if (args.source_tag or args.source_branch) and not args.source_uri:
-        raise InputError("--source-tag/--source-branch need --source-uri", hint="name the repository they are in")
-
-    def glob(flag: str, value: str) -> Any:
-        if any(c in value for c in "*?"):
-            raise InputError(f"{flag} takes an exact value, not a pattern", found=value,
-                             hint="patterns belong in a policy file's provenance rules")
-        try:
-            return compile_glob(value)
-        except GlobError as exc:
-            raise InputError(f"{flag}: {exc}", found=value) from None
-
-    source = None
-    if args.source_uri:
-        uri = args.source_uri.removeprefix("git+")
-        refs: tuple[Any, ...] = ()
-        if args.source_tag:
-            refs = (glob("--source-tag", f"refs/tags/{args.source_tag.removeprefix('refs/tags/')}"),)
-        elif args.source_branch:
-            refs = (glob("--source-branch", f"refs/heads/{args.source_branch.removeprefix('refs/heads/')}"),)
-        source = SourceRules(repositories=(glob("--source-uri", uri),), refs=refs)
-    builders = (glob("--builder-id", args.builder_id),) if args.builder_id else ()
-    return ProvenanceRules(builder_ids=builders, source=source)
-
-
-def _provenance_checks(rules: Any, accepted: list[BlobAttestation], now: Any) -> list[Check]:
-    """The rules over every accepted provenance statement: each must hold for all of them
-    (two signed claims about one file that disagree are a reason to stop)."""
-    from slsacheck.models.verdict import Check, Outcome  # noqa: PLC0415
-    from slsacheck.policy.provenance_facts import provenance_facts  # noqa: PLC0415
-    from slsacheck.policy.provenance_rules import provenance_checks  # noqa: PLC0415
-
-    provenance = [a for a in accepted if "slsa.dev/provenance" in a.predicate_type]
-    if not provenance:
-        return [Check("attestations.provenance.present", Outcome.FAIL, expected="a SLSA provenance attestation",
-                      found=", ".join(sorted({a.predicate_type for a in accepted})),
-                      hint="the provenance flags judge SLSA provenance; pass the provenance file")]
-    merged: dict[str, Check] = {}
-    for att in provenance:
-        for check in provenance_checks(rules, provenance_facts(att.statement), now=now):
-            kept = merged.get(check.id)
-            if kept is None or (kept.outcome is Outcome.PASS and check.outcome is not Outcome.PASS):
-                merged[check.id] = check
-    return list(merged.values())

@@ -27,16 +27,17 @@ from slsacheck._reason import one_line
 from slsacheck.errors import Error
 from slsacheck.models.digest import ArtifactDigests, Digest
 from slsacheck.models.evidence import Evidence, Rejected, SignerInfo, VerifiedAttestation
-from slsacheck.models.verdict import Verdict
+from slsacheck.models.verdict import Check, Outcome, Verdict
+from slsacheck.policy.artifact_flags import checks_over_all
 from slsacheck.policy.authority import Authority, KeyAuthority
 from slsacheck.policy.evaluate import evaluate, no_match_verdict, verdict
-from slsacheck.policy.model import Policy, PolicySet
+from slsacheck.policy.model import Policy, PolicySet, ProvenanceRules
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import load_public_key
 from slsacheck.verify.authorities import TrustRoots
-from slsacheck.verify.blob_attestation import BlobTrust, verify_document
+from slsacheck.verify.blob_attestation import BlobAttestation, BlobTrust, verify_document
 
-__all__ = ["attestation_entry", "judge_artifact"]
+__all__ = ["attestation_entry", "judge_artifact", "judge_with_trust"]
 
 
 def _trusts(authority: Authority, roots: TrustRoots) -> Iterator[BlobTrust]:
@@ -105,3 +106,54 @@ def attestation_entry(source: str, predicate_type: str, signer: SignerInfo, auth
     """One verified attestation as a verdict's evidence lists it (the image gate's shape)."""
     return {"source": source, "predicateType": predicate_type, "signer": signer.describe(), "authority": authority,
             "tlog": signer.tlog}
+
+
+def judge_with_trust(
+    name: str,
+    target: ArtifactDigests,
+    docs: Sequence[tuple[str, Any]],
+    trust: BlobTrust,
+    *,
+    signer: str,
+    predicate_type: str | None,
+    rules: ProvenanceRules | None,
+    now: datetime,
+) -> tuple[Verdict, list[BlobAttestation]]:
+    """The Verdict on a file (or a digest of it) from one key or identity (`signer` names it)
+    and slsa-verifier's flags: `attestations.present`, then the provenance rules over every
+    accepted provenance statement. Returns the accepted attestations too (what they left
+    unchecked is the caller's to say)."""
+    accepted: list[BlobAttestation] = []
+    refused: list[tuple[str, str]] = []
+    for source, doc in docs:
+        try:
+            att = verify_document(doc, target, source=source, trust=trust, now=now)
+        except Error as exc:
+            refused.append((source, one_line(exc)))
+            continue
+        if predicate_type is not None and att.predicate_type != predicate_type:
+            refused.append((source, f"predicate type {att.predicate_type}, not {predicate_type}"))
+            continue
+        accepted.append(att)
+    present = Check(
+        "attestations.present",
+        Outcome.PASS if accepted else Outcome.FAIL,
+        expected=f"an attestation{f' of type {predicate_type}' if predicate_type else ''} about {name}, "
+        f"signed by {signer}",
+        found="; ".join([f"{a.source} by {a.signer.describe()}" for a in accepted]
+                        + [f"rejected {source}: {reason}" for source, reason in refused]) or "none",
+        hint=None if accepted else "check that the attestation is about this file and signed by this key or identity",
+    )
+    checks = [present]
+    if rules is not None and accepted:
+        checks += checks_over_all(rules, [(a.predicate_type, a.statement) for a in accepted], now=now)
+    digest = target.given if target.given is not None else Digest("sha256", target.hex("sha256") or "")
+    section = {
+        "found": len(docs),
+        "verified": [{**attestation_entry(a.source, a.predicate_type, a.signer, signer),
+                      "notChecked": list(a.unchecked)} for a in accepted],
+        "rejected": [{"source": source, "reason": reason} for source, reason in refused],
+    }
+    result = Verdict(image=name, digest=str(digest), policies=("command-line flags",), checks=checks,
+                     evidence={"attestations": section})
+    return result, accepted

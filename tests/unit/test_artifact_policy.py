@@ -253,3 +253,20 @@ def test_file_verdicts_follow_the_verdict_schema(cli: Cli, files: dict[str, Path
         jsonschema.validate(run.json(), schema)
     # The statement names the file by sha256 only: a sha384 digest shares nothing with it.
     assert with_flags.code == 1 and with_flags.json()["digest"] == sha384
+
+
+def test_slsa_verifier_flags_are_exact_values() -> None:
+    from slsacheck.errors import InputError
+    from slsacheck.policy.artifact_flags import ProvenanceFlags
+
+    assert ProvenanceFlags().rules() is None
+    rules = ProvenanceFlags(builder_id=TEKTON_BUILDER, source_uri="git+https://github.com/acme/app",
+                            source_tag="v1.2.0").rules()
+    assert rules is not None and rules.source is not None
+    assert [g.pattern for g in rules.source.refs] == ["refs/tags/v1.2.0"]
+    assert [g.pattern for g in rules.source.repositories] == ["https://github.com/acme/app"]
+    for bad in (ProvenanceFlags(source_uri="github.com/acme/*"), ProvenanceFlags(builder_id="https://b/?"),
+                ProvenanceFlags(source_uri="github.com/acme/app", source_tag="v1", source_branch="main"),
+                ProvenanceFlags(source_tag="v1")):
+        with pytest.raises(InputError):
+            bad.rules()

@@ -40,6 +40,14 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
         "bundle_commands",
         "verify a Sigstore bundle over a file or <algorithm>:<hex> (offline; sigstore-conformance protocol)",
     ),
+    ("sign-blob", "blob_commands", "sign a file: a Sigstore bundle (and optionally a detached signature)"),
+    ("attest-blob", "blob_commands", "attest a file with an in-toto statement: a Sigstore bundle"),
+    ("verify-blob", "blob_commands", "verify a file's signature: a bundle, or a detached signature"),
+    (
+        "verify-blob-attestation",
+        "blob_commands",
+        "verify attestations about a file (bundle, DSSE envelope, .intoto.jsonl) and their provenance",
+    ),
     ("provenance", "provenance_commands", "generate, attest and validate SLSA provenance for Tekton runs"),
     (
         "vuln-predicate",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from slsacheck.models.digest import Digest
+from slsacheck.models.digest import ArtifactDigests, Digest
 
 
 @dataclass(frozen=True)
@@ -87,3 +87,6 @@ class Evidence:
     rejected: Sequence[Rejected] = ()
     # Reasons collection could not complete; any entry makes the verdict fail closed.
     incomplete: Sequence[str] = ()
+    # A file judged by an ArtifactPolicy: its bytes, so that statements are compared on every
+    # digest algorithm they share with it, not on `digest` alone.
+    artifact: ArtifactDigests | None = field(default=None, repr=False, compare=False)

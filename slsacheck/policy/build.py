@@ -125,11 +125,21 @@ class Builder:
     def build(self) -> Policy:
         spec = self.data["spec"]
         spec_defaults = defaults_for(["spec"])
-        images = spec["images"]
-        include = self._compile(("spec", "images", "include"), images["include"], compile_image_glob, "image pattern")
-        exclude = self._compile(
-            ("spec", "images", "exclude"), images.get("exclude", []), compile_image_glob, "image pattern"
-        )
+        kind = self.data.get("kind", "ImagePolicy")
+        if kind == "ArtifactPolicy":
+            files = spec["artifacts"]
+            include = self._compile(("spec", "artifacts", "include"), files["include"], compile_glob, "file pattern")
+            exclude = self._compile(
+                ("spec", "artifacts", "exclude"), files.get("exclude", []), compile_glob, "file pattern"
+            )
+        else:
+            images = spec["images"]
+            include = self._compile(
+                ("spec", "images", "include"), images["include"], compile_image_glob, "image pattern"
+            )
+            exclude = self._compile(
+                ("spec", "images", "exclude"), images.get("exclude", []), compile_image_glob, "image pattern"
+            )
         authorities = self.authorities(spec["authorities"])
         aliases = self.registry_aliases(spec.get("registryAliases", []))
         signatures = self.signatures(spec.get("signatures"), authorities)
@@ -146,6 +156,7 @@ class Builder:
             no_match=spec.get("noMatch", spec_defaults["noMatch"]),
             declared_aliases=aliases,
             canonical={"document": self.data, "keys": self.canonical_keys, "trustedRoots": self.canonical_roots},
+            kind=kind,
         )
         exceptions = self.exceptions(spec.get("exceptions", []), checkids.policy_check_ids(policy))
         return replace(policy, exceptions=exceptions)

@@ -89,8 +89,9 @@ def _attestation(policy: Policy, rule: AttestationRule) -> list[str]:
 
 def explain_policy(policy: Policy) -> str:
     lines = [f"Policy {policy.name}" + (f" ({policy.source})" if policy.source else "")]
+    judged = "files named" if policy.kind == "ArtifactPolicy" else "images matching"
     lines.append(
-        "Judges images matching "
+        f"Judges {judged} "
         + ", ".join(g.pattern for g in policy.include)
         + (" except " + ", ".join(g.pattern for g in policy.exclude) if policy.exclude else "")
         + "."
@@ -98,7 +99,9 @@ def explain_policy(policy: Policy) -> str:
     if policy.mode == "warn":
         lines.append("Mode warn: failures are reported as warnings; evidence that cannot be verified still fails.")
     else:
-        lines.append("Mode enforce: any failing check fails the image.")
+        lines.append("Mode enforce: any failing check fails the " + (
+            "file (verify-blob-attestation --policy; the image gate never applies it)."
+            if policy.kind == "ArtifactPolicy" else "image."))
     lines.append("It requires:")
     if policy.signatures is not None:
         s = policy.signatures

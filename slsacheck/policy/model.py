@@ -27,6 +27,7 @@ from slsacheck.policy.authority import Authority
 from slsacheck.policy.globs import NO_ALIASES, Glob, RegistryAliases, canonical_image_name
 
 Mode = Literal["enforce", "warn"]
+Kind = Literal["ImagePolicy", "ArtifactPolicy"]
 NoMatch = Literal["deny", "warn", "allow"]
 
 # Strictest first: combining several policy files keeps the strictest `noMatch`.
@@ -124,12 +125,22 @@ class Policy:
     # The policy as loaded (defaults applied, key material and trusted-root digests inlined):
     # what `fingerprint` hashes, so two loads of the same content give the same digest.
     canonical: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # An ArtifactPolicy's include/exclude are file-name globs, and the image gate never applies it.
+    kind: Kind = "ImagePolicy"
 
     def canonical_name(self, image: str | ImageRef) -> str:
         return canonical_image_name(image, self.registry_aliases)
 
     def matches(self, image: str | ImageRef) -> bool:
+        if self.kind != "ImagePolicy":
+            return False
         name = self.canonical_name(image)
+        return any(g.match(name) for g in self.include) and not any(g.match(name) for g in self.exclude)
+
+    def matches_artifact(self, name: str) -> bool:
+        """An ArtifactPolicy's say on a file name (as verified: the file's base name)."""
+        if self.kind != "ArtifactPolicy":
+            return False
         return any(g.match(name) for g in self.include) and not any(g.match(name) for g in self.exclude)
 
     def fingerprint(self) -> str:
@@ -143,8 +154,13 @@ class PolicySet:
     no_match: NoMatch = "deny"
 
     def matching(self, image: str | ImageRef) -> list[Policy]:
-        """The policies that judge `image`: chosen by its canonical name (`canonical_image_name`)."""
+        """The policies that judge `image`: chosen by its canonical name (`canonical_image_name`).
+        ArtifactPolicies never judge images."""
         return [p for p in self.policies if p.matches(image)]
+
+    def matching_artifact(self, name: str) -> list[Policy]:
+        """The ArtifactPolicies that judge a file of this name."""
+        return [p for p in self.policies if p.matches_artifact(name)]
 
     def digest(self) -> str:
         """`sha256:<hex>` over the loaded policies (order-independent) and `no_match`."""

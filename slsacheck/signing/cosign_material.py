@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -113,6 +113,7 @@ def verify_cosign_material(
     rfc3161_timestamp: bytes | None = None,
     timestamped: Sequence[bytes] = (),
     now: datetime | None = None,
+    check_signature: Callable[[PublicKey], None] | None = None,
 ) -> VerifiedSigner:
     """Verify one keyless cosign signature; raise `VerificationError` naming the failed check.
 
@@ -122,10 +123,16 @@ def verify_cosign_material(
     `rfc3161_timestamp` is the DER of the layer's timestamp annotation; `timestamped`
     lists the bytes it may cover (default: the signature; a `.att` caller adds the
     envelope blob, which is what cosign stamps).
+    `check_signature` replaces the check of the signature with the certificate's key: a
+    blob signed by a Sigstore client is prehashed with SHA-256 whatever the curve, which
+    a cosign layer's signature is not.
     """
     leaf = _load_certs(certificate_pem, "certificate")[0]
     intermediates = _certs.intermediates_only(_load_certs(chain_pem, "chain") if chain_pem else [])
-    PublicKeyVerifier(signing_key(leaf)).verify(signature, payload)
+    if check_signature is not None:
+        check_signature(signing_key(leaf))
+    else:
+        PublicKeyVerifier(signing_key(leaf)).verify(signature, payload)
 
     now = now or datetime.now(UTC)
     entry = None

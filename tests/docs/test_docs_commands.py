@@ -21,6 +21,7 @@ A command no rule knows fails the test: a new kind of command in the docs needs 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -137,11 +138,35 @@ def _prepare_readme(world: World) -> None:
     shutil.copy(base / "_offline_extras" / "production_trusted_root.json", world.root / "trusted_root.json")
     world.placeholders.update({"ID": case["verify_with"]["certificate_identity"],
                                "URL": case["verify_with"]["certificate_oidc_issuer"]})
+    _prepare_release_file(world.root)
     ca = make_ca(world.root / ".tls")
     served = issue(ca, world.root / ".tls", "webhook")
     shutil.copy(served.cert_path, world.root / "tls.crt")
     shutil.copy(served.key_path, world.root / "tls.key")
     world.placeholders["CA"] = str(ca.cert_path)
+
+
+def _prepare_release_file(root: Path) -> None:
+    """A release archive and the exported TaskRun that built it (its *ARTIFACT_OUTPUTS result)."""
+    archive = b"app 1.2 release archive\n"
+    (root / "app-1.2.tgz").write_bytes(archive)
+    output = {"uri": "https://downloads.example-org.dev/app-1.2.tgz",
+              "digest": "sha256:" + hashlib.sha256(archive).hexdigest(), "isBuildArtifact": "true"}
+    step = "docker-pullable://registry.example.com/tools/packager@sha256:" + "c" * 64
+    run = {
+        "apiVersion": "tekton.dev/v1", "kind": "TaskRun",
+        "metadata": {"name": "package-1", "uid": "uid-package-1"},
+        "spec": {"params": [{"name": "CHAINS-GIT_URL", "value": SOURCE},
+                            {"name": "CHAINS-GIT_COMMIT", "value": "0123456789abcdef0123456789abcdef01234567"}],
+                 "taskRef": {"name": "package", "kind": "Task"}},
+        "status": {"conditions": [{"type": "Succeeded", "status": "True", "reason": "Succeeded"}],
+                   "startTime": "2026-03-01T10:00:00Z", "completionTime": "2026-03-01T10:02:00Z",
+                   "steps": [{"name": "package", "imageID": step}],
+                   "results": [{"name": "archive-ARTIFACT_OUTPUTS", "value": output}],
+                   "taskSpec": {"steps": [{"name": "package", "image": "registry.example.com/tools/packager",
+                                           "script": "tar czf app-1.2.tgz ."}]}},
+    }
+    (root / "taskrun-package.json").write_text(json.dumps(run, indent=2))
 
 
 def _prepare_keys_and_root(world: World) -> None:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from slsacheck.models.verdict import Verdict
     from slsacheck.policy.authority import Authority
     from slsacheck.signing.signer import Signer
+    from slsacheck.signing.tuf_source import Mirror
+    from slsacheck.verify.authorities import TrustRoots
 
 _FORMATS = ("legacy", "bundle", "both")
 
@@ -91,12 +93,18 @@ def _verifier_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--certificate-identity-regexp", metavar="RE", help="keyless: identity as a full-match regexp")
     p.add_argument("--certificate-oidc-issuer", metavar="URL", help="keyless: the exact OIDC issuer")
     p.add_argument("--certificate-oidc-issuer-regexp", metavar="RE", help="keyless: issuer as a full-match regexp")
-    p.add_argument("--trusted-root", metavar="FILE", help="keyless: Sigstore trusted_root.json (read offline)")
+    p.add_argument("--trusted-root", metavar="FILE",
+                   help="keyless: Sigstore trusted_root.json (read offline); without it, the root cached by "
+                   "`slsacheck trusted-root update` (fetched through TUF first when missing or expired)")
+    p.add_argument("--tuf-mirror", metavar="URL",
+                   help="keyless without --trusted-root: the TUF repository whose cached root to use "
+                   "(default: the Sigstore public good)")
     p.add_argument("--output", choices=["text", "json"], default="text")
     p.add_argument("--report", metavar="FILE",
                    help="also write the JSON verdict(s) to FILE (--output still chooses what stdout shows)")
     p.add_argument("--offline", action="store_true",
-                   help="no network besides the image's registry (always true: trust roots come from files)")
+                   help="no network besides the image's registry: never fetch a trust root through TUF; a "
+                   "missing or expired cached root fails (exit 3) with a hint")
     add_registry_flags(p)
 
 
@@ -196,9 +204,23 @@ def _ad_hoc_authority(args: argparse.Namespace) -> Authority | None:
         return keyless_authority(
             identity=args.certificate_identity, identity_regexp=args.certificate_identity_regexp,
             issuer=args.certificate_oidc_issuer, issuer_regexp=args.certificate_oidc_issuer_regexp,
-            trusted_root=args.trusted_root,
+            trusted_root=args.trusted_root, tuf_mirror=_tuf_mirror(args),
         )
     return None
+
+
+def _tuf_mirror(args: argparse.Namespace) -> Mirror | None:
+    from slsacheck.signing.tuf_source import Mirror  # noqa: PLC0415
+
+    return Mirror.of(args.tuf_mirror) if args.tuf_mirror else None
+
+
+def _trust_roots(args: argparse.Namespace) -> TrustRoots:
+    """Trusted roots for this run: TUF roots from the cache, fetched (and said so) unless --offline."""
+    from slsacheck.signing.tuf import TufUse  # noqa: PLC0415
+    from slsacheck.verify.authorities import TrustRoots  # noqa: PLC0415
+
+    return TrustRoots(TufUse(offline=args.offline))
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -220,11 +242,10 @@ def _verify(args: argparse.Namespace) -> int:
     verdicts: list[Verdict]
     if authority is not None:
         from slsacheck.attach.predicates import predicate_type  # noqa: PLC0415
-        from slsacheck.verify.authorities import TrustRoots  # noqa: PLC0415
         from slsacheck.verify.simple import Wanted, verify_simple  # noqa: PLC0415
 
         wanted = Wanted(args.kind, predicate_type(args.type) if getattr(args, "type", None) else None)
-        roots = TrustRoots()
+        roots = _trust_roots(args)
         verdicts = [verify_simple(ref, authority, wanted, options=options, now=now, image_text=text, roots=roots)
                     for text, ref in refs]
     else:
@@ -232,7 +253,7 @@ def _verify(args: argparse.Namespace) -> int:
         from slsacheck.verify.gate import verify_images  # noqa: PLC0415
 
         policy_set = load_policies(args.policy, no_match=args.no_match)
-        verdicts = verify_images(refs, policy_set, options=options, now=now)
+        verdicts = verify_images(refs, policy_set, options=options, now=now, roots=_trust_roots(args))
     if args.report:
         _write_report(Path(args.report), verdicts)
     _print_verdicts(verdicts, args.output)

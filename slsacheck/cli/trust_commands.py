@@ -54,7 +54,8 @@ def _stderr(line: str) -> None:
 
 
 def _update(args: argparse.Namespace) -> int:
-    from slsacheck.signing.tuf import Mirror, update  # noqa: PLC0415 - python-tuf loads only here
+    from slsacheck.signing.tuf import update  # noqa: PLC0415 - python-tuf loads only here
+    from slsacheck.signing.tuf_source import Mirror  # noqa: PLC0415
 
     mirror = Mirror.of(args.mirror, root=args.root, staging=args.staging)
     result = update(mirror, timeout=args.timeout, notice=_stderr)
@@ -67,7 +68,8 @@ def _update(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from slsacheck.signing.tuf import Mirror, all_cached, cache_home, cached  # noqa: PLC0415
+    from slsacheck.signing.tuf import all_cached, cache_home, cached  # noqa: PLC0415
+    from slsacheck.signing.tuf_source import Mirror  # noqa: PLC0415
 
     if args.mirror or args.staging:
         one = cached(Mirror.of(args.mirror, staging=args.staging))

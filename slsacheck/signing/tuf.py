@@ -30,10 +30,13 @@ previous root's keys and of its own.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -53,9 +56,8 @@ from tuf.ngclient.updater import Updater
 
 from slsacheck.errors import EXIT_INCOMPLETE, Error, InputError, IntegrityError
 from slsacheck.signing.trust import TrustedRoot, TrustRootError, trusted_root_from_json
+from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, STAGING_URL, Mirror
 
-PUBLIC_GOOD_URL = "https://tuf-repo-cdn.sigstore.dev"
-STAGING_URL = "https://tuf-repo-cdn.sigstage.dev"
 TRUSTED_ROOT_TARGET = "trusted_root.json"
 SIGNING_CONFIG_TARGETS = ("signing_config.v0.2.json", "signing_config.json")
 STATE_FILE = "state.json"
@@ -75,37 +77,6 @@ class TufError(Error):
 class TufRefused(IntegrityError):
     """A TUF repository served metadata or a target that does not verify: an attack or a broken
     repository, never retried into a pass."""
-
-
-@dataclass(frozen=True)
-class Mirror:
-    """A TUF repository and the root.json trust in it starts from.
-
-    `initial_root` None means the root sigstore-python ships for the public-good and staging
-    repositories; any other repository needs its own.
-    """
-
-    url: str
-    initial_root: Path | None = None
-
-    @classmethod
-    def of(cls, url: str | None = None, *, root: str | Path | None = None, staging: bool = False) -> Mirror:
-        if url is not None and staging:
-            raise InputError("give either a mirror URL or --staging, not both")
-        base = url or (STAGING_URL if staging else PUBLIC_GOOD_URL)
-        scheme = parse.urlsplit(base).scheme
-        if scheme not in ("https", "http") or not parse.urlsplit(base).netloc:
-            raise InputError(f"--mirror {base!r} is not an http(s) URL", expected="https://HOST[/PATH]",
-                             hint="give the base URL of the TUF repository (where N.root.json and timestamp.json are)")
-        return cls(base.rstrip("/"), Path(root) if root is not None else None)
-
-    @property
-    def known(self) -> bool:
-        """A repository whose initial root comes with sigstore-python."""
-        return self.url in (PUBLIC_GOOD_URL, STAGING_URL)
-
-    def __str__(self) -> str:
-        return self.url
 
 
 @dataclass(frozen=True)
@@ -130,7 +101,13 @@ class CachedRoot:
             raise TufError(f"the cached trust root of {self.mirror} changed on disk since it was verified",
                            expected=f"sha256:{self.sha256}", found=str(self.trusted_root_path),
                            hint="run `slsacheck trusted-root update` again")
-        return _parse_root(data, f"{self.mirror} (TUF) {TRUSTED_ROOT_TARGET}")
+        return _parsed(self.mirror, data)
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(mirror: str, data: bytes) -> TrustedRoot:
+    """Parsed once per content: a server verifying many images reads the same root each time."""
+    return _parse_root(data, f"{mirror} (TUF) {TRUSTED_ROOT_TARGET}")
 
 
 # -- where the cache lives --------------------------------------------------------------------
@@ -214,6 +191,67 @@ def _parse_root(data: bytes, where: str) -> TrustedRoot:
     if not isinstance(doc, dict):
         raise TufRefused(f"{where}: not a JSON object", hint="the repository signed a target that is not a trust root")
     return trusted_root_from_json(doc, source=where, raw=data)
+
+
+# -- what verification uses -----------------------------------------------------------------
+
+
+def stderr_notice(line: str) -> None:
+    print(f"slsacheck: {line}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class TufUse:
+    """How a verification may get a TUF root.
+
+    - `offline`: never fetch; a missing or expired cached root is an error that says how to
+      get one (`trusted-root update` while online, or `--trusted-root FILE`);
+    - `serve_expired`: a server keeps verifying with the last root that verified, past its
+      expiry, while its readiness reports it and its background refresh retries;
+    - otherwise a missing or expired root is updated first, and `notice` says so.
+    """
+
+    offline: bool = False
+    serve_expired: bool = False
+    notice: Notice | None = stderr_notice
+    cache: Path | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+
+_UPDATE_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def trusted_root(mirror: Mirror, use: TufUse = TufUse(), *, now: datetime | None = None) -> TrustedRoot:
+    """The trust root of `mirror` for a verification, under the rules of `use`."""
+    found = cached(mirror, use.cache)
+    if found is not None and (use.serve_expired or not found.expired(now)):
+        return found.load()
+    what = "is not cached" if found is None else f"expired at {found.expires.isoformat()}"
+    if use.offline or use.serve_expired:
+        raise TufError(f"the Sigstore trust root of {mirror} {what}, and fetching it is not allowed here"
+                       + (" (--offline)" if use.offline else ""),
+                       hint=f"run `slsacheck trusted-root update{_flags(mirror)}` where the mirror is reachable, "
+                       "or pass --trusted-root FILE")
+    with _lock_for(mirror):
+        # Another thread may have updated it while this one waited.
+        again = cached(mirror, use.cache)
+        if again is not None and again.fetched_at != (found.fetched_at if found else None) and not again.expired(now):
+            return again.load()
+        return update(mirror, cache=use.cache, timeout=use.timeout, notice=use.notice).load()
+
+
+def _lock_for(mirror: Mirror) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _UPDATE_LOCKS.setdefault(mirror.url, threading.Lock())
+
+
+def _flags(mirror: Mirror) -> str:
+    if mirror.url == PUBLIC_GOOD_URL:
+        return ""
+    if mirror.url == STAGING_URL:
+        return " --staging"
+    return f" --mirror {mirror.url}" + (f" --root {mirror.initial_root}" if mirror.initial_root else " --root FILE")
 
 
 # -- updating ------------------------------------------------------------------------------

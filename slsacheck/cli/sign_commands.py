@@ -81,7 +81,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _signer_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", metavar="KEY", help="private key: a path, file://PATH or env://VAR")
     p.add_argument("--keyless", action="store_true", help="sign keyless (Fulcio certificate, Rekor entry)")
-    p.add_argument("--identity-token", metavar="FILE", help="OIDC identity token file for --keyless, or - for stdin")
+    p.add_argument("--identity-token", metavar="FILE",
+                   help="OIDC identity token file for --keyless, or - for stdin; without it: $SIGSTORE_ID_TOKEN, "
+                   "then --identity-token-file, then GitHub Actions' token service (audience sigstore)")
+    p.add_argument("--identity-token-file", metavar="PATH",
+                   help="projected service-account token for --keyless when no --identity-token or "
+                   "$SIGSTORE_ID_TOKEN is given (default /var/run/sigstore/oidc-token, where the Tekton Tasks "
+                   "mount it)")
     p.add_argument("--trust-config", metavar="FILE", help="Sigstore ClientTrustConfig (private deployments)")
     p.add_argument("--password-file", metavar="FILE", help="key password file (else $COSIGN_PASSWORD or a prompt)")
 
@@ -128,10 +134,15 @@ def _signer(args: argparse.Namespace) -> Signer:
         raise InputError("give exactly one of --key KEY and --keyless",
                          hint="--key names a private key; --keyless signs with an OIDC identity token")
     if args.keyless:
-        if not args.identity_token:
-            raise InputError("--keyless needs --identity-token FILE (or - for stdin)",
-                             hint="in Tekton, mount a projected service-account token and pass its path")
-        token = _read_input(args.identity_token, "identity token file").decode("utf-8", "replace").strip()
+        if args.identity_token:
+            token = _read_input(args.identity_token, "identity token file").decode("utf-8", "replace").strip()
+        else:
+            from slsacheck.signing.ambient import find_identity_token  # noqa: PLC0415
+
+            found = find_identity_token(token_file=args.identity_token_file)
+            # Where the identity came from, never the token itself.
+            print(f"keyless: identity token from {found.source}", file=sys.stderr)
+            token = found.token
         return load_signer("keyless", identity_token=token, trust_config=args.trust_config)
     return load_signer(args.key, password=password_source(args.password_file))
 

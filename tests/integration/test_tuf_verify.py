@@ -18,22 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from slsacheck.attach.cosign_tags import append_layers, signature_layer, signature_tag
-from slsacheck.signing.signer import Material, SignedMessage
-from slsacheck.signing.simplesigning import build_payload
 from tests.support.cli import Cli, Run, cli, registry_flags
-from tests.support.private_sigstore import (
-    ISSUER,
-    PEM,
-    START,
-    SUBJECT,
-    PrivateSigstore,
-    hashedrekord,
-    make_private_sigstore,
-)
+from tests.support.keyless_image import sign_keyless
+from tests.support.private_sigstore import ISSUER, SUBJECT, PrivateSigstore, make_private_sigstore
 from tests.support.registry import RunningRegistry, push_scratch
 from tests.support.tuf_repo import TufRepo
 
@@ -86,14 +74,7 @@ class Setup:
 
 def _sign_keyless(reg: RunningRegistry, repo: str, sigstore: PrivateSigstore) -> str:
     built = push_scratch(reg, repo, "v1", repo)
-    payload = build_payload(f"{reg.host}/{repo}", built.digest)
-    signed_at = START + dt.timedelta(days=1)
-    key, cert = sigstore.leaf(signed_at)
-    signature = key.sign(payload, ec.ECDSA(hashes.SHA256()))
-    rekor = sigstore.rekor_set(hashedrekord(signature, payload, cert), signed_at + dt.timedelta(seconds=5))
-    material = Material(certificate=cert.public_bytes(PEM), chain=sigstore.ca.public_bytes(PEM), rekor_bundle=rekor)
-    append_layers(reg.store(repo), signature_tag(built.digest), [signature_layer(SignedMessage(payload, signature,
-                                                                                                material))])
+    sign_keyless(reg.store(repo), f"{reg.host}/{repo}", built.digest, sigstore)
     return f"{reg.host}/{repo}:v1"
 
 

@@ -88,7 +88,12 @@ def _signer_flags(p: argparse.ArgumentParser) -> None:
                    help="projected service-account token for --keyless when no --identity-token or "
                    "$SIGSTORE_ID_TOKEN is given (default /var/run/sigstore/oidc-token, where the Tekton Tasks "
                    "mount it)")
-    p.add_argument("--trust-config", metavar="FILE", help="Sigstore ClientTrustConfig (private deployments)")
+    p.add_argument("--trust-config", metavar="FILE",
+                   help="Sigstore ClientTrustConfig (private deployments); without it, --keyless uses the trust "
+                   "root and signing config cached through TUF (`slsacheck trusted-root update`)")
+    p.add_argument("--tuf-mirror", metavar="URL",
+                   help="--keyless without --trust-config: the TUF repository whose cached root and signing "
+                   "config to use (default: the Sigstore public good)")
     p.add_argument("--password-file", metavar="FILE", help="key password file (else $COSIGN_PASSWORD or a prompt)")
 
 
@@ -143,8 +148,20 @@ def _signer(args: argparse.Namespace) -> Signer:
             # Where the identity came from, never the token itself.
             print(f"keyless: identity token from {found.source}", file=sys.stderr)
             token = found.token
-        return load_signer("keyless", identity_token=token, trust_config=args.trust_config)
+        return load_signer("keyless", identity_token=token, trust_config=_signing_trust_config(args))
     return load_signer(args.key, password=password_source(args.password_file))
+
+
+def _signing_trust_config(args: argparse.Namespace) -> str:
+    """--trust-config, else the ClientTrustConfig of the TUF-cached root and signing config
+    (fetched first when missing or expired, and said so on stderr)."""
+    if args.trust_config:
+        return str(args.trust_config)
+    from slsacheck.signing.tuf import client_trust_config  # noqa: PLC0415
+    from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, Mirror  # noqa: PLC0415
+
+    mirror = Mirror.of(args.tuf_mirror) if args.tuf_mirror else Mirror(PUBLIC_GOOD_URL)
+    return str(client_trust_config(mirror))
 
 
 def _annotations(pairs: list[str]) -> dict[str, str]:

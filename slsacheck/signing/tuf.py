@@ -55,7 +55,7 @@ from tuf.ngclient.fetcher import FetcherInterface
 from tuf.ngclient.updater import Updater
 
 from slsacheck.errors import EXIT_INCOMPLETE, Error, InputError, IntegrityError
-from slsacheck.signing.trust import TrustedRoot, TrustRootError, trusted_root_from_json
+from slsacheck.signing.trust import TRUST_CONFIG_MEDIA_TYPE, TrustedRoot, TrustRootError, trusted_root_from_json
 from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, STAGING_URL, Mirror
 
 TRUSTED_ROOT_TARGET = "trusted_root.json"
@@ -239,6 +239,33 @@ def trusted_root(mirror: Mirror, use: TufUse = TufUse(), *, now: datetime | None
         if again is not None and again.fetched_at != (found.fetched_at if found else None) and not again.expired(now):
             return again.load()
         return update(mirror, cache=use.cache, timeout=use.timeout, notice=use.notice).load()
+
+
+def client_trust_config(mirror: Mirror, use: TufUse = TufUse(), *, now: datetime | None = None) -> Path:
+    """A Sigstore ClientTrustConfig file (trusted root + signing config) from `mirror`'s cached
+    targets, for keyless signing; updated first like `trusted_root`. Written once per content
+    beside the targets, so the signer reads exactly what TUF verified."""
+    trusted_root(mirror, use, now=now)
+    found = cached(mirror, use.cache)
+    assert found is not None
+    if found.signing_config_path is None:
+        raise TufError(f"the TUF repository {mirror} publishes no signing config",
+                       expected=" or ".join(SIGNING_CONFIG_TARGETS),
+                       hint="pass --trust-config FILE with the deployment's ClientTrustConfig")
+    config = _read_capped(found.signing_config_path)
+    if config is None:
+        raise TufError(f"the cached signing config of {mirror} is gone", hint="run `slsacheck trusted-root update`")
+    try:
+        doc = {"mediaType": TRUST_CONFIG_MEDIA_TYPE, "trustedRoot": json.loads(found.load().raw),
+               "signingConfig": json.loads(config)}
+    except ValueError as exc:
+        raise TufRefused(f"the TUF repository {mirror} signed a signing config that is not JSON ({exc})",
+                         hint="report it to the repository's operators") from None
+    data = json.dumps(doc, indent=2).encode()
+    path = found.trusted_root_path.parent / f"{hashlib.sha256(data).hexdigest()}-trust_config.json"
+    if not path.is_file():
+        _write_atomic(path, data)
+    return path
 
 
 def _lock_for(mirror: Mirror) -> threading.Lock:

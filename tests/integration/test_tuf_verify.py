@@ -19,13 +19,16 @@ from pathlib import Path
 
 import pytest
 
+from slsacheck.oci import scratch
+from slsacheck.oci.layout import LayoutStore
 from tests.support.cli import Cli, Run, cli, registry_flags
 from tests.support.keyless_image import sign_keyless
 from tests.support.private_sigstore import ISSUER, SUBJECT, PrivateSigstore, make_private_sigstore
 from tests.support.registry import RunningRegistry, push_scratch
+from tests.support.sigstore_mock import MockSigstore, mock_sigstore
 from tests.support.tuf_repo import TufRepo
 
-__all__ = ["cli"]
+__all__ = ["cli", "mock_sigstore"]
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +157,29 @@ def test_a_policy_whose_initial_tuf_root_is_missing_does_not_load(setup: Setup) 
     (setup.folder / "root.json").unlink()
     run = setup.cli("verify", "--policy", str(policy), setup.image, *registry_flags(setup.reg))
     assert run.code == 2 and "initial TUF root" in run.err
+
+
+def test_keyless_sign_and_verify_with_one_tuf_mirror_and_no_trust_files(
+    cli: Cli, mock_sigstore: MockSigstore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loopback mock Sigstore's trust root and signing config, published through TUF: sign
+    with the signing config TUF vouched for, verify with its root; no --trust-config, no file."""
+    monkeypatch.setenv("SLSACHECK_CACHE", str(tmp_path / "cache"))
+    store = LayoutStore(tmp_path / "layout", create=True)
+    scratch.push(store, scratch.image({"hello": b"tuf"}), tag="v1")
+    image = f"oci:{tmp_path / 'layout'}:v1"
+    repo = TufRepo({"trusted_root.json": mock_sigstore.trusted_root.read_bytes(),
+                    "signing_config.v0.2.json": mock_sigstore.signing_config.read_bytes()})
+    (tmp_path / "root.json").write_bytes(repo.initial_root)
+    subject = "https://kubernetes.io/namespaces/ci/serviceaccounts/tuf-signer"
+    monkeypatch.setenv("SIGSTORE_ID_TOKEN", mock_sigstore.token(subject))
+    with repo.served() as url:
+        assert cli("trusted-root", "update", "--mirror", url, "--root", str(tmp_path / "root.json")).code == 0
+        signed = cli("sign", "--keyless", "--tuf-mirror", url, image)
+        assert signed.code == 0, signed.err
+        identity = ["--certificate-identity", subject, "--certificate-oidc-issuer-regexp", ".*"]
+        run = cli("verify", *identity, "--tuf-mirror", url, "--offline", image)
+        assert run.code == 0, run.out + run.err
+        other = cli("verify", "--certificate-identity", subject + "-not", "--certificate-oidc-issuer-regexp", ".*",
+                    "--tuf-mirror", url, "--offline", image)
+        assert other.code == 1

@@ -139,11 +139,20 @@ def url(repo: TufRepo) -> Iterator[str]:
         yield base
 
 
-def test_expired_timestamp_is_refused(cli: Cli, cache: Path, repo: TufRepo, url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("role", ["timestamp", "snapshot", "targets", "root"])
+def test_expired_metadata_is_refused(
+    cli: Cli, cache: Path, repo: TufRepo, url: str, *, tmp_path: Path, role: str
+) -> None:
+    """A freeze attack: validly signed metadata whose time is up, for each role."""
     root, before = _good_then_attack(cli, repo, url, tmp_path, cache)
+    past = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    if role == "root":
+        repo.root.signed.expires = past
+        repo.root.signed.version += 1
+        repo.publish_root(signers=[repo.signers["root"]])
+    else:
+        {"timestamp": repo.timestamp, "snapshot": repo.snapshot, "targets": repo.targets}[role].signed.expires = past
     repo.publish()
-    repo.timestamp.signed.expires = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-    repo.publish_timestamp()
     _refused(cli, url, root, cache, before, "Expired")
 
 
@@ -180,13 +189,49 @@ def test_metadata_signed_by_the_wrong_key_is_refused(
     _refused(cli, url, root, cache, before, "UnsignedMetadata")
 
 
-def test_a_root_rotation_without_the_old_roots_signature_is_refused(
-    cli: Cli, cache: Path, repo: TufRepo, url: str, tmp_path: Path
+@pytest.mark.parametrize("signed_by", ["new key only", "old key only"])
+def test_a_root_rotation_without_both_roots_signatures_is_refused(
+    cli: Cli, cache: Path, repo: TufRepo, url: str, *, tmp_path: Path, signed_by: str
 ) -> None:
     root, before = _good_then_attack(cli, repo, url, tmp_path, cache)
-    repo.rotate_root("root", old_signs=False)  # version 2 signed only by a key the attacker holds
+    # new key only: version 2 signed by a key the attacker holds; old key only: a root the new
+    # keys never approved (a stolen old key rotating trust to keys nobody can use)
+    repo.rotate_root("root", old_signs=signed_by == "old key only", new_signs=signed_by == "new key only")
     repo.publish()
     _refused(cli, url, root, cache, before, "UnsignedMetadata")
+
+
+def test_the_embedded_public_good_roots_are_tuf_root_metadata() -> None:
+    from tuf.api.metadata import Metadata, Root
+
+    from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, STAGING_URL
+
+    for url in (PUBLIC_GOOD_URL, STAGING_URL):
+        md = Metadata[Root].from_bytes(tuf.initial_root(tuf.Mirror(url)))
+        assert isinstance(md.signed, Root) and md.signed.version >= 1
+        md.signed.verify_delegate("root", md.signed_bytes, md.signatures)  # self-signed by a threshold
+
+
+def test_a_cached_root_changed_on_disk_is_not_used(cli: Cli, cache: Path, repo: TufRepo, url: str,
+                                                   tmp_path: Path) -> None:
+    """Someone swaps the cached trusted_root.json for their own: verification refuses it."""
+    assert _update(cli, url, _root_file(repo, tmp_path))[0] == 0
+    found = tuf.cached(tuf.Mirror(url), cache)
+    assert found is not None
+    found.trusted_root_path.write_bytes(json.dumps(make_private_sigstore().doc).encode())
+    with pytest.raises(tuf.TufError, match="changed on disk"):
+        tuf.trusted_root(tuf.Mirror(url), tuf.TufUse(offline=True))
+
+
+def test_a_damaged_cache_state_is_exit_3_with_a_hint(cli: Cli, cache: Path, repo: TufRepo, url: str,
+                                                     tmp_path: Path) -> None:
+    assert _update(cli, url, _root_file(repo, tmp_path))[0] == 0
+    state = tuf.mirror_dir(tuf.Mirror(url), cache) / tuf.STATE_FILE
+    state.write_text('{"mirror": 1}')
+    run = cli("trusted-root", "show")
+    assert run.code == 3 and "damaged" in run.err and "trusted-root update" in run.err
+    assert _update(cli, url, _root_file(repo, tmp_path))[0] == 0  # an update repairs it
+    assert cli("trusted-root", "show").code == 0
 
 
 def test_a_first_update_that_is_refused_caches_nothing(cli: Cli, cache: Path, repo: TufRepo, tmp_path: Path) -> None:

@@ -97,9 +97,9 @@ class TufRepo:
         self.files["timestamp.json"] = data
         return data
 
-    def rotate_root(self, role: str, *, old_signs: bool = True) -> None:
-        """Root version +1 with a new key for `role`; signed by the new root key and, when
-        `old_signs`, by the previous one (what the TUF spec asks of a rotation)."""
+    def rotate_root(self, role: str, *, old_signs: bool = True, new_signs: bool = True) -> None:
+        """Root version +1 with a new key for `role`; signed by the new root key and by the
+        previous one (what the TUF spec asks of a rotation), less what the flags leave out."""
         old = self.signers["root"]
         new = CryptoSigner.generate_ed25519()
         root = self.root.signed
@@ -108,7 +108,10 @@ class TufRepo:
         root.add_key(new.public_key, role)
         root.version += 1
         self.signers[role] = new
-        self.publish_root(signers=[new, old] if role == "root" and old_signs else [self.signers["root"]])
+        if role != "root":
+            self.publish_root(signers=[old])
+            return
+        self.publish_root(signers=[s for s, keep in ((new, new_signs), (old, old_signs)) if keep])
 
     @property
     def initial_root(self) -> bytes:

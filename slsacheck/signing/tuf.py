@@ -224,9 +224,14 @@ _LOCKS_GUARD = threading.Lock()
 
 def trusted_root(mirror: Mirror, use: TufUse = TufUse(), *, now: datetime | None = None) -> TrustedRoot:
     """The trust root of `mirror` for a verification, under the rules of `use`."""
+    return current(mirror, use, now=now).load()
+
+
+def current(mirror: Mirror, use: TufUse = TufUse(), *, now: datetime | None = None) -> CachedRoot:
+    """The cached root of `mirror` a verification may use now, updated first when `use` allows."""
     found = cached(mirror, use.cache)
     if found is not None and (use.serve_expired or not found.expired(now)):
-        return found.load()
+        return found
     what = "is not cached" if found is None else f"expired at {found.expires.isoformat()}"
     if use.offline or use.serve_expired:
         raise TufError(f"the Sigstore trust root of {mirror} {what}, and fetching it is not allowed here"
@@ -237,8 +242,8 @@ def trusted_root(mirror: Mirror, use: TufUse = TufUse(), *, now: datetime | None
         # Another thread may have updated it while this one waited.
         again = cached(mirror, use.cache)
         if again is not None and again.fetched_at != (found.fetched_at if found else None) and not again.expired(now):
-            return again.load()
-        return update(mirror, cache=use.cache, timeout=use.timeout, notice=use.notice).load()
+            return again
+        return update(mirror, cache=use.cache, timeout=use.timeout, notice=use.notice)
 
 
 def client_trust_config(mirror: Mirror, use: TufUse = TufUse(), *, now: datetime | None = None) -> Path:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +92,10 @@ class TrustRoots:
     """Trusted roots read once per file or mirror for a whole verification run."""
 
     def __init__(self, tuf: TufUse | None = None) -> None:
-        self._roots: dict[Path | str, TrustedRoot] = {}
+        self._roots: dict[Path, TrustedRoot] = {}
+        # A TUF root with the expiry it was read under: a long run (an audit) takes the
+        # refreshed root once the one it holds runs out, as its TufUse allows.
+        self._tuf_roots: dict[str, tuple[TrustedRoot, datetime]] = {}
         self._tuf = tuf
 
     def prepare(self, authorities: Mapping[str, Authority]) -> None:
@@ -106,11 +109,14 @@ class TrustRoots:
 
     def get(self, source: TrustSource) -> TrustedRoot:
         if isinstance(source, Mirror):
-            if source.url not in self._roots:
-                from slsacheck.signing import tuf  # noqa: PLC0415 - python-tuf loads only for TUF roots
+            held = self._tuf_roots.get(source.url)
+            if held is not None and (datetime.now(UTC) <= held[1] or (self._tuf and self._tuf.serve_expired)):
+                return held[0]
+            from slsacheck.signing import tuf  # noqa: PLC0415 - python-tuf loads only for TUF roots
 
-                self._roots[source.url] = tuf.trusted_root(source, self._tuf or tuf.TufUse())
-            return self._roots[source.url]
+            found = tuf.current(source, self._tuf or tuf.TufUse())
+            self._tuf_roots[source.url] = (found.load(), found.expires)
+            return self._tuf_roots[source.url][0]
         key = Path(source).resolve()
         if key not in self._roots:
             self._roots[key] = load_trusted_root(key)

@@ -183,3 +183,33 @@ def test_keyless_sign_and_verify_with_one_tuf_mirror_and_no_trust_files(
         other = cli("verify", "--certificate-identity", subject + "-not", "--certificate-oidc-issuer-regexp", ".*",
                     "--tuf-mirror", url, "--offline", image)
         assert other.code == 1
+
+
+def test_audit_uses_the_tuf_root_and_offline_never_fetches(setup: Setup) -> None:
+    policy = setup.policy()
+    offline = setup.cli("audit", "--policy", str(policy), "--offline", "--quiet", setup.image,
+                        *registry_flags(setup.reg))
+    assert offline.code == 3 and "trusted-root update" in offline.err and setup.url in offline.err
+    run = setup.cli("audit", "--policy", str(policy), "--quiet", "--format", "json", setup.image,
+                    *registry_flags(setup.reg))
+    assert run.code == 0, run.out + run.err
+    assert f"fetching the Sigstore trust root from {setup.url}" in run.err
+    assert run.json()["summary"]["outcomes"].get("pass") == 1
+
+
+def test_a_long_run_takes_the_refreshed_root_once_the_one_it_holds_expires(setup: Setup) -> None:
+    from slsacheck.signing.tuf_source import Mirror
+    from slsacheck.verify.authorities import TrustRoots
+
+    setup.repo.timestamp.signed.expires = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=2)
+    setup.repo.publish_timestamp()
+    assert setup.update().code == 0
+    roots, mirror = TrustRoots(), Mirror(setup.url)
+    first = roots.get(mirror)
+    assert roots.get(mirror) is first
+    rotated = make_private_sigstore()
+    setup.repo.content["trusted_root.json"] = json.dumps(rotated.doc).encode()
+    setup.repo.timestamp.signed.expires = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=1)
+    setup.repo.publish()
+    time.sleep(3)  # the held root's metadata is now past its expiry
+    assert roots.get(mirror).raw == setup.repo.content["trusted_root.json"]

@@ -213,3 +213,30 @@ def test_a_long_run_takes_the_refreshed_root_once_the_one_it_holds_expires(setup
     setup.repo.publish()
     time.sleep(3)  # the held root's metadata is now past its expiry
     assert roots.get(mirror).raw == setup.repo.content["trusted_root.json"]
+
+
+def test_verify_bundle_with_the_tuf_root(cli: Cli, mock_sigstore: MockSigstore, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from slsacheck.signing.keyless import KeylessSigner
+
+    monkeypatch.setenv("SLSACHECK_CACHE", str(tmp_path / "cache"))
+    subject = "https://kubernetes.io/namespaces/ci/serviceaccounts/bundle-signer"
+    artifact = tmp_path / "artifact.txt"
+    artifact.write_bytes(b"release notes")
+    signed = KeylessSigner(mock_sigstore.token(subject), trust_config=str(mock_sigstore.trust_config))
+    bundle = tmp_path / "artifact.sigstore.json"
+    material = signed.sign_message(artifact.read_bytes()).material
+    bundle.write_text(json.dumps(material.sigstore_bundle))
+    repo = TufRepo({"trusted_root.json": mock_sigstore.trusted_root.read_bytes()})
+    (tmp_path / "root.json").write_bytes(repo.initial_root)
+    flags = ["verify-bundle", "--bundle", str(bundle), "--certificate-identity", subject,
+             "--certificate-oidc-issuer-regexp", ".*"]
+    with repo.served() as url:
+        assert cli("trusted-root", "update", "--mirror", url, "--root", str(tmp_path / "root.json")).code == 0
+        run = cli(*flags, "--tuf-mirror", url, "--offline", str(artifact))
+        assert run.code == 0, run.err
+        # the same bundle against a mirror vouching for another Sigstore: refused
+        repo.content["trusted_root.json"] = json.dumps(make_private_sigstore().doc).encode()
+        repo.publish()
+        assert cli("trusted-root", "update", "--mirror", url).code == 0
+        assert cli(*flags, "--tuf-mirror", url, "--offline", str(artifact)).code == 1

@@ -4,7 +4,10 @@
 public-good one by default, its staging one, or a private mirror with its own initial
 root) and downloads `trusted_root.json`, and the signing config where the repository has
 one. `cached(mirror)` reads back what the last successful update stored, without the
-network. `Mirror` names a repository and the root.json trust starts from.
+network. `trusted_root(mirror, use)` (and `current`, `client_trust_config` for signing) is
+what verification calls: the cached root, updated first when missing or expired unless the
+`TufUse` forbids fetching. `Mirror` (in `tuf_source`) names a repository and the root.json
+trust starts from; `_tuf_fetch` bounds the downloads.
 
 Invariants:
 - a trust root only ever comes out of a complete TUF update: every metadata file verified
@@ -38,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -46,15 +49,14 @@ from pathlib import Path
 from typing import Any
 from urllib import parse
 
-import urllib3
 from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import Metadata
 from tuf.api.serialization import DeserializationError
 from tuf.ngclient.config import UpdaterConfig
-from tuf.ngclient.fetcher import FetcherInterface
 from tuf.ngclient.updater import Updater
 
 from slsacheck.errors import EXIT_INCOMPLETE, Error, InputError, IntegrityError
+from slsacheck.signing._tuf_fetch import DEFAULT_TIMEOUT, BoundedFetcher
 from slsacheck.signing.trust import TRUST_CONFIG_MEDIA_TYPE, TrustedRoot, TrustRootError, trusted_root_from_json
 from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, STAGING_URL, Mirror
 
@@ -63,7 +65,6 @@ SIGNING_CONFIG_TARGETS = ("signing_config.v0.2.json", "signing_config.json")
 STATE_FILE = "state.json"
 # Sigstore's trusted_root.json is tens of kilobytes; TUF caps the metadata itself.
 MAX_TARGET_BYTES = 4 * 1024 * 1024
-DEFAULT_TIMEOUT = 30.0
 
 Notice = Callable[[str], None]
 
@@ -449,42 +450,3 @@ def _prune(targets: Path, keep: set[str]) -> None:
         if old.name not in keep and time.time() - old.stat().st_mtime > 3600:
             with contextlib.suppress(OSError):
                 old.unlink()
-
-
-# -- the network, bounded ------------------------------------------------------------------
-
-
-class BoundedFetcher(FetcherInterface):
-    """ngclient's fetcher with a deadline on each whole file, not only between bytes: a mirror
-    that drips a byte a second cannot hold a verification for ever."""
-
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.timeout = timeout
-        self._pool = urllib3.PoolManager(headers={"User-Agent": "slsacheck"}, retries=False)
-
-    def _fetch(self, url: str) -> Iterator[bytes]:
-        deadline = time.monotonic() + self.timeout
-        try:
-            response = self._pool.request("GET", url, preload_content=False,
-                                          timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout))
-        except urllib3.exceptions.TimeoutError as exc:
-            raise tuf_errors.SlowRetrievalError(f"no answer within {self.timeout:g}s") from exc
-        except urllib3.exceptions.HTTPError as exc:
-            raise tuf_errors.DownloadError(f"{type(exc).__name__}: {exc}") from exc
-        if response.status >= 400:
-            response.release_conn()
-            raise tuf_errors.DownloadHTTPError(f"{url} answered HTTP {response.status}", response.status)
-        return self._chunks(response, url, deadline)
-
-    def _chunks(self, response: Any, url: str, deadline: float) -> Iterator[bytes]:
-        try:
-            for chunk in response.stream(64 * 1024):
-                if time.monotonic() > deadline:
-                    raise tuf_errors.SlowRetrievalError(f"{url} took longer than {self.timeout:g}s")
-                yield chunk
-        except urllib3.exceptions.TimeoutError as exc:
-            raise tuf_errors.SlowRetrievalError(f"{url}: no data within {self.timeout:g}s") from exc
-        except urllib3.exceptions.HTTPError as exc:
-            raise tuf_errors.DownloadError(f"{url}: {type(exc).__name__}: {exc}") from exc
-        finally:
-            response.release_conn()

@@ -330,7 +330,11 @@ def update(
     if notice is not None:
         notice(f"fetching the Sigstore trust root from {mirror} through TUF (cache {base})")
     # Trust starts from the newest root a previous update verified; the initial root only the first time.
-    bootstrap = None if (metadata / "root.json").is_file() else initial_root(mirror)
+    continuing = (metadata / "root.json").is_file()
+    bootstrap = None if continuing else initial_root(mirror)
+    if continuing and mirror.initial_root is not None and notice is not None:
+        notice(f"trust in {mirror} continues from its cached root metadata; {mirror.initial_root} is used only "
+               f"for a first update (remove {metadata} to start over from it)")
     try:
         updater = Updater(
             metadata_dir=str(metadata), metadata_base_url=mirror.url, target_dir=str(staging),

@@ -3,8 +3,8 @@
 Routes: `POST /validate`, `POST /mutate` (AdmissionReview JSON in and out; a body that
 is not an AdmissionReview is HTTP 400 with a one-line reason, a body over the cap 413),
 `GET /healthz` (the process answers: liveness only), `GET /readyz` (200 when a policy set
-is loaded and every registry it depends on answered its last probe, else 503 naming what
-is not ready; see `readiness`), `GET /metrics` (Prometheus text).
+is loaded, every registry it depends on answered its last probe and every TUF trust root
+it names is cached and unexpired, else 503 naming what is not ready; see `readiness`), `GET /metrics` (Prometheus text).
 
 `build(...)` assembles the parts from settings (the named constructor the CLI uses);
 `create_app(webhook, ...)` takes them ready-made (tests inject). The lifespan starts the
@@ -32,6 +32,7 @@ from slsacheck.admission.metrics import Metrics
 from slsacheck.admission.readiness import Readiness
 from slsacheck.admission.reload import PolicyHolder
 from slsacheck.admission.review import MalformedReview
+from slsacheck.admission.trust_refresh import TrustRefresher
 from slsacheck.admission.webhook import Webhook, WebhookSettings
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.policy.model import NoMatch
@@ -56,13 +57,15 @@ def build(
     host_workers: int | None = None,
     requester_workers: int | None = None,
     unresponsive_cooldown: float = 10.0,
+    trust_refresh_interval: float = 3600.0,
 ) -> Webhook:
     """A webhook over these policy files (raises PolicyError if they do not load).
 
     `ready_registries`: the registries `/readyz` probes (None: those the policies name; empty: none).
     `host_workers` / `requester_workers`: threads one registry / one requester may hold (None: half).
     A registry call that runs past half the budget marks its host unresponsive for
-    `unresponsive_cooldown` seconds.
+    `unresponsive_cooldown` seconds. TUF trust roots the policies name are refreshed every
+    `trust_refresh_interval` seconds (sooner when one nears its expiry).
     """
     # A thread cannot be stopped, so a call to a host that never answers must end about when
     # its review is answered: its first request, retried once at most, over HTTPS and (for
@@ -77,7 +80,8 @@ def build(
     settings = JudgeSettings(options, workers, verdict_ttl, fail_ttl, tag_ttl, cache_size, host_workers,
                              requester_workers, slow_after=budget_seconds / 2, cooldown=unresponsive_cooldown)
     judge = Judge(settings, metrics)
-    readiness = Readiness(holder, options, registries=ready_registries, interval=ready_interval)
+    trust = TrustRefresher(holder, interval=trust_refresh_interval)
+    readiness = Readiness(holder, options, registries=ready_registries, interval=ready_interval, trust=trust)
     return Webhook(holder, judge, metrics, WebhookSettings(mode, budget_seconds), readiness)
 
 
@@ -127,6 +131,7 @@ def create_app(webhook: Webhook, *, reload_interval: float = 2.0) -> Starlette:
             "lastReloadError": webhook.holder.last_error,
             "registriesFrom": report.source,
             "registries": report.registries,
+            "trustRoots": report.trust_roots,
         }
         return Response(json.dumps(doc), status_code=200 if report.ready else 503, media_type="application/json")
 
@@ -139,12 +144,18 @@ def create_app(webhook: Webhook, *, reload_interval: float = 2.0) -> Starlette:
         stop = asyncio.Event()
         watcher = asyncio.create_task(webhook.holder.watch(reload_interval, stop))
         prober = asyncio.create_task(webhook.readiness.run(stop))
+        tasks = [watcher, prober]
+        trust = webhook.readiness.trust
+        if trust is not None:
+            tasks.append(asyncio.create_task(trust.run(stop)))
         try:
+            if trust is not None:
+                await trust.start()  # missing TUF roots fetched before the first review, within bounds
             await webhook.readiness.start()  # the first round, so /readyz starts with facts
             yield
         finally:
             stop.set()
-            for task in (watcher, prober):
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             webhook.judge.close()

@@ -99,9 +99,12 @@ ResolveFn = Callable[[ImageRef, RegistryOptions], str]
 
 
 def _gate_verify(ref: ImageRef, policies: PolicySet, options: RegistryOptions, text: str) -> Verdict:
+    from slsacheck.admission.trust_refresh import SERVING  # noqa: PLC0415
+    from slsacheck.verify.authorities import TrustRoots  # noqa: PLC0415
     from slsacheck.verify.gate import verify_image  # noqa: PLC0415 - the gate loads with the server
 
-    return verify_image(ref, policies, options=options, image_text=text)
+    # TUF roots come from the cache the background refresh keeps: a review never downloads one.
+    return verify_image(ref, policies, options=options, image_text=text, roots=TrustRoots(SERVING))
 
 
 def _registry_resolve(ref: ImageRef, options: RegistryOptions) -> str:

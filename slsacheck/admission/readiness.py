@@ -1,5 +1,9 @@
 """Is this replica ready for admission reviews: a policy set loaded, its registries reachable.
 
+A replica whose policies name TUF trust roots is also not ready while one of them is not
+cached or is past its expiry (`trust_refresh`: refreshed in the background, reviews keep
+verifying with the last verified root).
+
 Which registries: the hosts given with `--ready-registry` (`registries=`), or else those
 the loaded policies name as the literal first element of an `images.include` pattern
 (`registry.example.com/team/**`; not `**`, not `oci:` layouts), re-read from the current
@@ -32,8 +36,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from slsacheck.admission.logs import log_event
 from slsacheck.admission.reload import PolicyHolder
@@ -68,9 +72,13 @@ class ReadyReport:
     not_ready: tuple[str, ...]  # one line per reason, empty when ready
     source: str  # where the registry list came from: "flag", "policies" or "none"
     registries: dict[str, dict[str, Any]]  # per registry: ProbeResult.to_json(), or reachable None if pending
+    trust_roots: dict[str, dict[str, Any]] = field(default_factory=dict)  # per TUF mirror the policies name
 
 
 ProbeFn = Callable[[str, RegistryOptions], ProbeResult]
+
+if TYPE_CHECKING:
+    from slsacheck.admission.trust_refresh import TrustRefresher
 
 
 def normalise_registry(text: str) -> str:
@@ -145,6 +153,7 @@ class Readiness:
         interval: float = 10.0,
         first_wait: float = 2.0,
         probe: ProbeFn = probe_registry,
+        trust: TrustRefresher | None = None,
     ) -> None:
         if not interval > 0:
             raise ValueError(f"interval must be positive, not {interval!r}")
@@ -154,6 +163,7 @@ class Readiness:
         self.interval = interval
         self.first_wait = first_wait
         self._probe = probe
+        self.trust = trust  # TUF roots: their expiry is part of readiness
         self._results: dict[str, ProbeResult] = {}
         self._inflight: dict[str, asyncio.Future[ProbeResult]] = {}
         self.probes_started = 0  # every probe ever launched: tests and operators see the loop's pace
@@ -241,7 +251,11 @@ class Readiness:
             registries[host] = result.to_json()
             if not result.reachable:
                 not_ready.append(f"registry {host} not reachable: {result.detail}")
-        return ReadyReport(not not_ready, tuple(not_ready), self.source, registries)
+        trust_roots: dict[str, dict[str, Any]] = {}
+        if self.trust is not None:
+            trust_not_ready, trust_roots = self.trust.report()
+            not_ready.extend(trust_not_ready)
+        return ReadyReport(not not_ready, tuple(not_ready), self.source, registries, trust_roots)
 
     def render_metrics(self) -> str:
         """The reachability gauge in Prometheus text format (registries probed at least once)."""

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from slsacheck.oci.store import Store
     from slsacheck.policy.authority import Authority
     from slsacheck.policy.model import PolicySet
+    from slsacheck.signing.tuf import TufUse
     from slsacheck.verify.authorities import TrustRoots
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,13 @@ class AuditSettings:
     now: datetime
     concurrency: int = 8
     trusted_root: str | None = None  # inventory: verify keyless signatures against this root
+    offline: bool = False  # never fetch a TUF trust root (a missing or expired one fails the run)
+
+
+def _offline() -> TufUse:
+    from slsacheck.signing.tuf import TufUse  # noqa: PLC0415 - python-tuf loads only when asked
+
+    return TufUse(offline=True)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -76,7 +84,7 @@ class Auditor:
         self.summary = summary
         self.on_record = on_record
         self.on_total = on_total
-        self.roots: TrustRoots = TrustRoots()
+        self.roots: TrustRoots = TrustRoots(_offline()) if settings.offline else TrustRoots()
         self.inventory_authority: Authority | None = None
         self._claims: dict[tuple[str, str], threading.Event | tuple[int, str]] = {}
         self._lock = threading.Lock()

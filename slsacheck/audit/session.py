@@ -106,6 +106,7 @@ def run_audit(
     concurrency: int = 8,
     rate: float | None = None,
     trusted_root: str | None = None,
+    offline: bool = False,
     sources: Sequence[str] = (),
     policy_files: Sequence[str] = (),
     on_record: Callable[[dict[str, Any]], None] | None = None,
@@ -119,7 +120,7 @@ def run_audit(
 
     stdout = stdout or sys.stdout
     paths = output_paths(list(formats), output)
-    settings = AuditSettings(policy_set, now or datetime.now(UTC), max(1, concurrency), trusted_root)
+    settings = AuditSettings(policy_set, now or datetime.now(UTC), max(1, concurrency), trusted_root, offline)
     spool, summary = Spool(), Summary()
     started = _now()
     try:

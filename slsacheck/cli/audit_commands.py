@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="outcome for images no policy matches (default: the policy files' spec.noMatch)")
     p.add_argument("--trusted-root", metavar="FILE",
                    help="inventory: verify keyless signatures against this Sigstore trusted_root.json")
+    p.add_argument("--offline", action="store_true",
+                   help="never fetch a trust root through TUF: policies' keyless authorities use the cached "
+                   "root, and a missing or expired one stops the audit (exit 3) with a hint")
     p.add_argument("--format", action="append", choices=FORMAT_NAMES, dest="formats",
                    help="report format (repeatable; default text)")
     p.add_argument("--output", metavar="PATH", help="report file, or with several formats a directory or prefix")
@@ -140,7 +143,8 @@ def _audit(args: argparse.Namespace) -> int:
     with progress(not args.quiet) as bar:
         result = run_audit(_targets(args, clients), policy_set=policy_set, options=options, formats=formats,
                            output=args.output, concurrency=args.concurrency, rate=args.rate_limit,
-                           trusted_root=args.trusted_root, sources=sources, policy_files=args.policy,
+                           trusted_root=args.trusted_root, offline=args.offline, sources=sources,
+                           policy_files=args.policy,
                            on_record=bar, on_total=bar.total if bar else None, clients=clients)
     to_stdout = args.output in (None, "-")
     if not args.quiet and not (to_stdout and formats == ["text"]):

@@ -8,9 +8,10 @@ Speaks the sigstore-conformance client protocol, so the suite can drive slsachec
     verify-bundle [--staging] --bundle FILE --key PEMFILE [--trusted-root FILE] [--tlog RULE] FILE_OR_DIGEST
 
 Exit 0 means verified; anything else means rejected, with the reason on stderr.
-Verification is offline: the trust root comes from `--trusted-root` (a
-`trusted_root.json` or a ClientTrustConfig), never from TUF; slsacheck embeds no
-production root, so without `--trusted-root` a keyless bundle is refused with advice.
+The trust root comes from `--trusted-root` (a `trusted_root.json` or a ClientTrustConfig,
+read offline), else, for a keyless bundle, from the TUF cache of the Sigstore public good
+(`--staging`: its staging repository; `--tuf-mirror URL`: another), fetched first when
+missing or expired (said on stderr) unless `--offline`.
 """
 
 from __future__ import annotations
@@ -33,8 +34,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--certificate-identity-regexp", metavar="RE", help="a full-match regexp for the subject")
     p.add_argument("--certificate-oidc-issuer", metavar="URL", help="the exact OIDC issuer")
     p.add_argument("--certificate-oidc-issuer-regexp", metavar="RE", help="a full-match regexp for the issuer")
-    p.add_argument("--trusted-root", metavar="FILE", help="trusted_root.json or a ClientTrustConfig (never fetched)")
-    p.add_argument("--staging", action="store_true", help="the bundle is from Sigstore staging (needs --trusted-root)")
+    p.add_argument("--trusted-root", metavar="FILE",
+                   help="trusted_root.json or a ClientTrustConfig (read offline); without it, a keyless bundle is "
+                   "verified with the root cached through TUF (`slsacheck trusted-root update`)")
+    p.add_argument("--staging", action="store_true",
+                   help="the bundle is from Sigstore staging: without --trusted-root, its TUF root")
+    p.add_argument("--tuf-mirror", metavar="URL", help="without --trusted-root: this TUF repository's cached root")
+    p.add_argument("--offline", action="store_true",
+                   help="never fetch a trust root through TUF (a missing or expired cached root fails, exit 3)")
     p.add_argument(
         "--tlog", choices=["require", "verify", "ignore"], default="verify",
         help="with --key: require a verified transparency-log entry, verify entries when --trusted-root is given "
@@ -83,13 +90,12 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     root = None
     if args.trusted_root is not None:
         root = load_trusted_root(args.trusted_root)
-    elif keyless:
-        instance = "Sigstore staging" if args.staging else "the Sigstore public-good instance"
-        raise InputError(
-            f"no trust root: slsacheck does not embed {instance}'s trust root and never fetches it (no TUF)",
-            hint="pass --trusted-root FILE: the instance's trusted_root.json, saved once from its TUF "
-            "repository or given by your Sigstore deployment",
-        )
+    elif keyless or args.tuf_mirror:
+        from slsacheck.signing import tuf  # noqa: PLC0415 - python-tuf loads only for TUF roots
+        from slsacheck.signing.tuf_source import Mirror  # noqa: PLC0415
+
+        mirror = Mirror.of(args.tuf_mirror, staging=args.staging)
+        root = tuf.trusted_root(mirror, tuf.TufUse(offline=args.offline))
 
     digest = parse_digest_or_none(args.artifact)  # a known algorithm with bad hex is an error here
     artifact = None if digest is not None else _read(args.artifact, "artifact")

@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "policies' images.include patterns name; `none`: readiness checks the policies only)")
     p.add_argument("--ready-interval", type=float, default=10.0, metavar="S",
                    help="seconds between readiness probes of each registry, run in the background (default 10)")
+    p.add_argument("--trust-refresh-interval", type=float, default=3600.0, metavar="S",
+                   help="seconds between background TUF updates of the trust roots the policies' keyless "
+                   "authorities take through TUF (default 3600; sooner near a root's expiry)")
     add_registry_flags(p)
     p.set_defaults(func=_serve)
 
@@ -107,6 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
                          found=str(args.unresponsive_cooldown))
     _positive("--reload-interval", args.reload_interval)
     _positive("--ready-interval", args.ready_interval)
+    _positive("--trust-refresh-interval", args.trust_refresh_interval)
     ready_registries = _ready_registries(args.ready_registry)
     # Every log line as JSON (ours, the registry layer's, uvicorn's); reviews at INFO.
     root = logging.getLogger()
@@ -120,7 +124,8 @@ def _serve(args: argparse.Namespace) -> int:
                     no_match=args.no_match, verdict_ttl=args.cache_ttl, fail_ttl=args.fail_cache_ttl,
                     tag_ttl=args.tag_cache_ttl, cache_size=args.cache_size, ready_registries=ready_registries,
                     ready_interval=args.ready_interval, host_workers=args.host_workers,
-                    requester_workers=args.requester_workers, unresponsive_cooldown=args.unresponsive_cooldown)
+                    requester_workers=args.requester_workers, unresponsive_cooldown=args.unresponsive_cooldown,
+                    trust_refresh_interval=args.trust_refresh_interval)
     app = create_app(webhook, reload_interval=args.reload_interval)
     loaded = webhook.holder.current
     from slsacheck.admission.logs import log_event  # noqa: PLC0415

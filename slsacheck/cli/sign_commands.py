@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from slsacheck.models.verdict import Verdict
     from slsacheck.policy.authority import Authority
     from slsacheck.signing.signer import Signer
+    from slsacheck.signing.tuf_source import Mirror
+    from slsacheck.verify.authorities import TrustRoots
 
 _FORMATS = ("legacy", "bundle", "both")
 
@@ -79,8 +81,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _signer_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", metavar="KEY", help="private key: a path, file://PATH or env://VAR")
     p.add_argument("--keyless", action="store_true", help="sign keyless (Fulcio certificate, Rekor entry)")
-    p.add_argument("--identity-token", metavar="FILE", help="OIDC identity token file for --keyless, or - for stdin")
-    p.add_argument("--trust-config", metavar="FILE", help="Sigstore ClientTrustConfig (private deployments)")
+    p.add_argument("--identity-token", metavar="FILE",
+                   help="OIDC identity token file for --keyless, or - for stdin; without it: $SIGSTORE_ID_TOKEN, "
+                   "then --identity-token-file, then GitHub Actions' token service (audience sigstore)")
+    p.add_argument("--identity-token-file", metavar="PATH",
+                   help="projected service-account token for --keyless when no --identity-token or "
+                   "$SIGSTORE_ID_TOKEN is given (default /var/run/sigstore/oidc-token, where the Tekton Tasks "
+                   "mount it)")
+    p.add_argument("--trust-config", metavar="FILE",
+                   help="Sigstore ClientTrustConfig (private deployments); without it, --keyless uses the trust "
+                   "root and signing config cached through TUF (`slsacheck trusted-root update`)")
+    p.add_argument("--tuf-mirror", metavar="URL",
+                   help="--keyless without --trust-config: the TUF repository whose cached root and signing "
+                   "config to use (default: the Sigstore public good)")
     p.add_argument("--password-file", metavar="FILE", help="key password file (else $COSIGN_PASSWORD or a prompt)")
 
 
@@ -92,15 +105,21 @@ def _verifier_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--certificate-oidc-issuer", metavar="URL", help="keyless: the exact OIDC issuer")
     p.add_argument("--certificate-oidc-issuer-regexp", metavar="RE", help="keyless: issuer as a full-match regexp")
     p.add_argument("--trusted-root", metavar="FILE",
-                   help="Sigstore trusted_root.json (read offline): keyless, or with --key to check log entries")
+                   help="Sigstore trusted_root.json (read offline): keyless, or with --key to check log entries; "
+                   "keyless without it: the root cached by `slsacheck trusted-root update` (fetched through TUF "
+                   "first when missing or expired)")
     p.add_argument("--tlog", choices=["require", "verify", "ignore"], default="verify",
                    help="with --key: require a verified transparency-log entry, verify entries when --trusted-root "
                    "is given (default), or ignore them")
+    p.add_argument("--tuf-mirror", metavar="URL",
+                   help="keyless without --trusted-root: the TUF repository whose cached root to use "
+                   "(default: the Sigstore public good)")
     p.add_argument("--output", choices=["text", "json"], default="text")
     p.add_argument("--report", metavar="FILE",
                    help="also write the JSON verdict(s) to FILE (--output still chooses what stdout shows)")
     p.add_argument("--offline", action="store_true",
-                   help="no network besides the image's registry (always true: trust roots come from files)")
+                   help="no network besides the image's registry: never fetch a trust root through TUF; a "
+                   "missing or expired cached root fails (exit 3) with a hint")
     add_registry_flags(p)
 
 
@@ -124,12 +143,29 @@ def _signer(args: argparse.Namespace) -> Signer:
         raise InputError("give exactly one of --key KEY and --keyless",
                          hint="--key names a private key; --keyless signs with an OIDC identity token")
     if args.keyless:
-        if not args.identity_token:
-            raise InputError("--keyless needs --identity-token FILE (or - for stdin)",
-                             hint="in Tekton, mount a projected service-account token and pass its path")
-        token = _read_input(args.identity_token, "identity token file").decode("utf-8", "replace").strip()
-        return load_signer("keyless", identity_token=token, trust_config=args.trust_config)
+        if args.identity_token:
+            token = _read_input(args.identity_token, "identity token file").decode("utf-8", "replace").strip()
+        else:
+            from slsacheck.signing.ambient import find_identity_token  # noqa: PLC0415
+
+            found = find_identity_token(token_file=args.identity_token_file)
+            # Where the identity came from, never the token itself.
+            print(f"keyless: identity token from {found.source}", file=sys.stderr)
+            token = found.token
+        return load_signer("keyless", identity_token=token, trust_config=_signing_trust_config(args))
     return load_signer(args.key, password=password_source(args.password_file))
+
+
+def _signing_trust_config(args: argparse.Namespace) -> str:
+    """--trust-config, else the ClientTrustConfig of the TUF-cached root and signing config
+    (fetched first when missing or expired, and said so on stderr)."""
+    if args.trust_config:
+        return str(args.trust_config)
+    from slsacheck.signing.tuf import client_trust_config  # noqa: PLC0415
+    from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, Mirror  # noqa: PLC0415
+
+    mirror = Mirror.of(args.tuf_mirror) if args.tuf_mirror else Mirror(PUBLIC_GOOD_URL)
+    return str(client_trust_config(mirror))
 
 
 def _annotations(pairs: list[str]) -> dict[str, str]:
@@ -204,9 +240,23 @@ def _ad_hoc_authority(args: argparse.Namespace) -> Authority | None:
         return keyless_authority(
             identity=args.certificate_identity, identity_regexp=args.certificate_identity_regexp,
             issuer=args.certificate_oidc_issuer, issuer_regexp=args.certificate_oidc_issuer_regexp,
-            trusted_root=args.trusted_root,
+            trusted_root=args.trusted_root, tuf_mirror=_tuf_mirror(args),
         )
     return None
+
+
+def _tuf_mirror(args: argparse.Namespace) -> Mirror | None:
+    from slsacheck.signing.tuf_source import Mirror  # noqa: PLC0415
+
+    return Mirror.of(args.tuf_mirror) if args.tuf_mirror else None
+
+
+def _trust_roots(args: argparse.Namespace) -> TrustRoots:
+    """Trusted roots for this run: TUF roots from the cache, fetched (and said so) unless --offline."""
+    from slsacheck.signing.tuf import TufUse  # noqa: PLC0415
+    from slsacheck.verify.authorities import TrustRoots  # noqa: PLC0415
+
+    return TrustRoots(TufUse(offline=args.offline))
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -228,11 +278,10 @@ def _verify(args: argparse.Namespace) -> int:
     verdicts: list[Verdict]
     if authority is not None:
         from slsacheck.attach.predicates import predicate_type  # noqa: PLC0415
-        from slsacheck.verify.authorities import TrustRoots  # noqa: PLC0415
         from slsacheck.verify.simple import Wanted, verify_simple  # noqa: PLC0415
 
         wanted = Wanted(args.kind, predicate_type(args.type) if getattr(args, "type", None) else None)
-        roots = TrustRoots()
+        roots = _trust_roots(args)
         verdicts = [verify_simple(ref, authority, wanted, options=options, now=now, image_text=text, roots=roots)
                     for text, ref in refs]
     else:
@@ -240,7 +289,7 @@ def _verify(args: argparse.Namespace) -> int:
         from slsacheck.verify.gate import verify_images  # noqa: PLC0415
 
         policy_set = load_policies(args.policy, no_match=args.no_match)
-        verdicts = verify_images(refs, policy_set, options=options, now=now)
+        verdicts = verify_images(refs, policy_set, options=options, now=now, roots=_trust_roots(args))
     if args.report:
         _write_report(Path(args.report), verdicts)
     _print_verdicts(verdicts, args.output)

@@ -2,7 +2,8 @@
 
 The policy loader builds these from `spec.authorities`; the verify layer checks
 candidate signatures and attestations against them. An authority is exactly one of
-a set of public keys or a keyless identity set over an offline trusted root.
+a set of public keys or a keyless identity set over a trusted root: a file read offline,
+or a TUF repository (`Mirror`) whose verified root is cached.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
+from slsacheck.signing.tuf_source import Mirror
+
+# A trusted_root.json read offline, or the one a TUF repository vouches for.
+TrustSource = Path | Mirror
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class KeyAuthority:
 @dataclass(frozen=True)
 class KeylessAuthority:
     name: str
-    trusted_root: Path  # a Sigstore trusted_root.json, read offline
+    trusted_root: TrustSource
     identities: tuple[IdentitySpec, ...]
     require_tlog: bool = True
 

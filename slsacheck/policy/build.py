@@ -3,7 +3,8 @@
 Collects every problem (with its line) rather than stopping at the first: unknown
 authority names (with the closest defined one), threshold above the number of listed
 authorities, patterns outside the glob grammar, regular expressions and CEL that do not
-compile, unreadable or malformed key material, missing trusted roots, exceptions naming
+compile, unreadable or malformed key material, missing trusted roots (or initial TUF
+roots), exceptions naming
 checks the policy never produces, dates that are not dates.
 
 Key material is read here, once: `file:` relative to the policy file, `pem:` inline,
@@ -27,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from slsacheck.models.predicates import PREDICATE_ALIASES
 from slsacheck.models.reference import canonical_registry
 from slsacheck.policy import checkids
-from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority
+from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority, TrustSource
 from slsacheck.policy.cel import CELCompileError, compile_expression
 from slsacheck.policy.globs import Glob, GlobError, compile_glob, compile_image_glob
 from slsacheck.policy.model import (
@@ -46,6 +47,7 @@ from slsacheck.policy.schema import defaults_for
 from slsacheck.policy.urls import normalise_pattern
 from slsacheck.policy.yamlsource import format_path, line_at
 from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE
+from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, Mirror
 
 _DURATION = re.compile(r"([0-9]+)(d|h|m|s)")
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -233,6 +235,28 @@ class Builder:
             return None
         return root
 
+    def keyless_root(self, path: Path_, name: str, spec: Mapping[str, Any]) -> TrustSource | None:
+        """A file (`trustedRoot`), a TUF mirror (`tuf`), or else the public-good TUF repository."""
+        if "trustedRoot" in spec:
+            return self.trusted_root((*path, "trustedRoot"), name, spec["trustedRoot"])
+        tuf = spec.get("tuf") or {"mirror": PUBLIC_GOOD_URL}
+        initial = None
+        if "root" in tuf:
+            initial = (self.file.parent / tuf["root"]).resolve()
+            if not initial.is_file():
+                self.problem(
+                    (*path, "tuf", "root"),
+                    f"cannot read the initial TUF root {initial}",
+                    expected="the mirror's root.json (relative to the policy file)",
+                    found=str(initial),
+                    hint="copy the root.json your Sigstore deployment publishes for first use",
+                )
+                return None
+        mirror = Mirror(str(tuf["mirror"]).rstrip("/"), initial)
+        # The policy's identity names the mirror; the root it serves changes by design.
+        self.canonical_roots[name] = f"tuf:{mirror.url}"
+        return mirror
+
     def read_keys(self, path: Path_, source: Mapping[str, str]) -> tuple[bytes, ...]:
         kind, value = next(iter(source.items()))
         data: bytes | None = None
@@ -280,20 +304,8 @@ class Builder:
         return tuple(bytes(b) for b in blocks)
 
     def keyless(self, path: Path_, name: str, spec: Mapping[str, Any]) -> KeylessAuthority | None:
-        root = (self.file.parent / spec["trustedRoot"]).resolve()
-        ok = True
-        try:
-            content = root.read_bytes()
-            self.canonical_roots[name] = hashlib.sha256(content).hexdigest()
-        except OSError as exc:
-            self.problem(
-                (*path, "trustedRoot"),
-                f"cannot read trusted root {root}: {exc.strerror or exc}",
-                expected="a Sigstore trusted_root.json (relative to the policy file)",
-                found=str(root),
-                hint="export one with `cosign trusted-root create` or copy your instance's trusted_root.json",
-            )
-            ok = False
+        root = self.keyless_root(path, name, spec)
+        ok = root is not None
         identities: list[IdentitySpec] = []
         for j, ident in enumerate(spec["identities"]):
             for field in ("issuerRegExp", "subjectRegExp"):
@@ -310,7 +322,7 @@ class Builder:
                     ident.get("issuer"), ident.get("subject"), ident.get("issuerRegExp"), ident.get("subjectRegExp")
                 )
             )
-        if not ok:
+        if not ok or root is None:
             return None
         return KeylessAuthority(name, root, tuple(identities), bool(spec.get("requireTlog", True)))
 

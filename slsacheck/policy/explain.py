@@ -10,6 +10,7 @@ from slsacheck.policy import checkids as ids
 from slsacheck.policy.authority import KeyAuthority, KeylessAuthority
 from slsacheck.policy.model import AttestationRule, Policy, PolicySet
 from slsacheck.policy.provenance_rules import human_duration
+from slsacheck.signing.tuf_source import Mirror
 
 
 def _authority(policy: Policy, name: str) -> str:
@@ -29,7 +30,9 @@ def _authority(policy: Policy, name: str) -> str:
         subject = ident.subject or f"subject matching /{ident.subject_regexp}/"
         who.append(f"{subject} from {issuer}")
     tlog = ", with a transparency-log proof" if auth.require_tlog else ""
-    return f"{name} (keyless: {'; or '.join(who)}; trusted root {auth.trusted_root}{tlog})"
+    root = (f"trusted root through TUF from {auth.trusted_root.url}" if isinstance(auth.trusted_root, Mirror)
+            else f"trusted root {auth.trusted_root}")
+    return f"{name} (keyless: {'; or '.join(who)}; {root}{tlog})"
 
 
 def _attestation(policy: Policy, rule: AttestationRule) -> list[str]:

@@ -22,10 +22,11 @@ import hashlib
 import re
 from collections.abc import Sequence
 from itertools import combinations
+from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
-from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority
+from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority, TrustSource
 from slsacheck.policy.checkids import policy_check_ids
 from slsacheck.policy.globs import normalise_image_pattern
 from slsacheck.policy.model import Policy, PolicySet
@@ -130,12 +131,16 @@ def _fingerprints(authority: KeyAuthority) -> set[str]:
     return out
 
 
+def _root_key(source: TrustSource) -> object:
+    return source.resolve() if isinstance(source, Path) else source.url
+
+
 def one_signer_for_both(a: Authority, b: Authority) -> str | None:
     """How one signer can satisfy both authorities (None: it cannot)."""
     if isinstance(a, KeyAuthority) and isinstance(b, KeyAuthority):
         return "they list the same public key" if _fingerprints(a) & _fingerprints(b) else None
     if isinstance(a, KeylessAuthority) and isinstance(b, KeylessAuthority):
-        if a.trusted_root.resolve() != b.trusted_root.resolve():
+        if _root_key(a.trusted_root) != _root_key(b.trusted_root):
             return None
         if any(_identities_overlap(x, y) for x in a.identities for y in b.identities):
             return "one certificate from their common trusted root can match an identity of each"

@@ -19,7 +19,9 @@ The rules a candidate must meet to count for an authority:
   bundles and layers; the signer says whether it was log-checked.
 
 `check` returns an `Accepted` or raises `Refused` with one line of reason; `try_authority`
-turns that into a value. Trusted roots are read once per path (`TrustRoots`).
+turns that into a value. Trusted roots are read once per file or TUF mirror (`TrustRoots`);
+a mirror's root comes from the TUF cache under the rules of its `TufUse` (update when
+missing or expired, or never fetch: `--offline`, and servers that refresh in the background).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slsacheck._reason import one_line
 from slsacheck.attach.candidates import COSIGN_SIGN_PREDICATE, Candidate
@@ -38,14 +40,18 @@ from slsacheck.models import mediatypes as mt
 from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import SignerInfo
 from slsacheck.models.statement import Statement
-from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority
+from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority, TrustSource
 from slsacheck.signing.cosign_material import LoggedEntry, verify_key_log_entry
 from slsacheck.signing.dsse import Envelope, verify_envelope
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import load_public_key
 from slsacheck.signing.simplesigning import parse_payload
 from slsacheck.signing.trust import TrustedRoot, load_trusted_root
+from slsacheck.signing.tuf_source import Mirror
 from slsacheck.signing.verify_sig import PublicKeyVerifier
+
+if TYPE_CHECKING:
+    from slsacheck.signing.tuf import TufUse
 
 
 class Refused(Exception):
@@ -83,10 +89,14 @@ class Accepted:
 
 
 class TrustRoots:
-    """Trusted roots read once per file for a whole verification run."""
+    """Trusted roots read once per file or mirror for a whole verification run."""
 
-    def __init__(self) -> None:
+    def __init__(self, tuf: TufUse | None = None) -> None:
         self._roots: dict[Path, TrustedRoot] = {}
+        # A TUF root with the expiry it was read under: a long run (an audit) takes the
+        # refreshed root once the one it holds runs out, as its TufUse allows.
+        self._tuf_roots: dict[str, tuple[TrustedRoot, datetime]] = {}
+        self._tuf = tuf
 
     def prepare(self, authorities: Mapping[str, Authority]) -> None:
         """Read every authority's trusted root now (keyless ones, and key authorities that
@@ -97,8 +107,17 @@ class TrustRoots:
             if root is not None:
                 self.get(root)
 
-    def get(self, path: Path) -> TrustedRoot:
-        key = Path(path).resolve()
+    def get(self, source: TrustSource) -> TrustedRoot:
+        if isinstance(source, Mirror):
+            held = self._tuf_roots.get(source.url)
+            if held is not None and (datetime.now(UTC) <= held[1] or (self._tuf and self._tuf.serve_expired)):
+                return held[0]
+            from slsacheck.signing import tuf  # noqa: PLC0415 - python-tuf loads only for TUF roots
+
+            found = tuf.current(source, self._tuf or tuf.TufUse())
+            self._tuf_roots[source.url] = (found.load(), found.expires)
+            return self._tuf_roots[source.url][0]
+        key = Path(source).resolve()
         if key not in self._roots:
             self._roots[key] = load_trusted_root(key)
         return self._roots[key]

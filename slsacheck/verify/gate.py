@@ -219,10 +219,11 @@ def verify_images(
     *,
     options: RegistryOptions | None = None,
     now: datetime | None = None,
+    roots: TrustRoots | None = None,
 ) -> list[Verdict]:
     """Judge several images (as given text, parsed reference); trusted roots read once."""
     now = now or datetime.now(UTC)
-    roots = TrustRoots()
+    roots = roots or TrustRoots()
     return [verify_image(ref, policy_set, options=options, now=now, image_text=text, roots=roots)
             for text, ref in refs]
 

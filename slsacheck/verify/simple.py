@@ -8,7 +8,9 @@ the image the way a one-rule policy would:
 - `attestation.present` (verify-attestation): at least one attestation of the asked
   predicate type (any type when none is asked) verifies for it.
 
-Keyless verification is offline: the trusted root comes from a file, never from TUF.
+Keyless verification takes its trusted root from `--trusted-root FILE` (read offline), or
+else from the TUF cache of a mirror (`--tuf-mirror`, default the Sigstore public good),
+updated first when missing or expired unless `--offline`.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from slsacheck.models.reference import ImageRef
 from slsacheck.models.verdict import Check, Outcome, Verdict
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
-from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority
+from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority, TrustSource
 from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
+from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, Mirror
 from slsacheck.verify.authorities import TrustRoots
 
 AD_HOC = "command-line"
@@ -56,6 +59,7 @@ def keyless_authority(
     issuer: str | None,
     issuer_regexp: str | None,
     trusted_root: str | None,
+    tuf_mirror: Mirror | None = None,
     require_tlog: bool = True,
     name: str = AD_HOC,
 ) -> KeylessAuthority:
@@ -64,22 +68,22 @@ def keyless_authority(
                          hint="name who must have signed; '.*' as a regexp accepts anyone, on purpose")
     if issuer is None and issuer_regexp is None:
         raise InputError("keyless verification needs --certificate-oidc-issuer or --certificate-oidc-issuer-regexp")
-    if trusted_root is None:
-        raise InputError(
-            "keyless verification needs --trusted-root FILE",
-            expected="a Sigstore trusted_root.json",
-            hint="slsacheck verifies offline and never fetches a trust root: save your Sigstore "
-            "deployment's trusted_root.json (public good: from the Sigstore TUF repository) and pass it",
-        )
-    path = Path(trusted_root)
-    if not path.is_file():
-        raise InputError(f"--trusted-root {trusted_root}: no such file", expected="a Sigstore trusted_root.json")
+    source: TrustSource
+    if trusted_root is not None:
+        if tuf_mirror is not None:
+            raise InputError("give either --trusted-root FILE or --tuf-mirror URL, not both",
+                             hint="a file is read offline; a mirror's root comes through TUF")
+        source = Path(trusted_root)
+        if not source.is_file():
+            raise InputError(f"--trusted-root {trusted_root}: no such file", expected="a Sigstore trusted_root.json")
+    else:
+        source = tuf_mirror or Mirror(PUBLIC_GOOD_URL)
     # Validate the identity now (regexps compile) so a typo is a usage error.
     from slsacheck.signing.identity import Identity  # noqa: PLC0415 - x509 loads only for keyless
 
     Identity(issuer=issuer, subject=identity, issuer_regexp=issuer_regexp, subject_regexp=identity_regexp)
     spec = IdentitySpec(issuer=issuer, subject=identity, issuer_regexp=issuer_regexp, subject_regexp=identity_regexp)
-    return KeylessAuthority(name, path, (spec,), require_tlog=require_tlog)
+    return KeylessAuthority(name, source, (spec,), require_tlog=require_tlog)
 
 
 @dataclass(frozen=True)

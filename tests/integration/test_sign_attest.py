@@ -599,15 +599,19 @@ def test_encrypted_key_password_sources(
     assert cli("verify", "--key", str(tmp_path / "p.pub"), t.text).code == 0
 
 
-def test_keyless_needs_a_token_and_one_signer(cli: Callable[..., Run], tmp_path: Path, keys: dict[str, Path]) -> None:
+def test_keyless_needs_a_token_and_one_signer(
+    cli: Callable[..., Run], tmp_path: Path, keys: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLSACHECK_CACHE", str(tmp_path / "empty-cache"))
     t = _layout_target(tmp_path / "layout")
     assert cli("sign", "--keyless", t.text).code == 2
     both = cli("sign", "--keyless", "--key", str(keys["k1"]), t.text)
     assert both.code == 2 and "exactly one of --key KEY and --keyless" in both.err
     nothing = cli("verify", t.text)
     assert nothing.code == 2 and "nothing to verify against" in nothing.err
-    no_root = cli("verify", "--certificate-identity", "x", "--certificate-oidc-issuer", "y", t.text)
-    assert no_root.code == 2 and "--trusted-root" in no_root.err
+    # no --trusted-root: the TUF-cached public-good root, which --offline never fetches
+    no_root = cli("verify", "--certificate-identity", "x", "--certificate-oidc-issuer", "y", "--offline", t.text)
+    assert no_root.code == 3 and "--trusted-root" in no_root.err and "trusted-root update" in no_root.err
 
 
 def test_message_signature_bundle_over_the_manifest(

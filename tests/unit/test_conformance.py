@@ -182,11 +182,15 @@ def test_cli_refuses_without_trust_root_offline() -> None:
         str(case.identity),
         "--certificate-oidc-issuer",
         str(case.issuer),
+        "--offline",
         str(case.artifact),
     ]
+    # Without --trusted-root the root is the TUF-cached public-good one; offline, with nothing
+    # cached (the tests' own empty cache), nothing is fetched and the bundle is not verified.
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
-    assert proc.returncode == 2
-    assert "no trust root" in proc.stderr and "--trusted-root" in proc.stderr
+    assert proc.returncode == 3
+    assert "is not cached" in proc.stderr and "--trusted-root" in proc.stderr
+    assert "trusted-root update" in proc.stderr
 
 
 def test_cli_needs_key_or_identity() -> None:

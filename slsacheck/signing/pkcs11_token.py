@@ -190,7 +190,12 @@ class Pkcs11Key:
     def __init__(self, ref: Pkcs11Uri, *, signing: bool) -> None:
         self._ref = ref
         self._lib = _load_module(ref)
-        self._token = _find_token(self._lib, ref)
+        try:
+            self._token = _find_token(self._lib, ref)
+        except p11.PKCS11Error as exc:
+            raise KeyServiceError(f"the PKCS#11 module {ref.module_path} failed listing its tokens: "
+                                  f"{type(exc).__name__}", found=ref.redacted,
+                                  hint="check the module's own configuration, then retry") from None
         self._public: VerifyingKey | None = None
         if signing:
             # A signer checks its private key now: a missing key or PIN fails before any

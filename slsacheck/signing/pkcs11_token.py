@@ -229,7 +229,9 @@ class Pkcs11Key:
             return _public_from_certificate(_one(certs, session, self._ref, self._token, "certificate"))
         raise InvalidKey(f"no public key or certificate {self._ref.key_name} on PKCS#11 token {self._token.label}",
                          expected=self._ref.key_name, found=_inventory(session),
-                         hint="name one of the keys found, or store the public key on the token beside it")
+                         hint="name one of the keys found, or store the public key on the token beside it"
+                         + ("" if self._ref.pin else f"; a token that shows objects only after login needs the "
+                            f"PIN ({_PIN_WAYS})"))
 
     def sign(self, message: bytes, digest: bytes, hash_name: str) -> bytes:
         key = self.public_key()

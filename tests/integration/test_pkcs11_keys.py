@@ -45,7 +45,9 @@ def _pem(der: bytes) -> bytes:
 
 
 def test_sign_attest_verify_with_a_key_on_the_token(cli: Cli, token: Token, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     image, store, digest = _image(tmp_path)
     pin_file = tmp_path / "pin"
     pin_file.write_text(token.pin + "\n")
@@ -57,8 +59,9 @@ def test_sign_attest_verify_with_a_key_on_the_token(cli: Cli, token: Token, tmp_
     pub = tmp_path / "token.pub"
     pub.write_text(exported.out)
 
-    signed = cli("sign", "--key", key, image)
+    signed = cli("-vv", "sign", "--key", key, image)
     assert signed.code == 0, signed.err
+    assert token.pin not in signed.out + signed.err + caplog.text
     predicate = tmp_path / "pred.json"
     predicate.write_text(json.dumps({"buildDefinition": {"buildType": "https://tekton.dev/chains/v2/slsa",
                                                          "padding": "x" * 8000}}))
@@ -66,6 +69,7 @@ def test_sign_attest_verify_with_a_key_on_the_token(cli: Cli, token: Token, tmp_
     attested = cli("attest", "--key", token.uri("id=%01"), "--type", "slsaprovenance1", "--predicate",
                    str(predicate), image)
     assert attested.code == 0, attested.err
+    assert token.pin not in attested.out + attested.err + caplog.text
 
     assert cli("verify", "--key", str(pub), image).code == 0
     assert cli("verify-attestation", "--key", str(pub), "--type", "slsaprovenance1", image).code == 0

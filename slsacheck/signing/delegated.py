@@ -1,16 +1,16 @@
 """`DelegatedSigner`: the `Signer` for a key that never leaves its device or service.
 
 A `KeyBackend` (a PKCS#11 token, a cloud KMS) holds the private key and does one
-thing with it: sign a digest. Everything around that is done here once, the same way
+thing with it: sign. Everything around that is done here once, the same way
 for every backend, so a token or a KMS writes exactly what a key file with the same
 key would (see `keysigner`):
 - the digest is the one the verifier expects for the key: SHA-256/384/512 by ECDSA
   curve, SHA-256 for RSA (PKCS#1 v1.5);
 - ECDSA signatures are ASN.1 DER, as cosign writes them (a backend whose device returns
   raw r||s, as PKCS#11 does, converts: `der_from_raw`);
-- every signature is checked against the backend's public key before it is returned,
-  so a token that signs with another key than the one it reported fails here, not
-  at the verifier.
+- every signature is checked against the backend's public key and the exact bytes
+  before it is returned, so a token that signs with another key than the one it
+  reports, or a service that signs other bytes, fails here (exit 3), not at a verifier.
 
 Ed25519 is refused: cosign's Ed25519ph has no PKCS#11 or KMS mechanism in common use.
 """

@@ -123,6 +123,16 @@ class StoreError(RegistryError):
     """An OCI image layout directory is unreadable or inconsistent."""
 
 
+class KeyServiceError(Error):
+    """A key held elsewhere (a PKCS#11 token, a KMS) could not be reached or would not sign.
+
+    A key reference that is wrong (no such object, a wrong PIN, a module that does not
+    load) is an `InvalidKey` instead: this family is for what a retry may fix.
+    """
+
+    exit_code = EXIT_INCOMPLETE
+
+
 # -- the content is not what it claims to be ------------------------------------------
 
 

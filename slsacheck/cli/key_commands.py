@@ -1,5 +1,8 @@
 """`slsacheck generate-key-pair` and `slsacheck public-key`, and where key passwords come from.
 
+`public-key --key` takes every reference `signing.resolve` knows (files, env://, pkcs11:,
+awskms://): the public half is read from the file, the token or the KMS.
+
 A password comes from, in this order: `--password-file F` (one trailing newline
 dropped), `COSIGN_PASSWORD` (set but empty means the empty password, as in cosign),
 or a no-echo prompt when stdin is a terminal (asked twice when generating). With none
@@ -72,8 +75,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing key files")
     p.set_defaults(func=_generate)
 
-    p = sub.add_parser("public-key", help="print the public key of a private key (PKIX PEM)")
-    p.add_argument("--key", required=True, metavar="KEY", help="key file path, file://PATH or env://VAR")
+    p = sub.add_parser(
+        "public-key", help="print the public key of a private key (PKIX PEM)",
+        description="Print the PKIX PEM public key of KEY, as cosign public-key does: a key file, env://VAR, a key "
+        "on a PKCS#11 token (pkcs11:token=T;object=K?module-path=M, read without a PIN unless one is given) or in "
+        "AWS KMS (awskms://[HOST:PORT]/KEY).")
+    p.add_argument("--key", required=True, metavar="KEY",
+                   help="key file path, file://PATH, env://VAR, pkcs11:... or awskms://...")
     p.add_argument("--password-file", metavar="FILE", help="read the key password from FILE")
     p.add_argument("--outfile", metavar="FILE", help="write the PEM to FILE instead of stdout")
     p.set_defaults(func=_public_key)

@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--record", metavar="FILE", help="write the promotion record (JSON) to FILE")
     p.add_argument("--attest-record", action="store_true",
                    help="attach a signed SLSA verification summary (VSA) at each destination (needs --key)")
-    p.add_argument("--key", metavar="KEY", help="private key for --attest-record: a path, file://PATH or env://VAR")
+    p.add_argument("--key", metavar="KEY", help="private key for --attest-record: a path, file://PATH, env://VAR, "
+                   "pkcs11:... or awskms://...")
     p.add_argument("--password-file", metavar="FILE", help="key password file (else $COSIGN_PASSWORD or a prompt)")
     p.add_argument("--policy-uri", metavar="URI",
                    help="the policy URI the VSA names (default: the one policy file's file: URI)")

@@ -79,7 +79,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _signer_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--key", metavar="KEY", help="private key: a path, file://PATH or env://VAR")
+    p.add_argument("--key", metavar="KEY", help="private key: a path, file://PATH, env://VAR, "
+                   "pkcs11:token=T;object=K?module-path=M or awskms://[HOST:PORT]/KEY")
     p.add_argument("--keyless", action="store_true", help="sign keyless (Fulcio certificate, Rekor entry)")
     p.add_argument("--identity-token", metavar="FILE",
                    help="OIDC identity token file for --keyless, or - for stdin; without it: $SIGSTORE_ID_TOKEN, "
@@ -99,7 +100,7 @@ def _signer_flags(p: argparse.ArgumentParser) -> None:
 
 def _verifier_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", action="append", default=[], metavar="PUB",
-                   help="public key (path, file://, env://); repeatable: any one may have signed")
+                   help="public key (path, file://, env://, pkcs11:, awskms://); repeatable: any one may have signed")
     p.add_argument("--certificate-identity", metavar="ID", help="keyless: the exact certificate identity (SAN)")
     p.add_argument("--certificate-identity-regexp", metavar="RE", help="keyless: identity as a full-match regexp")
     p.add_argument("--certificate-oidc-issuer", metavar="URL", help="keyless: the exact OIDC issuer")

@@ -3,13 +3,19 @@
     PATH | file://PATH    a key file (cosign encrypted, or plain PEM)
     env://VAR             PEM in an environment variable (how a Tekton step gets a Secret)
     keyless               Fulcio certificate + Rekor entry for an OIDC identity token
-    awskms:// gcpkms:// azurekms:// hashivault://   reserved for KMS backends (not shipped)
+    pkcs11:token=T;object=K?module-path=M   a key on a PKCS#11 token (RFC 7512; `pkcs11_uri`)
+    awskms://[HOST:PORT]/KEY                an AWS KMS key: id, alias/NAME or ARN (`kms_aws_uri`)
+    gcpkms:// azurekms:// hashivault://     named as cosign names them, refused with what is missing
 
 Dispatch goes through `SIGNER_SCHEMES`, one factory per scheme; backends with heavy
 dependencies are imported inside their factory, so naming a key file never loads
-sigstore. Secrets come only through the `password` callback (called only for an
-encrypted key) or the identity token argument: this module never prompts and never
-logs them.
+sigstore, boto3 or a PKCS#11 binding, and an installation without one of those
+optional extras fails with "install slsacheck[EXTRA]". Keys that never leave a device
+or service are `KeyBackend`s (`KEY_BACKENDS`) behind one `DelegatedSigner`; they serve
+`load_verifier` too (their public half), which is what `slsacheck public-key` prints.
+Secrets come only through the `password` callback (called only for an encrypted key),
+the identity token argument, or a PKCS#11 reference's own PIN sources: this module
+never prompts and never logs them.
 """
 
 from __future__ import annotations
@@ -22,12 +28,21 @@ from pathlib import Path
 
 from slsacheck.errors import InvalidKey
 from slsacheck.signing import keys
+from slsacheck.signing.delegated import DelegatedSigner, KeyBackend
 from slsacheck.signing.keys import PasswordCallback
 from slsacheck.signing.keysigner import KeySigner
+from slsacheck.signing.pkcs11_uri import is_pkcs11, redact
 from slsacheck.signing.signer import Signer
 from slsacheck.signing.verify_sig import PublicKeyVerifier
 
 KMS_SCHEMES = ("awskms", "gcpkms", "azurekms", "hashivault")
+# What a refused scheme lacks, and the ways to sign that work instead.
+_MISSING = {
+    "gcpkms": ("Google Cloud KMS client", "Cloud KMS keys also sign through Google's PKCS#11 library: "
+               "pkcs11:...?module-path=/path/to/libkmsp11.so"),
+    "azurekms": ("Azure Key Vault client", "use a pkcs11: token, awskms://, a key file, or keyless"),
+    "hashivault": ("HashiCorp Vault transit client", "use a pkcs11: token, awskms://, a key file, or keyless"),
+}
 _SCHEME = re.compile(r"([a-z][a-z0-9+.-]*)://(.*)", re.DOTALL)
 
 
@@ -43,6 +58,7 @@ class SignerRequest:
 
 
 SignerFactory = Callable[[SignerRequest], Signer]
+BackendFactory = Callable[[str, bool], KeyBackend]  # (reference, for signing?) -> backend
 
 
 def _read_file(path_text: str, what: str) -> tuple[bytes, str]:
@@ -97,41 +113,86 @@ def _keyless(request: SignerRequest) -> Signer:
     return signer
 
 
-def _not_shipped(scheme: str) -> SignerFactory:
-    def factory(request: SignerRequest) -> Signer:
-        raise InvalidKey(
-            f"the {scheme}:// signing backend is not shipped yet",
-            expected="a key file, env://VAR or keyless",
-            found=request.uri,
-            hint="export the key to a cosign key file, or sign keyless",
-        )
+def _extra_missing(what: str, extra: str, exc: ImportError) -> InvalidKey:
+    return InvalidKey(f"{what} keys are not available in this installation", found=f"missing module {exc.name}",
+                      hint=f"install slsacheck[{extra}]")
 
-    return factory
+
+def _pkcs11_backend(uri: str, signing: bool) -> KeyBackend:
+    from slsacheck.signing.pkcs11_uri import parse  # noqa: PLC0415 - reads the PIN only when asked
+
+    ref = parse(uri)
+    try:
+        from slsacheck.signing.pkcs11_token import Pkcs11Key  # noqa: PLC0415 - optional extra
+    except ImportError as exc:
+        raise _extra_missing("pkcs11:", "pkcs11", exc) from None
+    return Pkcs11Key(ref, signing=signing)
+
+
+def _awskms_backend(uri: str, signing: bool) -> KeyBackend:
+    from slsacheck.signing.kms_aws_uri import parse_awskms  # noqa: PLC0415
+
+    ref = parse_awskms(uri)
+    try:
+        from slsacheck.signing.kms_aws import AwsKmsKey  # noqa: PLC0415 - optional extra
+    except ImportError as exc:
+        raise _extra_missing("awskms://", "kms", exc) from None
+    return AwsKmsKey(ref)
+
+
+def _unsupported(scheme: str) -> BackendFactory:
+    missing, instead = _MISSING[scheme]
+
+    def backend(uri: str, signing: bool) -> KeyBackend:
+        raise InvalidKey(f"{scheme}:// keys are not supported by this build of slsacheck: it has no {missing}",
+                         expected="a key file, env://VAR, pkcs11:, awskms:// or keyless", found=redact(uri),
+                         hint=instead)
+
+    return backend
+
+
+KEY_BACKENDS: dict[str, BackendFactory] = {
+    "pkcs11": _pkcs11_backend,
+    "awskms": _awskms_backend,
+    **{scheme: _unsupported(scheme) for scheme in _MISSING},
+}
+
+
+def _delegated(request: SignerRequest) -> Signer:
+    scheme, _ = _split(request.uri)
+    return DelegatedSigner(KEY_BACKENDS[scheme](request.uri, True))
 
 
 SIGNER_SCHEMES: dict[str, SignerFactory] = {
     "file": _key_file,
     "env": _key_env,
     "keyless": _keyless,
-    **{scheme: _not_shipped(scheme) for scheme in KMS_SCHEMES},
+    **{scheme: _delegated for scheme in KEY_BACKENDS},
 }
 
 
 def _split(uri: str) -> tuple[str, str]:
-    """(scheme, rest); a plain path is scheme "file", the bare word `keyless` scheme "keyless"."""
+    """(scheme, rest); a plain path is scheme "file", the bare word `keyless` scheme "keyless",
+    an RFC 7512 reference (`pkcs11:...`, no `//`) scheme "pkcs11"."""
     if uri == "keyless":
         return "keyless", ""
+    if is_pkcs11(uri):
+        return "pkcs11", uri
     match = _SCHEME.fullmatch(uri)
     if match is None:
         return "file", uri
     return match.group(1), match.group(2)
 
 
+def _spelled(scheme: str) -> str:
+    return {"keyless": "keyless", "pkcs11": "pkcs11:"}.get(scheme, f"{scheme}://")
+
+
 def _unknown(uri: str, scheme: str, known: list[str]) -> InvalidKey:
     return InvalidKey(
         f"unknown key reference scheme {scheme}://",
-        expected="a path, or one of " + ", ".join(f"{s}://" if s != "keyless" else s for s in known),
-        found=uri,
+        expected="a path, or one of " + ", ".join(_spelled(s) for s in known),
+        found=redact(uri),
     )
 
 
@@ -151,19 +212,20 @@ def load_signer(
 
 
 def load_verifier(uri: str, *, password: PasswordCallback | None = None) -> PublicKeyVerifier:
-    """A verifier for the public key at `uri` (path, file://, env://).
+    """A verifier for the public key at `uri` (path, file://, env://, pkcs11:, awskms://).
 
     The reference may also name a private key, as cosign allows: its public half is used.
     """
     scheme, rest = _split(uri)
-    if scheme in KMS_SCHEMES:
-        _not_shipped(scheme)(SignerRequest(uri, rest))
+    backend = KEY_BACKENDS.get(scheme)
+    if backend is not None:
+        return PublicKeyVerifier(backend(uri, False).public_key())
     if scheme == "file":
         data, where = _read_file(rest, "public key file")
     elif scheme == "env":
         data, where = _read_env(rest, "public key")
     else:
-        raise _unknown(uri, scheme, ["file", "env", *KMS_SCHEMES])
+        raise _unknown(uri, scheme, ["file", "env", *KEY_BACKENDS])
     if b"PRIVATE KEY-----" in data:
         return PublicKeyVerifier(keys.public_key_of(keys.load_private_key(data, password=password, where=where)))
     return PublicKeyVerifier(keys.load_public_key(data, where=where))

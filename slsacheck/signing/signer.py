@@ -1,8 +1,9 @@
 """The one signing interface, and what a signature carries out of it.
 
-Backends (a key file, `env://VAR`, keyless Fulcio + Rekor, later KMS) implement
-`Signer`. The attach layer turns what they return into cosign's `.sig`/`.att` layers
-and Sigstore bundles; it never needs to know which backend signed.
+Backends (a key file, `env://VAR`, keyless Fulcio + Rekor, and keys on a PKCS#11
+token or in a KMS through `delegated.DelegatedSigner`) implement `Signer`. The attach
+layer turns what they return into cosign's `.sig`/`.att` layers and Sigstore bundles;
+it never needs to know which backend signed.
 """
 
 from __future__ import annotations

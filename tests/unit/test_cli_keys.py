@@ -147,5 +147,7 @@ def test_public_key_of_policy_controller_key(monkeypatch: pytest.MonkeyPatch,
 def test_public_key_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["public-key", "--key", str(tmp_path / "absent.key")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert main(["public-key", "--key", "awskms://alias/x"]) == 2
-    assert "not shipped yet" in capsys.readouterr().err
+    assert main(["public-key", "--key", "hashivault://release"]) == 2
+    assert "hashivault:// keys are not supported by this build" in capsys.readouterr().err
+    assert main(["public-key", "--key", "awskms://alias/x"]) == 2  # the key goes after a third slash
+    assert "hint: with no endpoint, write three slashes: awskms:///alias/x" in capsys.readouterr().err

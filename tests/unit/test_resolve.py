@@ -1,7 +1,8 @@
-"""Signer and verifier references: paths, file://, env://, keyless, reserved KMS schemes."""
+"""Signer and verifier references: paths, file://, env://, keyless, refused KMS schemes, optional extras."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from slsacheck.errors import InputError, InvalidKey
 from slsacheck.signing import keys
 from slsacheck.signing.keysigner import KeySigner
-from slsacheck.signing.resolve import KMS_SCHEMES, SIGNER_SCHEMES, load_signer, load_verifier
+from slsacheck.signing.resolve import KEY_BACKENDS, SIGNER_SCHEMES, load_signer, load_verifier
 from slsacheck.signing.signer import Signer
 
 
@@ -83,21 +84,44 @@ def test_missing_and_wrong_files(tmp_path: Path, key_file: Path) -> None:
         load_signer(str(key_file))
 
 
-@pytest.mark.parametrize("scheme", KMS_SCHEMES)
-def test_kms_schemes_are_reserved(scheme: str) -> None:
-    with pytest.raises(InvalidKey, match=f"the {scheme}:// signing backend is not shipped yet"):
-        load_signer(f"{scheme}://some/key")
-    with pytest.raises(InvalidKey, match="not shipped yet"):
-        load_verifier(f"{scheme}://some/key")
+@pytest.mark.parametrize(("scheme", "missing"), [("gcpkms", "Google Cloud KMS client"),
+                                                 ("azurekms", "Azure Key Vault client"),
+                                                 ("hashivault", "HashiCorp Vault transit client")])
+def test_kms_schemes_without_a_backend_name_what_is_missing(scheme: str, missing: str) -> None:
+    for load in (load_signer, load_verifier):
+        with pytest.raises(InvalidKey, match=f"{scheme}:// keys are not supported by this build") as info:
+            load(f"{scheme}://some/key")
+        assert missing in info.value.message
+        assert info.value.hint
+        assert info.value.exit_code == 2
 
 
 def test_unknown_scheme_names_the_known_ones() -> None:
-    with pytest.raises(InvalidKey, match="unknown key reference scheme pkcs11://") as info:
-        load_signer("pkcs11://token/key")
+    with pytest.raises(InvalidKey, match="unknown key reference scheme tpm2://") as info:
+        load_signer("tpm2://token/key")
     for scheme in SIGNER_SCHEMES:
         assert scheme in (info.value.expected or "")
+    assert "pkcs11:," in (info.value.expected or "")  # RFC 7512 spelling, no //
     with pytest.raises(InvalidKey, match="unknown key reference scheme"):
         load_verifier("keyless://x")
+
+
+@pytest.mark.parametrize(("module", "uri", "extra"), [
+    ("pkcs11", "pkcs11:token=t;object=k?module-path=/usr/lib/x.so&pin-value=1234", "pkcs11"),
+    ("boto3", "awskms:///alias/release", "kms"),
+])
+def test_an_absent_optional_extra_says_which_to_install(monkeypatch: pytest.MonkeyPatch, module: str, uri: str,
+                                                        extra: str) -> None:
+    # None in sys.modules makes `import module` raise ImportError, as on an installation without it
+    monkeypatch.setitem(sys.modules, module, None)
+    for name in [n for n in sys.modules if n in ("slsacheck.signing.pkcs11_token", "slsacheck.signing.kms_aws")]:
+        monkeypatch.delitem(sys.modules, name)
+    for load in (load_signer, load_verifier):
+        with pytest.raises(InvalidKey, match="not available in this installation") as info:
+            load(uri)
+        assert info.value.hint == f"install slsacheck[{extra}]"
+        assert "1234" not in info.value.diagnostics()
+    assert set(KEY_BACKENDS) == {"pkcs11", "awskms", "gcpkms", "azurekms", "hashivault"}
 
 
 def test_keyless_needs_a_token_and_takes_no_argument() -> None:

@@ -140,7 +140,7 @@ def run_audit(
             "sources": list(sources),
             "note": INVENTORY_NOTE if policy_set is None else None,
         }
-        report = Report(meta, summary.to_json(), lambda: iter(spool))
+        report = Report(meta, summary.to_json(), spool.ordered)
         with _no_interrupts():
             for fmt, path in paths:
                 _write(report, fmt, path, stdout)

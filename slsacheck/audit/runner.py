@@ -134,15 +134,36 @@ class Auditor:
                 log.exception("auditing %s", item.text)
                 record = self._failed(item, None, exc)
             if record is not None:
-                self._emit(record)
+                self._emit(record, item)
 
-    def _emit(self, record: dict[str, Any]) -> int | None:
+    def _emit(self, record: dict[str, Any], target: Target) -> int | None:
+        self._deployment(target, record)
         offset = self.spool.append(record)
         if offset is not None:
             self.summary.add(record)
             if self.on_record is not None:
                 self.on_record(record)
         return offset
+
+    def _deployment(self, target: Target, record: dict[str, Any]) -> None:
+        """Where a Kubernetes inventory saw the image run, and whether its tags still point at it."""
+        for key in ("running", "workloads", "tags"):  # a `sameAs` copy holds its first image's
+            record.pop(key, None)
+        deployed = target.deployed
+        if deployed is None:
+            return
+        record.update(deployed.to_json())
+        if deployed.tags:
+            record["tags"] = [self._tag_now(tag, record.get("digest")) for tag in deployed.tags]
+
+    def _tag_now(self, tag: str, running: str | None) -> dict[str, Any]:
+        """The digest `tag` points at now; `moved` when that is not the digest running."""
+        try:
+            ref = ImageRef.parse(tag)
+            current = str(self._store(ref).fetch_manifest(ref.identifier).digest)
+        except Error as exc:
+            return {"tag": tag, "digest": None, "moved": None, "error": _error_text(exc)}
+        return {"tag": tag, "digest": current, "moved": running is not None and current != running}
 
     # -- one image ----------------------------------------------------------------------
 
@@ -191,7 +212,7 @@ class Auditor:
                 if not isinstance(exc, Error):
                     log.exception("auditing %s", target.text)
                 record = self._failed(target, str(manifest.digest), exc)
-            offset = self._emit(record)
+            offset = self._emit(record, target)
         finally:
             # Whatever happened, later tags of this digest must not wait forever.
             with self._lock:

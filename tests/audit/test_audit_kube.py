@@ -129,6 +129,10 @@ def _write(tmp_path: Path, doc: Any) -> str:
     return str(path)
 
 
+def _one(*items: Any) -> dict[str, Any]:
+    return {"kind": "List", "items": list(items)}
+
+
 BAD = {
     "not json": ("{kind: List", "not JSON"),
     "an array": ([{"kind": "Pod"}], "not a Kubernetes list"),
@@ -139,15 +143,15 @@ BAD = {
     "pod without name": ({"kind": "PodList", "items": [{"spec": {"containers": []}}]}, "Pod without metadata.name"),
     "pod without spec": ({"kind": "List", "items": [{"kind": "Pod", "metadata": {"name": "p", "namespace": "n"}}]},
                          "Pod n/p: no Pod spec"),
-    "container without image": ({"kind": "List", "items": [
-        {"kind": "Deployment", "metadata": {"name": "d", "namespace": "n"},
-         "spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}}]}, "Deployment n/d: containers[0] (c): no image"),
-    "bad image": ({"kind": "List", "items": [_pod("p", "n", [("c", "Not A Ref!", None)])]}, "Pod n/p: containers[0] (c)"),
-    "imageID without digest": ({"kind": "List", "items": [_pod("p", "n", [("c", "r.example/a:1", "docker://r.example/a:1")])]},
+    "container without image": (_one({"kind": "Deployment", "metadata": {"name": "d", "namespace": "n"},
+                                      "spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}}),
+                                "Deployment n/d: containers[0] (c): no image"),
+    "bad image": (_one(_pod("p", "n", [("c", "Not A Ref!", None)])), "Pod n/p: containers[0] (c)"),
+    "imageID without digest": (_one(_pod("p", "n", [("c", "r.example/a:1", "docker://r.example/a:1")])),
                                "imageID 'docker://r.example/a:1' names no digest"),
-    "imageID short digest": ({"kind": "List", "items": [_pod("p", "n", [("c", "r.example/a:1", "sha256:xyz")])]},
+    "imageID short digest": (_one(_pod("p", "n", [("c", "r.example/a:1", "sha256:xyz")])),
                              "imageID 'sha256:xyz' names no digest"),
-    "imageID garbage": ({"kind": "List", "items": [_pod("p", "n", [("c", "r.example/a:1", "docker-pullable://A B@x")])]},
+    "imageID garbage": (_one(_pod("p", "n", [("c", "r.example/a:1", "docker-pullable://A B@x")])),
                         "imageID 'docker-pullable://A B@x' is not a reference"),
     "statuses not a list": ({"kind": "List", "items": [
         {"kind": "Pod", "metadata": {"name": "p", "namespace": "n"}, "spec": {"containers": []},

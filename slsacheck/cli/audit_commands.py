@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from slsacheck.audit.sources import Target
     from slsacheck.audit.transport import Clients
 
-FORMAT_NAMES = ("text", "json", "junit", "markdown", "html", "sarif")
+FORMAT_NAMES = ("text", "json", "junit", "markdown", "html", "sarif", "policyreport")
 
 EPILOG = """\
 sources (any mix): IMAGE arguments (oci:DIR audits every tagged image of a layout),
@@ -34,7 +34,8 @@ kubernetes: --kube-inventory [CLUSTER=]FILE (kubectl get pods -A -o json, or Dep
   points at another digest than the one running is reported (tags[].moved).
 outputs: one --format writes to --output FILE (default: stdout). Several --format values
   need --output: an existing directory or one ending in / receives audit.json,
-  audit.junit.xml, audit.sarif, audit.md, audit.html, audit.txt; any other value is a
+  audit.junit.xml, audit.sarif, audit.md, audit.html, audit.txt, audit.policyreport.json
+  (PolicyReports per namespace and a ClusterPolicyReport, for kubectl apply); any other value is a
   prefix (--output out/nightly -> out/nightly.json, out/nightly.html, ...).
   An audit that finds no image at all is a usage error (2) unless --allow-empty.
 progress: on a terminal a bar; otherwise (CI logs) a line every --progress-interval
@@ -49,7 +50,8 @@ exit status: 0 ok, 1 an image failed (or warned, with --fail-on warn), 3 an imag
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "audit", help="verify or inventory many images; reports in text, JSON, JUnit, SARIF, Markdown, HTML",
+        "audit",
+        help="verify or inventory many images; reports in text, JSON, JUnit, SARIF, Markdown, HTML, PolicyReport",
         description="Audit many images against policies (or, without --policy, inventory their evidence: "
         "signers, attestations, provenance, SLSA build level) and write reports.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

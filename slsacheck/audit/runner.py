@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from slsacheck.audit.memo import MemoStore
 from slsacheck.audit.records import Spool, Summary
+from slsacheck.audit.shard import Shard, record_key
 from slsacheck.audit.sources import Target
 from slsacheck.errors import Error
 from slsacheck.models.reference import ImageRef
@@ -55,6 +56,7 @@ class AuditSettings:
     now: datetime
     concurrency: int = 8
     trusted_root: str | None = None  # inventory: verify keyless signatures against this root
+    shard: Shard | None = None  # audit only the digests this shard owns
 
 
 def _error_text(exc: BaseException) -> str:
@@ -133,7 +135,8 @@ class Auditor:
             except Exception as exc:  # one image's bug must not end the audit
                 log.exception("auditing %s", item.text)
                 record = self._failed(item, None, exc)
-            if record is not None:
+            shard = self.settings.shard
+            if record is not None and (shard is None or shard.owns(record_key(record))):
                 self._emit(record, item)
 
     def _emit(self, record: dict[str, Any], target: Target) -> int | None:
@@ -187,14 +190,22 @@ class Auditor:
     def audit(self, target: Target) -> dict[str, Any] | None:
         """The record of one image (an `Error` is the record's outcome), or None when the
         record was already emitted (the first tag of a digest emits its own, for `sameAs`)."""
+        shard = self.settings.shard
         if target.error is not None or target.ref is None:
+            if shard is not None and not shard.owns(target.text):
+                return None
             return self._failed(target, None, target.error or "no reference")
         ref = target.ref
         try:
             store = self._store(ref)
             manifest = store.fetch_manifest(ref.identifier)
         except Error as exc:
-            return self._failed(target, str(ref.digest) if ref.digest else None, f"resolving: {_error_text(exc)}")
+            pinned = str(ref.digest) if ref.digest else None
+            if shard is not None and not shard.owns(pinned or target.text):
+                return None
+            return self._failed(target, pinned, f"resolving: {_error_text(exc)}")
+        if shard is not None and not shard.owns(str(manifest.digest)):
+            return None  # another shard audits this digest (it resolves the tag too)
         if isinstance(store, MemoStore):
             store.remember(manifest, ref.identifier)
         key = (ref.name, str(manifest.digest))

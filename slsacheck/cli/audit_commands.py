@@ -42,6 +42,10 @@ progress: on a terminal a bar; otherwise (CI logs) a line every --progress-inter
   seconds on stderr: "audited 1200/5000, 3 failed, 2 errors, 41 img/s".
 order: images sorted by reference, then digest; of the tags of one digest, the one that
   sorts first holds the verification and the others name it in sameAs.
+shards: --shard I/N audits the digests whose hash falls in partition I of N (every tag of
+  a digest in the same shard); "slsacheck audit merge SHARD.json... --format F --output P"
+  writes what one run would have (timestamps aside), and refuses shard reports of another
+  slsacheck version, policy set or sources, a shard missing or given twice.
 exit status: 0 ok, 1 an image failed (or warned, with --fail-on warn), 3 an image could
   not be audited or the audit was interrupted, 2 usage; --fail-on never: always 0 once
   the reports are written (3 if interrupted).
@@ -77,6 +81,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--concurrency", type=int, default=8, metavar="N", help="images audited at once (default 8)")
     p.add_argument("--rate-limit", type=float, metavar="RPS",
                    help="at most RPS requests a second to each registry (default: no limit)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="audit only the I-th (0-based) of N partitions of the digests; merge the JSON reports "
+                   "with: slsacheck audit merge REPORT.json...")
     p.add_argument("--fail-on", choices=("fail", "warn", "never"), default="fail",
                    help="what makes the exit status non-zero (default fail)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress and no summary on stderr")
@@ -157,11 +164,44 @@ def _exit(summary: dict[str, object], fail_on: str, interrupted: bool) -> int:
     return EXIT_OK
 
 
+def _merge(args: argparse.Namespace) -> int:
+    """`slsacheck audit merge SHARD.json...` (argparse sees `merge` as the first IMAGE)."""
+    from slsacheck.audit.report.text import summary_lines  # noqa: PLC0415
+    from slsacheck.audit.session import merge_reports, output_paths  # noqa: PLC0415
+
+    paths = args.images[1:]
+    others = [flag for flag, used in (("--images-file", args.images_file), ("--repository", args.repository),
+                                      ("--registry", args.registry), ("--kube-inventory", args.kube_inventory),
+                                      ("--policy", args.policy), ("--shard", args.shard),
+                                      ("--trusted-root", args.trusted_root)) if used]
+    if others:
+        raise InputError(f"audit merge takes shard reports, not {', '.join(others)}",
+                         hint="slsacheck audit merge SHARD.json... --format F --output PATH")
+    if not paths:
+        raise InputError("audit merge: no shard report given", expected="the JSON reports of every shard")
+    formats = list(dict.fromkeys(args.formats or ["json"]))
+    output_paths(formats, args.output)
+    result = merge_reports(paths, formats=formats, output=args.output)
+    if not result.summary["images"] and not args.allow_empty:
+        raise InputError("nothing to audit: no shard holds an image", found=", ".join(paths),
+                         hint="check the sources; --allow-empty accepts an empty audit (the report was written)")
+    if not args.quiet and not (args.output in (None, "-") and formats == ["text"]):
+        print("\n".join(summary_lines(result.summary, result.meta)), file=sys.stderr)
+        for path in result.written:
+            print(f"wrote {path}", file=sys.stderr)
+    return _exit(result.summary, args.fail_on, result.interrupted)
+
+
 def _audit(args: argparse.Namespace) -> int:
     from slsacheck.audit.progress import progress  # noqa: PLC0415
     from slsacheck.audit.report.text import summary_lines  # noqa: PLC0415
     from slsacheck.audit.session import output_paths, run_audit  # noqa: PLC0415
+    from slsacheck.audit.shard import Shard  # noqa: PLC0415
     from slsacheck.audit.transport import Clients  # noqa: PLC0415
+
+    if args.images and args.images[0] == "merge":
+        return _merge(args)
+    shard = Shard.parse(args.shard) if args.shard is not None else None
 
     if not (args.images or args.images_file or args.repository or args.registry or args.kube_inventory) \
             and not args.allow_empty:
@@ -203,7 +243,7 @@ def _audit(args: argparse.Namespace) -> int:
         result = run_audit(_targets(args, clients, kube), policy_set=policy_set, options=options, formats=formats,
                            output=args.output, concurrency=args.concurrency, rate=args.rate_limit,
                            trusted_root=args.trusted_root, sources=sources, policy_files=args.policy,
-                           on_record=bar, on_total=bar.total if bar else None, clients=clients)
+                           on_record=bar, on_total=bar.total if bar else None, clients=clients, shard=shard)
     to_stdout = args.output in (None, "-")
     if not args.quiet and not (to_stdout and formats == ["text"]):
         print("\n".join(summary_lines(result.summary, result.meta)), file=sys.stderr)
@@ -211,7 +251,7 @@ def _audit(args: argparse.Namespace) -> int:
             print(f"wrote {path}", file=sys.stderr)
     if result.interrupted:
         print("interrupted: the reports hold the images that finished", file=sys.stderr)
-    elif not result.summary["images"] and not args.allow_empty:
+    elif not result.summary["images"] and not args.allow_empty and shard is None:
         raise InputError("nothing to audit: the sources listed no image", found=", ".join(sources) or "no source",
                          hint="check the sources; --allow-empty accepts an empty audit (the report was written)")
     return _exit(result.summary, args.fail_on, result.interrupted)

@@ -243,7 +243,9 @@ def _audit(args: argparse.Namespace) -> int:
         result = run_audit(_targets(args, clients, kube), policy_set=policy_set, options=options, formats=formats,
                            output=args.output, concurrency=args.concurrency, rate=args.rate_limit,
                            trusted_root=args.trusted_root, sources=sources, policy_files=args.policy,
-                           on_record=bar, on_total=bar.total if bar else None, clients=clients, shard=shard)
+                           on_record=bar, clients=clients, shard=shard,
+                           # a shard audits an unknown part of what is listed: no total to show
+                           on_total=bar.total if bar and shard is None else None)
     to_stdout = args.output in (None, "-")
     if not args.quiet and not (to_stdout and formats == ["text"]):
         print("\n".join(summary_lines(result.summary, result.meta)), file=sys.stderr)

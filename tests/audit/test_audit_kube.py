@@ -19,6 +19,7 @@ import pytest
 from slsacheck.audit import kube
 from tests.audit import population as pop
 from tests.audit.scenario import run_cli
+from tests.support.env import ROOT
 from tests.support.proxy import Proxy
 from tests.support.registry import RunningRegistry
 
@@ -121,6 +122,24 @@ def test_running_digests_are_judged_once_with_their_workloads(
     assert {pending["sameAs"], init["sameAs"]} == {None, f"{front}:v2"}
     assert doc["summary"]["uniqueDigests"] == 3
     assert f"kube:prod={prod}" in doc["sources"]
+    _assert_schema_valid(doc)
+
+
+def _assert_schema_valid(doc: dict[str, Any]) -> None:
+    import jsonschema
+    from referencing import Registry, Resource
+
+    schemas = ROOT / "schemas"
+    resources = [Resource.from_contents(json.loads((schemas / n).read_text()))
+                 for n in ("audit-report.schema.json", "verdict.schema.json")]
+    registry: Registry[Any] = Registry().with_resources((str(r.contents["$id"]), r) for r in resources)
+    validator = jsonschema.Draft202012Validator(resources[0].contents, registry=registry)
+    errors = list(validator.iter_errors(doc))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+    # A negative control: a workload without its cluster is not a report the schema accepts.
+    entry = next(r for r in doc["images"] if r.get("workloads"))
+    del entry["workloads"][0]["cluster"]
+    assert list(validator.iter_errors(doc))
 
 
 def _write(tmp_path: Path, doc: Any) -> str:

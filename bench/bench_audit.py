@@ -1,4 +1,4 @@
-"""Benchmark: `slsacheck audit` of 1,000 signed and attested images against the floor of its requests.
+"""Benchmark: `slsacheck audit` of N signed and attested images against the floor of its requests, whole and sharded.
 
 1. Starts Debian's docker-registry on loopback (plain HTTP) and generates N images (default
    1,000) into one repository, each signed (`.sig`) and attested (`.att`, SLSA v1
@@ -15,14 +15,21 @@
 4. Peak RSS of the audit process (`ru_maxrss` of the child), for N and for N/10 images:
    the spool keeps memory flat, so the two should be close.
 
+5. Fleet mode (`--shards S`, default 4; 0 skips it): the same audit as S processes at once,
+   `--shard I/S` each, then `slsacheck audit merge`: the merged report must equal the single
+   run's (timestamps aside: same verdicts, same order), and the wall time of the shards,
+   the merge's own time and each shard's peak RSS are printed (flat: a shard holds its part).
+
 Prints images/s, the ratio audit/floor, and peak RSS. Goal: ratio <= 3 (the audit verifies
 two ECDSA signatures, evaluates the policy and writes the report per image; the floor
-only moves bytes). Run: `.venv/bin/python bench/bench_audit.py [--images N] [--rounds R]`.
+only moves bytes). Run: `.venv/bin/python bench/bench_audit.py [--images N] [--rounds R]
+[--shards S]` (the fleet goal is --images 10000; the size is a parameter).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import queue
 import subprocess
@@ -83,17 +90,76 @@ def audit_argv(host: str, policy: Path, out: Path, concurrency: int, images_file
 
 def run_audit(argv: list[str], workdir: Path) -> tuple[float, int]:
     """(seconds, peak RSS in KiB) of one audit process (reaped with wait4 for its own rusage)."""
+    (elapsed, peak), = run_parallel([argv], workdir)
+    return elapsed, peak
+
+
+# ru_maxrss of a child counts the parent's pages it was forked (or vforked) from, so a
+# child reads its own high-water mark (VmHWM of the image it exec'd) as it exits.
+_HWM = (
+    "import atexit, runpy, sys\n"
+    "def hwm():\n"
+    "    with open('/proc/self/status') as f, open(OUT, 'w') as out:\n"
+    "        out.write(next(l.split()[1] for l in f if l.startswith('VmHWM:')))\n"
+    "atexit.register(hwm)\n"
+    "OUT = sys.argv[1]\n"
+    "sys.argv = ['slsacheck', *sys.argv[2:]]\n"
+    "runpy.run_module('slsacheck', run_name='__main__')\n"
+)
+
+
+def run_parallel(argvs: list[list[str]], workdir: Path) -> list[tuple[float, int]]:
+    """(seconds since the start, peak RSS in KiB) of each process, all started at once."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    log = workdir / "audit-stderr.txt"
-    with log.open("wb") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in (0, 1):
-        raise SystemExit(f"audit failed ({proc.returncode}): {log.read_text()[-2000:]}")
-    return elapsed, usage.ru_maxrss
+    logs = [workdir / f"audit-stderr-{n}.txt" for n in range(len(argvs))]
+    hwms = [workdir / f"audit-hwm-{n}.txt" for n in range(len(argvs))]
+    start = time.perf_counter()
+    procs = {}
+    for n, argv in enumerate(argvs):
+        assert argv[1:3] == ["-m", "slsacheck"]
+        wrapped = [argv[0], "-c", _HWM, str(hwms[n]), *argv[3:]]
+        with logs[n].open("wb") as err:
+            proc = subprocess.Popen(wrapped, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        procs[proc.pid] = n
+    results: dict[int, tuple[float, int]] = {}
+    while procs:
+        pid, status, _ = os.wait4(-1, 0)
+        if pid not in procs:
+            continue
+        n = procs.pop(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 1):
+            raise SystemExit(f"audit failed ({code}): {logs[n].read_text()[-2000:]}")
+        results[n] = (time.perf_counter() - start, int(hwms[n].read_text()))
+    return [results[n] for n in range(len(argvs))]
+
+
+def without_times(path: Path) -> str:
+    doc = json.loads(path.read_text())
+    doc.pop("startedAt")
+    doc.pop("finishedAt")
+    return json.dumps(doc)
+
+
+def fleet(host: str, policy: Path, work: Path, *, concurrency: int, shards: int, single: Path) -> float:
+    """The audit as `shards` processes at once and their merge, against the single run's report."""
+    argvs = [[*audit_argv(host, policy, work / f"shard-{i}.json", concurrency), "--shard", f"{i}/{shards}"]
+             for i in range(shards)]
+    timings = run_parallel(argvs, work)
+    merge = [sys.executable, "-m", "slsacheck", "audit", "merge", *(str(work / f"shard-{i}.json")
+                                                                   for i in range(shards)),
+             "--format", "json", "--output", str(work / "merged.json"), "--quiet", "--fail-on", "never"]
+    (merge_time, merge_rss), = run_parallel([merge], work)
+    same = without_times(work / "merged.json") == without_times(single)
+    counts = [len(json.loads((work / f"shard-{i}.json").read_text())["images"]) for i in range(shards)]
+    wall = max(t for t, _ in timings)
+    print(f"  {shards} shard processes at once: {wall:7.2f} s (slowest shard), images per shard {counts}")
+    print(f"  peak RSS per shard: {', '.join(f'{r / 1024:.1f}' for _, r in timings)} MiB")
+    print(f"  merge: {merge_time:.2f} s, {merge_rss / 1024:.1f} MiB; merged report == single run's "
+          f"(timestamps aside): {same}")
+    if not same:
+        raise SystemExit("the merged report differs from the single run's")
+    return wall + merge_time
 
 
 def run_floor(base: str, requests_seen: list[tuple[str, str]], concurrency: int) -> float:
@@ -128,6 +194,7 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--shards", type=int, default=4, help="fleet mode: S shard processes + merge (0: skip)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, start_registry(Path(tmp) / "registry", "http") as registry:
         work = Path(tmp)
@@ -151,6 +218,11 @@ def main() -> int:
         subset.write_text("".join(f"{registry.host}/{REPO}:v{i:05d}\n" for i in range(max(1, args.images // 10))))
         _, small_rss = run_audit(audit_argv(registry.host, policy, work / "small.json", args.concurrency, subset),
                                  work)
+        sharded = None
+        if args.shards > 0:
+            print(f"fleet mode, {args.images} images:")
+            sharded = fleet(registry.host, policy, work, concurrency=args.concurrency, shards=args.shards,
+                            single=work / "audit-0.json")
     audit, floor = min(audits), min(floors)
     ratio = audit / floor
     print(f"audit of {args.images} images, concurrency {args.concurrency}, best of {args.rounds} rounds")
@@ -159,6 +231,9 @@ def main() -> int:
     print(f"  slsacheck audit --policy (own process):                 {audit:7.2f} s "
           f"({args.images / audit:7.1f} images/s)")
     print(f"  ratio: {ratio:.2f}x (goal <= 3x)")
+    if sharded is not None:
+        print(f"  {args.shards} shards + merge (own processes):                 {sharded:7.2f} s "
+              f"({args.images / sharded:7.1f} images/s), {sharded / floor:.2f}x the floor")
     print(f"  peak RSS: {max(rss) / 1024:.1f} MiB for {args.images} images, {small_rss / 1024:.1f} MiB for "
           f"{max(1, args.images // 10)} images")
     return 0 if ratio <= 3 else 1

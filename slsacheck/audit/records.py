@@ -6,6 +6,13 @@ spool back one record at a time. Memory stays flat however many images are audit
 is kept per image is a few counters and, for digests seen under several tags, the
 record's offset in the spool.
 
+Reports list the records in a fixed order whatever order the workers finished in
+(`Spool.ordered()`): sorted by `image`, then `digest`. Of the images that share a digest,
+the record that holds the verification is the one whose `image` sorts first, and the
+others name it in `sameAs` (whichever tag the workers reached first). Two runs over the
+same inputs therefore write the same report, timestamps aside, and a merge of shard
+reports writes what one run would have.
+
 A record (its fields are the audit report's `images[]` items, schemas/audit-report.schema.json):
 `image` (as listed), `repository`, `digest`, `outcome` (pass, warn, fail, error, or
 inventory: read completely, judged by no policy), `slsaLevel`, `verdict`
@@ -34,6 +41,9 @@ class Spool:
         self._end = 0
         self.count = 0
         self.closed = False
+        # (image, digest, offset, sameAs) per record: enough to order the report without
+        # holding the records.
+        self._index: list[tuple[str, str, int, str | None]] = []
 
     def append(self, record: Mapping[str, Any]) -> int | None:
         """Write `record`; its offset, or None once the spool is closed (the audit was stopped)."""
@@ -48,6 +58,9 @@ class Spool:
             self._file.write(line)
             self._end += len(line)
             self.count += 1
+            same = record.get("sameAs")
+            self._index.append((str(record.get("image") or ""), str(record.get("digest") or ""), offset,
+                                same if isinstance(same, str) else None))
             return offset
 
     def read(self, offset: int) -> dict[str, Any]:
@@ -75,8 +88,37 @@ class Spool:
             offset += len(line)
             yield json.loads(line)
 
+    def ordered(self) -> Iterator[dict[str, Any]]:
+        """Every record sorted by (image, digest), `sameAs` naming the first image of its group."""
+        with self._lock:
+            index = sorted(self._index)
+        first_of = _canonical_names(index)
+        shown: set[tuple[str, str]] = set()
+        for image, digest, offset, same in index:
+            record = self.read(offset)
+            canonical = first_of.get((same if same is not None else image, digest))
+            if canonical is not None:
+                # An image listed twice is verified once: its first copy holds the record.
+                record["sameAs"] = None if canonical == image and (image, digest) not in shown else canonical
+                shown.add((image, digest))
+            yield record
+
     def discard(self) -> None:
         self._file.close()
+
+
+def _canonical_names(index: list[tuple[str, str, int, str | None]]) -> dict[tuple[str, str], str]:
+    """For each group of records sharing a verification (the image audited first and the
+    digest), the image that sorts first: the one reports show as verified, the others `sameAs` it."""
+    groups: dict[tuple[str, str], str] = {}
+    for image, digest, _, same in index:  # sorted: the first member seen is the smallest
+        if same is not None:
+            groups.setdefault((same, digest), image)
+    first_of: dict[tuple[str, str], str] = {}
+    for image, digest, _, same in index:
+        if same is None and (image, digest) in groups:
+            first_of[(image, digest)] = min(image, groups[(image, digest)])
+    return first_of
 
 
 class Summary:
@@ -125,6 +167,12 @@ class Summary:
                 "slsaLevels": dict(sorted(self.levels.items())),
                 "evidence": {"signed": self.signed, "signatureVerified": self.verified_signatures,
                              "attested": self.attested, "provenance": self.with_provenance},
-                "failingChecks": [{"id": k, "count": n} for k, n in self.failing.most_common(top)],
-                "warningChecks": [{"id": k, "count": n} for k, n in self.warning.most_common(top)],
+                "failingChecks": _top(self.failing, top),
+                "warningChecks": _top(self.warning, top),
             }
+
+
+def _top(counts: Counter[str], top: int) -> list[dict[str, Any]]:
+    # Ties broken by id: `most_common` would keep the order the workers happened to finish in.
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
+    return [{"id": k, "count": n} for k, n in ranked]

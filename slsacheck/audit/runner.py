@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from slsacheck.audit.memo import MemoStore
 from slsacheck.audit.records import Spool, Summary
+from slsacheck.audit.shard import Shard, record_key
 from slsacheck.audit.sources import Target
 from slsacheck.errors import Error
 from slsacheck.models.reference import ImageRef
@@ -57,6 +58,7 @@ class AuditSettings:
     concurrency: int = 8
     trusted_root: str | None = None  # inventory: verify keyless signatures against this root
     offline: bool = False  # never fetch a TUF trust root (a missing or expired one fails the run)
+    shard: Shard | None = None  # audit only the digests this shard owns
 
 
 def _offline() -> TufUse:
@@ -141,16 +143,38 @@ class Auditor:
             except Exception as exc:  # one image's bug must not end the audit
                 log.exception("auditing %s", item.text)
                 record = self._failed(item, None, exc)
-            if record is not None:
-                self._emit(record)
+            shard = self.settings.shard
+            if record is not None and (shard is None or shard.owns(record_key(record))):
+                self._emit(record, item)
 
-    def _emit(self, record: dict[str, Any]) -> int | None:
+    def _emit(self, record: dict[str, Any], target: Target) -> int | None:
+        self._deployment(target, record)
         offset = self.spool.append(record)
         if offset is not None:
             self.summary.add(record)
             if self.on_record is not None:
                 self.on_record(record)
         return offset
+
+    def _deployment(self, target: Target, record: dict[str, Any]) -> None:
+        """Where a Kubernetes inventory saw the image run, and whether its tags still point at it."""
+        for key in ("running", "workloads", "tags"):  # a `sameAs` copy holds its first image's
+            record.pop(key, None)
+        deployed = target.deployed
+        if deployed is None:
+            return
+        record.update(deployed.to_json())
+        if deployed.tags:
+            record["tags"] = [self._tag_now(tag, record.get("digest")) for tag in deployed.tags]
+
+    def _tag_now(self, tag: str, running: str | None) -> dict[str, Any]:
+        """The digest `tag` points at now; `moved` when that is not the digest running."""
+        try:
+            ref = ImageRef.parse(tag)
+            current = str(self._store(ref).fetch_manifest(ref.identifier).digest)
+        except Error as exc:
+            return {"tag": tag, "digest": None, "moved": None, "error": _error_text(exc)}
+        return {"tag": tag, "digest": current, "moved": running is not None and current != running}
 
     # -- one image ----------------------------------------------------------------------
 
@@ -174,14 +198,22 @@ class Auditor:
     def audit(self, target: Target) -> dict[str, Any] | None:
         """The record of one image (an `Error` is the record's outcome), or None when the
         record was already emitted (the first tag of a digest emits its own, for `sameAs`)."""
+        shard = self.settings.shard
         if target.error is not None or target.ref is None:
+            if shard is not None and not shard.owns(target.text):
+                return None
             return self._failed(target, None, target.error or "no reference")
         ref = target.ref
         try:
             store = self._store(ref)
             manifest = store.fetch_manifest(ref.identifier)
         except Error as exc:
-            return self._failed(target, str(ref.digest) if ref.digest else None, f"resolving: {_error_text(exc)}")
+            pinned = str(ref.digest) if ref.digest else None
+            if shard is not None and not shard.owns(pinned or target.text):
+                return None
+            return self._failed(target, pinned, f"resolving: {_error_text(exc)}")
+        if shard is not None and not shard.owns(str(manifest.digest)):
+            return None  # another shard audits this digest (it resolves the tag too)
         if isinstance(store, MemoStore):
             store.remember(manifest, ref.identifier)
         key = (ref.name, str(manifest.digest))
@@ -199,7 +231,7 @@ class Auditor:
                 if not isinstance(exc, Error):
                     log.exception("auditing %s", target.text)
                 record = self._failed(target, str(manifest.digest), exc)
-            offset = self._emit(record)
+            offset = self._emit(record, target)
         finally:
             # Whatever happened, later tags of this digest must not wait forever.
             with self._lock:

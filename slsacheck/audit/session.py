@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from slsacheck.audit.records import Spool, Summary
 from slsacheck.audit.report import FORMATS, Report, writer
 from slsacheck.audit.runner import Auditor, AuditSettings
+from slsacheck.audit.shard import Shard, check_set, merged_meta, read_shard
 from slsacheck.audit.sources import Target
 from slsacheck.audit.transport import Clients
 
@@ -114,13 +115,15 @@ def run_audit(
     stdout: TextIO | None = None,
     now: datetime | None = None,
     clients: Clients | None = None,
+    shard: Shard | None = None,
 ) -> AuditResult:
     """Audit every target and write the reports; see the package docstring."""
     from slsacheck import __version__  # noqa: PLC0415
 
     stdout = stdout or sys.stdout
     paths = output_paths(list(formats), output)
-    settings = AuditSettings(policy_set, now or datetime.now(UTC), max(1, concurrency), trusted_root, offline)
+    settings = AuditSettings(policy_set, now or datetime.now(UTC), max(1, concurrency), trusted_root, offline,
+                             shard)
     spool, summary = Spool(), Summary()
     started = _now()
     try:
@@ -140,12 +143,43 @@ def run_audit(
             "trustedRoot": trusted_root,
             "sources": list(sources),
             "note": INVENTORY_NOTE if policy_set is None else None,
+            "shard": shard.to_json() if shard is not None else None,
         }
-        report = Report(meta, summary.to_json(), lambda: iter(spool))
+        report = Report(meta, summary.to_json(), spool.ordered)
         with _no_interrupts():
             for fmt, path in paths:
                 _write(report, fmt, path, stdout)
         return AuditResult(meta, dict(report.summary), auditor.interrupted,
                            tuple(p for _, p in paths if p is not None))
+    finally:
+        spool.discard()
+
+
+def merge_reports(paths: Sequence[str], *, formats: Sequence[str] = ("json",), output: str | None = None,
+                  stdout: TextIO | None = None) -> AuditResult:
+    """The shards' JSON reports (`slsacheck.audit.shard`) as the reports one run would have written."""
+    from slsacheck import __version__  # noqa: PLC0415
+
+    stdout = stdout or sys.stdout
+    out_paths = output_paths(list(formats), output)
+    spool, summary = Spool(), Summary()
+    try:
+        reports = []
+        for path in paths:  # one shard's records in memory at a time
+            report = read_shard(path, __version__)
+            for record in report.images:
+                spool.append(record)
+                summary.add(record)
+            report.images.clear()
+            reports.append(report)
+        check_set(reports)
+        spool.close()
+        meta = merged_meta(reports)
+        merged = Report(meta, summary.to_json(), spool.ordered)
+        with _no_interrupts():
+            for fmt, destination in out_paths:
+                _write(merged, fmt, destination, stdout)
+        return AuditResult(meta, dict(merged.summary), bool(meta["interrupted"]),
+                           tuple(p for _, p in out_paths if p is not None))
     finally:
         spool.discard()

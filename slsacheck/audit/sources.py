@@ -33,12 +33,25 @@ _MAX_LISTING = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
+class Deployed:
+    """Where an image from a Kubernetes inventory runs (`slsacheck.audit.kube`)."""
+
+    running: bool  # some container runs this digest (else: only named in specs)
+    workloads: tuple[dict[str, Any], ...]  # cluster, namespace, kind, name, container, running[, note]
+    tags: tuple[str, ...] = ()  # tags the running containers were started from
+
+    def to_json(self) -> dict[str, Any]:
+        return {"running": self.running, "workloads": list(self.workloads)}
+
+
+@dataclass(frozen=True)
 class Target:
     """One image to audit (`ref` parsed from `text`), or a source that failed (`error`)."""
 
     text: str
     ref: ImageRef | None
     error: str | None = None
+    deployed: Deployed | None = None
 
 
 def is_evidence_tag(tag: str) -> bool:

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from slsacheck.cli._registry_flags import add_registry_flags, registry_options
@@ -19,17 +20,32 @@ if TYPE_CHECKING:
     from slsacheck.audit.sources import Target
     from slsacheck.audit.transport import Clients
 
-FORMAT_NAMES = ("text", "json", "junit", "markdown", "html", "sarif")
+FORMAT_NAMES = ("text", "json", "junit", "markdown", "html", "sarif", "policyreport")
 
 EPILOG = """\
 sources (any mix): IMAGE arguments (oci:DIR audits every tagged image of a layout),
   --images-file FILE or - (one reference per line, # comments), --repository REG/REPO
   (every tag), --registry REG (every repository it lists in /v2/_catalog).
   Tags of the same digest are verified once and reported under every tag.
+kubernetes: --kube-inventory [CLUSTER=]FILE (kubectl get pods -A -o json, or Deployments,
+  StatefulSets, DaemonSets, Jobs, CronJobs, ReplicaSets) judges the digest each container
+  runs (status imageID), once per digest, and lists the workloads running it; containers
+  without a status are judged by their spec's image, marked "not running". A tag that now
+  points at another digest than the one running is reported (tags[].moved).
 outputs: one --format writes to --output FILE (default: stdout). Several --format values
   need --output: an existing directory or one ending in / receives audit.json,
-  audit.junit.xml, audit.sarif, audit.md, audit.html, audit.txt; any other value is a
+  audit.junit.xml, audit.sarif, audit.md, audit.html, audit.txt, audit.policyreport.json
+  (PolicyReports per namespace and a ClusterPolicyReport, for kubectl apply); any other value is a
   prefix (--output out/nightly -> out/nightly.json, out/nightly.html, ...).
+  An audit that finds no image at all is a usage error (2) unless --allow-empty.
+progress: on a terminal a bar; otherwise (CI logs) a line every --progress-interval
+  seconds on stderr: "audited 1200/5000, 3 failed, 2 errors, 41 img/s".
+order: images sorted by reference, then digest; of the tags of one digest, the one that
+  sorts first holds the verification and the others name it in sameAs.
+shards: --shard I/N audits the digests whose hash falls in partition I of N (every tag of
+  a digest in the same shard); "slsacheck audit merge SHARD.json... --format F --output P"
+  writes what one run would have (timestamps aside), and refuses shard reports of another
+  slsacheck version, policy set or sources, a shard missing or given twice.
 exit status: 0 ok, 1 an image failed (or warned, with --fail-on warn), 3 an image could
   not be audited or the audit was interrupted, 2 usage; --fail-on never: always 0 once
   the reports are written (3 if interrupted).
@@ -38,7 +54,8 @@ exit status: 0 ok, 1 an image failed (or warned, with --fail-on warn), 3 an imag
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "audit", help="verify or inventory many images; reports in text, JSON, JUnit, SARIF, Markdown, HTML",
+        "audit",
+        help="verify or inventory many images; reports in text, JSON, JUnit, SARIF, Markdown, HTML, PolicyReport",
         description="Audit many images against policies (or, without --policy, inventory their evidence: "
         "signers, attestations, provenance, SLSA build level) and write reports.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,6 +66,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="audit every tag of this repository (repeatable)")
     p.add_argument("--registry", metavar="REG", action="append", default=[],
                    help="audit every repository the registry lists in _catalog (repeatable)")
+    p.add_argument("--kube-inventory", metavar="[CLUSTER=]FILE", action="append", default=[],
+                   help="kubectl get pods -A -o json output (or any workload kinds); '-': stdin; repeatable, "
+                   "one per cluster; CLUSTER defaults to the file's name")
     p.add_argument("--policy", metavar="FILE", action="append", default=[],
                    help="ImagePolicy file (repeatable); without one, an inventory")
     p.add_argument("--no-match", choices=("deny", "warn", "allow"),
@@ -64,16 +84,57 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--concurrency", type=int, default=8, metavar="N", help="images audited at once (default 8)")
     p.add_argument("--rate-limit", type=float, metavar="RPS",
                    help="at most RPS requests a second to each registry (default: no limit)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="audit only the I-th (0-based) of N partitions of the digests; merge the JSON reports "
+                   "with: slsacheck audit merge REPORT.json...")
     p.add_argument("--fail-on", choices=("fail", "warn", "never"), default="fail",
                    help="what makes the exit status non-zero (default fail)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary on stderr")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress and no summary on stderr")
+    p.add_argument("--progress-interval", type=float, default=30.0, metavar="SECONDS",
+                   help="without a terminal, a progress line on stderr every SECONDS (default 30)")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="an audit whose sources list no image writes an empty report and exits 0 "
+                   "(default: exit 2, nothing to audit)")
     add_registry_flags(p)
     p.set_defaults(func=_audit)
 
 
-def _targets(args: argparse.Namespace, clients: Clients) -> Iterator[Target]:
+def _inventory_file(value: str) -> tuple[str, str]:
+    """(cluster, file) of `--kube-inventory [CLUSTER=]FILE`."""
+    cluster, sep, name = value.partition("=")
+    if not sep or os.path.exists(value):
+        name = value
+        cluster = "stdin" if value == "-" else Path(value).name.removesuffix(".json")
+    if not cluster or not name:
+        raise InputError(f"--kube-inventory {value}: expected [CLUSTER=]FILE", found=value)
+    return cluster, name
+
+
+def _kube_targets(values: list[str]) -> list[Target]:
+    """Every inventory read and checked now: a malformed one is a usage error before any image."""
+    from slsacheck.audit import kube  # noqa: PLC0415
+
+    containers: list[kube.Container] = []
+    for value in values:
+        cluster, name = _inventory_file(value)
+        if name == "-":
+            # The binary stream where there is one: the JSON's bytes, whatever the locale.
+            containers += kube.read_inventory(getattr(sys.stdin, "buffer", sys.stdin), cluster,
+                                              "--kube-inventory -")
+            continue
+        try:
+            with open(name, "rb") as fh:
+                containers += kube.read_inventory(fh, cluster, f"--kube-inventory {name}")
+        except OSError as exc:
+            raise InputError(f"--kube-inventory {name}: cannot read it: {exc.strerror or exc}",
+                             hint="write it with kubectl get pods -A -o json > FILE") from None
+    return kube.group(containers)
+
+
+def _targets(args: argparse.Namespace, clients: Clients, kube: list[Target]) -> Iterator[Target]:
     from slsacheck.audit import sources  # noqa: PLC0415
 
+    yield from kube
     yield from sources.explicit(args.images)
     for name in args.images_file:
         if name == "-":
@@ -106,20 +167,59 @@ def _exit(summary: dict[str, object], fail_on: str, interrupted: bool) -> int:
     return EXIT_OK
 
 
+def _merge(args: argparse.Namespace) -> int:
+    """`slsacheck audit merge SHARD.json...` (argparse sees `merge` as the first IMAGE)."""
+    from slsacheck.audit.report.text import summary_lines  # noqa: PLC0415
+    from slsacheck.audit.session import merge_reports, output_paths  # noqa: PLC0415
+
+    paths = args.images[1:]
+    others = [flag for flag, used in (("--images-file", args.images_file), ("--repository", args.repository),
+                                      ("--registry", args.registry), ("--kube-inventory", args.kube_inventory),
+                                      ("--policy", args.policy), ("--shard", args.shard),
+                                      ("--trusted-root", args.trusted_root)) if used]
+    if others:
+        raise InputError(f"audit merge takes shard reports, not {', '.join(others)}",
+                         hint="slsacheck audit merge SHARD.json... --format F --output PATH")
+    if not paths:
+        raise InputError("audit merge: no shard report given", expected="the JSON reports of every shard")
+    formats = list(dict.fromkeys(args.formats or ["json"]))
+    output_paths(formats, args.output)
+    result = merge_reports(paths, formats=formats, output=args.output)
+    if not result.summary["images"] and not args.allow_empty:
+        raise InputError("nothing to audit: no shard holds an image", found=", ".join(paths),
+                         hint="check the sources; --allow-empty accepts an empty audit (the report was written)")
+    if not args.quiet and not (args.output in (None, "-") and formats == ["text"]):
+        print("\n".join(summary_lines(result.summary, result.meta)), file=sys.stderr)
+        for path in result.written:
+            print(f"wrote {path}", file=sys.stderr)
+    return _exit(result.summary, args.fail_on, result.interrupted)
+
+
 def _audit(args: argparse.Namespace) -> int:
     from slsacheck.audit.progress import progress  # noqa: PLC0415
     from slsacheck.audit.report.text import summary_lines  # noqa: PLC0415
     from slsacheck.audit.session import output_paths, run_audit  # noqa: PLC0415
+    from slsacheck.audit.shard import Shard  # noqa: PLC0415
     from slsacheck.audit.transport import Clients  # noqa: PLC0415
 
-    if not (args.images or args.images_file or args.repository or args.registry):
-        raise InputError("nothing to audit", expected="IMAGE arguments, --images-file, --repository or --registry")
+    if args.images and args.images[0] == "merge":
+        return _merge(args)
+    shard = Shard.parse(args.shard) if args.shard is not None else None
+
+    if not (args.images or args.images_file or args.repository or args.registry or args.kube_inventory) \
+            and not args.allow_empty:
+        raise InputError("nothing to audit",
+                         expected="IMAGE arguments, --images-file, --repository, --registry or --kube-inventory",
+                         hint="--allow-empty writes an empty report instead")
+    if args.progress_interval < 0:
+        raise InputError("--progress-interval must not be negative", found=str(args.progress_interval))
     if args.concurrency < 1:
         raise InputError("--concurrency must be at least 1", found=str(args.concurrency))
     if args.rate_limit is not None and args.rate_limit <= 0:
         raise InputError("--rate-limit must be positive", found=str(args.rate_limit))
-    if args.images_file.count("-") > 1:
-        raise InputError("--images-file - (stdin) given twice")
+    stdin_uses = args.images_file.count("-") + sum(_inventory_file(v)[1] == "-" for v in args.kube_inventory)
+    if stdin_uses > 1:
+        raise InputError("stdin ('-') given to more than one --images-file/--kube-inventory")
     for name in args.images_file:
         if name != "-" and not os.access(name, os.R_OK):
             raise InputError(f"--images-file {name}: cannot read it", expected="a readable file of image references")
@@ -135,17 +235,20 @@ def _audit(args: argparse.Namespace) -> int:
         policy_set = load_policies(args.policy, no_match=args.no_match)
     elif args.no_match:
         raise InputError("--no-match needs --policy")
+    kube = _kube_targets(args.kube_inventory)
     options = registry_options(args)
     # Listing (tags, _catalog) shares the clients the workers use, so connections are reused.
     clients = Clients(options, pool=args.concurrency, rate=args.rate_limit)
     sources = [*args.images, *(f"file:{f}" for f in args.images_file), *(f"repository:{r}" for r in args.repository),
-               *(f"registry:{r}" for r in args.registry)]
-    with progress(not args.quiet) as bar:
-        result = run_audit(_targets(args, clients), policy_set=policy_set, options=options, formats=formats,
+               *(f"registry:{r}" for r in args.registry),
+               *(f"kube:{'='.join(_inventory_file(v))}" for v in args.kube_inventory)]
+    with progress(not args.quiet, interval=args.progress_interval) as bar:
+        result = run_audit(_targets(args, clients, kube), policy_set=policy_set, options=options, formats=formats,
                            output=args.output, concurrency=args.concurrency, rate=args.rate_limit,
                            trusted_root=args.trusted_root, offline=args.offline, sources=sources,
-                           policy_files=args.policy,
-                           on_record=bar, on_total=bar.total if bar else None, clients=clients)
+                           policy_files=args.policy, on_record=bar, clients=clients, shard=shard,
+                           # a shard audits an unknown part of what is listed: no total to show
+                           on_total=bar.total if bar and shard is None else None)
     to_stdout = args.output in (None, "-")
     if not args.quiet and not (to_stdout and formats == ["text"]):
         print("\n".join(summary_lines(result.summary, result.meta)), file=sys.stderr)
@@ -153,4 +256,7 @@ def _audit(args: argparse.Namespace) -> int:
             print(f"wrote {path}", file=sys.stderr)
     if result.interrupted:
         print("interrupted: the reports hold the images that finished", file=sys.stderr)
+    elif not result.summary["images"] and not args.allow_empty and shard is None:
+        raise InputError("nothing to audit: the sources listed no image", found=", ".join(sources) or "no source",
+                         hint="check the sources; --allow-empty accepts an empty audit (the report was written)")
     return _exit(result.summary, args.fail_on, result.interrupted)

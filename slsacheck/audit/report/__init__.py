@@ -31,6 +31,7 @@ FORMATS: dict[str, tuple[str, str]] = {
     "sarif": (".sarif", "slsacheck.audit.report.sarif:write_sarif"),
     "markdown": (".md", "slsacheck.audit.report.markdown:write_markdown"),
     "html": (".html", "slsacheck.audit.report.html:write_html"),
+    "policyreport": (".policyreport.json", "slsacheck.audit.report.policyreport:write_policyreport"),
 }
 
 

@@ -154,14 +154,17 @@ class Auditor:
             "error": exc if isinstance(exc, str) else _error_text(exc), "sameAs": None,
         }
 
-    def _store(self, ref: ImageRef) -> Store:
+    def _store(self, ref: ImageRef) -> tuple[Store, MemoStore | None]:
+        """The store to read `ref` from, and its read-through cache when it has one
+        (registries: a layout is local and is read as it is)."""
         if ref.is_layout:
             from slsacheck.oci.open import open_store  # noqa: PLC0415
 
-            return open_store(ref)
+            return open_store(ref), None
         from slsacheck.oci.registry import RegistryStore  # noqa: PLC0415
 
-        return MemoStore(RegistryStore(self.clients.get(ref.registry), ref.repository))
+        memo = MemoStore(RegistryStore(self.clients.get(ref.registry), ref.repository))
+        return memo, memo
 
     def audit(self, target: Target) -> dict[str, Any] | None:
         """The record of one image (an `Error` is the record's outcome), or None when the
@@ -170,12 +173,12 @@ class Auditor:
             return self._failed(target, None, target.error or "no reference")
         ref = target.ref
         try:
-            store = self._store(ref)
+            store, memo = self._store(ref)
             manifest = store.fetch_manifest(ref.identifier)
         except Error as exc:
             return self._failed(target, str(ref.digest) if ref.digest else None, f"resolving: {_error_text(exc)}")
-        if isinstance(store, MemoStore):
-            store.remember(manifest, ref.identifier)
+        if memo is not None:
+            memo.remember(manifest, ref.identifier)
         key = (ref.name, str(manifest.digest))
         with self._lock:
             claim = self._claims.get(key)

@@ -99,8 +99,6 @@ def _verifier_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", choices=["text", "json"], default="text")
     p.add_argument("--report", metavar="FILE",
                    help="also write the JSON verdict(s) to FILE (--output still chooses what stdout shows)")
-    p.add_argument("--offline", action="store_true",
-                   help="no network besides the image's registry (always true: trust roots come from files)")
     add_registry_flags(p)
 
 

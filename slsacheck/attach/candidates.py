@@ -44,8 +44,7 @@ from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
 from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import Rejected
-from slsacheck.oci.layout import LayoutStore
-from slsacheck.oci.store import Store
+from slsacheck.oci.store import Store, saved_evidence
 
 Kind = Literal["signature", "attestation"]
 # The predicate type of cosign 3's bundle-format image signatures (a DSSE statement).
@@ -265,20 +264,13 @@ class _Collector:
     def saved_layout(self, kind: Kind) -> None:
         """`cosign save` layouts hold one image and mark its `.sig`/`.att` manifests
         with a `kind` annotation instead of a tag; read those when the image is ours."""
-        if not isinstance(self.store, LayoutStore):
-            return
+        wanted = mt.KIND_SIGS if kind == "signature" else mt.KIND_ATTS
         try:
-            entries = self.store.entries()
+            entries = saved_evidence(self.store, self.digest, wanted)
         except RegistryError as exc:
             self.incomplete.append(f"reading {self.store.location}/index.json: {one_line(exc)}")
             return
-        images = [e for e in entries if e.annotations.get(mt.ANN_KIND) in {mt.KIND_IMAGE, mt.KIND_IMAGE_INDEX}]
-        if len({e.digest for e in images}) != 1 or images[0].digest != self.digest:
-            return
-        wanted = mt.KIND_SIGS if kind == "signature" else mt.KIND_ATTS
-        for entry in entries:
-            if entry.annotations.get(mt.ANN_KIND) != wanted or mt.ANN_REF_NAME in entry.annotations:
-                continue
+        for entry in entries or ():
             where = f"{self.store.location} {wanted} {entry.digest}"
             try:
                 manifest = self.reader.manifest(str(entry.digest), where)

@@ -29,7 +29,6 @@ What appending guarantees, and what it cannot:
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -40,7 +39,7 @@ from slsacheck.errors import NotFound, RegistryError
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
 from slsacheck.models.digest import Digest
-from slsacheck.oci.store import Store
+from slsacheck.oci.store import Store, exclusive
 from slsacheck.signing.signer import Material, SignedEnvelope, SignedMessage
 
 SIG_SUFFIX = ".sig"
@@ -205,13 +204,6 @@ def _present(manifest: Manifest | None, layers: Sequence[Descriptor]) -> bool:
         return not layers
     existing = [dict(layer) for layer in manifest.json.get("layers") or []]
     return all(any(_same_layer(old, new) for old in existing) for new in layers)
-
-
-def exclusive(store: Store) -> contextlib.AbstractContextManager[None]:
-    """The store's writer lock where it has one (an OCI layout), else nothing: a
-    registry offers no lock, and the read-back below is all that can be done there."""
-    lock = getattr(store, "writer_lock", None)
-    return lock() if callable(lock) else contextlib.nullcontext()
 
 
 def append_layers(

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from slsacheck.attach.cosign_tags import ConcurrentUpdate, exclusive
+from slsacheck.attach.cosign_tags import ConcurrentUpdate
 from slsacheck.errors import NotFound
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
 from slsacheck.models.digest import Digest
-from slsacheck.oci.store import Store
+from slsacheck.oci.store import Store, exclusive, referrer_pusher
 
 BundleContent = Literal["message-signature", "dsse-envelope"]
 EMPTY_CONFIG = Descriptor.of(mt.EMPTY_JSON, mt.OCI_EMPTY)
@@ -129,12 +129,11 @@ def push_bundle(
     """Push the bundle blob, the empty config, the manifest, and make it findable."""
     store.push_blob(artifact.layer, artifact.bundle)
     store.push_blob(EMPTY_CONFIG, mt.EMPTY_JSON)
-    native = getattr(store, "push_referrer", None)
+    native = referrer_pusher(store)
     if native is not None:
         # The registry store knows whether the registry indexes referrers (OCI-Subject)
         # and maintains the fallback index itself when it does not.
-        native_written: Descriptor = native(artifact.manifest, mt.OCI_MANIFEST)
-        return PushedBundle(native_written, "registry")
+        return PushedBundle(native.push_referrer(artifact.manifest, mt.OCI_MANIFEST), "registry")
     written = store.push_manifest(artifact.manifest, mt.OCI_MANIFEST)
     if _listed(store, subject.digest, written.digest):
         return PushedBundle(written, "referrers")

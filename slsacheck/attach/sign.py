@@ -52,7 +52,6 @@ class Attached:
     tag: str | None = None  # the cosign tag written (legacy)
     added: int = 0  # new layers in it (0: identical one already there)
     bundle: Digest | None = None  # the bundle referrer manifest (bundle)
-    bundle_via: str | None = None
 
 
 def docker_reference(ref: ImageRef) -> str:
@@ -116,7 +115,7 @@ def sign_image(
     results = []
     for manifest in _targets(store, resolve(store, ref), recursive):
         digest = manifest.digest
-        tag = added = bundle = via = None
+        tag = added = bundle = None
         if fmt in ("legacy", "both"):
             signed = signer.sign_message(build_payload(name, digest, notes))
             written = ct.append_layers(store, ct.signature_tag(digest), [ct.signature_layer(signed)])
@@ -126,8 +125,8 @@ def sign_image(
             artifact = bundle_artifact(dsse_bundle(envelope), manifest.descriptor, "dsse-envelope",
                                        predicate_type=COSIGN_SIGN_PREDICATE)
             pushed = push_bundle(store, manifest.descriptor, artifact)
-            bundle, via = pushed.manifest.digest, pushed.via
-        results.append(Attached(digest, manifest.media_type, tag, added or 0, bundle, via))
+            bundle = pushed.manifest.digest
+        results.append(Attached(digest, manifest.media_type, tag, added or 0, bundle))
     return results
 
 
@@ -153,7 +152,7 @@ def attest_image(
     digest = manifest.digest
     body = predicate_for(predicate, predicate_type, digest, source)
     signed = signer.sign_dsse(mt.IN_TOTO_PAYLOAD, statement(ref.name, digest, predicate_type, body))
-    tag = added = bundle = via = None
+    tag = added = bundle = None
     if fmt in ("legacy", "both"):
         written = ct.append_layers(store, ct.attestation_tag(digest), [ct.attestation_layer(signed, predicate_type)])
         tag, added = written.tag, written.added
@@ -161,5 +160,5 @@ def attest_image(
         artifact = bundle_artifact(dsse_bundle(signed), manifest.descriptor, "dsse-envelope",
                                    predicate_type=predicate_type)
         pushed = push_bundle(store, manifest.descriptor, artifact)
-        bundle, via = pushed.manifest.digest, pushed.via
-    return Attached(digest, manifest.media_type, tag, added or 0, bundle, via)
+        bundle = pushed.manifest.digest
+    return Attached(digest, manifest.media_type, tag, added or 0, bundle)

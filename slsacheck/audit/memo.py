@@ -37,6 +37,14 @@ class MemoStore:
     def location(self) -> str:
         return self.inner.location
 
+    @property
+    def registry(self) -> str | None:
+        return self.inner.registry
+
+    @property
+    def repository(self) -> str | None:
+        return self.inner.repository
+
     def _memo(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
         with self._lock:
             if key in self._cache:
@@ -94,5 +102,3 @@ class MemoStore:
     def push_blob(self, descriptor: Descriptor, data: bytes | BinaryIO) -> None:
         raise self._read_only("push_blob")
 
-    def delete_manifest(self, digest: Digest) -> None:
-        raise self._read_only("delete_manifest")

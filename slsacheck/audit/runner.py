@@ -171,7 +171,7 @@ class Auditor:
         """The digest `tag` points at now; `moved` when that is not the digest running."""
         try:
             ref = ImageRef.parse(tag)
-            current = str(self._store(ref).fetch_manifest(ref.identifier).digest)
+            current = str(self._store(ref)[0].fetch_manifest(ref.identifier).digest)
         except Error as exc:
             return {"tag": tag, "digest": None, "moved": None, "error": _error_text(exc)}
         return {"tag": tag, "digest": current, "moved": running is not None and current != running}
@@ -186,14 +186,17 @@ class Auditor:
             "error": exc if isinstance(exc, str) else _error_text(exc), "sameAs": None,
         }
 
-    def _store(self, ref: ImageRef) -> Store:
+    def _store(self, ref: ImageRef) -> tuple[Store, MemoStore | None]:
+        """The store to read `ref` from, and its read-through cache when it has one
+        (registries: a layout is local and is read as it is)."""
         if ref.is_layout:
             from slsacheck.oci.open import open_store  # noqa: PLC0415
 
-            return open_store(ref)
+            return open_store(ref), None
         from slsacheck.oci.registry import RegistryStore  # noqa: PLC0415
 
-        return MemoStore(RegistryStore(self.clients.get(ref.registry), ref.repository))
+        memo = MemoStore(RegistryStore(self.clients.get(ref.registry), ref.repository))
+        return memo, memo
 
     def audit(self, target: Target) -> dict[str, Any] | None:
         """The record of one image (an `Error` is the record's outcome), or None when the
@@ -205,7 +208,7 @@ class Auditor:
             return self._failed(target, None, target.error or "no reference")
         ref = target.ref
         try:
-            store = self._store(ref)
+            store, memo = self._store(ref)
             manifest = store.fetch_manifest(ref.identifier)
         except Error as exc:
             pinned = str(ref.digest) if ref.digest else None
@@ -214,8 +217,8 @@ class Auditor:
             return self._failed(target, pinned, f"resolving: {_error_text(exc)}")
         if shard is not None and not shard.owns(str(manifest.digest)):
             return None  # another shard audits this digest (it resolves the tag too)
-        if isinstance(store, MemoStore):
-            store.remember(manifest, ref.identifier)
+        if memo is not None:
+            memo.remember(manifest, ref.identifier)
         key = (ref.name, str(manifest.digest))
         with self._lock:
             claim = self._claims.get(key)

@@ -65,7 +65,6 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("audit", "audit_commands", "verify or inventory many images; reports in text, JSON, JUnit, SARIF, Markdown, HTML"),
 )
 
-COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(f"slsacheck.cli.{module}" for _, module, _ in COMMANDS))
 
 
 def _command_in(argv: Sequence[str]) -> str | None:

@@ -17,6 +17,7 @@ from slsacheck._json import Refused, dumps_report, parse
 from slsacheck.cli._registry_flags import add_registry_flags, open_image
 from slsacheck.errors import InputError, NotFound
 from slsacheck.models import mediatypes as mt
+from slsacheck.oci.store import saved_evidence
 
 if TYPE_CHECKING:
     from slsacheck.models.descriptor import Descriptor
@@ -82,11 +83,8 @@ def attached_evidence(store: Store, digest: Digest) -> dict[str, Any]:
             pass
         else:
             found[key].append({"tag": tag, **_descriptor_json(descriptor)})
-        entries = getattr(store, "entries", None)
-        if callable(entries):  # an OCI layout, possibly written by `cosign save`
-            for entry in entries():
-                if entry.annotations.get(mt.ANN_KIND) == kind and mt.ANN_REF_NAME not in entry.annotations:
-                    found[key].append({"kind": kind, **_descriptor_json(entry)})
+        found[key].extend({"kind": kind, **_descriptor_json(entry)}
+                          for entry in saved_evidence(store, digest, kind) or ())
     with contextlib.suppress(NotFound):
         found["referrers"] = [_descriptor_json(d) for d in store.referrers(digest)]
     return found

@@ -7,8 +7,8 @@ to stdout (or `--output`), warnings to stderr, one per line.
 
 `attest` generates the same provenance and attests it (what the Tekton Task calls): on
 every image subject (`NAME@sha256:...`), or only on IMAGE when given, which must then be
-one of the subjects (same digest; for a registry reference, the same repository too: a
-layout has no repository name, so there the digest decides). Two formats meet here, so
+one of the subjects. Which images those are, and what `--strict` refuses, is decided by
+`slsacheck.attach.subjects`; this module reads flags and prints. Two formats meet here, so
 the flags say which is which: `--provenance-format slsa-v1|slsa-v0.2` picks the predicate
 (`https://slsa.dev/provenance/v1` or `/v0.2`), `--format legacy|bundle|both` where the
 attestation goes, exactly as for `slsacheck attest`. Each attestation's statement names the
@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,13 +39,11 @@ from slsacheck.cli._registry_flags import add_registry_flags, open_image, regist
 
 # The same signing flags (and their reading) as `slsacheck sign` and `attest`: one definition.
 from slsacheck.cli.sign_commands import _signer, _signer_flags
-from slsacheck.errors import EXIT_OK, EXIT_USAGE, InputError, InvalidReference
+from slsacheck.errors import EXIT_OK, EXIT_USAGE, InputError
 
 if TYPE_CHECKING:
-    from slsacheck.models.digest import Digest
-    from slsacheck.models.reference import ImageRef
-    from slsacheck.models.statement import Statement, Subject
-    from slsacheck.oci.store import Store
+    from slsacheck.attach.sign import Attached
+    from slsacheck.models.statement import Statement
     from slsacheck.provenance.generate import Generated, Options
 
 _FORMATS = ("slsa-v1", "slsa-v0.2")
@@ -182,6 +179,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _generated(args: argparse.Namespace) -> Generated:
     """The provenance the flags describe (either mode), its warnings printed to stderr."""
+    from slsacheck.provenance.builders import IDENTITY_ENVIRONMENT  # noqa: PLC0415 - keep --help fast
     from slsacheck.provenance.generate import Options, generate_from_files  # noqa: PLC0415 - keep --help fast
 
     options = Options(
@@ -190,7 +188,7 @@ def _generated(args: argparse.Namespace) -> Generated:
         strict=args.strict,
         deep_inspection=args.deep_inspection,
         reproduce_chains=args.reproduce_chains,
-        builder_identity=(args.builder_identity or os.environ.get("SLSACHECK_BUILDER_IDENTITY", "")).strip(),
+        builder_identity=(args.builder_identity or os.environ.get(IDENTITY_ENVIRONMENT, "")).strip(),
     )
     if args.run is not None:
         step_only = [
@@ -246,42 +244,31 @@ def _with_platforms(statement: Statement, args: argparse.Namespace) -> Statement
     return widened
 
 
-@dataclass(frozen=True)
-class _Target:
-    """One image to attest: how to name it, and where it lives."""
-
-    ref: ImageRef  # pinned to the digest
-    store: Store
-
-    @property
-    def text(self) -> str:
-        return f"{self.ref.name}@{self.ref.digest}"
-
-
 def _attest(args: argparse.Namespace) -> int:
-    from slsacheck.attach.sign import attest_image  # noqa: PLC0415 - crypto loads only when signing
+    from slsacheck.attach.subjects import (  # noqa: PLC0415 - crypto loads only when signing
+        Target,
+        attest_provenance,
+        chosen_target,
+        subject_targets,
+    )
+    from slsacheck.models.reference import ImageRef  # noqa: PLC0415 - keep --help fast
+    from slsacheck.oci.open import open_store  # noqa: PLC0415 - keep --help fast
 
     if args.image is not None:
-        from slsacheck.models.reference import ImageRef  # noqa: PLC0415 - keep --help fast
-
         ImageRef.parse(args.image)  # a typo fails before the run is read
     statement = _generated(args).statement  # under --strict, the run's warnings stop here
     if args.platform_subjects:
         statement = _with_platforms(statement, args)
     if args.image is not None:
-        targets = [_chosen_target(statement, args.image, args)]
+        ref, store = open_image(args.image, args)
+        targets = [chosen_target(statement, ref, store, args.image)]
     else:
-        targets = _subject_targets(statement, args)
+        options = registry_options(args)
+        targets = subject_targets(statement, lambda ref: open_store(ref, options), strict=args.strict,
+                                  on_warning=lambda line: print(f"warning: {line}", file=sys.stderr))
     signer = _signer(args)
-    for target in targets:
-        # Every target is read before the first is written: a missing image writes nothing.
-        target.store.fetch_manifest(str(target.ref.digest))
-    predicate = dict(statement.predicate)
-    for target in targets:
-        attached = attest_image(
-            target.store, target.ref, signer, predicate_type=statement.predicate_type, predicate=predicate,
-            fmt=args.format,
-        )
+
+    def report(target: Target, attached: Attached) -> None:
         where = []
         if attached.tag is not None:
             where.append(f"{attached.tag} ({attached.added} new layer(s))" if attached.added
@@ -289,97 +276,9 @@ def _attest(args: argparse.Namespace) -> int:
         if attached.bundle is not None:
             where.append(f"bundle referrer {attached.bundle}")
         print(f"attested {statement.predicate_type} on {target.text}: {'; '.join(where)}")
+
+    attest_provenance(statement, signer, targets, fmt=args.format, on_attested=report)
     return EXIT_OK
-
-
-def _image_digest(subject: Subject) -> Digest | None:
-    from slsacheck.models.digest import Digest, InvalidDigest  # noqa: PLC0415 - keep --help fast
-
-    for algorithm in ("sha256", "sha512"):
-        if algorithm in subject.digest:
-            try:
-                return Digest(algorithm, subject.digest[algorithm])
-            except InvalidDigest:
-                return None
-    return None
-
-
-def _subject_ref(subject: Subject) -> ImageRef | None:
-    """`NAME@DIGEST` for a subject that names an image in a registry, else None."""
-    from slsacheck.models.reference import ImageRef  # noqa: PLC0415 - keep --help fast
-
-    digest = _image_digest(subject)
-    if digest is None:
-        return None
-    try:
-        ref = ImageRef.parse(subject.name)
-    except InvalidReference:
-        return None
-    if ref.is_layout or ref.tag is not None or ref.digest is not None:
-        return None
-    return ref.with_digest(digest)
-
-
-def _subject_targets(statement: Statement, args: argparse.Namespace) -> list[_Target]:
-    """Every image subject; the others are warnings (errors under --strict)."""
-    from slsacheck.oci.open import open_store  # noqa: PLC0415 - keep --help fast
-
-    options = registry_options(args)
-    refs: list[ImageRef] = []
-    skipped: list[str] = []
-    for subject in statement.subjects:
-        ref = _subject_ref(subject)
-        if ref is None:
-            digests = ",".join(f"{k}:{v}" for k, v in subject.digest.items())
-            skipped.append(f"subject {subject.name}@{digests} is not an image in a registry (NAME + sha256 "
-                           "digest); not attested")
-        else:
-            refs.append(ref)
-    if skipped and args.strict:
-        raise InputError(
-            f"attestation refused in strict mode: {len(skipped)} subject(s) cannot be attested\n    "
-            + "\n    ".join(skipped),
-            hint="name the image to attest (IMAGE), or attest without --strict to skip these subjects",
-        )
-    for line in skipped:
-        print(f"warning: {line}", file=sys.stderr)
-    if not refs:
-        raise InputError(
-            "the provenance names no image to attest",
-            expected="a subject NAME with a sha256 digest (the run's IMAGE_URL/IMAGE_DIGEST results)",
-            found=", ".join(s.name for s in statement.subjects),
-            hint="attest a layout or another place by naming it: slsacheck provenance attest ... IMAGE",
-        )
-    stores: dict[str, Store] = {}
-    targets = []
-    for ref in refs:
-        if ref.name not in stores:
-            stores[ref.name] = open_store(ref, options)
-        targets.append(_Target(ref, stores[ref.name]))
-    return targets
-
-
-def _chosen_target(statement: Statement, image: str, args: argparse.Namespace) -> _Target:
-    """IMAGE, resolved once, which must be a subject: same digest, and same repository in a registry."""
-    ref, store = open_image(image, args)
-    digest = store.fetch_manifest(ref.identifier).digest
-    subjects = [s for s in statement.subjects if s.names(digest)]
-    if not ref.is_layout:
-        subjects = [s for s in subjects if s.name == ref.name]
-    if not subjects:
-        listed = ", ".join(
-            f"{s.name}@" + ",".join(f"{k}:{v}" for k, v in s.digest.items()) for s in statement.subjects
-        )
-        same_digest = [s.name for s in statement.subjects if s.names(digest)]
-        raise InputError(
-            f"{image} is not a subject of this provenance",
-            expected=f"one of: {listed}",
-            found=f"{ref.name}@{digest}" + (f" (that digest is a subject under {', '.join(same_digest)})"
-                                            if same_digest else ""),
-            hint="the run's IMAGE_URL/IMAGE_DIGEST results name another image: attest the image the run built, "
-            "or leave IMAGE out to attest every subject",
-        )
-    return _Target(ref.with_digest(digest), store)
 
 
 def _in_step(args: argparse.Namespace, options: Options) -> Generated:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -184,9 +184,6 @@ class Statement:
         """Whether some subject carries exactly this digest."""
         return any(subject.names(digest) for subject in self.subjects)
 
-    def subjects_named(self, names: Iterable[str]) -> tuple[Subject, ...]:
-        wanted = set(names)
-        return tuple(subject for subject in self.subjects if subject.name in wanted)
 
 
 def _parse_subject(item: object, where: str) -> Subject:

@@ -337,7 +337,3 @@ def parse_challenges(header: str) -> list[Challenge]:
         challenges.append(Challenge(scheme, params))
     return challenges
 
-
-def repository_scope(repository: str, actions: str) -> str:
-    """The token scope for `actions` (`pull` or `pull,push`) on a repository."""
-    return f"repository:{repository}:{actions}"

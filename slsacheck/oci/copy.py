@@ -9,7 +9,7 @@ blob present is not re-sent. Manifests travel as their exact bytes, and the dest
 must resolve to the source's digest at the end (`DigestMismatch` otherwise).
 
 Between two repositories of one registry, blobs are mounted rather than uploaded when the
-destination store offers `mount_blob(descriptor, from_repository) -> bool`.
+destination store is `BlobMounting`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from slsacheck.errors import DigestMismatch, NotFound
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
 from slsacheck.models.digest import Digest
-from slsacheck.oci.layout import LayoutStore
-from slsacheck.oci.store import Store
+from slsacheck.oci.store import Store, mount_source, saved_layout
 
 log = logging.getLogger(__name__)
 
@@ -79,33 +78,11 @@ class _Progress:
     bytes_sent: int = 0
 
 
-def _registry_of(store: Store) -> str | None:
-    """`registry` of a registry store (from `registry/repo`), None for anything else."""
-    repository = getattr(store, "repository", None)
-    location = store.location
-    if not isinstance(repository, str) or not location.endswith(f"/{repository}"):
-        return None
-    return location[: -len(repository) - 1]
-
-
-def _mount_source(src: Store, dst: Store) -> str | None:
-    """The source repository to mount from, when both stores are repositories of one registry."""
-    if not callable(getattr(dst, "mount_blob", None)):
-        return None
-    registry = _registry_of(src)
-    if registry is None or registry != _registry_of(dst):
-        return None
-    repository = getattr(src, "repository", None)
-    if repository == getattr(dst, "repository", None):
-        return None
-    return repository if isinstance(repository, str) else None
-
-
 def tagged(store: Store, tag: str) -> Digest | None:
     """What `tag` names in `store` now, exactly, or None: a layout's `resolve("latest")`
     also answers for a bare `oci:DIR` (its only image), which must not count as the tag
     being set."""
-    if isinstance(store, LayoutStore) and tag not in set(store.tags()):
+    if saved_layout(store) is not None and tag not in set(store.tags()):
         return None
     try:
         return store.resolve(tag).digest
@@ -123,7 +100,7 @@ def _has_manifest(store: Store, digest: Digest) -> bool:
 class _Copier:
     def __init__(self, src: Store, dst: Store, dry_run: bool) -> None:
         self.src, self.dst, self.dry_run = src, dst, dry_run
-        self.mount_from = _mount_source(src, dst)
+        self.mount = mount_source(src, dst)
         self.progress = _Progress()
 
     def manifest(self, manifest: Manifest, tag: str | None = None) -> None:
@@ -161,9 +138,9 @@ class _Copier:
             p.blobs_copied.append(descriptor.digest)
             p.bytes_sent += descriptor.size
             return
-        if self.mount_from is not None:
-            mount = getattr(self.dst, "mount_blob")  # noqa: B009 - duck-typed registry-only capability
-            if mount(descriptor, self.mount_from):
+        if self.mount is not None:
+            mounting, from_repository = self.mount
+            if mounting.mount_blob(descriptor, from_repository):
                 p.blobs_mounted.append(descriptor.digest)
                 return
         with self.src.open_blob(descriptor) as stream:

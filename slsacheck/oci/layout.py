@@ -171,6 +171,14 @@ class LayoutStore:
     def location(self) -> str:
         return f"oci:{self.path}"
 
+    @property
+    def registry(self) -> None:
+        return None
+
+    @property
+    def repository(self) -> None:
+        return None
+
     def resolve(self, reference: str) -> Descriptor:
         index = self._read_index()
         if ":" in reference:

@@ -68,6 +68,10 @@ class RegistryStore:
     def location(self) -> str:
         return f"{self.client.registry}/{self.repository}"
 
+    @property
+    def registry(self) -> str:
+        return self.client.registry
+
     def __repr__(self) -> str:
         return f"RegistryStore({self.location!r})"
 
@@ -209,12 +213,6 @@ class RegistryStore:
             registry=self.client.registry, repository=self.repository,
             hint="another writer is updating the same index; try again",
         )
-
-    def delete_manifest(self, digest: Digest) -> None:
-        self.client.request(
-            "DELETE", self._path("manifests", str(digest)), repository=self.repository, actions="delete",
-            ok=(200, 202), what=f"delete manifest {digest}",
-        ).close()
 
     # -- blobs ------------------------------------------------------------------------------
 

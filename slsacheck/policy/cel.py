@@ -21,8 +21,6 @@ from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 
-VARIABLES = ("statement", "predicate", "subject", "predicateType")
-
 _ENV = celpy.Environment()
 
 

@@ -1,7 +1,8 @@
 """What a loaded policy demands, in words (for `slsacheck policy explain`).
 
 Every sentence names the check id that enforces it, so a reader can go from the
-explanation to a verdict line and back.
+explanation to a verdict line and back. The typed rules' sentences are their rows of
+`checkids.PROVENANCE_RULES` / `VULNERABILITY_RULES`, which evaluation reads too.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from slsacheck.policy import checkids as ids
 from slsacheck.policy.authority import KeyAuthority, KeylessAuthority
 from slsacheck.policy.model import AttestationRule, Policy, PolicySet
-from slsacheck.policy.provenance_rules import human_duration
 from slsacheck.signing.tuf_source import Mirror
 
 
@@ -41,50 +41,12 @@ def _attestation(policy: Policy, rule: AttestationRule) -> list[str]:
         + " or ".join(rule.authorities)
         + "."
     ]
-    p = rule.provenance
-    if p is not None:
-        if p.builder_ids:
-            out.append(f"  - [{ids.PROVENANCE_BUILDER}] built by " + " or ".join(g.pattern for g in p.builder_ids))
-        if p.build_types:
-            out.append(f"  - [{ids.PROVENANCE_BUILD_TYPE}] build type " + " or ".join(g.pattern for g in p.build_types))
-        if p.source is not None:
-            if p.source.repositories:
-                out.append(
-                    f"  - [{ids.PROVENANCE_REPOS}] every source repository matches "
-                    + " or ".join(g.pattern for g in p.source.repositories)
-                )
-            if p.source.refs:
-                out.append(f"  - [{ids.PROVENANCE_REFS}] built from " + " or ".join(g.pattern for g in p.source.refs))
-            if p.source.require_commit:
-                out.append(f"  - [{ids.PROVENANCE_COMMIT}] every source pinned by a full commit SHA")
-        if p.tasks_required:
-            out.append(f"  - [{ids.PROVENANCE_TASKS}] the pipeline ran the tasks " + ", ".join(p.tasks_required))
-        if p.tasks_trusted_refs:
-            out.append(
-                f"  - [{ids.PROVENANCE_TASK_REFS}] every task came, pinned by digest, from "
-                + " or ".join(g.pattern for g in p.tasks_trusted_refs)
-                + "".join(
-                    f"; {what} are accepted unpinned"
-                    for what, ok in (("inline tasks", p.tasks_allow_inline), ("Tasks of the cluster",
-                                                                              p.tasks_allow_cluster))
-                    if ok
-                )
-            )
-        if p.step_images is not None:
-            parts = ["pinned by digest"] if p.step_images.require_digest else []
-            if p.step_images.allowed_registries:
-                parts.append("pulled from " + " or ".join(p.step_images.allowed_registries))
-            out.append(f"  - [{ids.PROVENANCE_STEP_IMAGES}] every step image " + " and ".join(parts or ["recorded"]))
-        if p.max_age is not None:
-            out.append(f"  - [{ids.PROVENANCE_MAX_AGE}] the build finished within {human_duration(p.max_age)}")
-    v = rule.vulnerabilities
-    if v is not None:
-        if v.max_severity is not None:
-            extra = f", ignoring {', '.join(sorted(v.ignore_ids))}" if v.ignore_ids else ""
-            extra += ", ignoring findings without a fix" if v.ignore_unfixed else ""
-            out.append(f"  - [{ids.VULN_SEVERITY}] no vulnerability above {v.max_severity} in the newest scan{extra}")
-        if v.max_age is not None:
-            out.append(f"  - [{ids.VULN_MAX_AGE}] the newest scan finished within {human_duration(v.max_age)}")
+    if rule.provenance is not None:
+        prov = rule.provenance
+        out.extend(f"  - [{r.id}] {r.explain(prov)}" for r in ids.PROVENANCE_RULES if r.applies(prov))
+    if rule.vulnerabilities is not None:
+        vuln = rule.vulnerabilities
+        out.extend(f"  - [{r.id}] {r.explain(vuln)}" for r in ids.VULNERABILITY_RULES if r.applies(vuln))
     for i, cond in enumerate(rule.conditions):
         out.append(f"  - [{ids.condition(rule.name, i)}] {cond.message} (CEL: {' '.join(cond.expr.split())})")
     return out

@@ -16,9 +16,9 @@ from slsacheck.models.reference import ImageRef
 from slsacheck.models.verdict import Check, Outcome
 from slsacheck.policy import checkids as ids
 from slsacheck.policy.globs import Glob
-from slsacheck.policy.model import ProvenanceRules
+from slsacheck.policy.model import ProvenanceRules, SourceRules
 from slsacheck.policy.provenance_facts import ProvenanceFacts, StepImage, TaskInfo, split_ref
-from slsacheck.policy.timeutil import parse_time
+from slsacheck.policy.timeutil import human_duration, parse_time
 from slsacheck.policy.urls import UnsafeURL, normalise_url, without_scheme
 
 _MAX_LISTED = 8
@@ -140,83 +140,84 @@ def is_full_commit(value: str) -> bool:
 
 
 def provenance_checks(rules: ProvenanceRules, facts: ProvenanceFacts, *, now: datetime) -> list[Check]:
-    """The checks of one provenance entry over one statement's facts, in rule order."""
-    out: list[Check] = []
-    if rules.builder_ids:
-        b = facts.builder_id
-        refused = url_refusal(b, repository=False) if b is not None and "://" in b else None
-        out.append(
-            _check(
-                ids.PROVENANCE_BUILDER,
-                b is not None and any(builder_matches(g, b) for g in rules.builder_ids),
-                f"builder id matching {_patterns(rules.builder_ids)}",
-                f"{b} ({refused})" if refused else b or "no builder id",
-                "this image was built by a builder the policy does not trust; rebuild it on an allowed "
-                "builder, or add the builder's id to provenance.builderIds if it is trusted",
-            )
-        )
-    if rules.build_types:
-        t = facts.build_type
-        out.append(
-            _check(
-                ids.PROVENANCE_BUILD_TYPE,
-                t is not None and any(g.match(t) for g in rules.build_types),
-                f"build type matching {_patterns(rules.build_types)}",
-                t or "no build type",
-                "the provenance describes another kind of build; check which Chains format "
-                "(artifacts.pipelinerun.format) produced it",
-            )
-        )
-    src = rules.source
-    if src is not None and src.repositories:
-        repos = src.repositories
-        out.append(
-            _all_match(
-                ids.PROVENANCE_REPOS,
-                what="source repository",
-                facts=[(f.value, f.where) for f in facts.sources],
-                ok=lambda v: any(repo_matches(g, v) for g in repos),
-                refusal=url_refusal,
-                expected=f"every source repository matching {_patterns(repos)}",
-                hint="the image was built from a repository the policy does not allow; build from an allowed one",
-                none_hint="record the source: pass CHAINS-GIT_URL/CHAINS-GIT_COMMIT (type hints) from the clone task",
-            )
-        )
-    if src is not None and src.refs:
-        refs = src.refs
-        out.append(
-            _all_match(
-                ids.PROVENANCE_REFS,
-                what="source ref",
-                facts=[(f.value, f.where) for f in facts.refs],
-                ok=lambda v: any(g.match(v) for g in refs),
-                expected=f"every ref matching {_patterns(refs)}",
-                hint="the image was built from a branch or tag the policy does not allow; build from an allowed ref",
-                none_hint="record the ref the run built (a `revision` param with refs/heads/... or refs/tags/...)",
-            )
-        )
-    if src is not None and src.require_commit:
-        out.append(
-            _all_match(
-                ids.PROVENANCE_COMMIT,
-                what="source commit",
-                facts=[(f.value, f.where) for f in facts.commits],
-                ok=is_full_commit,
-                expected="a full 40- or 64-hex commit for every source",
-                hint="pin the source by its full commit SHA (git-clone's `commit` result into CHAINS-GIT_COMMIT), "
-                "never a branch name or a short SHA",
-                none_hint="record the commit: CHAINS-GIT_COMMIT from the clone task's `commit` result",
-            )
-        )
-    if rules.tasks_required:
-        out.append(_tasks_required(rules.tasks_required, facts))
-    if rules.tasks_trusted_refs:
-        out.append(_tasks_trusted(rules, facts))
-    if rules.step_images is not None:
-        out.append(_step_images(rules, facts))
-    if rules.max_age is not None:
-        out.append(_max_age(ids.PROVENANCE_MAX_AGE, facts.finished_on, rules.max_age, now, "the build finished"))
-    return out
+    """The checks of one provenance entry over one statement's facts: the rows of
+    `checkids.PROVENANCE_RULES` that apply to `rules`, in the table's order."""
+    return [_CHECKS[row.id](rules, facts, now) for row in ids.PROVENANCE_RULES if row.applies(rules)]
+
+
+def _builder(rules: ProvenanceRules, facts: ProvenanceFacts, _now: datetime) -> Check:
+    b = facts.builder_id
+    refused = url_refusal(b, repository=False) if b is not None and "://" in b else None
+    return _check(
+        ids.PROVENANCE_BUILDER,
+        b is not None and any(builder_matches(g, b) for g in rules.builder_ids),
+        f"builder id matching {_patterns(rules.builder_ids)}",
+        f"{b} ({refused})" if refused else b or "no builder id",
+        "this image was built by a builder the policy does not trust; rebuild it on an allowed "
+        "builder, or add the builder's id to provenance.builderIds if it is trusted",
+    )
+
+
+def _build_type(rules: ProvenanceRules, facts: ProvenanceFacts, _now: datetime) -> Check:
+    t = facts.build_type
+    return _check(
+        ids.PROVENANCE_BUILD_TYPE,
+        t is not None and any(g.match(t) for g in rules.build_types),
+        f"build type matching {_patterns(rules.build_types)}",
+        t or "no build type",
+        "the provenance describes another kind of build; check which Chains format "
+        "(artifacts.pipelinerun.format) produced it",
+    )
+
+
+def _source(rules: ProvenanceRules) -> SourceRules:
+    assert rules.source is not None  # the table's `applies` ran first
+    return rules.source
+
+
+def _repositories(rules: ProvenanceRules, facts: ProvenanceFacts, _now: datetime) -> Check:
+    repos = _source(rules).repositories
+    return _all_match(
+        ids.PROVENANCE_REPOS,
+        what="source repository",
+        facts=[(f.value, f.where) for f in facts.sources],
+        ok=lambda v: any(repo_matches(g, v) for g in repos),
+        refusal=url_refusal,
+        expected=f"every source repository matching {_patterns(repos)}",
+        hint="the image was built from a repository the policy does not allow; build from an allowed one",
+        none_hint="record the source: pass CHAINS-GIT_URL/CHAINS-GIT_COMMIT (type hints) from the clone task",
+    )
+
+
+def _refs(rules: ProvenanceRules, facts: ProvenanceFacts, _now: datetime) -> Check:
+    refs = _source(rules).refs
+    return _all_match(
+        ids.PROVENANCE_REFS,
+        what="source ref",
+        facts=[(f.value, f.where) for f in facts.refs],
+        ok=lambda v: any(g.match(v) for g in refs),
+        expected=f"every ref matching {_patterns(refs)}",
+        hint="the image was built from a branch or tag the policy does not allow; build from an allowed ref",
+        none_hint="record the ref the run built (a `revision` param with refs/heads/... or refs/tags/...)",
+    )
+
+
+def _commit(_rules: ProvenanceRules, facts: ProvenanceFacts, _now: datetime) -> Check:
+    return _all_match(
+        ids.PROVENANCE_COMMIT,
+        what="source commit",
+        facts=[(f.value, f.where) for f in facts.commits],
+        ok=is_full_commit,
+        expected="a full 40- or 64-hex commit for every source",
+        hint="pin the source by its full commit SHA (git-clone's `commit` result into CHAINS-GIT_COMMIT), "
+        "never a branch name or a short SHA",
+        none_hint="record the commit: CHAINS-GIT_COMMIT from the clone task's `commit` result",
+    )
+
+
+def _build_age(rules: ProvenanceRules, facts: ProvenanceFacts, now: datetime) -> Check:
+    assert rules.max_age is not None  # the table's `applies` ran first
+    return _max_age(ids.PROVENANCE_MAX_AGE, facts.finished_on, rules.max_age, now, "the build finished")
 
 
 # What tasks.required and tasks.trustedRefs can decide, by where the task list comes from
@@ -388,16 +389,17 @@ def _max_age(cid: str, stamp: str | None, max_age: timedelta, now: datetime, wha
     )
 
 
-def human_duration(delta: timedelta) -> str:
-    seconds = int(max(delta.total_seconds(), 0))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days}d{hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
-    return f"{minutes}m"
-
-
 max_age_check = _max_age
+
+# How each typed provenance rule is checked, by id; `checkids.PROVENANCE_RULES` says when.
+_CHECKS: dict[str, Callable[[ProvenanceRules, ProvenanceFacts, datetime], Check]] = {
+    ids.PROVENANCE_BUILDER: _builder,
+    ids.PROVENANCE_BUILD_TYPE: _build_type,
+    ids.PROVENANCE_REPOS: _repositories,
+    ids.PROVENANCE_REFS: _refs,
+    ids.PROVENANCE_COMMIT: _commit,
+    ids.PROVENANCE_TASKS: lambda rules, facts, _now: _tasks_required(rules.tasks_required, facts),
+    ids.PROVENANCE_TASK_REFS: lambda rules, facts, _now: _tasks_trusted(rules, facts),
+    ids.PROVENANCE_STEP_IMAGES: lambda rules, facts, _now: _step_images(rules, facts),
+    ids.PROVENANCE_MAX_AGE: _build_age,
+}

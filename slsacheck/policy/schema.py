@@ -24,7 +24,6 @@ from slsacheck.policy.yamlsource import format_path, line_at
 
 SCHEMA_FILE = "policy-v1alpha1.schema.json"
 API_VERSION = "slsacheck.dev/v1alpha1"
-KIND = "ImagePolicy"
 
 _TYPE_NAMES = {
     dict: "a mapping",

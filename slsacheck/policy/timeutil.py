@@ -7,7 +7,7 @@ The zero time (`0001-01-01T00:00:00Z`, what Go writes for an unset time) is "mis
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
 
@@ -31,3 +31,16 @@ def parse_time(value: object) -> datetime | None:
         when = when.replace(tzinfo=UTC)
     when = when.astimezone(UTC)
     return None if when.year <= 1 else when
+
+
+def human_duration(delta: timedelta) -> str:
+    """`3d4h`, `2h30m`, `5m`: a duration as policies and messages write it."""
+    seconds = int(max(delta.total_seconds(), 0))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m"

@@ -16,7 +16,7 @@ clean scan.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -112,14 +112,16 @@ def scan_time(scan: Scan) -> datetime | None:
 
 
 def vulnerability_checks(rules: VulnerabilityRules, scan: Scan, *, now: datetime, source: str) -> list[Check]:
-    out: list[Check] = []
-    if rules.max_severity is not None:
-        out.append(_severity(rules, scan, source))
-    if rules.max_age is not None:
-        stamp = scan.finished
-        text = None if stamp is None or scan_time(scan) is None else str(stamp)
-        out.append(max_age_check(ids.VULN_MAX_AGE, text, rules.max_age, now, "the scan finished"))
-    return out
+    """The checks of one vulnerability entry over its newest scan: the rows of
+    `checkids.VULNERABILITY_RULES` that apply to `rules`, in the table's order."""
+    return [_CHECKS[row.id](rules, scan, now, source) for row in ids.VULNERABILITY_RULES if row.applies(rules)]
+
+
+def _scan_age(rules: VulnerabilityRules, scan: Scan, now: datetime) -> Check:
+    assert rules.max_age is not None  # the table's `applies` ran first
+    stamp = scan.finished
+    text = None if stamp is None or scan_time(scan) is None else str(stamp)
+    return max_age_check(ids.VULN_MAX_AGE, text, rules.max_age, now, "the scan finished")
 
 
 def _severity(rules: VulnerabilityRules, scan: Scan, source: str) -> Check:
@@ -171,3 +173,10 @@ def _describe(findings: Sequence[Finding]) -> str:
         items.append(f"{group[0].severity.upper()} {vid} in {pkgs}" + (f" (fixed in {fixed})" if fixed else ""))
     extra = len(items) - _MAX_LISTED
     return "; ".join(items[:_MAX_LISTED]) + (f"; and {extra} more" if extra > 0 else "")
+
+
+# How each typed vulnerability rule is checked, by id; `checkids.VULNERABILITY_RULES` says when.
+_CHECKS: dict[str, Callable[[VulnerabilityRules, Scan, datetime, str], Check]] = {
+    ids.VULN_SEVERITY: lambda rules, scan, _now, source: _severity(rules, scan, source),
+    ids.VULN_MAX_AGE: lambda rules, scan, now, _source: _scan_age(rules, scan, now),
+}

@@ -44,8 +44,7 @@ from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
 from slsacheck.models.digest import Digest
 from slsacheck.oci.copy import CopyReport, copy
-from slsacheck.oci.layout import LayoutStore
-from slsacheck.oci.store import Store
+from slsacheck.oci.store import Store, saved_evidence
 from slsacheck.promote.carry import (
     SkippedLayer,
     TagKind,
@@ -159,15 +158,8 @@ def subjects(src: Store, top: Manifest) -> list[Digest]:
 def _saved_layout(src: Store, subject: Digest, kind: TagKind) -> list[Manifest]:
     """A `cosign save` layout marks its `.sig`/`.att` manifests with a `kind` annotation
     instead of a tag; they are the evidence of the layout's one image."""
-    if not isinstance(src, LayoutStore):
-        return []
-    entries = src.entries()
-    images = {e.digest for e in entries if e.annotations.get(mt.ANN_KIND) in {mt.KIND_IMAGE, mt.KIND_IMAGE_INDEX}}
-    if images != {subject}:
-        return []
     wanted = mt.KIND_SIGS if kind == "signatures" else mt.KIND_ATTS
-    return [src.fetch_manifest(str(e.digest)) for e in entries
-            if e.annotations.get(mt.ANN_KIND) == wanted and mt.ANN_REF_NAME not in e.annotations]
+    return [src.fetch_manifest(str(e.digest)) for e in saved_evidence(src, subject, wanted) or ()]
 
 
 def copy_cosign_tag(src: Store, dst: Store, subject: Digest, kind: TagKind, *, dry_run: bool) -> list[EvidenceItem]:

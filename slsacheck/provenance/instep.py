@@ -58,7 +58,6 @@ from slsacheck.provenance.runs import (
     parse_run,
 )
 
-DEFAULT_RESULT_DIR = "/tekton/results"
 ENVIRONMENT = {
     "pipeline_run_name": "SLSACHECK_PIPELINERUN_NAME",
     "pipeline_run_uid": "SLSACHECK_PIPELINERUN_UID",

@@ -151,9 +151,6 @@ class Run:
                     out[name] = ChildReference(name, task if isinstance(task, str) else "")
         return tuple(out[name] for name in sorted(out))
 
-    @property
-    def child_reference_names(self) -> tuple[str, ...]:
-        return tuple(ref.name for ref in self.child_references)
 
 
 # -- checking one run -----------------------------------------------------------------

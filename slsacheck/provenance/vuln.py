@@ -21,9 +21,7 @@ from typing import Any
 
 from slsacheck._json import load_object
 from slsacheck.errors import InputError
-from slsacheck.models.predicates import COSIGN_VULN_V1
 
-VULN_PREDICATE_TYPE = COSIGN_VULN_V1
 TRIVY_PURL = "pkg:github/aquasecurity/trivy"
 
 

@@ -242,13 +242,6 @@ def _root_from_proof(index: int, size: int, leaf: bytes, proof: tuple[bytes, ...
     return node
 
 
-def verify_inclusion(entry: TlogEntry, key: LogKey) -> None:
-    """The Merkle path leads to the proof's root, and the log signed that root in a checkpoint."""
-    verify_merkle_path(entry)
-    assert entry.proof is not None
-    verify_checkpoint(entry.proof, key)
-
-
 def verify_merkle_path(entry: TlogEntry) -> None:
     proof = entry.proof
     if proof is None:

@@ -24,7 +24,6 @@ from slsacheck.signing._encoding import b64decode, b64encode, go_json, strict_js
 from slsacheck.signing.verify_sig import SignatureVerifier
 
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
-ENVELOPE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
 
 
 class MalformedEnvelope(InputError):

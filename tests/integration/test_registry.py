@@ -140,17 +140,6 @@ def test_tags_lists_every_tag(registry_http: RunningRegistry, repo_name: str,
     assert sorted(store.tags()) == ["t00", *names]
 
 
-def test_delete_manifest(registry_http: RunningRegistry, repo_name: str,
-                         pushed_image: Callable[..., PushedImage]) -> None:
-    image = pushed_image(registry_http, repo_name, "gone")
-    store = registry_http.store(repo_name)
-    store.delete_manifest(image.manifest.digest)
-    with pytest.raises(NotFound):
-        store.fetch_manifest(str(image.manifest.digest))
-    with pytest.raises(NotFound):
-        store.delete_manifest(image.manifest.digest)
-
-
 def test_mount_blob_across_repositories(registry_auth: RunningRegistry, repo_name: str,
                                         pushed_image: Callable[..., PushedImage]) -> None:
     image = pushed_image(registry_auth, repo_name, "v1")

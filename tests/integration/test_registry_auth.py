@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from slsacheck.errors import AuthError, NotFound, TLSError
+from slsacheck.errors import AuthError, TLSError
 from slsacheck.oci import RegistryClient, RegistryOptions, RegistryStore
 from tests.support.certs import make_ca
 from tests.support.registry import (
@@ -147,17 +147,6 @@ def test_token_auth_round_trip_and_token_reuse(registry_token: RunningRegistry, 
     assert users == {"slsacheck"}
     scopes = {s for _, asked in server.issued for s in asked}
     assert f"repository:{repo_name}:pull,push" in scopes and f"repository:{repo_name}:pull" in scopes
-
-
-def test_token_auth_delete(registry_token: RunningRegistry, repo_name: str) -> None:
-    store = registry_token.store(repo_name)
-    image = push_small_image(store, "v1")
-    store.delete_manifest(image.manifest.digest)
-    with pytest.raises(NotFound):
-        store.resolve(str(image.manifest.digest))
-    scopes = {s for _, asked in (registry_token.token_server.issued if registry_token.token_server else [])
-              for s in asked}
-    assert f"repository:{repo_name}:delete" in scopes
 
 
 def test_token_scope_per_repository(registry_token: RunningRegistry, repo_name: str) -> None:

@@ -37,6 +37,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "DigestMismatch": ("slsacheck.errors", "DigestMismatch"),
     "TooLarge": ("slsacheck.errors", "TooLarge"),
     "VerificationError": ("slsacheck.errors", "VerificationError"),
+    "KeyServiceError": ("slsacheck.errors", "KeyServiceError"),
     # data
     "Check": ("slsacheck.models", "Check"),
     "Descriptor": ("slsacheck.models", "Descriptor"),
@@ -87,6 +88,7 @@ if TYPE_CHECKING:
         IntegrityError,
         InvalidKey,
         InvalidReference,
+        KeyServiceError,
         NotFound,
         PolicyError,
         RegistryError,

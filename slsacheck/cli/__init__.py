@@ -62,7 +62,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
         "serve_commands",
         "run the Kubernetes admission webhook (validate, mutate: pin tags to verified digests)",
     ),
-    ("audit", "audit_commands", "verify or inventory many images; reports in text, JSON, JUnit, SARIF, Markdown, HTML"),
+    (
+        "audit",
+        "audit_commands",
+        "verify or inventory many images; reports in text, JSON, JUnit, SARIF, Markdown, HTML, PolicyReport",
+    ),
 )
 
 

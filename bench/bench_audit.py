@@ -141,6 +141,20 @@ def without_times(path: Path) -> str:
     return json.dumps(doc)
 
 
+def first_difference(merged: Path, single: Path) -> str:
+    """Where two reports differ first: a meta field, or an image and its differing fields."""
+    one, two = json.loads(merged.read_text()), json.loads(single.read_text())
+    for key in one.keys() | two.keys():
+        if key not in ("startedAt", "finishedAt", "images") and one.get(key) != two.get(key):
+            return f"{key}: merged {str(one.get(key))[:300]} / single {str(two.get(key))[:300]}"
+    for a, b in zip(one["images"], two["images"], strict=False):
+        if a != b:
+            fields = [k for k in a.keys() | b.keys() if a.get(k) != b.get(k)]
+            return f"{a['image']} / {b['image']}: {fields}: {str({k: a.get(k) for k in fields})[:600]} / " \
+                   f"{str({k: b.get(k) for k in fields})[:600]}"
+    return f"{len(one['images'])} images merged, {len(two['images'])} in the single run"
+
+
 def fleet(host: str, policy: Path, work: Path, *, concurrency: int, shards: int, single: Path) -> float:
     """The audit as `shards` processes at once and their merge, against the single run's report."""
     argvs = [[*audit_argv(host, policy, work / f"shard-{i}.json", concurrency), "--shard", f"{i}/{shards}"]
@@ -158,6 +172,7 @@ def fleet(host: str, policy: Path, work: Path, *, concurrency: int, shards: int,
     print(f"  merge: {merge_time:.2f} s, {merge_rss / 1024:.1f} MiB; merged report == single run's "
           f"(timestamps aside): {same}")
     if not same:
+        print(f"  differences: {first_difference(work / 'merged.json', single)}")
         raise SystemExit("the merged report differs from the single run's")
     return wall + merge_time
 

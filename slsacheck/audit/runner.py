@@ -207,6 +207,8 @@ class Auditor:
                 return None
             return self._failed(target, None, target.error or "no reference")
         ref = target.ref
+        if shard is not None and ref.digest is not None and not shard.owns(str(ref.digest)):
+            return None  # pinned (a running digest): another shard's, known without a request
         try:
             store, memo = self._store(ref)
             manifest = store.fetch_manifest(ref.identifier)

@@ -154,3 +154,21 @@ def test_shard_arguments() -> None:
     assert code == 2 and "--policy" in err
     code, _, err = run_cli("audit", "merge")
     assert code == 2 and "no shard report" in err
+
+
+def test_a_shard_does_not_fetch_pinned_digests_it_does_not_own(
+        scenario: Expected, shards: tuple[Path, list[Path]], audit_proxy: Any, tmp_path: Path) -> None:
+    out, _ = shards
+    whole = json.loads((out / "whole" / "audit.json").read_text())
+    pinned = sorted({f"{r['repository']}@{r['digest']}" for r in whole["images"]
+                     if r["digest"] and r["outcome"] in ("pass", "fail") and r["repository"] == scenario.app})[:9]
+    owned = {p for p in pinned if shard_of(p.rsplit("@", 1)[1], N) == 0}
+    assert owned and owned != set(pinned)
+    first = len(audit_proxy.requests)
+    code, text, err = run_cli("audit", *pinned, "--policy", str(scenario.policy), "--shard", f"0/{N}",
+                              "--format", "json", "--quiet", "--fail-on", "never")
+    assert code == 0, err
+    assert {f"{r['repository']}@{r['digest']}" for r in json.loads(text)["images"]} == owned
+    fetched = {s.path.rsplit("/", 1)[1] for s in audit_proxy.requests[first:] if "/manifests/sha256:" in s.path}
+    others = {p.rsplit("@", 1)[1] for p in set(pinned) - owned}
+    assert not fetched & others  # another shard's digests cost this shard no request

@@ -26,10 +26,11 @@ sources (any mix): IMAGE arguments (oci:DIR audits every tagged image of a layou
   --images-file FILE or - (one reference per line, # comments), --repository REG/REPO
   (every tag), --registry REG (every repository it lists in /v2/_catalog).
   Tags of the same digest are verified once and reported under every tag.
-outputs: one --format writes to --output FILE (default: stdout). Several --format values
-  need --output: an existing directory or one ending in / receives audit.json,
-  audit.junit.xml, audit.sarif, audit.md, audit.html, audit.txt; any other value is a
-  prefix (--output out/nightly -> out/nightly.json, out/nightly.html, ...).
+outputs: one --output FORMAT writes to --output-file FILE (default: stdout). Several
+  --output formats need --output-file: an existing directory or one ending in / receives
+  audit.json, audit.junit.xml, audit.sarif, audit.md, audit.html, audit.txt; any other
+  value is a prefix (--output-file out/nightly -> out/nightly.json, out/nightly.html, ...).
+  The earlier spellings --format FORMAT and --output FILE still work for this release.
 exit status: 0 ok, 1 an image failed (or warned, with --fail-on warn), 3 an image could
   not be audited or the audit was interrupted, 2 usage; --fail-on never: always 0 once
   the reports are written (3 if interrupted).
@@ -55,9 +56,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="outcome for images no policy matches (default: the policy files' spec.noMatch)")
     p.add_argument("--trusted-root", metavar="FILE",
                    help="inventory: verify keyless signatures against this Sigstore trusted_root.json")
-    p.add_argument("--format", action="append", choices=FORMAT_NAMES, dest="formats",
-                   help="report format (repeatable; default text)")
-    p.add_argument("--output", metavar="PATH", help="report file, or with several formats a directory or prefix")
+    p.add_argument("--output", "-o", action="append", default=[], metavar="FORMAT", dest="outputs",
+                   help=f"report format: {', '.join(FORMAT_NAMES)} (repeatable; default text)")
+    p.add_argument("--output-file", metavar="PATH",
+                   help="report file, or with several formats a directory or prefix (default: stdout)")
+    # Earlier spellings, kept for one release: --format FORMAT, and --output PATH (a value
+    # that is no format name is read as the file, as it used to be).
+    p.add_argument("--format", action="append", choices=FORMAT_NAMES, dest="formats", help=argparse.SUPPRESS)
     p.add_argument("--concurrency", type=int, default=8, metavar="N", help="images audited at once (default 8)")
     p.add_argument("--rate-limit", type=float, metavar="RPS",
                    help="at most RPS requests a second to each registry (default: no limit)")
@@ -66,6 +71,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary on stderr")
     add_registry_flags(p)
     p.set_defaults(func=_audit)
+
+
+def _formats_and_file(args: argparse.Namespace) -> tuple[list[str], str | None]:
+    """The report formats and the file (or directory, or prefix) they go to.
+
+    `--output` names a format, as in cosign; a value that is no format name is the earlier
+    spelling of `--output-file`, still read as the file for this release."""
+    formats = list(args.formats or [])
+    files = [args.output_file] if args.output_file is not None else []
+    for value in args.outputs:
+        (formats if value in FORMAT_NAMES else files).append(value)
+    if len(files) > 1:
+        raise InputError(f"the report file is given {len(files)} times ({', '.join(files)})",
+                         expected="one --output-file PATH",
+                         hint=f"--output takes a format ({', '.join(FORMAT_NAMES)}); --output-file the file")
+    return list(dict.fromkeys(formats or ["text"])), (files[0] if files else None)
 
 
 def _targets(args: argparse.Namespace, clients: Clients) -> Iterator[Target]:
@@ -123,8 +144,8 @@ def _audit(args: argparse.Namespace) -> int:
     if args.policy and args.trusted_root:
         raise InputError("--trusted-root is for inventories (no --policy)",
                          hint="a policy names its trusted roots in its keyless authorities")
-    formats = list(dict.fromkeys(args.formats or ["text"]))
-    output_paths(formats, args.output)  # a usage error before any registry call
+    formats, output = _formats_and_file(args)
+    output_paths(formats, output)  # a usage error before any registry call
     policy_set = None
     if args.policy:
         from slsacheck.policy.load import load_policies  # noqa: PLC0415
@@ -139,10 +160,10 @@ def _audit(args: argparse.Namespace) -> int:
                *(f"registry:{r}" for r in args.registry)]
     with progress(not args.quiet) as bar:
         result = run_audit(_targets(args, clients), policy_set=policy_set, options=options, formats=formats,
-                           output=args.output, concurrency=args.concurrency, rate=args.rate_limit,
+                           output=output, concurrency=args.concurrency, rate=args.rate_limit,
                            trusted_root=args.trusted_root, sources=sources, policy_files=args.policy,
                            on_record=bar, on_total=bar.total if bar else None, clients=clients)
-    to_stdout = args.output in (None, "-")
+    to_stdout = output in (None, "-")
     if not args.quiet and not (to_stdout and formats == ["text"]):
         print("\n".join(summary_lines(result.summary, result.meta)), file=sys.stderr)
         for path in result.written:

@@ -97,8 +97,9 @@ def _verifier_flags(p: argparse.ArgumentParser) -> None:
                    help="with --key: require a verified transparency-log entry, verify entries when --trusted-root "
                    "is given (default), or ignore them")
     p.add_argument("--output", choices=["text", "json"], default="text")
-    p.add_argument("--report", metavar="FILE",
+    p.add_argument("--output-file", metavar="FILE", dest="report",
                    help="also write the JSON verdict(s) to FILE (--output still chooses what stdout shows)")
+    p.add_argument("--report", metavar="FILE", dest="report", help=argparse.SUPPRESS)  # earlier spelling
     add_registry_flags(p)
 
 
@@ -255,7 +256,7 @@ def _write_report(path: Path, verdicts: list[Verdict]) -> None:
         partial.write_text(render_json(verdicts), encoding="utf-8")
         partial.replace(path)
     except OSError as exc:
-        raise InputError(f"--report {path}: cannot write the verdict: {exc.strerror}",
+        raise InputError(f"--output-file {path}: cannot write the verdict: {exc.strerror}",
                          hint="give a writable path (its directory is created if missing)") from None
 
 

@@ -7,7 +7,7 @@
 2. Records the exact registry requests one audit makes, by running it once through a
    recording proxy (tests/support/proxy.py).
 3. Times, alternating, best of the rounds:
-   - `slsacheck audit --repository REG/REPO --policy P --format json --concurrency C`
+   - `slsacheck audit --repository REG/REPO --policy P --output json --concurrency C`
      as its own process (interpreter start-up included; the JSON report written);
    - the floor: the same requests (method and path, in the audit's order) sent by a bare
      `requests.Session` per thread from C threads, bodies read and dropped: no digest
@@ -84,8 +84,8 @@ def generate(registry: RunningRegistry, count: int, workdir: Path, threads: int 
 
 def audit_argv(host: str, policy: Path, out: Path, concurrency: int, images_file: Path | None = None) -> list[str]:
     source = ["--images-file", str(images_file)] if images_file else ["--repository", f"{host}/{REPO}"]
-    return [sys.executable, "-m", "slsacheck", "audit", *source, "--policy", str(policy), "--format", "json",
-            "--output", str(out), "--concurrency", str(concurrency), "--quiet"]
+    return [sys.executable, "-m", "slsacheck", "audit", *source, "--policy", str(policy), "--output", "json",
+            "--output-file", str(out), "--concurrency", str(concurrency), "--quiet"]
 
 
 def run_audit(argv: list[str], workdir: Path) -> tuple[float, int]:

@@ -72,9 +72,13 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 
 
 def _command_in(argv: Sequence[str]) -> str | None:
-    """The subcommand named in argv: the first argument that is not a global option."""
-    for arg in argv:
-        if not arg.startswith("-"):
+    """The subcommand named in argv: the first argument that is not a global option
+    (nor the value of one: `--docker-config PATH`)."""
+    values = iter(argv)
+    for arg in values:
+        if arg == "--docker-config":
+            next(values, None)
+        elif not arg.startswith("-"):
             return arg
     return None
 
@@ -88,7 +92,11 @@ def build_parser(command: str | None = None, *, all_commands: bool = True) -> ar
         "and verify them against a policy.",
     )
     parser.add_argument("--version", action="version", version=f"slsacheck {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more logging (-vv: debug); also accepted after the command")
+    parser.add_argument("--docker-config", dest="global_docker_config", metavar="PATH",
+                        help="docker config.json (or its directory) with registry credentials, for any command; "
+                        "also accepted after the command")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = {module for name, module, _ in COMMANDS if all_commands or name == command}
     for module in dict.fromkeys(module for _, module, _ in COMMANDS):
@@ -100,7 +108,23 @@ def build_parser(command: str | None = None, *, all_commands: bool = True) -> ar
     # argparse lists subcommands in the order they were added; show the table's order.
     order = {name: i for i, (name, _, _) in enumerate(COMMANDS)}
     sub._choices_actions.sort(key=lambda action: order.get(action.dest, len(order)))
+    _accept_global_flags(parser)
     return parser
+
+
+def _accept_global_flags(parser: argparse.ArgumentParser) -> None:
+    """`-v` after the command too (`slsacheck verify -v ...`), on every command and action.
+
+    Its own dest, and no default, so that a subcommand's parser never resets the count the
+    top level made; `_main` adds the two."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for child in action.choices.values():
+            if "-v" not in child._option_string_actions:
+                child.add_argument("-v", "--verbose", action="count", dest="verbose_after",
+                                   default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            _accept_global_flags(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,8 +142,12 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(arguments)
     import logging  # noqa: PLC0415 - not needed for --help
 
+    verbose = args.verbose + getattr(args, "verbose_after", 0)
+    if args.global_docker_config is not None and getattr(args, "docker_config", None) is None:
+        # Given before the command: the same setting as the command's own --docker-config.
+        args.docker_config = args.global_docker_config
     logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
+        level=logging.WARNING - 10 * min(verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

@@ -32,11 +32,12 @@ kubernetes: --kube-inventory [CLUSTER=]FILE (kubectl get pods -A -o json, or Dep
   runs (status imageID), once per digest, and lists the workloads running it; containers
   without a status are judged by their spec's image, marked "not running". A tag that now
   points at another digest than the one running is reported (tags[].moved).
-outputs: one --format writes to --output FILE (default: stdout). Several --format values
-  need --output: an existing directory or one ending in / receives audit.json,
-  audit.junit.xml, audit.sarif, audit.md, audit.html, audit.txt, audit.policyreport.json
-  (PolicyReports per namespace and a ClusterPolicyReport, for kubectl apply); any other value is a
-  prefix (--output out/nightly -> out/nightly.json, out/nightly.html, ...).
+outputs: one --output FORMAT writes to --output-file FILE (default: stdout). Several
+  --output formats need --output-file: an existing directory or one ending in / receives
+  audit.json, audit.junit.xml, audit.sarif, audit.md, audit.html, audit.txt,
+  audit.policyreport.json (PolicyReports per namespace and a ClusterPolicyReport, for kubectl
+  apply); any other value is a prefix (--output-file out/nightly -> out/nightly.json, ...).
+  The earlier spellings --format FORMAT and --output FILE still work for this release.
   An audit that finds no image at all is a usage error (2) unless --allow-empty.
 progress: on a terminal a bar; otherwise (CI logs) a line every --progress-interval
   seconds on stderr: "audited 1200/5000, 3 failed, 2 errors, 41 img/s".
@@ -78,9 +79,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--offline", action="store_true",
                    help="never fetch a trust root through TUF: policies' keyless authorities use the cached "
                    "root, and a missing or expired one stops the audit (exit 3) with a hint")
-    p.add_argument("--format", action="append", choices=FORMAT_NAMES, dest="formats",
-                   help="report format (repeatable; default text)")
-    p.add_argument("--output", metavar="PATH", help="report file, or with several formats a directory or prefix")
+    p.add_argument("--output", "-o", action="append", default=[], metavar="FORMAT", dest="outputs",
+                   help=f"report format: {', '.join(FORMAT_NAMES)} (repeatable; default text)")
+    p.add_argument("--output-file", metavar="PATH",
+                   help="report file, or with several formats a directory or prefix (default: stdout)")
+    # Earlier spellings, kept for one release: --format FORMAT, and --output PATH (a value
+    # that is no format name is read as the file, as it used to be).
+    p.add_argument("--format", action="append", choices=FORMAT_NAMES, dest="formats", help=argparse.SUPPRESS)
     p.add_argument("--concurrency", type=int, default=8, metavar="N", help="images audited at once (default 8)")
     p.add_argument("--rate-limit", type=float, metavar="RPS",
                    help="at most RPS requests a second to each registry (default: no limit)")
@@ -131,6 +136,22 @@ def _kube_targets(values: list[str]) -> list[Target]:
     return kube.group(containers)
 
 
+def _formats_and_file(args: argparse.Namespace, default: str = "text") -> tuple[list[str], str | None]:
+    """The report formats and the file (or directory, or prefix) they go to.
+
+    `--output` names a format, as in cosign; a value that is no format name is the earlier
+    spelling of `--output-file`, still read as the file for this release."""
+    formats = list(args.formats or [])
+    files = [args.output_file] if args.output_file is not None else []
+    for value in args.outputs:
+        (formats if value in FORMAT_NAMES else files).append(value)
+    if len(files) > 1:
+        raise InputError(f"the report file is given {len(files)} times ({', '.join(files)})",
+                         expected="one --output-file PATH",
+                         hint=f"--output takes a format ({', '.join(FORMAT_NAMES)}); --output-file the file")
+    return list(dict.fromkeys(formats or [default])), (files[0] if files else None)
+
+
 def _targets(args: argparse.Namespace, clients: Clients, kube: list[Target]) -> Iterator[Target]:
     from slsacheck.audit import sources  # noqa: PLC0415
 
@@ -179,16 +200,16 @@ def _merge(args: argparse.Namespace) -> int:
                                       ("--trusted-root", args.trusted_root)) if used]
     if others:
         raise InputError(f"audit merge takes shard reports, not {', '.join(others)}",
-                         hint="slsacheck audit merge SHARD.json... --format F --output PATH")
+                         hint="slsacheck audit merge SHARD.json... --output FORMAT --output-file PATH")
     if not paths:
         raise InputError("audit merge: no shard report given", expected="the JSON reports of every shard")
-    formats = list(dict.fromkeys(args.formats or ["json"]))
-    output_paths(formats, args.output)
-    result = merge_reports(paths, formats=formats, output=args.output)
+    formats, output = _formats_and_file(args, default="json")
+    output_paths(formats, output)
+    result = merge_reports(paths, formats=formats, output=output)
     if not result.summary["images"] and not args.allow_empty:
         raise InputError("nothing to audit: no shard holds an image", found=", ".join(paths),
                          hint="check the sources; --allow-empty accepts an empty audit (the report was written)")
-    if not args.quiet and not (args.output in (None, "-") and formats == ["text"]):
+    if not args.quiet and not (output in (None, "-") and formats == ["text"]):
         print("\n".join(summary_lines(result.summary, result.meta)), file=sys.stderr)
         for path in result.written:
             print(f"wrote {path}", file=sys.stderr)
@@ -226,8 +247,8 @@ def _audit(args: argparse.Namespace) -> int:
     if args.policy and args.trusted_root:
         raise InputError("--trusted-root is for inventories (no --policy)",
                          hint="a policy names its trusted roots in its keyless authorities")
-    formats = list(dict.fromkeys(args.formats or ["text"]))
-    output_paths(formats, args.output)  # a usage error before any registry call
+    formats, output = _formats_and_file(args)
+    output_paths(formats, output)  # a usage error before any registry call
     policy_set = None
     if args.policy:
         from slsacheck.policy.load import load_policies  # noqa: PLC0415
@@ -244,12 +265,12 @@ def _audit(args: argparse.Namespace) -> int:
                *(f"kube:{'='.join(_inventory_file(v))}" for v in args.kube_inventory)]
     with progress(not args.quiet, interval=args.progress_interval) as bar:
         result = run_audit(_targets(args, clients, kube), policy_set=policy_set, options=options, formats=formats,
-                           output=args.output, concurrency=args.concurrency, rate=args.rate_limit,
+                           output=output, concurrency=args.concurrency, rate=args.rate_limit,
                            trusted_root=args.trusted_root, offline=args.offline, sources=sources,
                            policy_files=args.policy, on_record=bar, clients=clients, shard=shard,
                            # a shard audits an unknown part of what is listed: no total to show
                            on_total=bar.total if bar and shard is None else None)
-    to_stdout = args.output in (None, "-")
+    to_stdout = output in (None, "-")
     if not args.quiet and not (to_stdout and formats == ["text"]):
         print("\n".join(summary_lines(result.summary, result.meta)), file=sys.stderr)
         for path in result.written:

@@ -3,7 +3,7 @@
 `generate` has two modes: from exported run objects (`--run FILE [--child FILE]...`), or,
 without `--run`, inside a Tekton step (`--param`, `--result-dir`, context flags or
 SLSACHECK_* environment variables; see `slsacheck.provenance.instep`). The statement goes
-to stdout (or `--output`), warnings to stderr, one per line.
+to stdout (or `--output-file`), warnings to stderr, one per line.
 
 `attest` generates the same provenance and attests it (what the Tekton Task calls): on
 every image subject (`NAME@sha256:...`), or only on IMAGE when given, which must then be
@@ -73,8 +73,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Without --run: in-step mode, from --param, --result-dir and the context flags or "
         "their SLSACHECK_* environment variables.",
     )
-    _generation_flags(g, format_flags=("--format", "--provenance-format"))
-    g.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the statement here, not to stdout")
+    _generation_flags(g)
+    # Earlier spellings, kept for one release: --format for the predicate, --output/-o for the file.
+    g.add_argument("--format", dest="provenance_format", choices=_FORMATS, help=argparse.SUPPRESS)
+    g.add_argument("--output-file", type=Path, metavar="FILE", dest="output_file",
+                   help="write the statement here, not to stdout")
+    g.add_argument("--output", "-o", type=Path, dest="output_file", help=argparse.SUPPRESS)
     g.add_argument(
         "--predicate-only",
         action="store_true",
@@ -100,7 +104,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="both",
         help="legacy: a layer of sha256-<hex>.att; bundle: a Sigstore bundle referrer; both (default)",
     )
-    _generation_flags(a, format_flags=("--provenance-format",))
+    _generation_flags(a)
     _step_flags(a)
     a.add_argument(
         "image",
@@ -119,7 +123,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v.set_defaults(func=_validate)
 
 
-def _generation_flags(p: argparse.ArgumentParser, *, format_flags: tuple[str, ...]) -> None:
+def _generation_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", type=Path, metavar="FILE", help="the exported TaskRun or PipelineRun (JSON or YAML)")
     p.add_argument(
         "--child", type=Path, action="append", default=[], metavar="FILE", help="a child TaskRun of the PipelineRun"
@@ -142,7 +146,7 @@ def _generation_flags(p: argparse.ArgumentParser, *, format_flags: tuple[str, ..
         help="with --run: write what Tekton Chains would (its builder id, no task list of slsacheck's own)",
     )
     p.add_argument(
-        *format_flags,
+        "--provenance-format",
         dest="provenance_format",
         choices=_FORMATS,
         default="slsa-v1",
@@ -223,11 +227,11 @@ def _generate(args: argparse.Namespace) -> int:
         text = statement.to_json()
     # A document meant to be attested: text UTF-8 cannot carry is the run's input error, here too.
     data = utf8(text, what="the generated provenance")
-    if args.output is not None:
+    if args.output_file is not None:
         try:
-            args.output.write_bytes(data)
+            args.output_file.write_bytes(data)
         except OSError as exc:
-            raise InputError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+            raise InputError(f"cannot write {args.output_file}: {exc.strerror or exc}") from exc
     else:
         sys.stdout.write(text)
     return EXIT_OK

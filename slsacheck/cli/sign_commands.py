@@ -116,11 +116,12 @@ def _verifier_flags(p: argparse.ArgumentParser) -> None:
                    help="keyless without --trusted-root: the TUF repository whose cached root to use "
                    "(default: the Sigstore public good)")
     p.add_argument("--output", choices=["text", "json"], default="text")
-    p.add_argument("--report", metavar="FILE",
+    p.add_argument("--output-file", metavar="FILE", dest="report",
                    help="also write the JSON verdict(s) to FILE (--output still chooses what stdout shows)")
     p.add_argument("--offline", action="store_true",
                    help="no network besides the image's registry: never fetch a trust root through TUF; a "
                    "missing or expired cached root fails (exit 3) with a hint")
+    p.add_argument("--report", metavar="FILE", dest="report", help=argparse.SUPPRESS)  # earlier spelling
     add_registry_flags(p)
 
 
@@ -307,7 +308,7 @@ def _write_report(path: Path, verdicts: list[Verdict]) -> None:
         partial.write_text(render_json(verdicts), encoding="utf-8")
         partial.replace(path)
     except OSError as exc:
-        raise InputError(f"--report {path}: cannot write the verdict: {exc.strerror}",
+        raise InputError(f"--output-file {path}: cannot write the verdict: {exc.strerror}",
                          hint="give a writable path (its directory is created if missing)") from None
 
 

@@ -1,6 +1,6 @@
 """`slsacheck vuln-predicate --trivy FILE`: a Trivy JSON report as cosign's vuln predicate.
 
-The predicate goes to stdout (or `--output`), ready for
+The predicate goes to stdout (or `--output-file`), ready for
 `slsacheck attest --type vuln --predicate -`. The conversion itself is
 `slsacheck.provenance.vuln` (pure); this module only reads and writes files.
 """
@@ -33,7 +33,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--parameter", action="append", default=None, metavar="ARG", help="a scanner argument to record (repeatable)"
     )
-    p.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the predicate here, not to stdout")
+    p.add_argument("--output-file", type=Path, metavar="FILE", dest="output_file",
+                   help="write the predicate here, not to stdout")
+    p.add_argument("--output", "-o", type=Path, dest="output_file", help=argparse.SUPPRESS)  # earlier spelling
     p.set_defaults(func=_vuln_predicate)
 
 
@@ -64,11 +66,11 @@ def _vuln_predicate(args: argparse.Namespace) -> int:
     text = json.dumps(predicate, indent=2, ensure_ascii=False) + "\n"
     # A document meant to be attested: text UTF-8 cannot carry is the report's input error.
     data = utf8(text, what="the vuln predicate")
-    if args.output is None:
+    if args.output_file is None:
         sys.stdout.write(text)
     else:
         try:
-            args.output.write_bytes(data)
+            args.output_file.write_bytes(data)
         except OSError as exc:
-            raise InputError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+            raise InputError(f"cannot write {args.output_file}: {exc.strerror or exc}") from None
     return EXIT_OK

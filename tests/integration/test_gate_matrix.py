@@ -368,9 +368,9 @@ def test_report_file_holds_the_json_while_text_goes_to_stdout(
 def test_an_unwritable_report_is_a_usage_error(matrix: Matrix, cli: Callable[..., Run], tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    run = cli("verify", "--policy", str(matrix.policy), "--report", str(blocker / "verdict.json"),
+    run = cli("verify", "--policy", str(matrix.policy), "--output-file", str(blocker / "verdict.json"),
               str(matrix.images["good"]), *registry_flags(matrix.registry))
-    assert run.code == 2 and "--report" in run.err
+    assert run.code == 2 and "--output-file" in run.err
 
 
 def _gate_task(kind: str) -> dict[str, Any]:

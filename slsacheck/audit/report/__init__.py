@@ -3,7 +3,7 @@
 Every writer reads the records through `Report.records()` (a fresh pass over the spool each
 call), so a writer never holds more than one image's record; those that need totals before
 the rows (JUnit's counts, SARIF's rules) take a first pass for them. `FORMATS` maps the
-format names of `slsacheck audit --format` to a file suffix and a writer.
+format names of `slsacheck audit --output` to a file suffix and a writer.
 """
 
 from __future__ import annotations

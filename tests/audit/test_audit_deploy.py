@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from slsacheck.cli import build_parser
+from slsacheck.cli.audit_commands import _formats_and_file
 from tests.support.env import ROOT
 
 DEPLOY = ROOT / "deploy" / "audit"
@@ -95,7 +96,8 @@ def test_the_shard_job_is_indexed_and_each_pod_audits_its_shard(rendered: dict[s
     for index in range(spec["completions"]):
         args = _args_parse(container["args"], {**env, "JOB_COMPLETION_INDEX": str(index)})
         assert args.shard == f"{index}/{spec['completions']}"
-        assert args.output.endswith(f"/shard-{index}.json") and args.formats == ["json"]
+        formats, output = _formats_and_file(args)
+        assert output is not None and output.endswith(f"/shard-{index}.json") and formats == ["json"]
         assert args.kube_inventory == ["in-cluster=/reports/20261205-021700/inventory.json"]
         assert args.fail_on == "never"  # failing images are the report, not a pod to retry
     assert pod["automountServiceAccountToken"] is False
@@ -122,7 +124,7 @@ def test_the_coordinator_lists_once_starts_the_job_and_merges(rendered: dict[str
     assert merge is not None
     argv = ["audit", "merge", *merge.group(1).replace('"', "").split()]
     args = build_parser().parse_args(argv)
-    assert {"json", "policyreport"} <= set(args.formats) and args.fail_on == "never"
+    assert {"json", "policyreport"} <= set(_formats_and_file(args)[0]) and args.fail_on == "never"
     assert "kubectl apply" in script and "audit.policyreport.json" in script
     assert script.index("kubectl get pods") < script.index("kubectl create") < script.index("audit merge")
 
@@ -187,7 +189,7 @@ def test_the_tekton_variant_fans_out_with_a_matrix() -> None:
     values = {"params.cluster": "c", "workspaces.reports.path": "/ws/r", "workspaces.policies.path": "/ws/p",
               "params.policy": "policy.yaml", "params.shard-index": "2", "params.shard-count": "4"}
     args = build_parser().parse_args([re.sub(r"\$\(([\w.-]+)\)", lambda m: values[m.group(1)], a) for a in shard])
-    assert args.shard == "2/4" and args.output == "/ws/r/shard-2.json"
+    assert args.shard == "2/4" and _formats_and_file(args)[1] == "/ws/r/shard-2.json"
     run = _docs(DEPLOY / "tekton" / "pipelinerun.yaml")[0]
     assert {s["pipelineTaskName"]: s["serviceAccountName"] for s in run["spec"]["taskRunSpecs"]} == {
         "audit": "slsacheck-audit-shard"}

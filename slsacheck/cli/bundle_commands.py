@@ -7,7 +7,8 @@ Speaks the sigstore-conformance client protocol, so the suite can drive slsachec
                   [--trusted-root FILE] FILE_OR_DIGEST
     verify-bundle [--staging] --bundle FILE --key PEMFILE [--trusted-root FILE] [--tlog RULE] FILE_OR_DIGEST
 
-Exit 0 means verified; anything else means rejected, with the reason on stderr.
+Exit 0 means verified; anything else means rejected, with the reason on stderr: 1 a bundle that
+does not verify, 2 a file that is not a bundle (or another input error).
 Verification is offline: the trust root comes from `--trusted-root` (a
 `trusted_root.json` or a ClientTrustConfig), never from TUF; slsacheck embeds no
 production root, so without `--trusted-root` a keyless bundle is refused with advice.
@@ -57,6 +58,7 @@ def _read(path: str, what: str) -> bytes:
 
 
 def _verify_bundle(args: argparse.Namespace) -> int:
+    from slsacheck.signing._bundle_doc import MalformedBundle  # noqa: PLC0415
     from slsacheck.signing.bundle import parse_digest_or_none, verify_bundle  # noqa: PLC0415 - crypto loads here
     from slsacheck.signing.identity import Identity  # noqa: PLC0415
     from slsacheck.signing.keys import load_public_key  # noqa: PLC0415
@@ -102,15 +104,20 @@ def _verify_bundle(args: argparse.Namespace) -> int:
             subject_regexp=args.certificate_identity_regexp,
         )
     key = load_public_key(_read(args.key, "key"), where=args.key) if args.key else None
-    result = verify_bundle(
-        _read(args.bundle, "bundle"),
-        artifact=artifact,
-        digest=digest,
-        identity=identity,
-        public_key=key,
-        trusted_root=root,
-        tlog=args.tlog,
-    )
+    try:
+        result = verify_bundle(
+            _read(args.bundle, "bundle"),
+            artifact=artifact,
+            digest=digest,
+            identity=identity,
+            public_key=key,
+            trusted_root=root,
+            tlog=args.tlog,
+        )
+    except MalformedBundle as exc:
+        # The file the user named is not a bundle: their input, not a signature that failed.
+        raise InputError(f"--bundle {args.bundle}: {exc.message}", expected=exc.expected, found=exc.found,
+                         hint=exc.hint) from None
     if args.output == "json":
         import json  # noqa: PLC0415
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from slsacheck._json import dumps_report
+from slsacheck.cli._files import write_file
 from slsacheck.cli._registry_flags import add_registry_flags, registry_options
 from slsacheck.errors import InputError
 
@@ -99,7 +100,5 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _write_record(path: Path, doc: dict[str, object]) -> None:
-    try:
-        path.write_text(dumps_report(doc, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"--record {path}: cannot write the promotion record: {exc.strerror}") from None
+    write_file(path, (dumps_report(doc, indent=2) + "\n").encode("utf-8"), flag="--record",
+               what="the promotion record")

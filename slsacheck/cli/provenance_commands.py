@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from slsacheck._json import utf8
+from slsacheck.cli._files import write_file
 from slsacheck.cli._registry_flags import add_registry_flags, open_image, registry_options
 
 # The same signing flags (and their reading) as `slsacheck sign` and `attest`: one definition.
@@ -226,10 +227,7 @@ def _generate(args: argparse.Namespace) -> int:
     # A document meant to be attested: text UTF-8 cannot carry is the run's input error, here too.
     data = utf8(text, what="the generated provenance")
     if args.output is not None:
-        try:
-            args.output.write_bytes(data)
-        except OSError as exc:
-            raise InputError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+        write_file(args.output, data, flag="--output", what="the provenance")
     else:
         sys.stdout.write(text)
     return EXIT_OK

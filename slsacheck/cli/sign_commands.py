@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from slsacheck.cli._files import write_file
 from slsacheck.cli._registry_flags import add_registry_flags, open_image, registry_options
 from slsacheck.errors import InputError
 
@@ -251,14 +252,7 @@ def _write_report(path: Path, verdicts: list[Verdict]) -> None:
     """The JSON verdict(s), as `--output json` prints them, written whole or not at all."""
     from slsacheck.verify.report import render_json  # noqa: PLC0415
 
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(render_json(verdicts), encoding="utf-8")
-        partial.replace(path)
-    except OSError as exc:
-        raise InputError(f"--report {path}: cannot write the verdict: {exc.strerror}",
-                         hint="give a writable path (its directory is created if missing)") from None
+    write_file(path, render_json(verdicts).encode("utf-8"), flag="--report", what="the verdict")
 
 
 def _print_verdicts(verdicts: list[Verdict], output: str) -> None:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from slsacheck._json import utf8
+from slsacheck.cli._files import write_file
 from slsacheck.errors import EXIT_OK, InputError
 
 
@@ -67,8 +68,5 @@ def _vuln_predicate(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
     else:
-        try:
-            args.output.write_bytes(data)
-        except OSError as exc:
-            raise InputError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        write_file(args.output, data, flag="--output", what="the vuln predicate")
     return EXIT_OK

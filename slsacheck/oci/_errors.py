@@ -122,7 +122,8 @@ def _not_found_hint(codes: tuple[str, ...], where: str) -> str:
         return f"the repository {where} does not exist; check the name"
     if "BLOB_UNKNOWN" in codes:
         return "the blob is not in this repository; the image may be incomplete"
-    return "check the tag or digest; `slsacheck inspect` lists what is there"
+    # Not `slsacheck inspect`: it shows one image, and the user just asked it for this one.
+    return f"check the tag or digest; the repository's tags: skopeo list-tags docker://{where}"
 
 
 def response_error(

@@ -1,4 +1,4 @@
-"""`slsacheck policy lint FILE...`, `policy explain FILE...` and `policy init`.
+"""`slsacheck policy lint FILE...`, `policy explain FILE...`, `policy init` and `policy test`.
 
 Light at import time: the policy loader (jsonschema, CEL) is imported inside the
 command functions so `slsacheck --help` stays fast.
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from slsacheck.errors import EXIT_OK, EXIT_USAGE, InputError
+from slsacheck.errors import EXIT_OK, EXIT_POLICY, EXIT_USAGE, InputError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,6 +50,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="write here (default: stdout; with --from, NAME.yaml in the current directory)")
     init.add_argument("--force", action="store_true", help="overwrite an existing --output file")
     init.set_defaults(func=_init)
+
+    test = policy_sub.add_parser(
+        "test", help="evaluate policies against local statements, offline, at a chosen time; or run a folder of cases",
+        description="POLICY... --statement FILE...: the verdict the policies give an image whose attestations are "
+        "these in-toto statements (no registry, no signatures: a statement counts as signed by --signed-by "
+        "authorities, by default all of the policy's; without --signed-by the signature rule is skipped). "
+        "DIR: run the cases of DIR/slsacheck-tests.yaml and compare each outcome with the one it expects. "
+        "Exit 0 pass (or every case as expected), 1 fail, 2 input error.")
+    test.add_argument("targets", nargs="+", metavar="POLICY|DIR", help="policy files, or one folder of test cases")
+    test.add_argument("--statement", action="append", default=[], metavar="FILE",
+                      help="an in-toto statement (JSON/YAML) or a DSSE envelope of one (repeatable)")
+    test.add_argument("--image", metavar="REF", help="the image judged (default: the statement subject's name); "
+                      "REF@sha256:... also sets the digest")
+    test.add_argument("--signed-by", action="append", default=[], metavar="AUTHORITY",
+                      help="take the image and statements as signed by this authority of the policy (repeatable)")
+    test.add_argument("--at", metavar="TIME", help="evaluate as if now were TIME (RFC 3339 or a date): maxAge, "
+                      "exceptions' until")
+    test.add_argument("--output", choices=["text", "json"], default="text")
+    test.set_defaults(func=_test)
 
     explain = policy_sub.add_parser("explain", help="say in words what the policies demand")
     explain.add_argument("files", nargs="+", metavar="FILE")
@@ -149,3 +168,54 @@ def _signer(args: argparse.Namespace, output: Path | None) -> Any:
                          hint="e.g. https://token.actions.githubusercontent.com, or your cluster's issuer")
     return starter.KeylessSigner(args.certificate_oidc_issuer, identity, not args.certificate_identity,
                                  _relative_to(args.trusted_root, output) if args.trusted_root else "trusted_root.json")
+
+
+def _test(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from slsacheck.policy import testing  # noqa: PLC0415 - loads the evaluator
+    from slsacheck.policy.load import load_policies  # noqa: PLC0415
+    from slsacheck.verify.gate import exit_code  # noqa: PLC0415
+    from slsacheck.verify.report import render_json, render_text  # noqa: PLC0415
+
+    now = testing.parse_at(args.at) if args.at else datetime.now(UTC)
+    if len(args.targets) == 1 and Path(args.targets[0]).is_dir():
+        if args.statement or args.image or args.signed_by:
+            raise InputError("a test folder names its statements, images and signers in its cases",
+                             hint=f"edit {Path(args.targets[0]) / testing.SUITE_FILE}, or give POLICY files")
+        return _suite(Path(args.targets[0]), now, args.output)
+    if not args.statement:
+        raise InputError("policy test needs the evidence to judge", expected="--statement FILE (repeatable), "
+                         "or a folder of test cases", hint="e.g. the output of `slsacheck provenance generate`")
+    statements = [testing.read_statement(Path(s)) for s in args.statement]
+    verdict = testing.test_policies(load_policies(args.targets), statements, image=args.image,
+                                    signed_by=args.signed_by, now=now)
+    sys.stdout.write(render_json([verdict]) if args.output == "json" else render_text([verdict]))
+    return exit_code([verdict])
+
+
+def _suite(directory: Path, now: Any, output: str) -> int:
+    import json  # noqa: PLC0415
+
+    from slsacheck.policy import testing  # noqa: PLC0415
+    from slsacheck.policy.load import load_policies  # noqa: PLC0415
+
+    suite = testing.load_suite(directory)
+    policy_set = load_policies(suite.policies)
+    results = [testing.run_case(case, policy_set, now) for case in suite.cases]
+    bad = [r for r in results if r.problems]
+    if output == "json":
+        doc = {"suite": str(suite.path), "passed": len(results) - len(bad), "failed": len(bad), "cases": [
+            {"name": r.case.name, "expect": r.case.expect, "outcome": r.verdict.outcome, "ok": not r.problems,
+             "problems": list(r.problems), "failedChecks": sorted({c.id for c in r.verdict.failed})}
+            for r in results]}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        for r in results:
+            print(f"{'ok  ' if not r.problems else 'FAIL'}  {r.case.name}: {r.verdict.outcome}"
+                  + ("" if not r.problems else " (" + "; ".join(r.problems) + ")"))
+            if r.problems:
+                for check in r.verdict.failed:
+                    print(f"        {check.id}: expected {check.expected}; found {check.found}")
+        print(f"{len(results) - len(bad)} of {len(results)} case(s) as expected ({suite.path})")
+    return EXIT_POLICY if bad else EXIT_OK

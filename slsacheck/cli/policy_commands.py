@@ -26,7 +26,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "where a valid policy leaves a gap (a catch-all weaker than a specific policy, authorities one "
         "signer can satisfy)",
     )
-    lint.add_argument("files", nargs="+", metavar="FILE")
+    lint.add_argument("files", nargs="+", metavar="FILE", help="ImagePolicy files (YAML, several documents each)")
+    lint.add_argument("--output", choices=["text", "json", "sarif"], default="text",
+                      help="text (default, on stderr), or a JSON or SARIF 2.1.0 document on stdout for "
+                      "pull-request checks; the exit code is the same")
     lint.set_defaults(func=_lint)
 
     init = policy_sub.add_parser(
@@ -97,6 +100,12 @@ def _lint(args: argparse.Namespace) -> int:
             warnings = lint_warnings(load_policies(args.files))
         except PolicyLoadError as exc:
             problems.extend(exc.problems)
+    if args.output != "text":
+        from slsacheck.policy.lint_report import lint_json, lint_sarif  # noqa: PLC0415
+
+        sys.stdout.write(lint_json(args.files, problems, warnings, count) if args.output == "json"
+                         else lint_sarif(problems, warnings))
+        return EXIT_USAGE if problems else EXIT_OK
     for problem in problems:
         print(problem.render(), file=sys.stderr)
     if problems:

@@ -73,7 +73,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing key files")
     p.set_defaults(func=_generate)
 
-    p = sub.add_parser("public-key", help="print the public key of a private key (PKIX PEM)")
+    p = sub.add_parser(
+        "public-key", help="print the public key of a private key (PKIX PEM)",
+        description="Print the public half of a private key as a PKIX PEM (what `verify --key` and policies' "
+        "key.file take), or write it to --outfile (its directory is created). The key is a cosign "
+        "encrypted key (password: --password-file, $COSIGN_PASSWORD, or a prompt) or a plain PEM private key.")
     p.add_argument("--key", required=True, metavar="KEY", help="key file path, file://PATH or env://VAR")
     p.add_argument("--password-file", metavar="FILE", help="read the key password from FILE")
     p.add_argument("--outfile", metavar="FILE", help="write the PEM to FILE instead of stdout")

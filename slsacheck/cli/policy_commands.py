@@ -16,12 +16,18 @@ from slsacheck.errors import EXIT_OK, EXIT_POLICY, EXIT_USAGE, InputError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("policy", help="check and explain ImagePolicy files")
+    p = sub.add_parser("policy", help="write, check, test and explain ImagePolicy files",
+                       description="Work with ImagePolicy files: init writes one, lint checks it, test judges it "
+                       "offline against statements, explain says what it demands.")
     policy_sub = p.add_subparsers(dest="policy_command", metavar="SUBCOMMAND")
     p.set_defaults(func=lambda _args: _usage(p))
 
     lint = policy_sub.add_parser(
         "lint",
+        description="Validate ImagePolicy files against the schema and build them (keys, trust roots, patterns, "
+        "CEL): every problem with file:line, schema and file references in one round; then warn where a valid "
+        "policy leaves a gap. Exit 0 valid, 2 invalid. --output json|sarif prints a document for pull-request "
+        "checks.",
         help="validate policy files; print every problem with file:line (exit 0 valid, 2 invalid), and warn "
         "where a valid policy leaves a gap (a catch-all weaker than a specific policy, authorities one "
         "signer can satisfy)",
@@ -70,11 +76,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="take the image and statements as signed by this authority of the policy (repeatable)")
     test.add_argument("--at", metavar="TIME", help="evaluate as if now were TIME (RFC 3339 or a date): maxAge, "
                       "exceptions' until")
-    test.add_argument("--output", choices=["text", "json"], default="text")
+    test.add_argument("--output", choices=["text", "json"], default="text",
+                      help="text (default), or JSON: the verdict, or for a folder each case and its outcome")
     test.set_defaults(func=_test)
 
     explain = policy_sub.add_parser("explain", help="say in words what the policies demand")
-    explain.add_argument("files", nargs="+", metavar="FILE")
+    explain.add_argument("files", nargs="+", metavar="FILE", help="ImagePolicy files")
     explain.set_defaults(func=_explain)
 
 

@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--tag", action="append", default=[], metavar="TAG",
                    help="tag to set at every destination (repeatable; default: DST's tag, else SRC's)")
     p.add_argument("--dry-run", action="store_true", help="verify SRC and say what would be copied; write nothing")
-    p.add_argument("--output", choices=["text", "json"], default="text")
+    p.add_argument("--output", choices=["text", "json"], default="text",
+                   help="text (default), or the promotion record as JSON")
     p.add_argument("--record", metavar="FILE", help="write the promotion record (JSON) to FILE")
     p.add_argument("--attest-record", action="store_true",
                    help="attach a signed SLSA verification summary (VSA) at each destination (needs --key)")

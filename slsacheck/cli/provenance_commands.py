@@ -66,7 +66,9 @@ _CONTEXT_FLAGS = (
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("provenance", help="generate, attest and validate SLSA provenance for Tekton runs")
+    p = sub.add_parser("provenance", help="generate, attest and validate SLSA provenance for Tekton runs",
+                       description="generate: SLSA provenance from exported Tekton runs or inside a step; attest: "
+                       "generate it and attach it to the image; validate: check a provenance file against the schemas.")
     actions = p.add_subparsers(dest="provenance_action", metavar="ACTION")
     p.set_defaults(func=lambda _args: _usage(p))
 
@@ -171,7 +173,8 @@ def _step_flags(p: argparse.ArgumentParser) -> None:
     step = p.add_argument_group("in-step mode (without --run)")
     step.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a Task param")
     step.add_argument("--result-dir", type=Path, metavar="DIR", help="the Task's result files (/tekton/results)")
-    step.add_argument("--step-image", action="append", default=[], metavar="NAME=IMAGE@DIGEST")
+    step.add_argument("--step-image", action="append", default=[], metavar="NAME=IMAGE@DIGEST",
+                      help="a step's image, pinned by digest, recorded as a resolved dependency (repeatable)")
     for flag, dest, env, meaning in _CONTEXT_FLAGS:
         step.add_argument(f"--{flag}", dest=dest, metavar="VALUE", help=f"{meaning}; else ${env}")
 

@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        description="Resolve IMAGE, wrap the predicate in an in-toto Statement about its digest, "
                        "sign it (DSSE) and attach it.")
     _signer_flags(p)
-    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("image", metavar="IMAGE", help="REGISTRY/REPO[:TAG][@DIGEST] or oci:DIR[:TAG]; the statement "
+                   "is about the digest it resolves to")
     p.add_argument("--predicate", required=True, metavar="FILE",
                    help="predicate JSON file, or - for stdin; a whole in-toto Statement (as `provenance generate` "
                    "prints) is accepted when one of its subjects is the image digest, and its predicate is attested")
@@ -62,7 +63,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "with --policy, every policy whose images match must pass. Exit 0 pass, 1 fail, 2 usage, "
         "3 could not complete. JSON output: one verdict object, or an array for several images.",
     )
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="REGISTRY/REPO[:TAG][@DIGEST] or oci:DIR[:TAG]; "
+                   "each is judged by the digest it resolves to")
     _verifier_flags(p)
     p.add_argument("--policy", action="append", default=[], metavar="FILE", help="an ImagePolicy file (repeatable)")
     p.add_argument("--no-match", choices=["deny", "warn", "allow"], default=None,
@@ -71,7 +73,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("verify-attestation", help="verify images' attestations of a type with a key or identity",
                        description="At least one attestation of --type must verify for the key or identity.")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="REGISTRY/REPO[:TAG][@DIGEST] or oci:DIR[:TAG]; "
+                   "each is judged by the digest it resolves to")
     _verifier_flags(p)
     p.add_argument("--type", default=None, metavar="TYPE", help="predicate type (alias or URI); default: any")
     p.set_defaults(func=_verify, kind="attestation", policy=[], no_match=None)
@@ -97,7 +100,8 @@ def _verifier_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tlog", choices=["require", "verify", "ignore"], default="verify",
                    help="with --key: require a verified transparency-log entry, verify entries when --trusted-root "
                    "is given (default), or ignore them")
-    p.add_argument("--output", choices=["text", "json"], default="text")
+    p.add_argument("--output", choices=["text", "json"], default="text",
+                   help="text (default), or the JSON verdict (an array for several images)")
     p.add_argument("--report", metavar="FILE",
                    help="also write the JSON verdict(s) to FILE (--output still chooses what stdout shows)")
     p.add_argument("--offline", action="store_true",

@@ -66,6 +66,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="REGISTRY/REPO[:TAG][@DIGEST] or oci:DIR[:TAG]; "
                    "each is judged by the digest it resolves to")
     _verifier_flags(p)
+    p.add_argument("-a", "--annotations", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --key or an identity: count only signatures whose signed annotations hold KEY=VALUE "
+                   "(as cosign verify -a; repeatable, all must hold)")
     p.add_argument("--policy", action="append", default=[], metavar="FILE", help="an ImagePolicy file (repeatable)")
     p.add_argument("--no-match", choices=["deny", "warn", "allow"], default=None,
                    help="what an image no policy matches gets (default: the policies' noMatch, else deny)")
@@ -77,7 +80,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "each is judged by the digest it resolves to")
     _verifier_flags(p)
     p.add_argument("--type", default=None, metavar="TYPE", help="predicate type (alias or URI); default: any")
-    p.set_defaults(func=_verify, kind="attestation", policy=[], no_match=None)
+    p.set_defaults(func=_verify, kind="attestation", policy=[], no_match=None, annotations=[])
 
 
 def _signer_flags(p: argparse.ArgumentParser) -> None:
@@ -221,6 +224,9 @@ def _verify(args: argparse.Namespace) -> int:
     authority = _ad_hoc_authority(args)
     if authority is not None and args.policy:
         raise InputError("give either --policy or --key/--certificate-identity, not both")
+    if args.policy and getattr(args, "annotations", []):
+        raise InputError("-a applies to --key or a keyless identity",
+                         hint="in a policy, check annotations with a condition, or verify with --key and -a")
     if authority is None and not args.policy:
         raise InputError(
             "nothing to verify against",
@@ -236,7 +242,8 @@ def _verify(args: argparse.Namespace) -> int:
         from slsacheck.verify.authorities import TrustRoots  # noqa: PLC0415
         from slsacheck.verify.simple import Wanted, verify_simple  # noqa: PLC0415
 
-        wanted = Wanted(args.kind, predicate_type(args.type) if getattr(args, "type", None) else None)
+        wanted = Wanted(args.kind, predicate_type(args.type) if getattr(args, "type", None) else None,
+                        annotations=_annotations(getattr(args, "annotations", [])))
         roots = TrustRoots()
         verdicts = [verify_simple(ref, authority, wanted, options=options, now=now, image_text=text, roots=roots)
                     for text, ref in refs]

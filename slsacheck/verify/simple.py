@@ -13,11 +13,12 @@ Keyless verification is offline: the trusted root comes from a file, never from 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from slsacheck.errors import InputError
 from slsacheck.models.evidence import Evidence
@@ -86,6 +87,18 @@ def keyless_authority(
 class Wanted:
     kind: Literal["signature", "attestation"]
     predicate_type: str | None = None  # attestations: the full URI, or None for any
+    # signatures: what each counted signature's simple-signing `optional` must hold (cosign's -a)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+def _annotated(annotations: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
+    # cosign compares the values as text; a nested value never equals a flag's text.
+    return all(isinstance(annotations.get(k), str | int | float | bool) and _text(annotations[k]) == v
+               for k, v in wanted.items())
+
+
+def _text(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def judge(evidence: Evidence, wanted: Wanted, authority: Authority) -> list[Check]:
@@ -94,6 +107,18 @@ def judge(evidence: Evidence, wanted: Wanted, authority: Authority) -> list[Chec
         verified = [s for s in evidence.signatures if s.authority == authority.name]
         rejected = [r for r in evidence.rejected if r.kind == "signature"]
         found = len(verified) + len(rejected)
+        if verified and wanted.annotations:
+            signed = [s for s in verified if _annotated(s.annotations, wanted.annotations)]
+            if not signed:
+                want = ", ".join(f"{k}={v}" for k, v in wanted.annotations.items())
+                seen = "; ".join(sorted({json.dumps(dict(s.annotations), sort_keys=True) for s in verified}))
+                return [Check(
+                    "signature.annotations", Outcome.FAIL, expected=f"a signature by {_who(authority)} with {want}",
+                    found=f"{len(verified)} verified signature(s), annotated {seen}",
+                    hint="sign with the annotations the verifier asks for (slsacheck sign -a KEY=VALUE), or ask "
+                    "for what the signer put there",
+                )]
+            verified = signed
         if verified:
             return [Check("signature.authority", Outcome.PASS, expected=f"a signature by {_who(authority)}",
                           found=f"{len(verified)} of {found} signature(s) verified")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _verifier_flags(p)
     p.add_argument("--type", default=None, metavar="TYPE", help="predicate type (alias or URI); default: any")
     p.set_defaults(func=_verify, kind="attestation", policy=[], no_match=None, annotations=[])
+    # After _verifier_flags: --output gains `payload`, the verified statements themselves.
+    for action in p._actions:
+        if action.dest == "output":
+            action.choices = ["text", "json", "payload"]
+            action.help = ("text (default); json: the verdict; payload: the in-toto statements that verified, one "
+                           "JSON document a line on stdout (the verdict goes to stderr), as cosign verify-attestation "
+                           "and slsa-verifier --print-provenance print them")
 
 
 def _signer_flags(p: argparse.ArgumentParser) -> None:
@@ -245,8 +253,12 @@ def _verify(args: argparse.Namespace) -> int:
         wanted = Wanted(args.kind, predicate_type(args.type) if getattr(args, "type", None) else None,
                         annotations=_annotations(getattr(args, "annotations", [])))
         roots = TrustRoots()
-        verdicts = [verify_simple(ref, authority, wanted, options=options, now=now, image_text=text, roots=roots)
+        payloads: list[Mapping[str, Any]] | None = [] if args.output == "payload" else None
+        verdicts = [verify_simple(ref, authority, wanted, options=options, now=now, image_text=text, roots=roots,
+                                  statements=payloads)
                     for text, ref in refs]
+        if payloads is not None:
+            return _print_payloads(verdicts, payloads, args.report)
     else:
         from slsacheck.policy.load import load_policies  # noqa: PLC0415
         from slsacheck.verify.gate import verify_images  # noqa: PLC0415
@@ -257,6 +269,28 @@ def _verify(args: argparse.Namespace) -> int:
         _write_report(Path(args.report), verdicts)
     _print_verdicts(verdicts, args.output)
     return exit_code(verdicts)
+
+
+def _print_payloads(verdicts: list[Verdict], payloads: list[Mapping[str, Any]], report: str | None) -> int:
+    """The verified statements on stdout, only when every image passed: a statement whose
+    image failed is not printed, so a pipe never consumes evidence that was not accepted."""
+    import json  # noqa: PLC0415
+
+    from slsacheck.verify.gate import exit_code  # noqa: PLC0415
+    from slsacheck.verify.report import render_text  # noqa: PLC0415
+
+    if report:
+        _write_report(Path(report), verdicts)
+    code = exit_code(verdicts)
+    if code != 0:
+        sys.stderr.write(render_text(verdicts))
+        return code
+    for statement in payloads:
+        # ASCII JSON: escapes keep anything in the evidence from reaching a terminal as itself,
+        # and the text is the statement exactly, for the program the pipe feeds.
+        sys.stdout.write(json.dumps(statement, ensure_ascii=True) + "\n")
+    print(f"verified: {len(payloads)} statement(s) printed", file=sys.stderr)
+    return code
 
 
 def _write_report(path: Path, verdicts: list[Verdict]) -> None:

@@ -165,12 +165,21 @@ def verify_simple(
     store: Store | None = None,
     image_text: str | None = None,
     roots: TrustRoots | None = None,
+    statements: list[Mapping[str, Any]] | None = None,
 ) -> Verdict:
     """Resolve, collect and judge `ref` against one authority; never raises for registry
-    trouble (that is an `error` verdict), only for bad input."""
+    trouble (that is an `error` verdict), only for bad input. `statements`, when given,
+    receives the statements of the attestations that verified for the authority and
+    have the wanted type (what `verify-attestation --output payload` prints)."""
     from slsacheck.verify.gate import judge_image  # noqa: PLC0415 - avoids an import cycle
 
+    def judged(evidence: Evidence) -> list[Check]:
+        if statements is not None:
+            statements.extend(a.statement for a in evidence.attestations if a.authority == authority.name
+                              and (wanted.predicate_type is None or a.predicate_type == wanted.predicate_type))
+        return judge(evidence, wanted, authority)
+
     return judge_image(
-        ref, {authority.name: authority}, lambda ev: judge(ev, wanted, authority),
+        ref, {authority.name: authority}, judged,
         policies=(AD_HOC,), options=options, now=now, store=store, image_text=image_text, roots=roots,
     )

@@ -29,7 +29,8 @@ sources (any mix): IMAGE arguments (oci:DIR audits every tagged image of a layou
 outputs: one --format writes to --output FILE (default: stdout). Several --format values
   need --output: an existing directory or one ending in / receives audit.json,
   audit.junit.xml, audit.sarif, audit.md, audit.html, audit.txt; any other value is a
-  prefix (--output out/nightly -> out/nightly.json, out/nightly.html, ...).
+  prefix (--output out/nightly -> out/nightly.json, out/nightly.html, ...). Report files
+  get mode 0666 less the umask, as other tools' output; --file-mode 0600 keeps them private.
 exit status: 0 ok, 1 an image failed (or warned, with --fail-on warn), 3 an image could
   not be audited or the audit was interrupted, 2 usage; --fail-on never: always 0 once
   the reports are written (3 if interrupted).
@@ -58,6 +59,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--format", action="append", choices=FORMAT_NAMES, dest="formats",
                    help="report format (repeatable; default text)")
     p.add_argument("--output", metavar="PATH", help="report file, or with several formats a directory or prefix")
+    p.add_argument("--file-mode", type=_octal_mode, default=None, metavar="OCTAL",
+                   help="mode of the report files, e.g. 0600 for reports only you may read (default: 0666 less "
+                   "the umask, as other tools' output)")
     p.add_argument("--concurrency", type=int, default=8, metavar="N", help="images audited at once (default 8)")
     p.add_argument("--rate-limit", type=float, metavar="RPS",
                    help="at most RPS requests a second to each registry (default: no limit)")
@@ -141,7 +145,8 @@ def _audit(args: argparse.Namespace) -> int:
         result = run_audit(_targets(args, clients), policy_set=policy_set, options=options, formats=formats,
                            output=args.output, concurrency=args.concurrency, rate=args.rate_limit,
                            trusted_root=args.trusted_root, sources=sources, policy_files=args.policy,
-                           on_record=bar, on_total=bar.total if bar else None, clients=clients)
+                           on_record=bar, on_total=bar.total if bar else None, clients=clients,
+                           mode=args.file_mode)
     to_stdout = args.output in (None, "-")
     if not args.quiet and not (to_stdout and formats == ["text"]):
         print("\n".join(summary_lines(result.summary, result.meta)), file=sys.stderr)
@@ -150,3 +155,13 @@ def _audit(args: argparse.Namespace) -> int:
     if result.interrupted:
         print("interrupted: the reports hold the images that finished", file=sys.stderr)
     return _exit(result.summary, args.fail_on, result.interrupted)
+
+
+def _octal_mode(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal file mode (e.g. 0644)") from None
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file mode between 0000 and 0777")
+    return mode

@@ -17,8 +17,9 @@ from slsacheck.errors import EXIT_OK, EXIT_POLICY, EXIT_USAGE, InputError
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("policy", help="write, check, test and explain ImagePolicy files",
-                       description="Work with ImagePolicy files: init writes one, lint checks it, test judges it "
-                       "offline against statements, explain says what it demands.")
+                       description="Work with ImagePolicy files: init writes one, convert translates a "
+                       "policy-controller or Kyverno policy, lint checks it, test judges it offline against "
+                       "statements, explain says what it demands.")
     policy_sub = p.add_subparsers(dest="policy_command", metavar="SUBCOMMAND")
     p.set_defaults(func=lambda _args: _usage(p))
 
@@ -79,6 +80,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     test.add_argument("--output", choices=["text", "json"], default="text",
                       help="text (default), or JSON: the verdict, or for a folder each case and its outcome")
     test.set_defaults(func=_test)
+
+    convert = policy_sub.add_parser(
+        "convert", help="turn a policy-controller ClusterImagePolicy or Kyverno verifyImages rules into ImagePolicy",
+        description="Read a policy-controller ClusterImagePolicy (policy.sigstore.dev) or a Kyverno ClusterPolicy/"
+        "Policy with verifyImages rules, and write the equivalent ImagePolicy documents. Everything that could "
+        "not carry over (CUE/Rego, KMS keys, Secret references, JMESPath conditions, ...) is listed on stderr and "
+        "as comments at the top of the output: nothing is dropped silently.")
+    convert.add_argument("file", metavar="FILE", help="the policy to convert (YAML; one document)")
+    convert.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
+    convert.add_argument("--force", action="store_true", help="overwrite an existing --output file")
+    convert.set_defaults(func=_convert)
 
     explain = policy_sub.add_parser("explain", help="say in words what the policies demand")
     explain.add_argument("files", nargs="+", metavar="FILE", help="ImagePolicy files")
@@ -235,3 +247,44 @@ def _suite(directory: Path, now: Any, output: str) -> int:
                     print(f"        {check.id}: expected {check.expected}; found {check.found}")
         print(f"{len(results) - len(bad)} of {len(results)} case(s) as expected ({suite.path})")
     return EXIT_POLICY if bad else EXIT_OK
+
+
+def _convert(args: argparse.Namespace) -> int:
+    import yaml  # noqa: PLC0415
+
+    from slsacheck import _yaml  # noqa: PLC0415
+    from slsacheck.cli._files import write_file  # noqa: PLC0415
+    from slsacheck.policy.convert import convert  # noqa: PLC0415
+    from slsacheck.policy.yamlsource import POLICY_LIMITS  # noqa: PLC0415
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+        docs = _yaml.load_all(text, POLICY_LIMITS)
+    except OSError as exc:
+        raise InputError(f"{args.file}: cannot read: {exc.strerror}") from None
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"{args.file}: not YAML: {exc}") from None
+    docs = [d for d in docs if d is not None]
+    if len(docs) != 1:
+        raise InputError(f"{args.file}: expected one document, found {len(docs)}",
+                         hint="split the file and convert each policy")
+    result = convert(docs[0])
+    header = [f"# Converted by `slsacheck policy convert` from {Path(args.file).name}."]
+    if result.notes:
+        header.append("# Not carried over, or changed (review before use):")
+        header += [f"#   - {note}" for note in result.notes]
+    header.append("# Check it: slsacheck policy lint FILE")
+    body = "---\n".join(yaml.safe_dump(p, sort_keys=False, allow_unicode=True) for p in result.policies)
+    out = "\n".join(header) + "\n" + body
+    for note in result.notes:
+        print(f"not carried over: {note}", file=sys.stderr)
+    if args.output is None:
+        sys.stdout.write(out)
+        return EXIT_OK
+    output = Path(args.output)
+    if output.exists() and not args.force:
+        raise InputError(f"--output {output} already exists", hint="pass --force to overwrite it")
+    write_file(output, out.encode("utf-8"), flag="--output", what="the converted policy")
+    print(f"wrote {output}: {len(result.policies)} polic{'y' if len(result.policies) == 1 else 'ies'}, "
+          f"{len(result.notes)} note(s)", file=sys.stderr)
+    return EXIT_OK

@@ -69,7 +69,7 @@ def test_bash_completion_completes_commands_subcommands_and_flags(cli: Cli) -> N
     assert run.code == EXIT_OK and "complete -o filenames -F _slsacheck slsacheck" in run.out
     assert _complete(run.out, "slsacheck", "ver") == ["verify", "verify-attestation", "verify-bundle"]
     assert set(_complete(run.out, "slsacheck", "")) >= {name for name, _, _ in COMMANDS}
-    assert _complete(run.out, "slsacheck", "policy", "") == ["explain", "init", "lint", "test", "--help"]
+    assert _complete(run.out, "slsacheck", "policy", "") == ["convert", "explain", "init", "lint", "test", "--help"]
     assert _complete(run.out, "slsacheck", "policy", "lint", "--out") == ["--output"]
     assert _complete(run.out, "slsacheck", "verify", "--docker-c") == ["--docker-config"]
     assert _complete(run.out, "slsacheck", "nonsense", "--docker-c") == []

@@ -183,3 +183,37 @@ def test_provenance_validate_names_field_expected_and_found(tmp_path: Path, cli:
     assert "missing field: expected buildType" in run.err
     assert "is not of type" not in run.err and "is a required property" not in run.err
     _clean(run.err)
+
+
+TWO_AUTHORITIES = """\
+apiVersion: slsacheck.dev/v1alpha1
+kind: ImagePolicy
+metadata: {{name: team}}
+spec:
+  images: {{include: ["oci:**"]}}
+  authorities:
+    - name: release
+      key: {{file: "{release}"}}
+    - name: ci
+      key: {{file: "{ci}"}}
+  signatures: {{authorities: [release]}}
+  attestations:
+    - name: provenance
+      predicateType: slsaprovenance1
+      authorities: [ci]
+"""
+
+
+def test_a_signature_by_another_authoritys_key_names_the_key_and_both_authorities(
+    tmp_path: Path, cli: Cli, pair: tuple[Path, Path], image: str
+) -> None:
+    from slsacheck.signing.keys import fingerprint, load_public_key
+
+    assert cli("generate-key-pair", "--output-key-prefix", str(tmp_path / "ci")).code == 0
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(TWO_AUTHORITIES.format(release=pair[1], ci=tmp_path / "ci.pub"))
+    assert cli("sign", "--key", str(tmp_path / "ci.key"), image).code == 0  # the CI key signs, not release
+    run = cli("verify", "--policy", str(policy), image)
+    assert run.code == EXIT_POLICY
+    ci = fingerprint(load_public_key((tmp_path / "ci.pub").read_bytes()))
+    assert f"signed by key sha256:{ci[:16]} (authority ci), not a key of authority release" in run.out, run.out

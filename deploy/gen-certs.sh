@@ -7,7 +7,9 @@
 #                                        and set caBundle in both webhook configurations
 #
 # Options: --namespace NS (slsacheck-system), --service NAME (slsacheck-webhook),
-# --days N (365). The CA key is deleted when done: nothing can issue another
+# --days N (365), --san NAME (repeatable: another DNS name, or IP:ADDRESS, the certificate
+# also serves, e.g. a webhook reached by URL outside the cluster).
+# The CA key is deleted when done: nothing can issue another
 # certificate under this CA; run the script again to rotate (then restart the pods).
 set -eu
 
@@ -16,14 +18,22 @@ service=slsacheck-webhook
 days=365
 out=
 apply=no
+extra_sans=
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift 2 ;;
     --namespace) namespace=$2; shift 2 ;;
     --service) service=$2; shift 2 ;;
     --days) days=$2; shift 2 ;;
+    --san)
+      case "$2" in
+        IP:*|DNS:*) san="$2" ;;
+        *[!A-Za-z0-9.*-]*|"") echo "gen-certs.sh: --san $2 is not a DNS name (or IP:ADDRESS)" >&2; exit 2 ;;
+        *) san="DNS:$2" ;;
+      esac
+      extra_sans="$extra_sans,$san"; shift 2 ;;
     --apply) apply=yes; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "gen-certs.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -49,13 +59,13 @@ cat > "$out/ext.cnf" <<EXT
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=serverAuth
-subjectAltName=DNS:$dns1,DNS:$dns2
+subjectAltName=DNS:$dns1,DNS:$dns2$extra_sans
 EXT
 openssl x509 -req -in "$out/tls.csr" -CA "$out/ca.crt" -CAkey "$out/ca.key" -CAcreateserial \
   -days "$days" -sha256 -extfile "$out/ext.cnf" -out "$out/tls.crt"
 rm -f "$out/ca.key" "$out/ca.srl" "$out/tls.csr" "$out/ext.cnf"
 chmod 644 "$out/ca.crt" "$out/tls.crt"
-echo "wrote $out/ca.crt $out/tls.crt $out/tls.key for $dns1" >&2
+echo "wrote $out/ca.crt $out/tls.crt $out/tls.key for $dns1$(echo "$extra_sans" | tr ',' ' ')" >&2
 
 if [ "$apply" = yes ]; then
   kubectl -n "$namespace" create secret tls slsacheck-webhook-tls \

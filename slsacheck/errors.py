@@ -53,10 +53,10 @@ class Error(Exception):
         return "\n  ".join(diagnostic_lines(self.message, expected=self.expected, found=self.found, hint=self.hint))
 
     def __str__(self) -> str:
-        text = self.message
-        if self.expected is not None or self.found is not None:
-            text += f" (expected {self.expected!s}, found {self.found!s})"
-        return text
+        # Only the facts there are: "expected None" would read as a value someone expected.
+        facts = [f"{label} {value}" for label, value in (("expected", self.expected), ("found", self.found))
+                 if value is not None]
+        return f"{self.message} ({', '.join(facts)})" if facts else self.message
 
 
 # -- the user's input is wrong ------------------------------------------------------

@@ -99,7 +99,13 @@ class PolicyHolder:
             if self._metrics is not None:
                 self._metrics.reloads.inc(result="rejected")
             return False
+        recovered = self.last_error is not None
         self.last_error = None
+        if recovered:
+            # Say so: the ERROR of the refused reload is otherwise the last word on the policy.
+            log_event(logging.WARNING, "policy reload recovered: the policy files load again",
+                      files=list(self.paths), digest=loaded.digest,
+                      changed=loaded.digest != self.current.digest)
         if loaded.digest == self.current.digest:
             return False
         old = self.current.digest

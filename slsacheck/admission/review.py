@@ -156,12 +156,29 @@ def parse_review(body: bytes) -> Review:
         group=str(kind.get("group") or ""),
         sub_resource=str(request.get("subResource") or ""),
         namespace=str(request.get("namespace") or ""),
-        name=str(request.get("name") or ""),
+        name=_name(request),
         dry_run=dry_run,
         object=request.get("object"),
         old_object=request.get("oldObject"),
         requester=_username(request.get("userInfo")),
     )
+
+
+def _name(request: Mapping[str, Any]) -> str:
+    """The object's name for logs and messages. The API server leaves `request.name` empty on
+    CREATE for many clients (kubectl apply of a Deployment among them) while the object
+    names itself; only a name still to be generated is `generateName` plus "*"."""
+    name = request.get("name")
+    if isinstance(name, str) and name:
+        return name
+    obj = request.get("object")
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    if isinstance(meta, Mapping):
+        if isinstance(meta.get("name"), str) and meta["name"]:
+            return str(meta["name"])
+        if isinstance(meta.get("generateName"), str) and meta["generateName"]:
+            return f"{meta['generateName']}*"
+    return ""
 
 
 def _username(user: Any) -> str:

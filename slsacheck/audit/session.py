@@ -78,7 +78,18 @@ def _no_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _write(report: Report, fmt: str, path: str | None, stdout: TextIO) -> None:
+def file_mode(requested: int | None) -> int:
+    """The mode report files get: `requested`, else what the umask leaves of 0666, as any
+    other tool's output (a report is shared, unlike a key). Read in the calling thread,
+    before workers start: reading the umask means setting it for a moment."""
+    if requested is not None:
+        return requested
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _write(report: Report, fmt: str, path: str | None, stdout: TextIO, mode: int = 0o644) -> None:
     write = writer(fmt)
     if path is None:
         write(report, stdout)
@@ -88,6 +99,7 @@ def _write(report: Report, fmt: str, path: str | None, stdout: TextIO) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
+        os.fchmod(fd, mode)  # mkstemp makes 0600 whatever the umask
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             write(report, fh)
         os.replace(tmp, target)
@@ -116,11 +128,13 @@ def run_audit(
     now: datetime | None = None,
     clients: Clients | None = None,
     shard: Shard | None = None,
+    mode: int | None = None,
 ) -> AuditResult:
-    """Audit every target and write the reports; see the package docstring."""
+    """Audit every target and write the reports (mode: `file_mode(mode)`); see the package docstring."""
     from slsacheck import __version__  # noqa: PLC0415
 
     stdout = stdout or sys.stdout
+    written_mode = file_mode(mode)
     paths = output_paths(list(formats), output)
     settings = AuditSettings(policy_set, now or datetime.now(UTC), max(1, concurrency), trusted_root, offline,
                              shard)
@@ -148,7 +162,7 @@ def run_audit(
         report = Report(meta, summary.to_json(), spool.ordered)
         with _no_interrupts():
             for fmt, path in paths:
-                _write(report, fmt, path, stdout)
+                _write(report, fmt, path, stdout, written_mode)
         return AuditResult(meta, dict(report.summary), auditor.interrupted,
                            tuple(p for _, p in paths if p is not None))
     finally:

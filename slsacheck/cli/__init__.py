@@ -13,9 +13,12 @@ warnings, errors, logs), evidence in it cannot drive the terminal.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from slsacheck import __version__
 from slsacheck._display import GuardedStream
@@ -55,7 +58,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
         "vuln_commands",
         "turn a Trivy JSON report into a cosign vuln predicate (for attest --type vuln)",
     ),
-    ("policy", "policy_commands", "check and explain ImagePolicy files"),
+    ("policy", "policy_commands", "write, check, test and explain ImagePolicy files"),
     ("promote", "promote_commands", "verify an image against policies, then copy it with its evidence to other places"),
     (
         "serve",
@@ -67,8 +70,29 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
         "audit_commands",
         "verify or inventory many images; reports in text, JSON, JUnit, SARIF, Markdown, HTML, PolicyReport",
     ),
+    ("completion", "completion_commands", "print a shell completion script: slsacheck completion bash|zsh"),
 )
 
+
+
+_INVALID_CHOICE = re.compile(
+    r"argument (?P<arg>[^:]+): invalid choice: '(?P<given>[^']*)' \(choose from (?P<choices>.*)\)"
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with "did you mean" for a mistyped subcommand or choice (Python 3.11's
+    argparse only lists every choice); subparsers inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        match = _INVALID_CHOICE.fullmatch(message)
+        if match is not None:
+            choices = re.findall(r"'([^']*)'", match["choices"])
+            close = difflib.get_close_matches(match["given"], choices, n=1, cutoff=0.6)
+            what = "command" if match["arg"] in ("COMMAND", "SUBCOMMAND") else f"value for {match['arg']}"
+            message = f"unknown {what} {match['given']!r}" + (
+                f"; did you mean {close[0]!r}?" if close else f" (one of: {', '.join(choices)})")
+        super().error(message)
 
 
 def _command_in(argv: Sequence[str]) -> str | None:
@@ -86,7 +110,7 @@ def _command_in(argv: Sequence[str]) -> str | None:
 def build_parser(command: str | None = None, *, all_commands: bool = True) -> argparse.ArgumentParser:
     """The parser. With `all_commands`, every command module is imported and registered;
     otherwise only the module of `command`, and the others appear in --help by name."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="slsacheck",
         description="Generate SLSA provenance for Tekton builds, sign and attest images, "
         "and verify them against a policy.",

@@ -65,6 +65,10 @@ def registry_options(args: argparse.Namespace) -> RegistryOptions:
             f"--docker-config {docker_config}: no such file or directory",
             expected="a docker config.json, or the directory holding one",
         )
+    if docker_config is not None:
+        from slsacheck.oci.auth import check_config  # noqa: PLC0415 - keep --help fast
+
+        check_config(docker_config)
     hosts = []
     for host in getattr(args, "allow_http_registry", None) or []:
         if not host or "/" in host or host != host.strip():

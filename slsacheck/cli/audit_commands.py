@@ -38,6 +38,8 @@ outputs: one --output FORMAT writes to --output-file FILE (default: stdout). Sev
   audit.policyreport.json (PolicyReports per namespace and a ClusterPolicyReport, for kubectl
   apply); any other value is a prefix (--output-file out/nightly -> out/nightly.json, ...).
   The earlier spellings --format FORMAT and --output FILE still work for this release.
+  Report files get mode 0666 less the umask, as other tools' output; --file-mode 0600
+  keeps them private.
   An audit that finds no image at all is a usage error (2) unless --allow-empty.
 progress: on a terminal a bar; otherwise (CI logs) a line every --progress-interval
   seconds on stderr: "audited 1200/5000, 3 failed, 2 errors, 41 img/s".
@@ -86,6 +88,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # Earlier spellings, kept for one release: --format FORMAT, and --output PATH (a value
     # that is no format name is read as the file, as it used to be).
     p.add_argument("--format", action="append", choices=FORMAT_NAMES, dest="formats", help=argparse.SUPPRESS)
+    p.add_argument("--file-mode", type=_octal_mode, default=None, metavar="OCTAL",
+                   help="mode of the report files, e.g. 0600 for reports only you may read (default: 0666 less "
+                   "the umask, as other tools' output)")
     p.add_argument("--concurrency", type=int, default=8, metavar="N", help="images audited at once (default 8)")
     p.add_argument("--rate-limit", type=float, metavar="RPS",
                    help="at most RPS requests a second to each registry (default: no limit)")
@@ -269,7 +274,8 @@ def _audit(args: argparse.Namespace) -> int:
                            trusted_root=args.trusted_root, offline=args.offline, sources=sources,
                            policy_files=args.policy, on_record=bar, clients=clients, shard=shard,
                            # a shard audits an unknown part of what is listed: no total to show
-                           on_total=bar.total if bar and shard is None else None)
+                           on_total=bar.total if bar and shard is None else None,
+                           mode=args.file_mode)
     to_stdout = output in (None, "-")
     if not args.quiet and not (to_stdout and formats == ["text"]):
         print("\n".join(summary_lines(result.summary, result.meta)), file=sys.stderr)
@@ -281,3 +287,13 @@ def _audit(args: argparse.Namespace) -> int:
         raise InputError("nothing to audit: the sources listed no image", found=", ".join(sources) or "no source",
                          hint="check the sources; --allow-empty accepts an empty audit (the report was written)")
     return _exit(result.summary, args.fail_on, result.interrupted)
+
+
+def _octal_mode(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal file mode (e.g. 0644)") from None
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file mode between 0000 and 0777")
+    return mode

@@ -7,7 +7,9 @@ Speaks the sigstore-conformance client protocol, so the suite can drive slsachec
                   [--trusted-root FILE] FILE_OR_DIGEST
     verify-bundle [--staging] --bundle FILE --key PEMFILE [--trusted-root FILE] [--tlog RULE] FILE_OR_DIGEST
 
-Exit 0 means verified; anything else means rejected, with the reason on stderr.
+Exit 0 means verified; anything else means rejected, with the reason on stderr: 1 a bundle that
+does not verify, 2 a file that is not a bundle (or another input error), 3 a trust root that
+could not be had.
 The trust root comes from `--trusted-root` (a `trusted_root.json` or a ClientTrustConfig,
 read offline), else, for a keyless bundle, from the TUF cache of the Sigstore public good
 (`--staging`: its staging repository; `--tuf-mirror URL`: another), fetched first when
@@ -27,6 +29,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "verify-bundle",
         help="verify a Sigstore bundle over a file or <algorithm>:<hex> (offline; sigstore-conformance protocol)",
+        description="Verify a Sigstore bundle (.sigstore.json) over FILE_OR_DIGEST, offline: with --key for a "
+        "key-signed bundle, or a certificate identity and issuer with --trusted-root for a keyless one (the "
+        "trust root is read from the file, never fetched). Exit 0 verified, 1 the bundle does not verify, "
+        "2 the input is not a bundle or a flag is wrong.",
     )
     p.add_argument("--bundle", required=True, metavar="FILE", help="the Sigstore bundle (.sigstore.json)")
     p.add_argument("--key", metavar="PEM", help="verify with this public key (a key-signed bundle)")
@@ -47,7 +53,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with --key: require a verified transparency-log entry, verify entries when --trusted-root is given "
         "(default), or ignore them; keyless bundles always need theirs",
     )
-    p.add_argument("--output", choices=["text", "json"], default="text")
+    p.add_argument("--output", choices=["text", "json"], default="text",
+                   help="text (default) or a JSON document of what verified: kind, signer, times, log entries")
     p.add_argument(
         "artifact", metavar="FILE_OR_DIGEST",
         help="the signed file, or its digest: sha256:<hex>, sha384:<hex>, sha512:<hex> (a DSSE bundle's subject "
@@ -64,6 +71,7 @@ def _read(path: str, what: str) -> bytes:
 
 
 def _verify_bundle(args: argparse.Namespace) -> int:
+    from slsacheck.signing._bundle_doc import MalformedBundle  # noqa: PLC0415
     from slsacheck.signing.bundle import parse_digest_or_none, verify_bundle  # noqa: PLC0415 - crypto loads here
     from slsacheck.signing.identity import Identity  # noqa: PLC0415
     from slsacheck.signing.keys import load_public_key  # noqa: PLC0415
@@ -108,15 +116,20 @@ def _verify_bundle(args: argparse.Namespace) -> int:
             subject_regexp=args.certificate_identity_regexp,
         )
     key = load_public_key(_read(args.key, "key"), where=args.key) if args.key else None
-    result = verify_bundle(
-        _read(args.bundle, "bundle"),
-        artifact=artifact,
-        digest=digest,
-        identity=identity,
-        public_key=key,
-        trusted_root=root,
-        tlog=args.tlog,
-    )
+    try:
+        result = verify_bundle(
+            _read(args.bundle, "bundle"),
+            artifact=artifact,
+            digest=digest,
+            identity=identity,
+            public_key=key,
+            trusted_root=root,
+            tlog=args.tlog,
+        )
+    except MalformedBundle as exc:
+        # The file the user named is not a bundle: their input, not a signature that failed.
+        raise InputError(f"--bundle {args.bundle}: {exc.message}", expected=exc.expected, found=exc.found,
+                         hint=exc.hint) from None
     if args.output == "json":
         import json  # noqa: PLC0415
 

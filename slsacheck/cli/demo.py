@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -342,7 +343,39 @@ def _main(args: argparse.Namespace) -> int:
     print(f"slsacheck demo in {root}")
     run(root)
     policy = root / "policy.yaml"
+    command, note = _command()
     print(f"done: every step turned out as expected. Files are in {root}; try:")
-    print(f"  slsacheck inspect oci:{root / 'copy'}:{TAG}")
-    print(f"  slsacheck verify --policy {policy} oci:{root / 'copy'}:{TAG}")
+    if note:
+        print(f"  ({note})")
+    print(f"  {command} inspect oci:{root / 'copy'}:{TAG}")
+    print(f"  {command} verify --policy {policy} oci:{root / 'copy'}:{TAG}")
+    for line in _own_image_steps(command):
+        print(line)
     return 0
+
+
+def _command() -> tuple[str, str | None]:
+    """How the user can run slsacheck from their shell, and a note when it is not on PATH
+    (the demo runs from a virtualenv that is usually not activated)."""
+    here = Path(sys.executable).parent / "slsacheck"
+    on_path = shutil.which("slsacheck")
+    if on_path is not None and (not here.exists() or Path(on_path).resolve() == here.resolve()):
+        return "slsacheck", None
+    if here.exists():
+        return str(here), (f"slsacheck is not on your PATH: run it as {here}, "
+                           f"or `source {here.parent / 'activate'}` first and type slsacheck")
+    return "slsacheck", None
+
+
+def _own_image_steps(command: str) -> list[str]:
+    """The same flow on the user's own image in their own registry: the way from the demo to real use."""
+    image = "registry.example.com/team/app:1.0"
+    return [
+        "now with your own image (replace registry.example.com/team/app:1.0; registry credentials come from "
+        "docker login / ~/.docker/config.json):",
+        f"  {command} generate-key-pair --output-key-prefix release",
+        f"  {command} sign --key release.key {image}",
+        f"  {command} policy init --image 'registry.example.com/team/**' --key release.pub -o policy.yaml",
+        f"  {command} policy lint policy.yaml",
+        f"  {command} verify --policy policy.yaml {image}",
+    ]

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from slsacheck.cli._files import ensure_parent, write_file
 from slsacheck.errors import InputError
 
 PASSWORD_ENV = "COSIGN_PASSWORD"  # noqa: S105 - the name of the variable, not a password
@@ -77,7 +78,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "public-key", help="print the public key of a private key (PKIX PEM)",
-        description="Print the PKIX PEM public key of KEY, as cosign public-key does: a key file, env://VAR, a key "
+        description="Print the PKIX PEM public key of KEY, as cosign public-key does (what `verify --key` and "
+        "policies' key.file take), or write it to --outfile (its directory is created). KEY is a cosign encrypted "
+        "key (password: --password-file, $COSIGN_PASSWORD, or a prompt), a plain PEM private key, env://VAR, a key "
         "on a PKCS#11 token (pkcs11:token=T;object=K?module-path=M, read without a PIN unless one is given) or in "
         "AWS KMS (awskms://[HOST:PORT]/KEY).")
     p.add_argument("--key", required=True, metavar="KEY",
@@ -111,6 +114,7 @@ def _generate(args: argparse.Namespace) -> int:
             if path.exists():
                 raise InputError(f"{path} already exists", hint="pass --force to overwrite it, "
                                  "or choose another --output-key-prefix")
+    ensure_parent(key_path, flag="--output-key-prefix", what="the key pair")
     password = password_source(args.password_file, confirm=True)()
     private_pem, public_pem = generate_key_pair(password)
     _write_new(key_path, private_pem, 0o600, args.force)
@@ -127,7 +131,7 @@ def _public_key(args: argparse.Namespace) -> int:
     verifier = load_verifier(args.key, password=password_source(args.password_file))
     pem = public_key_pem(verifier.public_key)
     if args.outfile:
-        Path(args.outfile).write_bytes(pem)
+        write_file(Path(args.outfile), pem, flag="--outfile", what="the public key")
         print(f"Public key written to {args.outfile}", file=sys.stderr)
     else:
         sys.stdout.write(pem.decode("ascii"))

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "of an image, and the signatures, attestations and referrers attached to it.",
     )
     p.add_argument("image", help="REGISTRY/REPO[:TAG][@DIGEST], or oci:DIR[:TAG] / oci:DIR@DIGEST")
-    p.add_argument("--output", choices=["text", "json"], default="text")
+    p.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or JSON")
     add_registry_flags(p)
     p.set_defaults(func=_inspect)
 
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "dst", help="destination; without a tag the source's tag is used; a missing oci:DIR is created"
     )
     p.add_argument("--dry-run", action="store_true", help="say what would be sent, send nothing")
-    p.add_argument("--output", choices=["text", "json"], default="text")
+    p.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or JSON")
     add_registry_flags(p)
     p.set_defaults(func=_copy)
 

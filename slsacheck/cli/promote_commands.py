@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from slsacheck._json import dumps_report
+from slsacheck.cli._files import write_file
 from slsacheck.cli._registry_flags import add_registry_flags, registry_options
 from slsacheck.errors import InputError
 
@@ -43,7 +44,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--tag", action="append", default=[], metavar="TAG",
                    help="tag to set at every destination (repeatable; default: DST's tag, else SRC's)")
     p.add_argument("--dry-run", action="store_true", help="verify SRC and say what would be copied; write nothing")
-    p.add_argument("--output", choices=["text", "json"], default="text")
+    p.add_argument("--output", choices=["text", "json"], default="text",
+                   help="text (default), or the promotion record as JSON")
     p.add_argument("--record", metavar="FILE", help="write the promotion record (JSON) to FILE")
     p.add_argument("--attest-record", action="store_true",
                    help="attach a signed SLSA verification summary (VSA) at each destination (needs --key)")
@@ -100,7 +102,5 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _write_record(path: Path, doc: dict[str, object]) -> None:
-    try:
-        path.write_text(dumps_report(doc, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"--record {path}: cannot write the promotion record: {exc.strerror}") from None
+    write_file(path, (dumps_report(doc, indent=2) + "\n").encode("utf-8"), flag="--record",
+               what="the promotion record")

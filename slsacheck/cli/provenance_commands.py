@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from slsacheck._json import utf8
+from slsacheck.cli._files import write_file
 from slsacheck.cli._registry_flags import add_registry_flags, open_image, registry_options
 
 # The same signing flags (and their reading) as `slsacheck sign` and `attest`: one definition.
@@ -62,7 +63,9 @@ _CONTEXT_FLAGS = (
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("provenance", help="generate, attest and validate SLSA provenance for Tekton runs")
+    p = sub.add_parser("provenance", help="generate, attest and validate SLSA provenance for Tekton runs",
+                       description="generate: SLSA provenance from exported Tekton runs or inside a step; attest: "
+                       "generate it and attach it to the image; validate: check a provenance file against the schemas.")
     actions = p.add_subparsers(dest="provenance_action", metavar="ACTION")
     p.set_defaults(func=lambda _args: _usage(p))
 
@@ -171,7 +174,8 @@ def _step_flags(p: argparse.ArgumentParser) -> None:
     step = p.add_argument_group("in-step mode (without --run)")
     step.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a Task param")
     step.add_argument("--result-dir", type=Path, metavar="DIR", help="the Task's result files (/tekton/results)")
-    step.add_argument("--step-image", action="append", default=[], metavar="NAME=IMAGE@DIGEST")
+    step.add_argument("--step-image", action="append", default=[], metavar="NAME=IMAGE@DIGEST",
+                      help="a step's image, pinned by digest, recorded as a resolved dependency (repeatable)")
     for flag, dest, env, meaning in _CONTEXT_FLAGS:
         step.add_argument(f"--{flag}", dest=dest, metavar="VALUE", help=f"{meaning}; else ${env}")
 
@@ -228,10 +232,7 @@ def _generate(args: argparse.Namespace) -> int:
     # A document meant to be attested: text UTF-8 cannot carry is the run's input error, here too.
     data = utf8(text, what="the generated provenance")
     if args.output_file is not None:
-        try:
-            args.output_file.write_bytes(data)
-        except OSError as exc:
-            raise InputError(f"cannot write {args.output_file}: {exc.strerror or exc}") from exc
+        write_file(args.output_file, data, flag="--output-file", what="the provenance")
     else:
         sys.stdout.write(text)
     return EXIT_OK

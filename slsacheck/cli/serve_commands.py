@@ -71,6 +71,26 @@ def _positive(name: str, value: float) -> None:
         raise InputError(f"{name} must be positive", expected="a number > 0", found=str(value))
 
 
+def _check_tls_pair(cert: str, key: str) -> None:
+    """Load the serving certificate and key as the server will, before it says "serving":
+    a pair that does not load would otherwise surface as a traceback from inside uvicorn."""
+    import ssl  # noqa: PLC0415 - only `serve` needs it
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        mismatch = "KEY_VALUES_MISMATCH" in str(exc) or "key values mismatch" in str(exc)
+        raise InputError(
+            f"--tls-cert {cert} and --tls-key {key} do not match" if mismatch
+            else f"--tls-cert {cert} / --tls-key {key}: not a PEM certificate and its private key",
+            expected="the serving certificate (chain) and the private key it was issued for",
+            found="the private key of another certificate" if mismatch else "files without a matching PEM pair",
+            hint="pass the key the certificate was made from (deploy/gen-certs.sh writes both side by side)",
+        ) from None
+    except OSError as exc:
+        raise InputError(f"--tls-cert {cert} / --tls-key {key}: cannot read: {exc.strerror}") from None
+
+
 def _ready_registries(values: list[str] | None) -> list[str] | None:
     """None: follow the policies; []: `none`, probe no registry; else the hosts, checked."""
     if values is None:
@@ -100,6 +120,7 @@ def _serve(args: argparse.Namespace) -> int:
         path = getattr(args, flag)
         if not os.path.isfile(path):
             raise InputError(f"--{flag.replace('_', '-')} {path}: no such file", expected="a PEM file")
+    _check_tls_pair(args.tls_cert, args.tls_key)
     _positive("--budget-seconds", args.budget_seconds)
     _positive("--workers", args.workers)
     for flag, value in (("--host-workers", args.host_workers), ("--requester-workers", args.requester_workers)):

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from slsacheck.cli._files import write_file
 from slsacheck.cli._registry_flags import add_registry_flags, open_image, registry_options
 from slsacheck.errors import InputError
 
@@ -45,7 +47,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        description="Resolve IMAGE, wrap the predicate in an in-toto Statement about its digest, "
                        "sign it (DSSE) and attach it.")
     _signer_flags(p)
-    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("image", metavar="IMAGE", help="REGISTRY/REPO[:TAG][@DIGEST] or oci:DIR[:TAG]; the statement "
+                   "is about the digest it resolves to")
     p.add_argument("--predicate", required=True, metavar="FILE",
                    help="predicate JSON file, or - for stdin; a whole in-toto Statement (as `provenance generate` "
                    "prints) is accepted when one of its subjects is the image digest, and its predicate is attested")
@@ -63,8 +66,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "with --policy, every policy whose images match must pass. Exit 0 pass, 1 fail, 2 usage, "
         "3 could not complete. JSON output: one verdict object, or an array for several images.",
     )
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="REGISTRY/REPO[:TAG][@DIGEST] or oci:DIR[:TAG]; "
+                   "each is judged by the digest it resolves to")
     _verifier_flags(p)
+    p.add_argument("-a", "--annotations", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --key or an identity: count only signatures whose signed annotations hold KEY=VALUE "
+                   "(as cosign verify -a; repeatable, all must hold)")
     p.add_argument("--policy", action="append", default=[], metavar="FILE", help="an ImagePolicy file (repeatable)")
     p.add_argument("--no-match", choices=["deny", "warn", "allow"], default=None,
                    help="what an image no policy matches gets (default: the policies' noMatch, else deny)")
@@ -72,10 +79,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("verify-attestation", help="verify images' attestations of a type with a key or identity",
                        description="At least one attestation of --type must verify for the key or identity.")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="REGISTRY/REPO[:TAG][@DIGEST] or oci:DIR[:TAG]; "
+                   "each is judged by the digest it resolves to")
     _verifier_flags(p)
     p.add_argument("--type", default=None, metavar="TYPE", help="predicate type (alias or URI); default: any")
-    p.set_defaults(func=_verify, kind="attestation", policy=[], no_match=None)
+    p.set_defaults(func=_verify, kind="attestation", policy=[], no_match=None, annotations=[])
+    # After _verifier_flags: --output gains `payload`, the verified statements themselves.
+    for action in p._actions:
+        if action.dest == "output":
+            action.choices = ["text", "json", "payload"]
+            action.help = ("text (default); json: the verdict; payload: the in-toto statements that verified, one "
+                           "JSON document a line on stdout (the verdict goes to stderr), as cosign verify-attestation "
+                           "and slsa-verifier --print-provenance print them")
 
 
 def _signer_flags(p: argparse.ArgumentParser) -> None:
@@ -115,7 +130,8 @@ def _verifier_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tuf-mirror", metavar="URL",
                    help="keyless without --trusted-root: the TUF repository whose cached root to use "
                    "(default: the Sigstore public good)")
-    p.add_argument("--output", choices=["text", "json"], default="text")
+    p.add_argument("--output", choices=["text", "json"], default="text",
+                   help="text (default), or the JSON verdict (an array for several images)")
     p.add_argument("--output-file", metavar="FILE", dest="report",
                    help="also write the JSON verdict(s) to FILE (--output still chooses what stdout shows)")
     p.add_argument("--offline", action="store_true",
@@ -268,6 +284,9 @@ def _verify(args: argparse.Namespace) -> int:
     authority = _ad_hoc_authority(args)
     if authority is not None and args.policy:
         raise InputError("give either --policy or --key/--certificate-identity, not both")
+    if args.policy and getattr(args, "annotations", []):
+        raise InputError("-a applies to --key or a keyless identity",
+                         hint="in a policy, check annotations with a condition, or verify with --key and -a")
     if authority is None and not args.policy:
         raise InputError(
             "nothing to verify against",
@@ -282,10 +301,15 @@ def _verify(args: argparse.Namespace) -> int:
         from slsacheck.attach.predicates import predicate_type  # noqa: PLC0415
         from slsacheck.verify.simple import Wanted, verify_simple  # noqa: PLC0415
 
-        wanted = Wanted(args.kind, predicate_type(args.type) if getattr(args, "type", None) else None)
+        wanted = Wanted(args.kind, predicate_type(args.type) if getattr(args, "type", None) else None,
+                        annotations=_annotations(getattr(args, "annotations", [])))
         roots = _trust_roots(args)
-        verdicts = [verify_simple(ref, authority, wanted, options=options, now=now, image_text=text, roots=roots)
+        payloads: list[Mapping[str, Any]] | None = [] if args.output == "payload" else None
+        verdicts = [verify_simple(ref, authority, wanted, options=options, now=now, image_text=text, roots=roots,
+                                  statements=payloads)
                     for text, ref in refs]
+        if payloads is not None:
+            return _print_payloads(verdicts, payloads, args.report)
     else:
         from slsacheck.policy.load import load_policies  # noqa: PLC0415
         from slsacheck.verify.gate import verify_images  # noqa: PLC0415
@@ -298,18 +322,33 @@ def _verify(args: argparse.Namespace) -> int:
     return exit_code(verdicts)
 
 
+def _print_payloads(verdicts: list[Verdict], payloads: list[Mapping[str, Any]], report: str | None) -> int:
+    """The verified statements on stdout, only when every image passed: a statement whose
+    image failed is not printed, so a pipe never consumes evidence that was not accepted."""
+    import json  # noqa: PLC0415
+
+    from slsacheck.verify.gate import exit_code  # noqa: PLC0415
+    from slsacheck.verify.report import render_text  # noqa: PLC0415
+
+    if report:
+        _write_report(Path(report), verdicts)
+    code = exit_code(verdicts)
+    if code != 0:
+        sys.stderr.write(render_text(verdicts))
+        return code
+    for statement in payloads:
+        # ASCII JSON: escapes keep anything in the evidence from reaching a terminal as itself,
+        # and the text is the statement exactly, for the program the pipe feeds.
+        sys.stdout.write(json.dumps(statement, ensure_ascii=True) + "\n")
+    print(f"verified: {len(payloads)} statement(s) printed", file=sys.stderr)
+    return code
+
+
 def _write_report(path: Path, verdicts: list[Verdict]) -> None:
     """The JSON verdict(s), as `--output json` prints them, written whole or not at all."""
     from slsacheck.verify.report import render_json  # noqa: PLC0415
 
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(render_json(verdicts), encoding="utf-8")
-        partial.replace(path)
-    except OSError as exc:
-        raise InputError(f"--output-file {path}: cannot write the verdict: {exc.strerror}",
-                         hint="give a writable path (its directory is created if missing)") from None
+    write_file(path, render_json(verdicts).encode("utf-8"), flag="--output-file", what="the verdict")
 
 
 def _print_verdicts(verdicts: list[Verdict], output: str) -> None:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from slsacheck._json import utf8
+from slsacheck.cli._files import write_file
 from slsacheck.errors import EXIT_OK, InputError
 
 
@@ -69,8 +70,5 @@ def _vuln_predicate(args: argparse.Namespace) -> int:
     if args.output_file is None:
         sys.stdout.write(text)
     else:
-        try:
-            args.output_file.write_bytes(data)
-        except OSError as exc:
-            raise InputError(f"cannot write {args.output_file}: {exc.strerror or exc}") from None
+        write_file(args.output_file, data, flag="--output-file", what="the vuln predicate")
     return EXIT_OK

@@ -81,6 +81,8 @@ class Verdict:
             "outcome": self.outcome,
             "policies": list(self.policies),
             "checks": [c.to_json() for c in self.checks],
+            # Said outright, as the other reports do, so a reader need not infer it from `incomplete`.
+            "verification": {"complete": not self.incomplete},
         }
         if self.incomplete:
             out["incomplete"] = list(self.incomplete)

@@ -8,6 +8,7 @@ from (`CredentialLookup.explain`), never its secret.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +28,42 @@ class UntrustedCertificate(TLSError):
 def short(exc: BaseException) -> str:
     text = str(exc)
     return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and every exception it was raised from or wraps (urllib3 keeps the cause in `reason`)."""
+    seen: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo.extend((item.__cause__, item.__context__, getattr(item, "reason", None)))
+        todo.extend(a for a in item.args if isinstance(a, BaseException))
+    return seen
+
+
+def connection_failure(exc: BaseException) -> str:
+    """What went wrong reaching a registry, in the user's words (never the library's repr).
+
+    The kinds a user can act on differ: nothing listens (refused), the name does not
+    resolve, a proxy is in between, or the server did not answer in time.
+    """
+    chain = _chain(exc)
+    if any(isinstance(e, requests.exceptions.ProxyError) for e in chain):
+        return "the proxy in between failed (check HTTPS_PROXY, HTTP_PROXY and NO_PROXY)"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "connection refused (is the registry running? TLS? proxy?)"
+    if any(isinstance(e, socket.gaierror) for e in chain) or any(
+        "Name or service not known" in str(e) or "nodename nor servname" in str(e) for e in chain
+    ):
+        return "the host name does not resolve (check the spelling and DNS)"
+    if any(isinstance(e, requests.Timeout | TimeoutError | socket.timeout) for e in chain):
+        return "no answer in time (Timeout; is the registry overloaded, or a firewall dropping packets?)"
+    if any(isinstance(e, ConnectionResetError | BrokenPipeError) for e in chain):
+        return "the server closed the connection (TLS to a plain-HTTP port, or a proxy?)"
+    return f"the connection failed ({type(exc).__name__}; is the registry running? TLS? proxy?)"
 
 
 def is_cert_failure(exc: BaseException) -> bool:
@@ -85,7 +122,8 @@ def _not_found_hint(codes: tuple[str, ...], where: str) -> str:
         return f"the repository {where} does not exist; check the name"
     if "BLOB_UNKNOWN" in codes:
         return "the blob is not in this repository; the image may be incomplete"
-    return "check the tag or digest; `slsacheck inspect` lists what is there"
+    # Not `slsacheck inspect`: it shows one image, and the user just asked it for this one.
+    return f"check the tag or digest; the repository's tags: skopeo list-tags docker://{where}"
 
 
 def response_error(

@@ -50,7 +50,7 @@ import requests.utils
 from slsacheck._json import parse
 from slsacheck.errors import AuthError, RegistryError, TLSError
 from slsacheck.models.reference import DOCKER_HUB
-from slsacheck.oci._errors import UntrustedCertificate, response_error, short, tls_error
+from slsacheck.oci._errors import UntrustedCertificate, connection_failure, response_error, short, tls_error
 from slsacheck.oci._io import read_capped
 from slsacheck.oci.auth import Challenge, CredentialLookup, find_credential, parse_challenges
 from slsacheck.oci.options import RegistryOptions
@@ -445,7 +445,7 @@ class RegistryClient:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if last:
                     raise RegistryError(
-                        f"cannot reach {self.registry}: {type(exc).__name__}: {short(exc)}",
+                        f"cannot reach {self.registry}: {connection_failure(exc)}",
                         registry=self.registry,
                         repository=repository,
                         hint="check the registry name, the network and any proxy; retried "

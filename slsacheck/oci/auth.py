@@ -136,11 +136,43 @@ def _read_config(path: Path) -> dict[str, Any]:
     return load_object(
         raw,
         not_json=lambda exc: InputError(
-            f"registry credentials file {path} is not valid JSON (line {getattr(exc, 'lineno', '?')})",
+            f"registry credentials file {path} is not valid JSON: {exc}",
             hint="fix the file, or run `docker login` again to rewrite it",
         ),
         not_object=lambda _: InputError(f"registry credentials file {path} must hold a JSON object"),
     )
+
+
+def _shape_problem(config: dict[str, Any]) -> str | None:
+    """The first entry of a config.json that Docker would not understand, or None."""
+    for name in ("auths", "credHelpers"):
+        table = config.get(name)
+        if table is not None and not isinstance(table, dict):
+            return f'"{name}" must be an object of registry entries, found {type(table).__name__}'
+    for host, entry in (config.get("auths") or {}).items():
+        if not isinstance(entry, dict):
+            return f'"auths" entry {host!r} must be an object ({{"auth": "..."}}), found {type(entry).__name__}'
+    for host, helper in (config.get("credHelpers") or {}).items():
+        if not isinstance(helper, str):
+            return f'"credHelpers" entry {host!r} must name a helper (a string), found {type(helper).__name__}'
+    store = config.get("credsStore")
+    if store is not None and not isinstance(store, str):
+        return f'"credsStore" must name a helper (a string), found {type(store).__name__}'
+    return None
+
+
+def check_config(docker_config: str) -> None:
+    """Refuse a credentials file the user named that is unreadable, not JSON or not
+    shaped like a config.json, before any registry is asked: read lazily, a broken file
+    would be ignored wherever a registry lets anonymous pulls through."""
+    path = config_candidates(docker_config)[0]
+    if not path.is_file():
+        raise InputError(f"--docker-config {docker_config}: no config.json there",
+                         expected="a docker config.json, or the directory holding one", found=str(path))
+    problem = _shape_problem(_read_config(path))
+    if problem is not None:
+        raise InputError(f"registry credentials file {path}: {problem}",
+                         hint="fix the file, or run `docker login` again to rewrite it")
 
 
 def _find_key(table: Any, host: str) -> str | None:

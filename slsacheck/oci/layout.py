@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,8 @@ from slsacheck.oci import _layout_lock
 from slsacheck.oci.verifying import VerifyingReader, read_capped, size_mismatch, too_large
 
 _CHUNK = 1 << 20
+# Tags cosign's scheme and the referrers fallback give evidence: never an image to name.
+_EVIDENCE_TAG = re.compile(r"sha(256|512)-[0-9a-f]{64,128}(\.[a-z]+)?")
 _STREAM_BUFFER = 1 << 16
 # What `create` may find in a directory besides a layout's own files: the lock file and the
 # temporary files of a writer that is creating the same layout at this moment.
@@ -193,14 +196,27 @@ class LayoutStore:
             # `oci:DIR` without a tag names the layout's only image, as skopeo reads it.
             return self.resolve(lx.default_reference(index, self.location))
         if found is None:
-            tags = lx.tags(index, self.location)
-            raise NotFound(
-                f"tag {reference!r} not found in {self.location}",
-                repository=self.location,
-                found=", ".join(tags[:20]) + (f" and {len(tags) - 20} more" if len(tags) > 20 else "") or "no tags",
-                hint="list the layout's tags with `slsacheck inspect`, or name the image by digest",
-            )
+            raise self._missing_tag(reference, lx.tags(index, self.location))
         return self._present(lx.plain(found))
+
+    def _missing_tag(self, reference: str, tags: list[str]) -> NotFound:
+        # The evidence tags (sha256-<hex>.sig/.att, referrer fallbacks) are not images a user
+        # would name: list the image tags, and only count the others.
+        images = [tag for tag in tags if not _EVIDENCE_TAG.fullmatch(tag)]
+        shown = ", ".join(repr(tag) for tag in images[:20])
+        if len(images) > 20:
+            shown += f" and {len(images) - 20} more"
+        others = len(tags) - len(images)
+        found = (f"image tags {shown}" if images else "no image tags") + (
+            f" (and {others} evidence tag{'s' if others != 1 else ''})" if others else "")
+        return NotFound(
+            f"tag {reference!r} not found in {self.location}",
+            repository=self.location,
+            expected=f"a tag of the layout, or a digest (oci:{self.path}@sha256:...)",
+            found=found,
+            hint=f"name one of the image tags (oci:{self.path}:{images[0]})" if images
+            else "write an image there first (skopeo copy ... oci:DIR:TAG), or name the image by digest",
+        )
 
     def _present(self, descriptor: Descriptor) -> Descriptor:
         """`descriptor` if its manifest is in blobs/; an index.json entry alone is not enough."""

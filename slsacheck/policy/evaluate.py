@@ -120,7 +120,13 @@ def _signatures(policy: Policy, evidence: Evidence) -> Check:
     accepted: list[tuple[str, int]] = []
     notes: list[str] = []
     for sig, group in zip(evidence.signatures, groups, strict=True):
-        why = _accepts(policy, sig.authority, sig.signer) if sig.authority in listed else "authority not listed"
+        if sig.authority not in listed:
+            # Name both sides: whose key it is, and whose it had to be.
+            what = "a key" if sig.signer.kind == "key" else "an identity"
+            notes.append(f"signed by {sig.signer.describe()} (authority {sig.authority}), not {what} of authority "
+                         f"{' or '.join(rule.authorities)}")
+            continue
+        why = _accepts(policy, sig.authority, sig.signer)
         if why is None:
             accepted.append((sig.authority, group))
         else:

@@ -10,17 +10,20 @@ is not the gate that was reviewed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
+
+import yaml
 
 from slsacheck.policy.build import Builder
 from slsacheck.policy.globs import Glob, compile_image_glob
 from slsacheck.policy.model import NO_MATCH_ORDER, NoMatch, Policy, PolicySet
 from slsacheck.policy.problems import PolicyLoadError, Problem
 from slsacheck.policy.schema import validate_document
-from slsacheck.policy.yamlsource import line_at, parse_documents
+from slsacheck.policy.yamlsource import format_path, line_at, parse_documents
 
 
 def check_file(path: str | Path) -> tuple[list[Policy], list[Problem]]:
@@ -53,7 +56,9 @@ def check_file(path: str | Path) -> tuple[list[Policy], list[Problem]]:
     for doc in docs:
         found = validate_document(doc.data, name, doc.node)
         if found:
+            # The files a policy names are checked too, so one round of fixes is enough.
             problems.extend(found)
+            problems.extend(_file_reference_problems(doc.data, file, name, doc.node))
             continue
         builder = Builder(doc.data, file, doc.node)
         # A Builder reports paths relative to the file, but problem file names must be
@@ -63,6 +68,33 @@ def check_file(path: str | Path) -> tuple[list[Policy], list[Problem]]:
         if not builder.problems:
             policies.append(policy)
     return policies, problems
+
+
+def _file_reference_problems(data: object, file: Path, name: str, root: yaml.Node) -> list[Problem]:
+    """Key files and trusted roots of a document the schema refused, that cannot be read.
+
+    The Builder checks them on a valid document; here the document's shape is not to be
+    trusted, so only what is where it belongs is looked at."""
+    spec = data.get("spec") if isinstance(data, Mapping) else None
+    authorities = spec.get("authorities") if isinstance(spec, Mapping) else None
+    problems: list[Problem] = []
+    for i, authority in enumerate(authorities if isinstance(authorities, list) else []):
+        if not isinstance(authority, Mapping):
+            continue
+        for section, field, what in (("key", "file", "key file"), ("key", "trustedRoot", "trusted root"),
+                                     ("keyless", "trustedRoot", "trusted root")):
+            body = authority.get(section)
+            value = body.get(field) if isinstance(body, Mapping) else None
+            if not isinstance(value, str):
+                continue
+            target = (file.parent / value).resolve()
+            if target.is_file() and os.access(target, os.R_OK):
+                continue
+            path = ("spec", "authorities", i, section, field)
+            problems.append(Problem(
+                name, line_at(root, path), format_path(path), f"cannot read {what} {target}",
+                expected=f"a readable {what} (relative to the policy file)", found=str(target)))
+    return problems
 
 
 def _renamed(problems: Sequence[Problem], name: str) -> list[Problem]:

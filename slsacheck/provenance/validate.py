@@ -95,7 +95,9 @@ def check(document: object) -> list[Problem]:
     predicate_type = document.get("predicateType")
     schema = PREDICATE_SCHEMAS.get(predicate_type) if isinstance(predicate_type, str) else None
     if schema is None:
-        problems.append(Problem(("predicateType",), f"{predicate_type!r} is not SLSA provenance (v1 or v0.2)"))
+        if "predicateType" in document:  # a missing one is the statement schema's "required" problem
+            problems.append(Problem(("predicateType",), _facts(
+                "not SLSA provenance", " or ".join(PREDICATE_SCHEMAS), _shown(predicate_type))))
     elif isinstance(document.get("predicate"), Mapping):
         problems += _schema_problems(schema, document["predicate"], ("predicate",))
     else:
@@ -140,11 +142,63 @@ def _schema_problems(schema: str, instance: object, prefix: tuple[str | int, ...
         return []
     out = []
     for error in sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
-        message = error.message
-        if len(message) > 300:
-            message = message[:297] + "..."
-        out.append(Problem((*prefix, *error.absolute_path), message))
+        out.append(Problem((*prefix, *error.absolute_path), _describe(error)))
     return out
+
+
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+               float: "a number", type(None): "null"}
+
+
+def _shown(value: object) -> str:
+    """A value as the document spells it (JSON, not Python), cut short."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _kind(value: object) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _facts(what: str, expected: str, found: str) -> str:
+    return f"{what}: expected {expected}, found {found}"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """A schema error as the field's expected and found values, not jsonschema's wording
+    (which speaks Python: "None is not of type 'string'")."""
+    value: Any = error.instance
+    rule: Any = error.validator_value
+    match error.validator:
+        case "required":
+            # jsonschema reports one error per missing name, and names it only in its message.
+            missing = [name for name in rule if not (isinstance(value, Mapping) and name in value)]
+            named = [name for name in missing if error.message.startswith(repr(name))]
+            return _facts("missing field", (named or missing or ["the required fields"])[0], "no such field")
+        case "type":
+            wanted = " or ".join(rule) if isinstance(rule, list) else str(rule)
+            return _facts("wrong type", wanted, f"{_kind(value)} {_shown(value)}")
+        case "const":
+            return _facts("wrong value", _shown(rule), _shown(value))
+        case "enum":
+            return _facts("not an allowed value", "one of " + ", ".join(_shown(v) for v in rule), _shown(value))
+        case "pattern":
+            return _facts("malformed", f"text matching {rule}", _shown(value))
+        case "additionalProperties" | "unevaluatedProperties":
+            known = set((error.schema or {}).get("properties", {})) if isinstance(error.schema, Mapping) else set()
+            extra = [k for k in value if k not in known] if isinstance(value, Mapping) else []
+            return _facts("unknown field" + ("s" if len(extra) > 1 else ""), "only the fields the schema defines",
+                          ", ".join(extra) or "other fields")
+        case "minItems":
+            return _facts("too few items", f"at least {rule}", str(len(value) if isinstance(value, list) else 0))
+        case "minLength":
+            return _facts("too short", f"at least {rule} character(s)", _shown(value))
+        case "minProperties":
+            return _facts("empty", f"at least {rule} field(s)", _shown(value))
+        case "format":
+            return _facts("malformed", f"a {rule}", _shown(value))
+    message = error.message
+    return message if len(message) <= 300 else message[:297] + "..."
 
 
 def _model_problems(document: Mapping[str, Any]) -> list[Problem]:

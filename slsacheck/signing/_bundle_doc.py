@@ -28,10 +28,15 @@ MEDIA_TYPES = {
 }
 
 
+class MalformedBundle(VerificationError):
+    """A bundle that does not parse as one: evidence that fails when it comes from a
+    registry, and an input error when a user hands the file over (`verify-bundle`)."""
+
+
 def bad(
     message: str, *, expected: str | None = None, found: str | None = None, hint: str | None = None
-) -> VerificationError:
-    return VerificationError(
+) -> MalformedBundle:
+    return MalformedBundle(
         message, expected=expected, found=found, hint=hint or "the bundle is malformed; obtain it again from the signer"
     )
 

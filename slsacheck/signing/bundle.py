@@ -89,6 +89,58 @@ class VerifiedBundle:
     certificate: x509.Certificate | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True)
+class _Parsed:
+    """The parts of a bundle, read before anything in it is believed."""
+
+    media_type: str
+    version: str
+    content: _bundle_doc.Content
+    leaf: x509.Certificate | None
+    entries: list[_tlog.TlogEntry]
+    stamps: list[bytes]
+
+
+def _log_material(material: Mapping[str, Any]) -> tuple[list[_tlog.TlogEntry], list[bytes]]:
+    """The log entries and timestamps, as data: a shape the shared parsers refuse is a
+    malformed bundle (a certificate that does not parse stays a verification failure)."""
+    try:
+        raw_entries = material.get("tlogEntries") or []
+        entries = [_tlog.entry_from_bundle(e) for e in raw_entries]
+        raw_ts = _tlog.obj(material, "timestampVerificationData", "verificationMaterial").get("rfc3161Timestamps") or []
+        stamps = [_tlog.b64((t or {}).get("signedTimestamp"), "RFC 3161 timestamp") for t in raw_ts]
+    except _bundle_doc.MalformedBundle:
+        raise
+    except VerificationError as exc:
+        raise _bundle_doc.bad(exc.message, expected=exc.expected, found=exc.found, hint=exc.hint) from exc
+    return entries, stamps
+
+
+def _parse(bundle: bytes | str | Mapping[str, Any]) -> _Parsed:
+    """Every structural fault of the bundle, before any check: a `MalformedBundle` (or a
+    `VerificationError` of a shared parser, which the caller turns into one)."""
+    doc = _bundle_doc.parse_json(bundle)
+    media_type = doc.get("mediaType")
+    version = _bundle_doc.MEDIA_TYPES.get(media_type) if isinstance(media_type, str) else None
+    if version is None:
+        raise _bundle_doc.bad(
+            "unsupported bundle media type",
+            expected=" or ".join(_bundle_doc.MEDIA_TYPES),
+            found=repr(media_type),
+            hint="this is not a Sigstore bundle, or a version slsacheck does not know",
+        )
+    material = doc.get("verificationMaterial")
+    if not isinstance(material, Mapping):
+        raise _bundle_doc.bad("the bundle has no verificationMaterial")
+    try:
+        content = _bundle_doc.content(doc)
+        leaf = _bundle_doc.certificate(material, version)
+        entries, stamps = _log_material(material)
+    except (AttributeError, TypeError) as exc:
+        raise _bundle_doc.bad(f"the bundle has a field of the wrong type ({exc})") from exc
+    return _Parsed(str(media_type), version, content, leaf, entries, stamps)
+
+
 def verify_bundle(
     bundle: bytes | str | Mapping[str, Any],
     *,
@@ -119,28 +171,9 @@ def verify_bundle(
             "keyless verification needs an identity and a trust root",
             hint="pass --certificate-identity and --certificate-oidc-issuer with --trusted-root, or --key",
         )
-    doc = _bundle_doc.parse_json(bundle)
-    media_type = doc.get("mediaType")
-    version = _bundle_doc.MEDIA_TYPES.get(media_type) if isinstance(media_type, str) else None
-    if version is None:
-        raise _bundle_doc.bad(
-            "unsupported bundle media type",
-            expected=" or ".join(_bundle_doc.MEDIA_TYPES),
-            found=repr(media_type),
-            hint="this is not a Sigstore bundle, or a version slsacheck does not know",
-        )
-    material = doc.get("verificationMaterial")
-    if not isinstance(material, Mapping):
-        raise _bundle_doc.bad("the bundle has no verificationMaterial")
-    try:
-        content = _bundle_doc.content(doc)
-        leaf = _bundle_doc.certificate(material, version)
-        raw_entries = material.get("tlogEntries") or []
-        entries = [_tlog.entry_from_bundle(e) for e in raw_entries]
-        raw_ts = _tlog.obj(material, "timestampVerificationData", "verificationMaterial").get("rfc3161Timestamps") or []
-        stamps = [_tlog.b64((t or {}).get("signedTimestamp"), "RFC 3161 timestamp") for t in raw_ts]
-    except (AttributeError, TypeError) as exc:
-        raise _bundle_doc.bad(f"the bundle has a field of the wrong type ({exc})") from exc
+    parsed = _parse(bundle)
+    media_type, version, content, leaf = parsed.media_type, parsed.version, parsed.content, parsed.leaf
+    entries, stamps = parsed.entries, parsed.stamps
 
     if public_key is not None and leaf is not None:
         raise VerificationError(

@@ -226,6 +226,16 @@ def _as_signing_key(key: object, where: str) -> SigningKey:
 
 
 
+def is_encrypted(data: bytes) -> bool:
+    """Whether loading this key will need a password."""
+    match = _PEM_BLOCK.search(data)
+    if match is None:
+        return False
+    kind = match.group(1).decode("ascii")
+    legacy_openssl = b"Proc-Type: 4,ENCRYPTED" in match.group(2)
+    return kind in ENCRYPTED_PEM_TYPES or kind == "ENCRYPTED PRIVATE KEY" or legacy_openssl
+
+
 def load_private_key(data: bytes, *, password: PasswordCallback | None = None, where: str = "the key") -> SigningKey:
     """A signing key from a cosign encrypted key or a plain PEM private key.
 

@@ -227,5 +227,14 @@ def load_verifier(uri: str, *, password: PasswordCallback | None = None) -> Publ
     else:
         raise _unknown(uri, scheme, ["file", "env", *KEY_BACKENDS])
     if b"PRIVATE KEY-----" in data:
+        if password is None and keys.is_encrypted(data):
+            # Verifying never needs a secret: asking for the password of a private key given in
+            # place of the public one would send the user after the wrong fix.
+            raise InvalidKey(
+                f"{where} is a private key; verifying takes the public key",
+                expected="a PUBLIC KEY PEM (the .pub file of the pair)",
+                found="an encrypted private key",
+                hint=f"use the .pub written next to it, or print it: slsacheck public-key --key {uri}",
+            )
         return PublicKeyVerifier(keys.public_key_of(keys.load_private_key(data, password=password, where=where)))
     return PublicKeyVerifier(keys.load_public_key(data, where=where))

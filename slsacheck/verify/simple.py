@@ -15,11 +15,12 @@ updated first when missing or expired unless `--offline`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from slsacheck.errors import InputError
 from slsacheck.models.evidence import Evidence
@@ -90,6 +91,18 @@ def keyless_authority(
 class Wanted:
     kind: Literal["signature", "attestation"]
     predicate_type: str | None = None  # attestations: the full URI, or None for any
+    # signatures: what each counted signature's simple-signing `optional` must hold (cosign's -a)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+def _annotated(annotations: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
+    # cosign compares the values as text; a nested value never equals a flag's text.
+    return all(isinstance(annotations.get(k), str | int | float | bool) and _text(annotations[k]) == v
+               for k, v in wanted.items())
+
+
+def _text(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def judge(evidence: Evidence, wanted: Wanted, authority: Authority) -> list[Check]:
@@ -98,6 +111,18 @@ def judge(evidence: Evidence, wanted: Wanted, authority: Authority) -> list[Chec
         verified = [s for s in evidence.signatures if s.authority == authority.name]
         rejected = [r for r in evidence.rejected if r.kind == "signature"]
         found = len(verified) + len(rejected)
+        if verified and wanted.annotations:
+            signed = [s for s in verified if _annotated(s.annotations, wanted.annotations)]
+            if not signed:
+                want = ", ".join(f"{k}={v}" for k, v in wanted.annotations.items())
+                seen = "; ".join(sorted({json.dumps(dict(s.annotations), sort_keys=True) for s in verified}))
+                return [Check(
+                    "signature.annotations", Outcome.FAIL, expected=f"a signature by {_who(authority)} with {want}",
+                    found=f"{len(verified)} verified signature(s), annotated {seen}",
+                    hint="sign with the annotations the verifier asks for (slsacheck sign -a KEY=VALUE), or ask "
+                    "for what the signer put there",
+                )]
+            verified = signed
         if verified:
             return [Check("signature.authority", Outcome.PASS, expected=f"a signature by {_who(authority)}",
                           found=f"{len(verified)} of {found} signature(s) verified")]
@@ -144,12 +169,21 @@ def verify_simple(
     store: Store | None = None,
     image_text: str | None = None,
     roots: TrustRoots | None = None,
+    statements: list[Mapping[str, Any]] | None = None,
 ) -> Verdict:
     """Resolve, collect and judge `ref` against one authority; never raises for registry
-    trouble (that is an `error` verdict), only for bad input."""
+    trouble (that is an `error` verdict), only for bad input. `statements`, when given,
+    receives the statements of the attestations that verified for the authority and
+    have the wanted type (what `verify-attestation --output payload` prints)."""
     from slsacheck.verify.gate import judge_image  # noqa: PLC0415 - avoids an import cycle
 
+    def judged(evidence: Evidence) -> list[Check]:
+        if statements is not None:
+            statements.extend(a.statement for a in evidence.attestations if a.authority == authority.name
+                              and (wanted.predicate_type is None or a.predicate_type == wanted.predicate_type))
+        return judge(evidence, wanted, authority)
+
     return judge_image(
-        ref, {authority.name: authority}, lambda ev: judge(ev, wanted, authority),
+        ref, {authority.name: authority}, judged,
         policies=(AD_HOC,), options=options, now=now, store=store, image_text=image_text, roots=roots,
     )

@@ -150,3 +150,21 @@ def test_gen_certs_serves_the_service_name(tmp_path: Path) -> None:
         with socket.create_connection(("127.0.0.1", running.port), timeout=10) as raw, \
                 pytest.raises(ssl.SSLCertVerificationError):
             context.wrap_socket(raw, server_hostname="other.ns1.svc")
+
+
+def test_gen_certs_adds_the_extra_names_asked_for(tmp_path: Path) -> None:
+    from cryptography import x509
+
+    require_tool("openssl")
+    out = tmp_path / "certs"
+    subprocess.run(["sh", str(DEPLOY / "gen-certs.sh"), "--out", str(out), "--san", "webhook.example.com",
+                    "--san", "IP:10.0.0.7"], check=True, capture_output=True, timeout=60)
+    cert = x509.load_pem_x509_certificate((out / "tls.crt").read_bytes())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == [
+        "slsacheck-webhook.slsacheck-system.svc", "slsacheck-webhook.slsacheck-system.svc.cluster.local",
+        "webhook.example.com"]
+    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["10.0.0.7"]
+    bad = subprocess.run(["sh", str(DEPLOY / "gen-certs.sh"), "--out", str(tmp_path / "x"), "--san", "a b"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "is not a DNS name" in bad.stderr

@@ -406,6 +406,15 @@ def _dev_test(world: World, command: DocCommand) -> None:
     assert all(tool in text for tool in ("pytest", "ruff", "mypy")), "dev/test no longer runs the linters and tests"
 
 
+def _install(world: World, command: DocCommand) -> None:
+    """Installing into the user's home is what .ci/run does in a fresh virtualenv on every CI run:
+    it must build the wheel, install it there and run `--version` and the demo from it."""
+    text = (ROOT / ".ci" / "run").read_text()
+    for step in ("-m venv", "pip wheel", "pip install", "slsacheck\" --version", "slsacheck\" demo"):
+        assert step in text, f".ci/run no longer does {step!r}, which {command.where()} relies on"
+    assert text.rstrip().endswith("exec ./dev/test"), ".ci/run must still end by running ./dev/test"
+
+
 def _cloud_cli(world: World, command: DocCommand) -> None:
     """A cloud provider's CLI (an account is needed): nothing of slsacheck's to check."""
 
@@ -450,6 +459,14 @@ RULES: tuple[Rule, ...] = (
     Rule(("$EDITOR",), "SKIPPED_BY_DESIGN", "interactive: the user's edit", _editor),
     Rule(("./dev/test",), "SKIPPED_BY_DESIGN", "it runs this test suite", _dev_test),
     Rule(("az",), "SKIPPED_BY_DESIGN", "a cloud account is needed", _cloud_cli),
+    Rule(("python3", "-m", "venv"), "SKIPPED_BY_DESIGN", "an install into the user's home: .ci/run does it",
+         _install),
+    Rule(("python3", "-m", "pip", "wheel"), "SKIPPED_BY_DESIGN", "an install: .ci/run does it", _install),
+    Rule(("~/.local/slsacheck/bin/pip",), "SKIPPED_BY_DESIGN", "an install: .ci/run does it", _install),
+    Rule(("~/.local/slsacheck/bin/slsacheck",), "SKIPPED_BY_DESIGN", "the installed command: .ci/run runs it",
+         _install),
+    Rule(("pipx",), "SKIPPED_BY_DESIGN", "an install into the user's home: .ci/run does the same with a venv",
+         _install),
 )
 
 

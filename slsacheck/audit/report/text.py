@@ -44,7 +44,9 @@ def image_line(record: Mapping[str, Any]) -> str:
         parts.append(f"signatures {len(signatures)} ({sum(1 for x in signatures if x.get('verified'))} verified), "
                      f"attestations {len(evidence.get('attestations') or [])}")
         if evidence.get("provenance"):
-            parts.append(f"builder {t(evidence['provenance'].get('builder'))}{provenance_claim(evidence)}")
+            builder = evidence["provenance"].get("builder")
+            # A provenance without a builder id says so in words, not as Python's None.
+            parts.append(f"builder {t(builder) if builder else '(none stated)'}{provenance_claim(evidence)}")
     if record.get("error") and record["outcome"] == "error":
         parts.append(t(record["error"]))
     if record.get("sameAs"):

@@ -37,35 +37,44 @@ _TLOG_HELP = ("with --key: require a verified transparency-log entry, verify ent
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("sign-blob", help="sign a file: a Sigstore bundle (and optionally a detached signature)")
+    p = sub.add_parser("sign-blob", help="sign a file: a Sigstore bundle (and optionally a detached signature)",
+                       description="Sign FILE with a key or keyless and write a Sigstore bundle v0.3 (as cosign "
+                       "sign-blob --bundle does), optionally the detached signature and certificate too.")
     _signer_flags(p)
     p.add_argument("--bundle", metavar="OUT", help="write the Sigstore bundle v0.3 here")
     p.add_argument("--output-signature", metavar="OUT", help="also write the signature, base64 (cosign's form)")
     p.add_argument("--output-certificate", metavar="OUT", help="keyless: also write the certificate, PEM")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="the file to sign")
     p.set_defaults(func=_sign_blob)
 
-    p = sub.add_parser("attest-blob", help="attest a file with an in-toto statement: a Sigstore bundle")
+    p = sub.add_parser("attest-blob", help="attest a file with an in-toto statement: a Sigstore bundle",
+                       description="Wrap a predicate in an in-toto Statement whose subject is FILE (every digest "
+                       "algorithm named), sign it as a DSSE envelope and write a Sigstore bundle v0.3.")
     _signer_flags(p)
     p.add_argument("--predicate", required=True, metavar="FILE",
                    help="predicate JSON, or a whole in-toto Statement naming the file (as `provenance generate` "
                    "prints for ARTIFACT_URI/ARTIFACT_DIGEST results)")
     p.add_argument("--type", default=None, metavar="TYPE", help="predicate type: a cosign alias or a URI")
     p.add_argument("--bundle", required=True, metavar="OUT", help="write the Sigstore bundle v0.3 here")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="the file the statement is about")
     p.set_defaults(func=_attest_blob)
 
-    p = sub.add_parser("verify-blob", help="verify a file's signature: a bundle, or a detached signature")
+    p = sub.add_parser("verify-blob", help="verify a file's signature: a bundle, or a detached signature",
+                       description="Verify FILE's signature from a Sigstore bundle, or a detached signature (and "
+                       "certificate), with --key or a keyless identity; exit 0 verified, 1 rejected, 2 bad input.")
     p.add_argument("--bundle", metavar="FILE", help="a Sigstore bundle or cosign's sign-blob --bundle file")
     p.add_argument("--signature", metavar="FILE", help="a detached signature (base64 or raw)")
     p.add_argument("--certificate", metavar="FILE", help="the signing certificate (PEM, base64 PEM or DER)")
     _verifier_flags(p)
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="the file that was signed")
     p.set_defaults(func=_verify_blob)
 
     p = sub.add_parser(
         "verify-blob-attestation",
         help="verify attestations about a file (bundle, DSSE envelope, .intoto.jsonl) and their provenance",
+        description="Verify attestations about FILE (a bundle, a DSSE envelope or an .intoto.jsonl) with --key or "
+        "a keyless identity, check that a subject names FILE, then judge provenance with the slsa-verifier-style "
+        "flags or an ArtifactPolicy.",
     )
     p.add_argument("--bundle", metavar="FILE", help="a Sigstore bundle, a DSSE envelope, or an .intoto.jsonl")
     p.add_argument("--signature", metavar="FILE", help="the same as --bundle (cosign's name for an envelope file)")
@@ -105,7 +114,7 @@ def _verifier_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--insecure-ignore-tlog", action="store_true",
                    help="keyless evidence without a log entry: check the certificate at the current time instead "
                    "(nothing then proves when it signed, or that it was logged)")
-    p.add_argument("--output", choices=["text", "json"], default="text")
+    p.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or JSON")
 
 
 # Evidence files (bundles, signatures, envelopes, .intoto.jsonl) are read whole: a cap keeps a

@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = group.add_parser("show", help="print the cached trust roots: from where, fetched when, expiring when")
     s.add_argument("--mirror", metavar="URL", help="only this mirror (default: every cached one)")
     s.add_argument("--staging", action="store_true", help="only the Sigstore staging repository")
-    s.add_argument("--output", choices=["text", "json"], default="text")
+    s.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or JSON")
     s.set_defaults(func=_show)
 
 

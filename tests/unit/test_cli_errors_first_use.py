@@ -58,7 +58,7 @@ def test_every_file_flag_refuses_a_path_through_a_file_in_one_line(tmp_path: Pat
     runs = {
         "--outfile": cli("public-key", "--key", str(pair[0]), "--outfile", str(blocker / "k.pub")),
         "--output-key-prefix": cli("generate-key-pair", "--output-key-prefix", str(blocker / "k")),
-        "--report": cli("verify", "--key", str(pair[1]), "--report", str(blocker / "r.json"), image),
+        "--output-file": cli("verify", "--key", str(pair[1]), "--output-file", str(blocker / "r.json"), image),
     }
     for flag, run in runs.items():
         assert run.code == EXIT_USAGE, (flag, run.err)

@@ -67,12 +67,14 @@ def _complete(script: str, *words: str) -> list[str]:
 def test_bash_completion_completes_commands_subcommands_and_flags(cli: Cli) -> None:
     run = cli("completion", "bash")
     assert run.code == EXIT_OK and "complete -o filenames -F _slsacheck slsacheck" in run.out
-    assert _complete(run.out, "slsacheck", "ver") == ["verify", "verify-attestation", "verify-bundle"]
+    assert _complete(run.out, "slsacheck", "verify-a") == ["verify-attestation"]
+    assert {"verify", "verify-attestation", "verify-bundle"} <= set(_complete(run.out, "slsacheck", "ver"))
     assert set(_complete(run.out, "slsacheck", "")) >= {name for name, _, _ in COMMANDS}
-    assert _complete(run.out, "slsacheck", "policy", "") == ["convert", "explain", "init", "lint", "test", "--help"]
+    policy = _complete(run.out, "slsacheck", "policy", "")
+    assert policy[:5] == ["convert", "explain", "init", "lint", "test"] and "--help" in policy
     assert _complete(run.out, "slsacheck", "policy", "lint", "--out") == ["--output"]
     assert _complete(run.out, "slsacheck", "verify", "--docker-c") == ["--docker-config"]
-    assert _complete(run.out, "slsacheck", "nonsense", "--docker-c") == []
+    assert _complete(run.out, "slsacheck", "nonsense", "--out") == []
 
 
 def test_zsh_completion_loads_the_bash_one_through_bashcompinit(cli: Cli) -> None:

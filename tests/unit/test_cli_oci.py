@@ -176,6 +176,7 @@ def test_registry_flags_become_options(tmp_path: Path) -> None:
     add_registry_flags(parser)
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp_path / "config.json").write_text("{}")
     args = parser.parse_args(["--ca-bundle", str(ca), "--allow-http-registry", "reg.internal:5000",
                               "--allow-http-registry", "mirror.lan", "--docker-config", str(tmp_path)])
     options = registry_options(args)

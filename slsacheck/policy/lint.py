@@ -86,7 +86,9 @@ def _catch_all_warnings(policies: Sequence[Policy]) -> list[Problem]:
     out = []
     for broad in policies:
         for specific in policies:
-            if broad is specific or not _covers(broad, specific) or _covers(specific, broad):
+            if broad is specific or broad.kind != specific.kind or broad.kind != "ImagePolicy":
+                continue  # file patterns (ArtifactPolicy) are not image names: nothing to compare here
+            if not _covers(broad, specific) or _covers(specific, broad):
                 continue
             reasons = _weaker(broad, specific)
             if not reasons:

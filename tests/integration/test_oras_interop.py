@@ -4,6 +4,8 @@ slsacheck finds and carries what oras-py attaches. Real registry on loopback, TL
 slsacheck keeps its own registry client (oras-py re-serialises manifests and does not check
 digests on read, see `slsacheck/oci/_http.py`); these tests prove the two agree on the wire:
 
+- `slsacheck copy` pushes an image oras-py reads at the same digest, every blob hashing to its
+  descriptor;
 - slsacheck `sign`/`attest` (cosign tags and bundle referrers): oras-py pulls the `.sig` and
   bundle manifests and their blobs, and finds the bundles in the referrers listing the
   registry offers (Distribution 2.8 has no referrers API, so the tag-schema index
@@ -155,3 +157,20 @@ def test_slsacheck_lists_and_promotes_what_oras_attaches(
     assert notes_digest[:19] in run.out + run.err or "application/vnd.example.notes" in run.out + run.err
     pulled = client.pull(target=f"{reg.host}/{dst}@{sbom_digest}", outdir=str(tmp_path / "pulled"))
     assert Path(pulled[0]).read_bytes() == sbom.read_bytes()
+
+
+def test_oras_pulls_what_slsacheck_pushes(cli: Cli, registry_auth: RunningRegistry, repo_name: str) -> None:
+    """`slsacheck copy` writes the manifest byte for byte: oras-py reads the same digest, and
+    every blob it downloads hashes to its descriptor."""
+    reg = registry_auth
+    image = _image(reg, f"{repo_name}/src")
+    run = cli("copy", f"{reg.host}/{repo_name}/src:v1", f"{reg.host}/{repo_name}/dst:v1", *registry_flags(reg))
+    assert run.code == 0, run.err
+    client = _oras(reg)
+    raw = _get(client, reg, f"{repo_name}/dst/manifests/v1", mt.OCI_MANIFEST)
+    assert raw.headers["Docker-Content-Digest"] == str(image.manifest.digest)
+    assert "sha256:" + hashlib.sha256(raw.content).hexdigest() == str(image.manifest.digest)
+    manifest = client.get_manifest(f"{reg.host}/{repo_name}/dst:v1", [mt.OCI_MANIFEST])
+    for desc in (manifest["config"], *manifest["layers"]):
+        blob = client.get_blob(f"{reg.host}/{repo_name}/dst", desc["digest"])
+        assert "sha256:" + hashlib.sha256(blob.content).hexdigest() == desc["digest"]

@@ -92,7 +92,9 @@ def _b64(text: bytes | str) -> bytes | None:
 
 
 def _is_b64(data: bytes) -> bool:
-    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_"
+    # Standard alphabet only: the decoder would silently drop anything else (URL-safe `-`/`_`
+    # included) and hand back other bytes than the ones written.
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
     return all(c in alphabet for c in data)
 
 

@@ -33,6 +33,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "AuthError": ("slsacheck.errors", "AuthError"),
     "TLSError": ("slsacheck.errors", "TLSError"),
     "StoreError": ("slsacheck.errors", "StoreError"),
+    "KeyServiceError": ("slsacheck.errors", "KeyServiceError"),
     "IntegrityError": ("slsacheck.errors", "IntegrityError"),
     "DigestMismatch": ("slsacheck.errors", "DigestMismatch"),
     "TooLarge": ("slsacheck.errors", "TooLarge"),

@@ -3,6 +3,7 @@ evaluator would differ (string(list), missing members, non-boolean results), fai
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,18 @@ def test_shipped_tls_condition_passes_clean_params_of_every_shape(policy: str) -
         {"name": "N", "value": 3},
     ]
     assert _judge(_shipped_condition(policy), _statement(params)) == (True, None)
+
+
+def test_one_program_serves_concurrent_verifications() -> None:
+    # The webhook judges images on several threads with the policy set's compiled programs.
+    expr = 'predicate.buildDefinition.externalParameters.runSpec.params.exists(p, p.value == "bad")'
+    program = compile_expression(expr)
+
+    def judge(i: int) -> bool:
+        value = "bad" if i % 2 else f"good-{i}"
+        ok, _ = run(program, Activation.of(_statement([{"name": "X", "value": value}])), expr)
+        return ok
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(judge, range(2000)))
+    assert results == [i % 2 == 1 for i in range(2000)]

@@ -67,13 +67,14 @@ def test_false_fails_without_an_evaluator_message() -> None:
     assert _judge('predicateType == "https://example.com/other"', _statement()) == (False, None)
 
 
-def test_string_of_a_list_is_refused_not_flattened() -> None:
+@pytest.mark.parametrize(("value", "kind"), [(["a", "b"], "list"), ({"k": "v"}, "map")])
+def test_string_of_a_container_is_refused_not_flattened(value: Any, kind: str) -> None:
     # A lax evaluator turns the list into "['--insecure']" and the contains() check
     # matches by accident; with a clean value it would pass a condition that means nothing.
     expr = 'predicate.buildDefinition.externalParameters.runSpec.params.exists(p, string(p.value).contains("x"))'
-    ok, why = _judge(expr, _statement([{"name": "ARGS", "value": ["a", "b"]}]))
+    ok, why = _judge(expr, _statement([{"name": "ARGS", "value": value}]))
     assert not ok
-    assert why is not None and "No matching overloads" in why and "string(list)" in why
+    assert why is not None and "No matching overloads" in why and f"string({kind})" in why
 
 
 def test_a_missing_member_is_an_error_naming_its_path() -> None:

@@ -102,8 +102,8 @@ def _error(message: str, expr: str) -> str:
     if missing:
         key = missing.group(1)
         path = _path_to(key, expr)
-        return f"no such member in mapping: {key!r}" + (f" (at {path})" if path else "")
-    return detail
+        return f"no such member in mapping: {key[:200]!r}" + (f" (at {path})" if path else "")
+    return detail[:500]  # values from evidence may be quoted in it
 
 
 def run(program: Any, activation: Activation, expr: str = "") -> tuple[bool, str | None]:

@@ -50,10 +50,6 @@ class Refused(ValueError):
         self.duplicate_key = duplicate_key
 
 
-def _count_items(text: str) -> int:
-    return text.count(",") + text.count("[") + text.count("{") + 1
-
-
 def _depth_exceeds(value: Any, limit: int) -> bool:
     """Whether `value` nests containers deeper than `limit` (iterative: no recursion)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -94,7 +90,8 @@ def parse(
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError as exc:
         raise Refused(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    if _count_items(text) > max_items:
+    openers = text.count("[") + text.count("{")
+    if text.count(",") + openers + 1 > max_items:
         raise Refused(f"more than {max_items} values")
     try:
         if strict:
@@ -109,7 +106,9 @@ def parse(
         raise
     except ValueError as exc:  # an integer of more digits than Python converts, for one
         raise Refused(str(exc).split(";")[0]) from None
-    if isinstance(value, dict | list) and _depth_exceeds(value, max_depth):
+    # Each level of nesting is one `[` or `{` in the text (strings only add to the count), so
+    # a document with no more openers than the limit needs no walk: most reviews and envelopes.
+    if openers > max_depth and isinstance(value, dict | list) and _depth_exceeds(value, max_depth):
         raise Refused(f"nested deeper than {max_depth} levels")
     return value
 

@@ -1,72 +1,121 @@
-"""CEL conditions (cel-python): compiled once at policy load, run over one statement.
+"""CEL conditions (cel-expr-python: the CEL project's runtime over cel-cpp).
 
-The activation offers four variables: `statement` (the whole in-toto statement),
-`predicate`, `subject` and `predicateType`. An expression must evaluate to `true` to
-pass; `false` fails with the condition's message; a runtime error (a missing key, a
-type error) fails with the evaluator's message, never passes.
+Conditions must mean what cel-go and cel-cpp mean, because the people who write them
+learnt CEL in Kubernetes, Kyverno and policy-controller: `string(list)` is refused,
+selecting a member a map does not have is an error, `has()` tests presence. The
+standard library plus the `strings` and `optional` extensions are offered.
 
-Converting a statement to CEL values costs more than evaluating most expressions, so
-`Activation` converts once and every condition of an attestation entry reuses it.
+The activation offers four variables, all `dyn`: `statement` (the whole in-toto
+statement), `predicate`, `subject` and `predicateType`. Each expression is parsed and
+type-checked once, at policy load: a syntax error, an unknown function or variable, or
+a result that can never be a boolean is a load problem, not a runtime surprise.
+
+An expression must evaluate to `true` to pass; `false` fails with the condition's
+message; a runtime error (a missing member, no matching overload, a value CEL cannot
+hold) fails with the evaluator's message, never passes. A missing member's message
+names the path to it as written in the expression.
+
+The runtime reads the statement lazily through the activation, so an `Activation` is
+made once per statement and every condition of an attestation entry reuses it.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import celpy
-from celpy import celtypes
-from celpy.adapter import json_to_cel
-from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError
+from cel_expr_python import cel
+from cel_expr_python.ext import ext_optional, ext_strings
 
-_ENV = celpy.Environment()
+VARIABLES = ("statement", "predicate", "subject", "predicateType")
+
+# cel-cpp prefixes each message with its status code; users need the sentence.
+_STATUS = re.compile(r"^[A-Z_]+: ")
+_MISSING_KEY = re.compile(r'^Key not found in map : "(.*)"$')
 
 
 class CELCompileError(ValueError):
-    """An expression that does not parse; the message carries the evaluator's pointer."""
+    """An expression that does not parse or type-check; the message carries the pointer."""
+
+
+@functools.cache
+def _env() -> Any:
+    # Built on first use: it costs ~15 ms, which a CLI path without conditions never pays.
+    return cel.NewEnv(
+        variables={name: cel.Type.DYN for name in VARIABLES},
+        extensions=[ext_strings.ExtStrings(), ext_optional.ExtOptional()],
+    )
+
+
+def _clean(message: str) -> str:
+    return " ".join(_STATUS.sub("", message).replace("[INVALID_ARGUMENT]", "").split())
 
 
 def compile_expression(expr: str) -> Any:
-    """A runnable program for `expr`, or CELCompileError."""
+    """A checked program for `expr`, or CELCompileError."""
     try:
-        ast = _ENV.compile(expr)
-        return _ENV.program(ast)
-    except CELParseError as exc:
-        raise CELCompileError(" ".join(str(exc).split())) from exc
-    except Exception as exc:  # cel-python raises plain exceptions for some semantic errors
-        raise CELCompileError(f"{type(exc).__name__}: {exc}") from exc
+        program = _env().compile(expr)
+    except Exception as exc:  # the runtime raises RuntimeError carrying the checker's report
+        raise CELCompileError(_clean(str(exc))) from exc
+    result = program.return_type()
+    if result not in (cel.Type.BOOL, cel.Type.DYN):
+        raise CELCompileError(f"the expression gives {result.name().lower()}, never a boolean")
+    return program
 
 
 @dataclass(frozen=True)
 class Activation:
-    values: Mapping[str, Any]
+    """One statement as CEL variables; built once, read by every condition."""
+
+    values: Any
 
     @classmethod
     def of(cls, statement: Mapping[str, Any]) -> Activation:
-        whole: Any = json_to_cel(dict(statement))
+        whole = dict(statement)
         return cls(
-            {
-                "statement": whole,
-                "predicate": whole.get(celtypes.StringType("predicate"), celtypes.MapType({})),
-                "subject": whole.get(celtypes.StringType("subject"), celtypes.ListType([])),
-                "predicateType": whole.get(celtypes.StringType("predicateType"), celtypes.StringType("")),
-            }
+            _env().Activation(
+                {
+                    "statement": whole,
+                    "predicate": whole.get("predicate", {}),
+                    "subject": whole.get("subject", []),
+                    "predicateType": whole.get("predicateType", ""),
+                }
+            )
         )
 
 
-def run(program: Any, activation: Activation) -> tuple[bool, str | None]:
+def _path_to(key: str, expr: str) -> str | None:
+    """The member chain in `expr` that ends at `key` (`predicate.a.key`), for the message."""
+    escaped = re.escape(key)
+    link = r"(?:\??\.[A-Za-z_]\w*|\[[^\]]*\])"
+    last = rf"(?:\??\.{escaped}\b|\[\s*[\"']{escaped}[\"']\s*\])"
+    found = re.search(rf"(?<![\w.])[A-Za-z_]\w*{link}*?{last}", expr)
+    return found.group(0) if found else None
+
+
+def _error(message: str, expr: str) -> str:
+    detail = _clean(message)
+    missing = _MISSING_KEY.match(detail)
+    if missing:
+        key = missing.group(1)
+        path = _path_to(key, expr)
+        return f"no such member in mapping: {key[:200]!r}" + (f" (at {path})" if path else "")
+    return detail[:500]  # values from evidence may be quoted in it
+
+
+def run(program: Any, activation: Activation, expr: str = "") -> tuple[bool, str | None]:
     """(True, None) when the expression is true; (False, why) otherwise."""
     try:
-        result = program.evaluate(dict(activation.values))
-    except CELEvalError as exc:
-        detail = exc.args[0] if exc.args else str(exc)
-        return False, f"evaluation error: {detail}"
-    except Exception as exc:  # a bug in an expression must fail the check, not the run
-        return False, f"evaluation error: {type(exc).__name__}: {exc}"
-    if isinstance(result, CELEvalError):
-        return False, f"evaluation error: {result.args[0] if result.args else result}"
-    if not isinstance(result, celtypes.BoolType | bool):
-        return False, f"the expression gave {type(result).__name__} {result!s}, not a boolean"
-    return (True, None) if bool(result) else (False, None)
+        result = program.eval(activation.values)
+        kind = result.type()
+        value = result.value()
+    except Exception as exc:  # a value the runtime cannot convert must fail the check, not the run
+        return False, f"evaluation error: {_clean(str(exc))}"
+    if kind == cel.Type.ERROR:
+        return False, f"evaluation error: {_error(str(value), expr)}"
+    if kind != cel.Type.BOOL:
+        return False, f"the expression gave {kind.name().lower()} {value!r}, not a boolean"
+    return (True, None) if value is True else (False, None)

@@ -255,7 +255,7 @@ def _conditions(rule: AttestationRule, statement: Mapping[str, Any], activation:
     out: list[Check] = []
     act = activation or Activation.of(statement)
     for i, cond in enumerate(rule.conditions):
-        ok, why = run(cond.program, act)
+        ok, why = run(cond.program, act, cond.expr)
         out.append(
             Check(
                 ids.condition(rule.name, i),

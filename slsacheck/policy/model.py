@@ -40,7 +40,7 @@ class Condition:
 
     expr: str
     message: str
-    program: Any = field(compare=False, repr=False)  # celpy Runner
+    program: Any = field(compare=False, repr=False)  # a checked cel-expr-python Expression
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ needs every entry to satisfy it, and at least one entry to exist.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -22,6 +24,9 @@ from slsacheck.policy.timeutil import human_duration, parse_time
 from slsacheck.policy.urls import UnsafeURL, normalise_url, without_scheme
 
 _MAX_LISTED = 8
+_HEX = re.compile("[0-9a-f]*")
+# Spellings repeat across tasks, steps and images; bounded, since the strings come from evidence.
+_CACHED = 1024
 _CLOCK_SKEW = timedelta(minutes=5)
 
 
@@ -40,6 +45,7 @@ def _check(cid: str, ok: bool, expected: str, found: str, hint: str) -> Check:
     return Check(cid, Outcome.PASS if ok else Outcome.FAIL, expected=expected, found=found, hint=None if ok else hint)
 
 
+@functools.lru_cache(maxsize=_CACHED)
 def normalise_repo(uri: str) -> str:
     """`git+https://Host/o/r.git@refs/x` -> `https://host/o/r`; UnsafeURL if it has no safe form."""
     base, _ref = split_ref(uri.removeprefix("git+"))
@@ -110,11 +116,18 @@ def _all_match(
 def _registry_ok(image: StepImage, allowed: Sequence[str]) -> bool:
     """`allowed` are canonical prefixes (build.py); the image is compared by its canonical name,
     so `LOCALHOST:443/x` or `127.1/x` cannot pass as, or dodge, another spelling."""
-    try:
-        name = ImageRef.parse(image.name).canonical_name
-    except InvalidReference:
+    name = _canonical_name(image.name)
+    if name is None:
         return False
     return any(name == prefix or name.startswith(prefix + "/") for prefix in allowed)
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _canonical_name(image: str) -> str | None:
+    try:
+        return ImageRef.parse(image).canonical_name
+    except InvalidReference:
+        return None
 
 
 def _pinned(digest: str | None, *, commit: bool = False) -> bool:
@@ -123,7 +136,7 @@ def _pinned(digest: str | None, *, commit: bool = False) -> bool:
     alg, _, hexpart = digest.partition(":")
     lengths = {"sha256": 64, "sha512": 128, "sha1": 40, "gitCommit": 40}
     good = len(hexpart) == lengths.get(alg, -1) or (commit and alg == "gitCommit" and len(hexpart) == 64)
-    return good and all(ch in "0123456789abcdef" for ch in hexpart)
+    return good and _HEX.fullmatch(hexpart) is not None
 
 
 def _trusted_ref(value: str, globs: Sequence[Glob]) -> bool:
@@ -136,7 +149,7 @@ def _ref_refusal(value: str) -> str | None:
 
 
 def is_full_commit(value: str) -> bool:
-    return len(value) in (40, 64) and all(ch in "0123456789abcdef" for ch in value)
+    return len(value) in (40, 64) and _HEX.fullmatch(value) is not None
 
 
 def provenance_checks(rules: ProvenanceRules, facts: ProvenanceFacts, *, now: datetime) -> list[Check]:

@@ -25,8 +25,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store
 from cryptography.x509.verification import VerificationError as X509VerificationError
-from rfc3161_client import VerificationError as TsaError
-from rfc3161_client import VerifierBuilder, decode_timestamp_response
 
 from slsacheck.errors import VerificationError
 from slsacheck.signing._x509ext import extensions
@@ -183,6 +181,10 @@ _MS = datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC) - _EPOCH
 
 def verify_timestamp(der: bytes, signature: bytes, root: TrustedRoot) -> datetime:
     """Verify one RFC 3161 timestamp over `signature`; return its time, or raise."""
+    # Imported here: most bundles carry no timestamp, and a start-up test keeps it off their path.
+    from rfc3161_client import VerificationError as TsaError  # noqa: PLC0415
+    from rfc3161_client import VerifierBuilder, decode_timestamp_response  # noqa: PLC0415
+
     try:
         response = decode_timestamp_response(der)
     except ValueError as exc:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rfc3161_client import decode_timestamp_response
-
 from slsacheck.errors import VerificationError
 from slsacheck.signing import _bundle_doc, _certs
 from slsacheck.signing._tlog import CLOCK_SKEW
@@ -45,6 +43,8 @@ def verify_timestamps(
         )
     times: list[datetime] = []
     rejected: list[str] = []
+    from rfc3161_client import decode_timestamp_response  # noqa: PLC0415  # only bundles with timestamps
+
     for index, stamp in enumerate(stamps):
         try:
             decode_timestamp_response(stamp)

@@ -42,7 +42,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
-from rfc3161_client import decode_timestamp_response
 
 from slsacheck.errors import VerificationError
 from slsacheck.signing import _certs, _rekor_body, _tlog
@@ -279,6 +278,8 @@ _IMPRINT_HASHES = {
 
 def _verify_timestamp(der: bytes, candidates: Sequence[bytes], root: TrustedRoot, now: datetime) -> datetime:
     """The genTime of the layer's RFC 3161 timestamp, once it verifies over one of `candidates`."""
+    from rfc3161_client import decode_timestamp_response  # noqa: PLC0415  # only layers with timestamps
+
     what = "the dev.sigstore.cosign/rfc3161timestamp annotation"
     try:
         imprint = decode_timestamp_response(der).tst_info.message_imprint

@@ -30,8 +30,6 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
-import nacl.exceptions
-import nacl.secret
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -50,7 +48,7 @@ SCRYPT_N_DEFAULT = 2**16
 SCRYPT_R = 8
 SCRYPT_P = 1
 SALT_SIZE = 32
-NONCE_SIZE = nacl.secret.SecretBox.NONCE_SIZE
+NONCE_SIZE = 24  # nacl.secret.SecretBox.NONCE_SIZE; nacl loads only where a private key is read or written
 MIN_RSA_BITS = 2048
 CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 
@@ -132,6 +130,8 @@ def encrypt_private_key(
     der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     salt = os.urandom(SALT_SIZE)
+    import nacl.secret  # noqa: PLC0415
+
     nonce = os.urandom(NONCE_SIZE)
     box = nacl.secret.SecretBox(_scrypt(password, salt, scrypt_n))
     ciphertext = box.encrypt(der, nonce).ciphertext
@@ -186,6 +186,9 @@ def decrypt_private_key(body: bytes, password: bytes, *, where: str) -> bytes:
     ciphertext = b64decode(_field(doc, "ciphertext", str, where), what=f"the ciphertext of {where}", error=InvalidKey)
     if len(nonce) != NONCE_SIZE:
         raise InvalidKey(f"{where}: bad nonce", expected=f"{NONCE_SIZE} bytes", found=f"{len(nonce)} bytes")
+    import nacl.exceptions  # noqa: PLC0415
+    import nacl.secret  # noqa: PLC0415
+
     box = nacl.secret.SecretBox(_scrypt(password, salt, n))
     try:
         return bytes(box.decrypt(ciphertext, nonce))

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-import nacl.bindings
-import nacl.exceptions
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -51,6 +49,9 @@ def ecdsa_hash(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> s
 
 
 def ed25519ph_verify(key: ed25519.Ed25519PublicKey, signature: bytes, data: bytes) -> bool:
+    import nacl.bindings  # noqa: PLC0415  # Ed25519ph keys only; keeps nacl off other verifications
+    import nacl.exceptions  # noqa: PLC0415
+
     state = nacl.bindings.crypto_sign_ed25519ph_state()
     nacl.bindings.crypto_sign_ed25519ph_update(state, data)
     raw = key.public_bytes_raw()

@@ -41,6 +41,17 @@ def test_the_bound_itself_parses() -> None:
     assert parse(_nested(MAX_DEPTH)) == json.loads(_nested(MAX_DEPTH))
 
 
+def test_depth_is_judged_on_the_value_whatever_the_text_counts() -> None:
+    # Few openers skip the walk; many shallow ones or openers inside strings must not hide depth.
+    deep_among_siblings = "[" + "[]," * 500 + _nested(MAX_DEPTH) + "]"
+    with pytest.raises(Refused, match="nested deeper"):
+        parse(deep_among_siblings)
+    with pytest.raises(Refused, match="nested deeper"):
+        parse(json.dumps({"s": "[" * 50}) [:-1] + ', "d": ' + _nested(MAX_DEPTH) + "}")
+    shallow_many = "[" + "{}," * 500 + '"[[[[{{{{"]'
+    assert len(parse(shallow_many)) == 501
+
+
 def test_strict_refuses_duplicate_keys_at_any_depth_and_nan() -> None:
     with pytest.raises(Refused, match="duplicate key 'b'") as caught:
         parse('{"a": {"b": 1, "b": 2}}', strict=True)

@@ -15,7 +15,9 @@ from pathlib import Path
 import slsacheck
 import slsacheck.errors
 
-HEAVY = ("sigstore", "requests", "jsonschema", "google.protobuf", "cryptography", "yaml", "celpy", "nacl")
+HEAVY = (
+    "sigstore", "requests", "jsonschema", "google.protobuf", "cryptography", "yaml", "celpy", "cel_expr_python", "nacl",
+)
 
 
 def test_every_exported_name_resolves() -> None:
@@ -42,6 +44,24 @@ def test_import_and_help_load_no_heavy_dependency() -> None:
         loaded = _modules_after(code)
         heavy = sorted(m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY))
         assert not heavy, f"{code!r} loaded {heavy}"
+
+
+def _heavy(loaded: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in loaded if any(m == h or m.startswith(h + ".") for h in names))
+
+
+def test_offline_bundle_verification_loads_only_what_it_uses() -> None:
+    # verify-bundle runs once per step: cryptography primitives, not sigstore-python; the
+    # timestamp parser and libsodium only when the bundle or key needs them.
+    loaded = _modules_after("import slsacheck.cli.bundle_commands\nimport slsacheck.signing.bundle")
+    unused = tuple(h for h in (*HEAVY, "rfc3161_client") if h != "cryptography")
+    assert not _heavy(loaded, unused)
+
+
+def test_policy_loading_loads_no_signing_client() -> None:
+    loaded = _modules_after("import slsacheck.policy.load\nimport slsacheck.policy.evaluate")
+    assert not _heavy(loaded, ("sigstore", "requests", "nacl", "rfc3161_client", "celpy"))
+    assert "cel_expr_python.cel" in loaded  # conditions compile at load
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:

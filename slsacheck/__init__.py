@@ -38,7 +38,6 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "DigestMismatch": ("slsacheck.errors", "DigestMismatch"),
     "TooLarge": ("slsacheck.errors", "TooLarge"),
     "VerificationError": ("slsacheck.errors", "VerificationError"),
-    "KeyServiceError": ("slsacheck.errors", "KeyServiceError"),
     # data
     "Check": ("slsacheck.models", "Check"),
     "Descriptor": ("slsacheck.models", "Descriptor"),

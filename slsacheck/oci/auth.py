@@ -167,8 +167,7 @@ def check_config(docker_config: str) -> None:
     would be ignored wherever a registry lets anonymous pulls through."""
     path = config_candidates(docker_config)[0]
     if not path.is_file():
-        raise InputError(f"--docker-config {docker_config}: no config.json there",
-                         expected="a docker config.json, or the directory holding one", found=str(path))
+        return  # a directory without config.json holds no credentials, as for Docker: anonymous
     problem = _shape_problem(_read_config(path))
     if problem is not None:
         raise InputError(f"registry credentials file {path}: {problem}",

@@ -130,9 +130,10 @@ def test_a_malformed_docker_config_is_refused_before_any_registry(tmp_path: Path
     _clean(run.err)
 
 
-def test_a_docker_config_directory_without_config_json_is_refused(tmp_path: Path, cli: Cli) -> None:
+def test_a_docker_config_directory_without_config_json_means_no_credentials(tmp_path: Path, cli: Cli) -> None:
+    # As for Docker: the directory is valid, pulls are anonymous; the registry is then asked.
     run = cli("inspect", "--docker-config", str(tmp_path), f"127.0.0.1:{_closed_port()}/a:v1")
-    assert run.code == EXIT_USAGE and "no config.json there" in run.err
+    assert run.code == EXIT_INCOMPLETE and "connection refused" in run.err
 
 
 # -- layouts, bundles, provenance -------------------------------------------------------

@@ -168,11 +168,14 @@ def test_in_step_and_exported_provenance_agree(setup: Setup, tmp_path: Path,
         (name, "succeeded") for name in run.task_runs
     ]
 
-    # Difference 4, times: the exported run has them; the step reads no clock, and the
-    # Pipeline passes no BUILD_STARTED_ON.
+    # Difference 4, times: the exported run has both; the attest step records its own clock
+    # as the build's finish (the build steps ran before it, so it is no earlier than the
+    # build's end and no later than the run's), and the Pipeline passes no BUILD_STARTED_ON.
     assert whole["predicate"]["runDetails"]["metadata"] == {
         "invocationId": run.uid, "startedOn": started, "finishedOn": finished}
-    assert set(step["predicate"]["runDetails"]["metadata"]) == {"invocationId"}
+    step_times = step["predicate"]["runDetails"]["metadata"]
+    assert set(step_times) == {"invocationId", "finishedOn"}
+    assert started <= step_times["finishedOn"] <= finished
 
     # Difference 5, byproducts: the step's (its own non-subject results) are among the
     # exported ones, which add the PipelineRun's results and the other TaskRuns'.

@@ -32,6 +32,7 @@ from typing import Any
 from slsacheck._display import terminal, terminal_block
 from slsacheck._json import load_object
 from slsacheck.errors import InputError
+from slsacheck.models.workloads import POD_SPEC_PATHS
 
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
 
@@ -58,18 +59,6 @@ IMAGE_FIELDS = (
     ImageField("volumes", ("image", "reference"), source="image"),  # ImageVolume (KEP-4639)
 )
 
-# Where each workload kind keeps its pod spec (JSON Pointer tokens from the object root).
-POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-    "PodTemplate": ("template", "spec"),
-}
 CHECKED_OPERATIONS = ("CREATE", "UPDATE")
 # Subresources that can bring new images; every other subresource (status, scale,
 # binding, exec, ...) changes no container image.

@@ -38,6 +38,7 @@ from slsacheck._reason import one_line
 from slsacheck.audit.sources import Deployed, Target
 from slsacheck.errors import InputError
 from slsacheck.models.reference import ImageRef
+from slsacheck.models.workloads import POD_SPEC_PATHS
 
 MAX_INVENTORY = 512 * 1024 * 1024
 _MAX_VALUES = 100_000_000
@@ -46,17 +47,6 @@ _RUNTIME_PREFIXES = ("docker-pullable://", "docker://", "containerd://", "cri-o:
 NOT_RUNNING_TAG = "not running, tag only"
 NOT_RUNNING_PINNED = "not running, pinned by digest in the spec"
 
-# kind -> where its Pod spec is
-_POD_SPEC: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
 _CONTAINER_LISTS = (("containers", "containerStatuses"), ("initContainers", "initContainerStatuses"),
                     ("ephemeralContainers", "ephemeralContainerStatuses"))
 
@@ -108,7 +98,7 @@ def _objects(doc: Any, where: str) -> Iterator[tuple[int | None, str, dict[str, 
         raise _bad(where, "not a Kubernetes list", expected="a JSON object with kind List and items",
                    found=type(doc).__name__, hint="write it with kubectl get pods -A -o json")
     kind = doc.get("kind")
-    if isinstance(kind, str) and kind in _POD_SPEC:
+    if isinstance(kind, str) and kind in POD_SPEC_PATHS:
         yield None, kind, doc
         return
     items = doc.get("items")
@@ -128,7 +118,7 @@ def _objects(doc: Any, where: str) -> Iterator[tuple[int | None, str, dict[str, 
 
 def _containers(doc: Any, cluster: str, where: str) -> Iterator[Container]:
     for index, kind, obj in _objects(doc, where):
-        if kind not in _POD_SPEC:
+        if kind not in POD_SPEC_PATHS:
             continue  # Services, ConfigMaps, ...: no containers
         yield from _object_containers(obj, kind, cluster, f"{where}: {'' if index is None else f'items[{index}] '}")
 
@@ -145,10 +135,10 @@ def _object_containers(obj: dict[str, Any], kind: str, cluster: str, at: str) ->
         raise InputError(f"{at}{kind} {name}: metadata.namespace is not a name", found=repr(namespace))
     at = f"{at}{kind} {namespace}/{name}"
     spec: Any = obj
-    for key in _POD_SPEC[kind]:
+    for key in POD_SPEC_PATHS[kind]:
         spec = spec.get(key) if isinstance(spec, dict) else None
     if not isinstance(spec, dict):
-        raise InputError(f"{at}: no Pod spec", expected=".".join(_POD_SPEC[kind]),
+        raise InputError(f"{at}: no Pod spec", expected=".".join(POD_SPEC_PATHS[kind]),
                          hint="give kubectl's -o json output unchanged")
     status = obj.get("status") if kind == "Pod" else None
     status = status if isinstance(status, dict) else {}

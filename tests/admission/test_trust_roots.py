@@ -38,23 +38,10 @@ from tests.admission.support import Images, RunningWebhook, pod_review
 from tests.support.keyless_image import sign_keyless
 from tests.support.private_sigstore import ISSUER, SUBJECT, PrivateSigstore, make_private_sigstore
 from tests.support.registry import RunningRegistry
-from tests.support.tuf_repo import TufRepo
+from tests.support.tuf_repo import TufRepo, keyless_tuf_policy
 
 pytestmark = pytest.mark.integration
 
-POLICY = """\
-apiVersion: slsacheck.dev/v1alpha1
-kind: ImagePolicy
-metadata: {{name: tuf-keyless}}
-spec:
-  images: {{include: ["{host}/adm/**"]}}
-  authorities:
-    - name: ci
-      keyless:
-        tuf: {{mirror: "{mirror}", root: root.json}}
-        identities: [{{issuer: "{issuer}", subject: "{subject}"}}]
-  signatures: {{authorities: [ci]}}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +62,7 @@ def _policy(folder: Path, registry: RunningRegistry, repo: TufRepo, mirror: str)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "root.json").write_bytes(repo.initial_root)
     path = folder / "policy.yaml"
-    path.write_text(POLICY.format(host=registry.host, mirror=mirror, issuer=ISSUER, subject=SUBJECT))
+    path.write_text(keyless_tuf_policy(f"{registry.host}/adm/**", mirror, ISSUER, SUBJECT))
     return path
 
 

@@ -26,25 +26,12 @@ from tests.support.keyless_image import sign_keyless
 from tests.support.private_sigstore import ISSUER, SUBJECT, PrivateSigstore, make_private_sigstore
 from tests.support.registry import RunningRegistry, push_scratch
 from tests.support.sigstore_mock import MockSigstore, mock_sigstore
-from tests.support.tuf_repo import TufRepo
+from tests.support.tuf_repo import TufRepo, keyless_tuf_policy
 
 __all__ = ["cli", "mock_sigstore"]
 
 pytestmark = pytest.mark.integration
 
-POLICY = """\
-apiVersion: slsacheck.dev/v1alpha1
-kind: ImagePolicy
-metadata: {{name: tuf-keyless}}
-spec:
-  images: {{include: ["{host}/**"]}}
-  authorities:
-    - name: ci
-      keyless:
-        tuf: {{mirror: "{mirror}", root: root.json}}
-        identities: [{{issuer: "{issuer}", subject: "{subject}"}}]
-  signatures: {{authorities: [ci]}}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +58,7 @@ class Setup:
     def policy(self) -> Path:
         (self.folder / "root.json").write_bytes(self.repo.initial_root)
         path = self.folder / "policy.yaml"
-        path.write_text(POLICY.format(host=self.reg.host, mirror=self.url, issuer=ISSUER, subject=SUBJECT))
+        path.write_text(keyless_tuf_policy(f"{self.reg.host}/**", self.url, ISSUER, SUBJECT))
         return path
 
 

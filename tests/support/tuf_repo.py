@@ -140,3 +140,25 @@ class TufRepo:
 
         with serve(BoundedServer(Handler, max_threads=8)) as server:
             yield f"http://127.0.0.1:{server.port}"
+
+
+_KEYLESS_TUF_POLICY = """\
+apiVersion: slsacheck.dev/v1alpha1
+kind: ImagePolicy
+metadata: {{name: tuf-keyless}}
+spec:
+  images: {{include: ["{include}"]}}
+  authorities:
+    - name: ci
+      keyless:
+        tuf: {{mirror: "{mirror}", root: root.json}}
+        identities: [{{issuer: "{issuer}", subject: "{subject}"}}]
+  signatures: {{authorities: [ci]}}
+"""
+
+
+def keyless_tuf_policy(include: str, mirror: str, issuer: str, subject: str) -> str:
+    """A policy whose one keyless authority takes its trust root from the TUF `mirror`
+    (initial root `root.json` beside the policy)."""
+    return _KEYLESS_TUF_POLICY.format(include=include, mirror=mirror, issuer=issuer, subject=subject)
+

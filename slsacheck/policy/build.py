@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from slsacheck.models.predicates import PREDICATE_ALIASES
 from slsacheck.models.reference import canonical_registry
 from slsacheck.policy import checkids
-from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority
+from slsacheck.policy.authority import Authority, KeyAuthority, KeylessAuthority
 from slsacheck.policy.cel import CELCompileError, compile_expression
 from slsacheck.policy.globs import Glob, GlobError, compile_glob, compile_image_glob
 from slsacheck.policy.model import (
@@ -45,6 +45,7 @@ from slsacheck.policy.problems import Problem, did_you_mean
 from slsacheck.policy.schema import defaults_for
 from slsacheck.policy.urls import normalise_pattern
 from slsacheck.policy.yamlsource import format_path, line_at
+from slsacheck.signing.identity import Identity
 from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE
 
 _DURATION = re.compile(r"([0-9]+)(d|h|m|s)")
@@ -283,7 +284,7 @@ class Builder:
                 hint="export one with `cosign trusted-root create` or copy your instance's trusted_root.json",
             )
             ok = False
-        identities: list[IdentitySpec] = []
+        identities: list[Identity] = []
         for j, ident in enumerate(spec["identities"]):
             for field in ("issuerRegExp", "subjectRegExp"):
                 if field in ident:
@@ -294,8 +295,10 @@ class Builder:
                             (*path, "identities", j, field), f"bad regular expression: {exc}", found=repr(ident[field])
                         )
                         ok = False
+            if not ok:
+                continue  # an Identity compiles its regexps when built
             identities.append(
-                IdentitySpec(
+                Identity(
                     ident.get("issuer"), ident.get("subject"), ident.get("issuerRegExp"), ident.get("subjectRegExp")
                 )
             )

@@ -25,7 +25,8 @@ from slsacheck.models.reference import ImageRef
 from slsacheck.models.verdict import Check, Outcome, Verdict
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
-from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority
+from slsacheck.policy.authority import Authority, KeyAuthority, KeylessAuthority
+from slsacheck.signing.identity import Identity
 from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
 from slsacheck.verify.authorities import TrustRoots
 
@@ -74,11 +75,8 @@ def keyless_authority(
     path = Path(trusted_root)
     if not path.is_file():
         raise InputError(f"--trusted-root {trusted_root}: no such file", expected="a Sigstore trusted_root.json")
-    # Validate the identity now (regexps compile) so a typo is a usage error.
-    from slsacheck.signing.identity import Identity  # noqa: PLC0415 - x509 loads only for keyless
-
-    Identity(issuer=issuer, subject=identity, issuer_regexp=issuer_regexp, subject_regexp=identity_regexp)
-    spec = IdentitySpec(issuer=issuer, subject=identity, issuer_regexp=issuer_regexp, subject_regexp=identity_regexp)
+    # Built now (its regexps compile) so a typo is a usage error.
+    spec = Identity(issuer=issuer, subject=identity, issuer_regexp=issuer_regexp, subject_regexp=identity_regexp)
     return KeylessAuthority(name, path, (spec,), require_tlog=require_tlog)
 
 

@@ -24,9 +24,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from slsacheck.attach.candidates import Candidate
 from slsacheck.errors import VerificationError
 from slsacheck.models.digest import Digest
-from slsacheck.policy.authority import IdentitySpec, KeylessAuthority
+from slsacheck.policy.authority import KeylessAuthority
 from slsacheck.signing.cosign_material import verify_cosign_material
 from slsacheck.signing.dsse import pae
+from slsacheck.signing.identity import Identity
 from slsacheck.verify.authorities import Refused, TrustRoots, check
 from tests.support.private_sigstore import (
     IDENTITY,
@@ -169,7 +170,7 @@ def authority_for(sigstore: PrivateSigstore, tmp_path_factory: pytest.TempPathFa
     path.write_text(json.dumps(sigstore.doc))
 
     def make(require_tlog: bool) -> KeylessAuthority:
-        return KeylessAuthority("ci", Path(path), (IdentitySpec(issuer=ISSUER, subject=SUBJECT),), require_tlog)
+        return KeylessAuthority("ci", Path(path), (Identity(issuer=ISSUER, subject=SUBJECT),), require_tlog)
 
     return make
 

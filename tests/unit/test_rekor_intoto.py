@@ -23,9 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from slsacheck.attach.candidates import Candidate
 from slsacheck.errors import VerificationError
 from slsacheck.models.digest import Digest
-from slsacheck.policy.authority import IdentitySpec, KeylessAuthority
+from slsacheck.policy.authority import KeylessAuthority
 from slsacheck.signing.bundle import verify_bundle
 from slsacheck.signing.dsse import IN_TOTO_PAYLOAD_TYPE, Envelope, Signature, pae
+from slsacheck.signing.identity import Identity
 from slsacheck.verify.authorities import Refused, TrustRoots, check
 from tests.support.private_sigstore import (
     DER,
@@ -85,7 +86,7 @@ def _body(version: str, envelope: Envelope, cert: x509.Certificate, blob: bytes 
 def authority(sigstore: PrivateSigstore, tmp_path_factory: pytest.TempPathFactory) -> KeylessAuthority:
     path = tmp_path_factory.mktemp("root") / "trusted_root.json"
     path.write_text(json.dumps(sigstore.doc))
-    return KeylessAuthority("ci", Path(path), (IdentitySpec(issuer=ISSUER, subject=SUBJECT),), True)
+    return KeylessAuthority("ci", Path(path), (Identity(issuer=ISSUER, subject=SUBJECT),), True)
 
 
 def _layer(envelope: Envelope, blob: bytes, cert: x509.Certificate, rekor: dict[str, Any]) -> Candidate:

@@ -83,7 +83,7 @@ def input_attestations(store: Store, digest: Digest, verdict: Verdict) -> list[d
         return []
     out: list[dict[str, Any]] = []
     for candidate in collect_candidates(store, digest, signatures=False).attestations:
-        if candidate.source not in sources or candidate.layer is None:
+        if candidate.source not in sources:
             continue
         layer = candidate.layer.digest
         out.append({"uri": candidate.source, "digest": {layer.algorithm: layer.hex}})

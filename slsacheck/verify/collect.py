@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from slsacheck.attach.candidates import Candidate, Candidates, collect_candidates
+from slsacheck.attach.candidates import BundleReferrer, Candidate, Candidates, TagAttestation, collect_candidates
 from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import Evidence, Rejected, VerifiedAttestation, VerifiedSignature
 from slsacheck.oci.store import Store
 from slsacheck.policy.authority import Authority, KeyAuthority
-from slsacheck.verify.authorities import Accepted, ParseMemo, TrustRoots, try_authority
+from slsacheck.verify.authorities import Accepted, ParseMemo, Refusal, TrustRoots, try_authority
 
 
 class Checker:
@@ -37,13 +37,13 @@ class Checker:
         self.manifest = manifest
         self.now = now
         self.roots = roots or TrustRoots()
-        self._cache: dict[tuple[object, Authority], Accepted | str] = {}
+        self._cache: dict[tuple[object, Authority], Accepted | Refusal] = {}
         self._memo = ParseMemo()
 
     def prepare(self, authorities: Mapping[str, Authority]) -> None:
         self.roots.prepare(authorities)
 
-    def check(self, candidate: Candidate, authority: Authority) -> Accepted | str:
+    def check(self, candidate: Candidate, authority: Authority) -> Accepted | Refusal:
         key = (_same_check(candidate, authority), authority)
         if key not in self._cache:
             self._cache[key] = try_authority(
@@ -58,8 +58,7 @@ def _same_check(candidate: Candidate, authority: Authority) -> object:
     checked with keys depends on its envelope blob alone (the signatures are inside it),
     so every listing of one blob shares one check; anything else also depends on its own
     annotations (signature, certificate, Rekor SET, timestamp)."""
-    if (isinstance(authority, KeyAuthority) and candidate.kind == "attestation" and candidate.bundle is None
-            and candidate.layer is not None):
+    if isinstance(authority, KeyAuthority) and isinstance(candidate, TagAttestation):
         return candidate.layer.digest
     return id(candidate)
 
@@ -80,8 +79,8 @@ def evidence_from(
         accepted_any = False
         for name, authority in authorities.items():
             result = checker.check(candidate, authority)
-            if isinstance(result, str):
-                reasons.append((name, result))
+            if isinstance(result, Refusal):
+                reasons.append((name, result.reason))
                 continue
             accepted_any = True
             if candidate.kind == "signature":
@@ -104,7 +103,10 @@ def evidence_from(
 
 
 def _claimed_type(candidate: Candidate) -> str | None:
-    return candidate.predicate_type if candidate.kind == "attestation" else None
+    match candidate:
+        case TagAttestation() | BundleReferrer(kind="attestation"):
+            return candidate.predicate_type
+    return None
 
 
 def collect_evidence(

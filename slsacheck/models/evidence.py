@@ -3,7 +3,9 @@
 The verify layer collects candidate signatures and attestations from a Store (cosign
 `.sig`/`.att` tags and OCI referrers, both), checks each one against the policy's
 authorities, and records the outcome here: verified items name the authority that
-verified them, rejected items say why. Policy evaluation reads only this.
+verified them, rejected items say why, and `searched`/`limits` say where it looked and what
+it read. Policy evaluation reads only this; a Verdict carries it and `to_json` is its one
+serialisation.
 """
 
 from __future__ import annotations
@@ -87,3 +89,47 @@ class Evidence:
     rejected: Sequence[Rejected] = ()
     # Reasons collection could not complete; any entry makes the verdict fail closed.
     incomplete: Sequence[str] = ()
+    # Where candidates were looked for ("<repo>:sha256-<hex>.sig", "... referrers of ..."),
+    # and the limits applied with what was read under them.
+    searched: Sequence[str] = ()
+    limits: Mapping[str, int] = field(default_factory=dict)
+
+    def verified(self, kind: Literal["signature", "attestation"]) -> Sequence[VerifiedSignature | VerifiedAttestation]:
+        return self.signatures if kind == "signature" else self.attestations
+
+    def to_json(self) -> dict[str, Any]:
+        """What was searched, found, verified, rejected and why (schemas/verdict.schema.json `evidence`)."""
+        out: dict[str, Any] = {"signatures": self._section("signature"), "attestations": self._section("attestation")}
+        if self.searched:
+            out["searched"] = list(self.searched)
+        if self.limits:
+            out["limits"] = dict(self.limits)
+        if self.incomplete:
+            out["incomplete"] = list(self.incomplete)
+        return out
+
+    def rejected_of(self, kind: Literal["signature", "attestation"]) -> list[Rejected]:
+        return [r for r in self.rejected if r.kind == kind]
+
+    def found(self, kind: Literal["signature", "attestation"]) -> int:
+        """Distinct places holding a candidate of `kind`, verified or not."""
+        return len({v.source for v in self.verified(kind)} | {r.source for r in self.rejected_of(kind)})
+
+    def _section(self, kind: Literal["signature", "attestation"]) -> dict[str, Any]:
+        verified = self.verified(kind)
+        rejected = self.rejected_of(kind)
+        return {
+            "found": self.found(kind),
+            "verified": [
+                {"source": v.source, "authority": v.authority, "signer": v.signer.describe(),
+                 # which evidence a transparency log vouched for (SET or inclusion proof verified)
+                 "tlog": v.signer.tlog,
+                 **({"predicateType": v.predicate_type} if isinstance(v, VerifiedAttestation) else {})}
+                for v in verified
+            ],
+            "rejected": [
+                {"source": r.source, "reason": r.reason,
+                 **({"predicateType": r.predicate_type} if r.predicate_type else {})}
+                for r in rejected
+            ],
+        }

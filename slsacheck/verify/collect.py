@@ -99,7 +99,7 @@ def evidence_from(
             rejected.append(Rejected(candidate.kind, candidate.source, text, authority=only or None,
                                      predicate_type=_claimed_type(candidate)))
     return Evidence(image_text, candidates.digest, tuple(signatures), tuple(attestations), tuple(rejected),
-                    tuple(candidates.incomplete))
+                    tuple(candidates.incomplete), tuple(candidates.searched), dict(candidates.limits))
 
 
 def _claimed_type(candidate: Candidate) -> str | None:
@@ -125,35 +125,6 @@ def collect_evidence(
     return evidence_from(collect_candidates(store, digest), authorities, image_text, checker)
 
 
-def summary(evidence: Evidence, candidates: Candidates | None = None) -> dict[str, Any]:
-    """The evidence as JSON for verdicts: what was searched, found, verified, rejected and why."""
-
-    def section(kind: str) -> dict[str, Any]:
-        verified = evidence.signatures if kind == "signature" else evidence.attestations
-        rejected = [r for r in evidence.rejected if r.kind == kind]
-        sources = {v.source for v in verified} | {r.source for r in rejected}
-        out: dict[str, Any] = {
-            "found": len(sources),
-            "verified": [
-                {"source": v.source, "authority": v.authority, "signer": v.signer.describe(),
-                 # which evidence a transparency log vouched for (SET or inclusion proof verified)
-                 "tlog": v.signer.tlog,
-                 **({"predicateType": v.predicate_type} if isinstance(v, VerifiedAttestation) else {})}
-                for v in verified
-            ],
-            "rejected": [
-                {"source": r.source, "reason": r.reason,
-                 **({"predicateType": r.predicate_type} if r.predicate_type else {})}
-                for r in rejected
-            ],
-        }
-        return out
-
-    out: dict[str, Any] = {"signatures": section("signature"), "attestations": section("attestation")}
-    if candidates is not None:
-        out["searched"] = list(candidates.searched)
-        if candidates.limits:
-            out["limits"] = dict(candidates.limits)
-    if evidence.incomplete:
-        out["incomplete"] = list(evidence.incomplete)
-    return out
+def summary(evidence: Evidence) -> dict[str, Any]:
+    """The evidence as JSON for verdicts (`Evidence.to_json`)."""
+    return evidence.to_json()

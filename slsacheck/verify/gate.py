@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from slsacheck.attach.candidates import collect_candidates
 from slsacheck.attach.reading import DEFAULT_LIMITS, Limits
@@ -42,7 +42,7 @@ from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
 from slsacheck.policy.authority import Authority
 from slsacheck.verify.authorities import TrustRoots
-from slsacheck.verify.collect import Checker, evidence_from, summary
+from slsacheck.verify.collect import Checker, evidence_from
 
 if TYPE_CHECKING:
     from slsacheck.oci.open import ClientPool
@@ -162,20 +162,17 @@ class Gate:
         candidates = collect_candidates(store, digest, limits=self.limits)
         checker = Checker(digest, manifest=manifest.raw, now=self.now, roots=self.roots)
         checks: list[Check] = []
-        incomplete: list[str] = list(candidates.incomplete)
         for authorities, judge in judges:
             evidence = evidence_from(candidates, authorities, text, checker)
             checks.extend(judge(evidence))
-            incomplete.extend(evidence.incomplete)
         if len(judges) > 1:
             # One policy's authorities may reject what another's accept: show the union.
             union = {name: a for authorities, _ in judges for name, a in authorities.items()}
             evidence = evidence_from(candidates, union, text, checker)
         if trusted is not None:
             evidence = _only_trusted_attestations(evidence, trusted)
-        evidence_json: dict[str, Any] = summary(evidence, candidates)
-        return Verdict(text, str(digest), tuple(policies), tuple(checks), tuple(dict.fromkeys(incomplete)),
-                       evidence_json)
+        # Everything that left evidence unread was recorded once, while collecting.
+        return Verdict(text, str(digest), tuple(policies), tuple(checks), tuple(candidates.incomplete), evidence)
 
 
 def _only_trusted_attestations(

@@ -65,7 +65,7 @@ CHILD = textwrap.dedent("""\
     started = time.perf_counter()
     verdict = verify_image(ImageRef.parse(ref), policies, options=RegistryOptions())
     elapsed = time.perf_counter() - started
-    ev = verdict.evidence or {}
+    ev = verdict.to_json().get("evidence") or {}
     rejected = [r for k in ("signatures", "attestations") for r in ev.get(k, {}).get("rejected", [])]
     reasons = sorted({r["reason"][:120] for r in rejected})
     print(json.dumps({"outcome": verdict.outcome, "incomplete": list(verdict.incomplete), "reasons": reasons,

@@ -5,9 +5,9 @@ newer cosign attach bundles as OCI 1.1 referrers. A verifier that looks in one p
 and stops misses evidence, so `collect_candidates` always reads all three (the `.sig`
 tag, the `.att` tag, the bundle referrers) and returns everything it found.
 
-Nothing here decides trust. A `Candidate` is raw material for `slsacheck.verify`:
-payload, envelope or bundle, signature, certificate, chain, Rekor bundle, and where
-it came from. The rules:
+Nothing here decides trust. A `Candidate` is raw material for `slsacheck.verify`, one
+small type per place evidence lives (`TagSignature`, `TagAttestation`, `BundleReferrer`),
+each holding only what that place carries and where it came from. The rules:
 
 - every manifest and blob is read through the Store, so it has been checked against its
   digest and capped in size; a payload blob whose bytes do not match its descriptor is
@@ -32,7 +32,7 @@ import base64
 import binascii
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from slsacheck._json import load_object
 from slsacheck._reason import one_line
@@ -50,39 +50,71 @@ Kind = Literal["signature", "attestation"]
 # The predicate type of cosign 3's bundle-format image signatures (a DSSE statement).
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 Origin = Literal["tag", "referrer"]
-__all__ = ["COSIGN_SIGN_PREDICATE", "MAX_CANDIDATES", "Candidate", "Candidates", "collect_candidates"]
+__all__ = [
+    "COSIGN_SIGN_PREDICATE", "MAX_CANDIDATES", "BundleReferrer", "Candidate", "Candidates", "LayerMaterial",
+    "TagAttestation", "TagSignature", "collect_candidates",
+]
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """One signature or attestation as found, not yet trusted."""
+class LayerMaterial:
+    """What cosign's annotations add to a tag layer's signature; each piece is optional in the
+    format itself (a key-signed layer has no certificate, an offline one no Rekor SET)."""
 
-    kind: Kind
-    origin: Origin
-    source: str  # "<repo>:sha256-<hex>.sig layer 0" or "referrer sha256:<hex>"
-    layer: Descriptor | None = None
-    payload: bytes | None = None  # simple-signing payload (tag signatures)
-    signature: bytes | None = None  # decoded `dev.cosignproject.cosign/signature`
-    envelope: Mapping[str, Any] | None = None  # DSSE envelope JSON (tag attestations)
-    envelope_blob: bytes | None = None  # the envelope layer as stored: what cosign's RFC 3161 timestamp covers
-    bundle: Mapping[str, Any] | None = None  # Sigstore bundle JSON (referrers)
     certificate: bytes | None = None  # PEM
     chain: bytes | None = None  # PEM, intermediates then root
-    rekor_bundle: Mapping[str, Any] | None = None  # cosign's SET annotation, parsed
+    rekor_bundle: Mapping[str, Any] | None = None  # the `dev.sigstore.cosign/bundle` SET, parsed
     rfc3161_timestamp: bytes | None = None  # DER
-    predicate_type: str | None = None  # what the annotation claims; the statement decides
-    annotations: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def keyless(self) -> bool:
-        return self.certificate is not None
+
+@dataclass(frozen=True)
+class TagSignature:
+    """A simple-signing layer of the `.sig` tag (or a `cosign save` sigs manifest), not yet trusted."""
+
+    source: str  # "<repo>:sha256-<hex>.sig layer 0"
+    layer: Descriptor
+    payload: bytes  # the simple-signing payload, checked against its descriptor
+    signature: bytes  # decoded `dev.cosignproject.cosign/signature`
+    material: LayerMaterial = LayerMaterial()
+    kind: ClassVar[Kind] = "signature"
+    origin: ClassVar[Origin] = "tag"
+
+
+@dataclass(frozen=True)
+class TagAttestation:
+    """A DSSE layer of the `.att` tag (or a `cosign save` atts manifest), not yet trusted."""
+
+    source: str
+    layer: Descriptor
+    envelope: Mapping[str, Any]  # the DSSE envelope JSON, parsed strictly
+    envelope_blob: bytes  # the layer as stored: what cosign's log entry and RFC 3161 timestamp cover
+    predicate_type: str | None  # what the annotation claims; the statement decides
+    material: LayerMaterial = LayerMaterial()
+    kind: ClassVar[Kind] = "attestation"
+    origin: ClassVar[Origin] = "tag"
+
+
+@dataclass(frozen=True)
+class BundleReferrer:
+    """A Sigstore bundle attached as an OCI 1.1 referrer, not yet trusted. `kind` is what the
+    bundle's shape and annotations claim; verifying its statement decides."""
+
+    kind: Kind
+    source: str  # "<repo> referrer sha256:<hex>"
+    layer: Descriptor
+    bundle: Mapping[str, Any]  # the Sigstore bundle JSON, parsed strictly
+    predicate_type: str | None
+    origin: ClassVar[Origin] = "referrer"
+
+
+Candidate = TagSignature | TagAttestation | BundleReferrer
 
 
 @dataclass(frozen=True)
 class Candidates:
     digest: Digest
-    signatures: tuple[Candidate, ...] = ()
-    attestations: tuple[Candidate, ...] = ()
+    signatures: tuple[TagSignature | BundleReferrer, ...] = ()
+    attestations: tuple[TagAttestation | BundleReferrer, ...] = ()
     rejected: tuple[Rejected, ...] = ()
     incomplete: tuple[str, ...] = ()
     # Where we looked, for the output ("searched: .sig tag, .att tag, referrers").
@@ -115,22 +147,21 @@ def _json_object(data: bytes | str, what: str, *, strict: bool = False) -> dict[
     )
 
 
-def _material(layer: Descriptor) -> dict[str, Any]:
+def _material(layer: Descriptor) -> LayerMaterial:
     ann = layer.annotations
-    out: dict[str, Any] = {}
-    if ann.get(mt.ANN_CERTIFICATE):
-        out["certificate"] = ann[mt.ANN_CERTIFICATE].encode()
-    if ann.get(mt.ANN_CHAIN):
-        out["chain"] = ann[mt.ANN_CHAIN].encode()
+    certificate = ann[mt.ANN_CERTIFICATE].encode() if ann.get(mt.ANN_CERTIFICATE) else None
+    chain = ann[mt.ANN_CHAIN].encode() if ann.get(mt.ANN_CHAIN) else None
+    rekor_bundle = None
     if ann.get(mt.ANN_BUNDLE):
-        out["rekor_bundle"] = _json_object(ann[mt.ANN_BUNDLE], f"the {mt.ANN_BUNDLE} annotation", strict=True)
+        rekor_bundle = _json_object(ann[mt.ANN_BUNDLE], f"the {mt.ANN_BUNDLE} annotation", strict=True)
+    stamp = None
     if ann.get(mt.ANN_RFC3161):
         ts = _json_object(ann[mt.ANN_RFC3161], f"the {mt.ANN_RFC3161} annotation", strict=True)
         value = ts.get("SignedRFC3161Timestamp")
         if not isinstance(value, str):
             raise _Malformed(f"the {mt.ANN_RFC3161} annotation has no SignedRFC3161Timestamp")
-        out["rfc3161_timestamp"] = _b64(value, "the RFC 3161 timestamp")
-    return out
+        stamp = _b64(value, "the RFC 3161 timestamp")
+    return LayerMaterial(certificate, chain, rekor_bundle, stamp)
 
 
 def _parsed(reader: EvidenceReader, digest: Digest, blob: bytes, what: str) -> dict[str, Any]:
@@ -148,7 +179,7 @@ def _parsed(reader: EvidenceReader, digest: Digest, blob: bytes, what: str) -> d
     return cached
 
 
-def _signature_layer(reader: EvidenceReader, layer: Descriptor, source: str) -> Candidate:
+def _signature_layer(reader: EvidenceReader, layer: Descriptor, source: str) -> TagSignature:
     if layer.media_type != mt.SIMPLE_SIGNING:
         raise _Malformed(f"layer media type is {layer.media_type!r}, not {mt.SIMPLE_SIGNING}")
     sig_text = layer.annotations.get(mt.ANN_SIGNATURE)
@@ -157,24 +188,17 @@ def _signature_layer(reader: EvidenceReader, layer: Descriptor, source: str) -> 
     signature = _b64(sig_text, f"the {mt.ANN_SIGNATURE} annotation")
     material = _material(layer)
     payload = reader.blob(layer, source)
-    return Candidate(
-        "signature", "tag", source, layer, payload=payload, signature=signature,
-        annotations=dict(layer.annotations), **material,
-    )
+    return TagSignature(source, layer, payload, signature, material)
 
 
-def _attestation_layer(reader: EvidenceReader, layer: Descriptor, source: str) -> Candidate:
+def _attestation_layer(reader: EvidenceReader, layer: Descriptor, source: str) -> TagAttestation:
     if layer.media_type != mt.DSSE_ENVELOPE:
         raise _Malformed(f"layer media type is {layer.media_type!r}, not {mt.DSSE_ENVELOPE}")
     material = _material(layer)
     blob = reader.blob(layer, source)
     # Strict, as `Envelope.from_json` parses bytes: the verifier sees this parsed object.
     envelope = _parsed(reader, layer.digest, blob, "the DSSE envelope")
-    return Candidate(
-        "attestation", "tag", source, layer, envelope=envelope, envelope_blob=blob,
-        predicate_type=layer.annotations.get(mt.ANN_PREDICATE_TYPE),
-        annotations=dict(layer.annotations), **material,
-    )
+    return TagAttestation(source, layer, envelope, blob, layer.annotations.get(mt.ANN_PREDICATE_TYPE), material)
 
 
 class _Collector:
@@ -183,8 +207,8 @@ class _Collector:
         self.reader = EvidenceReader(store, limits)
         self.limits = limits
         self.digest = digest
-        self.signatures: list[Candidate] = []
-        self.attestations: list[Candidate] = []
+        self.signatures: list[TagSignature | BundleReferrer] = []
+        self.attestations: list[TagAttestation | BundleReferrer] = []
         self.rejected: list[Rejected] = []
         self.incomplete: list[str] = []
         self.searched: list[str] = []
@@ -354,11 +378,11 @@ class _Collector:
                 kind = "signature"
             else:
                 raise _Malformed("the bundle has neither messageSignature nor dsseEnvelope")
-            candidate = Candidate(
-                kind, "referrer", source, layers[0], bundle=bundle, predicate_type=ptype,
-                annotations=dict(manifest.annotations),
-            )
-            (self.attestations if kind == "attestation" else self.signatures).append(candidate)
+            candidate = BundleReferrer(kind, source, layers[0], bundle, ptype)
+            if kind == "attestation":
+                self.attestations.append(candidate)
+            else:
+                self.signatures.append(candidate)
         except (_Malformed, OverBudget, IntegrityError, RegistryError, InputError) as exc:
             self.unusable(exc, kind, source, ptype, mismatch="content does not match its digest",
                           missing="listed but missing")

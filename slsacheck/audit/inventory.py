@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slsacheck._json import parse
-from slsacheck.attach.candidates import Candidate, Candidates
+from slsacheck.attach.candidates import BundleReferrer, Candidate, Candidates, TagAttestation, TagSignature
 from slsacheck.models.digest import Digest
 from slsacheck.models.verdict import Outcome, Verdict
 from slsacheck.policy.provenance_facts import SLSA_V02, SLSA_V1, provenance_facts
@@ -81,19 +81,24 @@ def _bundle_material(bundle: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
 
 def _signer(candidate: Candidate) -> tuple[dict[str, Any], bool]:
     """The signer a candidate names (unverified) and whether it carries a tlog entry."""
-    if candidate.bundle is not None:
+    if isinstance(candidate, BundleReferrer):
         return _bundle_material(candidate.bundle)
-    tlog = candidate.rekor_bundle is not None
-    if candidate.certificate is not None:
-        return _cert_signer(candidate.certificate), tlog
+    material = candidate.material
+    tlog = material.rekor_bundle is not None
+    if material.certificate is not None:
+        return _cert_signer(material.certificate), tlog
     return {"kind": "key", "keyHint": None}, tlog
 
 
 def _payload(candidate: Candidate) -> Mapping[str, Any] | None:
     """The in-toto statement an attestation candidate carries, read without trusting it."""
-    envelope = candidate.envelope
-    if envelope is None and candidate.bundle is not None:
-        envelope = candidate.bundle.get("dsseEnvelope")
+    match candidate:
+        case TagAttestation():
+            envelope: object = candidate.envelope
+        case BundleReferrer():
+            envelope = candidate.bundle.get("dsseEnvelope")
+        case TagSignature():
+            return None
     if not isinstance(envelope, Mapping) or not isinstance(envelope.get("payload"), str):
         return None
     try:
@@ -202,16 +207,16 @@ def describe(
     attestations: list[dict[str, Any]] = []
     provenances: list[dict[str, Any]] = []
     caps: dict[str, tuple[int, str] | None] = {}
-    for candidate in candidates.signatures:
-        signer, tlog = _signer(candidate)
-        entries = verified.get(candidate.source, ())
+    for sig in candidates.signatures:
+        signer, tlog = _signer(sig)
+        entries = verified.get(sig.source, ())
         signature: dict[str, Any] = {
-            "source": candidate.source, "origin": candidate.origin,
-            "format": "sigstore-bundle" if candidate.bundle is not None else "simple-signing",
+            "source": sig.source, "origin": sig.origin,
+            "format": "sigstore-bundle" if isinstance(sig, BundleReferrer) else "simple-signing",
             "signer": signer, "tlog": tlog, "verified": bool(entries), "verifiedBy": _verified_by(entries),
         }
-        if candidate.source in rejected_reasons:
-            signature["rejected"] = rejected_reasons[candidate.source]
+        if sig.source in rejected_reasons:
+            signature["rejected"] = rejected_reasons[sig.source]
         if not entries:
             signature["verifiableWith"] = _verifiable(signer, tlog)
         signatures.append(signature)

@@ -274,23 +274,23 @@ class Auditor:
 
             verdict = verify_image(pinned, settings.policy_set, store=store, image_text=target.text,
                                    now=settings.now, roots=self.roots)
-            if verdict.incomplete and not verdict.evidence:
+            if verdict.incomplete and verdict.evidence is None:
                 record = self._failed(target, str(manifest.digest), "; ".join(verdict.incomplete))
                 record["outcome"] = verdict.outcome
                 record["verdict"] = verdict.to_json()
                 return record
-            verified, rejected = verified_sources(verdict.evidence)
+            verified, rejected = verified_sources(verdict.evidence.to_json() if verdict.evidence else {})
             trust = "no authority of the matching policies"
         candidates = collect_candidates(store, manifest.digest)
         if settings.policy_set is None:
             verified, rejected = {}, {}
             if self.inventory_authority is not None:
-                from slsacheck.verify.collect import Checker, evidence_from, summary  # noqa: PLC0415
+                from slsacheck.verify.collect import Checker, evidence_from  # noqa: PLC0415
 
                 checker = Checker(manifest.digest, manifest=manifest.raw, now=settings.now, roots=self.roots)
                 evidence = evidence_from(candidates, {"trusted-root": self.inventory_authority}, target.text,
                                          checker)
-                verified, rejected = verified_sources(summary(evidence))
+                verified, rejected = verified_sources(evidence.to_json())
                 trust = "the --trusted-root (keyless signatures only)"
         described = describe(candidates, verified, now=settings.now, verdict=verdict, trust=trust,
                              rejected_reasons=rejected)

@@ -3,7 +3,9 @@
 The verify layer collects candidate signatures and attestations from a Store (cosign
 `.sig`/`.att` tags and OCI referrers, both), checks each one against the policy's
 authorities, and records the outcome here: verified items name the authority that
-verified them, rejected items say why. Policy evaluation reads only this.
+verified them, rejected items say why, and `searched`/`limits` say where it looked and what
+it read. Policy evaluation reads only this; a Verdict carries it and `to_json` is its one
+serialisation.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class VerifiedAttestation:
     source: str
     predicate_type: str
     statement: Mapping[str, Any]  # the whole in-toto statement, subject already checked
+    # A file's attestation verified by command-line trust: what it left unchecked (listed as
+    # `notChecked`, empty or not); None where the question does not arise.
+    not_checked: Sequence[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,59 @@ class Evidence:
     rejected: Sequence[Rejected] = ()
     # Reasons collection could not complete; any entry makes the verdict fail closed.
     incomplete: Sequence[str] = ()
+    # Where candidates were looked for ("<repo>:sha256-<hex>.sig", "... referrers of ..."),
+    # and the limits applied with what was read under them.
+    searched: Sequence[str] = ()
+    limits: Mapping[str, int] = field(default_factory=dict)
     # A file judged by an ArtifactPolicy: its bytes, so that statements are compared on every
     # digest algorithm they share with it, not on `digest` alone.
     artifact: ArtifactDigests | None = field(default=None, repr=False, compare=False)
+    # A file's evidence: the attestation documents given with it, which `found` counts (several
+    # policies may each verify one). A file has no signatures section; None for an image.
+    documents: int | None = None
+
+    def verified(self, kind: Literal["signature", "attestation"]) -> Sequence[VerifiedSignature | VerifiedAttestation]:
+        return self.signatures if kind == "signature" else self.attestations
+
+    def to_json(self) -> dict[str, Any]:
+        """What was searched, found, verified, rejected and why (schemas/verdict.schema.json `evidence`)."""
+        out: dict[str, Any] = {} if self.documents is not None else {"signatures": self._section("signature")}
+        out["attestations"] = self._section("attestation")
+        if self.searched:
+            out["searched"] = list(self.searched)
+        if self.limits:
+            out["limits"] = dict(self.limits)
+        if self.incomplete:
+            out["incomplete"] = list(self.incomplete)
+        return out
+
+    def rejected_of(self, kind: Literal["signature", "attestation"]) -> list[Rejected]:
+        return [r for r in self.rejected if r.kind == kind]
+
+    def found(self, kind: Literal["signature", "attestation"]) -> int:
+        """Distinct places holding a candidate of `kind`, verified or not (a file: the documents given)."""
+        if self.documents is not None:
+            return self.documents if kind == "attestation" else 0
+        return len({v.source for v in self.verified(kind)} | {r.source for r in self.rejected_of(kind)})
+
+    def _section(self, kind: Literal["signature", "attestation"]) -> dict[str, Any]:
+        return {
+            "found": self.found(kind),
+            "verified": [self._entry(v) for v in self.verified(kind)],
+            "rejected": [
+                {"source": r.source, "reason": r.reason,
+                 **({"predicateType": r.predicate_type} if r.predicate_type else {})}
+                for r in self.rejected_of(kind)
+            ],
+        }
+
+    def _entry(self, v: VerifiedSignature | VerifiedAttestation) -> dict[str, Any]:
+        if self.documents is not None and isinstance(v, VerifiedAttestation):
+            # A file's attestation, in the order the blob commands have always written it.
+            return {"source": v.source, "predicateType": v.predicate_type, "signer": v.signer.describe(),
+                    "authority": v.authority, "tlog": v.signer.tlog,
+                    **({"notChecked": list(v.not_checked)} if v.not_checked is not None else {})}
+        return {"source": v.source, "authority": v.authority, "signer": v.signer.describe(),
+                # which evidence a transparency log vouched for (SET or inclusion proof verified)
+                "tlog": v.signer.tlog,
+                **({"predicateType": v.predicate_type} if isinstance(v, VerifiedAttestation) else {})}

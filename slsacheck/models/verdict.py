@@ -12,9 +12,11 @@ nothing kept the verification from completing (`incomplete`).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from slsacheck.models.evidence import Evidence
 
 
 class Outcome(enum.StrEnum):
@@ -51,7 +53,8 @@ class Verdict:
     checks: Sequence[Check] = ()
     # Reasons the verification could not complete (registry down, timeout, ...).
     incomplete: Sequence[str] = ()
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    # What the verdict rests on (None when the image was never read).
+    evidence: Evidence | None = None
 
     @property
     def failed(self) -> list[Check]:
@@ -86,6 +89,6 @@ class Verdict:
         }
         if self.incomplete:
             out["incomplete"] = list(self.incomplete)
-        if self.evidence:
-            out["evidence"] = dict(self.evidence)
+        if self.evidence is not None:
+            out["evidence"] = self.evidence.to_json()
         return out

@@ -11,21 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from slsacheck.signing.identity import Identity
 from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
 from slsacheck.signing.tuf_source import Mirror
 
 # A trusted_root.json read offline, or the one a TUF repository vouches for.
 TrustSource = Path | Mirror
 
-
-@dataclass(frozen=True)
-class IdentitySpec:
-    """One accepted keyless identity. Exact values or anchored (full-match) regexps."""
-
-    issuer: str | None = None
-    subject: str | None = None
-    issuer_regexp: str | None = None
-    subject_regexp: str | None = None
+# One accepted keyless identity is the signing layer's `Identity` (exact values or anchored
+# regexps, validated when built): the policy names signers with the type that checks them.
+# `IdentitySpec` is the name this module used to export, kept so importers keep working.
+IdentitySpec = Identity
 
 
 @dataclass(frozen=True)
@@ -41,7 +37,7 @@ class KeyAuthority:
 class KeylessAuthority:
     name: str
     trusted_root: TrustSource
-    identities: tuple[IdentitySpec, ...]
+    identities: tuple[Identity, ...]
     require_tlog: bool = True
 
 

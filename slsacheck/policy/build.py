@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from slsacheck.models.predicates import PREDICATE_ALIASES
 from slsacheck.models.reference import canonical_registry
 from slsacheck.policy import checkids
-from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority, TrustSource
+from slsacheck.policy.authority import Authority, KeyAuthority, KeylessAuthority, TrustSource
 from slsacheck.policy.cel import CELCompileError, compile_expression
 from slsacheck.policy.globs import Glob, GlobError, compile_glob, compile_image_glob
 from slsacheck.policy.model import (
@@ -46,6 +46,7 @@ from slsacheck.policy.problems import Problem, did_you_mean
 from slsacheck.policy.schema import defaults_for
 from slsacheck.policy.urls import normalise_pattern
 from slsacheck.policy.yamlsource import format_path, line_at
+from slsacheck.signing.identity import Identity
 from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE
 from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, Mirror
 
@@ -306,7 +307,7 @@ class Builder:
     def keyless(self, path: Path_, name: str, spec: Mapping[str, Any]) -> KeylessAuthority | None:
         root = self.keyless_root(path, name, spec)
         ok = root is not None
-        identities: list[IdentitySpec] = []
+        identities: list[Identity] = []
         for j, ident in enumerate(spec["identities"]):
             for field in ("issuerRegExp", "subjectRegExp"):
                 if field in ident:
@@ -317,8 +318,10 @@ class Builder:
                             (*path, "identities", j, field), f"bad regular expression: {exc}", found=repr(ident[field])
                         )
                         ok = False
+            if not ok:
+                continue  # an Identity compiles its regexps when built
             identities.append(
-                IdentitySpec(
+                Identity(
                     ident.get("issuer"), ident.get("subject"), ident.get("issuerRegExp"), ident.get("subjectRegExp")
                 )
             )

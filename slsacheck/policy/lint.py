@@ -26,12 +26,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
-from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority, TrustSource
+from slsacheck.policy.authority import Authority, KeyAuthority, KeylessAuthority, TrustSource
 from slsacheck.policy.checkids import policy_check_ids
 from slsacheck.policy.globs import normalise_image_pattern
 from slsacheck.policy.model import Policy, PolicySet
 from slsacheck.policy.problems import Problem
 from slsacheck.policy.yamlsource import line_at, parse_documents
+from slsacheck.signing.identity import Identity
 
 _WILDCARDS = re.compile(r"\*\*|\*|\?")
 
@@ -107,7 +108,7 @@ def _catch_all_warnings(policies: Sequence[Policy]) -> list[Problem]:
     return out
 
 
-def _identities_overlap(a: IdentitySpec, b: IdentitySpec) -> bool:
+def _identities_overlap(a: Identity, b: Identity) -> bool:
     """Whether one certificate can satisfy both specs (exact values decide; a regexp is
     tested against the other's exact value; two regexps are assumed to overlap)."""
     def field(exact_a: str | None, rx_a: str | None, exact_b: str | None, rx_b: str | None) -> bool:

@@ -76,14 +76,12 @@ def verified_levels(verdict: Verdict, policies: Sequence[Policy]) -> list[str]:
 
 def input_attestations(store: Store, digest: Digest, verdict: Verdict) -> list[dict[str, Any]]:
     """The attestations that verified for `verdict`, as VSA resource descriptors."""
-    section = verdict.evidence.get("attestations") if verdict.evidence else None
-    verified = section.get("verified") if isinstance(section, Mapping) else None
-    sources = {v.get("source") for v in verified or [] if isinstance(v, Mapping)}
+    sources = {a.source for a in verdict.evidence.attestations} if verdict.evidence is not None else set()
     if not sources:
         return []
     out: list[dict[str, Any]] = []
     for candidate in collect_candidates(store, digest, signatures=False).attestations:
-        if candidate.source not in sources or candidate.layer is None:
+        if candidate.source not in sources:
             continue
         layer = candidate.layer.digest
         out.append({"uri": candidate.source, "digest": {layer.algorithm: layer.hex}})

@@ -26,18 +26,17 @@ from typing import Any
 from slsacheck._reason import one_line
 from slsacheck.errors import Error
 from slsacheck.models.digest import ArtifactDigests, Digest
-from slsacheck.models.evidence import Evidence, Rejected, SignerInfo, VerifiedAttestation
+from slsacheck.models.evidence import Evidence, Rejected, VerifiedAttestation
 from slsacheck.models.verdict import Check, Outcome, Verdict
 from slsacheck.policy.artifact_flags import checks_over_all
 from slsacheck.policy.authority import Authority, KeyAuthority
 from slsacheck.policy.evaluate import evaluate, no_match_verdict, verdict
 from slsacheck.policy.model import Policy, PolicySet, ProvenanceRules
-from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import load_public_key
 from slsacheck.verify.authorities import TrustRoots
 from slsacheck.verify.blob_attestation import BlobAttestation, BlobTrust, verify_document
 
-__all__ = ["attestation_entry", "judge_artifact", "judge_with_trust"]
+__all__ = ["judge_artifact", "judge_with_trust"]
 
 
 def _trusts(authority: Authority, roots: TrustRoots) -> Iterator[BlobTrust]:
@@ -47,9 +46,7 @@ def _trusts(authority: Authority, roots: TrustRoots) -> Iterator[BlobTrust]:
             key = load_public_key(pem, where=f"a key of authority {authority.name}")
             yield BlobTrust(public_key=key, trusted_root=root, tlog=authority.tlog)
         return
-    for spec in authority.identities:
-        identity = Identity(issuer=spec.issuer, subject=spec.subject, issuer_regexp=spec.issuer_regexp,
-                            subject_regexp=spec.subject_regexp)
+    for identity in authority.identities:
         # Without requireTlog a bare keyless envelope may count, its certificate checked now;
         # the signer then says no log vouched for it.
         yield BlobTrust(identity=identity, trusted_root=root, insecure_ignore_tlog=not authority.require_tlog)
@@ -88,24 +85,17 @@ def judge_artifact(name: str, data: bytes, docs: Sequence[tuple[str, Any]], poli
     for policy in matching:
         roots.prepare(policy.authorities)
     checks = []
-    verified: list[dict[str, Any]] = []
-    rejected: list[dict[str, Any]] = []
+    verified: list[VerifiedAttestation] = []
+    rejected: list[Rejected] = []
     for policy in matching:
         found = _evidence(name, data, docs, policy, roots=roots, now=now)
         checks += evaluate(policy, found, now=now)
         # Authority names are per policy: qualified when several policies judged the file.
         prefix = f"{policy.name}/" if len(matching) > 1 else ""
-        verified += [attestation_entry(a.source, a.predicate_type, a.signer, prefix + a.authority)
-                     for a in found.attestations]
-        rejected += [{"source": r.source, "reason": r.reason} for r in found.rejected]
-    section = {"found": len(docs), "verified": verified, "rejected": rejected}
-    return replace(verdict(name, digest, matching, checks), evidence={"attestations": section})
-
-
-def attestation_entry(source: str, predicate_type: str, signer: SignerInfo, authority: str) -> dict[str, Any]:
-    """One verified attestation as a verdict's evidence lists it (the image gate's shape)."""
-    return {"source": source, "predicateType": predicate_type, "signer": signer.describe(), "authority": authority,
-            "tlog": signer.tlog}
+        verified += [replace(a, authority=prefix + a.authority) for a in found.attestations]
+        rejected += found.rejected
+    shown = Evidence(image=name, digest=digest, attestations=verified, rejected=rejected, documents=len(docs))
+    return replace(verdict(name, digest, matching, checks), evidence=shown)
 
 
 def judge_with_trust(
@@ -148,12 +138,13 @@ def judge_with_trust(
     if rules is not None and accepted:
         checks += checks_over_all(rules, [(a.predicate_type, a.statement) for a in accepted], now=now)
     digest = target.given if target.given is not None else Digest("sha256", target.hex("sha256") or "")
-    section = {
-        "found": len(docs),
-        "verified": [{**attestation_entry(a.source, a.predicate_type, a.signer, signer),
-                      "notChecked": list(a.unchecked)} for a in accepted],
-        "rejected": [{"source": source, "reason": reason} for source, reason in refused],
-    }
+    shown = Evidence(
+        image=name, digest=digest,
+        attestations=[VerifiedAttestation(signer, a.signer, a.source, a.predicate_type, a.statement,
+                                          not_checked=a.unchecked) for a in accepted],
+        rejected=[Rejected("attestation", source, reason) for source, reason in refused],
+        documents=len(docs),
+    )
     result = Verdict(image=name, digest=str(digest), policies=("command-line flags",), checks=checks,
-                     evidence={"attestations": section})
+                     evidence=shown)
     return result, accepted

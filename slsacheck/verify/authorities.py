@@ -18,44 +18,58 @@ The rules a candidate must meet to count for an authority:
   (`signing.tlog_rule`: require / verify with its trusted root / ignore), the same for
   bundles and layers; the signer says whether it was log-checked.
 
-`check` returns an `Accepted` or raises `Refused` with one line of reason; `try_authority`
-turns that into a value. Trusted roots are read once per file or TUF mirror (`TrustRoots`);
-a mirror's root comes from the TUF cache under the rules of its `TufUse` (update when
-missing or expired, or never fetch: `--offline`, and servers that refresh in the background).
+Each kind of candidate (`TagSignature`, `TagAttestation`, `BundleReferrer`) has its own
+check, chosen by `match`. `check` returns an `Accepted` (the signer, when the log saw it,
+and what was signed) or raises `Refused` with one line of reason; `try_authority` returns
+the same as a value, an `Accepted` or a `Refusal`. Trusted roots are read once per file or
+TUF mirror (`TrustRoots`); a mirror's root comes from the TUF cache under the rules of its
+`TufUse` (update when missing or expired, or never fetch: `--offline`, and servers that
+refresh in the background).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from slsacheck._reason import one_line
-from slsacheck.attach.candidates import COSIGN_SIGN_PREDICATE, Candidate
+from slsacheck.attach.candidates import COSIGN_SIGN_PREDICATE, BundleReferrer, Candidate, TagAttestation, TagSignature
 from slsacheck.errors import Error
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import SignerInfo
 from slsacheck.models.statement import Statement
-from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority, TrustSource
-from slsacheck.signing.cosign_material import LoggedEntry, verify_key_log_entry
+from slsacheck.policy.authority import Authority, KeyAuthority, KeylessAuthority, TrustSource
+from slsacheck.signing.cosign_material import LoggedEntry, VerifiedSigner, verify_key_log_entry
 from slsacheck.signing.dsse import Envelope, verify_envelope
 from slsacheck.signing.identity import Identity
-from slsacheck.signing.keys import load_public_key
-from slsacheck.signing.simplesigning import parse_payload
+from slsacheck.signing.keys import VerifyingKey, load_public_key
+from slsacheck.signing.simplesigning import SimpleSigningPayload, parse_payload
 from slsacheck.signing.trust import TrustedRoot, load_trusted_root
 from slsacheck.signing.tuf_source import Mirror
 from slsacheck.signing.verify_sig import PublicKeyVerifier
 
 if TYPE_CHECKING:
+    from slsacheck.signing.bundle import VerifiedBundle
     from slsacheck.signing.tuf import TufUse
+
+T = TypeVar("T")
+X = TypeVar("X")
 
 
 class Refused(Exception):
     """This candidate does not count for this authority; the message says why."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a candidate does not count for an authority, as a value."""
+
+    reason: str
 
 
 class ParseMemo:
@@ -64,11 +78,9 @@ class ParseMemo:
     listings' annotations say."""
 
     def __init__(self) -> None:
-        self._done: dict[tuple[str, Digest], Any] = {}
+        self._done: dict[tuple[str, Digest], object] = {}
 
-    def get(self, what: str, c: Candidate, parse: Callable[[], Any]) -> Any:
-        if c.layer is None:
-            return parse()
+    def get(self, what: str, c: TagSignature | TagAttestation, parse: Callable[[], T]) -> T:
         key = (what, c.layer.digest)
         if key not in self._done:
             try:
@@ -78,11 +90,15 @@ class ParseMemo:
         value = self._done[key]
         if isinstance(value, Error):
             raise value
-        return value
+        # Each `what` is stored by one parser only, so the value has that parser's type.
+        return cast(T, value)
 
 
 @dataclass(frozen=True)
 class Accepted:
+    """This evidence verified for an authority: signed by `signer` (at the time the log or a
+    timestamp established), saying `statement` (attestations) or `optional` (signatures)."""
+
     signer: SignerInfo
     statement: Statement | None = None  # attestations: the verified statement
     optional: Mapping[str, Any] = field(default_factory=dict)  # signatures: simple-signing `optional`
@@ -123,62 +139,67 @@ class TrustRoots:
         return self._roots[key]
 
 
-def _identity(spec: IdentitySpec) -> Identity:
-    return Identity(issuer=spec.issuer, subject=spec.subject, issuer_regexp=spec.issuer_regexp,
-                    subject_regexp=spec.subject_regexp)
-
-
 def _verifiers(authority: KeyAuthority) -> list[PublicKeyVerifier]:
     where = f"a key of authority {authority.name}"
     return [PublicKeyVerifier.from_pem(pem, where=where) for pem in authority.public_keys]
 
 
-def _keyless_signer(result: Any) -> SignerInfo:
-    integrated = getattr(result, "integrated_time", None)
-    certificate = getattr(result, "certificate", None)
+def _keyless_signer(result: VerifiedSigner | VerifiedBundle) -> SignerInfo:
+    """The signer a keyless verification established, named by its certificate and by the key
+    it certifies, so one signer is counted once however many authorities (key or keyless)
+    accept it."""
+    certificate = result.certificate
     key_fp = cert_fp = None
     if certificate is not None:
         from cryptography.hazmat.primitives import hashes  # noqa: PLC0415 - x509 code loads on keyless paths only
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: PLC0415
 
-        # Named by its certificate and by the key it certifies, so one signer is counted
-        # once however many authorities (key or keyless) accept it.
         cert_fp = certificate.fingerprint(hashes.SHA256()).hex()
         spki = certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         key_fp = hashlib.sha256(spki).hexdigest()
     return SignerInfo(
         "keyless",
         key_fingerprint=key_fp,
-        subject=getattr(result, "subject", None),
-        issuer=getattr(result, "issuer", None),
-        tlog=integrated is not None or bool(getattr(result, "tlog", False)),
-        integrated_time=integrated,
+        subject=result.subject,
+        issuer=result.issuer,
+        tlog=result.integrated_time is not None,
+        integrated_time=result.integrated_time,
         certificate_fingerprint=cert_fp,
     )
 
 
-def _try_each(attempts: list[tuple[str, Any]]) -> Any:
-    """Run each (label, thunk) until one succeeds; refuse with every reason otherwise."""
+def _first(items: Sequence[X], label: Callable[[X], str], attempt: Callable[[X], T]) -> T:
+    """The result of `attempt` on the first item it succeeds for; refused with every reason otherwise."""
     reasons = []
-    for label, thunk in attempts:
+    for item in items:
         try:
-            return thunk()
+            return attempt(item)
         except Error as exc:
-            reasons.append(f"{label}: {one_line(exc)}" if len(attempts) > 1 else one_line(exc))
+            reasons.append(f"{label(item)}: {one_line(exc)}" if len(items) > 1 else one_line(exc))
     raise Refused("; ".join(reasons) if reasons else "nothing to verify with")
+
+
+def _describe_verifier(v: PublicKeyVerifier) -> str:
+    return v.description
+
+
+def _numbered(what: str) -> Callable[[tuple[int, object]], str]:
+    def label(numbered: tuple[int, object]) -> str:
+        return f"{what} {numbered[0]}"
+
+    return label
 
 
 # -- simple signing ---------------------------------------------------------------------
 
 
 def _check_signature(
-    c: Candidate, authority: Authority, digest: Digest, roots: TrustRoots, now: datetime | None, *,
+    c: TagSignature, authority: Authority, digest: Digest, roots: TrustRoots, now: datetime | None, *,
     memo: ParseMemo,
 ) -> Accepted:
-    assert c.payload is not None and c.signature is not None
-    data = c.payload
+    signature, data = c.signature, c.payload
     try:
-        payload = memo.get("payload", c, lambda: parse_payload(data))
+        payload: SimpleSigningPayload = memo.get("payload", c, lambda: parse_payload(data))
     except Error as exc:
         raise Refused(f"the payload is not a cosign signature payload: {one_line(exc)}") from None
     if payload.digest != digest:
@@ -187,46 +208,44 @@ def _check_signature(
             "(a signature copied from another image's .sig)"
         )
     optional = dict(payload.optional or {})
-    signature, data = c.signature, c.payload
     if isinstance(authority, KeyAuthority):
-        verifiers = _verifiers(authority)
+        def by_key(v: PublicKeyVerifier) -> PublicKeyVerifier:
+            v.verify(signature, data)
+            return v
 
-        def by_key(v: PublicKeyVerifier) -> Any:
-            def run() -> PublicKeyVerifier:
-                v.verify(signature, data)
-                return v
-            return run
-
-        v = _try_each([(v.description, by_key(v)) for v in verifiers])
-        logged = _key_log_entry(c, authority, roots, signature=signature, payload=data, key=v, now=now)
-        return Accepted(_key_signer(v, logged), optional=optional)
+        verifier = _first(_verifiers(authority), _describe_verifier, by_key)
+        logged = _key_log_entry(c, authority, roots, signature=signature, payload=data, key=verifier, now=now)
+        return Accepted(_key_signer(verifier, logged), optional=optional)
     result = _keyless_material(c, authority, roots, signature=signature, payload=data, now=now)
     return Accepted(_keyless_signer(result), optional=optional)
 
 
 def _keyless_material(
-    c: Candidate, authority: KeylessAuthority, roots: TrustRoots, *, signature: bytes, payload: bytes,
-    now: datetime | None,
-) -> Any:
+    c: TagSignature | TagAttestation, authority: KeylessAuthority, roots: TrustRoots, *, signature: bytes,
+    payload: bytes, now: datetime | None,
+) -> VerifiedSigner:
     """Keyless cosign material (certificate, chain, Rekor SET, RFC 3161 annotations) over `payload`:
     the simple-signing bytes, or the DSSE PAE."""
-    certificate = c.certificate
+    material = c.material
+    certificate = material.certificate
     if certificate is None:
         raise Refused("signed with a key (no certificate), and this authority is keyless")
     from slsacheck.signing.cosign_material import verify_cosign_material  # noqa: PLC0415 - x509 code loads here
 
     root = roots.get(authority.trusted_root)
+    envelope_blob = c.envelope_blob if isinstance(c, TagAttestation) else None
     # cosign stamps a `.sig` layer's signature and a `.att` layer's envelope blob.
-    stamped = (signature, c.envelope_blob) if c.envelope_blob is not None else (signature,)
+    stamped = (signature, envelope_blob) if envelope_blob is not None else (signature,)
 
-    def attempt(spec: IdentitySpec) -> Any:
-        return lambda: verify_cosign_material(
-            signature, payload, certificate_pem=certificate, chain_pem=c.chain, rekor_bundle=c.rekor_bundle,
-            identity=_identity(spec), trusted_root=root, require_tlog=authority.require_tlog, now=now,
-            rfc3161_timestamp=c.rfc3161_timestamp, timestamped=stamped, envelope_blob=c.envelope_blob,
+    def as_identity(identity: Identity) -> VerifiedSigner:
+        return verify_cosign_material(
+            signature, payload, certificate_pem=certificate, chain_pem=material.chain,
+            rekor_bundle=material.rekor_bundle, identity=identity, trusted_root=root,
+            require_tlog=authority.require_tlog, now=now, rfc3161_timestamp=material.rfc3161_timestamp,
+            timestamped=stamped, envelope_blob=envelope_blob,
         )
 
-    return _try_each([(_identity(spec).describe(), attempt(spec)) for spec in authority.identities])
+    return _first(authority.identities, Identity.describe, as_identity)
 
 
 # -- key-signed evidence and the transparency log ------------------------------------------
@@ -237,12 +256,14 @@ def _key_signer(verifier: PublicKeyVerifier, logged: LoggedEntry | None) -> Sign
                       integrated_time=logged.integrated_time if logged else None)
 
 
-def _key_log_root(c: Candidate, authority: KeyAuthority, roots: TrustRoots) -> TrustedRoot | None:
+def _key_log_root(
+    rekor_bundle: Mapping[str, Any] | None, authority: KeyAuthority, roots: TrustRoots
+) -> TrustedRoot | None:
     """The root to check a key-signed layer's log entry with, or None when the rule says not
     to (`ignore`, or `verify` without a root); `require` without an entry is refused."""
     if authority.tlog == "ignore" or authority.trusted_root is None:
         return None
-    if c.rekor_bundle is None:
+    if rekor_bundle is None:
         if authority.tlog == "require":
             raise Refused(
                 f"no transparency-log entry (dev.sigstore.cosign/bundle annotation), and authority "
@@ -253,20 +274,21 @@ def _key_log_root(c: Candidate, authority: KeyAuthority, roots: TrustRoots) -> T
 
 
 def _key_log_entry(
-    c: Candidate, authority: KeyAuthority, roots: TrustRoots, *, signature: bytes, payload: bytes,
-    key: PublicKeyVerifier, now: datetime | None, envelope: Envelope | None = None,
+    c: TagSignature | TagAttestation, authority: KeyAuthority, roots: TrustRoots, *, signature: bytes,
+    payload: bytes, key: PublicKeyVerifier, now: datetime | None, envelope: Envelope | None = None,
 ) -> LoggedEntry | None:
-    root = _key_log_root(c, authority, roots)
-    if root is None or c.rekor_bundle is None:
+    rekor_bundle = c.material.rekor_bundle
+    root = _key_log_root(rekor_bundle, authority, roots)
+    if root is None or rekor_bundle is None:
         return None
     return verify_key_log_entry(
-        signature, payload, public_key=key.public_key, rekor_bundle=c.rekor_bundle, trusted_root=root,
-        envelope=envelope, envelope_blob=c.envelope_blob, now=now,
+        signature, payload, public_key=key.public_key, rekor_bundle=rekor_bundle, trusted_root=root,
+        envelope=envelope, envelope_blob=c.envelope_blob if isinstance(c, TagAttestation) else None, now=now,
     )
 
 
 def _key_log_entry_envelope(
-    c: Candidate, authority: KeyAuthority, roots: TrustRoots, *, envelope: Envelope, key: PublicKeyVerifier,
+    c: TagAttestation, authority: KeyAuthority, roots: TrustRoots, *, envelope: Envelope, key: PublicKeyVerifier,
     now: datetime | None,
 ) -> LoggedEntry | None:
     """The log entry of the envelope signature this key made (an envelope may carry several)."""
@@ -278,12 +300,12 @@ def _key_log_entry_envelope(
         except Error:
             continue
         mine.append(sig.sig)
-    logged: LoggedEntry | None = _try_each([
-        (f"signature {i}", lambda sig=sig: _key_log_entry(c, authority, roots, signature=sig, payload=pae, key=key,
-                                                          now=now, envelope=envelope))
-        for i, sig in enumerate(mine)
-    ])
-    return logged
+
+    def logged(numbered: tuple[int, bytes]) -> LoggedEntry | None:
+        return _key_log_entry(c, authority, roots, signature=numbered[1], payload=pae, key=key, now=now,
+                              envelope=envelope)
+
+    return _first(list(enumerate(mine)), _numbered("signature"), logged)
 
 
 # -- DSSE attestations --------------------------------------------------------------------
@@ -303,26 +325,24 @@ def _statement(payload: bytes, digest: Digest) -> Statement:
 
 
 def _check_attestation(
-    c: Candidate, authority: Authority, digest: Digest, roots: TrustRoots, now: datetime | None, *,
+    c: TagAttestation, authority: Authority, digest: Digest, roots: TrustRoots, now: datetime | None, *,
     memo: ParseMemo,
 ) -> Accepted:
-    assert c.envelope is not None
     raw = c.envelope
     try:
-        envelope = memo.get("envelope", c, lambda: Envelope.from_json(raw))
+        envelope: Envelope = memo.get("envelope", c, lambda: Envelope.from_json(raw))
     except Error as exc:
         raise Refused(f"malformed DSSE envelope: {one_line(exc)}") from None
     if envelope.payload_type != mt.IN_TOTO_PAYLOAD:
         raise Refused(f"the DSSE payloadType is {envelope.payload_type!r}, not {mt.IN_TOTO_PAYLOAD!r}")
     if isinstance(authority, KeyAuthority):
-        verifiers = _verifiers(authority)
+        def by_key(v: PublicKeyVerifier) -> PublicKeyVerifier:
+            verify_envelope(envelope, v, expected_payload_type=mt.IN_TOTO_PAYLOAD)
+            return v
 
-        def by_key(v: PublicKeyVerifier) -> Any:
-            return lambda: (verify_envelope(envelope, v, expected_payload_type=mt.IN_TOTO_PAYLOAD), v)[1]
-
-        v = _try_each([(v.description, by_key(v)) for v in verifiers])
-        logged = _key_log_entry_envelope(c, authority, roots, envelope=envelope, key=v, now=now)
-        return Accepted(_key_signer(v, logged), statement=_statement(envelope.payload, digest))
+        verifier = _first(_verifiers(authority), _describe_verifier, by_key)
+        logged = _key_log_entry_envelope(c, authority, roots, envelope=envelope, key=verifier, now=now)
+        return Accepted(_key_signer(verifier, logged), statement=_statement(envelope.payload, digest))
     if not envelope.signatures:
         raise Refused("the DSSE envelope has no signatures")
     reasons = []
@@ -340,37 +360,42 @@ def _check_attestation(
 # -- Sigstore bundles -----------------------------------------------------------------------
 
 
-def _check_bundle(
-    c: Candidate, authority: Authority, digest: Digest, roots: TrustRoots, *, manifest: bytes | None,
+def _verified_bundle(
+    c: BundleReferrer, authority: Authority, digest: Digest, roots: TrustRoots, *, manifest: bytes | None,
     now: datetime | None,
-) -> Accepted:
+) -> tuple[VerifiedBundle, SignerInfo]:
     from slsacheck.signing.bundle import verify_bundle  # noqa: PLC0415 - x509 and tlog code load only here
 
-    assert c.bundle is not None
-    target: dict[str, Any] = {"artifact": manifest} if manifest is not None else {"digest": digest}
+    # Over the manifest's bytes every key type verifies; over the digest alone, prehashed ones do.
+    artifact, target = (manifest, None) if manifest is not None else (None, digest)
     if isinstance(authority, KeyAuthority):
-        keys = [(f"key {i}", load_public_key(pem)) for i, pem in enumerate(authority.public_keys)]
-
         log_root = roots.get(authority.trusted_root) if authority.trusted_root is not None else None
+        keys = list(enumerate(load_public_key(pem) for pem in authority.public_keys))
 
-        def by_key(key: Any) -> Any:
-            return lambda: verify_bundle(c.bundle or {}, public_key=key, trusted_root=log_root, tlog=authority.tlog,
-                                         now=now, **target)
+        def by_key(numbered: tuple[int, VerifyingKey]) -> VerifiedBundle:
+            return verify_bundle(c.bundle, public_key=numbered[1], trusted_root=log_root, tlog=authority.tlog,
+                                 now=now, artifact=artifact, digest=target)
 
-        result = _try_each([(label, by_key(key)) for label, key in keys])
-        signer = SignerInfo("key", key_fingerprint=result.key_fingerprint, tlog=result.tlog_entries > 0,
-                            integrated_time=result.integrated_time)
-    else:
-        root = roots.get(authority.trusted_root)
+        result = _first(keys, _numbered("key"), by_key)
+        return result, SignerInfo("key", key_fingerprint=result.key_fingerprint, tlog=result.tlog_entries > 0,
+                                  integrated_time=result.integrated_time)
+    root = roots.get(authority.trusted_root)
 
-        def by_identity(spec: IdentitySpec) -> Any:
-            return lambda: verify_bundle(c.bundle or {}, identity=_identity(spec), trusted_root=root, now=now,
-                                         **target)
+    def as_identity(identity: Identity) -> VerifiedBundle:
+        return verify_bundle(c.bundle, identity=identity, trusted_root=root, now=now, artifact=artifact,
+                             digest=target)
 
-        result = _try_each([(_identity(s).describe(), by_identity(s)) for s in authority.identities])
-        if authority.require_tlog and result.integrated_time is None:
-            raise Refused("no transparency-log entry with a verified integrated time, and the authority requires one")
-        signer = _keyless_signer(result)
+    result = _first(authority.identities, Identity.describe, as_identity)
+    if authority.require_tlog and result.integrated_time is None:
+        raise Refused("no transparency-log entry with a verified integrated time, and the authority requires one")
+    return result, _keyless_signer(result)
+
+
+def _check_bundle(
+    c: BundleReferrer, authority: Authority, digest: Digest, roots: TrustRoots, *, manifest: bytes | None,
+    now: datetime | None,
+) -> Accepted:
+    result, signer = _verified_bundle(c, authority, digest, roots, manifest=manifest, now=now)
     if result.kind != "dsse":
         if c.kind != "signature":
             raise Refused("a message-signature bundle is not an attestation")
@@ -412,11 +437,13 @@ def check(
     """
     memo = memo or ParseMemo()
     try:
-        if candidate.bundle is not None:
-            return _check_bundle(candidate, authority, digest, roots, manifest=manifest, now=now)
-        if candidate.kind == "signature":
-            return _check_signature(candidate, authority, digest, roots, now, memo=memo)
-        return _check_attestation(candidate, authority, digest, roots, now, memo=memo)
+        match candidate:
+            case BundleReferrer():
+                return _check_bundle(candidate, authority, digest, roots, manifest=manifest, now=now)
+            case TagSignature():
+                return _check_signature(candidate, authority, digest, roots, now, memo=memo)
+            case TagAttestation():
+                return _check_attestation(candidate, authority, digest, roots, now, memo=memo)
     except Refused:
         raise
     except Error as exc:
@@ -432,9 +459,9 @@ def try_authority(
     manifest: bytes | None = None,
     now: datetime | None = None,
     memo: ParseMemo | None = None,
-) -> Accepted | str:
-    """`check`, as a value: the acceptance, or the reason it was refused."""
+) -> Accepted | Refusal:
+    """`check`, as a value: the acceptance, or the refusal with its reason."""
     try:
         return check(candidate, authority, digest, roots=roots, manifest=manifest, now=now, memo=memo)
     except Refused as exc:
-        return str(exc)
+        return Refusal(str(exc))

@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from slsacheck.attach.candidates import Candidate, Candidates, collect_candidates
+from slsacheck.attach.candidates import BundleReferrer, Candidate, Candidates, TagAttestation, collect_candidates
 from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import Evidence, Rejected, VerifiedAttestation, VerifiedSignature
 from slsacheck.oci.store import Store
 from slsacheck.policy.authority import Authority, KeyAuthority
-from slsacheck.verify.authorities import Accepted, ParseMemo, TrustRoots, try_authority
+from slsacheck.verify.authorities import Accepted, ParseMemo, Refusal, TrustRoots, try_authority
 
 
 class Checker:
@@ -37,13 +37,13 @@ class Checker:
         self.manifest = manifest
         self.now = now
         self.roots = roots or TrustRoots()
-        self._cache: dict[tuple[object, Authority], Accepted | str] = {}
+        self._cache: dict[tuple[object, Authority], Accepted | Refusal] = {}
         self._memo = ParseMemo()
 
     def prepare(self, authorities: Mapping[str, Authority]) -> None:
         self.roots.prepare(authorities)
 
-    def check(self, candidate: Candidate, authority: Authority) -> Accepted | str:
+    def check(self, candidate: Candidate, authority: Authority) -> Accepted | Refusal:
         key = (_same_check(candidate, authority), authority)
         if key not in self._cache:
             self._cache[key] = try_authority(
@@ -58,8 +58,7 @@ def _same_check(candidate: Candidate, authority: Authority) -> object:
     checked with keys depends on its envelope blob alone (the signatures are inside it),
     so every listing of one blob shares one check; anything else also depends on its own
     annotations (signature, certificate, Rekor SET, timestamp)."""
-    if (isinstance(authority, KeyAuthority) and candidate.kind == "attestation" and candidate.bundle is None
-            and candidate.layer is not None):
+    if isinstance(authority, KeyAuthority) and isinstance(candidate, TagAttestation):
         return candidate.layer.digest
     return id(candidate)
 
@@ -80,8 +79,8 @@ def evidence_from(
         accepted_any = False
         for name, authority in authorities.items():
             result = checker.check(candidate, authority)
-            if isinstance(result, str):
-                reasons.append((name, result))
+            if isinstance(result, Refusal):
+                reasons.append((name, result.reason))
                 continue
             accepted_any = True
             if candidate.kind == "signature":
@@ -100,11 +99,14 @@ def evidence_from(
             rejected.append(Rejected(candidate.kind, candidate.source, text, authority=only or None,
                                      predicate_type=_claimed_type(candidate)))
     return Evidence(image_text, candidates.digest, tuple(signatures), tuple(attestations), tuple(rejected),
-                    tuple(candidates.incomplete))
+                    tuple(candidates.incomplete), searched=tuple(candidates.searched), limits=dict(candidates.limits))
 
 
 def _claimed_type(candidate: Candidate) -> str | None:
-    return candidate.predicate_type if candidate.kind == "attestation" else None
+    match candidate:
+        case TagAttestation() | BundleReferrer(kind="attestation"):
+            return candidate.predicate_type
+    return None
 
 
 def collect_evidence(
@@ -123,35 +125,6 @@ def collect_evidence(
     return evidence_from(collect_candidates(store, digest), authorities, image_text, checker)
 
 
-def summary(evidence: Evidence, candidates: Candidates | None = None) -> dict[str, Any]:
-    """The evidence as JSON for verdicts: what was searched, found, verified, rejected and why."""
-
-    def section(kind: str) -> dict[str, Any]:
-        verified = evidence.signatures if kind == "signature" else evidence.attestations
-        rejected = [r for r in evidence.rejected if r.kind == kind]
-        sources = {v.source for v in verified} | {r.source for r in rejected}
-        out: dict[str, Any] = {
-            "found": len(sources),
-            "verified": [
-                {"source": v.source, "authority": v.authority, "signer": v.signer.describe(),
-                 # which evidence a transparency log vouched for (SET or inclusion proof verified)
-                 "tlog": v.signer.tlog,
-                 **({"predicateType": v.predicate_type} if isinstance(v, VerifiedAttestation) else {})}
-                for v in verified
-            ],
-            "rejected": [
-                {"source": r.source, "reason": r.reason,
-                 **({"predicateType": r.predicate_type} if r.predicate_type else {})}
-                for r in rejected
-            ],
-        }
-        return out
-
-    out: dict[str, Any] = {"signatures": section("signature"), "attestations": section("attestation")}
-    if candidates is not None:
-        out["searched"] = list(candidates.searched)
-        if candidates.limits:
-            out["limits"] = dict(candidates.limits)
-    if evidence.incomplete:
-        out["incomplete"] = list(evidence.incomplete)
-    return out
+def summary(evidence: Evidence) -> dict[str, Any]:
+    """The evidence as JSON for verdicts (`Evidence.to_json`)."""
+    return evidence.to_json()

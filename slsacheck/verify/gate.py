@@ -18,19 +18,23 @@ The order is the contract:
 
 A registry error, a missing image, or bytes that do not match their digest make the
 verdict `error` (exit 3): a verification that could not complete never passes.
+
+A `Gate` owns what stays the same across the verifications of one run: the registry
+options, the clock, the trusted roots (each read once) and the registry client pool. The
+functions `verify_image`, `verify_with_policies`, `verify_images` and `judge_image` build
+one for a single call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from slsacheck.attach.candidates import collect_candidates
 from slsacheck.attach.reading import DEFAULT_LIMITS, Limits
 from slsacheck.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_POLICY, Error
-from slsacheck.models.descriptor import Manifest
 from slsacheck.models.evidence import Evidence, Rejected, VerifiedAttestation
 from slsacheck.models.reference import ImageRef
 from slsacheck.models.verdict import Check, Verdict
@@ -38,16 +42,13 @@ from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
 from slsacheck.policy.authority import Authority
 from slsacheck.verify.authorities import TrustRoots
-from slsacheck.verify.collect import Checker, evidence_from, summary
+from slsacheck.verify.collect import Checker, evidence_from
 
 if TYPE_CHECKING:
+    from slsacheck.oci.open import ClientPool
     from slsacheck.policy.model import Policy, PolicySet
 
-
-def _open(ref: ImageRef, options: RegistryOptions | None) -> Store:
-    from slsacheck.oci.open import open_store  # noqa: PLC0415 - registry code loads only when used
-
-    return open_store(ref, options)
+Judge = Callable[[Evidence], Sequence[Check]]
 
 
 def limits_of(options: RegistryOptions | None) -> Limits:
@@ -55,69 +56,123 @@ def limits_of(options: RegistryOptions | None) -> Limits:
     return Limits(evidence_bytes=options.max_evidence_bytes) if options is not None else DEFAULT_LIMITS
 
 
-def _resolve(ref: ImageRef, store: Store | None, options: RegistryOptions | None) -> tuple[Store, Manifest]:
-    store = store if store is not None else _open(ref, options)
-    return store, store.fetch_manifest(ref.identifier)
+@dataclass(frozen=True)
+class Gate:
+    """The settings every verification of a run shares.
 
+    `now` fixes the clock (policy ages, certificate validity); None reads the wall clock when
+    a verification starts. `pool` holds the registry clients (the process's shared pool
+    without). `roots` caches trusted roots by path for the gate's lifetime.
+    """
 
-def judge_image(
-    ref: ImageRef,
-    authorities: Mapping[str, Authority],
-    judge: Callable[[Evidence], Sequence[Check]],
-    *,
-    policies: Sequence[str],
-    options: RegistryOptions | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
-    image_text: str | None = None,
-    roots: TrustRoots | None = None,
-) -> Verdict:
-    """Resolve `ref` once, collect its evidence against `authorities`, and apply `judge`."""
-    return _judge_many(ref, [(authorities, judge)], policies=policies, options=options, now=now, store=store,
-                       image_text=image_text, roots=roots)
+    options: RegistryOptions | None = None
+    now: datetime | None = None
+    roots: TrustRoots = field(default_factory=TrustRoots)
+    pool: ClientPool | None = None
 
+    def clock(self) -> datetime:
+        return self.now or datetime.now(UTC)
 
-def _judge_many(
-    ref: ImageRef,
-    judges: Sequence[tuple[Mapping[str, Authority], Callable[[Evidence], Sequence[Check]]]],
-    *,
-    policies: Sequence[str],
-    options: RegistryOptions | None,
-    now: datetime | None,
-    store: Store | None,
-    image_text: str | None,
-    roots: TrustRoots | None,
-    trusted: Callable[[VerifiedAttestation, Evidence], bool] | None = None,
-) -> Verdict:
-    text = image_text or str(ref)
-    roots = roots or TrustRoots()
-    for authorities, _ in judges:
-        roots.prepare(authorities)  # configuration errors surface before any registry call
-    try:
-        store, manifest = _resolve(ref, store, options)
-    except Error as exc:
-        # Whatever kept us from reading the image (unreachable, refused, not found, bytes
-        # that are not a manifest) is this image's `error` verdict; the others go on.
-        what = f"resolving {text}: {exc}"
-        return Verdict(text, str(ref.digest) if ref.digest else None, tuple(policies), (), incomplete=(what,))
-    digest = manifest.digest
-    candidates = collect_candidates(store, digest, limits=limits_of(options))
-    checker = Checker(digest, manifest=manifest.raw, now=now, roots=roots)
-    checks: list[Check] = []
-    incomplete: list[str] = list(candidates.incomplete)
-    for authorities, judge in judges:
-        evidence = evidence_from(candidates, authorities, text, checker)
-        checks.extend(judge(evidence))
-        incomplete.extend(evidence.incomplete)
-    if len(judges) > 1:
-        # One policy's authorities may reject what another's accept: show the union.
-        union = {name: a for authorities, _ in judges for name, a in authorities.items()}
-        evidence = evidence_from(candidates, union, text, checker)
-    if trusted is not None:
-        evidence = _only_trusted_attestations(evidence, trusted)
-    evidence_json: dict[str, Any] = summary(evidence, candidates)
-    return Verdict(text, str(digest), tuple(policies), tuple(checks), tuple(dict.fromkeys(incomplete)),
-                   evidence_json)
+    @property
+    def limits(self) -> Limits:
+        return limits_of(self.options)
+
+    def open(self, ref: ImageRef) -> Store:
+        from slsacheck.oci.open import open_store  # noqa: PLC0415 - registry code loads only when used
+
+        return open_store(ref, self.options, pool=self.pool)
+
+    def verify(
+        self, ref: ImageRef, policy_set: PolicySet, *, store: Store | None = None, image_text: str | None = None
+    ) -> Verdict:
+        """Judge one image against every policy of `policy_set` whose images match it."""
+        return self.verify_with(ref, policy_set.matching(ref), policy_set, store=store, image_text=image_text)
+
+    def verify_with(
+        self,
+        ref: ImageRef,
+        policies: Sequence[Policy],
+        policy_set: PolicySet,
+        *,
+        store: Store | None = None,
+        image_text: str | None = None,
+        exceptions_as: Mapping[str, str] | None = None,
+    ) -> Verdict:
+        """Judge one image against exactly `policies`, chosen by the caller rather than by the
+        image's name (a promotion judges a copy by the policies that judged its source); with
+        none, `policy_set`'s noMatch decides, as in `verify`. `exceptions_as` maps a policy's
+        name to the image name its exceptions are matched against (a copy judged as its source
+        was), instead of this image's."""
+        if not policies:
+            return no_match_verdict(ref, policy_set, image_text)
+        from slsacheck.policy.evaluate import accepted_by  # noqa: PLC0415 - CEL loads only for policies
+
+        # One instant for every check of this image: the policies' ages and the signatures' validity.
+        gate = replace(self, now=self.clock())
+        renamed = exceptions_as or {}
+        judges = [(p.authorities, _judged_as(_policy_judge(p, gate.clock()), renamed.get(p.name))) for p in policies]
+
+        def trusted(att: VerifiedAttestation, evidence: Evidence) -> bool:
+            return any(accepted_by(p, att, evidence) for p in policies)
+
+        return gate.judge_many(ref, judges, policies=tuple(p.name for p in policies), store=store,
+                               image_text=image_text, trusted=trusted)
+
+    def verify_all(self, refs: Sequence[tuple[str, ImageRef]], policy_set: PolicySet) -> list[Verdict]:
+        """Judge several images (as given text, parsed reference) at one instant."""
+        gate = replace(self, now=self.clock())
+        return [gate.verify(ref, policy_set, image_text=text) for text, ref in refs]
+
+    def judge(
+        self,
+        ref: ImageRef,
+        authorities: Mapping[str, Authority],
+        judge: Judge,
+        *,
+        policies: Sequence[str],
+        store: Store | None = None,
+        image_text: str | None = None,
+    ) -> Verdict:
+        """Resolve `ref` once, collect its evidence against `authorities`, and apply `judge`."""
+        return self.judge_many(ref, [(authorities, judge)], policies=policies, store=store, image_text=image_text)
+
+    def judge_many(
+        self,
+        ref: ImageRef,
+        judges: Sequence[tuple[Mapping[str, Authority], Judge]],
+        *,
+        policies: Sequence[str],
+        store: Store | None = None,
+        image_text: str | None = None,
+        trusted: Callable[[VerifiedAttestation, Evidence], bool] | None = None,
+    ) -> Verdict:
+        """Steps 2 to 5 of the contract for `judges` (authorities, and what judges their evidence)."""
+        text = image_text or str(ref)
+        for authorities, _ in judges:
+            self.roots.prepare(authorities)  # configuration errors surface before any registry call
+        try:
+            store = store if store is not None else self.open(ref)
+            manifest = store.fetch_manifest(ref.identifier)
+        except Error as exc:
+            # Whatever kept us from reading the image (unreachable, refused, not found, bytes
+            # that are not a manifest) is this image's `error` verdict; the others go on.
+            what = f"resolving {text}: {exc}"
+            return Verdict(text, str(ref.digest) if ref.digest else None, tuple(policies), (), incomplete=(what,))
+        digest = manifest.digest
+        candidates = collect_candidates(store, digest, limits=self.limits)
+        checker = Checker(digest, manifest=manifest.raw, now=self.now, roots=self.roots)
+        checks: list[Check] = []
+        for authorities, judge in judges:
+            evidence = evidence_from(candidates, authorities, text, checker)
+            checks.extend(judge(evidence))
+        if len(judges) > 1:
+            # One policy's authorities may reject what another's accept: show the union.
+            union = {name: a for authorities, _ in judges for name, a in authorities.items()}
+            evidence = evidence_from(candidates, union, text, checker)
+        if trusted is not None:
+            evidence = _only_trusted_attestations(evidence, trusted)
+        # Everything that left evidence unread was recorded once, while collecting.
+        return Verdict(text, str(digest), tuple(policies), tuple(checks), tuple(candidates.incomplete), evidence)
 
 
 def _only_trusted_attestations(
@@ -148,7 +203,7 @@ def no_match_verdict(ref: ImageRef, policy_set: PolicySet, image_text: str | Non
     return decide(image_text or str(ref), ref.digest, policy_set.no_match)
 
 
-def _policy_judge(policy: Policy, now: datetime) -> Callable[[Evidence], Sequence[Check]]:
+def _policy_judge(policy: Policy, now: datetime) -> Judge:
     from slsacheck.policy.evaluate import evaluate  # noqa: PLC0415 - CEL loads only for policies
 
     def run(evidence: Evidence) -> Sequence[Check]:
@@ -156,6 +211,37 @@ def _policy_judge(policy: Policy, now: datetime) -> Callable[[Evidence], Sequenc
         return checks
 
     return run
+
+
+def _judged_as(judge: Judge, image: str | None) -> Judge:
+    if image is None:
+        return judge
+
+    def as_image(evidence: Evidence) -> Sequence[Check]:
+        return judge(replace(evidence, image=image))
+
+    return as_image
+
+
+def _gate(options: RegistryOptions | None, now: datetime | None, roots: TrustRoots | None) -> Gate:
+    return Gate(options, now, roots if roots is not None else TrustRoots())
+
+
+def judge_image(
+    ref: ImageRef,
+    authorities: Mapping[str, Authority],
+    judge: Judge,
+    *,
+    policies: Sequence[str],
+    options: RegistryOptions | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+    image_text: str | None = None,
+    roots: TrustRoots | None = None,
+) -> Verdict:
+    """`Gate.judge` for one call."""
+    return _gate(options, now, roots).judge(ref, authorities, judge, policies=policies, store=store,
+                                            image_text=image_text)
 
 
 def verify_image(
@@ -168,9 +254,8 @@ def verify_image(
     image_text: str | None = None,
     roots: TrustRoots | None = None,
 ) -> Verdict:
-    """Judge one image against every policy of `policy_set` whose images match it."""
-    return verify_with_policies(ref, policy_set.matching(ref), policy_set, options=options, now=now, store=store,
-                                image_text=image_text, roots=roots)
+    """Judge one image against every policy of `policy_set` whose images match it (`Gate.verify`)."""
+    return _gate(options, now, roots).verify(ref, policy_set, store=store, image_text=image_text)
 
 
 def verify_with_policies(
@@ -185,32 +270,9 @@ def verify_with_policies(
     roots: TrustRoots | None = None,
     exceptions_as: Mapping[str, str] | None = None,
 ) -> Verdict:
-    """Judge one image against exactly `policies`, chosen by the caller rather than by the
-    image's name (a promotion judges a copy by the policies that judged its source); with
-    none, `policy_set`'s noMatch decides, as in `verify_image`. `exceptions_as` maps a
-    policy's name to the image name its exceptions are matched against (a copy judged as
-    its source was), instead of this image's."""
-    now = now or datetime.now(UTC)
-    if not policies:
-        return no_match_verdict(ref, policy_set, image_text)
-    from slsacheck.policy.evaluate import accepted_by  # noqa: PLC0415 - CEL loads only for policies
-
-    renamed = exceptions_as or {}
-    judges = [(p.authorities, _judged_as(_policy_judge(p, now), renamed.get(p.name))) for p in policies]
-
-    def trusted(att: VerifiedAttestation, evidence: Evidence) -> bool:
-        return any(accepted_by(p, att, evidence) for p in policies)
-
-    return _judge_many(ref, judges, policies=tuple(p.name for p in policies), options=options, now=now,
-                       store=store, image_text=image_text, roots=roots, trusted=trusted)
-
-
-def _judged_as(
-    judge: Callable[[Evidence], Sequence[Check]], image: str | None
-) -> Callable[[Evidence], Sequence[Check]]:
-    if image is None:
-        return judge
-    return lambda evidence: judge(replace(evidence, image=image))
+    """Judge one image against exactly `policies` (`Gate.verify_with`)."""
+    return _gate(options, now, roots).verify_with(ref, policies, policy_set, store=store, image_text=image_text,
+                                                  exceptions_as=exceptions_as)
 
 
 def verify_images(
@@ -221,11 +283,8 @@ def verify_images(
     now: datetime | None = None,
     roots: TrustRoots | None = None,
 ) -> list[Verdict]:
-    """Judge several images (as given text, parsed reference); trusted roots read once."""
-    now = now or datetime.now(UTC)
-    roots = roots or TrustRoots()
-    return [verify_image(ref, policy_set, options=options, now=now, image_text=text, roots=roots)
-            for text, ref in refs]
+    """Judge several images (as given text, parsed reference); trusted roots read once (`Gate.verify_all`)."""
+    return _gate(options, now, roots).verify_all(refs, policy_set)
 
 
 def exit_code(verdicts: Sequence[Verdict]) -> int:

@@ -15,11 +15,12 @@ reason cut at `MAX_REASON` characters.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Literal
 
 from slsacheck._display import terminal as t
 from slsacheck._json import dumps_report
+from slsacheck.models.evidence import Evidence, VerifiedAttestation
 from slsacheck.models.verdict import Verdict
 
 MAX_REASON = 300
@@ -34,17 +35,16 @@ def _cut(text: str) -> str:
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "\u2026"
 
 
-def _evidence_lines(title: str, section: Mapping[str, Any]) -> list[str]:
-    verified = section.get("verified") or []
-    rejected = section.get("rejected") or []
-    lines = [f"  {title}: {section.get('found', 0)} found, {len({v['source'] for v in verified})} verified"]
+def _evidence_lines(title: str, evidence: Evidence, kind: Literal["signature", "attestation"]) -> list[str]:
+    verified = evidence.verified(kind)
+    lines = [f"  {title}: {evidence.found(kind)} found, {len({v.source for v in verified})} verified"]
     for v in verified:
-        ptype = f" [{t(v['predicateType'])}]" if v.get("predicateType") else ""
-        logged = ", transparency log checked" if v.get("tlog") else ""
-        by = f"by {t(v['signer'])} (authority {t(v['authority'])}{logged})"
-        lines.append(f"    verified  {t(v['source'])}{ptype}: {by}")
-    for r in rejected:
-        lines.append(f"    rejected  {t(r['source'])}: {_cut(t(r['reason']))}")
+        ptype = f" [{t(v.predicate_type)}]" if isinstance(v, VerifiedAttestation) and v.predicate_type else ""
+        logged = ", transparency log checked" if v.signer.tlog else ""
+        by = f"by {t(v.signer.describe())} (authority {t(v.authority)}{logged})"
+        lines.append(f"    verified  {t(v.source)}{ptype}: {by}")
+    for r in evidence.rejected_of(kind):
+        lines.append(f"    rejected  {t(r.source)}: {_cut(t(r.reason))}")
     return lines
 
 
@@ -54,16 +54,15 @@ def render_verdict(verdict: Verdict) -> str:
 
     lines = [checks_table(verdict).rstrip("\n")]
     evidence = verdict.evidence
-    if evidence:
+    if evidence is not None:
         lines.append("")
         lines.append("evidence:")
-        for key in ("signatures", "attestations"):
-            section = evidence.get(key)
-            if isinstance(section, Mapping) and (section.get("found") or key == "signatures"):
-                lines.extend(_evidence_lines(key, section))
-        searched = evidence.get("searched")
-        if searched:
-            lines.append("  searched: " + ", ".join(t(s) for s in searched))
+        if evidence.documents is None:  # a file's evidence is its attestation documents only
+            lines.extend(_evidence_lines("signatures", evidence, "signature"))
+        if evidence.found("attestation"):
+            lines.extend(_evidence_lines("attestations", evidence, "attestation"))
+        if evidence.searched:
+            lines.append("  searched: " + ", ".join(t(s) for s in evidence.searched))
     return "\n".join(lines) + "\n"
 
 

@@ -28,7 +28,8 @@ from slsacheck.models.reference import ImageRef
 from slsacheck.models.verdict import Check, Outcome, Verdict
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
-from slsacheck.policy.authority import Authority, IdentitySpec, KeyAuthority, KeylessAuthority, TrustSource
+from slsacheck.policy.authority import Authority, KeyAuthority, KeylessAuthority, TrustSource
+from slsacheck.signing.identity import Identity
 from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
 from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, Mirror
 from slsacheck.verify.authorities import TrustRoots
@@ -79,11 +80,8 @@ def keyless_authority(
             raise InputError(f"--trusted-root {trusted_root}: no such file", expected="a Sigstore trusted_root.json")
     else:
         source = tuf_mirror or Mirror(PUBLIC_GOOD_URL)
-    # Validate the identity now (regexps compile) so a typo is a usage error.
-    from slsacheck.signing.identity import Identity  # noqa: PLC0415 - x509 loads only for keyless
-
-    Identity(issuer=issuer, subject=identity, issuer_regexp=issuer_regexp, subject_regexp=identity_regexp)
-    spec = IdentitySpec(issuer=issuer, subject=identity, issuer_regexp=issuer_regexp, subject_regexp=identity_regexp)
+    # Built now (its regexps compile) so a typo is a usage error.
+    spec = Identity(issuer=issuer, subject=identity, issuer_regexp=issuer_regexp, subject_regexp=identity_regexp)
     return KeylessAuthority(name, source, (spec,), require_tlog=require_tlog)
 
 

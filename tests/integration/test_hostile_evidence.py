@@ -148,7 +148,7 @@ def test_junk_referrers_under_the_cap_are_rejected_and_the_critical_scan_fails(
                            options=registry_tls.options)
     assert verdict.outcome == "fail" and not verdict.incomplete, verdict.to_json()
     assert {c.id for c in verdict.checks if c.outcome.value == "fail"} == {"vulnerabilities.maxSeverity"}
-    rejected = verdict.evidence["attestations"]["rejected"]
+    rejected = verdict.to_json()["evidence"]["attestations"]["rejected"]
     assert len([r for r in rejected if "referrer" in r["source"]]) == 3
 
 
@@ -190,7 +190,7 @@ def test_one_big_blob_listed_many_times_is_fetched_once_and_the_budget_is_enforc
     verdict = verify_image(ref, load_policies([policy]), options=registry_tls.options, store=counting)  # type: ignore[arg-type]
     assert counting.fetched[Digest.of(big)] == 1
     assert verdict.outcome == "fail" and not verdict.incomplete  # 3 MiB read once: within the budget
-    assert verdict.evidence["limits"]["evidenceBytesRead"] < 4 * 1024 * 1024
+    assert verdict.to_json()["evidence"]["limits"]["evidenceBytesRead"] < 4 * 1024 * 1024
 
     # Under a 2 MiB budget the same blob cannot be read: not judged, and said so.
     run = cli("verify", "--policy", str(policy), "--output", "json", "--max-evidence-mib", "2", str(ref),

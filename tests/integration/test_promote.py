@@ -88,7 +88,7 @@ def test_promote_index_to_two_repositories_and_a_layout_then_nothing_resent(
         verdict = judge(dst, policy, reg.options)
         assert verdict.outcome == "pass", verdict.to_json()
         assert verdict.digest == str(built.digest)
-        evidence = verdict.evidence
+        evidence = verdict.to_json()["evidence"]
         # Both places hold evidence at the destination: the .sig/.att tags and the bundles.
         assert len(evidence["signatures"]["verified"]) == 2 and len(evidence["attestations"]["verified"]) == 2
     store = reg.store(f"{repo_name}/prod/app")

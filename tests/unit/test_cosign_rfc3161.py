@@ -21,12 +21,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from slsacheck.attach.candidates import Candidate
+from slsacheck.attach.candidates import LayerMaterial, TagAttestation, TagSignature
 from slsacheck.errors import VerificationError
+from slsacheck.models.descriptor import Descriptor
 from slsacheck.models.digest import Digest
-from slsacheck.policy.authority import IdentitySpec, KeylessAuthority
+from slsacheck.models.mediatypes import DSSE_ENVELOPE, SIMPLE_SIGNING
+from slsacheck.policy.authority import KeylessAuthority
 from slsacheck.signing.cosign_material import verify_cosign_material
 from slsacheck.signing.dsse import pae
+from slsacheck.signing.identity import Identity
 from slsacheck.verify.authorities import Refused, TrustRoots, check
 from tests.support.private_sigstore import (
     IDENTITY,
@@ -169,15 +172,15 @@ def authority_for(sigstore: PrivateSigstore, tmp_path_factory: pytest.TempPathFa
     path.write_text(json.dumps(sigstore.doc))
 
     def make(require_tlog: bool) -> KeylessAuthority:
-        return KeylessAuthority("ci", Path(path), (IdentitySpec(issuer=ISSUER, subject=SUBJECT),), require_tlog)
+        return KeylessAuthority("ci", Path(path), (Identity(issuer=ISSUER, subject=SUBJECT),), require_tlog)
 
     return make
 
 
-def _candidate(signature: bytes, cert: x509.Certificate, stamp: bytes) -> Candidate:
-    return Candidate(
-        "signature", "tag", "test .sig layer 0", payload=PAYLOAD, signature=signature,
-        certificate=cert.public_bytes(PEM), rfc3161_timestamp=stamp,
+def _candidate(signature: bytes, cert: x509.Certificate, stamp: bytes) -> TagSignature:
+    return TagSignature(
+        "test .sig layer 0", Descriptor.of(PAYLOAD, SIMPLE_SIGNING), PAYLOAD, signature,
+        LayerMaterial(certificate=cert.public_bytes(PEM), rfc3161_timestamp=stamp),
     )
 
 
@@ -220,10 +223,10 @@ def test_attestation_timestamp_over_the_envelope_blob(sigstore: PrivateSigstore,
     }
     blob = json.dumps(envelope).encode()
 
-    def attestation(stamp: bytes) -> Candidate:
-        return Candidate(
-            "attestation", "tag", "test .att layer 0", envelope=envelope, envelope_blob=blob,
-            certificate=cert.public_bytes(PEM), rfc3161_timestamp=stamp,
+    def attestation(stamp: bytes) -> TagAttestation:
+        return TagAttestation(
+            "test .att layer 0", Descriptor.of(blob, DSSE_ENVELOPE), envelope, blob, None,
+            LayerMaterial(certificate=cert.public_bytes(PEM), rfc3161_timestamp=stamp),
         )
 
     authority = authority_for(False)

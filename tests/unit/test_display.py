@@ -24,6 +24,8 @@ from slsacheck._display import (
 )
 from slsacheck._json import dumps_report, utf8, utf8_safe
 from slsacheck.errors import InputError
+from slsacheck.models.digest import Digest
+from slsacheck.models.evidence import Evidence, Rejected
 from slsacheck.models.verdict import Check, Outcome, Verdict
 from slsacheck.policy.render import render_text
 from slsacheck.verify.report import render_verdict
@@ -83,9 +85,9 @@ def test_render_text_escapes_every_field_of_a_check() -> None:
     verdict = Verdict(image="img" + forged, digest="sha256:" + "0" * 64, policies=["p" + forged],
                       checks=[Check("c.id", Outcome.FAIL, policy=forged, expected=forged, found=forged,
                                     hint=forged, message=forged)],
-                      incomplete=(), evidence={
-                          "signatures": {"found": 1, "verified": [], "rejected": [
-                              {"source": "s" + forged, "reason": forged, "predicateType": forged}]}})
+                      incomplete=(), evidence=Evidence(
+                          "img", Digest.parse("sha256:" + "0" * 64),
+                          rejected=(Rejected("signature", "s" + forged, forged, predicate_type=forged),)))
     text = render_verdict(verdict) + render_text(verdict)
     assert [line for line in text.splitlines() if line.startswith("verdict:")] == ["verdict:  FAIL"] * 2
     assert "\x1b" not in text and "verdict:  PASS" not in text.replace("\\u000averdict:  PASS", "")

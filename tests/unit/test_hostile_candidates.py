@@ -80,7 +80,8 @@ def image(tmp_path: Path) -> Image:
 
 
 def _rejected(verdict: Verdict) -> list[str]:
-    return [r["reason"] for kind in ("signatures", "attestations") for r in verdict.evidence[kind]["rejected"]]
+    evidence = verdict.to_json()["evidence"]
+    return [r["reason"] for kind in ("signatures", "attestations") for r in evidence[kind]["rejected"]]
 
 
 def _att(image: Image) -> str:
@@ -135,6 +136,22 @@ def test_more_layers_than_the_cap_make_the_verdict_incomplete(image: Image) -> N
     verdict = image.verify()
     assert verdict.outcome == "error"
     assert any(f"lists {MAX_CANDIDATES + 1} layers, more than the {MAX_CANDIDATES}" in i for i in verdict.incomplete)
+
+
+def test_the_verdict_carries_its_typed_evidence_and_each_gap_once(image: Image) -> None:
+    clean = image.verify()
+    assert clean.outcome == "pass" and clean.evidence is not None
+    assert [(s.authority, s.signer.kind) for s in clean.evidence.signatures] == [("release-key", "key")]
+    assert [a.predicate_type for a in clean.evidence.attestations] == [CUSTOM]
+    assert any(where.endswith(".att") for where in clean.evidence.searched)
+    layers = [ct.Layer(b'{"junk":%d}' % i, mt.DSSE_ENVELOPE, {mt.ANN_SIGNATURE: ""}) for i in range(MAX_CANDIDATES)]
+    ct.append_layers(image.store, _att(image), layers)
+    verdict = image.verify()
+    assert verdict.evidence is not None
+    # One gap, recorded once while collecting: the verdict and its evidence say it the same way.
+    assert len(verdict.incomplete) == 1 and tuple(verdict.incomplete) == tuple(verdict.evidence.incomplete)
+    assert verdict.to_json()["evidence"] == verdict.evidence.to_json()
+    assert verdict.to_json()["incomplete"] == list(verdict.incomplete)
 
 
 def _cert_with_broken_extension(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
@@ -197,7 +214,7 @@ def test_a_bundle_referrer_with_a_malformed_certificate_is_rejected_and_the_rest
 
 
 def test_the_verdict_shows_the_limits_and_what_was_read(image: Image) -> None:
-    limits = image.verify().evidence["limits"]
+    limits = image.verify().to_json()["evidence"]["limits"]
     assert limits["candidatesPerPlace"] == MAX_CANDIDATES and limits["evidenceBytes"] == mt.MAX_VERIFICATION_EVIDENCE
     assert 0 < limits["evidenceBytesRead"] < 64 * 1024
 

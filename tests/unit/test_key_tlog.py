@@ -21,10 +21,12 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from slsacheck.attach.candidates import Candidate
+from slsacheck.attach.candidates import BundleReferrer, LayerMaterial, TagAttestation, TagSignature
 from slsacheck.errors import InputError, VerificationError
+from slsacheck.models.descriptor import Descriptor
 from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import Evidence, SignerInfo, VerifiedSignature
+from slsacheck.models.mediatypes import DSSE_ENVELOPE, SIGSTORE_BUNDLE_V03, SIMPLE_SIGNING
 from slsacheck.models.verdict import Outcome
 from slsacheck.policy.authority import KeyAuthority
 from slsacheck.policy.evaluate import evaluate
@@ -130,7 +132,9 @@ def test_require_refuses_a_key_bundle_without_an_entry() -> None:
 
 def test_authority_with_a_trusted_root_log_checks_a_bundle_referrer(tmp_path: Path) -> None:
     key_pem = shared_file(*PUBLISH_KEY).read_bytes()
-    candidate = Candidate("attestation", "referrer", "referrer sha256:" + "1" * 64, bundle=_publish())
+    bundle = _publish()
+    layer = Descriptor.of(json.dumps(bundle).encode(), SIGSTORE_BUNDLE_V03)
+    candidate = BundleReferrer("attestation", "referrer sha256:" + "1" * 64, layer, bundle, None)
     digest = _publish_digest()
     checked = check(candidate, KeyAuthority("npm", (key_pem,), shared_file(*PUBLIC_GOOD), "require"), digest,
                     roots=TrustRoots())
@@ -167,12 +171,17 @@ OTHER = ec.generate_private_key(ec.SECP256R1())
 KEY_PEM = KEY.public_key().public_bytes(PEM, SPKI)
 
 
-def _sig_layer(sigstore: PrivateSigstore, *, logged_by: ec.EllipticCurvePrivateKey | None = KEY) -> Candidate:
+def _sig_layer(sigstore: PrivateSigstore, *, logged_by: ec.EllipticCurvePrivateKey | None = KEY) -> TagSignature:
     signature = KEY.sign(PAYLOAD, ec.ECDSA(hashes.SHA256()))
     rekor = None
     if logged_by is not None:
         rekor = sigstore.rekor_set(hashedrekord(signature, PAYLOAD, logged_by.public_key()), SIGNED_AT)
-    return Candidate("signature", "tag", "test .sig layer 0", payload=PAYLOAD, signature=signature, rekor_bundle=rekor)
+    return _tag_signature(signature, rekor)
+
+
+def _tag_signature(signature: bytes, rekor: dict[str, Any] | None) -> TagSignature:
+    return TagSignature("test .sig layer 0", Descriptor.of(PAYLOAD, SIMPLE_SIGNING), PAYLOAD, signature,
+                        LayerMaterial(rekor_bundle=rekor))
 
 
 def _authority(root: Path | None, tlog: TlogRule) -> KeyAuthority:
@@ -209,8 +218,7 @@ def test_a_set_for_another_key_is_refused_when_the_log_is_checked(
 def test_a_set_from_a_log_outside_the_root_is_refused(sigstore: PrivateSigstore, root_path: Path) -> None:
     rogue = make_private_sigstore()
     signature = KEY.sign(PAYLOAD, ec.ECDSA(hashes.SHA256()))
-    layer = Candidate("signature", "tag", "test .sig layer 0", payload=PAYLOAD, signature=signature,
-                      rekor_bundle=rogue.rekor_set(hashedrekord(signature, PAYLOAD, KEY.public_key()), SIGNED_AT))
+    layer = _tag_signature(signature, rogue.rekor_set(hashedrekord(signature, PAYLOAD, KEY.public_key()), SIGNED_AT))
     with pytest.raises(Refused, match="log the trust root does not know"):
         check(layer, _authority(root_path, "verify"), IMAGE, roots=TrustRoots())
 
@@ -226,10 +234,10 @@ def test_key_signed_att_layer_logged_as_intoto(sigstore: PrivateSigstore, root_p
     envelope = Envelope(IN_TOTO_PAYLOAD_TYPE, statement, (Signature("", sig),))
     blob = envelope.to_json()
 
-    def layer(logged_blob: bytes) -> Candidate:
+    def layer(logged_blob: bytes) -> TagAttestation:
         body = intoto_v001(logged_blob, statement, signer_pem(KEY.public_key()))
-        return Candidate("attestation", "tag", "test .att layer 0", envelope=json.loads(blob), envelope_blob=blob,
-                         rekor_bundle=sigstore.rekor_set(body, SIGNED_AT))
+        return TagAttestation("test .att layer 0", Descriptor.of(blob, DSSE_ENVELOPE), json.loads(blob), blob, None,
+                              LayerMaterial(rekor_bundle=sigstore.rekor_set(body, SIGNED_AT)))
 
     accepted = check(layer(blob), _authority(root_path, "require"), IMAGE, roots=TrustRoots())
     assert accepted.signer.tlog and accepted.statement is not None

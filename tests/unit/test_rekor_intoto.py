@@ -20,12 +20,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from slsacheck.attach.candidates import Candidate
+from slsacheck.attach.candidates import LayerMaterial, TagAttestation
 from slsacheck.errors import VerificationError
+from slsacheck.models.descriptor import Descriptor
 from slsacheck.models.digest import Digest
-from slsacheck.policy.authority import IdentitySpec, KeylessAuthority
+from slsacheck.models.mediatypes import DSSE_ENVELOPE
+from slsacheck.policy.authority import KeylessAuthority
 from slsacheck.signing.bundle import verify_bundle
 from slsacheck.signing.dsse import IN_TOTO_PAYLOAD_TYPE, Envelope, Signature, pae
+from slsacheck.signing.identity import Identity
 from slsacheck.verify.authorities import Refused, TrustRoots, check
 from tests.support.private_sigstore import (
     DER,
@@ -85,14 +88,14 @@ def _body(version: str, envelope: Envelope, cert: x509.Certificate, blob: bytes 
 def authority(sigstore: PrivateSigstore, tmp_path_factory: pytest.TempPathFactory) -> KeylessAuthority:
     path = tmp_path_factory.mktemp("root") / "trusted_root.json"
     path.write_text(json.dumps(sigstore.doc))
-    return KeylessAuthority("ci", Path(path), (IdentitySpec(issuer=ISSUER, subject=SUBJECT),), True)
+    return KeylessAuthority("ci", Path(path), (Identity(issuer=ISSUER, subject=SUBJECT),), True)
 
 
-def _layer(envelope: Envelope, blob: bytes, cert: x509.Certificate, rekor: dict[str, Any]) -> Candidate:
+def _layer(envelope: Envelope, blob: bytes, cert: x509.Certificate, rekor: dict[str, Any]) -> TagAttestation:
     """A cosign `.att` layer: the envelope blob as stored, the certificate and the SET annotation."""
-    return Candidate(
-        "attestation", "tag", "test .att layer 0", envelope=json.loads(blob), envelope_blob=blob,
-        certificate=cert.public_bytes(PEM), rekor_bundle=rekor,
+    return TagAttestation(
+        "test .att layer 0", Descriptor.of(blob, DSSE_ENVELOPE), json.loads(blob), blob, None,
+        LayerMaterial(certificate=cert.public_bytes(PEM), rekor_bundle=rekor),
     )
 
 

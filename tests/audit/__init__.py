@@ -1,0 +1,1 @@
+"""slsacheck audit: sources, verdicts, every report format, fleet inventories, shards and their merge."""

@@ -25,7 +25,7 @@ import yaml
 
 from slsacheck.cli import build_parser
 from slsacheck.cli.audit_commands import _formats_and_file
-from tests.support.env import ROOT
+from tests.support.env import ROOT, require_module
 
 DEPLOY = ROOT / "deploy" / "audit"
 K8S_VERSION = "1.33"  # backoffLimitPerIndex is GA from 1.33
@@ -64,7 +64,7 @@ def _shard_job(rendered: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_every_object_validates_against_the_kubernetes_schema(rendered: dict[str, dict[str, Any]]) -> None:
-    kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate is in the test extra")
+    kubernetes_validate = require_module("kubernetes_validate")
     assert set(rendered) == {
         "Namespace/slsacheck-audit", "ServiceAccount/slsacheck-audit-coordinator",
         "ServiceAccount/slsacheck-audit-shard", "ClusterRole/slsacheck-audit-read-workloads",

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.audit.scenario import Audit
-from tests.support.env import ROOT, require_tool
+from tests.support.env import ROOT, require_module, require_tool
 from tests.support.processes import stop
 
 pytestmark = pytest.mark.integration
@@ -153,7 +153,7 @@ def _page_socket(profile: Path, process: subprocess.Popen[bytes]) -> str:
 
 
 def test_printed_report_shows_every_row_and_the_details_of_failures(policy_audit: Audit, tmp_path: Path) -> None:
-    pytest.importorskip("websocket", reason="websocket-client is in the test extra")
+    require_module("websocket")
     exe = require_tool("chromium")
     profile = tmp_path / "profile"
     page = (policy_audit.out / "audit.html").as_uri() + "#outcome=pass"  # a filter the printout keeps

@@ -1,0 +1,1 @@
+"""Every command line of the READMEs, run in order against a loopback registry."""

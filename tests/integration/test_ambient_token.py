@@ -25,8 +25,8 @@ import pytest
 from slsacheck.errors import EXIT_INCOMPLETE, EXIT_USAGE, Error
 from slsacheck.oci import scratch
 from slsacheck.oci.layout import LayoutStore
+from slsacheck.signing import ambient
 from slsacheck.signing.ambient import (
-    DEFAULT_TOKEN_FILE,
     NoIdentityToken,
     TokenProviderError,
     find_identity_token,
@@ -84,9 +84,13 @@ def _github_env(service: GitHubTokenService) -> dict[str, str]:
     return {"ACTIONS_ID_TOKEN_REQUEST_URL": service.url, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": REQUEST_TOKEN}
 
 
-def _no_default_file() -> None:
-    if Path(DEFAULT_TOKEN_FILE).exists():
-        pytest.skip(f"{DEFAULT_TOKEN_FILE} exists on this machine; the order is tested with explicit files")
+@pytest.fixture(autouse=True)
+def absent_default_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The default token file points where nothing is, whatever this machine mounts at the
+    real path: the order is tested on what each test gives, never on the host."""
+    path = tmp_path / "no-default-token"
+    monkeypatch.setattr(ambient, "DEFAULT_TOKEN_FILE", str(path))
+    return path
 
 
 # -- the order ---------------------------------------------------------------------------
@@ -108,8 +112,14 @@ def test_the_token_file_comes_before_github(tmp_path: Path, github: GitHubTokenS
     assert github.requests == []
 
 
+def test_the_default_token_file_is_read_when_mounted(absent_default_file: Path, github: GitHubTokenService) -> None:
+    absent_default_file.write_text("projected-token\n")
+    found = find_identity_token(env=_github_env(github))
+    assert found.token == "projected-token" and str(absent_default_file) in found.source
+    assert github.requests == []
+
+
 def test_github_actions_is_asked_for_audience_sigstore(github: GitHubTokenService) -> None:
-    _no_default_file()
     found = find_identity_token(env=_github_env(github))
     assert found.token == github.token and "GitHub Actions" in found.source
     [request] = github.requests
@@ -119,12 +129,11 @@ def test_github_actions_is_asked_for_audience_sigstore(github: GitHubTokenServic
 
 
 def test_nothing_found_lists_what_was_tried() -> None:
-    _no_default_file()
     with pytest.raises(NoIdentityToken) as caught:
         find_identity_token(env={})
     text = caught.value.diagnostics()
     assert caught.value.exit_code == EXIT_USAGE
-    for tried in ("$SIGSTORE_ID_TOKEN", DEFAULT_TOKEN_FILE, "GitHub Actions", "--identity-token FILE"):
+    for tried in ("$SIGSTORE_ID_TOKEN", ambient.DEFAULT_TOKEN_FILE, "GitHub Actions", "--identity-token FILE"):
         assert tried in text
 
 
@@ -138,7 +147,6 @@ def test_an_explicit_token_file_that_is_missing_or_empty_is_an_error(tmp_path: P
 
 @pytest.mark.parametrize("fault", ["refused", "not-json", "no-value", "down", "slow"])
 def test_a_github_token_service_that_fails_is_exit_3_without_secrets(github: GitHubTokenService, fault: str) -> None:
-    _no_default_file()
     env = _github_env(github)
     if fault == "refused":
         env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "ghs_wrong"
@@ -188,7 +196,6 @@ def test_keyless_sign_and_attest_with_an_ambient_token(
         (tmp_path / "projected").write_text(token)
         flags += ["--identity-token-file", str(tmp_path / "projected")]
     else:
-        _no_default_file()
         github.token = token
         for name, value in _github_env(github).items():
             monkeypatch.setenv(name, value)
@@ -209,7 +216,6 @@ def test_keyless_sign_and_attest_with_an_ambient_token(
 def test_keyless_sign_without_any_token_says_what_was_tried(
     cli: Cli, layout: str, monkeypatch: pytest.MonkeyPatch, mock_sigstore: MockSigstore
 ) -> None:
-    _no_default_file()
     for name in ("SIGSTORE_ID_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     run = cli("sign", "--keyless", "--trust-config", str(mock_sigstore.trust_config), layout)

@@ -8,8 +8,10 @@ everything must be present.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
+import types
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,13 @@ def require_tool(name: str) -> str:
         missing(f"the tool {name!r} (Debian package; dev/test installs it)")
     assert found is not None
     return found
+
+
+def require_module(name: str, where: str = "the test extra") -> types.ModuleType:
+    """Import `name`, or skip (developer machine) / fail (CI) naming where it comes from."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing(f"the Python module {name!r} ({where}; ./dev/test installs it)")
+        raise  # unreachable: missing() skips or fails
+

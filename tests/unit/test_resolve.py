@@ -15,6 +15,7 @@ from slsacheck.signing import keys
 from slsacheck.signing.keysigner import KeySigner
 from slsacheck.signing.resolve import KEY_BACKENDS, SIGNER_SCHEMES, load_signer, load_verifier
 from slsacheck.signing.signer import Signer
+from tests.support.env import require_module
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +133,7 @@ def test_keyless_needs_a_token_and_takes_no_argument() -> None:
 
 
 def test_keyless_dispatches_to_the_keyless_backend() -> None:
-    jwt = pytest.importorskip("jwt")
+    jwt = require_module("jwt", "PyJWT, installed with sigstore")
     now = int(time.time())
     claims = {"iss": "https://issuer.example", "sub": "ci@example", "aud": "sigstore",
               "iat": now, "nbf": now, "exp": now + 600, "email": "ci@example", "email_verified": True}

@@ -1,1 +1,1 @@
-"""slsacheck's test suite: unit (no network), integration (real registry on loopback), tekton, admission, audit, docs."""
+"""slsacheck's tests: unit (no network), integration (real registry on loopback), tekton, admission, audit."""

@@ -1,0 +1,1 @@
+"""What the tests share: registries, keys, a private Sigstore, layouts, the CLI runner, servers."""

@@ -1,0 +1,1 @@
+"""No network: pure functions, parsers, policy evaluation, crypto, CLI wiring."""

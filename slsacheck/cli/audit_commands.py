@@ -46,8 +46,8 @@ progress: on a terminal a bar; otherwise (CI logs) a line every --progress-inter
 order: images sorted by reference, then digest; of the tags of one digest, the one that
   sorts first holds the verification and the others name it in sameAs.
 shards: --shard I/N audits the digests whose hash falls in partition I of N (every tag of
-  a digest in the same shard); "slsacheck audit merge SHARD.json... --format F --output P"
-  writes what one run would have (timestamps aside), and refuses shard reports of another
+  a digest in the same shard); "slsacheck audit merge SHARD.json... --output F
+  --output-file P" writes what one run would have (timestamps aside), and refuses shard reports of another
   slsacheck version, policy set or sources, a shard missing or given twice.
 exit status: 0 ok, 1 an image failed (or warned, with --fail-on warn), 3 an image could
   not be audited or the audit was interrupted, 2 usage; --fail-on never: always 0 once

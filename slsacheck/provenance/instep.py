@@ -39,12 +39,12 @@ Chains' from an inline pipelineSpec).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from slsacheck._json import Refused, parse
 from slsacheck.provenance import builders
 from slsacheck.provenance.findings import RunError
 from slsacheck.provenance.generate import Generated, Options, builder_id_for, generate
@@ -111,8 +111,8 @@ def _typed(name: str, text: str, where: str) -> Any:
     if not name.endswith((ARTIFACT_OUTPUTS, ARTIFACT_INPUTS)):
         return text
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = parse(text)
+    except Refused:
         return text  # the hint reader reports a non-object value as a warning
     return value if isinstance(value, dict) else text
 

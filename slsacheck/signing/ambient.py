@@ -17,7 +17,6 @@ source only); the GitHub request is bounded by a timeout and its answer size is 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import requests
 
+from slsacheck._json import Refused, parse
 from slsacheck.errors import EXIT_INCOMPLETE, Error, InputError
 
 SIGSTORE_ENV = "SIGSTORE_ID_TOKEN"
@@ -117,8 +117,8 @@ def _from_github(url: str, bearer: str, timeout: float) -> AmbientToken:
         raise TokenProviderError(f"the GitHub Actions token service {where} answered HTTP {response.status_code}",
                                  hint=hint)
     try:
-        value = json.loads(body)["value"]
-    except (ValueError, KeyError, TypeError):
+        value = parse(body, max_bytes=MAX_TOKEN_BYTES)["value"]
+    except (Refused, KeyError, TypeError):
         value = None
     if len(body) > MAX_TOKEN_BYTES or not isinstance(value, str) or not value.strip():
         raise TokenProviderError(f"the GitHub Actions token service {where} did not answer with a token",

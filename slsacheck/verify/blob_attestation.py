@@ -20,12 +20,12 @@ current time (said in the result). A key-signed envelope follows the key tlog ru
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from slsacheck._json import Refused, parse
 from slsacheck.errors import Error, InputError, VerificationError
 from slsacheck.models.digest import ArtifactDigests
 from slsacheck.models.evidence import SignerInfo
@@ -75,8 +75,8 @@ def read_documents(data: bytes, *, where: str) -> list[tuple[str, Any]]:
         raise InputError(f"{where} is too large", expected=f"at most {MAX_FILE} bytes", found=f"{len(data)} bytes",
                          hint="pass the attestation file, not the artifact")
     try:
-        return [(where, json.loads(data))]
-    except (ValueError, RecursionError):
+        return [(where, parse(data, max_bytes=MAX_FILE, strict=True))]
+    except Refused:
         pass
     docs: list[tuple[str, Any]] = []
     for number, line in enumerate(data.splitlines(), start=1):
@@ -86,8 +86,8 @@ def read_documents(data: bytes, *, where: str) -> list[tuple[str, Any]]:
             raise InputError(f"{where} holds more than {MAX_DOCUMENTS} attestations",
                              expected=f"at most {MAX_DOCUMENTS} lines", hint="split the file")
         try:
-            docs.append((f"{where} line {number}", json.loads(line)))
-        except (ValueError, RecursionError) as exc:
+            docs.append((f"{where} line {number}", parse(line, max_bytes=MAX_FILE, strict=True)))
+        except Refused as exc:
             docs.append((f"{where} line {number}", InputError(f"not JSON: {str(exc)[:120]}")))
     if not docs:
         raise InputError(f"{where} holds no attestation", expected="a DSSE envelope, a bundle, or JSON lines of them")

@@ -145,12 +145,13 @@ def test_an_explicit_token_file_that_is_missing_or_empty_is_an_error(tmp_path: P
         find_identity_token(token_file=str(tmp_path / "empty"), env={})
 
 
-@pytest.mark.parametrize("fault", ["refused", "not-json", "no-value", "down", "slow"])
+@pytest.mark.parametrize("fault", ["refused", "not-json", "no-value", "deep", "down", "slow"])
 def test_a_github_token_service_that_fails_is_exit_3_without_secrets(github: GitHubTokenService, fault: str) -> None:
     env = _github_env(github)
     if fault == "refused":
         env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "ghs_wrong"
-    github.answer = {"not-json": (200, b"<html>"), "no-value": (200, b'{"count": 0}')}.get(fault)
+    github.answer = {"not-json": (200, b"<html>"), "no-value": (200, b'{"count": 0}'),
+                     "deep": (200, b"[" * 5000 + b"]" * 5000)}.get(fault)
     with black_hole() as hole:
         if fault == "down":
             env["ACTIONS_ID_TOKEN_REQUEST_URL"] = "http://127.0.0.1:9/token?x=1"

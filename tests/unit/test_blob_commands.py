@@ -320,6 +320,17 @@ def test_intoto_jsonl_with_several_lines(cli: Cli, files: dict[str, Path]) -> No
     env["payload"] = base64.b64encode(_statement([_subject(files["app"])])).decode()
     jsonl.write_text(json.dumps(env) + "\n")
     assert cli(*base, str(files["app"])).code == 1
+    # Lines nested deeper than any attestation, or with a key given twice in the envelope
+    # (two parsers could read different values), are refused and the signed line still counts.
+    good = json.dumps(_envelope(signer, _statement([_subject(files["app"])])))
+    twice = good[:-1] + ', "payloadType": "application/vnd.in-toto+json"}'
+    jsonl.write_text("[" * 5000 + "]" * 5000 + "\n" + twice + "\n" + good + "\n")
+    mixed = cli(*base, "--output", "json", str(files["app"]))
+    assert mixed.code == 0 and "Traceback" not in mixed.err, mixed.err
+    found = mixed.json()["checks"][0]["found"]
+    accepted, _, rejected = found.partition("rejected")
+    assert "line 3" in accepted and "line 1" not in accepted and "line 2" not in accepted
+    assert "nested deeper" in rejected and "duplicate key" in rejected
 
 
 def test_keyless_bare_envelope_needs_its_log_entry(cli: Cli, files: dict[str, Path],

@@ -271,7 +271,7 @@ def _tuf_mirror(args: argparse.Namespace) -> Mirror | None:
 
 def _trust_roots(args: argparse.Namespace) -> TrustRoots:
     """Trusted roots for this run: TUF roots from the cache, fetched (and said so) unless --offline."""
-    from slsacheck.signing.tuf import TufUse  # noqa: PLC0415
+    from slsacheck.signing.tuf_source import TufUse  # noqa: PLC0415
     from slsacheck.verify.authorities import TrustRoots  # noqa: PLC0415
 
     return TrustRoots(TufUse(offline=args.offline))

@@ -14,7 +14,7 @@ import urllib3
 from tuf.api import exceptions as tuf_errors
 from tuf.ngclient.fetcher import FetcherInterface
 
-DEFAULT_TIMEOUT = 30.0
+from slsacheck.signing.tuf_source import DEFAULT_TIMEOUT
 
 
 class BoundedFetcher(FetcherInterface):

@@ -37,11 +37,10 @@ import functools
 import hashlib
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -56,9 +55,10 @@ from tuf.ngclient.config import UpdaterConfig
 from tuf.ngclient.updater import Updater
 
 from slsacheck.errors import EXIT_INCOMPLETE, Error, InputError, IntegrityError
-from slsacheck.signing._tuf_fetch import DEFAULT_TIMEOUT, BoundedFetcher
+from slsacheck.signing._tuf_fetch import BoundedFetcher
 from slsacheck.signing.trust import TRUST_CONFIG_MEDIA_TYPE, TrustedRoot, TrustRootError, trusted_root_from_json
-from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, STAGING_URL, Mirror
+from slsacheck.signing.tuf_source import DEFAULT_TIMEOUT, PUBLIC_GOOD_URL, STAGING_URL, Mirror, Notice
+from slsacheck.signing.tuf_source import TufUse as TufUse  # noqa: PLC0414 - callers have always found it here
 
 TRUSTED_ROOT_TARGET = "trusted_root.json"
 SIGNING_CONFIG_TARGETS = ("signing_config.v0.2.json", "signing_config.json")
@@ -66,7 +66,6 @@ STATE_FILE = "state.json"
 # Sigstore's trusted_root.json is tens of kilobytes; TUF caps the metadata itself.
 MAX_TARGET_BYTES = 4 * 1024 * 1024
 
-Notice = Callable[[str], None]
 
 
 class TufError(Error):
@@ -197,38 +196,19 @@ def _parse_root(data: bytes, where: str) -> TrustedRoot:
 # -- what verification uses -----------------------------------------------------------------
 
 
-def stderr_notice(line: str) -> None:
-    print(f"slsacheck: {line}", file=sys.stderr)
-
-
-@dataclass(frozen=True)
-class TufUse:
-    """How a verification may get a TUF root.
-
-    - `offline`: never fetch; a missing or expired cached root is an error that says how to
-      get one (`trusted-root update` while online, or `--trusted-root FILE`);
-    - `serve_expired`: a server keeps verifying with the last root that verified, past its
-      expiry, while its readiness reports it and its background refresh retries;
-    - otherwise a missing or expired root is updated first, and `notice` says so.
-    """
-
-    offline: bool = False
-    serve_expired: bool = False
-    notice: Notice | None = stderr_notice
-    cache: Path | None = None
-    timeout: float = DEFAULT_TIMEOUT
-
+# Fetch when missing or expired, notices on stderr: what a one-off verification does.
+_ANY_USE = TufUse()
 
 _UPDATE_LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def trusted_root(mirror: Mirror, use: TufUse = TufUse(), *, now: datetime | None = None) -> TrustedRoot:
+def trusted_root(mirror: Mirror, use: TufUse = _ANY_USE, *, now: datetime | None = None) -> TrustedRoot:
     """The trust root of `mirror` for a verification, under the rules of `use`."""
     return current(mirror, use, now=now).load()
 
 
-def current(mirror: Mirror, use: TufUse = TufUse(), *, now: datetime | None = None) -> CachedRoot:
+def current(mirror: Mirror, use: TufUse = _ANY_USE, *, now: datetime | None = None) -> CachedRoot:
     """The cached root of `mirror` a verification may use now, updated first when `use` allows."""
     found = cached(mirror, use.cache)
     if found is not None and (use.serve_expired or not found.expired(now)):
@@ -247,7 +227,7 @@ def current(mirror: Mirror, use: TufUse = TufUse(), *, now: datetime | None = No
         return update(mirror, cache=use.cache, timeout=use.timeout, notice=use.notice)
 
 
-def client_trust_config(mirror: Mirror, use: TufUse = TufUse(), *, now: datetime | None = None) -> Path:
+def client_trust_config(mirror: Mirror, use: TufUse = _ANY_USE, *, now: datetime | None = None) -> Path:
     """A Sigstore ClientTrustConfig file (trusted root + signing config) from `mirror`'s cached
     targets, for keyless signing; updated first like `trusted_root`. Written once per content
     beside the targets, so the signer reads exactly what TUF verified."""

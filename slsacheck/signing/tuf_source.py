@@ -1,11 +1,14 @@
 """Where a Sigstore trust root comes from through TUF: a repository and its initial root.
 
-Data only (no python-tuf here), so policies can name a mirror without loading the client;
-`slsacheck.signing.tuf` fetches and caches.
+Data only (no python-tuf here), so policies and commands can name a mirror and say how
+a root may be fetched (`TufUse`) without loading the client; `slsacheck.signing.tuf`
+fetches and caches.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib import parse
@@ -14,6 +17,9 @@ from slsacheck.errors import InputError
 
 PUBLIC_GOOD_URL = "https://tuf-repo-cdn.sigstore.dev"
 STAGING_URL = "https://tuf-repo-cdn.sigstage.dev"
+DEFAULT_TIMEOUT = 30.0
+
+Notice = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -45,3 +51,25 @@ class Mirror:
 
     def __str__(self) -> str:
         return self.url
+
+
+def stderr_notice(line: str) -> None:
+    print(f"slsacheck: {line}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class TufUse:
+    """How a verification may get a TUF root.
+
+    - `offline`: never fetch; a missing or expired cached root is an error that says how to
+      get one (`trusted-root update` while online, or `--trusted-root FILE`);
+    - `serve_expired`: a server keeps verifying with the last root that verified, past its
+      expiry, while its readiness reports it and its background refresh retries;
+    - otherwise a missing or expired root is updated first, and `notice` says so.
+    """
+
+    offline: bool = False
+    serve_expired: bool = False
+    notice: Notice | None = stderr_notice
+    cache: Path | None = None
+    timeout: float = DEFAULT_TIMEOUT

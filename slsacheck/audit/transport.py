@@ -1,10 +1,10 @@
 """Registry clients for an audit: one per registry, pooled for the audit's concurrency, rate limited.
 
 An audit sends thousands of requests to a few registries from many threads. Each registry
-gets one `RegistryClient` (connections and tokens shared by every repository on it) over a
-`requests.Session` whose connection pool holds as many connections as there are workers
-(the default of 10 would drop connections above that and reconnect), and whose adapter takes
-a token from that registry's `RateLimiter` before every request. `Retry-After` and retries on
+gets one `RegistryClient` (connections and tokens shared by every repository on it) that
+keeps as many idle connections as there are workers (the default of 10 would drop
+connections above that and reconnect), and takes a token from that registry's
+`RateLimiter` before every request. `Retry-After` and retries on
 429/5xx stay the client's job: the limiter only keeps us from causing them.
 """
 
@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
-
-import requests
-from requests.adapters import HTTPAdapter
 
 from slsacheck.oci._http import RegistryClient
 from slsacheck.oci.options import RegistryOptions
@@ -48,17 +44,6 @@ class RateLimiter:
             time.sleep(wait)
 
 
-class _LimitedAdapter(HTTPAdapter):
-    def __init__(self, limiter: RateLimiter | None, pool: int) -> None:
-        super().__init__(pool_connections=4, pool_maxsize=pool)
-        self._limiter = limiter
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        if self._limiter is not None:
-            self._limiter.acquire()
-        return super().send(request, *args, **kwargs)
-
-
 class Clients:
     """The audit's registry clients, made on first use, one per registry."""
 
@@ -77,9 +62,6 @@ class Clients:
                 limiter = None
                 if self.rate is not None:
                     limiter = self.limiters[registry] = RateLimiter(self.rate)
-                session = requests.Session()
-                adapter = _LimitedAdapter(limiter, self.pool)
-                session.mount("https://", adapter)
-                session.mount("http://", adapter)
-                client = self._clients[registry] = RegistryClient(registry, self.options, session=session)
+                client = self._clients[registry] = RegistryClient(
+                    registry, self.options, pool=self.pool, before_send=limiter.acquire if limiter else None)
             return client

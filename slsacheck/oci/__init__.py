@@ -1,7 +1,8 @@
 """Where images live: the `Store` protocol and its registry and layout implementations.
 
-The registry half pulls in `requests`; it is loaded on first use of its names, so that
-modules importing only `slsacheck.oci.store` (and `slsacheck --help`) stay light.
+The registry half pulls in `http.client`, `ssl` and the credential helpers; it is loaded
+on first use of its names, so that modules importing only `slsacheck.oci.store` (and
+`slsacheck --help`) stay light.
 """
 
 from __future__ import annotations

@@ -8,15 +8,15 @@ from (`CredentialLookup.explain`), never its secret.
 
 from __future__ import annotations
 
+import http.client
 import socket
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from slsacheck._json import Refused, parse
 from slsacheck.errors import AuthError, NotFound, RegistryError, TLSError
+from slsacheck.oci._transport import ProxyFailure, Response
 
 _MAX_ERROR_BODY = 64 * 1024
 
@@ -25,13 +25,22 @@ class UntrustedCertificate(TLSError):
     """The server speaks TLS but its certificate does not verify: never a reason to fall back."""
 
 
+class ProxyUnusable(RegistryError):
+    """The proxy the environment names failed: says nothing of the registry, so never a
+    reason to try it over plain HTTP either."""
+
+
+def through_proxy(exc: BaseException) -> bool:
+    return any(isinstance(e, ProxyFailure) for e in _chain(exc))
+
+
 def short(exc: BaseException) -> str:
     text = str(exc)
     return text if len(text) <= 300 else text[:300] + "..."
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
-    """`exc` and every exception it was raised from or wraps (urllib3 keeps the cause in `reason`)."""
+    """`exc` and every exception it was raised from or wraps (some libraries keep the cause in `reason`)."""
     seen: list[BaseException] = []
     todo: list[object] = [exc]
     while todo:
@@ -51,7 +60,7 @@ def connection_failure(exc: BaseException) -> str:
     resolve, a proxy is in between, or the server did not answer in time.
     """
     chain = _chain(exc)
-    if any(isinstance(e, requests.exceptions.ProxyError) for e in chain):
+    if any(isinstance(e, ProxyFailure) for e in chain):
         return "the proxy in between failed (check HTTPS_PROXY, HTTP_PROXY and NO_PROXY)"
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
         return "connection refused (is the registry running? TLS? proxy?)"
@@ -59,7 +68,7 @@ def connection_failure(exc: BaseException) -> str:
         "Name or service not known" in str(e) or "nodename nor servname" in str(e) for e in chain
     ):
         return "the host name does not resolve (check the spelling and DNS)"
-    if any(isinstance(e, requests.Timeout | TimeoutError | socket.timeout) for e in chain):
+    if any(isinstance(e, TimeoutError | socket.timeout) for e in chain):
         return "no answer in time (Timeout; is the registry overloaded, or a firewall dropping packets?)"
     if any(isinstance(e, ConnectionResetError | BrokenPipeError) for e in chain):
         return "the server closed the connection (TLS to a plain-HTTP port, or a proxy?)"
@@ -127,7 +136,7 @@ def _not_found_hint(codes: tuple[str, ...], where: str) -> str:
 
 
 def response_error(
-    response: requests.Response,
+    response: Response,
     registry: str,
     *,
     repository: str,
@@ -138,13 +147,13 @@ def response_error(
     """The error for an answer the caller did not expect; reads at most 64 KiB, closes it."""
     status = response.status_code
     body = b""
-    if response.request.method != "HEAD":
+    if response.method != "HEAD":
         try:
             for chunk in response.iter_content(8192):
                 body += chunk
                 if len(body) >= _MAX_ERROR_BODY:
                     break
-        except (requests.RequestException, OSError):
+        except (OSError, http.client.HTTPException):
             pass
     response.close()
     codes, detail = registry_codes(body)

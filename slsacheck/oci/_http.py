@@ -1,6 +1,7 @@
 """One registry host over HTTP: TLS, auth, retries, and errors that say what to do.
 
-`RegistryClient` owns a `requests.Session` (connection reuse) for one registry, and:
+`RegistryClient` owns a `Transport` (kept-alive connections, proxies, TLS: `_transport`)
+for one registry, and:
 
 - speaks HTTPS, verified against the system store or `RegistryOptions.ca_bundle`; plain
   HTTP only for loopback hosts (127.0.0.0/8, ::1, localhost) and hosts in `allow_http`,
@@ -14,14 +15,14 @@
   refused. A token realm gets the credential only over HTTPS from an HTTPS registry and
   only on the registry's own host name (any port, as cookies scope), a parent domain of it
   (`registry.gitlab.com` -> `gitlab.com`) or Docker Hub's `auth.docker.io`; any other
-  realm is asked for an anonymous token. Redirects (GET and HEAD only) are followed here,
-  not by `requests`, by the same rules: the credential stays on the origin it was meant
+  realm is asked for an anonymous token. Redirects (GET and HEAD only) are followed here
+  by the same rules: the credential stays on the origin it was meant
   for, and a redirect from HTTPS to plain HTTP is refused before it is followed;
 - retries idempotent requests on connection errors, 429 and 5xx, with bounded exponential
   backoff honouring `Retry-After` (up to `max_retry_after`);
 - puts a timeout on every request, ignores `~/.netrc` (credentials come from the docker
   config only) and takes proxies from the environment;
-- turns every requests/urllib3/ssl exception into a `slsacheck.errors` error naming the
+- turns every transport, http.client and ssl exception into a `slsacheck.errors` error naming the
   registry, repository, HTTP status and the registry's own error codes, with a hint; a 401
   names the credential tried and where it came from, never its secret.
 
@@ -29,29 +30,37 @@ oras-py's client (0.2.x) is not used here, after reading it: it checks no digest
 returns manifests as parsed JSON (their exact bytes, hence their digests, are lost), keeps
 one token for every scope with no expiry, and retries every method (POST and PATCH too) on
 any exception with sleeps growing to minutes, ignoring 429 and `Retry-After`. What
-slsacheck needs from it is a few hundred lines over `requests`, written here.
+slsacheck needs from it is a few hundred lines over the standard library, written here.
 """
 
 from __future__ import annotations
 
 import base64
 import email.utils
+import http.client
 import ipaddress
 import logging
+import ssl
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urljoin, urlsplit
-
-import requests
-import requests.utils
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from slsacheck._json import parse
 from slsacheck.errors import AuthError, RegistryError, TLSError
 from slsacheck.models.reference import DOCKER_HUB
-from slsacheck.oci._errors import UntrustedCertificate, connection_failure, response_error, short, tls_error
+from slsacheck.oci._errors import (
+    ProxyUnusable,
+    UntrustedCertificate,
+    connection_failure,
+    response_error,
+    short,
+    through_proxy,
+    tls_error,
+)
 from slsacheck.oci._io import read_capped
+from slsacheck.oci._transport import Response, Transport, encode_form
 from slsacheck.oci.auth import Challenge, CredentialLookup, find_credential, parse_challenges
 from slsacheck.oci.options import RegistryOptions
 
@@ -123,7 +132,14 @@ def _within(host: str, registry_host: str) -> bool:
     return registry_host.endswith("." + host)
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def _with_params(url: str, params: Mapping[str, Any] | None) -> str:
+    """`params` added to the URL's query (a list value as repeated fields)."""
+    if not params:
+        return url
+    return url + ("&" if urlsplit(url).query else "?") + urlencode(params, doseq=True)
+
+
+def _retry_after(response: Response) -> float | None:
     value = response.headers.get("Retry-After")
     if not value:
         return None
@@ -146,24 +162,24 @@ class RegistryClient:
         registry: str,
         options: RegistryOptions | None = None,
         *,
-        session: requests.Session | None = None,
         credentials: CredentialLookup | None = None,
+        pool: int = 10,
+        before_send: Callable[[], None] | None = None,
     ) -> None:
+        """`pool`: idle connections kept per origin (as many as the threads sharing the
+        client); `before_send`: called before every request is sent (a rate limiter)."""
         self.registry = registry
         self.options = options or RegistryOptions()
         self._host = _HUB_API_HOST if registry == DOCKER_HUB else registry
-        self._session = session or requests.Session()
-        # No ~/.netrc, no REQUESTS_CA_BUNDLE surprises: trust and credentials are explicit.
-        self._session.trust_env = False
-        self._session.headers["User-Agent"] = USER_AGENT
-        self._verify: bool | str = self.options.ca_bundle or True
-        self._timeout = (self.options.timeout, self.options.timeout)
+        # No ~/.netrc, no CA bundle from the environment: trust and credentials are explicit.
+        self._transport = Transport(ca_bundle=self.options.ca_bundle, timeout=self.options.timeout, pool=pool,
+                                    user_agent=USER_AGENT)
+        self._before_send = before_send
         self._lookup = credentials
         self._base: str | None = None
         self._challenge: Challenge | None = None
         self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
         self._lock = threading.Lock()
-        self._proxies: dict[str, dict[str, str]] = {}
         self.token_requests = 0  # how many tokens were fetched: tokens are meant to be reused
 
     # -- addressing ---------------------------------------------------------------------
@@ -215,7 +231,7 @@ class RegistryClient:
             base = f"{scheme}://{self._host}"
             try:
                 response = self._send("GET", base + "/v2/", repository=None)
-            except UntrustedCertificate:
+            except (UntrustedCertificate, ProxyUnusable):
                 raise
             except TLSError:
                 if scheme == schemes[-1]:
@@ -239,7 +255,7 @@ class RegistryClient:
             self._lookup = find_credential(self.registry, self.options.docker_config)
         return self._lookup
 
-    def _learn(self, response: requests.Response) -> bool:
+    def _learn(self, response: Response) -> bool:
         """Remember the registry's challenge; True if there is one we can answer."""
         for challenge in parse_challenges(response.headers.get("WWW-Authenticate", "")):
             if challenge.scheme in ("bearer", "basic"):
@@ -358,7 +374,7 @@ class RegistryClient:
         ok: Sequence[int] = (200,),
         retry: bool = True,
         what: str = "request",
-    ) -> requests.Response:
+    ) -> Response:
         """Send an authenticated request; any status outside `ok` raises a mapped error.
 
         `path` is a `/v2/...` path or a URL (upload locations); `scopes` are token scopes in
@@ -386,7 +402,7 @@ class RegistryClient:
             return response
         raise self.error(response, repository=repository, what=what, actions=actions)
 
-    def error(self, response: requests.Response, *, repository: str, what: str, actions: str = "pull") -> RegistryError:
+    def error(self, response: Response, *, repository: str, what: str, actions: str = "pull") -> RegistryError:
         """The error for a response the caller did not expect (and close it)."""
         return response_error(
             response, self.registry, repository=repository, what=what, actions=actions,
@@ -409,7 +425,7 @@ class RegistryClient:
         params: Mapping[str, Any] | None,
         stream: bool,
         retry: bool,
-    ) -> requests.Response:
+    ) -> Response:
         all_headers = dict(headers or {})
         if authorization:
             all_headers["Authorization"] = authorization
@@ -430,8 +446,8 @@ class RegistryClient:
         stream: bool = False,
         retry: bool = True,
         auth: tuple[str, str] | None = None,
-    ) -> requests.Response:
-        """One request with transport retries; wraps every requests/ssl exception."""
+    ) -> Response:
+        """One request with transport retries; wraps every transport, http.client and ssl exception."""
         retryable = retry and method in _IDEMPOTENT
         attempts = 1 + (self.options.retries if retryable else 0)
         for attempt in range(attempts):
@@ -439,12 +455,18 @@ class RegistryClient:
             try:
                 response = self._follow(method, url, headers=headers, data=data, params=params, stream=stream,
                                         auth=auth)
-            except requests.exceptions.SSLError as exc:
+            except ssl.SSLError as exc:
                 raise tls_error(self.registry, self.options.ca_bundle, http_allowed(self.registry, self.options), url,
                                 exc) from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except ValueError as exc:  # a URL or header that cannot be sent (http.client.InvalidURL too)
+                raise RegistryError(
+                    f"request to {self.registry} failed: {type(exc).__name__}: {short(exc)}",
+                    registry=self.registry,
+                    repository=repository,
+                ) from None
+            except (OSError, http.client.HTTPException) as exc:
                 if last:
-                    raise RegistryError(
+                    raise (ProxyUnusable if through_proxy(exc) else RegistryError)(
                         f"cannot reach {self.registry}: {connection_failure(exc)}",
                         registry=self.registry,
                         repository=repository,
@@ -453,12 +475,6 @@ class RegistryClient:
                     ) from None
                 self._sleep(attempt, None, url)
                 continue
-            except (requests.RequestException, ValueError) as exc:
-                raise RegistryError(
-                    f"request to {self.registry} failed: {type(exc).__name__}: {short(exc)}",
-                    registry=self.registry,
-                    repository=repository,
-                ) from None
             status = response.status_code
             if not last and (status == 429 or status >= 500):
                 wait = _retry_after(response)
@@ -480,20 +496,29 @@ class RegistryClient:
         params: Mapping[str, Any] | None,
         stream: bool,
         auth: tuple[str, str] | None,
-    ) -> requests.Response:
+    ) -> Response:
         """One request, and the redirects of a GET or HEAD: none leaves HTTPS for plain HTTP,
         and none carries the credential to another origin (nor back, once it has left)."""
         sent = dict(headers or {})
+        body: bytes | None = None
+        if isinstance(data, Mapping):
+            body = encode_form(data)
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        elif data is not None:
+            body = data
         for _ in range(_MAX_REDIRECTS + 1):
-            response = self._session.request(
-                method, url, headers=sent, data=data, params=params, stream=stream, auth=auth,
-                timeout=self._timeout, verify=self._verify, allow_redirects=False, proxies=self._proxies_for(url),
-            )
+            if auth is not None:
+                pair = f"{auth[0]}:{auth[1]}".encode()
+                sent["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+            if self._before_send is not None:
+                self._before_send()
+            response = self._transport.send(method, _with_params(url, params), headers=sent, body=body,
+                                            stream=stream)
             location = response.headers.get("Location")
             if method not in ("GET", "HEAD") or response.status_code not in _REDIRECTS or not location:
                 return response
             response.close()
-            target = urljoin(response.url or url, location)
+            target = urljoin(url, location)
             scheme = urlsplit(target).scheme.lower()
             if scheme not in ("https", "http") or (scheme == "http" and urlsplit(url).scheme.lower() == "https"):
                 raise TLSError(
@@ -513,15 +538,6 @@ class RegistryClient:
             registry=self.registry,
             hint="the registry (or a proxy in front of it) is misconfigured; tell its operator",
         )
-
-    def _proxies_for(self, url: str) -> dict[str, str]:
-        """HTTP(S)_PROXY / NO_PROXY from the environment, looked up once per scheme and host."""
-        parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.netloc}"
-        found = self._proxies.get(key)
-        if found is None:
-            found = self._proxies[key] = requests.utils.get_environ_proxies(key)
-        return found
 
     def _sleep(self, attempt: int, retry_after: float | None, url: str) -> None:
         delay = retry_after if retry_after is not None else min(0.1 * 2**attempt, 5.0)

@@ -9,13 +9,13 @@ length equals the descriptor's size; transport failures in the middle of a body 
 
 from __future__ import annotations
 
+import http.client
 import io
 from collections.abc import Callable, Iterator
 
-import requests
-
 from slsacheck.errors import DigestMismatch, RegistryError, TooLarge
 from slsacheck.models.digest import Digest
+from slsacheck.oci._transport import Response
 
 CHUNK = 64 * 1024
 
@@ -23,7 +23,7 @@ CHUNK = 64 * 1024
 ErrorFactory = Callable[[str, int, BaseException], RegistryError]
 
 
-def declared_length(response: requests.Response) -> int | None:
+def declared_length(response: Response) -> int | None:
     value = response.headers.get("Content-Length")
     if value is None or response.headers.get("Content-Encoding"):
         return None
@@ -33,7 +33,7 @@ def declared_length(response: requests.Response) -> int | None:
         return None
 
 
-def check_length(response: requests.Response, cap: int, what: str) -> None:
+def check_length(response: Response, cap: int, what: str) -> None:
     length = declared_length(response)
     if length is not None and length > cap:
         response.close()
@@ -42,19 +42,19 @@ def check_length(response: requests.Response, cap: int, what: str) -> None:
         )
 
 
-def iter_body(response: requests.Response, what: str, broken: ErrorFactory) -> Iterator[bytes]:
+def iter_body(response: Response, what: str, broken: ErrorFactory) -> Iterator[bytes]:
     """The body in chunks; a transport failure mid-body becomes `broken(...)`."""
     seen = 0
     try:
         for chunk in response.iter_content(CHUNK):
             seen += len(chunk)
             yield chunk
-    except (requests.RequestException, OSError) as exc:
+    except (OSError, http.client.HTTPException) as exc:
         response.close()
         raise broken(what, seen, exc) from None
 
 
-def read_capped(response: requests.Response, cap: int, what: str, broken: ErrorFactory) -> bytes:
+def read_capped(response: Response, cap: int, what: str, broken: ErrorFactory) -> bytes:
     """The whole body, refusing more than `cap` bytes."""
     check_length(response, cap, what)
     parts: list[bytes] = []
@@ -87,7 +87,7 @@ class VerifyingReader(io.RawIOBase):
     """
 
     def __init__(
-        self, response: requests.Response, digest: Digest, size: int, what: str, broken: ErrorFactory
+        self, response: Response, digest: Digest, size: int, what: str, broken: ErrorFactory
     ) -> None:
         super().__init__()
         self._response = response

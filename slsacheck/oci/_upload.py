@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import requests
-
 from slsacheck.errors import DigestMismatch, RegistryError
 from slsacheck.models.descriptor import Descriptor
 from slsacheck.models.digest import Digest
 from slsacheck.oci._io import check_blob
+from slsacheck.oci._transport import Response
 
 if TYPE_CHECKING:
     from slsacheck.oci.registry import RegistryStore
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 _OCTETS = "application/octet-stream"
 
 
-def _location(store: RegistryStore, response: requests.Response, what: str) -> str:
+def _location(store: RegistryStore, response: Response, what: str) -> str:
     location = response.headers.get("Location")
     response.close()
     if not location:

@@ -25,8 +25,6 @@ from dataclasses import replace
 from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
-import requests
-
 from slsacheck._json import Refused, parse
 from slsacheck.errors import DigestMismatch, NotFound, RegistryError, TooLarge
 from slsacheck.models import mediatypes as mt
@@ -34,6 +32,7 @@ from slsacheck.models.descriptor import Descriptor, MalformedManifest, Manifest
 from slsacheck.models.digest import Digest, InvalidDigest
 from slsacheck.oci._http import RegistryClient
 from slsacheck.oci._io import CHUNK, VerifyingReader, check_blob, check_length, read_capped
+from slsacheck.oci._transport import Response
 from slsacheck.oci._upload import mount_blob, push_blob
 
 MANIFEST_ACCEPT = ", ".join([mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST])
@@ -48,7 +47,7 @@ class BodyInterrupted(RegistryError):
     """The connection broke off in the middle of a body; the request may be retried."""
 
 
-def _media_type(response: requests.Response) -> str | None:
+def _media_type(response: Response) -> str | None:
     value = response.headers.get("Content-Type")
     return value.split(";", 1)[0].strip() if value else None
 
@@ -87,7 +86,7 @@ class RegistryStore:
             hint="the registry or a proxy in between cut the transfer; try again",
         )
 
-    def _digest_header(self, response: requests.Response) -> Digest | None:
+    def _digest_header(self, response: Response) -> Digest | None:
         value = response.headers.get("Docker-Content-Digest")
         if not value:
             return None
@@ -102,7 +101,7 @@ class RegistryStore:
                 hint="the registry is misbehaving; tell its operator",
             ) from exc
 
-    def _get(self, path: str, cap: int, what: str, headers: dict[str, str]) -> tuple[bytes, requests.Response]:
+    def _get(self, path: str, cap: int, what: str, headers: dict[str, str]) -> tuple[bytes, Response]:
         """GET a whole body under `cap`, again if the connection breaks off mid-body."""
         attempts = 1 + self.client.options.retries
         for attempt in range(attempts):
@@ -151,7 +150,7 @@ class RegistryStore:
     def push_manifest(self, manifest: bytes, media_type: str, *, tag: str | None = None) -> Descriptor:
         return self._put_manifest(manifest, media_type, tag)[0]
 
-    def _put_manifest(self, manifest: bytes, media_type: str, tag: str | None) -> tuple[Descriptor, requests.Response]:
+    def _put_manifest(self, manifest: bytes, media_type: str, tag: str | None) -> tuple[Descriptor, Response]:
         descriptor = Descriptor.of(manifest, media_type)
         if descriptor.size > mt.MAX_MANIFEST_SIZE:
             raise TooLarge(

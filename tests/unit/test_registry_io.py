@@ -1,27 +1,22 @@
 """Bodies are read capped and checked against their digest while streaming (no network:
-`requests.Response` objects over in-memory bodies)."""
+responses over in-memory bodies)."""
 
 from __future__ import annotations
 
 import io
 
 import pytest
-import requests
 
 from slsacheck.errors import DigestMismatch, RegistryError, TooLarge
 from slsacheck.models.digest import Digest
 from slsacheck.oci._io import VerifyingReader, read_capped
+from slsacheck.oci._transport import Response
 
 DATA = bytes(range(256)) * 40  # 10 KiB
 
 
-def _response(body: bytes, length: int | None = None) -> requests.Response:
-    response = requests.Response()
-    response.status_code = 200
-    response.raw = io.BytesIO(body)
-    if length is not None:
-        response.headers["Content-Length"] = str(length)
-    return response
+def _response(body: bytes, length: int | None = None) -> Response:
+    return Response.of(200, body, {"Content-Length": str(length)} if length is not None else {})
 
 
 def _broken(what: str, seen: int, cause: BaseException) -> RegistryError:

@@ -13,7 +13,6 @@ writes, with one signature whose keyid is empty.
 
 from __future__ import annotations
 
-import nacl.bindings
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
@@ -38,6 +37,8 @@ _HASH: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
 
 
 def ed25519ph_sign(key: ed25519.Ed25519PrivateKey, data: bytes) -> bytes:
+    import nacl.bindings  # noqa: PLC0415 - libsodium loads only for the one signature that needs it
+
     seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                              serialization.NoEncryption())
     _, secret = nacl.bindings.crypto_sign_seed_keypair(seed)

@@ -53,7 +53,7 @@ from tests.support.registry import RunningRegistry, start_registry  # noqa: E402
 REPO = "bench/app"
 
 
-def generate(registry: RunningRegistry, count: int, workdir: Path, threads: int = 6) -> Path:
+def generate(registry: RunningRegistry, count: int, workdir: Path, threads: int = 16) -> Path:
     """`count` signed and attested images in REPO; returns the policy file."""
     keys = pop.make_keys(workdir)
     predicate = pop.provenance()
@@ -73,6 +73,8 @@ def generate(registry: RunningRegistry, count: int, workdir: Path, threads: int 
             ref = registry.ref(REPO, tag)
             pop.sign(store, ref, keys.release)
             pop.attest(store, ref, keys.release, predicate)
+            if i % 1000 == 999:
+                print(f"  generating: image {i + 1} of {count} pushed", flush=True)
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     for t in pool:
@@ -229,6 +231,9 @@ def main() -> int:
                                       work)
             audits.append(elapsed)
             rss.append(peak)
+            # as it goes: a long run that is stopped still leaves its measurements in the log
+            print(f"round {n}: floor {floors[-1]:.2f} s, audit {elapsed:.2f} s, peak RSS {peak / 1024:.1f} MiB",
+                  flush=True)
         subset = work / "subset.txt"
         subset.write_text("".join(f"{registry.host}/{REPO}:v{i:05d}\n" for i in range(max(1, args.images // 10))))
         _, small_rss = run_audit(audit_argv(registry.host, policy, work / "small.json", args.concurrency, subset),

@@ -59,6 +59,9 @@ class AuditSettings:
     trusted_root: str | None = None  # inventory: verify keyless signatures against this root
     offline: bool = False  # never fetch a TUF trust root (a missing or expired one fails the run)
     shard: Shard | None = None  # audit only the digests this shard owns
+    # What the report says it audited (its meta); the targets themselves are passed to `run`.
+    sources: tuple[str, ...] = ()
+    policy_files: tuple[str, ...] = ()
 
 
 def _offline() -> TufUse:

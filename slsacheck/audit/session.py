@@ -1,8 +1,14 @@
-"""One audit from sources to finished report files: `run_audit`.
+"""One audit from sources to finished report files, in two steps.
 
-Outputs are written from the spool after the run, each to a temporary file beside its
-destination and renamed into place, with SIGINT ignored while they are written: an
-interrupt (the first, during the run) yields whole documents, never half a file.
+- `audit(targets, settings, clients)` audits the targets and yields the finished `Report`
+  (its records read from a spool that lives as long as the context);
+  `merged(paths)` yields the one report the JSON reports of an audit's shards make.
+- `write_reports(report, outputs)` writes one report in every format asked for.
+
+`run_audit` is the two in one call, for the public API. Outputs are written from the
+spool after the run, each to a temporary file beside its destination and renamed into
+place, with SIGINT ignored while they are written: an interrupt (the first, during the
+run) yields whole documents, never half a file.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from slsacheck.audit import artifact
 from slsacheck.audit.records import Spool, Summary
 from slsacheck.audit.report import FORMATS, Report, writer
 from slsacheck.audit.runner import Auditor, AuditSettings
-from slsacheck.audit.shard import Shard, check_set, merged_meta, read_shard
+from slsacheck.audit.shard import Shard, ShardReport, check_set, merged_meta, parse_shard, read_shard
 from slsacheck.audit.sources import Target
 from slsacheck.audit.transport import Clients
 
@@ -109,6 +116,102 @@ def _write(report: Report, fmt: str, path: str | None, stdout: TextIO, mode: int
         raise
 
 
+def _meta(settings: AuditSettings, started: str, interrupted: bool) -> dict[str, Any]:
+    from slsacheck import __version__  # noqa: PLC0415
+
+    policy_set = settings.policy_set
+    return {
+        "tool": {"name": "slsacheck", "version": __version__},
+        "startedAt": started,
+        "finishedAt": _now(),
+        "complete": not interrupted,
+        "interrupted": interrupted,
+        "mode": "policy" if policy_set is not None else "inventory",
+        "policies": [p.name for p in policy_set.policies] if policy_set is not None else [],
+        "policyFiles": list(settings.policy_files),
+        "policyDigest": policy_set.digest() if policy_set is not None else None,
+        "trustedRoot": settings.trusted_root,
+        "sources": list(settings.sources),
+        "note": INVENTORY_NOTE if policy_set is None else None,
+        "shard": settings.shard.to_json() if settings.shard is not None else None,
+    }
+
+
+@contextlib.contextmanager
+def audit(
+    targets: Iterable[Target],
+    settings: AuditSettings,
+    clients: Clients,
+    *,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> Iterator[Report]:
+    """Audit every target; the report (`meta["interrupted"]` after a first interrupt) is
+    readable until the context ends."""
+    spool, summary = Spool(), Summary()
+    started = _now()
+    try:
+        auditor = Auditor(settings, clients, spool, summary, on_record=on_record, on_total=on_total)
+        auditor.run(targets)
+        yield Report(_meta(settings, started, auditor.interrupted), summary.to_json(), spool.ordered)
+    finally:
+        spool.discard()
+
+
+def _shard_report(source: str, version: str, options: RegistryOptions | None) -> ShardReport:
+    """A shard's JSON report from a file, or from the artifact a reference names (`artifact`)."""
+    if os.path.exists(source) or not artifact.is_reference(source):  # a file that is there is a file
+        return read_shard(source, version)
+    from slsacheck.oci.options import RegistryOptions  # noqa: PLC0415
+
+    data, where = artifact.pull_report(source, options or RegistryOptions())
+    return parse_shard(data, where, version)
+
+
+@contextlib.contextmanager
+def merged(sources: Sequence[str], options: RegistryOptions | None = None) -> Iterator[Report]:
+    """The shards' JSON reports (`slsacheck.audit.shard`), files or artifacts pushed with
+    `--output-oci` (read with `options`), as the report one run would have written."""
+    from slsacheck import __version__  # noqa: PLC0415
+
+    spool, summary = Spool(), Summary()
+    try:
+        reports = []
+        for source in sources:  # one shard's records in memory at a time
+            report = _shard_report(source, __version__, options)
+            for record in report.images:
+                spool.append(record)
+                summary.add(record)
+            report.images.clear()
+            reports.append(report)
+        check_set(reports)
+        spool.close()
+        yield Report(merged_meta(reports), summary.to_json(), spool.ordered)
+    finally:
+        spool.discard()
+
+
+def write_reports(report: Report, outputs: Sequence[tuple[str, str | None]], *, stdout: TextIO | None = None,
+                  mode: int | None = None) -> tuple[str, ...]:
+    """Write `report` in each (format, path; None for stdout) of `outputs` (`output_paths`);
+    files get `file_mode(mode)`. Returns the paths written."""
+    written_mode = file_mode(mode)
+    with _no_interrupts():
+        for fmt, path in outputs:
+            _write(report, fmt, path, stdout or sys.stdout, written_mode)
+    return tuple(p for _, p in outputs if p is not None)
+
+
+def push_report(report: Report, reference: str, options: RegistryOptions) -> str:
+    """Push `report` as an artifact tagged `reference` (`artifact.push_report`); REPO@DIGEST of it.
+    An interrupt may stop it: the tag is written last, so a cut push leaves no tag to read."""
+    return artifact.push_report(report, reference, options).reference
+
+
+def result_of(report: Report, written: tuple[str, ...]) -> AuditResult:
+    return AuditResult(dict(report.meta), dict(report.summary), bool(report.meta["interrupted"]), written)
+
+
 def run_audit(
     targets: Iterable[Target],
     *,
@@ -130,70 +233,12 @@ def run_audit(
     shard: Shard | None = None,
     mode: int | None = None,
 ) -> AuditResult:
-    """Audit every target and write the reports (mode: `file_mode(mode)`); see the package docstring."""
-    from slsacheck import __version__  # noqa: PLC0415
-
-    stdout = stdout or sys.stdout
-    written_mode = file_mode(mode)
-    paths = output_paths(list(formats), output)
+    """Audit every target and write the reports: `audit` then `write_reports`, in one call
+    (the public API's entry point; its keywords are those of earlier releases)."""
+    outputs = output_paths(list(formats), output)
+    written_mode = file_mode(mode)  # read before any worker starts
     settings = AuditSettings(policy_set, now or datetime.now(UTC), max(1, concurrency), trusted_root, offline,
-                             shard)
-    spool, summary = Spool(), Summary()
-    started = _now()
-    try:
-        clients = clients or Clients(options, pool=settings.concurrency, rate=rate)
-        auditor = Auditor(settings, clients, spool, summary, on_record=on_record, on_total=on_total)
-        auditor.run(targets)
-        meta: dict[str, Any] = {
-            "tool": {"name": "slsacheck", "version": __version__},
-            "startedAt": started,
-            "finishedAt": _now(),
-            "complete": not auditor.interrupted,
-            "interrupted": auditor.interrupted,
-            "mode": "policy" if policy_set is not None else "inventory",
-            "policies": [p.name for p in policy_set.policies] if policy_set is not None else [],
-            "policyFiles": list(policy_files),
-            "policyDigest": policy_set.digest() if policy_set is not None else None,
-            "trustedRoot": trusted_root,
-            "sources": list(sources),
-            "note": INVENTORY_NOTE if policy_set is None else None,
-            "shard": shard.to_json() if shard is not None else None,
-        }
-        report = Report(meta, summary.to_json(), spool.ordered)
-        with _no_interrupts():
-            for fmt, path in paths:
-                _write(report, fmt, path, stdout, written_mode)
-        return AuditResult(meta, dict(report.summary), auditor.interrupted,
-                           tuple(p for _, p in paths if p is not None))
-    finally:
-        spool.discard()
-
-
-def merge_reports(paths: Sequence[str], *, formats: Sequence[str] = ("json",), output: str | None = None,
-                  stdout: TextIO | None = None) -> AuditResult:
-    """The shards' JSON reports (`slsacheck.audit.shard`) as the reports one run would have written."""
-    from slsacheck import __version__  # noqa: PLC0415
-
-    stdout = stdout or sys.stdout
-    out_paths = output_paths(list(formats), output)
-    spool, summary = Spool(), Summary()
-    try:
-        reports = []
-        for path in paths:  # one shard's records in memory at a time
-            report = read_shard(path, __version__)
-            for record in report.images:
-                spool.append(record)
-                summary.add(record)
-            report.images.clear()
-            reports.append(report)
-        check_set(reports)
-        spool.close()
-        meta = merged_meta(reports)
-        merged = Report(meta, summary.to_json(), spool.ordered)
-        with _no_interrupts():
-            for fmt, destination in out_paths:
-                _write(merged, fmt, destination, stdout)
-        return AuditResult(meta, dict(merged.summary), bool(meta["interrupted"]),
-                           tuple(p for _, p in out_paths if p is not None))
-    finally:
-        spool.discard()
+                             shard, tuple(sources), tuple(policy_files))
+    clients = clients or Clients(options, pool=settings.concurrency, rate=rate)
+    with audit(targets, settings, clients, on_record=on_record, on_total=on_total) as report:
+        return result_of(report, write_reports(report, outputs, stdout=stdout, mode=written_mode))

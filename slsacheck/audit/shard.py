@@ -78,6 +78,11 @@ def read_shard(path: str, version: str) -> ShardReport:
             data = fh.read(MAX_SHARD_REPORT + 1)
     except OSError as exc:
         raise InputError(f"audit merge: cannot read {path}: {exc.strerror or exc}") from None
+    return parse_shard(data, path, version)
+
+
+def parse_shard(data: bytes, path: str, version: str) -> ShardReport:
+    """One shard's JSON report (`path` names where it came from, in errors and in the merge)."""
     try:
         doc = parse(data, max_bytes=MAX_SHARD_REPORT, max_items=_MAX_VALUES)
     except Refused as exc:

@@ -49,6 +49,9 @@ shards: --shard I/N audits the digests whose hash falls in partition I of N (eve
   a digest in the same shard); "slsacheck audit merge SHARD.json... --output F
   --output-file P" writes what one run would have (timestamps aside), and refuses shard reports of another
   slsacheck version, policy set or sources, a shard missing or given twice.
+  --output-oci REPO:TAG (or oci:DIR:TAG) pushes the JSON report as an OCI artifact (as oras
+  push would); audit merge reads such references (oci:..., or REGISTRY/REPO:TAG|@DIGEST)
+  beside files, checking media types and the layer's digest.
 exit status: 0 ok, 1 an image failed (or warned, with --fail-on warn), 3 an image could
   not be audited or the audit was interrupted, 2 usage; --fail-on never: always 0 once
   the reports are written (3 if interrupted).
@@ -88,6 +91,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # Earlier spellings, kept for one release: --format FORMAT, and --output PATH (a value
     # that is no format name is read as the file, as it used to be).
     p.add_argument("--format", action="append", choices=FORMAT_NAMES, dest="formats", help=argparse.SUPPRESS)
+    p.add_argument("--output-oci", metavar="REPO:TAG",
+                   help="also push the JSON report as an OCI artifact (artifactType "
+                   "application/vnd.slsacheck.audit.report.v1+json) to this registry tag or oci:DIR:TAG; "
+                   "audit merge reads it back by that reference")
     p.add_argument("--file-mode", type=_octal_mode, default=None, metavar="OCTAL",
                    help="mode of the report files, e.g. 0600 for reports only you may read (default: 0666 less "
                    "the umask, as other tools' output)")
@@ -196,21 +203,23 @@ def _exit(summary: dict[str, object], fail_on: str, interrupted: bool) -> int:
 def _merge(args: argparse.Namespace) -> int:
     """`slsacheck audit merge SHARD.json...` (argparse sees `merge` as the first IMAGE)."""
     from slsacheck.audit.report.text import summary_lines  # noqa: PLC0415
-    from slsacheck.audit.session import merge_reports, output_paths  # noqa: PLC0415
+    from slsacheck.audit.session import merged, output_paths, result_of, write_reports  # noqa: PLC0415
 
     paths = args.images[1:]
     others = [flag for flag, used in (("--images-file", args.images_file), ("--repository", args.repository),
                                       ("--registry", args.registry), ("--kube-inventory", args.kube_inventory),
                                       ("--policy", args.policy), ("--shard", args.shard),
-                                      ("--trusted-root", args.trusted_root)) if used]
+                                      ("--trusted-root", args.trusted_root), ("--output-oci", args.output_oci))
+              if used]
     if others:
         raise InputError(f"audit merge takes shard reports, not {', '.join(others)}",
                          hint="slsacheck audit merge SHARD.json... --output FORMAT --output-file PATH")
     if not paths:
         raise InputError("audit merge: no shard report given", expected="the JSON reports of every shard")
     formats, output = _formats_and_file(args, default="json")
-    output_paths(formats, output)
-    result = merge_reports(paths, formats=formats, output=output)
+    outputs = output_paths(formats, output)
+    with merged(paths, registry_options(args)) as report:
+        result = result_of(report, write_reports(report, outputs, mode=args.file_mode))
     if not result.summary["images"] and not args.allow_empty:
         raise InputError("nothing to audit: no shard holds an image", found=", ".join(paths),
                          hint="check the sources; --allow-empty accepts an empty audit (the report was written)")
@@ -222,9 +231,20 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from slsacheck.audit import artifact  # noqa: PLC0415
     from slsacheck.audit.progress import progress  # noqa: PLC0415
     from slsacheck.audit.report.text import summary_lines  # noqa: PLC0415
-    from slsacheck.audit.session import output_paths, run_audit  # noqa: PLC0415
+    from slsacheck.audit.runner import AuditSettings  # noqa: PLC0415
+    from slsacheck.audit.session import (  # noqa: PLC0415
+        audit,
+        file_mode,
+        output_paths,
+        push_report,
+        result_of,
+        write_reports,
+    )
     from slsacheck.audit.shard import Shard  # noqa: PLC0415
     from slsacheck.audit.transport import Clients  # noqa: PLC0415
 
@@ -253,7 +273,11 @@ def _audit(args: argparse.Namespace) -> int:
         raise InputError("--trusted-root is for inventories (no --policy)",
                          hint="a policy names its trusted roots in its keyless authorities")
     formats, output = _formats_and_file(args)
-    output_paths(formats, output)  # a usage error before any registry call
+    outputs = output_paths(formats, output)  # a usage error before any registry call
+    if args.output_oci is not None:
+        artifact.destination(args.output_oci)
+        if not (args.outputs or args.formats or args.output_file):
+            outputs = []  # the artifact is the report; nothing on stdout unless asked for
     policy_set = None
     if args.policy:
         from slsacheck.policy.load import load_policies  # noqa: PLC0415
@@ -268,16 +292,19 @@ def _audit(args: argparse.Namespace) -> int:
     sources = [*args.images, *(f"file:{f}" for f in args.images_file), *(f"repository:{r}" for r in args.repository),
                *(f"registry:{r}" for r in args.registry),
                *(f"kube:{'='.join(_inventory_file(v))}" for v in args.kube_inventory)]
-    with progress(not args.quiet, interval=args.progress_interval) as bar:
-        result = run_audit(_targets(args, clients, kube), policy_set=policy_set, options=options, formats=formats,
-                           output=output, concurrency=args.concurrency, rate=args.rate_limit,
-                           trusted_root=args.trusted_root, offline=args.offline, sources=sources,
-                           policy_files=args.policy, on_record=bar, clients=clients, shard=shard,
-                           # a shard audits an unknown part of what is listed: no total to show
-                           on_total=bar.total if bar and shard is None else None,
-                           mode=args.file_mode)
-    to_stdout = output in (None, "-")
-    if not args.quiet and not (to_stdout and formats == ["text"]):
+    settings = AuditSettings(policy_set, datetime.now(UTC), args.concurrency, args.trusted_root, args.offline,
+                             shard, tuple(sources), tuple(args.policy))
+    mode = file_mode(args.file_mode)  # read before any worker starts
+    with progress(not args.quiet, interval=args.progress_interval) as bar, \
+            audit(_targets(args, clients, kube), settings, clients, on_record=bar,
+                  # a shard audits an unknown part of what is listed: no total to show
+                  on_total=bar.total if bar and shard is None else None) as report:
+        written = write_reports(report, outputs, mode=mode)
+        if args.output_oci is not None:
+            written += (push_report(report, args.output_oci, options),)
+        result = result_of(report, written)
+    text_on_stdout = ("text", None) in outputs
+    if not args.quiet and not text_on_stdout:
         print("\n".join(summary_lines(result.summary, result.meta)), file=sys.stderr)
         for path in result.written:
             print(f"wrote {path}", file=sys.stderr)

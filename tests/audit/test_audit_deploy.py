@@ -14,6 +14,7 @@ the shard indexes, the merge runs after it, every Task and parameter named exist
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from slsacheck.audit import artifact
 from slsacheck.cli import build_parser
 from slsacheck.cli.audit_commands import _formats_and_file
 from tests.support.env import ROOT, require_module
@@ -36,13 +38,49 @@ def _docs(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
+def _json_patch(obj: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
+    """RFC 6902 `add` and `replace` (what the overlays use), as kustomize applies a JSON patch."""
+    out = copy.deepcopy(obj)
+    for op in ops:
+        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+        node: Any = out
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if isinstance(node, list):
+            if op["op"] == "add":
+                node.insert(len(node) if last == "-" else int(last), op["value"])
+            else:
+                assert op["op"] == "replace" and int(last) < len(node), op
+                node[int(last)] = op["value"]
+        else:
+            assert op["op"] in ("add", "replace") and (op["op"] == "add" or last in node), op
+            node[last] = op["value"]
+    return out
+
+
 def _render(directory: Path) -> list[dict[str, Any]]:
     kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
-    objects = [obj for name in kustomization["resources"] for obj in _docs(directory / name)]
+    objects = []
+    for name in kustomization["resources"]:
+        path = directory / name
+        objects += _render(path) if path.is_dir() else _docs(path)  # a base, rendered first
     for generator in kustomization.get("configMapGenerator", []):
-        data = {Path(f).name: (directory / f).read_text() for f in generator["files"]}
-        objects.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": generator["name"]},
-                        "data": data})
+        data = {Path(f).name: (directory / f).read_text() for f in generator.get("files", [])}
+        data.update(literal.split("=", 1) for literal in generator.get("literals", []))
+        generated = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": generator["name"]}, "data": data}
+        if generator.get("behavior") == "replace":
+            (index,) = [i for i, o in enumerate(objects)
+                        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == generator["name"]]
+            generated["metadata"] = objects[index]["metadata"]
+            objects[index] = generated
+        else:
+            objects.append(generated)
+    for patch in kustomization.get("patches", []):
+        ops = yaml.safe_load((directory / patch["path"]).read_text())
+        target = patch["target"]
+        (index,) = [i for i, o in enumerate(objects)
+                    if o["kind"] == target["kind"] and o["metadata"]["name"] == target["name"]]
+        objects[index] = _json_patch(objects[index], ops)
     cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
     for obj in objects:
         if obj["kind"] not in cluster_scoped and "namespace" in kustomization:
@@ -59,7 +97,7 @@ def rendered() -> dict[str, dict[str, Any]]:
 
 def _shard_job(rendered: dict[str, dict[str, Any]]) -> dict[str, Any]:
     text = rendered["ConfigMap/slsacheck-audit-shards"]["data"]["shards-job.yaml"]
-    job: dict[str, Any] = yaml.safe_load(text.replace("run-placeholder", "20261205-021700"))
+    job: dict[str, Any] = yaml.safe_load(text.replace("run-placeholder", RUN))
     return job
 
 
@@ -130,6 +168,10 @@ def test_the_coordinator_lists_once_starts_the_job_and_merges(rendered: dict[str
 
 
 def test_rbac_is_least_privilege(rendered: dict[str, dict[str, Any]]) -> None:
+    _least_privilege(rendered)
+
+
+def _least_privilege(rendered: dict[str, dict[str, Any]]) -> None:
     rules = {name: obj["rules"] for name, obj in rendered.items() if obj["kind"] in ("ClusterRole", "Role")}
     for name, role_rules in rules.items():
         for rule in role_rules:
@@ -193,3 +235,85 @@ def test_the_tekton_variant_fans_out_with_a_matrix() -> None:
     run = _docs(DEPLOY / "tekton" / "pipelinerun.yaml")[0]
     assert {s["pipelineTaskName"]: s["serviceAccountName"] for s in run["spec"]["taskRunSpecs"]} == {
         "audit": "slsacheck-audit-shard"}
+
+
+# -- the variant whose shards push their reports to an OCI registry -----------------------
+
+OCI = DEPLOY / "oci-reports"
+RUN = "20261205-021700"
+
+
+@pytest.fixture(scope="module")
+def rendered_oci() -> dict[str, dict[str, Any]]:
+    return {f"{o['kind']}/{o['metadata']['name']}": o for o in _render(OCI)}
+
+
+def test_the_oci_variant_validates_and_keeps_least_privilege(
+        rendered: dict[str, dict[str, Any]], rendered_oci: dict[str, dict[str, Any]]) -> None:
+    kubernetes_validate = require_module("kubernetes_validate")
+    assert set(rendered_oci) == {*rendered, "ConfigMap/slsacheck-audit-oci"}
+    for obj in [*rendered_oci.values(), _shard_job(rendered_oci)]:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    _least_privilege(rendered_oci)  # credentials come from a mounted Secret, not from API rights
+    base, oci = _shard_job(rendered)["spec"], _shard_job(rendered_oci)["spec"]
+    for key in ("completionMode", "completions", "parallelism", "backoffLimitPerIndex"):
+        assert base[key] == oci[key], key
+
+
+def _stub(bin_dir: Path, name: str, body: str) -> None:
+    path = bin_dir / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+
+
+def test_the_oci_variant_merges_exactly_what_the_shards_push(
+        rendered_oci: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    """Each shard pod's `--output-oci` tag, and the references the coordinator's script (run
+    with kubectl, date and slsacheck stubbed) hands `audit merge`: the same N, in order."""
+    repository = rendered_oci["ConfigMap/slsacheck-audit-oci"]["data"]["repository"]
+    job = _shard_job(rendered_oci)
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    (from_map,) = [e for e in container["env"] if "valueFrom" in e]
+    assert from_map["valueFrom"]["configMapKeyRef"] == {"name": "slsacheck-audit-oci", "key": "repository"}
+    env["REPORTS_REPOSITORY"] = repository
+    pushed = []
+    for index in range(job["spec"]["completions"]):
+        args = _args_parse(container["args"], {**env, "JOB_COMPLETION_INDEX": str(index)})
+        assert args.shard == f"{index}/{job['spec']['completions']}"
+        assert artifact.destination(args.output_oci).tag == f"{RUN}-shard-{index}"
+        assert args.output_file is None and not args.outputs  # the artifact is the report
+        pushed.append(args.output_oci)
+    docker = next(v for v in pod["volumes"] if v["name"] == "docker")
+    assert docker["secret"]["optional"] is False  # pushing needs the credentials: fail fast without
+    assert args.docker_config == next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "docker")
+
+    cron = rendered_oci["CronJob/slsacheck-audit"]
+    coordinator = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (main,) = coordinator["containers"]
+    assert {"name": "docker", "mountPath": "/etc/slsacheck/docker", "readOnly": True} in main["volumeMounts"]
+    assert any(v["name"] == "docker" and v["secret"]["secretName"] == "slsacheck-audit-registry"
+               for v in coordinator["volumes"])
+    bin_dir, reports, job_dir = tmp_path / "bin", tmp_path / "reports", tmp_path / "job"
+    for d in (bin_dir, reports, job_dir):
+        d.mkdir()
+    (job_dir / "shards-job.yaml").write_text(
+        rendered_oci["ConfigMap/slsacheck-audit-shards"]["data"]["shards-job.yaml"])
+    _stub(bin_dir, "date", f"echo {RUN}")
+    _stub(bin_dir, "kubectl", 'case "$1" in get) echo \'{"kind": "List", "items": []}\';; '
+                              f'create) cat > {tmp_path}/created.yaml;; esac')
+    _stub(bin_dir, "slsacheck", f"printf '%s\\n' \"$@\" > {tmp_path}/merge-args")
+    script = main["args"][0].replace("/etc/slsacheck-audit/job", str(job_dir)).replace("/reports", str(reports))
+    sh = shutil.which("sh")
+    assert sh is not None
+    subprocess.run([sh, "-c", script], check=True, timeout=60,
+                   env={"PATH": f"{bin_dir}:/usr/bin:/bin", "REPORTS_REPOSITORY": repository})
+    argv = (tmp_path / "merge-args").read_text().splitlines()
+    args = build_parser().parse_args(argv)
+    assert args.images[0] == "merge" and args.images[1:] == pushed
+    assert {"json", "policyreport"} <= set(_formats_and_file(args)[0]) and args.fail_on == "never"
+    assert args.docker_config == "/etc/slsacheck/docker"
+    created = yaml.safe_load((tmp_path / "created.yaml").read_text())
+    assert created["metadata"]["name"] == f"slsacheck-audit-shards-{RUN}"
+    assert (reports / RUN / "inventory.json").exists()

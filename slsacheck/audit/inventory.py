@@ -34,7 +34,9 @@ from slsacheck._json import parse
 from slsacheck.attach.candidates import BundleReferrer, Candidate, Candidates, TagAttestation, TagSignature
 from slsacheck.models.digest import Digest
 from slsacheck.models.verdict import Outcome, Verdict
-from slsacheck.policy.provenance_facts import SLSA_V02, SLSA_V1, provenance_facts
+from slsacheck.policy.provenance_facts import SLSA_V02, SLSA_V1, Fact, provenance_facts
+from slsacheck.policy.provenance_rules import normalise_repo
+from slsacheck.policy.urls import UnsafeURL
 from slsacheck.provenance.builders import max_level
 
 PROVENANCE_TYPES = frozenset({SLSA_V1, SLSA_V02, "https://slsa.dev/provenance/v0.1"})
@@ -128,13 +130,31 @@ def _age(finished: str | None, now: datetime) -> dict[str, Any] | None:
     return {"since": finished, "days": round((now - when).total_seconds() / 86400, 2)}
 
 
+def _sources(facts: Sequence[Fact]) -> tuple[list[str], dict[str, list[str]]]:
+    """One repository once: Tekton records it as a resolved dependency
+    (`git+https://host/o/r.git`) and as the clone task's result (`https://host/o/r`).
+    Listed in the form the policy's `sources` patterns are matched against, with the
+    spellings the provenance used where they differ (a URL with no safe form stays as written)."""
+    written: dict[str, set[str]] = {}
+    for fact in facts:
+        try:
+            canonical = normalise_repo(fact.value)
+        except UnsafeURL:
+            canonical = fact.value
+        written.setdefault(canonical, set()).add(fact.value)
+    names = sorted(written)[:_MAX_LIST]
+    return names, {n: sorted(written[n] - {n}) for n in names if written[n] - {n}}
+
+
 def _provenance(statement: Mapping[str, Any]) -> dict[str, Any]:
     facts = provenance_facts(statement)
+    sources, as_written = _sources(facts.sources)
     return {
         "version": facts.version,
         "builder": facts.builder_id,
         "buildType": facts.build_type,
-        "sources": sorted({f.value for f in facts.sources})[:_MAX_LIST],
+        "sources": sources,
+        "sourcesAsWritten": as_written,
         "refs": sorted({f.value for f in facts.refs})[:_MAX_LIST],
         "commits": sorted({f.value for f in facts.commits})[:_MAX_LIST],
         "tasks": [{"name": t.name, "task": t.task} for t in facts.tasks][:_MAX_LIST],

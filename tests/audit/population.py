@@ -9,6 +9,8 @@ signers, so that signing costs no scrypt per image.
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ SLSA_V1 = "https://slsa.dev/provenance/v1"
 TRUSTED_BUILDER = "https://tekton.dev/chains/v2"
 WRONG_BUILDER = "https://ci.example.net/untrusted-runner"
 SOURCE = "git+https://github.com/example-org/app.git"
+SOURCE_RESULT = "https://github.com/example-org/app"  # the same repository as the clone task reports it
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 STEP_IMAGE = "gcr.io/tekton-releases/github.com/tektoncd/pipeline/cmd/git-init"
 STEP_DIGEST = "sha256:" + "5" * 64
@@ -74,6 +77,8 @@ def provenance(builder: str = TRUSTED_BUILDER, finished: str = FINISHED) -> dict
             "builder": {"id": builder},
             "metadata": {"invocationId": "pipelinerun-1", "startedOn": "2026-11-20T09:55:00Z",
                          "finishedOn": finished},
+            "byproducts": [{"name": "pipelineRunResults/CHAINS-GIT_URL", "mediaType": "application/json",
+                            "content": base64.b64encode(json.dumps(SOURCE_RESULT).encode()).decode()}],
         },
     }
 

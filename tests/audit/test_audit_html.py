@@ -6,10 +6,13 @@ nothing fetched from anywhere. Screenshots go to tests/artifacts/ (git-ignored) 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import struct
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -48,11 +51,18 @@ class _Rows(HTMLParser):
 
 
 def _chromium(tmp: Path, *args: str) -> str:
+    """One headless chromium run; a launch that times out or crashes is tried again (3 times at most)."""
     exe = require_tool("chromium")
     cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp / 'profile'}",
            *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    for attempt in range(3):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=True).stdout
+        except (subprocess.TimeoutExpired, subprocess.CalledProcessError):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _dom(tmp: Path, page: Path, fragment: str = "") -> _Rows:
@@ -136,41 +146,71 @@ class _DevTools:
 
 def _page_socket(profile: Path, process: subprocess.Popen[bytes]) -> str:
     port_file = profile / "DevToolsActivePort"
-    for _ in range(300):  # bounded: 30 s
+    for _ in range(900):  # bounded: 90 s, chromium starts slowly on a loaded machine
         if port_file.is_file() and port_file.read_text().strip():
             break
-        assert process.poll() is None, "chromium exited"
+        if process.poll() is not None:
+            raise _LaunchFailed("chromium exited")
         time.sleep(0.1)
+    else:
+        raise _LaunchFailed("chromium wrote no DevToolsActivePort")
     port = port_file.read_text().split()[0]
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
-    for _ in range(100):
-        with direct.open(f"http://127.0.0.1:{port}/json/list", timeout=5) as answer:
+    for _ in range(300):
+        with direct.open(f"http://127.0.0.1:{port}/json/list", timeout=30) as answer:
             pages = [t for t in json.load(answer) if t.get("type") == "page"]
         if pages:
             return str(pages[0]["webSocketDebuggerUrl"])
         time.sleep(0.1)
-    raise AssertionError("no page target")
+    raise _LaunchFailed("no page target")
+
+
+class _LaunchFailed(Exception):
+    """Chromium did not come up: retried (only the launch is, never an assertion)."""
+
+
+@contextlib.contextmanager
+def _browser(tmp: Path, page: str, *, width: int = 1400, height: int = 1500) -> Iterator[_DevTools]:
+    """Headless chromium on `page` with the DevTools protocol on loopback; the launch is tried 3 times."""
+    require_module("websocket")
+    exe = require_tool("chromium")
+    for attempt in range(3):
+        profile = tmp / f"profile-devtools-{attempt}"
+        process = subprocess.Popen(
+            [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+             "--remote-debugging-port=0", "--remote-allow-origins=*", f"--window-size={width},{height}", page],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            try:
+                tools = _DevTools(_page_socket(profile, process))
+            except _LaunchFailed:
+                if attempt == 2:
+                    raise
+                continue
+            try:
+                yield tools
+            finally:
+                tools.ws.close()
+            return
+        finally:
+            stop(process)
+
+
+def _loaded(tools: _DevTools) -> None:
+    """Wait for the report itself: the page target may still be about:blank under load."""
+    for _ in range(600):  # bounded: 60 s
+        if tools.evaluate("location.protocol === 'file:' && document.readyState === 'complete' "
+                          "&& document.querySelectorAll('tbody.img').length > 0"):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the report did not load")
 
 
 def test_printed_report_shows_every_row_and_the_details_of_failures(policy_audit: Audit, tmp_path: Path) -> None:
-    require_module("websocket")
-    exe = require_tool("chromium")
-    profile = tmp_path / "profile"
     page = (policy_audit.out / "audit.html").as_uri() + "#outcome=pass"  # a filter the printout keeps
-    process = subprocess.Popen(
-        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-         "--remote-debugging-port=0", "--remote-allow-origins=*", "--window-size=1400,1500", page],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        tools = _DevTools(_page_socket(profile, process))
-        # The page target may still be about:blank (already "complete") under load: wait for
-        # the report itself, or the hash set below is lost when the report loads.
-        for _ in range(300):
-            if tools.evaluate("location.protocol === 'file:' && document.readyState === 'complete' "
-                              "&& document.querySelectorAll('tbody.img').length > 0"):
-                break
-            time.sleep(0.1)
+    with _browser(tmp_path, page) as tools:
+        _loaded(tools)
         tools.call("Emulation.setEmulatedMedia", media="print")
         tools.evaluate("location.hash = ''")  # print everything
         # The page applies the new hash in its hashchange handler, which runs after this call.
@@ -193,6 +233,73 @@ def test_printed_report_shows_every_row_and_the_details_of_failures(policy_audit
         shot = tools.call("Page.captureScreenshot", format="png")["data"]
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "audit-report-print.png").write_bytes(base64.b64decode(shot))
-        tools.ws.close()
-    finally:
-        stop(process)
+
+
+_LAYOUT = """(() => {
+  const lines = el => { const tops = new Set(), walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walk.nextNode(); node; node = walk.nextNode()) { const range = document.createRange();
+      range.selectNodeContents(node);
+      for (const box of range.getClientRects()) { if (box.width > 0) tops.add(Math.round(box.top)); } }
+    return tops.size; };
+  const inner = cell => cell.querySelector('[title]') || cell;
+  const refs = Array.from(document.querySelectorAll('tbody.img tr.row')).map(row => {
+    const cell = row.cells[2], el = inner(cell);
+    return {image: row.parentElement.dataset.image, text: cell.textContent, title: el.title || '',
+            lines: lines(cell), fits: el.scrollWidth <= el.clientWidth, source: row.cells[6].textContent,
+            sourceTitle: (row.cells[6].querySelector('[title]') || row.cells[6]).title || ''}; });
+  const labels = Array.from(document.querySelectorAll('figure')).map(f => ({
+    chart: f.querySelector('figcaption').textContent,
+    labels: Array.from(f.querySelectorAll('.bar .label')).map(l => ({
+      text: l.textContent, fits: l.scrollWidth <= l.clientWidth && l.scrollHeight <= l.clientHeight + 1}))}));
+  const sources = Array.from(document.querySelectorAll('tr.detail th')).filter(th => th.textContent === 'sources')
+    .map(th => th.nextElementSibling.textContent);
+  return {refs, labels, sources, width: document.documentElement.clientWidth,
+          scroll: document.documentElement.scrollWidth};
+})()"""
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_layout_at_1280_px(policy_audit: Audit, tmp_path: Path) -> None:
+    """What a reader of the report sees on a laptop: every image reference on one line and
+    whole, every chart label whole, one spelling per source repository."""
+    report = json.loads((policy_audit.out / "audit.json").read_text())
+    page = (policy_audit.out / "audit.html").as_uri() + "#open=all"
+    with _browser(tmp_path, page, width=1280, height=1000) as tools:
+        tools.call("Emulation.setDeviceMetricsOverride", width=1280, height=1000, deviceScaleFactor=1, mobile=False)
+        _loaded(tools)
+        facts = tools.evaluate(_LAYOUT)
+    assert facts["width"] <= 1280 and facts["scroll"] <= facts["width"], "the page scrolls sideways"
+
+    refs = facts["refs"]
+    assert sorted(r["image"] for r in refs) == sorted(policy_audit.expected.images)
+    wrapped = [r["image"] for r in refs if r["lines"] != 1]
+    assert not wrapped, f"image references wrap at 1280 px: {wrapped[:3]}"
+    cut = [r["image"] for r in refs if not r["fits"]]
+    assert not cut, f"image references cut off at 1280 px: {cut[:3]}"
+    assert all(r["text"] == r["image"] for r in refs)
+
+    checks = next(c for c in facts["labels"] if c["chart"] == "Most common failing checks")
+    assert [label["text"] for label in checks["labels"]] == [c["id"] for c in report["summary"]["failingChecks"]]
+    assert "attestations.provenance.present" in [label["text"] for label in checks["labels"]]
+    clipped = [label["text"] for chart in facts["labels"] for label in chart["labels"] if not label["fits"]]
+    assert not clipped, f"chart labels cut off: {clipped}"
+
+    # The clone task's result and the resolved dependency name one repository in two spellings.
+    canonical, written = "https://github.com/example-org/app", "git+https://github.com/example-org/app.git"
+    good = next(r for r in refs if r["image"].endswith(":good-3"))
+    assert good["source"] == canonical and written in good["sourceTitle"]
+    assert facts["sources"] and set(facts["sources"]) == {f"{canonical} (as written: {written})"}
+    recorded = next(i for i in report["images"] if i["image"].endswith(":good-3"))["evidence"]["provenance"]
+    assert recorded["sources"] == [canonical]
+    assert recorded["sourcesAsWritten"] == {canonical: [written]}
+
+    shot = tmp_path / "audit-1280.png"
+    _chromium(tmp_path, "--window-size=1280,1600", "--hide-scrollbars", f"--screenshot={shot}",
+              (policy_audit.out / "audit.html").as_uri())
+    assert shot.stat().st_size > 10_000 and _png_size(shot)[0] == 1280

@@ -25,14 +25,20 @@ def e(value: object) -> str:
     return html_text(value)
 
 
+def breakable(value: object, after: str = "/") -> str:
+    """Escaped text that may wrap after each `after` character (URLs at slashes, check ids at dots)
+    rather than at any letter."""
+    return e(value).replace(after, after + "<wbr>")
+
+
 def _bars(title: str, items: Sequence[tuple[str, int, str]], empty: str) -> str:
     top = max((n for _, n, _ in items), default=0)
     rows = []
     for label, count, css in items:
         width = 0 if not top else max(1.0, 100 * count / top) if count else 0
         rows.append(f'<div class="bar" title="{e(label)}: {count}"><span class="label">{e(label)}</span>'
-                    f'<span class="track"><span class="fill {e(css)}" style="display:block;width:{width:.1f}%">'
-                    f'</span></span><span class="n">{count}</span></div>')
+                    f'<span class="n">{count}</span><span class="track"><span class="fill {e(css)}" '
+                    f'style="display:block;width:{width:.1f}%"></span></span></div>')
     body = "".join(rows) if rows else f'<p class="meta">{e(empty)}</p>'
     return f"<figure><figcaption>{e(title)}</figcaption>{body}</figure>"
 
@@ -96,6 +102,13 @@ def _checks_table(checks: Sequence[Mapping[str, Any]]) -> str:
             f"<th>found</th><th>hint</th></tr>{rows}</table>")
 
 
+def _sources_as_written(prov: Mapping[str, Any]) -> str:
+    """Each source once, in its normalised form; the provenance's own spelling only where it differs."""
+    written = prov.get("sourcesAsWritten") or {}
+    return ", ".join(s + (f" (as written: {', '.join(written[s])})" if written.get(s) else "")
+                     for s in prov.get("sources") or [])
+
+
 def _evidence(evidence: Mapping[str, Any]) -> str:
     parts = []
     slsa = evidence.get("slsa") or {}
@@ -117,7 +130,7 @@ def _evidence(evidence: Mapping[str, Any]) -> str:
     prov = evidence.get("provenance")
     if prov:
         facts = [("builder", prov.get("builder")), ("build type", prov.get("buildType")),
-                 ("sources", ", ".join(prov.get("sources") or [])), ("refs", ", ".join(prov.get("refs") or [])),
+                 ("sources", _sources_as_written(prov)), ("refs", ", ".join(prov.get("refs") or [])),
                  ("commits", ", ".join(prov.get("commits") or [])),
                  ("tasks", ", ".join(t["name"] + (f" ({t['task']})" if t.get("task") else "")
                                      for t in prov.get("tasks") or [])),
@@ -167,11 +180,13 @@ def _row(index: int, record: Mapping[str, Any]) -> str:
         f'<tr class="row"><td class="outcome">'
         f'<button class="toggle" aria-expanded="false" title="details">&#9656;</button>'
         f'<span class="badge {e(outcome)}">{e(LABEL.get(outcome, outcome))}</span></td>'
-        f'<td>{"L" + str(level) if level is not None else "?"}</td><td class="mono">{e(record["image"])}</td>'
-        f'<td class="mono" title="{e(record.get("digest"))}">{e(short_digest(record.get("digest")))}</td>'
+        f'<td>{"L" + str(level) if level is not None else "?"}</td>'
+        f'<td class="mono ref"><span class="ref" title="{e(record["image"])}">{e(record["image"])}</span></td>'
+        f'<td class="mono digest" title="{e(record.get("digest"))}">{e(short_digest(record.get("digest")))}</td>'
         f'<td>{e("; ".join(signers) or ("-" if not evidence else "unsigned"))}</td>'
-        f'<td class="mono">{e(builder or "-")}{e(provenance_claim(evidence))}</td>'
-        f'<td class="mono">{e(source or "-")}</td><td class="mono">{e(", ".join(failing) or problem)}</td></tr>'
+        f'<td class="mono">{breakable(builder or "-")}{e(provenance_claim(evidence))}</td>'
+        f'<td class="mono"><span title="{e(_sources_as_written(prov))}">{breakable(source or "-")}</span></td>'
+        f'<td class="mono">{breakable(", ".join(failing), ".") or e(problem)}</td></tr>'
         f'<tr class="detail" hidden><td colspan="8">{detail}</td></tr></tbody>\n'
     )
 

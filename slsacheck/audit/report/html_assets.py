@@ -6,6 +6,9 @@ filtered view can be linked to, and tested by loading the page with a fragment;
 `open=img-3,img-7` (or `open=all`) opens those images' details.
 Each image is its own `<tbody>` (summary row + details row), so sorting and filtering
 move and hide an image with its details.
+Layout: an image reference stays on one line (past 40% of the width it ends in an
+ellipsis, the whole reference in its title); a chart label sits above its bar and wraps
+rather than being cut off.
 """
 
 CSS = """
@@ -24,9 +27,9 @@ main{padding:16px 24px}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:16px;margin-bottom:16px}
 figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:10px 14px}
 figcaption{font-weight:600;margin-bottom:6px}
-.bar{display:grid;grid-template-columns:minmax(90px,38%) 1fr 44px;gap:8px;align-items:center;margin:3px 0}
-.bar .label{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;font-family:ui-monospace,monospace;
-font-size:12px}
+.bar{display:grid;grid-template-columns:1fr 44px;column-gap:8px;align-items:end;margin:2px 0 6px}
+.bar .label{overflow-wrap:anywhere;font-family:ui-monospace,monospace;font-size:12px}
+.bar .track{grid-column:1/-1}
 .bar .track{background:var(--bg);border-radius:3px;height:14px}
 .bar .fill{height:14px;border-radius:3px;background:var(--muted);-webkit-print-color-adjust:exact;
 print-color-adjust:exact}
@@ -44,6 +47,8 @@ table.images th[aria-sort=ascending]::after{content:" \\25B2"}
 table.images th[aria-sort=descending]::after{content:" \\25BC"}
 table.images td{padding:5px 6px;border-bottom:1px solid var(--line);vertical-align:top}
 td.mono,.mono{font-family:ui-monospace,SFMono-Regular,monospace;font-size:12px;overflow-wrap:anywhere}
+td.ref,td.digest{white-space:nowrap}
+span.ref{display:block;max-width:40vw;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .detail td.check{white-space:nowrap}
 .badge{display:inline-block;border-radius:10px;padding:0 8px;color:#fff;font-size:12px;font-weight:600;
 -webkit-print-color-adjust:exact;print-color-adjust:exact}

@@ -15,8 +15,9 @@ message; a runtime error (a missing member, no matching overload, a value CEL ca
 hold) fails with the evaluator's message, never passes. A missing member's message
 names the path to it as written in the expression.
 
-The runtime reads the statement lazily through the activation, so an `Activation` is
-made once per statement and every condition of an attestation entry reuses it.
+The runtime converts a variable the first time an expression touches it, so an
+`Activation` is made once per statement and every condition of an attestation entry
+reuses it; given what the conditions read (`cel_reads`), it carries only those members.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_optional, ext_strings
 
-VARIABLES = ("statement", "predicate", "subject", "predicateType")
+from slsacheck.policy.cel_reads import VARIABLES, Reads, prune
 
 # cel-cpp prefixes each message with its status code; users need the sentence.
 _STATUS = re.compile(r"^[A-Z_]+: ")
@@ -73,18 +74,21 @@ class Activation:
     values: Any
 
     @classmethod
-    def of(cls, statement: Mapping[str, Any]) -> Activation:
+    def of(cls, statement: Mapping[str, Any], reads: Reads | None = None) -> Activation:
+        """The statement as variables; with `reads` (what the conditions can observe, from
+        `cel_reads.reads_of`), each variable cut down to the members they select."""
         whole = dict(statement)
-        return cls(
-            _env().Activation(
-                {
-                    "statement": whole,
-                    "predicate": whole.get("predicate", {}),
-                    "subject": whole.get("subject", []),
-                    "predicateType": whole.get("predicateType", ""),
-                }
-            )
-        )
+        values = {
+            "statement": whole,
+            "predicate": whole.get("predicate", {}),
+            "subject": whole.get("subject", []),
+            "predicateType": whole.get("predicateType", ""),
+        }
+        if reads:
+            for name, tree in reads.items():
+                if tree is not None and name in values:
+                    values[name] = prune(values[name], tree)
+        return cls(_env().Activation(values))
 
 
 def _path_to(key: str, expr: str) -> str | None:

@@ -39,7 +39,7 @@ from slsacheck.policy.cel import Activation, run
 from slsacheck.policy.globs import image_name
 from slsacheck.policy.model import AttestationRule, NoMatch, Policy
 from slsacheck.policy.provenance_facts import provenance_facts
-from slsacheck.policy.provenance_rules import provenance_checks
+from slsacheck.policy.provenance_rules import facts_read, provenance_checks
 from slsacheck.policy.vuln_rules import read_scan, scan_time, vulnerability_checks
 
 _MAX_LISTED = 6
@@ -253,7 +253,7 @@ def _merge(per_statement: Sequence[tuple[str, list[Check]]]) -> list[Check]:
 
 def _conditions(rule: AttestationRule, statement: Mapping[str, Any], activation: Activation | None) -> list[Check]:
     out: list[Check] = []
-    act = activation or Activation.of(statement)
+    act = activation or Activation.of(statement, rule.cel_reads)
     for i, cond in enumerate(rule.conditions):
         ok, why = run(cond.program, act, cond.expr)
         out.append(
@@ -261,7 +261,7 @@ def _conditions(rule: AttestationRule, statement: Mapping[str, Any], activation:
                 ids.condition(rule.name, i),
                 Outcome.PASS if ok else Outcome.FAIL,
                 message=cond.message,
-                expected=" ".join(cond.expr.split()),
+                expected=cond.one_line,
                 found="true" if ok else (why or "false"),
                 hint=None if ok else cond.message,
             )
@@ -286,10 +286,11 @@ def _attestation(policy: Policy, rule: AttestationRule, evidence: Evidence, now:
         vuln = vulnerability_checks(rule.vulnerabilities, scan, now=now, source=newest.source)
         return out + vuln + _conditions(rule, newest.statement, None)
     per_statement: list[tuple[str, list[Check]]] = []
+    reads = facts_read(rule.provenance) if rule.provenance is not None else frozenset()
     for att in accepted:
         checks: list[Check] = []
         if rule.provenance is not None:
-            checks += provenance_checks(rule.provenance, provenance_facts(att.statement), now=now)
+            checks += provenance_checks(rule.provenance, provenance_facts(att.statement, reads), now=now)
         checks += _conditions(rule, att.statement, None)
         per_statement.append((att.source, checks))
     return out + _merge(per_statement)
@@ -354,7 +355,7 @@ def evaluate(policy: Policy, evidence: Evidence, *, now: datetime) -> list[Check
             replace(c, outcome=Outcome.WARN) if c.outcome is Outcome.FAIL and c.id != ids.VERIFICATION_COMPLETE else c
             for c in checks
         ]
-    return [replace(c, policy=policy.name) for c in checks]
+    return [c.named(policy.name) for c in checks]
 
 
 def _digest_text(digest: Digest | str | None) -> str | None:

@@ -14,6 +14,7 @@ Invariants (enforced by the loader, relied on by evaluation):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from typing import Any, Literal
 
 from slsacheck.models.reference import ImageRef
 from slsacheck.policy.authority import Authority
+from slsacheck.policy.cel_reads import Reads, reads_of
 from slsacheck.policy.globs import NO_ALIASES, Glob, RegistryAliases, canonical_image_name
 
 Mode = Literal["enforce", "warn"]
@@ -41,6 +43,11 @@ class Condition:
     expr: str
     message: str
     program: Any = field(compare=False, repr=False)  # a checked cel-expr-python Expression
+
+    @functools.cached_property
+    def one_line(self) -> str:
+        """The expression on one line, as checks show it."""
+        return " ".join(self.expr.split())
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,11 @@ class AttestationRule:
     provenance: ProvenanceRules | None = None
     vulnerabilities: VulnerabilityRules | None = None
     conditions: tuple[Condition, ...] = ()
+
+    @functools.cached_property
+    def cel_reads(self) -> Reads:
+        """What the conditions can observe of a statement, together (read once per rule)."""
+        return reads_of(c.expr for c in self.conditions)
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,23 @@ and when the build finished. Where each fact lives:
 - finished: v1 `runDetails.metadata.finishedOn`; v0.2 `metadata.buildFinishedOn`.
 
 Every fact records where it was found (`where`), so a failing check can say so.
+
+Reading is per evaluation and its cost is felt on every admission: a statement is walked
+once, and only for the kinds of facts the caller asks for (`reads`: a policy without task
+rules never walks the pipeline spec). The fact records are NamedTuples, immutable and typed
+as the frozen dataclasses elsewhere but several times cheaper to build, and a statement
+yields dozens of them.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from slsacheck._json import parse
 from slsacheck.models.predicates import SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V1
@@ -49,16 +57,25 @@ _BRANCH_ANNOTATIONS = ("pipelinesascode.tekton.dev/source-branch",)
 # v0.2 buildConfig, a TaskRun's own task; or why there is no list.
 TASK_LISTS = ("recorded", "pipelineSpec", "buildConfig", "taskRun", "pipelineRef", "in-step", "none")
 _GIT_SCHEMES = ("git+", "git://", "ssh://", "https://github.com", "https://gitlab.com")
+_SOURCE_NAMES = _URL_PARAMS | _COMMIT_KEYS
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+# Step images and task bundles repeat from build to build; bounded, since the strings come from evidence.
+_CACHED = 1024
+
+# The kinds of facts a caller can ask for (`provenance_facts(..., reads=...)`); the builder,
+# build type and finish time are always read (a lookup each).
+SOURCES = "sources"  # sources, refs and commits
+TASKS = "tasks"  # tasks, their list's origin and task refs
+STEP_IMAGES = "step_images"
+ALL_FACTS = frozenset({SOURCES, TASKS, STEP_IMAGES})
 
 
-@dataclass(frozen=True)
-class Fact:
+class Fact(NamedTuple):
     value: str
     where: str
 
 
-@dataclass(frozen=True)
-class TaskInfo:
+class TaskInfo(NamedTuple):
     name: str  # the pipeline task name
     task: str | None  # the referenced task's own name (ref name / bundle `name` param)
     where: str
@@ -68,15 +85,13 @@ class TaskInfo:
     skipped: bool = False  # the run skipped it (when expressions): its definition never ran
 
 
-@dataclass(frozen=True)
-class TaskRef:
+class TaskRef(NamedTuple):
     uri: str  # oci://registry/repo (no tag, no digest) or git+https://host/repo
     digest: str | None  # "<alg>:<hex>" when the reference is pinned
     where: str
 
 
-@dataclass(frozen=True)
-class StepImage:
+class StepImage(NamedTuple):
     name: str  # registry/repository as recorded (no scheme, tag or digest)
     digest: str | None
     where: str
@@ -102,8 +117,13 @@ def _s(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _is_map(value: Any) -> bool:
+    # Parsed JSON is dicts; the abstract check (slow) is for the other mappings callers pass.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if _is_map(value) else _EMPTY
 
 
 def _list(value: Any) -> list[Any]:
@@ -129,27 +149,37 @@ def split_ref(uri: str) -> tuple[str, str | None]:
 
 
 def _digest_text(digest: Any) -> str | None:
-    d = _map(digest)
+    if not _is_map(digest):
+        return None
     for alg in ("sha256", "sha512", "sha1", "gitCommit"):
-        if _s(d.get(alg)):
-            return f"{alg}:{d[alg]}"
+        value = digest.get(alg)
+        if isinstance(value, str) and value:
+            return f"{alg}:{value}"
     return None
 
 
 def _commit_values(digest: Any) -> Iterator[str]:
-    d = _map(digest)
+    if not _is_map(digest):
+        return
     for alg in ("sha1", "gitCommit", "sha256"):
-        if _s(d.get(alg)):
-            yield str(d[alg])
+        value = digest.get(alg)
+        if isinstance(value, str) and value:
+            yield value
 
 
-def _params(value: Any) -> Iterator[tuple[str, Any]]:
+def _params(value: Any) -> list[tuple[str, Any]]:
     """Tekton params as (name, value), from a list of {name, value} or a mapping."""
-    if isinstance(value, Mapping):
-        yield from ((str(k), v) for k, v in value.items())
-    for p in _list(value):
-        if isinstance(p, Mapping) and _s(p.get("name")):
-            yield str(p["name"]), p.get("value")
+    if isinstance(value, list):
+        out = []
+        for p in value:
+            if _is_map(p):
+                name = p.get("name")
+                if isinstance(name, str) and name:
+                    out.append((name, p.get("value")))
+        return out
+    if _is_map(value):
+        return [(str(k), v) for k, v in value.items()]
+    return []
 
 
 class _Collector:
@@ -211,7 +241,7 @@ class _Collector:
         """A task of the run, its reference recorded (and judged) with the other task refs."""
         if uri:
             self.task_ref(uri, digest, info.where)
-            info = replace(info, ref=self.task_refs[-1])
+            info = info._replace(ref=self.task_refs[-1])
         self.tasks.append(info)
 
     def facts(self, *, builder_id: str | None, build_type: str | None, finished_on: str | None) -> ProvenanceFacts:
@@ -230,6 +260,7 @@ class _Collector:
         )
 
 
+@functools.lru_cache(maxsize=_CACHED)
 def _image_name(uri: str) -> tuple[str, str | None]:
     """`oci://registry/repo:tag@sha256:...` -> (`registry/repo`, `sha256:...`): the name
     without scheme, tag or digest, and the digest written inline (None without `@`)."""
@@ -277,23 +308,24 @@ def _spec_task(c: _Collector, t: Mapping[str, Any], ref_key: str, where: str, so
     kind = _ref_kind(ref)
     before = len(c.task_refs)
     task_name = _tekton_ref(c, ref, f"{where}.{ref_key}") if ref else None
-    info = TaskInfo(str(t["name"]), task_name, where, kind=kind)
+    name = str(t["name"])
     if kind in ("bundle", "resolver") and _s(source.get("uri")):
         del c.task_refs[before:]  # what Tekton resolved beats what the spec wrote
-        c.pipeline_task(info, str(source["uri"]), _digest_text(source.get("digest")))
+        c.pipeline_task(TaskInfo(name, task_name, where, kind), str(source["uri"]), _digest_text(source.get("digest")))
         return
+    recorded = None
     if kind in ("bundle", "resolver") and len(c.task_refs) > before:
-        info = replace(info, ref=c.task_refs[-1])
+        recorded = c.task_refs[-1]
     elif kind == "cluster":
         del c.task_refs[before:]  # a Task of the cluster has no reference to trust: judged as a task
-    c.tasks.append(info)
+    c.tasks.append(TaskInfo(name, task_name, where, kind, recorded))
 
 
 def _recorded_tasks(c: _Collector, entries: list[Any]) -> None:
     """slsacheck's internalParameters entry (see `slsacheck.provenance.tasks`)."""
     c.task_list = "recorded"
     for i, e in enumerate(entries):
-        if not isinstance(e, Mapping) or not _s(e.get("name")):
+        if not _is_map(e) or not _s(e.get("name")):
             continue
         ref = _map(e.get("ref"))
         info = TaskInfo(
@@ -316,7 +348,7 @@ def _v1_tasks(c: _Collector, run_spec: Mapping[str, Any], internal: Mapping[str,
         c.task_list = "pipelineSpec"
         for key in ("tasks", "finally"):
             for i, t in enumerate(_list(spec.get(key))):
-                if isinstance(t, Mapping) and _s(t.get("name")):
+                if _is_map(t) and _s(t.get("name")):
                     _spec_task(c, t, "taskRef", f"externalParameters.runSpec.pipelineSpec.{key}[{i}]", {})
     elif "pipelineRef" in run_spec:
         c.task_list = "pipelineRef"
@@ -334,44 +366,61 @@ def _v1_tasks(c: _Collector, run_spec: Mapping[str, Any], internal: Mapping[str,
             # (normalised the same way) without adding it twice.
             alone = _Collector(c.version)
             alone.task_ref(str(source["uri"]), _digest_text(source.get("digest")), "resolvedDependencies (task)")
-            info = replace(info, ref=alone.task_refs[0])
+            info = info._replace(ref=alone.task_refs[0])
         c.tasks.append(info)
 
 
-def _v1(predicate: Mapping[str, Any]) -> ProvenanceFacts:
+def _v1(predicate: Mapping[str, Any], reads: frozenset[str]) -> ProvenanceFacts:
     c = _Collector("v1")
     bd = _map(predicate.get("buildDefinition"))
     rd = _map(predicate.get("runDetails"))
     run_spec = _map(_map(bd.get("externalParameters")).get("runSpec"))
-    for name, value in _params(run_spec.get("params")):
-        c.param(name, value, "externalParameters.runSpec.params")
-    _v1_tasks(c, run_spec, _map(bd.get("internalParameters")), _list(bd.get("resolvedDependencies")))
-    for i, dep in enumerate(_list(bd.get("resolvedDependencies"))):
-        if not isinstance(dep, Mapping):
-            continue
-        uri, dep_name = _s(dep.get("uri")), _s(dep.get("name"))
-        where = f"resolvedDependencies[{i}]" + (f" ({dep_name})" if dep_name else "")
-        if uri is None:
-            continue
-        if dep_name in _DEFINITION_NAMES:
-            c.task_ref(uri, _digest_text(dep.get("digest")), where)
-        elif is_git_uri(uri):
-            c.source(uri, where, dep.get("digest"))
-        elif uri.startswith("oci://") and dep_name is None:
-            c.step_image(uri, dep.get("digest"), where)
-    for i, bp in enumerate(_list(rd.get("byproducts"))):
-        key = (_s(_map(bp).get("name")) or "").rsplit("/", 1)[-1]
-        if key in _URL_PARAMS | _COMMIT_KEYS and _s(_map(bp).get("content")):
-            try:
-                value = parse(base64.b64decode(bp["content"]))
-            except (ValueError, TypeError):
-                continue
-            c.param(key, value, f"runDetails.byproducts[{i}]")
+    sources, tasks, steps = SOURCES in reads, TASKS in reads, STEP_IMAGES in reads
+    deps = _list(bd.get("resolvedDependencies"))
+    if sources:
+        for name, value in _params(run_spec.get("params")):
+            c.param(name, value, "externalParameters.runSpec.params")
+    if tasks:
+        _v1_tasks(c, run_spec, _map(bd.get("internalParameters")), deps)
+    if tasks or sources or steps:
+        _v1_dependencies(c, deps, sources=sources, tasks=tasks, steps=steps)
+    if sources:
+        _v1_byproducts(c, _list(rd.get("byproducts")))
     return c.facts(
         builder_id=_s(_map(rd.get("builder")).get("id")),
         build_type=_s(bd.get("buildType")),
         finished_on=_s(_map(rd.get("metadata")).get("finishedOn")),
     )
+
+
+def _v1_dependencies(c: _Collector, deps: list[Any], *, sources: bool, tasks: bool, steps: bool) -> None:
+    for i, dep in enumerate(deps):
+        if not _is_map(dep):
+            continue
+        uri = dep.get("uri")
+        if not isinstance(uri, str) or not uri:
+            continue
+        dep_name = _s(dep.get("name"))
+        if dep_name in _DEFINITION_NAMES:
+            if tasks:
+                c.task_ref(uri, _digest_text(dep.get("digest")), f"resolvedDependencies[{i}] ({dep_name})")
+        elif is_git_uri(uri):
+            if sources:
+                where = f"resolvedDependencies[{i}]" + (f" ({dep_name})" if dep_name else "")
+                c.source(uri, where, dep.get("digest"))
+        elif steps and dep_name is None and uri.startswith("oci://"):
+            c.step_image(uri, dep.get("digest"), f"resolvedDependencies[{i}]")
+
+
+def _v1_byproducts(c: _Collector, byproducts: list[Any]) -> None:
+    for i, bp in enumerate(byproducts):
+        key = (_s(_map(bp).get("name")) or "").rsplit("/", 1)[-1]
+        if key in _SOURCE_NAMES and _s(_map(bp).get("content")):
+            try:
+                value = parse(base64.b64decode(bp["content"]))
+            except (ValueError, TypeError):
+                continue
+            c.param(key, value, f"runDetails.byproducts[{i}]")
 
 
 def _v02(predicate: Mapping[str, Any]) -> ProvenanceFacts:
@@ -414,13 +463,13 @@ def _v02(predicate: Mapping[str, Any]) -> ProvenanceFacts:
         c.tasks.append(TaskInfo(own or "(the TaskRun's task)", own, "invocation", kind="resolver" if remote else "",
                                 ref=remote))
     for i, t in enumerate(tasks):
-        if not isinstance(t, Mapping) or not _s(t.get("name")):
+        if not _is_map(t) or not _s(t.get("name")):
             continue
         where = f"buildConfig.tasks[{i}]"
         _spec_task(c, t, "ref", where, _map(_map(t.get("invocation")).get("configSource")))
         for result in _list(t.get("results")):
             r = _map(result)
-            if _s(r.get("name")) in _URL_PARAMS | _COMMIT_KEYS:
+            if _s(r.get("name")) in _SOURCE_NAMES:
                 c.param(str(r["name"]), r.get("value"), f"{where}.results")
         for j, step in enumerate(_list(t.get("steps"))):
             image = _s(_map(_map(step).get("environment")).get("image"))
@@ -433,9 +482,12 @@ def _v02(predicate: Mapping[str, Any]) -> ProvenanceFacts:
     )
 
 
-def provenance_facts(statement: Mapping[str, Any]) -> ProvenanceFacts:
+def provenance_facts(statement: Mapping[str, Any], reads: frozenset[str] = ALL_FACTS) -> ProvenanceFacts:
+    """The facts `statement` records. With `reads` (a subset of ALL_FACTS), a v1 statement's
+    other kinds of facts are left empty, unread; v0.2 (rare, and its kinds intertwined) is
+    read whole."""
     predicate = _map(statement.get("predicate"))
     ptype = statement.get("predicateType")
     if ptype == SLSA_V1 or (ptype != SLSA_V02 and "buildDefinition" in predicate):
-        return _v1(predicate)
+        return _v1(predicate, reads)
     return _v02(predicate)

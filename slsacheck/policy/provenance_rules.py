@@ -19,7 +19,15 @@ from slsacheck.models.verdict import Check, Outcome
 from slsacheck.policy import checkids as ids
 from slsacheck.policy.globs import Glob
 from slsacheck.policy.model import ProvenanceRules, SourceRules
-from slsacheck.policy.provenance_facts import ProvenanceFacts, StepImage, TaskInfo, split_ref
+from slsacheck.policy.provenance_facts import (
+    SOURCES,
+    STEP_IMAGES,
+    TASKS,
+    ProvenanceFacts,
+    StepImage,
+    TaskInfo,
+    split_ref,
+)
 from slsacheck.policy.timeutil import human_duration, parse_time
 from slsacheck.policy.urls import UnsafeURL, normalise_url, without_scheme
 
@@ -52,6 +60,7 @@ def normalise_repo(uri: str) -> str:
     return normalise_url(base, repository=True)
 
 
+@functools.lru_cache(maxsize=_CACHED)
 def url_refusal(uri: str, *, repository: bool = True) -> str | None:
     """Why `uri` cannot be matched against a pattern (None: it can)."""
     try:
@@ -71,6 +80,7 @@ def repo_matches(glob: Glob, uri: str) -> bool:
     return glob.match(without_scheme(value))
 
 
+@functools.lru_cache(maxsize=_CACHED)
 def _builder_text(builder: str) -> str | None:
     """A builder id as patterns see it: a URL normalised (None if it cannot be), else as written."""
     if "://" not in builder:
@@ -130,12 +140,14 @@ def _canonical_name(image: str) -> str | None:
         return None
 
 
+_DIGEST_LENGTHS = {"sha256": 64, "sha512": 128, "sha1": 40, "gitCommit": 40}
+
+
 def _pinned(digest: str | None, *, commit: bool = False) -> bool:
     if digest is None:
         return False
     alg, _, hexpart = digest.partition(":")
-    lengths = {"sha256": 64, "sha512": 128, "sha1": 40, "gitCommit": 40}
-    good = len(hexpart) == lengths.get(alg, -1) or (commit and alg == "gitCommit" and len(hexpart) == 64)
+    good = len(hexpart) == _DIGEST_LENGTHS.get(alg, -1) or (commit and alg == "gitCommit" and len(hexpart) == 64)
     return good and _HEX.fullmatch(hexpart) is not None
 
 
@@ -156,6 +168,11 @@ def provenance_checks(rules: ProvenanceRules, facts: ProvenanceFacts, *, now: da
     """The checks of one provenance entry over one statement's facts: the rows of
     `checkids.PROVENANCE_RULES` that apply to `rules`, in the table's order."""
     return [_CHECKS[row.id](rules, facts, now) for row in ids.PROVENANCE_RULES if row.applies(rules)]
+
+
+def facts_read(rules: ProvenanceRules) -> frozenset[str]:
+    """The kinds of facts `provenance_checks(rules, ...)` reads (for `provenance_facts`)."""
+    return frozenset(_READS[row.id] for row in ids.PROVENANCE_RULES if row.id in _READS and row.applies(rules))
 
 
 def _builder(rules: ProvenanceRules, facts: ProvenanceFacts, _now: datetime) -> Check:
@@ -403,6 +420,16 @@ def _max_age(cid: str, stamp: str | None, max_age: timedelta, now: datetime, wha
 
 
 max_age_check = _max_age
+
+# The kind of facts each rule reads beyond the builder, build type and finish time.
+_READS = {
+    ids.PROVENANCE_REPOS: SOURCES,
+    ids.PROVENANCE_REFS: SOURCES,
+    ids.PROVENANCE_COMMIT: SOURCES,
+    ids.PROVENANCE_TASKS: TASKS,
+    ids.PROVENANCE_TASK_REFS: TASKS,
+    ids.PROVENANCE_STEP_IMAGES: STEP_IMAGES,
+}
 
 # How each typed provenance rule is checked, by id; `checkids.PROVENANCE_RULES` says when.
 _CHECKS: dict[str, Callable[[ProvenanceRules, ProvenanceFacts, datetime], Check]] = {

@@ -16,6 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 LOGGER = logging.getLogger("slsacheck.admission")
+# ASCII only, every control character escaped: `slsacheck serve` writes these lines to stderr
+# without the terminal guard. Built once (`json.dumps` with options builds one per call).
+_LINE = json.JSONEncoder(default=str, separators=(",", ":"), ensure_ascii=True)
 
 
 def log_event(level: int, event: str, **fields: Any) -> None:
@@ -35,4 +38,4 @@ class JsonFormatter(logging.Formatter):
             doc.update(fields)
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
-        return json.dumps(doc, default=str, separators=(",", ":"))
+        return _LINE.encode(doc)

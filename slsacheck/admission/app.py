@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
@@ -101,6 +102,9 @@ def build(
     settings = JudgeSettings(options, workers, verdict_ttl, fail_ttl, tag_ttl, cache_size, host_workers,
                              requester_workers, slow_after=budget_seconds / 2, cooldown=unresponsive_cooldown)
     judge = Judge(settings, metrics)
+    # The gate and the registry client load with the server, not inside the first review's budget.
+    for module in ("slsacheck.oci.open", "slsacheck.verify.authorities", "slsacheck.verify.gate"):
+        importlib.import_module(module)
     trust = TrustRefresher(holder, interval=trust_refresh_interval)
     readiness = Readiness(holder, options, registries=ready_registries, interval=ready_interval, trust=trust)
     return Webhook(holder, judge, metrics, WebhookSettings(mode, budget_seconds), readiness)

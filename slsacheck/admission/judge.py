@@ -171,12 +171,16 @@ class Judge:
 
     def count_cached(self, results: list[ImageResult]) -> None:
         """The metrics `judge` would have counted for these results of `cached`."""
+        hits = [r for r in results if r.how == "cache"]
+        if hits:
+            self.metrics.cache_hits.inc(len(hits), cache="verdict")
+            tagged = sum("@" not in r.image for r in hits)  # a digest in the text needs no tag lookup
+            if tagged:
+                self.metrics.cache_hits.inc(tagged, cache="tag")
+            self.metrics.image_decisions.inc(len(hits), how="cache")
         for result in results:
-            if result.how == "cache":
-                if "@" not in result.image:
-                    self.metrics.cache_hits.inc(cache="tag")
-                self.metrics.cache_hits.inc(cache="verdict")
-            self.metrics.image_decisions.inc(how=result.how)
+            if result.how != "cache":
+                self.metrics.image_decisions.inc(how=result.how)
 
     def _named(self, text: str, loaded: Loaded) -> _Named | None:
         key = (loaded.digest, text)

@@ -13,6 +13,12 @@ The order for each image of a review:
    gate in a thread of the `WorkerPool`, pinned to the digest of step 3, so the verdict is
    about exactly the bytes that will be pinned and run.
 
+`Judge.cached` is steps 1-4 without a thread, a task or a registry call: when every image
+of a review is decided there (the warm path), the webhook answers from the event loop
+without scheduling anything. What an image text means under a policy set (its reference,
+whether a policy selects it) is remembered per (policy-set digest, text), so the warm path
+parses nothing twice.
+
 Steps 3 and 5 are registry calls: the pool charges them to the review's requester and to
 the image's registry host (so that no one requester and no one host can take every
 thread), and refuses them at once while their host is marked unresponsive (it let a call
@@ -55,6 +61,16 @@ class ImageResult:
     @property
     def digest(self) -> str | None:
         return self.verdict.digest
+
+
+@dataclass(frozen=True)
+class _Named:
+    """What an image text means under one policy set: its reference, whether a policy selects
+    it, and its tag cache key."""
+
+    ref: ImageRef
+    selected: bool
+    tag_key: str
 
 
 @dataclass(frozen=True)
@@ -129,6 +145,57 @@ class Judge:
         self.pool = WorkerPool(settings.pool(), on_mark=self._marked)
         self.verdicts: TtlCache[tuple[str, str, str], Verdict] = TtlCache(settings.verdict_ttl, settings.cache_size)
         self.tags: TtlCache[str, str] = TtlCache(settings.tag_ttl, settings.cache_size)
+        self._names: dict[tuple[str, str], _Named] = {}
+
+    def cached(self, text: str, loaded: Loaded) -> ImageResult | None:
+        """The verdict on `text` when the caches hold it (or no policy selects it), else None.
+
+        Counts nothing: the caller counts the results (`count_cached`) once it uses them, so
+        that a review answered by `judge` after all is not counted twice.
+        """
+        named = self._named(text, loaded)
+        if named is None:
+            return None
+        ref = named.ref
+        if not named.selected:
+            from slsacheck.verify.gate import no_match_verdict  # noqa: PLC0415
+
+            return ImageResult(text, no_match_verdict(ref, loaded.policies, text), "no_match")
+        digest = str(ref.digest) if ref.digest is not None else self.tags.get(named.tag_key)
+        if digest is None:
+            return None
+        found = self.verdicts.get((ref.name, digest, loaded.digest))
+        if found is None:
+            return None
+        return ImageResult(text, found if found.image == text else replace(found, image=text), "cache")
+
+    def count_cached(self, results: list[ImageResult]) -> None:
+        """The metrics `judge` would have counted for these results of `cached`."""
+        hits = [r for r in results if r.how == "cache"]
+        if hits:
+            self.metrics.cache_hits.inc(len(hits), cache="verdict")
+            tagged = sum("@" not in r.image for r in hits)  # a digest in the text needs no tag lookup
+            if tagged:
+                self.metrics.cache_hits.inc(tagged, cache="tag")
+            self.metrics.image_decisions.inc(len(hits), how="cache")
+        for result in results:
+            if result.how != "cache":
+                self.metrics.image_decisions.inc(how=result.how)
+
+    def _named(self, text: str, loaded: Loaded) -> _Named | None:
+        key = (loaded.digest, text)
+        named = self._names.get(key)
+        if named is None:
+            try:
+                ref = ImageRef.parse(text)
+            except Error:
+                return None  # `judge` says what is wrong with it
+            if ref.is_layout:
+                return None
+            if len(self._names) >= self.settings.cache_size:
+                self._names.clear()  # texts of older policy sets and one-off images: cheap to recompute
+            named = self._names[key] = _Named(ref, bool(loaded.policies.matching(ref)), str(ref))
+        return named
 
     def close(self) -> None:
         self.pool.close()

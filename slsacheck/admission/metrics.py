@@ -29,6 +29,11 @@ def _labels(labels: Labels, extra: Labels = ()) -> str:
     return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in items) + "}"
 
 
+def _key(labels: dict[str, str]) -> Labels:
+    # Sorted so that label order never splits a series; one label (the usual case) needs no sort.
+    return tuple(labels.items()) if len(labels) < 2 else tuple(sorted(labels.items()))
+
+
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(value)
 
@@ -47,13 +52,13 @@ class Counter(_Family):
         self._values: dict[Labels, float] = {}
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
+        key = _key(labels)
         with self._lock:
             self._values[key] = self._values.get(key, 0.0) + amount
 
     def value(self, **labels: str) -> float:
         with self._lock:
-            return self._values.get(tuple(sorted(labels.items())), 0.0)
+            return self._values.get(_key(labels), 0.0)
 
     def total(self) -> float:
         with self._lock:
@@ -72,7 +77,7 @@ class Histogram(_Family):
         self._series: dict[Labels, tuple[list[int], list[float]]] = {}  # counts per bucket, [sum, count]
 
     def observe(self, seconds: float, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
+        key = _key(labels)
         with self._lock:
             counts, totals = self._series.setdefault(key, ([0] * len(self._buckets), [0.0, 0.0]))
             for i, bound in enumerate(self._buckets):
@@ -83,7 +88,7 @@ class Histogram(_Family):
 
     def count(self, **labels: str) -> float:
         with self._lock:
-            found = self._series.get(tuple(sorted(labels.items())))
+            found = self._series.get(_key(labels))
             return found[1][1] if found else 0.0
 
     def lines(self) -> list[str]:

@@ -14,6 +14,10 @@ review's requester (`userInfo.username`) is charged for the threads its images t
 judged image to the digest it was judged at (`repo:tag@sha256:...`), so what runs is
 what was checked. Images decided without a registry call (no policy matched) are not
 pinned: nothing was resolved for them.
+
+The warm path: when the caches decide every image (`Judge.cached`), the review is answered
+there and then on the event loop, with no task, no thread and no wait; the log line's
+fields are only built when INFO is on.
 """
 
 from __future__ import annotations
@@ -22,15 +26,16 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from slsacheck.admission.judge import ImageResult, Judge, incomplete
-from slsacheck.admission.logs import log_event
+from slsacheck.admission.logs import LOGGER, log_event
 from slsacheck.admission.messages import decide
 from slsacheck.admission.metrics import Metrics
 from slsacheck.admission.readiness import Readiness
-from slsacheck.admission.reload import PolicyHolder
+from slsacheck.admission.reload import Loaded, PolicyHolder
 from slsacheck.admission.review import (
     CHECKED_OPERATIONS,
     IMAGE_SUBRESOURCES,
@@ -42,6 +47,33 @@ from slsacheck.admission.review import (
     pin_patch,
     response,
 )
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What the review's log line says, kept as is until the line is written (if it is)."""
+
+    decision: str
+    reason: str | None = None
+    texts: Sequence[str] = ()
+    results: Sequence[ImageResult] | None = None
+    mode: str = ""
+    patched: int = 0
+
+    def fields(self) -> dict[str, Any]:
+        if self.results is None:
+            out: dict[str, Any] = {"decision": self.decision, "reason": self.reason}
+            if self.texts:
+                out["images"] = list(self.texts)
+            return out
+        return {
+            "decision": self.decision,
+            "mode": self.mode,
+            "images": [{"image": r.image, "digest": r.digest, "outcome": r.verdict.outcome, "how": r.how,
+                        "failed": [c.id for c in r.verdict.failed], "incomplete": list(r.verdict.incomplete)}
+                       for r in self.results],
+            "patched": self.patched,
+        }
 
 
 @dataclass(frozen=True)
@@ -68,7 +100,7 @@ class Webhook:
         self.metrics.requests.inc(endpoint=endpoint)
         try:
             parsed = parse_review(body)
-            answer, fields = await self._answer(parsed, mutate, started)
+            answer, outcome = await self._answer(parsed, mutate, started)
         except MalformedReview as exc:
             self.metrics.bad_requests.inc(endpoint=endpoint)
             log_event(logging.WARNING, "malformed review refused (HTTP 400)", endpoint=endpoint, error=str(exc),
@@ -76,17 +108,18 @@ class Webhook:
             raise
         duration = time.monotonic() - started
         self.metrics.latency.observe(duration, endpoint=endpoint)
-        self.metrics.decisions.inc(endpoint=endpoint, decision=fields["decision"])
-        log_event(logging.INFO, "admission review", endpoint=endpoint, uid=parsed.uid, operation=parsed.operation,
-                  kind=parsed.kind, namespace=parsed.namespace, name=parsed.name, dry_run=parsed.dry_run,
-                  requester=parsed.requester,
-                  duration_ms=round(duration * 1000, 1), **fields)
+        self.metrics.decisions.inc(endpoint=endpoint, decision=outcome.decision)
+        if LOGGER.isEnabledFor(logging.INFO):
+            log_event(logging.INFO, "admission review", endpoint=endpoint, uid=parsed.uid,
+                      operation=parsed.operation, kind=parsed.kind, namespace=parsed.namespace, name=parsed.name,
+                      dry_run=parsed.dry_run, requester=parsed.requester, duration_ms=round(duration * 1000, 1),
+                      **outcome.fields())
         return answer
 
-    def _skip(self, review: Review, reason: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        return response(review, allowed=True, message=reason), {"decision": "skipped", "reason": reason}
+    def _skip(self, review: Review, reason: str) -> tuple[dict[str, Any], _Outcome]:
+        return response(review, allowed=True, message=reason), _Outcome("skipped", reason)
 
-    async def _answer(self, review: Review, mutate: bool, started: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    async def _answer(self, review: Review, mutate: bool, started: float) -> tuple[dict[str, Any], _Outcome]:
         if review.operation not in CHECKED_OPERATIONS:
             return self._skip(review, f"slsacheck checks CREATE and UPDATE; {review.operation or '(none)'} allowed")
         if review.sub_resource not in IMAGE_SUBRESOURCES:
@@ -100,9 +133,11 @@ class Webhook:
         if review.operation == "UPDATE" and self._unchanged(review, texts):
             self.metrics.image_decisions.inc(len(texts), how="unchanged")
             reason = "UPDATE adds no image the object did not already have; allowed without lookups"
-            return response(review, allowed=True, message=reason), {"decision": "skipped", "reason": reason,
-                                                                        "images": texts}
-        results = await self._judge_all(texts, review, started)
+            return response(review, allowed=True, message=reason), _Outcome("skipped", reason, texts)
+        loaded = self.holder.current  # one policy set for the whole review
+        results = self._cached_all(texts, loaded)
+        if results is None:
+            results = await self._judge_all(texts, review, started, loaded)
         what = f"{review.kind} {review.namespace + '/' if review.namespace else ''}{review.name or '(generated name)'}"
         decision = decide(results, mode=self.settings.mode, what=what)
         patch = None
@@ -114,15 +149,7 @@ class Webhook:
         answer = response(review, allowed=decision.allowed, message=decision.message,
                           code=None if decision.allowed else 403, warnings=decision.warnings, patch=patch,
                           audit=audit)
-        fields: dict[str, Any] = {
-            "decision": decision.label,
-            "mode": self.settings.mode,
-            "images": [{"image": r.image, "digest": r.digest, "outcome": r.verdict.outcome, "how": r.how,
-                        "failed": [c.id for c in r.verdict.failed], "incomplete": list(r.verdict.incomplete)}
-                       for r in results],
-            "patched": len(patch or ()),
-        }
-        return answer, fields
+        return answer, _Outcome(decision.label, results=results, mode=self.settings.mode, patched=len(patch or ()))
 
     def _unchanged(self, review: Review, texts: list[str]) -> bool:
         if not isinstance(review.old_object, dict) or not review.old_object:
@@ -133,8 +160,22 @@ class Webhook:
             return False
         return bool(old) and set(texts) <= old
 
-    async def _judge_all(self, texts: list[str], review: Review, started: float) -> list[ImageResult]:
-        loaded = self.holder.current  # one policy set for the whole review
+    def _cached_all(self, texts: list[str], loaded: Loaded) -> list[ImageResult] | None:
+        """Every image's result from the caches, or None when any one needs `judge`."""
+        results = []
+        for text in texts:
+            try:
+                found = self.judge.cached(text, loaded)
+            except Exception:  # `judge` runs it again and turns the failure into a denial
+                return None
+            if found is None:
+                return None
+            results.append(found)
+        self.judge.count_cached(results)
+        return results
+
+    async def _judge_all(self, texts: list[str], review: Review, started: float, loaded: Loaded
+                         ) -> list[ImageResult]:
         tasks = [asyncio.ensure_future(self.judge.judge(t, loaded, dry_run=review.dry_run, requester=review.requester))
                  for t in texts]
         remaining = max(0.0, self.settings.budget_seconds - (time.monotonic() - started))

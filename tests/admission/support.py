@@ -32,6 +32,7 @@ import requests
 
 from slsacheck.admission.app import create_app
 from slsacheck.admission.review import images_of, parse_review
+from slsacheck.admission.serving import http_protocol
 from slsacheck.admission.webhook import Webhook
 from slsacheck.attach.sign import attest_image, sign_image
 from slsacheck.models.reference import ImageRef
@@ -101,7 +102,7 @@ def serve_webhook(webhook: Webhook, tls: Issued, ca_path: Path, *, reload_interv
     for _ in range(5):
         port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=port, ssl_certfile=str(tls.cert_path),
-                                ssl_keyfile=str(tls.key_path), log_config=None, access_log=False,
+                                ssl_keyfile=str(tls.key_path), http=http_protocol(), log_config=None, access_log=False,
                                 log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name=f"webhook-{port}", daemon=True)

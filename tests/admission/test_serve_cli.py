@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from slsacheck.signing.keys import generate_key_pair
 from tests.admission.conftest import WebhookTLS
 from tests.admission.support import Images, pod_review, write_policy
 from tests.support.env import ROOT
@@ -101,6 +102,24 @@ def test_serve_uses_the_docker_config_and_logs_json_without_secrets(
         assert review["images"][0]["image"] == image.text  # type: ignore[index]
         if decision == "allowed":
             assert review["images"][0]["digest"] == image.digest  # type: ignore[index]
+
+
+def test_log_lines_carry_terminal_controls_only_escaped(serve: Callable[..., Served], registry_tls: RunningRegistry,
+                                                       tmp_path: Path) -> None:
+    # The log lines reach stderr without the terminal guard: the JSON itself must keep an
+    # attacker's image text (ESC sequences, a C1 CSI, a bidi override) from the operator's terminal.
+    (tmp_path / "release.pub").write_bytes(generate_key_pair(b"", scrypt_n=2**15)[1])
+    policy = write_policy(tmp_path, registry_tls)
+    served = serve("--policy", str(policy), "--ca-bundle", str(registry_tls.ca_path), "--ready-registry", "none")
+    hostile = "evil.test/\x1b]0;owned\x07\x1b[2J/app\u009b31m\u202e:v1"
+    response = served.validate(pod_review([hostile], uid="uid-hostile"))
+    assert response["allowed"] is False
+    stop(served.process)
+    data = served.log.read_bytes()
+    for raw in ("\x1b", "\x07", "\u009b", "\u202e"):
+        assert raw.encode() not in data, raw
+    review = next(e for e in served.logs() if e.get("uid") == "uid-hostile")
+    assert review["images"][0]["image"] == hostile  # type: ignore[index]
 
 
 def test_serve_refuses_to_start_on_a_broken_policy(serve: Callable[..., Served], webhook_tls: WebhookTLS,

@@ -38,7 +38,7 @@ from slsacheck.errors import InputError, VerificationError
 from slsacheck.signing.cosign_material import CosignLayer, check_signature, verify_layer, verify_layer_entry
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import fingerprint
-from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
+from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule, checks_log
 from slsacheck.signing.trust import PublicKey, TrustedRoot
 from slsacheck.signing.verifier import Verifier
 
@@ -236,16 +236,14 @@ def _with_key(
 ) -> VerifiedBlob:
     """The log entry of a signature the key already verified, judged by the key tlog rule."""
     fp = fingerprint(key)
-    if tlog == "require" and trusted_root is None:
-        raise InputError("the transparency-log rule `require` needs a trust root", hint="pass --trusted-root FILE")
-    if tlog == "require" and rekor_bundle is None:
-        raise VerificationError(
-            "the signature has no transparency-log entry, and the rule requires one",
-            expected="a Rekor entry naming this signature (a bundle, or cosign's --bundle with rekorBundle)",
-            found="none",
-            hint="sign with the transparency log on (cosign's default) and verify its bundle, or relax --tlog",
-        )
-    if rekor_bundle is not None and tlog != "ignore" and trusted_root is not None:
+    missing = VerificationError(
+        "the signature has no transparency-log entry, and the rule requires one",
+        expected="a Rekor entry naming this signature (a bundle, or cosign's --bundle with rekorBundle)",
+        found="none",
+        hint="sign with the transparency log on (cosign's default) and verify its bundle, or relax --tlog",
+    )
+    checked = checks_log(tlog, has_root=trusted_root is not None, has_entry=rekor_bundle is not None, missing=missing)
+    if checked and rekor_bundle is not None and trusted_root is not None:
         layer = CosignLayer(signature, artifact, rekor_bundle=rekor_bundle)
         entry = verify_layer_entry(layer, key, Verifier.for_root(trusted_root, now=now))
         return VerifiedBlob(kind="key", signer=f"key sha256:{fp}", key_fingerprint=fp,

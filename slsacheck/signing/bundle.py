@@ -47,7 +47,7 @@ from slsacheck.signing.cosign_material import verify_cosign_material
 from slsacheck.signing.dsse import Envelope, Signature, pae
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import fingerprint
-from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
+from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule, checks_log
 from slsacheck.signing.trust import PublicKey, TrustedRoot
 from slsacheck.signing.verifier import Verified, VerifiedTimes, Verifier, certificate_key
 from slsacheck.signing.verify_sig import PublicKeyVerifier
@@ -192,19 +192,15 @@ def verify_bundle(
 
     # 3 and 4: log entries and timestamps (a key-signed bundle by its tlog rule)
     unchecked = 0
-    if leaf is None and (tlog == "ignore" or trusted_root is None):
-        if tlog == "require":
-            raise InputError(
-                "the transparency-log rule `require` needs a trust root", hint="pass --trusted-root FILE"
-            )
+    missing = VerificationError(
+        "the bundle has no transparency-log entry, and the rule requires one",
+        expected="1 tlog entry naming this signature",
+        found="0",
+        hint="sign with the transparency log on (cosign's default), or relax the rule to `verify`",
+    )
+    if leaf is None and not checks_log(tlog, has_root=trusted_root is not None, has_entry=bool(entries),
+                                       missing=missing):
         unchecked, entries, stamps = len(entries), [], []
-    if leaf is None and tlog == "require" and not entries:
-        raise VerificationError(
-            "the bundle has no transparency-log entry, and the rule requires one",
-            expected="1 tlog entry naming this signature",
-            found="0",
-            hint="sign with the transparency log on (cosign's default), or relax the rule to `verify`",
-        )
     binding = _rekor_body.Binding(
         signature=content.signature,
         verifier=leaf if leaf is not None else key,

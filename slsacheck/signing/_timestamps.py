@@ -1,7 +1,10 @@
-"""RFC 3161 timestamps of a Sigstore bundle: which verify, and why the others were skipped."""
+"""RFC 3161 timestamps: a Sigstore bundle's (which verify, and why the others were skipped)
+and a cosign layer's one timestamp annotation (which must verify)."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 
 from slsacheck.errors import VerificationError
@@ -11,6 +14,17 @@ from slsacheck.signing.trust import TrustedRoot
 
 # sigstore-python's and sigstore-go's bound: more timestamps than this is an attack, not a need.
 MAX_TIMESTAMPS = 32
+
+_IMPRINT_HASHES = {
+    "2.16.840.1.101.3.4.2.1": hashlib.sha256,
+    "2.16.840.1.101.3.4.2.2": hashlib.sha384,
+    "2.16.840.1.101.3.4.2.3": hashlib.sha512,
+}
+
+
+def in_future(when: datetime, now: datetime) -> bool:
+    """Later than `now` by more than the clock skew the Sigstore clients allow."""
+    return when > now + CLOCK_SKEW
 
 
 def verify_timestamps(
@@ -55,8 +69,49 @@ def verify_timestamps(
         except VerificationError as exc:
             rejected.append(f"timestamp {index}: {exc}")
             continue
-        if when > now + CLOCK_SKEW:
+        if in_future(when, now):
             rejected.append(f"timestamp {index}: dated in the future ({when.isoformat()})")
             continue
         times.append(when)
     return times, rejected
+
+
+def verify_layer_timestamp(der: bytes, candidates: Sequence[bytes], root: TrustedRoot, now: datetime) -> datetime:
+    """The genTime of a cosign layer's RFC 3161 timestamp, once it verifies over one of
+    `candidates` (the bytes cosign may have stamped); any fault refuses the layer."""
+    from rfc3161_client import decode_timestamp_response  # noqa: PLC0415  # only layers with timestamps
+
+    what = "the dev.sigstore.cosign/rfc3161timestamp annotation"
+    try:
+        imprint = decode_timestamp_response(der).tst_info.message_imprint
+    except ValueError as exc:
+        raise VerificationError(
+            f"{what} is not an RFC 3161 timestamp response", found=str(exc)[:200],
+            hint="the timestamp was altered or is not DER",
+        ) from exc
+    hasher = _IMPRINT_HASHES.get(imprint.hash_algorithm.dotted_string)
+    if hasher is None:
+        raise VerificationError(
+            f"{what} uses an unsupported hash", expected="SHA-256, SHA-384 or SHA-512",
+            found=imprint.hash_algorithm.dotted_string,
+        )
+    covered = next((data for data in candidates if hasher(data).digest() == imprint.message), None)
+    if covered is None:
+        raise VerificationError(
+            f"{what} covers other bytes than this signature",
+            expected="a message imprint of " + " or ".join(hasher(d).hexdigest() for d in candidates),
+            found=imprint.message.hex(),
+            hint="the timestamp was copied from another signature",
+        )
+    try:
+        stamped_at = _certs.verify_timestamp(der, covered, root)
+    except VerificationError as exc:
+        raise VerificationError(
+            f"{what}: {exc.message}", expected=exc.expected, found=exc.found, hint=exc.hint
+        ) from exc
+    if in_future(stamped_at, now):
+        raise VerificationError(
+            f"{what} is dated in the future", expected=f"before {now.isoformat()}",
+            found=stamped_at.isoformat(), hint="the timestamp was forged or the clock is wrong",
+        )
+    return stamped_at

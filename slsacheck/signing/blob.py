@@ -6,7 +6,7 @@ A file's signature reaches a verifier in three shapes, all handled here:
   `slsacheck sign-blob`): `signing.bundle.verify_bundle` checks it whole;
 - cosign 2's own bundle (`cosign sign-blob --bundle`): `{"base64Signature", "cert",
   "rekorBundle": {"SignedEntryTimestamp", "Payload"}}`, the same pieces as a `.sig` layer's
-  annotations, so the same checks apply (`verify_cosign_material`, `verify_key_log_entry`);
+  annotations, so the same checks apply (`cosign_material.verify_layer`, `verify_layer_entry`);
 - a detached signature and certificate (`--output-signature`, `--output-certificate`):
   base64 text (or raw bytes) and a PEM certificate (or base64 of the PEM, as cosign
   writes it, or DER).
@@ -26,22 +26,21 @@ use (also P-384 ones), the curve's hash where a key asks for it, Ed25519 over th
 from __future__ import annotations
 
 import binascii
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from slsacheck.errors import InputError, VerificationError
-from slsacheck.signing._message import verify_message_signature
-from slsacheck.signing.cosign_material import verify_cosign_material, verify_key_log_entry
+from slsacheck.signing.cosign_material import CosignLayer, check_signature, verify_layer, verify_layer_entry
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import fingerprint
-from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
+from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule, checks_log
 from slsacheck.signing.trust import PublicKey, TrustedRoot
+from slsacheck.signing.verifier import Verifier
 
 __all__ = [
     "CosignBlobBundle",
@@ -78,7 +77,7 @@ class CosignBlobBundle:
 
     signature: bytes
     certificate_pem: bytes | None
-    rekor_bundle: Mapping[str, Any] | None
+    rekor_bundle: Mapping[str, object] | None
 
 
 def _b64(text: bytes | str) -> bytes | None:
@@ -138,11 +137,11 @@ def read_certificates(data: bytes, *, where: str) -> bytes:
     )
 
 
-def is_cosign_blob_bundle(doc: Mapping[str, Any]) -> bool:
+def is_cosign_blob_bundle(doc: Mapping[str, object]) -> bool:
     return "base64Signature" in doc and "mediaType" not in doc
 
 
-def parse_cosign_blob_bundle(doc: Mapping[str, Any], *, where: str) -> CosignBlobBundle:
+def parse_cosign_blob_bundle(doc: Mapping[str, object], *, where: str) -> CosignBlobBundle:
     """The pieces of cosign 2's blob bundle; a field of the wrong shape is an input error."""
     sig_text = doc.get("base64Signature")
     signature = _b64(sig_text) if isinstance(sig_text, str) else None
@@ -166,7 +165,7 @@ def verify_blob_signature(
     signature: bytes,
     *,
     certificate_pem: bytes | None = None,
-    rekor_bundle: Mapping[str, Any] | None = None,
+    rekor_bundle: Mapping[str, object] | None = None,
     public_key: PublicKey | None = None,
     identity: Identity | None = None,
     trusted_root: TrustedRoot | None = None,
@@ -186,13 +185,8 @@ def verify_blob_signature(
             "a blob signature is verified with a key or with its certificate, one of them",
             hint="--key PUB for a key-signed file; --certificate (or a bundle with one) and an identity otherwise",
         )
-    sha256 = hashlib.sha256(artifact).digest()
-
-    def check(key: PublicKey) -> None:
-        verify_message_signature(key, signature, artifact=artifact, digest=sha256, algorithm=None)
-
     if public_key is not None:
-        check(public_key)
+        check_signature(CosignLayer(signature, artifact, prehashed=True), public_key)
         return _with_key(artifact, signature, public_key, rekor_bundle=rekor_bundle, trusted_root=trusted_root,
                          tlog=tlog, now=now)
     assert certificate_pem is not None
@@ -211,25 +205,17 @@ def verify_blob_signature(
         )
     leaf_and_chain = x509.load_pem_x509_certificates(certificate_pem)
     chain_pem = b"".join(c.public_bytes(Encoding.PEM) for c in leaf_and_chain[1:]) or None
-    signer = verify_cosign_material(
-        signature,
-        artifact,
-        certificate_pem=leaf_and_chain[0].public_bytes(Encoding.PEM),
-        chain_pem=chain_pem,
-        rekor_bundle=rekor_bundle,
-        identity=identity,
-        trusted_root=trusted_root,
-        require_tlog=not insecure_ignore_tlog,
-        now=now,
-        check_signature=check,
-    )
+    layer = CosignLayer(signature, artifact, certificate_pem=leaf_and_chain[0].public_bytes(Encoding.PEM),
+                        chain_pem=chain_pem, rekor_bundle=rekor_bundle, prehashed=True)
+    signer = verify_layer(layer, identity, Verifier.for_root(trusted_root, now=now),
+                          require_tlog=not insecure_ignore_tlog)
     unchecked = () if rekor_bundle is not None else (
         "no transparency-log entry: the certificate was checked at the current time, and nothing shows "
         "the signature was made while it was valid or that it was logged",
     )
     return VerifiedBlob(
         kind="keyless",
-        signer=f"{signer.subject} ({signer.issuer})",
+        signer=signer.signer,
         subject=signer.subject,
         issuer=signer.issuer,
         integrated_time=signer.integrated_time,
@@ -243,25 +229,23 @@ def _with_key(
     signature: bytes,
     key: PublicKey,
     *,
-    rekor_bundle: Mapping[str, Any] | None,
+    rekor_bundle: Mapping[str, object] | None,
     trusted_root: TrustedRoot | None,
     tlog: TlogRule,
     now: datetime,
 ) -> VerifiedBlob:
     """The log entry of a signature the key already verified, judged by the key tlog rule."""
     fp = fingerprint(key)
-    if tlog == "require" and trusted_root is None:
-        raise InputError("the transparency-log rule `require` needs a trust root", hint="pass --trusted-root FILE")
-    if tlog == "require" and rekor_bundle is None:
-        raise VerificationError(
-            "the signature has no transparency-log entry, and the rule requires one",
-            expected="a Rekor entry naming this signature (a bundle, or cosign's --bundle with rekorBundle)",
-            found="none",
-            hint="sign with the transparency log on (cosign's default) and verify its bundle, or relax --tlog",
-        )
-    if rekor_bundle is not None and tlog != "ignore" and trusted_root is not None:
-        entry = verify_key_log_entry(signature, artifact, public_key=key, rekor_bundle=rekor_bundle,
-                                     trusted_root=trusted_root, now=now)
+    missing = VerificationError(
+        "the signature has no transparency-log entry, and the rule requires one",
+        expected="a Rekor entry naming this signature (a bundle, or cosign's --bundle with rekorBundle)",
+        found="none",
+        hint="sign with the transparency log on (cosign's default) and verify its bundle, or relax --tlog",
+    )
+    checked = checks_log(tlog, has_root=trusted_root is not None, has_entry=rekor_bundle is not None, missing=missing)
+    if checked and rekor_bundle is not None and trusted_root is not None:
+        layer = CosignLayer(signature, artifact, rekor_bundle=rekor_bundle)
+        entry = verify_layer_entry(layer, key, Verifier.for_root(trusted_root, now=now))
         return VerifiedBlob(kind="key", signer=f"key sha256:{fp}", key_fingerprint=fp,
                             integrated_time=entry.integrated_time, tlog_entries=1)
     unchecked = 1 if rekor_bundle is not None else 0

@@ -32,62 +32,34 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from cryptography import x509
 
 from slsacheck.errors import Error, InputError, VerificationError
 from slsacheck.models.digest import ArtifactDigests, Digest, looks_like_digest
 from slsacheck.models.statement import Statement
-from slsacheck.signing import _bundle_doc, _certs, _rekor_body, _timestamps, _tlog
+from slsacheck.signing import _bundle_doc, _rekor_body, _tlog
 from slsacheck.signing._bundle_doc import MEDIA_TYPES
 from slsacheck.signing._message import PREHASH, verify_message_signature
-from slsacheck.signing._x509ext import signing_key
-from slsacheck.signing.cosign_material import VerifiedSigner, verify_cosign_material
+from slsacheck.signing.cosign_material import verify_cosign_material
 from slsacheck.signing.dsse import Envelope, Signature, pae
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import fingerprint
-from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
+from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule, checks_log
 from slsacheck.signing.trust import PublicKey, TrustedRoot
+from slsacheck.signing.verifier import Verified, VerifiedTimes, Verifier, certificate_key
 from slsacheck.signing.verify_sig import PublicKeyVerifier
 
 __all__ = [
     "MEDIA_TYPES",
-    "VerifiedBundle",
-    "VerifiedSigner",
+    "Verified",
     "parse_digest_or_none",
     "verify_bundle",
     "verify_cosign_material",
     "verify_message_signature",
 ]
-
-CLOCK_SKEW = _tlog.CLOCK_SKEW
-
-
-@dataclass(frozen=True)
-class VerifiedBundle:
-    """What a verified bundle proves."""
-
-    kind: Literal["message", "dsse"]
-    media_type: str
-    signer: str  # "SUBJECT (ISSUER)" for keyless, "key sha256:<hex>" for a key
-    subject: str | None = None
-    issuer: str | None = None
-    key_fingerprint: str | None = None
-    integrated_time: datetime | None = None
-    timestamps: tuple[datetime, ...] = ()  # genTimes of the RFC 3161 timestamps that verified
-    rejected_timestamps: tuple[str, ...] = ()  # why each other timestamp was skipped
-    tlog_entries: int = 0  # transparency-log entries verified (SET and/or inclusion proof)
-    tlog_unchecked: int = 0  # entries present but not checked (key bundles: no trust root, or rule `ignore`)
-    payload_type: str | None = None
-    payload: bytes | None = field(default=None, repr=False)
-    # The in-toto statement: the strict model when it parses as one, and always the JSON object.
-    statement: Statement | None = field(default=None, repr=False)
-    statement_json: Mapping[str, Any] | None = field(default=None, repr=False)
-    certificate: x509.Certificate | None = field(default=None, repr=False)
-
 
 @dataclass(frozen=True)
 class _Parsed:
@@ -101,14 +73,24 @@ class _Parsed:
     stamps: list[bytes]
 
 
-def _log_material(material: Mapping[str, Any]) -> tuple[list[_tlog.TlogEntry], list[bytes]]:
+def _objects(value: object, what: str) -> list[Mapping[str, object]]:
+    """A JSON list of objects (absent or empty: none); another shape is a `TypeError`, which
+    `_parse` reports as a field of the wrong type."""
+    if not value:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        raise TypeError(f"{what} is not a list of objects")
+    return value
+
+
+def _log_material(material: Mapping[str, object]) -> tuple[list[_tlog.TlogEntry], list[bytes]]:
     """The log entries and timestamps, as data: a shape the shared parsers refuse is a
     malformed bundle (a certificate that does not parse stays a verification failure)."""
     try:
-        raw_entries = material.get("tlogEntries") or []
-        entries = [_tlog.entry_from_bundle(e) for e in raw_entries]
-        raw_ts = _tlog.obj(material, "timestampVerificationData", "verificationMaterial").get("rfc3161Timestamps") or []
-        stamps = [_tlog.b64((t or {}).get("signedTimestamp"), "RFC 3161 timestamp") for t in raw_ts]
+        entries = [_tlog.entry_from_bundle(e) for e in _objects(material.get("tlogEntries"), "tlogEntries")]
+        timestamp_data = _tlog.obj(material, "timestampVerificationData", "verificationMaterial")
+        raw_ts = _objects(timestamp_data.get("rfc3161Timestamps"), "rfc3161Timestamps")
+        stamps = [_tlog.b64(t.get("signedTimestamp"), "RFC 3161 timestamp") for t in raw_ts]
     except _bundle_doc.MalformedBundle:
         raise
     except VerificationError as exc:
@@ -116,7 +98,7 @@ def _log_material(material: Mapping[str, Any]) -> tuple[list[_tlog.TlogEntry], l
     return entries, stamps
 
 
-def _parse(bundle: bytes | str | Mapping[str, Any]) -> _Parsed:
+def _parse(bundle: bytes | str | Mapping[str, object]) -> _Parsed:
     """Every structural fault of the bundle, before any check: a `MalformedBundle` (or a
     `VerificationError` of a shared parser, which the caller turns into one)."""
     doc = _bundle_doc.parse_json(bundle)
@@ -142,7 +124,7 @@ def _parse(bundle: bytes | str | Mapping[str, Any]) -> _Parsed:
 
 
 def verify_bundle(
-    bundle: bytes | str | Mapping[str, Any],
+    bundle: bytes | str | Mapping[str, object],
     *,
     artifact: bytes | None = None,
     digest: Digest | None = None,
@@ -151,7 +133,7 @@ def verify_bundle(
     trusted_root: TrustedRoot | None = None,
     tlog: TlogRule = DEFAULT_TLOG_RULE,
     now: datetime | None = None,
-) -> VerifiedBundle:
+) -> Verified:
     """Verify a Sigstore bundle over an artifact (bytes, or a digest of it); raise `VerificationError`.
 
     A DSSE bundle's statement must name the artifact on every algorithm its subject and the
@@ -175,21 +157,7 @@ def verify_bundle(
     media_type, version, content, leaf = parsed.media_type, parsed.version, parsed.content, parsed.leaf
     entries, stamps = parsed.entries, parsed.stamps
 
-    if public_key is not None and leaf is not None:
-        raise VerificationError(
-            "the bundle was signed keyless (it carries a certificate) but a key was given",
-            expected="a bundle with a publicKey hint",
-            found="a certificate",
-            hint="verify it with --certificate-identity/--certificate-oidc-issuer instead of --key",
-        )
-    if public_key is None and leaf is None:
-        raise VerificationError(
-            "the bundle was signed with a key (no certificate) but no key was given",
-            expected="a certificate",
-            found="a publicKey hint",
-            hint="verify it with --key PUBLIC_KEY",
-        )
-    verifier: PublicKey = public_key if public_key is not None else _leaf_key(leaf)
+    key = _signer_key(public_key, leaf)
 
     # 2: the signature over the artifact, or over the PAE (and the artifact among the subjects)
     statement = None
@@ -199,7 +167,7 @@ def verify_bundle(
             signed_data = artifact
             signed_digests = {a: d for a in PREHASH if (d := target.raw(a)) is not None}
             verify_message_signature(
-                verifier,
+                key,
                 content.signature,
                 artifact=artifact,
                 digest=signed_digests[signed_algorithm],
@@ -209,7 +177,7 @@ def verify_bundle(
         else:
             signed_data = pae(content.payload_type or "", content.payload or b"")
             signed_digests = {"sha256": hashlib.sha256(signed_data).digest()}
-            PublicKeyVerifier(verifier).verify(content.signature, signed_data)
+            PublicKeyVerifier(key).verify(content.signature, signed_data)
     except VerificationError as exc:
         raise VerificationError(
             f"bundle signature: {exc.message}", expected=exc.expected, found=exc.found, hint=exc.hint
@@ -224,71 +192,46 @@ def verify_bundle(
 
     # 3 and 4: log entries and timestamps (a key-signed bundle by its tlog rule)
     unchecked = 0
-    if leaf is None and (tlog == "ignore" or trusted_root is None):
-        if tlog == "require":
-            raise InputError(
-                "the transparency-log rule `require` needs a trust root", hint="pass --trusted-root FILE"
-            )
+    missing = VerificationError(
+        "the bundle has no transparency-log entry, and the rule requires one",
+        expected="1 tlog entry naming this signature",
+        found="0",
+        hint="sign with the transparency log on (cosign's default), or relax the rule to `verify`",
+    )
+    if leaf is None and not checks_log(tlog, has_root=trusted_root is not None, has_entry=bool(entries),
+                                       missing=missing):
         unchecked, entries, stamps = len(entries), [], []
-    if leaf is None and tlog == "require" and not entries:
-        raise VerificationError(
-            "the bundle has no transparency-log entry, and the rule requires one",
-            expected="1 tlog entry naming this signature",
-            found="0",
-            hint="sign with the transparency log on (cosign's default), or relax the rule to `verify`",
-        )
     binding = _rekor_body.Binding(
         signature=content.signature,
-        verifier=leaf if leaf is not None else verifier,
+        verifier=leaf if leaf is not None else key,
         signed_digests=signed_digests,
         signed_data=signed_data,
         payload_type=content.payload_type,
         payload=content.payload,
         envelopes=_envelope_forms(content),
     )
-    integrated: list[datetime] = []
-    times: list[datetime] = []
-    now = now or datetime.now(UTC)
-    for entry in entries:
-        assert trusted_root is not None
-        when = _verify_entry(entry, binding, trusted_root, version, now)
-        if when is not None:
-            integrated.append(when)
-    tsa_times, rejected_stamps = _timestamps.verify_timestamps(stamps, content.signature, trusted_root, now)
-    times = integrated + tsa_times
-    if trusted_root is not None:
-        for entry in entries:
-            key = trusted_root.tlog(entry.log_id)
-            checked = [entry.integrated_at] if entry.integrated_at else tsa_times
-            for when in checked:
-                if key is not None and when is not None and not key.validity.contains(when):
-                    raise VerificationError(
-                        "the transparency log key was not valid when the entry was logged",
-                        expected=f"a time within {key.validity}",
-                        found=when.isoformat(),
-                        hint="the trust root retired this log key before (or introduced it after) this entry",
-                    )
-
+    times = VerifiedTimes()
+    checker = Verifier.for_root(trusted_root, now=now) if trusted_root is not None else None
+    if checker is not None:
+        times = checker.establish_times(entries, binding, needs="set" if version == "0.1" else "proof", stamps=stamps)
+    verified = Verified(
+        kind=content.kind,
+        media_type=media_type,
+        integrated_time=times.earliest_integrated,
+        timestamps=times.timestamps,
+        rejected_timestamps=times.rejected,
+        tlog_entries=len(entries),
+        tlog_unchecked=unchecked,
+        payload_type=content.payload_type,
+        payload=content.payload,
+        statement=statement,
+        statement_json=statement_json,
+    )
     if leaf is None:
-        fp = fingerprint(verifier)
-        return VerifiedBundle(
-            kind=content.kind,
-            media_type=str(media_type),
-            signer=f"key sha256:{fp}",
-            key_fingerprint=fp,
-            integrated_time=min(integrated) if integrated else None,
-            timestamps=tuple(tsa_times),
-            rejected_timestamps=tuple(rejected_stamps),
-            tlog_entries=len(entries),
-            tlog_unchecked=unchecked,
-            payload_type=content.payload_type,
-            payload=content.payload,
-            statement=statement,
-            statement_json=statement_json,
-        )
+        return replace(verified, key_fingerprint=fingerprint(key))
 
     # 5: keyless
-    assert trusted_root is not None and identity is not None
+    assert checker is not None and identity is not None
     if not entries:
         raise VerificationError(
             "a keyless bundle needs a transparency-log entry",
@@ -296,35 +239,37 @@ def verify_bundle(
             found="0",
             hint="the signer must log the signature in Rekor",
         )
-    if not times:
+    if not times.all:
         raise VerificationError(
             "no verified time for the signature",
             expected="an integrated time backed by a SET, or an RFC 3161 timestamp",
-            found="; ".join(rejected_stamps) or "neither",
+            found="; ".join(times.rejected) or "neither",
             hint="a keyless certificate is short-lived: without a trusted time it proves nothing",
         )
-    chain: list[x509.Certificate] = []
-    for when in times:
-        chain = _certs.verify_chain(leaf, trusted_root, when)
-    _certs.verify_scts(leaf, chain[0], trusted_root)
-    _certs.check_fulcio_profile(leaf)
-    subject, issuer = identity.verify(leaf)
-    return VerifiedBundle(
-        kind=content.kind,
-        media_type=str(media_type),
-        signer=f"{subject} ({issuer})",
-        subject=subject,
-        issuer=issuer,
-        integrated_time=min(integrated) if integrated else None,
-        timestamps=tuple(tsa_times),
-        rejected_timestamps=tuple(rejected_stamps),
-        tlog_entries=len(entries),
-        payload_type=content.payload_type,
-        payload=content.payload,
-        statement=statement,
-        statement_json=statement_json,
-        certificate=leaf,
-    )
+    subject, issuer = checker.verify_certificate(leaf, times.all, identity)
+    return replace(verified, subject=subject, issuer=issuer, certificate=leaf)
+
+
+def _signer_key(public_key: PublicKey | None, leaf: x509.Certificate | None) -> PublicKey:
+    """The key to verify with: the one given for a key-signed bundle, the certificate's for a
+    keyless one; a bundle of the other kind than the caller expects is refused."""
+    if public_key is not None and leaf is not None:
+        raise VerificationError(
+            "the bundle was signed keyless (it carries a certificate) but a key was given",
+            expected="a bundle with a publicKey hint",
+            found="a certificate",
+            hint="verify it with --certificate-identity/--certificate-oidc-issuer instead of --key",
+        )
+    if public_key is not None:
+        return public_key
+    if leaf is None:
+        raise VerificationError(
+            "the bundle was signed with a key (no certificate) but no key was given",
+            expected="a certificate",
+            found="a publicKey hint",
+            hint="verify it with --key PUBLIC_KEY",
+        )
+    return certificate_key(leaf)
 
 
 def _check_message_digest(content: _bundle_doc.Content, target: ArtifactDigests) -> str:
@@ -356,61 +301,6 @@ def _envelope_forms(content: _bundle_doc.Content) -> tuple[bytes, ...]:
         return ()
     signature = Signature(content.keyid, content.signature)
     return (Envelope(content.payload_type or "", content.payload or b"", (signature,)).to_json(),)
-
-
-def _leaf_key(leaf: x509.Certificate | None) -> PublicKey:
-    assert leaf is not None
-    return signing_key(leaf)
-
-
-def _verify_entry(
-    entry: _tlog.TlogEntry, binding: _rekor_body.Binding, root: TrustedRoot, version: str, now: datetime
-) -> datetime | None:
-    """Check one log entry; return its integrated time when a SET vouches for it."""
-    key = _tlog.log_key_for(entry, root)
-    _rekor_body.verify_body(entry, binding)
-    if entry.proof is not None:
-        _tlog.verify_merkle_path(entry)
-    has_checkpoint = entry.proof is not None and bool(entry.proof.checkpoint)
-    if entry.proof is not None and not has_checkpoint:
-        # The bundle format marks InclusionProof.checkpoint REQUIRED in every version: v0.1
-        # may omit the proof, never half of it. An unsigned root proves nothing, and the
-        # Sigstore clients (sigstore-python, sigstore-go) refuse the same bundles.
-        raise VerificationError(
-            "the tlog entry's inclusion proof has no checkpoint",
-            expected="an inclusion proof with the log's signed checkpoint (required by the bundle format)",
-            found="a proof without checkpoint",
-            hint="re-fetch the entry with its checkpoint from the log (sigstore-python: `sigstore plumbing "
-            "fix-bundle`), or drop the incomplete proof from a v0.1 bundle to rely on its SET",
-        )
-    if version != "0.1" and not has_checkpoint:
-        raise VerificationError(
-            "the tlog entry has no inclusion proof with a checkpoint",
-            expected="an inclusion proof (required from bundle v0.2 on)",
-            found="none",
-            hint="re-fetch the entry with its inclusion proof from the log",
-        )
-    if version == "0.1" and entry.set_signature is None:
-        raise VerificationError(
-            "a v0.1 bundle's tlog entry needs an inclusion promise (SET)",
-            found="none",
-            hint="re-fetch the entry from the log",
-        )
-    if has_checkpoint:
-        assert entry.proof is not None
-        _tlog.verify_checkpoint(entry.proof, key)
-    when = entry.integrated_at
-    if entry.set_signature is not None and when is not None:
-        _tlog.verify_set(entry, key)
-        if when > now + CLOCK_SKEW:
-            raise VerificationError(
-                "the tlog entry's integrated time is in the future",
-                expected=f"before {now.isoformat()}",
-                found=when.isoformat(),
-                hint="the entry was forged or the clock is wrong",
-            )
-        return when
-    return None
 
 
 def parse_digest_or_none(text: str) -> Digest | None:

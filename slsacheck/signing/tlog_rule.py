@@ -19,6 +19,21 @@ from __future__ import annotations
 
 from typing import Literal
 
+from slsacheck.errors import InputError, VerificationError
+
 TlogRule = Literal["require", "verify", "ignore"]
 TLOG_RULES: tuple[TlogRule, ...] = ("require", "verify", "ignore")
 DEFAULT_TLOG_RULE: TlogRule = "verify"
+
+
+def checks_log(rule: TlogRule, *, has_root: bool, has_entry: bool, missing: VerificationError) -> bool:
+    """Whether key-signed evidence's log entries and timestamps are checked under `rule`.
+
+    `require` without a trust root is the caller's mistake (an `InputError`); `require`
+    without an entry raises `missing`, the evidence format's own words for what it lacks.
+    """
+    if rule == "require" and not has_root:
+        raise InputError("the transparency-log rule `require` needs a trust root", hint="pass --trusted-root FILE")
+    if rule == "require" and not has_entry:
+        raise missing
+    return rule != "ignore" and has_root

@@ -44,17 +44,17 @@ from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import SignerInfo
 from slsacheck.models.statement import Statement
 from slsacheck.policy.authority import Authority, KeyAuthority, KeylessAuthority, TrustSource
-from slsacheck.signing.cosign_material import LoggedEntry, VerifiedSigner, verify_key_log_entry
+from slsacheck.signing.cosign_material import CosignLayer, verify_layer, verify_layer_entry
 from slsacheck.signing.dsse import Envelope, verify_envelope
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import VerifyingKey, load_public_key
 from slsacheck.signing.simplesigning import SimpleSigningPayload, parse_payload
 from slsacheck.signing.trust import TrustedRoot, load_trusted_root
 from slsacheck.signing.tuf_source import Mirror
+from slsacheck.signing.verifier import Verified, Verifier
 from slsacheck.signing.verify_sig import PublicKeyVerifier
 
 if TYPE_CHECKING:
-    from slsacheck.signing.bundle import VerifiedBundle
     from slsacheck.signing.tuf import TufUse
 
 T = TypeVar("T")
@@ -144,7 +144,7 @@ def _verifiers(authority: KeyAuthority) -> list[PublicKeyVerifier]:
     return [PublicKeyVerifier.from_pem(pem, where=where) for pem in authority.public_keys]
 
 
-def _keyless_signer(result: VerifiedSigner | VerifiedBundle) -> SignerInfo:
+def _keyless_signer(result: Verified) -> SignerInfo:
     """The signer a keyless verification established, named by its certificate and by the key
     it certifies, so one signer is counted once however many authorities (key or keyless)
     accept it."""
@@ -223,27 +223,22 @@ def _check_signature(
 def _keyless_material(
     c: TagSignature | TagAttestation, authority: KeylessAuthority, roots: TrustRoots, *, signature: bytes,
     payload: bytes, now: datetime | None,
-) -> VerifiedSigner:
+) -> Verified:
     """Keyless cosign material (certificate, chain, Rekor SET, RFC 3161 annotations) over `payload`:
     the simple-signing bytes, or the DSSE PAE."""
     material = c.material
     certificate = material.certificate
     if certificate is None:
         raise Refused("signed with a key (no certificate), and this authority is keyless")
-    from slsacheck.signing.cosign_material import verify_cosign_material  # noqa: PLC0415 - x509 code loads here
+    verifier = Verifier.for_root(roots.get(authority.trusted_root), now=now)
+    layer = CosignLayer(
+        signature, payload, certificate_pem=certificate, chain_pem=material.chain,
+        rekor_bundle=material.rekor_bundle, rfc3161_timestamp=material.rfc3161_timestamp,
+        envelope_blob=c.envelope_blob if isinstance(c, TagAttestation) else None,
+    )
 
-    root = roots.get(authority.trusted_root)
-    envelope_blob = c.envelope_blob if isinstance(c, TagAttestation) else None
-    # cosign stamps a `.sig` layer's signature and a `.att` layer's envelope blob.
-    stamped = (signature, envelope_blob) if envelope_blob is not None else (signature,)
-
-    def as_identity(identity: Identity) -> VerifiedSigner:
-        return verify_cosign_material(
-            signature, payload, certificate_pem=certificate, chain_pem=material.chain,
-            rekor_bundle=material.rekor_bundle, identity=identity, trusted_root=root,
-            require_tlog=authority.require_tlog, now=now, rfc3161_timestamp=material.rfc3161_timestamp,
-            timestamped=stamped, envelope_blob=envelope_blob,
-        )
+    def as_identity(identity: Identity) -> Verified:
+        return verify_layer(layer, identity, verifier, require_tlog=authority.require_tlog)
 
     return _first(authority.identities, Identity.describe, as_identity)
 
@@ -251,7 +246,7 @@ def _keyless_material(
 # -- key-signed evidence and the transparency log ------------------------------------------
 
 
-def _key_signer(verifier: PublicKeyVerifier, logged: LoggedEntry | None) -> SignerInfo:
+def _key_signer(verifier: PublicKeyVerifier, logged: Verified | None) -> SignerInfo:
     return SignerInfo("key", key_fingerprint=verifier.fingerprint, tlog=logged is not None,
                       integrated_time=logged.integrated_time if logged else None)
 
@@ -276,21 +271,20 @@ def _key_log_root(
 def _key_log_entry(
     c: TagSignature | TagAttestation, authority: KeyAuthority, roots: TrustRoots, *, signature: bytes,
     payload: bytes, key: PublicKeyVerifier, now: datetime | None, envelope: Envelope | None = None,
-) -> LoggedEntry | None:
+) -> Verified | None:
     rekor_bundle = c.material.rekor_bundle
     root = _key_log_root(rekor_bundle, authority, roots)
     if root is None or rekor_bundle is None:
         return None
-    return verify_key_log_entry(
-        signature, payload, public_key=key.public_key, rekor_bundle=rekor_bundle, trusted_root=root,
-        envelope=envelope, envelope_blob=c.envelope_blob if isinstance(c, TagAttestation) else None, now=now,
-    )
+    layer = CosignLayer(signature, payload, rekor_bundle=rekor_bundle, envelope=envelope,
+                        envelope_blob=c.envelope_blob if isinstance(c, TagAttestation) else None)
+    return verify_layer_entry(layer, key.public_key, Verifier.for_root(root, now=now))
 
 
 def _key_log_entry_envelope(
     c: TagAttestation, authority: KeyAuthority, roots: TrustRoots, *, envelope: Envelope, key: PublicKeyVerifier,
     now: datetime | None,
-) -> LoggedEntry | None:
+) -> Verified | None:
     """The log entry of the envelope signature this key made (an envelope may carry several)."""
     pae = envelope.pae()
     mine = []
@@ -301,7 +295,7 @@ def _key_log_entry_envelope(
             continue
         mine.append(sig.sig)
 
-    def logged(numbered: tuple[int, bytes]) -> LoggedEntry | None:
+    def logged(numbered: tuple[int, bytes]) -> Verified | None:
         return _key_log_entry(c, authority, roots, signature=numbered[1], payload=pae, key=key, now=now,
                               envelope=envelope)
 
@@ -363,7 +357,7 @@ def _check_attestation(
 def _verified_bundle(
     c: BundleReferrer, authority: Authority, digest: Digest, roots: TrustRoots, *, manifest: bytes | None,
     now: datetime | None,
-) -> tuple[VerifiedBundle, SignerInfo]:
+) -> tuple[Verified, SignerInfo]:
     from slsacheck.signing.bundle import verify_bundle  # noqa: PLC0415 - x509 and tlog code load only here
 
     # Over the manifest's bytes every key type verifies; over the digest alone, prehashed ones do.
@@ -372,7 +366,7 @@ def _verified_bundle(
         log_root = roots.get(authority.trusted_root) if authority.trusted_root is not None else None
         keys = list(enumerate(load_public_key(pem) for pem in authority.public_keys))
 
-        def by_key(numbered: tuple[int, VerifyingKey]) -> VerifiedBundle:
+        def by_key(numbered: tuple[int, VerifyingKey]) -> Verified:
             return verify_bundle(c.bundle, public_key=numbered[1], trusted_root=log_root, tlog=authority.tlog,
                                  now=now, artifact=artifact, digest=target)
 
@@ -381,7 +375,7 @@ def _verified_bundle(
                                   integrated_time=result.integrated_time)
     root = roots.get(authority.trusted_root)
 
-    def as_identity(identity: Identity) -> VerifiedBundle:
+    def as_identity(identity: Identity) -> Verified:
         return verify_bundle(c.bundle, identity=identity, trusted_root=root, now=now, artifact=artifact,
                              digest=target)
 

@@ -32,12 +32,13 @@ from slsacheck.models.evidence import SignerInfo
 from slsacheck.signing import _bundle_doc
 from slsacheck.signing.blob import read_certificates
 from slsacheck.signing.bundle import verify_bundle
-from slsacheck.signing.cosign_material import verify_cosign_material
+from slsacheck.signing.cosign_material import CosignLayer, verify_layer
 from slsacheck.signing.dsse import Envelope
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import fingerprint
 from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
 from slsacheck.signing.trust import PublicKey, TrustedRoot
+from slsacheck.signing.verifier import Verifier
 from slsacheck.signing.verify_sig import PublicKeyVerifier
 
 __all__ = ["MAX_DOCUMENTS", "MAX_FILE", "BlobAttestation", "BlobTrust", "read_documents", "verify_document"]
@@ -220,11 +221,8 @@ def _envelope_keyless(
     reasons = []
     for index, pem in certs:
         try:
-            signer = verify_cosign_material(
-                envelope.signatures[index].sig, envelope.pae(), certificate_pem=pem, chain_pem=None,
-                rekor_bundle=None, identity=identity, trusted_root=root, require_tlog=False, envelope=envelope,
-                now=now,
-            )
+            layer = CosignLayer(envelope.signatures[index].sig, envelope.pae(), certificate_pem=pem, envelope=envelope)
+            signer = verify_layer(layer, identity, Verifier.for_root(root, now=now), require_tlog=False)
         except VerificationError as exc:
             reasons.append(exc.message)
             continue

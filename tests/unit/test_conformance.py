@@ -23,7 +23,7 @@ import pytest
 
 from slsacheck.errors import Error
 from slsacheck.models.digest import Digest
-from slsacheck.signing.bundle import VerifiedBundle, verify_bundle
+from slsacheck.signing.bundle import Verified, verify_bundle
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import load_public_key
 from slsacheck.signing.trust import load_trusted_root
@@ -89,7 +89,7 @@ def _case_names() -> list[str]:
     return names or ["<conformance data missing>"]
 
 
-def _run(case: Case, mode: str) -> VerifiedBundle:
+def _run(case: Case, mode: str) -> Verified:
     data = case.artifact.read_bytes()
     root = load_trusted_root(case.trusted_root)
     kwargs: dict[str, Any] = {"artifact": data} if mode == "path" else {"digest": Digest.of(data)}

@@ -94,7 +94,7 @@ def test_valid_timestamp_without_set_dates_the_signature(sigstore: PrivateSigsto
     # the certificate expired long ago: only the timestamp can say it was valid when used
     signer = _verify(sigstore, signature, cert, sigstore.tsa.stamp(signature, STAMPED_AT), require_tlog=False)
     assert (signer.subject, signer.issuer) == (SUBJECT, ISSUER)
-    assert signer.timestamp == STAMPED_AT
+    assert signer.timestamps == (STAMPED_AT,)
     assert signer.integrated_time is None
 
 
@@ -154,7 +154,7 @@ def test_with_a_set_the_timestamp_is_still_checked(sigstore: PrivateSigstore) ->
     signature, cert = _signed(sigstore)
     rekor = _set(sigstore, signature, cert, STAMPED_AT)
     signer = _verify(sigstore, signature, cert, sigstore.tsa.stamp(signature, STAMPED_AT), rekor)
-    assert (signer.integrated_time, signer.timestamp) == (STAMPED_AT, STAMPED_AT)
+    assert (signer.integrated_time, signer.timestamps) == (STAMPED_AT, (STAMPED_AT,))
     with pytest.raises(VerificationError, match="not from a trusted timestamp authority"):
         _verify(sigstore, signature, cert, sigstore.rogue_tsa.stamp(signature, STAMPED_AT), rekor)
     # both times must fall inside the certificate's life, not just the log's

@@ -105,11 +105,18 @@ def _signer_flags(p: argparse.ArgumentParser) -> None:
                    "$SIGSTORE_ID_TOKEN is given (default /var/run/sigstore/oidc-token, where the Tekton Tasks "
                    "mount it)")
     p.add_argument("--trust-config", metavar="FILE",
-                   help="Sigstore ClientTrustConfig (private deployments); without it, --keyless uses the trust "
-                   "root and signing config cached through TUF (`slsacheck trusted-root update`)")
+                   help="Sigstore ClientTrustConfig (private deployments); without it or --signing-config, "
+                   "--keyless uses the trust root and signing config cached through TUF (`slsacheck "
+                   "trusted-root update`)")
+    p.add_argument("--signing-config", metavar="FILE",
+                   help="--keyless: Sigstore signing config v0.2 (as cosign 3 takes it) choosing Fulcio, the "
+                   "Rekor log (v1, or v2 with a timestamp authority) and TSAs; with --trusted-root FILE, else "
+                   "the TUF-cached trust root")
+    p.add_argument("--trusted-root", metavar="FILE",
+                   help="--keyless with --signing-config: the deployment's trusted_root.json")
     p.add_argument("--tuf-mirror", metavar="URL",
-                   help="--keyless without --trust-config: the TUF repository whose cached root and signing "
-                   "config to use (default: the Sigstore public good)")
+                   help="--keyless without --trust-config: the TUF repository whose cached root (and signing "
+                   "config, without --signing-config) to use (default: the Sigstore public good)")
     p.add_argument("--password-file", metavar="FILE", help="key password file (else $COSIGN_PASSWORD or a prompt)")
 
 
@@ -170,8 +177,32 @@ def _signer(args: argparse.Namespace) -> Signer:
             # Where the identity came from, never the token itself.
             print(f"keyless: identity token from {found.source}", file=sys.stderr)
             token = found.token
+        if args.signing_config:
+            return load_signer("keyless", identity_token=token, signing_config=str(args.signing_config),
+                               trusted_root=_signing_trusted_root(args))
+        if args.trusted_root:
+            raise InputError("--trusted-root goes with --signing-config when signing",
+                             hint="give --signing-config FILE too, or --trust-config FILE with both documents")
         return load_signer("keyless", identity_token=token, trust_config=_signing_trust_config(args))
     return load_signer(args.key, password=password_source(args.password_file))
+
+
+def _signing_mirror(args: argparse.Namespace) -> Mirror:
+    from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, Mirror  # noqa: PLC0415
+
+    return Mirror.of(args.tuf_mirror) if args.tuf_mirror else Mirror(PUBLIC_GOOD_URL)
+
+
+def _signing_trusted_root(args: argparse.Namespace) -> str:
+    """--trusted-root, else the TUF-cached root (fetched first when missing or expired)."""
+    if args.trust_config:
+        raise InputError("give --trust-config or --signing-config, not both",
+                         hint="a trust config already holds a signing config and its trusted root")
+    if args.trusted_root:
+        return str(args.trusted_root)
+    from slsacheck.signing.tuf import current  # noqa: PLC0415
+
+    return str(current(_signing_mirror(args)).trusted_root_path)
 
 
 def _signing_trust_config(args: argparse.Namespace) -> str:
@@ -180,10 +211,8 @@ def _signing_trust_config(args: argparse.Namespace) -> str:
     if args.trust_config:
         return str(args.trust_config)
     from slsacheck.signing.tuf import client_trust_config  # noqa: PLC0415
-    from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, Mirror  # noqa: PLC0415
 
-    mirror = Mirror.of(args.tuf_mirror) if args.tuf_mirror else Mirror(PUBLIC_GOOD_URL)
-    return str(client_trust_config(mirror))
+    return str(client_trust_config(_signing_mirror(args)))
 
 
 def _annotations(pairs: list[str]) -> dict[str, str]:

@@ -20,6 +20,7 @@ from slsacheck.cli._registry_flags import add_registry_flags, open_image, regist
 from slsacheck.errors import InputError
 
 if TYPE_CHECKING:
+    from slsacheck.attach.sign import Format
     from slsacheck.models.verdict import Verdict
     from slsacheck.policy.authority import Authority
     from slsacheck.signing.signer import Signer
@@ -187,6 +188,29 @@ def _signer(args: argparse.Namespace) -> Signer:
     return load_signer(args.key, password=password_source(args.password_file))
 
 
+def _placement(args: argparse.Namespace, signer: Signer) -> Format:
+    """--format, narrowed to the bundle when keyless signing logs to Rekor v2: cosign's
+    `.sig`/`.att` annotations hold a Rekor SET, which a v2 log never signs (cosign 3 too
+    writes only bundles there)."""
+    fmt: Format = args.format
+    if not args.keyless:
+        return fmt
+    from slsacheck.signing.keyless import KeylessSigner  # noqa: PLC0415
+
+    if not isinstance(signer, KeylessSigner) or signer.log_api_version < 2:
+        return fmt
+    if args.format == "legacy":
+        raise InputError("--format legacy cannot carry a Rekor v2 entry",
+                         expected="--format bundle (or both) with a signing config that selects Rekor v2",
+                         found="--format legacy",
+                         hint="cosign's .sig/.att layers need a Rekor v1 SET; sign to a bundle, or choose a Rekor "
+                         "v1 log in the signing config")
+    if args.format == "both":
+        print("keyless: the signing config selects Rekor v2, whose entries only a Sigstore bundle carries: "
+              "writing the bundle referrer alone", file=sys.stderr)
+    return "bundle"
+
+
 def _signing_mirror(args: argparse.Namespace) -> Mirror:
     from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, Mirror  # noqa: PLC0415
 
@@ -230,8 +254,9 @@ def _sign(args: argparse.Namespace) -> int:
 
     annotations = _annotations(args.annotation)
     signer = _signer(args)
+    fmt = _placement(args, signer)
     ref, store = open_image(args.image, args)
-    results = sign_image(store, ref, signer, annotations=annotations, recursive=args.recursive, fmt=args.format)
+    results = sign_image(store, ref, signer, annotations=annotations, recursive=args.recursive, fmt=fmt)
     print(f"{args.image} resolved to {results[0].digest}", file=sys.stderr)
     for r in results:
         _print_attached(r, "signed")
@@ -255,9 +280,9 @@ def _attest(args: argparse.Namespace) -> int:
     predicate = load_predicate(_read_input(args.predicate, "predicate file"), args.predicate)
     ptype = predicate_type(args.type) if args.type else statement_type(predicate, where) or predicate_type("custom")
     signer = _signer(args)
+    fmt = _placement(args, signer)
     ref, store = open_image(args.image, args)
-    result = attest_image(store, ref, signer, predicate_type=ptype, predicate=predicate, fmt=args.format,
-                          source=where)
+    result = attest_image(store, ref, signer, predicate_type=ptype, predicate=predicate, fmt=fmt, source=where)
     print(f"{args.image} resolved to {result.digest}", file=sys.stderr)
     _print_attached(result, f"attested ({ptype})")
     return 0

@@ -40,7 +40,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sigstore.dsse import Statement
 from sigstore.errors import Error as SigstoreError
-from sigstore.models import Bundle, ClientTrustConfig
+from sigstore.models import Bundle, ClientTrustConfig, InvalidBundle
 from sigstore.oidc import IdentityError, IdentityToken
 from sigstore.sign import Signer as SigstoreSigner
 from sigstore.sign import SigningContext
@@ -117,6 +117,16 @@ class KeylessSigner:
         """The OIDC issuer Fulcio puts in the certificate."""
         return str(self._token.federated_issuer)
 
+    @property
+    def log_api_version(self) -> int:
+        """The Rekor API the signing config chose: 2 proves inclusion but signs no time (no
+        SET), so cosign's `.sig`/`.att` annotations cannot carry its entry; 1 otherwise."""
+        if self._rekor_version == 0:
+            config = self._config if self._config is not None else _production_trust_config()
+            self._config = config
+            self._rekor_version = adapter.rekor_major_version(_signing_context(config))
+        return self._rekor_version
+
     def sign_message(self, payload: bytes) -> SignedMessage:
         bundle = self._call("sign", lambda s: s.sign_artifact(payload))
         doc = _bundle_json(bundle)
@@ -161,6 +171,17 @@ class KeylessSigner:
                 return action(self._sigstore_signer())
         except Error:
             raise
+        except InvalidBundle as exc:
+            if self._rekor_version != 2:
+                raise _service_error(what, exc, service="Rekor", urls=self._urls) from exc
+            # sigstore only logs a TSA failure, then cannot build a bundle from a Rekor v2
+            # entry (which has no time) without a timestamp.
+            raise SigstoreServiceError(
+                f"keyless {what}: no timestamp authority stamped the signature ({self._urls.get('TSA', 'no TSA')})",
+                expected="an RFC 3161 timestamp: a Rekor v2 entry carries no time of its own",
+                found=_first_line(exc),
+                hint="check that the signing config's tsaUrls are reachable from here, then sign again",
+            ) from exc
         except Exception as exc:
             # The certificate is already in hand and sigstore only logs TSA failures, so
             # what fails here is Rekor; sigstore lets requests' connection errors through

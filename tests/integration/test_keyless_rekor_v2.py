@@ -35,6 +35,7 @@ from tests.support.cli import Run, cli
 from tests.support.peers import js_verify, py_verify_identity
 from tests.support.private_sigstore import make_tsa
 from tests.support.sigstore_mock import DEFAULT_ISSUER, MockSigstore, mock_sigstore
+from tests.support.tuf_repo import TufRepo
 
 __all__ = ["cli", "mock_sigstore"]  # the fixtures, imported for pytest
 
@@ -424,3 +425,68 @@ def test_cli_refuses_legacy_placement_and_bad_signing_configs(
     # Nothing was written by the refused commands.
     assert cli("verify", "--certificate-identity", SUBJECT, "--certificate-oidc-issuer", DEFAULT_ISSUER,
                "--trusted-root", str(mock_sigstore.trusted_root), "--offline", image).code == 1
+
+
+def test_cli_takes_the_v2_signing_config_and_root_from_the_tuf_cache(
+    cli: Callable[..., Run], mock_sigstore: MockSigstore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As cosign 3: the signing config published beside trusted_root.json in the TUF
+    repository chooses Rekor v2 and the TSA; or --signing-config names one and the TUF-cached
+    root is its trusted root."""
+    monkeypatch.setenv("SLSACHECK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SIGSTORE_ID_TOKEN", mock_sigstore.token(SUBJECT))
+    repo = TufRepo({"trusted_root.json": mock_sigstore.trusted_root.read_bytes(),
+                    "signing_config.v0.2.json": mock_sigstore.signing_config_v2.read_bytes()})
+    (tmp_path / "root.json").write_bytes(repo.initial_root)
+    first, second = _layout(tmp_path / "a"), _layout(tmp_path / "b")
+    with repo.served() as url:
+        assert cli("trusted-root", "update", "--mirror", url, "--root", str(tmp_path / "root.json")).code == 0
+        from_tuf = cli("sign", "--keyless", "--tuf-mirror", url, first)
+        assert from_tuf.code == 0 and "Rekor v2" in from_tuf.err, from_tuf.err
+        named = cli("sign", "--keyless", "--tuf-mirror", url, "--signing-config",
+                    str(mock_sigstore.signing_config_v2), second)
+        assert named.code == 0 and "Rekor v2" in named.err, named.err
+        identity = ["--certificate-identity", SUBJECT, "--certificate-oidc-issuer", DEFAULT_ISSUER]
+        for image in (first, second):
+            run = cli("verify", *identity, "--tuf-mirror", url, "--offline", "--output", "json", image)
+            assert run.code == 0, run.out
+            [verified] = run.json()["evidence"]["signatures"]["verified"]
+            assert "referrer" in verified["source"]
+
+
+def test_cli_sign_blob_and_attest_blob_with_a_signing_config(
+    cli: Callable[..., Run], mock_sigstore: MockSigstore, tmp_path: Path
+) -> None:
+    artifact = tmp_path / "artifact.bin"
+    artifact.write_bytes(ARTIFACT)
+    token = tmp_path / "token"
+    token.write_text(mock_sigstore.token(SUBJECT))
+    keyless = ["--keyless", "--identity-token", str(token), "--signing-config", str(mock_sigstore.signing_config_v2),
+               "--trusted-root", str(mock_sigstore.trusted_root)]
+    bundle = tmp_path / "artifact.bin.sigstore.json"
+    signed = cli("sign-blob", *keyless, "--bundle", str(bundle), str(artifact))
+    assert signed.code == 0, signed.err
+    assert _entry(json.loads(bundle.read_text()))["kindVersion"] == {"kind": "hashedrekord", "version": "0.0.2"}
+    identity = ["--certificate-identity", SUBJECT, "--certificate-oidc-issuer", DEFAULT_ISSUER,
+                "--trusted-root", str(mock_sigstore.trusted_root)]
+    assert cli("verify-blob", *identity, "--bundle", str(bundle), str(artifact)).code == 0
+    py = py_verify_identity(bundle, artifact, trust_config=mock_sigstore.trust_config_v2, identity=SUBJECT,
+                            issuer=DEFAULT_ISSUER)
+    assert py, py.output
+    js = js_verify(bundle, artifact=artifact, trusted_root=mock_sigstore.trusted_root, identity=SUBJECT,
+                   issuer=DEFAULT_ISSUER)
+    assert js, js.output
+    artifact.write_bytes(ARTIFACT + b" changed")
+    assert cli("verify-blob", *identity, "--bundle", str(bundle), str(artifact)).code == 1
+    artifact.write_bytes(ARTIFACT)
+
+    predicate = tmp_path / "predicate.json"
+    predicate.write_text('{"buildDefinition": {"buildType": "https://tekton.dev/chains/v2/slsa"}}')
+    attestation = tmp_path / "attestation.sigstore.json"
+    attested = cli("attest-blob", *keyless, "--type", "slsaprovenance1", "--predicate", str(predicate),
+                   "--bundle", str(attestation), str(artifact))
+    assert attested.code == 0, attested.err
+    assert _entry(json.loads(attestation.read_text()))["kindVersion"] == {"kind": "dsse", "version": "0.0.2"}
+    run = cli("verify-blob-attestation", *identity, "--type", "slsaprovenance1", "--bundle", str(attestation),
+              str(artifact))
+    assert run.code == 0, run.out

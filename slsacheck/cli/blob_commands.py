@@ -96,11 +96,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _signer_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--key", metavar="KEY", help="private key: a path, file://PATH or env://VAR")
-    p.add_argument("--keyless", action="store_true", help="sign keyless (Fulcio certificate, Rekor entry)")
-    p.add_argument("--identity-token", metavar="FILE", help="OIDC identity token file for --keyless, or - for stdin")
-    p.add_argument("--trust-config", metavar="FILE", help="Sigstore ClientTrustConfig (private deployments)")
-    p.add_argument("--password-file", metavar="FILE", help="key password file (else $COSIGN_PASSWORD or a prompt)")
+    # The image commands' signer flags: one signer resolution (sign_commands._signer) reads them all.
+    from slsacheck.cli.sign_commands import _signer_flags as image_signer_flags  # noqa: PLC0415
+
+    image_signer_flags(p)
 
 
 def _verifier_flags(p: argparse.ArgumentParser) -> None:

@@ -39,7 +39,7 @@ from slsacheck.cli._files import write_file
 from slsacheck.cli._registry_flags import add_registry_flags, open_image, registry_options
 
 # The same signing flags (and their reading) as `slsacheck sign` and `attest`: one definition.
-from slsacheck.cli.sign_commands import _signer, _signer_flags
+from slsacheck.cli.sign_commands import _placement, _signer, _signer_flags
 from slsacheck.errors import EXIT_OK, EXIT_USAGE, InputError
 
 if TYPE_CHECKING:
@@ -282,7 +282,7 @@ def _attest(args: argparse.Namespace) -> int:
             where.append(f"bundle referrer {attached.bundle}")
         print(f"attested {statement.predicate_type} on {target.text}: {'; '.join(where)}")
 
-    attest_provenance(statement, signer, targets, fmt=args.format, on_attested=report)
+    attest_provenance(statement, signer, targets, fmt=_placement(args, signer), on_attested=report)
     return EXIT_OK
 
 

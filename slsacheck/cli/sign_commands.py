@@ -20,6 +20,7 @@ from slsacheck.cli._registry_flags import add_registry_flags, open_image, regist
 from slsacheck.errors import InputError
 
 if TYPE_CHECKING:
+    from slsacheck.attach.sign import Format
     from slsacheck.models.verdict import Verdict
     from slsacheck.policy.authority import Authority
     from slsacheck.signing.signer import Signer
@@ -105,11 +106,18 @@ def _signer_flags(p: argparse.ArgumentParser) -> None:
                    "$SIGSTORE_ID_TOKEN is given (default /var/run/sigstore/oidc-token, where the Tekton Tasks "
                    "mount it)")
     p.add_argument("--trust-config", metavar="FILE",
-                   help="Sigstore ClientTrustConfig (private deployments); without it, --keyless uses the trust "
-                   "root and signing config cached through TUF (`slsacheck trusted-root update`)")
+                   help="Sigstore ClientTrustConfig (private deployments); without it or --signing-config, "
+                   "--keyless uses the trust root and signing config cached through TUF (`slsacheck "
+                   "trusted-root update`)")
+    p.add_argument("--signing-config", metavar="FILE",
+                   help="--keyless: Sigstore signing config v0.2 (as cosign 3 takes it) choosing Fulcio, the "
+                   "Rekor log (v1, or v2 with a timestamp authority) and TSAs; with --trusted-root FILE, else "
+                   "the TUF-cached trust root")
+    p.add_argument("--trusted-root", metavar="FILE",
+                   help="--keyless with --signing-config: the deployment's trusted_root.json")
     p.add_argument("--tuf-mirror", metavar="URL",
-                   help="--keyless without --trust-config: the TUF repository whose cached root and signing "
-                   "config to use (default: the Sigstore public good)")
+                   help="--keyless without --trust-config: the TUF repository whose cached root (and signing "
+                   "config, without --signing-config) to use (default: the Sigstore public good)")
     p.add_argument("--password-file", metavar="FILE", help="key password file (else $COSIGN_PASSWORD or a prompt)")
 
 
@@ -170,8 +178,55 @@ def _signer(args: argparse.Namespace) -> Signer:
             # Where the identity came from, never the token itself.
             print(f"keyless: identity token from {found.source}", file=sys.stderr)
             token = found.token
+        if args.signing_config:
+            return load_signer("keyless", identity_token=token, signing_config=str(args.signing_config),
+                               trusted_root=_signing_trusted_root(args))
+        if args.trusted_root:
+            raise InputError("--trusted-root goes with --signing-config when signing",
+                             hint="give --signing-config FILE too, or --trust-config FILE with both documents")
         return load_signer("keyless", identity_token=token, trust_config=_signing_trust_config(args))
     return load_signer(args.key, password=password_source(args.password_file))
+
+
+def _placement(args: argparse.Namespace, signer: Signer) -> Format:
+    """--format, narrowed to the bundle when keyless signing logs to Rekor v2: cosign's
+    `.sig`/`.att` annotations hold a Rekor SET, which a v2 log never signs (cosign 3 too
+    writes only bundles there)."""
+    fmt: Format = args.format
+    if not args.keyless:
+        return fmt
+    from slsacheck.signing.keyless import KeylessSigner  # noqa: PLC0415
+
+    if not isinstance(signer, KeylessSigner) or signer.log_api_version < 2:
+        return fmt
+    if args.format == "legacy":
+        raise InputError("--format legacy cannot carry a Rekor v2 entry",
+                         expected="--format bundle (or both) with a signing config that selects Rekor v2",
+                         found="--format legacy",
+                         hint="cosign's .sig/.att layers need a Rekor v1 SET; sign to a bundle, or choose a Rekor "
+                         "v1 log in the signing config")
+    if args.format == "both":
+        print("keyless: the signing config selects Rekor v2, whose entries only a Sigstore bundle carries: "
+              "writing the bundle referrer alone", file=sys.stderr)
+    return "bundle"
+
+
+def _signing_mirror(args: argparse.Namespace) -> Mirror:
+    from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, Mirror  # noqa: PLC0415
+
+    return Mirror.of(args.tuf_mirror) if args.tuf_mirror else Mirror(PUBLIC_GOOD_URL)
+
+
+def _signing_trusted_root(args: argparse.Namespace) -> str:
+    """--trusted-root, else the TUF-cached root (fetched first when missing or expired)."""
+    if args.trust_config:
+        raise InputError("give --trust-config or --signing-config, not both",
+                         hint="a trust config already holds a signing config and its trusted root")
+    if args.trusted_root:
+        return str(args.trusted_root)
+    from slsacheck.signing.tuf import current  # noqa: PLC0415
+
+    return str(current(_signing_mirror(args)).trusted_root_path)
 
 
 def _signing_trust_config(args: argparse.Namespace) -> str:
@@ -180,10 +235,8 @@ def _signing_trust_config(args: argparse.Namespace) -> str:
     if args.trust_config:
         return str(args.trust_config)
     from slsacheck.signing.tuf import client_trust_config  # noqa: PLC0415
-    from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, Mirror  # noqa: PLC0415
 
-    mirror = Mirror.of(args.tuf_mirror) if args.tuf_mirror else Mirror(PUBLIC_GOOD_URL)
-    return str(client_trust_config(mirror))
+    return str(client_trust_config(_signing_mirror(args)))
 
 
 def _annotations(pairs: list[str]) -> dict[str, str]:
@@ -201,8 +254,9 @@ def _sign(args: argparse.Namespace) -> int:
 
     annotations = _annotations(args.annotation)
     signer = _signer(args)
+    fmt = _placement(args, signer)
     ref, store = open_image(args.image, args)
-    results = sign_image(store, ref, signer, annotations=annotations, recursive=args.recursive, fmt=args.format)
+    results = sign_image(store, ref, signer, annotations=annotations, recursive=args.recursive, fmt=fmt)
     print(f"{args.image} resolved to {results[0].digest}", file=sys.stderr)
     for r in results:
         _print_attached(r, "signed")
@@ -226,9 +280,9 @@ def _attest(args: argparse.Namespace) -> int:
     predicate = load_predicate(_read_input(args.predicate, "predicate file"), args.predicate)
     ptype = predicate_type(args.type) if args.type else statement_type(predicate, where) or predicate_type("custom")
     signer = _signer(args)
+    fmt = _placement(args, signer)
     ref, store = open_image(args.image, args)
-    result = attest_image(store, ref, signer, predicate_type=ptype, predicate=predicate, fmt=args.format,
-                          source=where)
+    result = attest_image(store, ref, signer, predicate_type=ptype, predicate=predicate, fmt=fmt, source=where)
     print(f"{args.image} resolved to {result.digest}", file=sys.stderr)
     _print_attached(result, f"attested ({ptype})")
     return 0

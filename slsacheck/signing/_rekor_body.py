@@ -4,7 +4,9 @@ An entry proves only what its body names; a body that names another signature,
 another signer or another artifact proves nothing here (the CVE-2022-36056 family).
 Kinds bound: hashedrekord 0.0.1 and 0.0.2 (also Rekor v2's DSSE-as-hashedrekord,
 digest over the PAE), dsse 0.0.1 (payload hash and signature list; its envelope hash
-covers uncanonicalised JSON and cannot be recomputed), intoto 0.0.1 (payload hash, the
+covers uncanonicalised JSON and cannot be recomputed), dsse 0.0.2 (Rekor v2 as cosign 3
+and sigstore-js log an envelope: payload hash and each signature with its verifier, raw
+DER), intoto 0.0.1 (payload hash, the
 signer, and the sha256 of the envelope JSON as uploaded, which is the only thing that
 names the signature: it must be the `.att` layer's blob or Go's serialisation of the
 envelope) and intoto 0.0.2 (payload hash, payload type and signatures, each
@@ -108,13 +110,15 @@ def verify_body(entry: TlogEntry, binding: Binding) -> None:
             _hashedrekord_v2(spec["hashedRekordV002"], binding)
         elif kv == ("dsse", "0.0.1"):
             _dsse_v1(spec, binding)
+        elif kv == ("dsse", "0.0.2"):
+            _dsse_v2(spec["dsseV002"], binding)
         elif kv == ("intoto", "0.0.1"):
             _intoto_v1(spec, binding)
         elif kv == ("intoto", "0.0.2"):
             _intoto_v2(spec["content"], binding)
         else:
             raise _mismatch(
-                "unsupported entry kind", "hashedrekord 0.0.1/0.0.2, dsse 0.0.1, intoto 0.0.1/0.0.2", " ".join(kv)
+                "unsupported entry kind", "hashedrekord 0.0.1/0.0.2, dsse 0.0.1/0.0.2, intoto 0.0.1/0.0.2", " ".join(kv)
             )
     except (KeyError, TypeError, AttributeError) as exc:
         raise _mismatch(f"the {kv[0]} body lacks a field ({exc})") from exc
@@ -147,10 +151,14 @@ def _hashedrekord_v2(spec: Mapping[str, Any], b: Binding) -> None:
     sig = spec["signature"]
     if b64(sig["content"], "entry signature") != b.signature:
         raise _mismatch("signature bytes differ")
-    verifier = sig["verifier"]
-    raw = verifier.get("x509Certificate", verifier.get("publicKey", {})).get("rawBytes")
-    if not _same_verifier(b64(raw, "entry verifier"), b.verifier, pem_b64=False):
+    if not _v2_verifier_is(sig["verifier"], b.verifier):
         raise _mismatch("the entry names another certificate or public key")
+
+
+def _v2_verifier_is(verifier: Mapping[str, Any], ours: x509.Certificate | PublicKey) -> bool:
+    """A Rekor v2 verifier (a DER certificate or SubjectPublicKeyInfo) names `ours`."""
+    raw = verifier.get("x509Certificate", verifier.get("publicKey", {})).get("rawBytes")
+    return _same_verifier(b64(raw, "entry verifier"), ours, pem_b64=False)
 
 
 def _payload_hash(spec_hash: Mapping[str, Any], b: Binding) -> None:
@@ -168,6 +176,21 @@ def _dsse_v1(spec: Mapping[str, Any], b: Binding) -> None:
         b64(s["signature"], "entry signature") == b.signature
         and _same_verifier(s["verifier"], b.verifier, pem_b64=True)
         for s in sigs
+    ):
+        raise _mismatch("the entry does not list this envelope's signature by this signer")
+
+
+def _dsse_v2(spec: Mapping[str, Any], b: Binding) -> None:
+    if b.payload is None:
+        raise _mismatch("a DSSE entry cannot log a message signature", "hashedrekord", "dsse")
+    payload_hash = spec["payloadHash"]
+    want = hashlib.sha256(b.payload).digest()
+    if payload_hash.get("algorithm") != "SHA2_256" or b64(payload_hash.get("digest"), "entry payload hash") != want:
+        found = f"{payload_hash.get('algorithm')}:{payload_hash.get('digest')}"
+        raise _mismatch("DSSE payload hash", f"SHA2_256:{want.hex()}", found)
+    if not any(
+        b64(s["content"], "entry signature") == b.signature and _v2_verifier_is(s["verifier"], b.verifier)
+        for s in spec["signatures"]
     ):
         raise _mismatch("the entry does not list this envelope's signature by this signer")
 

@@ -55,6 +55,8 @@ class SignerRequest:
     password: PasswordCallback | None = None
     identity_token: str | None = None
     trust_config: str | None = None
+    signing_config: str | None = None  # keyless: a Sigstore signing config, with trusted_root
+    trusted_root: str | None = None
 
 
 SignerFactory = Callable[[SignerRequest], Signer]
@@ -109,7 +111,12 @@ def _keyless(request: SignerRequest) -> Signer:
     except ImportError as exc:
         raise InvalidKey("keyless signing is not available in this installation", found=str(exc),
                          hint="install slsacheck with its sigstore dependency") from exc
-    signer: Signer = KeylessSigner(request.identity_token, trust_config=request.trust_config)
+    signer: Signer = KeylessSigner(
+        request.identity_token,
+        trust_config=request.trust_config,
+        signing_config=request.signing_config,
+        trusted_root=request.trusted_root,
+    )
     return signer
 
 
@@ -202,13 +209,15 @@ def load_signer(
     password: PasswordCallback | None = None,
     identity_token: str | None = None,
     trust_config: str | None = None,
+    signing_config: str | None = None,
+    trusted_root: str | None = None,
 ) -> Signer:
     """The signer `uri` names (see the module docstring for the forms)."""
     scheme, rest = _split(uri)
     factory = SIGNER_SCHEMES.get(scheme)
     if factory is None:
         raise _unknown(uri, scheme, list(SIGNER_SCHEMES))
-    return factory(SignerRequest(uri, rest, password, identity_token, trust_config))
+    return factory(SignerRequest(uri, rest, password, identity_token, trust_config, signing_config, trusted_root))
 
 
 def load_verifier(uri: str, *, password: PasswordCallback | None = None) -> PublicKeyVerifier:

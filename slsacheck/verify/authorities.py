@@ -162,10 +162,19 @@ def _keyless_signer(result: Verified) -> SignerInfo:
         key_fingerprint=key_fp,
         subject=result.subject,
         issuer=result.issuer,
-        tlog=result.integrated_time is not None,
+        tlog=_logged(result),
         integrated_time=result.integrated_time,
         certificate_fingerprint=cert_fp,
     )
+
+
+def _logged(result: VerifiedSigner | VerifiedBundle) -> bool:
+    """A verified transparency-log entry backs the signature: for a cosign layer its SET
+    (hence an integrated time); in a bundle, any entry it verified, since a Rekor v2 entry
+    proves inclusion by its signed checkpoint and carries no time (the TSA gives that)."""
+    if isinstance(result, VerifiedSigner):
+        return result.integrated_time is not None
+    return result.tlog_entries > 0
 
 
 def _first(items: Sequence[X], label: Callable[[X], str], attempt: Callable[[X], T]) -> T:
@@ -380,8 +389,8 @@ def _verified_bundle(
                              digest=target)
 
     result = _first(authority.identities, Identity.describe, as_identity)
-    if authority.require_tlog and result.integrated_time is None:
-        raise Refused("no transparency-log entry with a verified integrated time, and the authority requires one")
+    if authority.require_tlog and not _logged(result):
+        raise Refused("no verified transparency-log entry, and the authority requires one")
     return result, _keyless_signer(result)
 
 

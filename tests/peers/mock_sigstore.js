@@ -1,16 +1,23 @@
 #!/usr/bin/env node
 // A private Sigstore deployment for slsacheck's keyless tests: Fulcio, Rekor v1 and an
-// RFC 3161 TSA from @sigstore/mock, served over real HTTP on 127.0.0.1 only.
+// RFC 3161 TSA from @sigstore/mock, and a Rekor v2 log written here, served over real HTTP
+// on 127.0.0.1 only.
 //
 // usage: node mock_sigstore.js PORT OUTDIR
 //   PORT 0 lets the OS choose; the first stdout line is always `port <N>`, the last
 //   line before serving is `ready <base-url>`, written after OUTDIR holds:
-//     trusted_root.json    Sigstore TrustedRoot (Fulcio CA, Rekor key, CT log key, TSA chain)
-//     signing_config.json  Sigstore SigningConfig v0.2 (Fulcio, Rekor v1, TSA URLs)
-//     trust_config.json    ClientTrustConfig = both of the above (sigstore-python --trust-config)
-// Rekor v2 is not served: the mock's v2 handler logs the request (with Buffers serialised
-// as {"type":"Buffer"}) rather than a v2 entry body, and proves a random index in a tree of
-// one, so no client can verify what it returns.
+//     trusted_root.json       Sigstore TrustedRoot (Fulcio CA, Rekor v1 and v2 keys, CT log
+//                             key, TSA chain)
+//     signing_config.json     Sigstore SigningConfig v0.2 (Fulcio, Rekor v1, TSA URLs)
+//     trust_config.json       ClientTrustConfig = both of the above (sigstore-python --trust-config)
+//     signing_config_v2.json  the SigningConfig cosign 3 uses: Fulcio, Rekor v2, TSA
+//     trust_config_v2.json    ClientTrustConfig with that signing config
+// Rekor v2 (POST /api/v2/log/entries) is this file's own: @sigstore/mock's v2 handler logs
+// the request (with Buffers serialised as {"type":"Buffer"}) rather than a v2 entry body and
+// proves a random index in a tree of one. Here the log keeps every entry in an RFC 6962
+// Merkle tree, answers with the TransparencyLogEntry (no integrated time, no SET: v2 logs
+// integrate synchronously) whose inclusion proof ends at a checkpoint signed as a C2SP
+// signed note by the v2 log key.
 // Every start makes new keys. Runs until killed. MOCK_SIGSTORE_CERT_SECONDS (default 600)
 // sets how long Fulcio certificates stay valid from the time they are issued.
 //
@@ -31,6 +38,7 @@ const pkijs = fromMock('pkijs');
 
 const FULCIO_PATH = '/api/v2/signingCert';
 const REKOR_ENTRIES_PATH = '/api/v1/log/entries';
+const REKOR_V2_ENTRIES_PATH = '/api/v2/log/entries';
 const TSA_PATH = '/api/v1/timestamp';
 
 const port = Number(process.argv[2] || 0);
@@ -40,12 +48,19 @@ const newKeyPair = () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' 
 // Keys count as valid from an hour ago, so that clock skew between processes never matters.
 const validFrom = new Date(Date.now() - 3600 * 1000).toISOString();
 
-function trustedRoot(base, { ca, ctlog, tlog, tsa }) {
+function trustedRoot(base, { ca, ctlog, tlog, tsa, logV2 }) {
   const key = (raw) => ({ rawBytes: b64(raw), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start: validFrom } });
   const sha256 = (raw) => crypto.createHash('sha256').update(raw).digest();
   return {
     mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
-    tlogs: [{ baseUrl: base, hashAlgorithm: 'SHA2_256', publicKey: key(tlog.publicKey), logId: { keyId: b64(sha256(tlog.publicKey)) } }],
+    tlogs: [
+      { baseUrl: base, hashAlgorithm: 'SHA2_256', publicKey: key(tlog.publicKey), logId: { keyId: b64(sha256(tlog.publicKey)) } },
+      // Rekor v2 names its log by the checkpoint key id, as its trusted-root entries do.
+      {
+        baseUrl: base, hashAlgorithm: 'SHA2_256', publicKey: key(logV2.publicKeyDer),
+        logId: { keyId: b64(logV2.keyId) }, checkpointKeyId: { keyId: b64(logV2.keyId) },
+      },
+    ],
     certificateAuthorities: [{
       subject: { organization: 'sigstore.mock', commonName: 'sigstore' },
       uri: base,
@@ -62,13 +77,13 @@ function trustedRoot(base, { ca, ctlog, tlog, tsa }) {
   };
 }
 
-function signingConfig(base) {
-  const service = (url) => ({ url, majorApiVersion: 1, operator: 'slsacheck-tests', validFor: { start: validFrom } });
+function signingConfig(base, rekorVersion = 1) {
+  const service = (url, majorApiVersion = 1) => ({ url, majorApiVersion, operator: 'slsacheck-tests', validFor: { start: validFrom } });
   return {
     mediaType: 'application/vnd.dev.sigstore.signingconfig.v0.2+json',
     caUrls: [service(base)],
     oidcUrls: [],
-    rekorTlogUrls: [service(base)],
+    rekorTlogUrls: [service(base, rekorVersion)],
     tsaUrls: [service(base + TSA_PATH)],
     rekorTlogConfig: { selector: 'ANY' },
     tsaConfig: { selector: 'ANY' },
@@ -144,10 +159,131 @@ async function timestampDer(tsa, body) {
   }
 }
 
+// -- Rekor v2 ------------------------------------------------------------------------
+// RFC 6962 hashing: leaves and interior nodes are domain-separated, so that no leaf can
+// pass for a node.
+const sha256 = (...parts) => {
+  const h = crypto.createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest();
+};
+const leafHash = (body) => sha256(Buffer.from([0]), body);
+const nodeHash = (left, right) => sha256(Buffer.from([1]), left, right);
+const splitPoint = (n) => {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+};
+function treeHash(leaves) {
+  if (leaves.length === 0) return sha256(Buffer.alloc(0));
+  if (leaves.length === 1) return leaves[0];
+  const k = splitPoint(leaves.length);
+  return nodeHash(treeHash(leaves.slice(0, k)), treeHash(leaves.slice(k)));
+}
+function auditPath(index, leaves) {
+  if (leaves.length <= 1) return [];
+  const k = splitPoint(leaves.length);
+  if (index < k) return [...auditPath(index, leaves.slice(0, k)), treeHash(leaves.slice(k))];
+  return [...auditPath(index - k, leaves.slice(k)), treeHash(leaves.slice(0, k))];
+}
+
+// A log key as C2SP signed notes name it: the key id is SHA-256(name || "\n" || 0x02 ||
+// SubjectPublicKeyInfo) for an ECDSA key, and a signature line carries its first 4 bytes.
+function initializeLogV2(base, keyPair) {
+  const name = new URL(base).host;
+  const publicKeyDer = keyPair.publicKey.export({ format: 'der', type: 'spki' });
+  const keyId = sha256(Buffer.from(`${name}\n`), Buffer.from([2]), publicKeyDer);
+  return { name, publicKeyDer, keyId, privateKey: keyPair.privateKey, leaves: [] };
+}
+
+function checkpoint(log, size, root) {
+  const note = `${log.name}\n${size}\n${b64(root)}\n`;
+  const signature = crypto.sign('sha256', Buffer.from(note), log.privateKey);
+  return `${note}\n\u2014 ${log.name} ${b64(Buffer.concat([log.keyId.subarray(0, 4), signature]))}\n`;
+}
+
+const KEY_DETAILS = 'PKIX_ECDSA_P256_SHA_256';
+
+// The verifier as the request names it: a DER certificate (keyless) or a public key.
+function verifierKey(verifier) {
+  if (!verifier || verifier.keyDetails !== KEY_DETAILS) throw new Error(`verifier key must be ${KEY_DETAILS}`);
+  if (verifier.x509Certificate) {
+    return new crypto.X509Certificate(Buffer.from(verifier.x509Certificate.rawBytes, 'base64')).publicKey;
+  }
+  if (verifier.publicKey) return crypto.createPublicKey({ key: Buffer.from(verifier.publicKey.rawBytes, 'base64'), format: 'der', type: 'spki' });
+  throw new Error('verifier names neither a certificate nor a public key');
+}
+
+const pae = (type, payload) => Buffer.concat([
+  Buffer.from(`DSSEv1 ${Buffer.byteLength(type)} ${type} ${payload.length} `), payload,
+]);
+
+// What Rekor v2 logs for each request kind (its canonicalized body); the log refuses a
+// DSSE envelope whose signature the named verifier did not make.
+function entryBody(request) {
+  if (request.hashedRekordRequestV002) {
+    const r = request.hashedRekordRequestV002;
+    const digest = Buffer.from(r.digest || '', 'base64');
+    if (digest.length !== 32) throw new Error('hashedrekord digest must be a SHA-256 digest');
+    if (!r.signature || !r.signature.content) throw new Error('hashedrekord request has no signature');
+    verifierKey(r.signature.verifier);
+    return {
+      kind: 'hashedrekord',
+      body: {
+        apiVersion: '0.0.2', kind: 'hashedrekord',
+        spec: { hashedRekordV002: { data: { algorithm: 'SHA2_256', digest: b64(digest) }, signature: r.signature } },
+      },
+    };
+  }
+  if (request.dsseRequestV002) {
+    const { envelope, verifiers } = request.dsseRequestV002;
+    const payload = Buffer.from(envelope.payload, 'base64');
+    if (!envelope.signatures || envelope.signatures.length === 0) throw new Error('the DSSE envelope has no signature');
+    const signatures = envelope.signatures.map((s) => {
+      const sig = Buffer.from(s.sig, 'base64');
+      const verifier = (verifiers || []).find((v) => crypto.verify('sha256', pae(envelope.payloadType, payload), verifierKey(v), sig));
+      if (!verifier) throw new Error('no verifier of the request made the envelope signature');
+      return { content: b64(sig), verifier };
+    });
+    return {
+      kind: 'dsse',
+      body: {
+        apiVersion: '0.0.2', kind: 'dsse',
+        spec: { dsseV002: { payloadHash: { algorithm: 'SHA2_256', digest: b64(sha256(payload)) }, signatures } },
+      },
+    };
+  }
+  throw new Error('expected hashedRekordRequestV002 or dsseRequestV002');
+}
+
+function addEntryV2(log, rawRequest) {
+  const { kind, body } = entryBody(JSON.parse(rawRequest));
+  const canonical = Buffer.from(JSON.stringify(body));
+  const index = log.leaves.length;
+  log.leaves.push(leafHash(canonical));
+  const size = log.leaves.length;
+  const root = treeHash(log.leaves);
+  const entry = {
+    logIndex: String(index),
+    logId: { keyId: b64(log.keyId) },
+    kindVersion: { kind, version: '0.0.2' },
+    inclusionProof: {
+      logIndex: String(index),
+      rootHash: b64(root),
+      treeSize: String(size),
+      hashes: auditPath(index, log.leaves).map(b64),
+      checkpoint: { envelope: checkpoint(log, size, root) },
+    },
+    canonicalizedBody: b64(canonical),
+  };
+  return { statusCode: 201, contentType: 'application/json', response: JSON.stringify(entry) };
+}
+
 function serve(server, base, parts) {
   const handlers = new Map(
     [mock.fulcioHandler(parts.ca), mock.rekorHandler(parts.tlog), mock.tsaHandler(parts.tsa)].map((h) => [h.path, h.fn]),
   );
+  handlers.set(REKOR_V2_ENTRIES_PATH, async (body) => addEntryV2(parts.logV2, body));
   server.on('request', (req, res) => {
     const chunks = [];
     req.on('data', (chunk) => chunks.push(chunk));
@@ -192,6 +328,7 @@ async function main() {
     ca: await mock.initializeCA(newKeyPair(), ctlog),
     tlog: await mock.initializeTLog(base, newKeyPair()),
     tsa: await mock.initializeTSA(newKeyPair()),
+    logV2: initializeLogV2(base, newKeyPair()),
   };
   // DER writes a GeneralizedTime's fraction without trailing zeros (".12Z"), but
   // @sigstore/core reads only exactly three digits (".120Z") and rejects one timestamp
@@ -212,6 +349,13 @@ async function main() {
     mediaType: 'application/vnd.dev.sigstore.clienttrustconfig.v0.1+json',
     trustedRoot: root,
     signingConfig: signing,
+  });
+  const signingV2 = signingConfig(base, 2);
+  write('signing_config_v2.json', signingV2);
+  write('trust_config_v2.json', {
+    mediaType: 'application/vnd.dev.sigstore.clienttrustconfig.v0.1+json',
+    trustedRoot: root,
+    signingConfig: signingV2,
   });
   console.log(`ready ${base}`);
   const stop = () => server.close(() => process.exit(0));

@@ -1,7 +1,8 @@
 """A private Sigstore deployment on loopback for keyless tests.
 
 `node tests/peers/mock_sigstore.js` serves Fulcio, Rekor v1 and an RFC 3161 TSA from
-`@sigstore/mock` over real HTTP on 127.0.0.1 and writes its trust material; this module
+`@sigstore/mock`, and a Rekor v2 log (real Merkle tree, signed checkpoints), over real HTTP
+on 127.0.0.1 and writes its trust material (a v1 and a v2 signing config); this module
 starts it on a free port, waits until it says `ready`, and stops it. The mock checks no
 token signature: `token()` makes a JWT whose `sub` becomes the certificate's SAN (a URI)
 and whose `iss` becomes its issuer extension.
@@ -80,6 +81,9 @@ class MockSigstore:
     trusted_root: Path
     signing_config: Path
     log: Path
+    # cosign 3's choice: Fulcio, Rekor v2 and the TSA (the trusted root lists both logs)
+    signing_config_v2: Path
+    trust_config_v2: Path
 
     def token(self, sub: str = DEFAULT_SUBJECT, iss: str = DEFAULT_ISSUER, **kwargs: object) -> str:
         return make_token(sub, iss, **kwargs)  # type: ignore[arg-type]
@@ -115,6 +119,8 @@ def running_mock_sigstore(workdir: Path, *, cert_seconds: int | None = None) -> 
             trusted_root=workdir / "trusted_root.json",
             signing_config=workdir / "signing_config.json",
             log=log,
+            signing_config_v2=workdir / "signing_config_v2.json",
+            trust_config_v2=workdir / "trust_config_v2.json",
         )
     finally:
         stop(proc)

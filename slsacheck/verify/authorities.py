@@ -168,12 +168,10 @@ def _keyless_signer(result: Verified) -> SignerInfo:
     )
 
 
-def _logged(result: VerifiedSigner | VerifiedBundle) -> bool:
-    """A verified transparency-log entry backs the signature: for a cosign layer its SET
-    (hence an integrated time); in a bundle, any entry it verified, since a Rekor v2 entry
-    proves inclusion by its signed checkpoint and carries no time (the TSA gives that)."""
-    if isinstance(result, VerifiedSigner):
-        return result.integrated_time is not None
+def _logged(result: Verified) -> bool:
+    """A verified transparency-log entry backs the signature: a cosign layer's SET, or any
+    entry a bundle verified, since a Rekor v2 entry proves inclusion by its signed
+    checkpoint and carries no time (the TSA gives that)."""
     return result.tlog_entries > 0
 
 

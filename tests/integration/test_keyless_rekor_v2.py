@@ -27,10 +27,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from slsacheck.errors import VerificationError
 from slsacheck.oci import scratch
 from slsacheck.oci.layout import LayoutStore
-from slsacheck.signing.bundle import VerifiedBundle, verify_bundle
+from slsacheck.signing.bundle import verify_bundle
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keyless import InvalidTrustConfig, KeylessSigner, SigstoreServiceError
 from slsacheck.signing.trust import load_trusted_root, trusted_root_from_json
+from slsacheck.signing.verifier import Verified
 from tests.support.cli import Run, cli
 from tests.support.peers import js_verify, py_verify_identity
 from tests.support.private_sigstore import make_tsa
@@ -93,7 +94,7 @@ def _write(tmp_path: Path, name: str, doc: Doc) -> Path:
     return path
 
 
-def _slsacheck(bundle: Doc, root: Path) -> VerifiedBundle:
+def _slsacheck(bundle: Doc, root: Path) -> Verified:
     return verify_bundle(json.dumps(bundle), artifact=ARTIFACT, identity=IDENTITY, trusted_root=load_trusted_root(root))
 
 

@@ -62,6 +62,10 @@ __all__ = [
     "verify_message_signature",
 ]
 
+# The name the result had before bundles and cosign layers shared one; new code says `Verified`.
+VerifiedBundle = Verified
+
+
 @dataclass(frozen=True)
 class _Parsed:
     """The parts of a bundle, read before anything in it is believed."""

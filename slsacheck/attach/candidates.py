@@ -253,23 +253,30 @@ class _Collector:
         where = f"{self.store.location}:{tag}"
         self.searched.append(where)
         try:
-            manifest = self.reader.manifest(tag, where)
+            manifest = self.evidence_manifest(kind, tag, where)
         except NotFound:
             self.saved_layout(kind)
             return
+        if manifest is not None:
+            self.layers(kind, manifest, where)
+
+    def evidence_manifest(self, kind: Kind, reference: str, where: str) -> Manifest | None:
+        """The `.sig`/`.att` manifest at `reference`, or None once why it cannot be used is
+        recorded (a rejection, or a gap that makes the collection incomplete). `NotFound` is
+        left to the caller: a missing tag is no evidence, a missing listed manifest a bad listing."""
+        try:
+            return self.reader.manifest(reference, where)
+        except NotFound:
+            raise
         except OverBudget as exc:
             self.over_budget(exc)
-            return
         except TooLarge as exc:
             self.too_large(where, exc)
-            return
         except (IntegrityError, InputError) as exc:
             self.reject(kind, where, f"the {kind} manifest is unusable: {one_line(exc)}")
-            return
         except RegistryError as exc:
             self.incomplete.append(f"reading {where}: {one_line(exc)}")
-            return
-        self.layers(kind, manifest, where)
+        return None
 
     def layers(self, kind: Kind, manifest: Manifest, where: str) -> None:
         layers = manifest.layers
@@ -297,20 +304,12 @@ class _Collector:
         for entry in entries or ():
             where = f"{self.store.location} {wanted} {entry.digest}"
             try:
-                manifest = self.reader.manifest(str(entry.digest), where)
-            except OverBudget as exc:
-                self.over_budget(exc)
-                continue
-            except TooLarge as exc:
-                self.too_large(where, exc)
-                continue
-            except (IntegrityError, InputError, NotFound) as exc:
+                manifest = self.evidence_manifest(kind, str(entry.digest), where)
+            except NotFound as exc:
                 self.reject(kind, where, f"the {kind} manifest is unusable: {one_line(exc)}")
                 continue
-            except RegistryError as exc:
-                self.incomplete.append(f"reading {where}: {one_line(exc)}")
-                continue
-            self.layers(kind, manifest, where)
+            if manifest is not None:
+                self.layers(kind, manifest, where)
 
     def layer(self, kind: Kind, layer: Descriptor, source: str) -> None:
         ptype = layer.annotations.get(mt.ANN_PREDICATE_TYPE) if kind == "attestation" else None

@@ -6,7 +6,8 @@ key") bundles at all (its `Bundle` requires a certificate), it does not bind
 `intoto` 0.0.2 log entries (what slsa-verifier's and cosign's older bundles carry),
 it reads a trust root's validity end as exclusive where the specification makes it
 inclusive, and it ignores the log key's own validity window. So the checks are done
-here, in the order the Sigstore client specification gives:
+here, in the order the Sigstore client specification gives (3 to 5 by
+`signing.verifier.Verifier`, the same code cosign layers go through):
 
 1. the bundle parses, its media type is known, the content is one message signature
    or one DSSE envelope, the material is a certificate or a public key;
@@ -60,6 +61,10 @@ __all__ = [
     "verify_cosign_material",
     "verify_message_signature",
 ]
+
+# The name the result had before bundles and cosign layers shared one; new code says `Verified`.
+VerifiedBundle = Verified
+
 
 @dataclass(frozen=True)
 class _Parsed:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from slsacheck._reason import one_line
 from slsacheck.attach.candidates import COSIGN_SIGN_PREDICATE, BundleReferrer, Candidate, TagAttestation, TagSignature
@@ -101,7 +101,7 @@ class Accepted:
 
     signer: SignerInfo
     statement: Statement | None = None  # attestations: the verified statement
-    optional: Mapping[str, Any] = field(default_factory=dict)  # signatures: simple-signing `optional`
+    optional: Mapping[str, object] = field(default_factory=dict)  # signatures: simple-signing `optional`, JSON
 
 
 class TrustRoots:
@@ -259,7 +259,7 @@ def _key_signer(verifier: PublicKeyVerifier, logged: Verified | None) -> SignerI
 
 
 def _key_log_root(
-    rekor_bundle: Mapping[str, Any] | None, authority: KeyAuthority, roots: TrustRoots
+    rekor_bundle: Mapping[str, object] | None, authority: KeyAuthority, roots: TrustRoots
 ) -> TrustedRoot | None:
     """The root to check a key-signed layer's log entry with, or None when the rule says not
     to (`ignore`, or `verify` without a root); `require` without an entry is refused."""
@@ -408,7 +408,7 @@ def _check_bundle(
     if c.kind == "signature" and not is_signature:
         raise Refused(f"the referrer claims an image signature, but its statement is a {statement.predicate_type}")
     if c.kind == "signature":
-        optional: dict[str, Any] = {}
+        optional: dict[str, object] = {}
         for subject in statement.subjects:
             notes = subject.extra.get("annotations")
             if subject.names(digest) and isinstance(notes, Mapping):

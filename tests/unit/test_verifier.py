@@ -23,17 +23,24 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from slsacheck.attach.candidates import BundleReferrer
 from slsacheck.errors import InputError, VerificationError
+from slsacheck.models.descriptor import Descriptor
+from slsacheck.models.digest import Digest
+from slsacheck.models.mediatypes import SIGSTORE_BUNDLE_V03
+from slsacheck.policy.authority import KeyAuthority
 from slsacheck.signing.bundle import verify_bundle
 from slsacheck.signing.cosign_material import CosignLayer, verify_layer
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.trust import TrustedRoot, trusted_root_from_json
 from slsacheck.signing.verifier import Verified, Verifier
+from slsacheck.verify.authorities import Refused, TrustRoots, check
 from tests.support.private_sigstore import (
     DER,
     IDENTITY,
     ISSUER,
     PEM,
+    SPKI,
     START,
     SUBJECT,
     PrivateSigstore,
@@ -216,3 +223,27 @@ def test_a_key_bundle_whose_set_has_no_time_is_not_counted_as_logged(sigstore: P
     timeless["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]["signedEntryTimestamp"] = b64(b"junk")
     with pytest.raises(VerificationError, match="no integrated time"):
         verify_bundle(timeless, artifact=PAYLOAD, public_key=key.public_key(), trusted_root=sigstore.root, now=NOW)
+
+
+def test_a_key_authority_requiring_the_log_refuses_a_timeless_set(sigstore: PrivateSigstore, tmp_path: Path) -> None:
+    """The same bundle as an image's referrer: `tlog: require` must not be met by a SET
+    nothing could check (before, the signer was reported as log-checked)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    signature = key.sign(PAYLOAD, ec.ECDSA(hashes.SHA256()))
+    rekor = sigstore.rekor_set(hashedrekord(signature, PAYLOAD, key.public_key()), LOGGED_AT)
+    root_path = tmp_path / "trusted_root.json"
+    root_path.write_text(json.dumps(sigstore.doc))
+    authority = KeyAuthority("k", (key.public_key().public_bytes(PEM, SPKI),), root_path, "require")
+
+    def referrer(bundle: dict[str, Any]) -> BundleReferrer:
+        layer = Descriptor.of(json.dumps(bundle).encode(), SIGSTORE_BUNDLE_V03)
+        return BundleReferrer("signature", "referrer sha256:" + "1" * 64, layer, bundle, None)
+
+    bundle = _bundle(None, signature, rekor)
+    accepted = check(referrer(bundle), authority, Digest.of(PAYLOAD), roots=TrustRoots(), manifest=PAYLOAD, now=NOW)
+    assert accepted.signer.tlog and accepted.signer.integrated_time == LOGGED_AT.replace(microsecond=0)
+    timeless = copy.deepcopy(bundle)
+    del timeless["verificationMaterial"]["tlogEntries"][0]["integratedTime"]
+    timeless["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]["signedEntryTimestamp"] = b64(b"junk")
+    with pytest.raises(Refused, match="no integrated time"):
+        check(referrer(timeless), authority, Digest.of(PAYLOAD), roots=TrustRoots(), manifest=PAYLOAD, now=NOW)

@@ -168,6 +168,9 @@ def _signer(args: argparse.Namespace) -> Signer:
     if bool(args.key) == bool(args.keyless):
         raise InputError("give exactly one of --key KEY and --keyless",
                          hint="--key names a private key; --keyless signs with an OIDC identity token")
+    if not args.keyless and (args.signing_config or args.trusted_root):
+        raise InputError("--signing-config and --trusted-root choose the Sigstore services of --keyless signing",
+                         hint="drop them when signing with --key, or sign with --keyless")
     if args.keyless:
         if args.identity_token:
             token = _read_input(args.identity_token, "identity token file").decode("utf-8", "replace").strip()

@@ -24,6 +24,7 @@ from cryptography.x509 import Certificate
 from sigstore._internal.fulcio.client import ExpiredCertificate, FulcioClientError
 from sigstore._internal.key_details import _get_key_details
 from sigstore._internal.rekor import EntryRequestBody, RekorClientError
+from sigstore._internal.rekor.client import RekorClient
 from sigstore._internal.rekor.client_v2 import RekorV2Client
 from sigstore.dsse import Envelope
 from sigstore.models import ClientTrustConfig
@@ -58,8 +59,10 @@ def timestamp_authorities(context: SigningContext) -> list[str]:
 
 def service_urls(context: SigningContext) -> dict[str, str]:
     """Which URL each service is reached at, for messages only."""
-    # Both Rekor clients have a url; the abstract submitter does not declare it.
-    urls = {"Fulcio": str(context._fulcio.url), "Rekor": str(getattr(context._rekor, "url", "?"))}
+    rekor = context._rekor
+    # Both Rekor clients have a url; the abstract submitter they share does not declare it.
+    rekor_url = rekor.url if isinstance(rekor, RekorClient | RekorV2Client) else type(rekor).__name__
+    urls = {"Fulcio": str(context._fulcio.url), "Rekor": str(rekor_url)}
     if context._tsa_clients:
         urls["TSA"] = ", ".join(timestamp_authorities(context))
     return urls

@@ -423,6 +423,9 @@ def test_cli_refuses_legacy_placement_and_bad_signing_configs(
     both = cli("sign", *keyless, "--signing-config", str(v3), "--trust-config", str(mock_sigstore.trust_config_v2),
                image)
     assert both.code == 2 and "not both" in both.err
+    with_key = cli("sign", "--key", str(tmp_path / "cosign.key"), "--signing-config",
+                   str(mock_sigstore.signing_config_v2), image)
+    assert with_key.code == 2 and "choose the Sigstore services of --keyless signing" in with_key.err
     # Nothing was written by the refused commands.
     assert cli("verify", "--certificate-identity", SUBJECT, "--certificate-oidc-issuer", DEFAULT_ISSUER,
                "--trusted-root", str(mock_sigstore.trusted_root), "--offline", image).code == 1

@@ -187,9 +187,9 @@ class _Run:
         # exceptions keep matching the source's name, so the verdicts can only differ by
         # what arrived.
         as_source = {j.policy.name: self.source_name for j in judges if "source" in j.reasons}
-        verdict = verify_with_policies(dest.ref.with_digest(digest), policies, self.policy_set, options=self.options,
-                                       now=self.now, store=dst, image_text=f"{name}@{digest}", roots=self.roots,
-                                       exceptions_as=as_source)
+        verdict = verify_with_policies(dest.ref.with_digest(digest).written_as(f"{name}@{digest}"), policies,
+                                       self.policy_set, options=self.options, now=self.now, store=dst,
+                                       roots=self.roots, exceptions_as=as_source)
         result = verification_result(verdict, policies)
         vsa = self._attach_vsa(dest, dst, verdict, policies) if self.signer is not None else None
         if not verdict.passed:
@@ -261,7 +261,7 @@ def promote(
     src_ref = ImageRef.parse(source)
     planned = plan_destinations(destinations, src_ref, tags)
     roots = TrustRoots()
-    verdict = verify_image(src_ref, policy_set, options=options, now=now, image_text=source, roots=roots)
+    verdict = verify_image(src_ref, policy_set, options=options, now=now, roots=roots)
     files = tuple(str(f) for f in policy_files)
 
     def record(results: Sequence[DestinationResult], judged: Verdict) -> PromotionRecord:

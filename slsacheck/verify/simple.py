@@ -165,7 +165,6 @@ def verify_simple(
     options: RegistryOptions | None = None,
     now: datetime | None = None,
     store: Store | None = None,
-    image_text: str | None = None,
     roots: TrustRoots | None = None,
     statements: list[Mapping[str, Any]] | None = None,
 ) -> Verdict:
@@ -183,5 +182,5 @@ def verify_simple(
 
     return judge_image(
         ref, {authority.name: authority}, judged,
-        policies=(AD_HOC,), options=options, now=now, store=store, image_text=image_text, roots=roots,
+        policies=(AD_HOC,), options=options, now=now, store=store, roots=roots,
     )

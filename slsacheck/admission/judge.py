@@ -35,12 +35,16 @@ from slsacheck.admission.logs import log_event
 from slsacheck.admission.metrics import Metrics
 from slsacheck.admission.pool import PoolSettings, Unresponsive, WorkerPool
 from slsacheck.admission.reload import Loaded
+from slsacheck.admission.trust_refresh import SERVING
 from slsacheck.errors import Error
 from slsacheck.models.digest import Digest
 from slsacheck.models.reference import ImageRef
 from slsacheck.models.verdict import Check, Outcome, Verdict
+from slsacheck.oci.open import open_store
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.policy.model import PolicySet
+from slsacheck.verify.authorities import TrustRoots
+from slsacheck.verify.gate import no_match_verdict, verify_image
 
 How = Literal["no_match", "cache", "verified", "shared", "invalid", "error", "budget", "unchanged", "unresponsive"]
 IMAGE_REFERENCE = "image.reference"
@@ -99,17 +103,11 @@ ResolveFn = Callable[[ImageRef, RegistryOptions], str]
 
 
 def _gate_verify(ref: ImageRef, policies: PolicySet, options: RegistryOptions) -> Verdict:
-    from slsacheck.admission.trust_refresh import SERVING  # noqa: PLC0415
-    from slsacheck.verify.authorities import TrustRoots  # noqa: PLC0415
-    from slsacheck.verify.gate import verify_image  # noqa: PLC0415 - the gate loads with the server
-
     # TUF roots come from the cache the background refresh keeps: a review never downloads one.
     return verify_image(ref, policies, options=options, roots=TrustRoots(SERVING))
 
 
 def _registry_resolve(ref: ImageRef, options: RegistryOptions) -> str:
-    from slsacheck.oci.open import open_store  # noqa: PLC0415
-
     return str(open_store(ref, options).resolve(ref.identifier).digest)
 
 
@@ -151,7 +149,6 @@ class Judge:
             return self._invalid(text, "an OCI layout path", "a cluster pulls from registries; name a registry image")
         policies = loaded.policies
         if not policies.matching(ref):
-            from slsacheck.verify.gate import no_match_verdict  # noqa: PLC0415
 
             self.metrics.image_decisions.inc(how="no_match")
             return ImageResult(text, no_match_verdict(ref, policies), "no_match")

@@ -38,6 +38,7 @@ from slsacheck.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_POLICY, Error
 from slsacheck.models.evidence import Evidence, Rejected, VerifiedAttestation
 from slsacheck.models.reference import ImageRef
 from slsacheck.models.verdict import Check, Verdict
+from slsacheck.oci.open import ClientPool, open_store
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
 from slsacheck.policy.authority import Authority
@@ -45,7 +46,6 @@ from slsacheck.verify.authorities import TrustRoots
 from slsacheck.verify.collect import Checker, evidence_from
 
 if TYPE_CHECKING:
-    from slsacheck.oci.open import ClientPool
     from slsacheck.policy.model import Policy, PolicySet
 
 Judge = Callable[[Evidence], Sequence[Check]]
@@ -78,8 +78,6 @@ class Gate:
         return limits_of(self.options)
 
     def open(self, ref: ImageRef) -> Store:
-        from slsacheck.oci.open import open_store  # noqa: PLC0415 - registry code loads only when used
-
         return open_store(ref, self.options, pool=self.pool)
 
     def verify(self, ref: ImageRef, policy_set: PolicySet, *, store: Store | None = None) -> Verdict:
@@ -193,7 +191,7 @@ def _only_trusted_attestations(
 
 def no_match_verdict(ref: ImageRef, policy_set: PolicySet) -> Verdict:
     """The verdict for an image no policy's `images` match, decided without a registry call."""
-    from slsacheck.policy.evaluate import no_match_verdict as decide  # noqa: PLC0415
+    from slsacheck.policy.evaluate import no_match_verdict as decide  # noqa: PLC0415 - CEL loads only for policies
 
     return decide(ref.display, ref.digest, policy_set.no_match)
 

@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         policies = slsacheck.load_policies(argv[0].split(","))
-        refs = [(text, slsacheck.ImageRef.parse(text)) for text in argv[1:]]
+        refs = [slsacheck.ImageRef.parse(text) for text in argv[1:]]
     except slsacheck.Error as exc:
         print(f"error: {exc.diagnostics()}", file=sys.stderr)
         return exc.exit_code

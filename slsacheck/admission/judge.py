@@ -41,12 +41,16 @@ from slsacheck.admission.logs import log_event
 from slsacheck.admission.metrics import Metrics
 from slsacheck.admission.pool import PoolSettings, Unresponsive, WorkerPool
 from slsacheck.admission.reload import Loaded
+from slsacheck.admission.trust_refresh import SERVING
 from slsacheck.errors import Error
 from slsacheck.models.digest import Digest
 from slsacheck.models.reference import ImageRef
 from slsacheck.models.verdict import Check, Outcome, Verdict
+from slsacheck.oci.open import open_store
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.policy.model import PolicySet
+from slsacheck.verify.authorities import TrustRoots
+from slsacheck.verify.gate import no_match_verdict, verify_image
 
 How = Literal["no_match", "cache", "verified", "shared", "invalid", "error", "budget", "unchanged", "unresponsive"]
 IMAGE_REFERENCE = "image.reference"
@@ -110,22 +114,16 @@ def _reason(exc: BaseException) -> str:
     return f"unexpected {type(exc).__name__}: {exc}"
 
 
-VerifyFn = Callable[[ImageRef, PolicySet, RegistryOptions, str], Verdict]
+VerifyFn = Callable[[ImageRef, PolicySet, RegistryOptions], Verdict]
 ResolveFn = Callable[[ImageRef, RegistryOptions], str]
 
 
-def _gate_verify(ref: ImageRef, policies: PolicySet, options: RegistryOptions, text: str) -> Verdict:
-    from slsacheck.admission.trust_refresh import SERVING  # noqa: PLC0415
-    from slsacheck.verify.authorities import TrustRoots  # noqa: PLC0415
-    from slsacheck.verify.gate import verify_image  # noqa: PLC0415 - the gate loads with the server
-
+def _gate_verify(ref: ImageRef, policies: PolicySet, options: RegistryOptions) -> Verdict:
     # TUF roots come from the cache the background refresh keeps: a review never downloads one.
-    return verify_image(ref, policies, options=options, image_text=text, roots=TrustRoots(SERVING))
+    return verify_image(ref, policies, options=options, roots=TrustRoots(SERVING))
 
 
 def _registry_resolve(ref: ImageRef, options: RegistryOptions) -> str:
-    from slsacheck.oci.open import open_store  # noqa: PLC0415
-
     return str(open_store(ref, options).resolve(ref.identifier).digest)
 
 
@@ -218,10 +216,9 @@ class Judge:
             return self._invalid(text, "an OCI layout path", "a cluster pulls from registries; name a registry image")
         policies = loaded.policies
         if not policies.matching(ref):
-            from slsacheck.verify.gate import no_match_verdict  # noqa: PLC0415
 
             self.metrics.image_decisions.inc(how="no_match")
-            return ImageResult(text, no_match_verdict(ref, policies, text), "no_match")
+            return ImageResult(text, no_match_verdict(ref, policies), "no_match")
         try:
             digest = str(ref.digest) if ref.digest is not None else await self._digest_of(ref, dry_run, requester)
         except Unresponsive as exc:
@@ -272,7 +269,7 @@ class Judge:
     def _verify_counted(self, ref: ImageRef, policies: PolicySet, text: str, digest: str) -> Verdict:
         self.metrics.verifications.inc()
         try:
-            verdict = self._verify(ref, policies, self.settings.options, text)
+            verdict = self._verify(ref, policies, self.settings.options)
         except Exception as exc:  # configuration errors (a trusted root unreadable) and bugs: not a pass
             verdict = incomplete(text, f"verifying {text}: {_reason(exc)}", str(ref.digest))
         if verdict.outcome != "error" and verdict.digest != digest:

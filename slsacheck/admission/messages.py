@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from slsacheck.admission.judge import ImageResult
-from slsacheck.models.verdict import Check
+from slsacheck.models import verdict_render
 
 # The API server truncates or drops warnings once they pass 4096 characters in total
 # (long ones first); the deny message (status.message) and the logs keep the full text.
@@ -21,29 +21,9 @@ MAX_WARNING = 1000
 MAX_WARNINGS_TOTAL = 4000
 
 
-def _check_text(check: Check) -> str:
-    text = check.id + (f" [{check.policy}]" if check.policy else "")
-    detail = check.found or check.message
-    if detail:
-        text += f": {detail}"
-    if check.expected:
-        text += f" (expected {check.expected})"
-    if check.hint:
-        text += f"; hint: {check.hint}"
-    return text
-
-
 def image_line(result: ImageResult) -> str:
-    """`image (digest): outcome: check; check; ...` for one image."""
-    verdict = result.verdict
-    parts = [_check_text(c) for c in verdict.failed]
-    parts += [f"verification.complete: {reason}" for reason in verdict.incomplete]
-    if not parts:
-        parts = [_check_text(c) for c in verdict.warnings]
-    if not parts and not verdict.checks:
-        parts = ["no check ran (fail closed)"]
-    digest = verdict.digest or "digest unresolved"
-    return f"{result.image} ({digest}): {verdict.outcome}: " + "; ".join(parts)
+    """`image (digest): outcome: check; check; ...` for one image (`verdict_render.image_line`)."""
+    return verdict_render.image_line(result.image, result.verdict)
 
 
 @dataclass(frozen=True)

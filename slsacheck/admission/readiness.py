@@ -43,6 +43,7 @@ from slsacheck.admission.logs import log_event
 from slsacheck.admission.reload import PolicyHolder
 from slsacheck.errors import AuthError, Error, InputError
 from slsacheck.models.reference import DOCKER_HUB, ImageRef
+from slsacheck.oci.open import client_for
 from slsacheck.oci.options import RegistryOptions
 
 # The scope a Bearer token is asked for: /v2/ needs a valid token, for any repository.
@@ -124,7 +125,6 @@ def _answer(registry: str, status: int, challenge: str) -> tuple[bool, str]:
 
 def probe_registry(registry: str, options: RegistryOptions) -> ProbeResult:
     """`GET /v2/` on `registry` with the gate's client; never raises."""
-    from slsacheck.oci.open import client_for  # noqa: PLC0415 - requests loads with the server
 
     at, started = time.time(), time.monotonic()
     try:

@@ -29,6 +29,7 @@ from pathlib import Path
 from slsacheck.admission.logs import log_event
 from slsacheck.admission.metrics import Metrics
 from slsacheck.errors import Error
+from slsacheck.policy.load import load_policies
 from slsacheck.policy.model import NoMatch, PolicySet
 
 Stamp = tuple[tuple[int, int, int] | None, ...]
@@ -42,8 +43,6 @@ class Loaded:
 
 
 def _default_loader(paths: Sequence[str], no_match: NoMatch | None) -> PolicySet:
-    from slsacheck.policy.load import load_policies  # noqa: PLC0415 - CEL and schemas load with the server
-
     return load_policies(list(paths), no_match=no_match)
 
 

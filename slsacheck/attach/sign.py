@@ -36,7 +36,9 @@ from slsacheck.models.digest import Digest
 from slsacheck.models.reference import ImageRef
 from slsacheck.models.statement import Statement, Subject
 from slsacheck.oci.store import Store
+from slsacheck.signing.bundle_build import dsse_bundle
 from slsacheck.signing.signer import Signer
+from slsacheck.signing.simplesigning import build_payload
 
 Format = Literal["legacy", "bundle", "both"]
 FORMATS: tuple[Format, ...] = ("legacy", "bundle", "both")
@@ -106,8 +108,6 @@ def sign_image(
     fmt: Format = "both",
 ) -> list[Attached]:
     """Sign `ref` (and with `recursive`, every manifest under it); one result per digest."""
-    from slsacheck.signing.bundle_build import dsse_bundle  # noqa: PLC0415 - crypto loads only when signing
-    from slsacheck.signing.simplesigning import build_payload  # noqa: PLC0415
 
     _check_format(fmt)
     notes = dict(annotations or {})
@@ -145,7 +145,6 @@ def attest_image(
     `predicate` may be a whole Statement about this digest: its predicate is attested (see
     `attach.predicates.predicate_for`); `source` names it in errors (a file name).
     """
-    from slsacheck.signing.bundle_build import dsse_bundle  # noqa: PLC0415 - crypto loads only when signing
 
     _check_format(fmt)
     manifest = resolve(store, ref)

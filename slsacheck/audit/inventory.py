@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography import x509
+
 from slsacheck._json import parse
 from slsacheck.attach.candidates import BundleReferrer, Candidate, Candidates, TagAttestation, TagSignature
 from slsacheck.models.digest import Digest
@@ -38,6 +40,7 @@ from slsacheck.policy.provenance_facts import SLSA_V02, SLSA_V1, Fact, provenanc
 from slsacheck.policy.provenance_rules import normalise_repo
 from slsacheck.policy.urls import UnsafeURL
 from slsacheck.provenance.builders import max_level
+from slsacheck.signing.identity import certificate_identity
 
 PROVENANCE_TYPES = frozenset({SLSA_V1, SLSA_V02, "https://slsa.dev/provenance/v0.1"})
 _MAX_LIST = 50  # facts listed per kind; a summary, not a copy of the provenance
@@ -45,9 +48,6 @@ Verified = Mapping[str, Sequence[Mapping[str, Any]]]  # candidate source -> veri
 
 
 def _cert_signer(pem_or_der: bytes) -> dict[str, Any]:
-    from cryptography import x509  # noqa: PLC0415 - only for keyless candidates
-
-    from slsacheck.signing.identity import certificate_identity  # noqa: PLC0415
 
     try:
         cert = (x509.load_pem_x509_certificate(pem_or_der) if pem_or_der.lstrip().startswith(b"-----")

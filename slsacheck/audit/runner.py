@@ -275,7 +275,7 @@ class Auditor:
         if settings.policy_set is not None:
             from slsacheck.verify.gate import verify_image  # noqa: PLC0415
 
-            verdict = verify_image(pinned, settings.policy_set, store=store, image_text=target.text,
+            verdict = verify_image(pinned.written_as(target.text), settings.policy_set, store=store,
                                    now=settings.now, roots=self.roots)
             if verdict.incomplete and verdict.evidence is None:
                 record = self._failed(target, str(manifest.digest), "; ".join(verdict.incomplete))

@@ -20,6 +20,9 @@ from slsacheck._json import parse
 from slsacheck._reason import one_line
 from slsacheck.errors import Error, InputError, RegistryError
 from slsacheck.models.reference import ImageRef
+from slsacheck.oci._io import read_capped
+from slsacheck.oci.layout import LayoutStore
+from slsacheck.oci.registry import RegistryStore
 
 if TYPE_CHECKING:
     from slsacheck.oci._http import RegistryClient
@@ -79,7 +82,6 @@ def from_lines(stream: IO[str], where: str) -> Iterator[Target]:
 
 def _layout_targets(text: str, ref: ImageRef) -> Iterator[Target]:
     """`oci:DIR` without tag or digest: every tagged image in the layout (else its default)."""
-    from slsacheck.oci.layout import LayoutStore  # noqa: PLC0415 - layouts load only when named
 
     assert ref.layout is not None
     try:
@@ -109,7 +111,6 @@ def explicit(texts: Iterable[str]) -> Iterator[Target]:
 
 def repository_tags(repository: str, client_for: ClientFor) -> Iterator[Target]:
     """Every image tag of `REG/REPO` (all pages), as `REG/REPO:TAG`."""
-    from slsacheck.oci.registry import RegistryStore  # noqa: PLC0415 - registry code loads only when used
 
     try:
         ref = ImageRef.parse(repository)
@@ -130,7 +131,6 @@ def repository_tags(repository: str, client_for: ClientFor) -> Iterator[Target]:
 
 def catalog(registry: str, client_for: ClientFor, page_size: int = 1000) -> Iterator[str]:
     """Every repository `registry` lists in `/v2/_catalog` (all pages, `Link: rel=next`)."""
-    from slsacheck.oci._io import read_capped  # noqa: PLC0415 - registry code loads only when used
 
     client = client_for(registry)
     path: str | None = f"/v2/_catalog?n={page_size}"

@@ -342,7 +342,7 @@ def _verify_blob_attestation(args: argparse.Namespace) -> int:
 
 
 def _print_verdict(verdict: Verdict, output: str) -> None:
-    from slsacheck.verify.report import render_json, render_text  # noqa: PLC0415
+    from slsacheck.models.verdict_render import render_json, render_text  # noqa: PLC0415
 
     sys.stdout.write(render_json([verdict]) if output == "json" else render_text([verdict]))
 

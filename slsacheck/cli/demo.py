@@ -207,14 +207,14 @@ def _policies(ctx: DemoContext) -> list[str]:
 
 def _judge(ctx: DemoContext, image: str, policy: Path, name: str) -> Verdict:
     from slsacheck.models.reference import ImageRef  # noqa: PLC0415
+    from slsacheck.models.verdict_render import render_json  # noqa: PLC0415
     from slsacheck.policy.load import load_policies  # noqa: PLC0415
-    from slsacheck.policy.render import render_json  # noqa: PLC0415
     from slsacheck.verify.gate import verify_image  # noqa: PLC0415
 
-    verdict = verify_image(ImageRef.parse(image), load_policies([policy]), image_text=image)
+    verdict = verify_image(ImageRef.parse(image), load_policies([policy]))
     folder = ctx.root / "verdicts"
     folder.mkdir(exist_ok=True)
-    (folder / f"{name}.json").write_text(render_json(verdict) + "\n", encoding="utf-8")
+    (folder / f"{name}.json").write_text(render_json([verdict]), encoding="utf-8")
     ctx.facts.setdefault("verdicts", {})[name] = verdict
     return verdict
 
@@ -280,6 +280,7 @@ def _verify_copy(ctx: DemoContext) -> list[str]:
 
 def _fail_closed(ctx: DemoContext) -> list[str]:
     from slsacheck.cli import demo_inputs  # noqa: PLC0415
+    from slsacheck.models.verdict_render import DETAILS, check_details  # noqa: PLC0415
     from slsacheck.policy.checkids import PROVENANCE_BUILDER  # noqa: PLC0415
 
     verdict = _judge(ctx, ctx.facts["source_ref"], ctx.facts["policy-other-builder"], "other-builder")
@@ -290,8 +291,7 @@ def _fail_closed(ctx: DemoContext) -> list[str]:
                          found=f"verdict {verdict.outcome}: {', '.join(c.id for c in failed) or 'nothing failed'}")
     check = failed[0]
     return [f"verdict: FAIL, as it should (verdicts/other-builder.json); failed check: {check.id}",
-            f"expected {check.expected}; found {check.found}",
-            f"hint: {check.hint}"]
+            *(f"{label}: {value}" for label, value in check_details(check.to_json(), DETAILS[1:]))]
 
 
 STEPS: list[Step] = [

@@ -201,10 +201,10 @@ def _signer(args: argparse.Namespace, output: Path | None) -> Any:
 def _test(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime  # noqa: PLC0415
 
+    from slsacheck.models.verdict_render import render_json, render_text  # noqa: PLC0415
     from slsacheck.policy import testing  # noqa: PLC0415 - loads the evaluator
     from slsacheck.policy.load import load_policies  # noqa: PLC0415
     from slsacheck.verify.gate import exit_code  # noqa: PLC0415
-    from slsacheck.verify.report import render_json, render_text  # noqa: PLC0415
 
     now = testing.parse_at(args.at) if args.at else datetime.now(UTC)
     if len(args.targets) == 1 and Path(args.targets[0]).is_dir():
@@ -225,6 +225,7 @@ def _test(args: argparse.Namespace) -> int:
 def _suite(directory: Path, now: Any, output: str) -> int:
     import json  # noqa: PLC0415
 
+    from slsacheck.models.verdict_render import check_line  # noqa: PLC0415
     from slsacheck.policy import testing  # noqa: PLC0415
     from slsacheck.policy.load import load_policies  # noqa: PLC0415
 
@@ -244,7 +245,7 @@ def _suite(directory: Path, now: Any, output: str) -> int:
                   + ("" if not r.problems else " (" + "; ".join(r.problems) + ")"))
             if r.problems:
                 for check in r.verdict.failed:
-                    print(f"        {check.id}: expected {check.expected}; found {check.found}")
+                    print(f"        {check_line(check)}")
         print(f"{len(results) - len(bad)} of {len(results)} case(s) as expected ({suite.path})")
     return EXIT_POLICY if bad else EXIT_OK
 

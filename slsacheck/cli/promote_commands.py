@@ -59,10 +59,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _promote(args: argparse.Namespace) -> int:
+    from slsacheck.models.verdict_render import render_verdict  # noqa: PLC0415
     from slsacheck.policy.load import load_policies  # noqa: PLC0415
     from slsacheck.promote.promotion import plan_destinations, promote  # noqa: PLC0415
     from slsacheck.promote.record import render_text  # noqa: PLC0415
-    from slsacheck.verify.report import render_verdict  # noqa: PLC0415
 
     if args.attest_record and not args.key:
         raise InputError("--attest-record needs --key KEY", hint="the verification summary is signed with that key")

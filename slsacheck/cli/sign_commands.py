@@ -350,7 +350,7 @@ def _verify(args: argparse.Namespace) -> int:
             expected="--key PUB, --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp], "
             "or --policy FILE" if args.kind == "signature" else "--key PUB or a keyless identity",
         )
-    refs = [(text, ImageRef.parse(text)) for text in args.images]
+    refs = [ImageRef.parse(text) for text in args.images]
     options = registry_options(args)
     now = datetime.now(UTC)
     verdicts: list[Verdict]
@@ -362,9 +362,8 @@ def _verify(args: argparse.Namespace) -> int:
                         annotations=_annotations(getattr(args, "annotations", [])))
         roots = _trust_roots(args)
         payloads: list[Mapping[str, Any]] | None = [] if args.output == "payload" else None
-        verdicts = [verify_simple(ref, authority, wanted, options=options, now=now, image_text=text, roots=roots,
-                                  statements=payloads)
-                    for text, ref in refs]
+        verdicts = [verify_simple(ref, authority, wanted, options=options, now=now, roots=roots, statements=payloads)
+                    for ref in refs]
         if payloads is not None:
             return _print_payloads(verdicts, payloads, args.report)
     else:
@@ -384,8 +383,8 @@ def _print_payloads(verdicts: list[Verdict], payloads: list[Mapping[str, Any]], 
     image failed is not printed, so a pipe never consumes evidence that was not accepted."""
     import json  # noqa: PLC0415
 
+    from slsacheck.models.verdict_render import render_text  # noqa: PLC0415
     from slsacheck.verify.gate import exit_code  # noqa: PLC0415
-    from slsacheck.verify.report import render_text  # noqa: PLC0415
 
     if report:
         _write_report(Path(report), verdicts)
@@ -403,13 +402,13 @@ def _print_payloads(verdicts: list[Verdict], payloads: list[Mapping[str, Any]], 
 
 def _write_report(path: Path, verdicts: list[Verdict]) -> None:
     """The JSON verdict(s), as `--output json` prints them, written whole or not at all."""
-    from slsacheck.verify.report import render_json  # noqa: PLC0415
+    from slsacheck.models.verdict_render import render_json  # noqa: PLC0415
 
     write_file(path, render_json(verdicts).encode("utf-8"), flag="--output-file", what="the verdict")
 
 
 def _print_verdicts(verdicts: list[Verdict], output: str) -> None:
-    from slsacheck.verify.report import render_json, render_text  # noqa: PLC0415
+    from slsacheck.models.verdict_render import render_json, render_text  # noqa: PLC0415
 
     if output == "json":
         sys.stdout.write(render_json(verdicts))

@@ -33,7 +33,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from slsacheck.errors import InvalidReference
 from slsacheck.models.digest import Digest, InvalidDigest
@@ -150,13 +150,20 @@ def _parse_digest(text: str, digest_text: str) -> Digest:
 
 @dataclass(frozen=True)
 class ImageRef:
-    """A parsed image reference: in a registry, or in an OCI layout directory (`layout`)."""
+    """A parsed image reference: in a registry, or in an OCI layout directory (`layout`).
+
+    `text` is what the user wrote (`parse` keeps it): surfaces print it next to the
+    canonical name. It is no part of the reference's identity (equality, hash), so two
+    spellings of one image are one key; pinning keeps it (the user still named this image),
+    naming another tag drops it.
+    """
 
     registry: str
     repository: str
     tag: str | None = None
     digest: Digest | None = None
     layout: str | None = None
+    text: str | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def parse(cls, text: str) -> ImageRef:
@@ -199,7 +206,7 @@ class ImageRef:
             path = f"library/{path}"
         if len(f"{registry}/{path}") > _MAX_NAME:
             raise _bad(text, "name", f"at most {_MAX_NAME} characters", str(len(rest)))
-        return cls(registry, path, tag, digest)
+        return cls(registry, path, tag, digest, text=text)
 
     @classmethod
     def _parse_layout(cls, text: str) -> ImageRef:
@@ -214,7 +221,7 @@ class ImageRef:
                 raise _bad(text, "layout tag", "oci:DIR:TAG with a non-empty TAG", "an empty tag")
         if not rest:
             raise _bad(text, "layout directory", "oci:DIR", "an empty directory")
-        return cls("", "", tag, digest, layout=rest)
+        return cls("", "", tag, digest, layout=rest, text=text)
 
     # -- derived forms ----------------------------------------------------------------
 
@@ -246,13 +253,22 @@ class ImageRef:
             return str(self.digest)
         return self.tag or DEFAULT_TAG
 
+    @property
+    def display(self) -> str:
+        """What the user wrote, else the printed reference: how surfaces name the image."""
+        return self.text if self.text is not None else str(self)
+
+    def written_as(self, text: str) -> ImageRef:
+        """This reference, shown as `text` (a name the caller built, e.g. a copy pinned by digest)."""
+        return replace(self, text=text)
+
     def with_digest(self, digest: Digest, *, keep_tag: bool = False) -> ImageRef:
         return replace(self, digest=digest, tag=self.tag if keep_tag else None)
 
     def with_tag(self, tag: str) -> ImageRef:
         if not _TAG.fullmatch(tag):
             raise _bad(tag, "tag", "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag)
-        return replace(self, tag=tag, digest=None)
+        return replace(self, tag=tag, digest=None, text=None)
 
     def __str__(self) -> str:
         out = self.name

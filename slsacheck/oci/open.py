@@ -12,6 +12,7 @@ import threading
 
 from slsacheck.models.reference import ImageRef
 from slsacheck.oci._http import RegistryClient
+from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.registry import RegistryStore
 from slsacheck.oci.store import Store
@@ -48,7 +49,6 @@ def open_store(
     registry clients come from `pool` (the shared one without)."""
     if ref.is_layout:
         # Imported here so that registry-only users never load the layout code, and back.
-        from slsacheck.oci.layout import LayoutStore  # noqa: PLC0415
 
         assert ref.layout is not None
         return LayoutStore(ref.layout, create=create)

@@ -47,17 +47,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from slsacheck.attach.sign import attest_image
 from slsacheck.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_POLICY, Error, InputError
 from slsacheck.models.descriptor import Manifest
 from slsacheck.models.digest import Digest
 from slsacheck.models.reference import DEFAULT_TAG, ImageRef
 from slsacheck.oci.copy import copy, tagged
 from slsacheck.oci.layout import LayoutStore
+from slsacheck.oci.open import open_store
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
 from slsacheck.promote.evidence import copy_evidence
 from slsacheck.promote.judging import Judge, judges_for, source_policies, verification_result
 from slsacheck.promote.record import DestinationResult, PromotionRecord, TagResult
+from slsacheck.promote.vsa import VSA_PREDICATE_TYPE, input_attestations, vsa_predicate
 from slsacheck.verify.authorities import TrustRoots
 from slsacheck.verify.gate import verify_image, verify_with_policies
 
@@ -110,8 +113,6 @@ def default_policy_uri(files: Sequence[str | Path], policy_set: PolicySet) -> st
 
 
 def _open(ref: ImageRef, options: RegistryOptions | None, *, create: bool) -> Store:
-    from slsacheck.oci.open import open_store  # noqa: PLC0415 - registry code loads only when used
-
     return open_store(ref, options, create=create)
 
 
@@ -187,9 +188,9 @@ class _Run:
         # exceptions keep matching the source's name, so the verdicts can only differ by
         # what arrived.
         as_source = {j.policy.name: self.source_name for j in judges if "source" in j.reasons}
-        verdict = verify_with_policies(dest.ref.with_digest(digest), policies, self.policy_set, options=self.options,
-                                       now=self.now, store=dst, image_text=f"{name}@{digest}", roots=self.roots,
-                                       exceptions_as=as_source)
+        verdict = verify_with_policies(dest.ref.with_digest(digest).written_as(f"{name}@{digest}"), policies,
+                                       self.policy_set, options=self.options, now=self.now, store=dst,
+                                       roots=self.roots, exceptions_as=as_source)
         result = verification_result(verdict, policies)
         vsa = self._attach_vsa(dest, dst, verdict, policies) if self.signer is not None else None
         if not verdict.passed:
@@ -218,8 +219,6 @@ class _Run:
     def _attach_vsa(
         self, dest: Destination, dst: Store, verdict: Verdict, policies: Sequence[Policy]
     ) -> dict[str, Any]:
-        from slsacheck.attach.sign import attest_image  # noqa: PLC0415 - crypto loads only when signing
-        from slsacheck.promote.vsa import VSA_PREDICATE_TYPE, input_attestations, vsa_predicate  # noqa: PLC0415
 
         assert self.signer is not None
         digest = self.digest
@@ -261,7 +260,7 @@ def promote(
     src_ref = ImageRef.parse(source)
     planned = plan_destinations(destinations, src_ref, tags)
     roots = TrustRoots()
-    verdict = verify_image(src_ref, policy_set, options=options, now=now, image_text=source, roots=roots)
+    verdict = verify_image(src_ref, policy_set, options=options, now=now, roots=roots)
     files = tuple(str(f) for f in policy_files)
 
     def record(results: Sequence[DestinationResult], judged: Verdict) -> PromotionRecord:

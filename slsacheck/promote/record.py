@@ -25,6 +25,7 @@ from typing import Any, Literal
 from slsacheck import __version__
 from slsacheck.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_POLICY
 from slsacheck.models.verdict import Verdict
+from slsacheck.models.verdict_render import failed_line
 from slsacheck.oci.copy import CopyReport
 from slsacheck.promote.evidence import EvidenceItem
 from slsacheck.promote.judging import Judge, Result
@@ -203,8 +204,7 @@ def render_text(record: PromotionRecord) -> str:
         if d.verdict is not None:
             lines.append(f"  verdict at the destination: {d.verdict.outcome.upper()}"
                          f" (verification result {d.verification_result})")
-            for check in d.verdict.failed:
-                lines.append(f"    FAIL {check.id}: {check.found or check.message or ''}".rstrip())
+            lines.extend(f"    {failed_line(check)}" for check in d.verdict.failed)
             for reason in d.verdict.incomplete:
                 lines.append(f"    incomplete: {reason}")
         if d.digest is not None:

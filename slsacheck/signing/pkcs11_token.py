@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pkcs11
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
@@ -178,8 +179,6 @@ def _public_from_object(obj: Any) -> VerifyingKey:
 
 
 def _public_from_certificate(obj: Any) -> VerifyingKey:
-    from cryptography import x509  # noqa: PLC0415 - only tokens that hold a certificate, not a public key
-
     cert = x509.load_der_x509_certificate(obj[Attribute.VALUE])
     return check_key(cert.public_key(), where="the token's certificate")  # type: ignore[return-value]
 

@@ -31,7 +31,9 @@ from slsacheck.signing import keys
 from slsacheck.signing.delegated import DelegatedSigner, KeyBackend
 from slsacheck.signing.keys import PasswordCallback
 from slsacheck.signing.keysigner import KeySigner
+from slsacheck.signing.kms_aws_uri import parse_awskms
 from slsacheck.signing.pkcs11_uri import is_pkcs11, redact
+from slsacheck.signing.pkcs11_uri import parse as parse_pkcs11
 from slsacheck.signing.signer import Signer
 from slsacheck.signing.verify_sig import PublicKeyVerifier
 
@@ -126,9 +128,7 @@ def _extra_missing(what: str, extra: str, exc: ImportError) -> InvalidKey:
 
 
 def _pkcs11_backend(uri: str, signing: bool) -> KeyBackend:
-    from slsacheck.signing.pkcs11_uri import parse  # noqa: PLC0415 - reads the PIN only when asked
-
-    ref = parse(uri)
+    ref = parse_pkcs11(uri)
     try:
         from slsacheck.signing.pkcs11_token import Pkcs11Key  # noqa: PLC0415 - optional extra
     except ImportError as exc:
@@ -137,8 +137,6 @@ def _pkcs11_backend(uri: str, signing: bool) -> KeyBackend:
 
 
 def _awskms_backend(uri: str, signing: bool) -> KeyBackend:
-    from slsacheck.signing.kms_aws_uri import parse_awskms  # noqa: PLC0415
-
     ref = parse_awskms(uri)
     try:
         from slsacheck.signing.kms_aws import AwsKmsKey  # noqa: PLC0415 - optional extra

@@ -36,6 +36,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from slsacheck._reason import one_line
 from slsacheck.attach.candidates import COSIGN_SIGN_PREDICATE, BundleReferrer, Candidate, TagAttestation, TagSignature
 from slsacheck.errors import Error
@@ -151,8 +154,6 @@ def _keyless_signer(result: Verified) -> SignerInfo:
     certificate = result.certificate
     key_fp = cert_fp = None
     if certificate is not None:
-        from cryptography.hazmat.primitives import hashes  # noqa: PLC0415 - x509 code loads on keyless paths only
-        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: PLC0415
 
         cert_fp = certificate.fingerprint(hashes.SHA256()).hex()
         spki = certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)

@@ -38,6 +38,7 @@ from slsacheck.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_POLICY, Error
 from slsacheck.models.evidence import Evidence, Rejected, VerifiedAttestation
 from slsacheck.models.reference import ImageRef
 from slsacheck.models.verdict import Check, Verdict
+from slsacheck.oci.open import ClientPool, open_store
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.oci.store import Store
 from slsacheck.policy.authority import Authority
@@ -45,7 +46,6 @@ from slsacheck.verify.authorities import TrustRoots
 from slsacheck.verify.collect import Checker, evidence_from
 
 if TYPE_CHECKING:
-    from slsacheck.oci.open import ClientPool
     from slsacheck.policy.model import Policy, PolicySet
 
 Judge = Callable[[Evidence], Sequence[Check]]
@@ -78,15 +78,11 @@ class Gate:
         return limits_of(self.options)
 
     def open(self, ref: ImageRef) -> Store:
-        from slsacheck.oci.open import open_store  # noqa: PLC0415 - registry code loads only when used
-
         return open_store(ref, self.options, pool=self.pool)
 
-    def verify(
-        self, ref: ImageRef, policy_set: PolicySet, *, store: Store | None = None, image_text: str | None = None
-    ) -> Verdict:
+    def verify(self, ref: ImageRef, policy_set: PolicySet, *, store: Store | None = None) -> Verdict:
         """Judge one image against every policy of `policy_set` whose images match it."""
-        return self.verify_with(ref, policy_set.matching(ref), policy_set, store=store, image_text=image_text)
+        return self.verify_with(ref, policy_set.matching(ref), policy_set, store=store)
 
     def verify_with(
         self,
@@ -95,7 +91,6 @@ class Gate:
         policy_set: PolicySet,
         *,
         store: Store | None = None,
-        image_text: str | None = None,
         exceptions_as: Mapping[str, str] | None = None,
     ) -> Verdict:
         """Judge one image against exactly `policies`, chosen by the caller rather than by the
@@ -104,7 +99,7 @@ class Gate:
         name to the image name its exceptions are matched against (a copy judged as its source
         was), instead of this image's."""
         if not policies:
-            return no_match_verdict(ref, policy_set, image_text)
+            return no_match_verdict(ref, policy_set)
         from slsacheck.policy.evaluate import accepted_by  # noqa: PLC0415 - CEL loads only for policies
 
         # One instant for every check of this image: the policies' ages and the signatures' validity.
@@ -115,13 +110,12 @@ class Gate:
         def trusted(att: VerifiedAttestation, evidence: Evidence) -> bool:
             return any(accepted_by(p, att, evidence) for p in policies)
 
-        return gate.judge_many(ref, judges, policies=tuple(p.name for p in policies), store=store,
-                               image_text=image_text, trusted=trusted)
+        return gate.judge_many(ref, judges, policies=tuple(p.name for p in policies), store=store, trusted=trusted)
 
-    def verify_all(self, refs: Sequence[tuple[str, ImageRef]], policy_set: PolicySet) -> list[Verdict]:
-        """Judge several images (as given text, parsed reference) at one instant."""
+    def verify_all(self, refs: Sequence[ImageRef], policy_set: PolicySet) -> list[Verdict]:
+        """Judge several images at one instant."""
         gate = replace(self, now=self.clock())
-        return [gate.verify(ref, policy_set, image_text=text) for text, ref in refs]
+        return [gate.verify(ref, policy_set) for ref in refs]
 
     def judge(
         self,
@@ -131,10 +125,9 @@ class Gate:
         *,
         policies: Sequence[str],
         store: Store | None = None,
-        image_text: str | None = None,
     ) -> Verdict:
         """Resolve `ref` once, collect its evidence against `authorities`, and apply `judge`."""
-        return self.judge_many(ref, [(authorities, judge)], policies=policies, store=store, image_text=image_text)
+        return self.judge_many(ref, [(authorities, judge)], policies=policies, store=store)
 
     def judge_many(
         self,
@@ -143,11 +136,11 @@ class Gate:
         *,
         policies: Sequence[str],
         store: Store | None = None,
-        image_text: str | None = None,
         trusted: Callable[[VerifiedAttestation, Evidence], bool] | None = None,
     ) -> Verdict:
-        """Steps 2 to 5 of the contract for `judges` (authorities, and what judges their evidence)."""
-        text = image_text or str(ref)
+        """Steps 2 to 5 of the contract for `judges` (authorities, and what judges their evidence).
+        The verdict names the image as `ref` was written (`ImageRef.display`)."""
+        text = ref.display
         for authorities, _ in judges:
             self.roots.prepare(authorities)  # configuration errors surface before any registry call
         try:
@@ -196,11 +189,11 @@ def _only_trusted_attestations(
     return replace(evidence, attestations=tuple(kept), rejected=(*evidence.rejected, *rejected))
 
 
-def no_match_verdict(ref: ImageRef, policy_set: PolicySet, image_text: str | None = None) -> Verdict:
+def no_match_verdict(ref: ImageRef, policy_set: PolicySet) -> Verdict:
     """The verdict for an image no policy's `images` match, decided without a registry call."""
-    from slsacheck.policy.evaluate import no_match_verdict as decide  # noqa: PLC0415
+    from slsacheck.policy.evaluate import no_match_verdict as decide  # noqa: PLC0415 - CEL loads only for policies
 
-    return decide(image_text or str(ref), ref.digest, policy_set.no_match)
+    return decide(ref.display, ref.digest, policy_set.no_match)
 
 
 def _policy_judge(policy: Policy, now: datetime) -> Judge:
@@ -236,12 +229,10 @@ def judge_image(
     options: RegistryOptions | None = None,
     now: datetime | None = None,
     store: Store | None = None,
-    image_text: str | None = None,
     roots: TrustRoots | None = None,
 ) -> Verdict:
     """`Gate.judge` for one call."""
-    return _gate(options, now, roots).judge(ref, authorities, judge, policies=policies, store=store,
-                                            image_text=image_text)
+    return _gate(options, now, roots).judge(ref, authorities, judge, policies=policies, store=store)
 
 
 def verify_image(
@@ -251,11 +242,10 @@ def verify_image(
     options: RegistryOptions | None = None,
     now: datetime | None = None,
     store: Store | None = None,
-    image_text: str | None = None,
     roots: TrustRoots | None = None,
 ) -> Verdict:
     """Judge one image against every policy of `policy_set` whose images match it (`Gate.verify`)."""
-    return _gate(options, now, roots).verify(ref, policy_set, store=store, image_text=image_text)
+    return _gate(options, now, roots).verify(ref, policy_set, store=store)
 
 
 def verify_with_policies(
@@ -266,24 +256,22 @@ def verify_with_policies(
     options: RegistryOptions | None = None,
     now: datetime | None = None,
     store: Store | None = None,
-    image_text: str | None = None,
     roots: TrustRoots | None = None,
     exceptions_as: Mapping[str, str] | None = None,
 ) -> Verdict:
     """Judge one image against exactly `policies` (`Gate.verify_with`)."""
-    return _gate(options, now, roots).verify_with(ref, policies, policy_set, store=store, image_text=image_text,
-                                                  exceptions_as=exceptions_as)
+    return _gate(options, now, roots).verify_with(ref, policies, policy_set, store=store, exceptions_as=exceptions_as)
 
 
 def verify_images(
-    refs: Sequence[tuple[str, ImageRef]],
+    refs: Sequence[ImageRef],
     policy_set: PolicySet,
     *,
     options: RegistryOptions | None = None,
     now: datetime | None = None,
     roots: TrustRoots | None = None,
 ) -> list[Verdict]:
-    """Judge several images (as given text, parsed reference); trusted roots read once (`Gate.verify_all`)."""
+    """Judge several images; trusted roots read once (`Gate.verify_all`)."""
     return _gate(options, now, roots).verify_all(refs, policy_set)
 
 

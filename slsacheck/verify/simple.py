@@ -33,6 +33,7 @@ from slsacheck.signing.identity import Identity
 from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
 from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, Mirror
 from slsacheck.verify.authorities import TrustRoots
+from slsacheck.verify.gate import judge_image
 
 AD_HOC = "command-line"
 
@@ -165,7 +166,6 @@ def verify_simple(
     options: RegistryOptions | None = None,
     now: datetime | None = None,
     store: Store | None = None,
-    image_text: str | None = None,
     roots: TrustRoots | None = None,
     statements: list[Mapping[str, Any]] | None = None,
 ) -> Verdict:
@@ -173,7 +173,6 @@ def verify_simple(
     trouble (that is an `error` verdict), only for bad input. `statements`, when given,
     receives the statements of the attestations that verified for the authority and
     have the wanted type (what `verify-attestation --output payload` prints)."""
-    from slsacheck.verify.gate import judge_image  # noqa: PLC0415 - avoids an import cycle
 
     def judged(evidence: Evidence) -> list[Check]:
         if statements is not None:
@@ -183,5 +182,5 @@ def verify_simple(
 
     return judge_image(
         ref, {authority.name: authority}, judged,
-        policies=(AD_HOC,), options=options, now=now, store=store, image_text=image_text, roots=roots,
+        policies=(AD_HOC,), options=options, now=now, store=store, roots=roots,
     )

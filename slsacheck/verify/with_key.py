@@ -46,4 +46,4 @@ def verify_with_key(
     authority = key_authority([_public_pem(key)])
     wanted = (Wanted("signature") if attestation_type is None
               else Wanted("attestation", predicate_type(attestation_type)))
-    return verify_simple(ref, authority, wanted, options=options, now=now, image_text=str(image))
+    return verify_simple(ref, authority, wanted, options=options, now=now)

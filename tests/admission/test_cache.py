@@ -88,7 +88,7 @@ def _verdict(outcome: Outcome | None, digest: str = DIGEST) -> Verdict:
 def _judge(answers: list[Verdict], resolved: str = DIGEST) -> tuple[Judge, list[str]]:
     calls: list[str] = []
 
-    def verify(ref: ImageRef, policies: PolicySet, options: RegistryOptions, text: str) -> Verdict:
+    def verify(ref: ImageRef, policies: PolicySet, options: RegistryOptions) -> Verdict:
         calls.append(f"verify {ref}")
         return answers.pop(0)
 
@@ -155,7 +155,7 @@ def test_budget_runs_out_denies_and_the_running_verification_fills_the_cache(hol
 
     release = threading.Event()
 
-    def slow_verify(ref: ImageRef, policies: PolicySet, options: RegistryOptions, text: str) -> Verdict:
+    def slow_verify(ref: ImageRef, policies: PolicySet, options: RegistryOptions) -> Verdict:
         release.wait(30)
         return _verdict(Outcome.PASS)
 

@@ -121,7 +121,8 @@ def test_a_location_added_to_the_one_table_is_judged_and_pinned(
     holder = PolicyHolder([write_policy(tmp_path, _Host())])  # type: ignore[arg-type]
     judged: list[str] = []
 
-    def verify(ref: ImageRef, policies: PolicySet, options: RegistryOptions, text: str) -> Verdict:
+    def verify(ref: ImageRef, policies: PolicySet, options: RegistryOptions) -> Verdict:
+        text = ref.display
         judged.append(text)
         outcome = Outcome.FAIL if "future" in text else Outcome.PASS
         return Verdict(text, str(ref.digest), ("release",), (Check("signatures.threshold", outcome),))

@@ -303,7 +303,7 @@ def test_an_attestation_by_an_untrusted_key_is_shown_rejected_with_its_reason(ma
     assert all("does not verify" in r["reason"] for r in rejected), rejected
     present = next(c for c in verdict.checks if c.id == "attestations.provenance.present")
     assert "does not verify" in (present.found or "")
-    from slsacheck.verify.report import render_text
+    from slsacheck.models.verdict_render import render_text
 
     text = render_text([verdict])
     assert "rejected" in text and "does not verify" in text

@@ -27,8 +27,8 @@ from slsacheck.errors import InputError
 from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import Evidence, Rejected
 from slsacheck.models.verdict import Check, Outcome, Verdict
-from slsacheck.policy.render import render_text
-from slsacheck.verify.report import render_verdict
+from slsacheck.models.verdict_render import checks_table as render_text
+from slsacheck.models.verdict_render import render_verdict
 
 
 def _should_escape(point: int) -> bool:

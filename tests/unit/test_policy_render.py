@@ -13,9 +13,10 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from slsacheck.models.verdict import Check, Outcome, Verdict
+from slsacheck.models.verdict_render import checks_table as render_text
+from slsacheck.models.verdict_render import render_json
 from slsacheck.policy.evaluate import evaluate, no_match_verdict, verdict
 from slsacheck.policy.load import load_policies
-from slsacheck.policy.render import render_json, render_text
 from tests.support.env import ROOT
 from tests.support.policy_evidence import (
     DIGEST,
@@ -129,7 +130,7 @@ def test_text_rendering_shows_failures_with_expected_found_hint() -> None:
     ],
 )
 def test_json_rendering_is_schema_valid(v: Verdict) -> None:
-    doc = json.loads(render_json(v))
+    doc = json.loads(render_json([v]))
     _schema().validate(doc)
     assert doc["outcome"] == v.outcome
 

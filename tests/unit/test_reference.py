@@ -96,3 +96,20 @@ def test_invalid_references_name_the_part(text: str, part: str) -> None:
         ImageRef.parse(text)
     assert f"bad {part}" in info.value.message
     assert info.value.hint
+
+
+def test_a_reference_keeps_what_was_written_outside_its_identity() -> None:
+    short = ImageRef.parse("alpine:3.20")
+    long = ImageRef.parse("docker.io/library/alpine:3.20")
+    assert short.display == "alpine:3.20" and long.display == "docker.io/library/alpine:3.20"
+    # Two spellings of one image are one key: the text is no part of equality or hash.
+    assert short == long and len({short, long}) == 1
+    assert repr(short) == repr(long)
+    digest = Digest.parse("sha256:" + "a" * 64)
+    # Pinning keeps the name the user gave; another tag is another image, printed as parsed.
+    assert short.with_digest(digest).display == "alpine:3.20"
+    assert short.with_tag("edge").display == "index.docker.io/library/alpine:edge"
+    built = ImageRef("registry.example.com", "team/app", "v1")
+    assert built.display == str(built) == "registry.example.com/team/app:v1"
+    assert built.written_as("app@v1").display == "app@v1" and built.written_as("app@v1") == built
+    assert ImageRef.parse("oci:./dir:v1").display == "oci:./dir:v1"

@@ -122,7 +122,22 @@ _PROBES = [
     re.compile(r"isinstance\(\s*\w*store\w*\s*,"),
     re.compile(r"isinstance\([^)]*\b(LayoutStore|RegistryStore|MemoStore)\b"),
     re.compile(r"callable\(\s*getattr\("),
+    # The same question asked another way: by attribute, by class, or of a capability protocol
+    # directly (the functions of `oci.store` are the one place that asks).
+    re.compile(r"hasattr\(\s*\w*store\w*\s*,"),
+    re.compile(r"type\(\s*\w*store\w*\s*\)"),
+    re.compile(r"\w*store\w*\.__class__"),
+    re.compile(r"isinstance\([^)]*\b(Store|BlobMounting|ReferrerPushing|WriterLocked|SavedLayout)\b"),
 ]
+
+
+@pytest.mark.parametrize("probe", [
+    "if hasattr(store, 'mount_blob'):", "if type(dst_store) is LayoutStore:", "kind = store.__class__.__name__",
+    "if isinstance(dst, ReferrerPushing):", "isinstance(target, (WriterLocked, SavedLayout))",
+    "getattr(store, 'entries', None)", "isinstance(src, MemoStore)",
+])
+def test_the_probe_guard_sees_each_way_of_asking(probe: str) -> None:
+    assert any(p.search(probe) for p in _PROBES), probe
 
 
 @pytest.mark.parametrize("path", sorted(p for p in PACKAGE.rglob("*.py") if "oci" not in p.relative_to(PACKAGE).parts),

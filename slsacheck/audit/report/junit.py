@@ -15,10 +15,11 @@ from typing import Any, TextIO
 from slsacheck._display import xml_attr as attr
 from slsacheck._display import xml_text as escape
 from slsacheck.audit.report import Report
+from slsacheck.models.verdict_render import check_details
 
 
 def _detail(check: Mapping[str, Any]) -> str:
-    return "\n".join(f"{k}: {check[k]}" for k in ("message", "expected", "found", "hint") if check.get(k))
+    return "\n".join(f"{k}: {v}" for k, v in check_details(check))
 
 
 def _inventory_text(record: Mapping[str, Any]) -> str:

@@ -2,8 +2,9 @@
 
 A heading with the decision, the counts, the most common failing checks, a table of the
 images, then a collapsed section per image that did not pass with its failed checks
-(expected, found, hint). Details are capped (`MAX_DETAILS`) so the comment stays within
-what code hosts accept; the JSON report has everything.
+(message, expected, found, hint, as every form shows them). Details are capped
+(`MAX_DETAILS`) so the comment stays within what code hosts accept; the JSON report has
+everything.
 
 The comment is read where Markdown is live: every value from a record (image names,
 builder ids, sources, expected/found/hint, errors) is an inline code span
@@ -21,6 +22,7 @@ from slsacheck._display import html_text, markdown_code
 from slsacheck.audit.report import Report
 from slsacheck.audit.report.text import LABEL, provenance_claim, short_digest
 from slsacheck.audit.rules import help_text
+from slsacheck.models.verdict_render import check_details
 
 MAX_DETAILS = 100
 MAX_ROWS = 1000
@@ -90,9 +92,8 @@ def write_markdown(report: Report, out: TextIO) -> None:
                 continue
             out.write(f"- **{check['outcome']}** {code(check['id'])}" + (f" ({code(check['policy'])})"
                                                                           if check.get("policy") else "") + "\n")
-            for key in ("expected", "found", "hint"):
-                if check.get(key):
-                    out.write(f"  - {key}: {code(check[key])}\n")
+            for key, value in check_details(check):
+                out.write(f"  - {key}: {code(value)}\n")
         out.write("\n</details>\n")
     if details > MAX_DETAILS:
         out.write(f"\n_{details - MAX_DETAILS} more image(s) with findings in the JSON report._\n")

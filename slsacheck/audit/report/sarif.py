@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from slsacheck._json import dumps_report
 from slsacheck.audit.report import Report
 from slsacheck.audit.rules import DOCS, documented, help_text
+from slsacheck.models.verdict_render import check_details
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/slsacheck/slsacheck"
@@ -34,7 +35,7 @@ def _results(record: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
         parts = [f"{record['image']}: {check['id']} {'failed' if check['outcome'] == 'fail' else 'warned'}"]
         if check.get("policy"):
             parts[0] += f" (policy {check['policy']})"
-        parts.extend(f"{k}: {check[k]}" for k in ("message", "expected", "found", "hint") if check.get(k))
+        parts.extend(f"{k}: {v}" for k, v in check_details(check))
         yield check["id"], "error" if check["outcome"] == "fail" else "warning", ". ".join(parts)
 
 

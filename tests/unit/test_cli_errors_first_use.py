@@ -218,3 +218,20 @@ def test_a_signature_by_another_authoritys_key_names_the_key_and_both_authoritie
     assert run.code == EXIT_POLICY
     ci = fingerprint(load_public_key((tmp_path / "ci.pub").read_bytes()))
     assert f"signed by key sha256:{ci[:16]} (authority ci), not a key of authority release" in run.out, run.out
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_audit_of_one_format_into_a_directory_writes_audit_json_there(
+    tmp_path: Path, cli: Cli, pair: tuple[Path, Path], image: str, exists: bool
+) -> None:
+    """`--output-file reports/` names a directory for one format as for several (it wrote a
+    file called `reports`, or failed with a traceback when the directory was there)."""
+    reports = tmp_path / "reports"
+    if exists:
+        reports.mkdir()
+    assert cli("sign", "--key", str(pair[0]), image).code == 0
+    run = cli("audit", "--output", "json", "--output-file", f"{reports}/", image)
+    _clean(run.err)
+    assert run.code == 0 and reports.is_dir()
+    assert [p.name for p in reports.iterdir()] == ["audit.json"]
+    assert json.loads((reports / "audit.json").read_text())["images"][0]["image"] == image

@@ -17,6 +17,7 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from slsacheck._json import parse
 from slsacheck.attach.candidates import BundleReferrer, Candidate
@@ -40,6 +41,10 @@ def _b64(text: object) -> bytes | None:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return None
+
+
+def _items(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _key_from_pem(pem: bytes) -> VerifyingKey | None:
@@ -83,10 +88,10 @@ def _rekor_body_keys(body: object) -> Iterator[bytes]:
     found.append(spec.get("publicKey"))  # intoto v0.0.1
     content = spec.get("content")
     envelope = content.get("envelope") if isinstance(content, Mapping) else None
-    for sig in (envelope.get("signatures") if isinstance(envelope, Mapping) else None) or []:
+    for sig in _items(envelope.get("signatures") if isinstance(envelope, Mapping) else None):
         if isinstance(sig, Mapping):
             found.append(sig.get("publicKey"))  # intoto v0.0.2
-    for sig in spec.get("signatures") or [] if isinstance(spec.get("signatures"), list) else []:
+    for sig in _items(spec.get("signatures")):
         if isinstance(sig, Mapping):
             found.append(sig.get("verifier"))  # dsse
     for item in found:
@@ -100,7 +105,7 @@ def _pems(candidate: Candidate) -> Iterator[tuple[bytes, str]]:
     if isinstance(candidate, BundleReferrer):
         material = candidate.bundle.get("verificationMaterial")
         material = material if isinstance(material, Mapping) else {}
-        for entry in material.get("tlogEntries") or [] if isinstance(material.get("tlogEntries"), list) else []:
+        for entry in _items(material.get("tlogEntries")):
             if isinstance(entry, Mapping):
                 for pem in _rekor_body_keys(entry.get("canonicalizedBody")):
                     yield pem, "the bundle's transparency-log entry"

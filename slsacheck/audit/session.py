@@ -57,11 +57,18 @@ def _now() -> str:
 
 
 def output_paths(formats: Sequence[str], output: str | None) -> list[tuple[str, str | None]]:
-    """(format, path or None for stdout). One format: `output` is the file. Several: an
-    existing directory (or a path ending in `/`) gets `audit<suffix>` files; anything else
-    is a prefix, `PREFIX<suffix>` (`reports/nightly` -> `reports/nightly.json`, ...)."""
+    """(format, path or None for stdout). An existing directory (or a path ending in `/`)
+    gets `audit<suffix>` files, whatever the number of formats. Otherwise one format: `output`
+    is the file; several: `output` is a prefix, `PREFIX<suffix>` (`reports/nightly` ->
+    `reports/nightly.json`, ...)."""
     if len(formats) <= 1:
-        return [(formats[0] if formats else "text", None if output in (None, "-") else output)]
+        fmt = formats[0] if formats else "text"
+        if output is None or output == "-":
+            return [(fmt, None)]
+        if output.endswith(("/", os.sep)) or Path(output).is_dir():
+            Path(output).mkdir(parents=True, exist_ok=True)
+            return [(fmt, str(Path(output) / f"audit{FORMATS[fmt][0]}"))]
+        return [(fmt, output)]
     if output is None or output == "-":
         from slsacheck.errors import InputError  # noqa: PLC0415
 

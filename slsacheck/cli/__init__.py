@@ -38,6 +38,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("attest", "sign_commands", "attest an image with an in-toto statement (cosign .att and/or bundle)"),
     ("verify", "sign_commands", "verify images' signatures with a key, a keyless identity, or policies"),
     ("verify-attestation", "sign_commands", "verify images' attestations of a type with a key or identity"),
+    ("download", "download_commands", "print the attestations or signatures stored for an image, unverified"),
     ("trusted-root", "trust_commands", "fetch (through TUF) and show the cached Sigstore trust root"),
     (
         "verify-bundle",

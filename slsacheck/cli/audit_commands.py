@@ -32,8 +32,9 @@ kubernetes: --kube-inventory [CLUSTER=]FILE (kubectl get pods -A -o json, or Dep
   runs (status imageID), once per digest, and lists the workloads running it; containers
   without a status are judged by their spec's image, marked "not running". A tag that now
   points at another digest than the one running is reported (tags[].moved).
-outputs: one --output FORMAT writes to --output-file FILE (default: stdout). Several
-  --output formats need --output-file: an existing directory or one ending in / receives
+outputs: one --output FORMAT writes to --output-file FILE (default: stdout; a directory
+  receives audit.<suffix>). Several --output formats need --output-file: an existing
+  directory or one ending in / receives
   audit.json, audit.junit.xml, audit.sarif, audit.md, audit.html, audit.txt,
   audit.policyreport.json (PolicyReports per namespace and a ClusterPolicyReport, for kubectl
   apply); any other value is a prefix (--output-file out/nightly -> out/nightly.json, ...).
@@ -87,7 +88,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--output", "-o", action="append", default=[], metavar="FORMAT", dest="outputs",
                    help=f"report format: {', '.join(FORMAT_NAMES)} (repeatable; default text)")
     p.add_argument("--output-file", metavar="PATH",
-                   help="report file, or with several formats a directory or prefix (default: stdout)")
+                   help="report file, or a directory (existing, or ending in /); with several formats a directory or "
+                   "prefix (default: stdout)")
     # Earlier spellings, kept for one release: --format FORMAT, and --output PATH (a value
     # that is no format name is read as the file, as it used to be).
     p.add_argument("--format", action="append", choices=FORMAT_NAMES, dest="formats", help=argparse.SUPPRESS)

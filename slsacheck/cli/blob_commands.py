@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from slsacheck.cli._files import write_file
 from slsacheck.errors import InputError
 
 if TYPE_CHECKING:
@@ -143,11 +144,9 @@ def _evidence(path: str, what: str) -> bytes:
     return _read(path, what, limit=MAX_EVIDENCE_FILE)
 
 
-def _write(path: str, data: bytes, what: str) -> None:
-    try:
-        Path(path).write_bytes(data)
-    except OSError as exc:
-        raise InputError(f"cannot write {what} {path}: {exc.strerror}", hint="give a writable path") from None
+def _write(path: str, data: bytes, what: str, *, flag: str) -> None:
+    """As every file-writing flag: a missing directory is created, the file written whole."""
+    write_file(Path(path), data, flag=flag, what=what)
 
 
 def _bundle_bytes(doc: Any) -> bytes:
@@ -168,16 +167,17 @@ def _sign_blob(args: argparse.Namespace) -> int:
     data = _read(args.file, "file")
     signed: SignedMessage = _signer(args).sign_message(data)
     if args.bundle:
-        _write(args.bundle, _bundle_bytes(message_bundle(signed)), "the bundle")
+        _write(args.bundle, _bundle_bytes(message_bundle(signed)), "the bundle", flag="--bundle")
     if args.output_signature:
         import base64  # noqa: PLC0415
 
-        _write(args.output_signature, base64.b64encode(signed.signature), "the signature")
+        _write(args.output_signature, base64.b64encode(signed.signature), "the signature", flag="--output-signature")
     if args.output_certificate:
         if signed.material.certificate is None:
             raise InputError("--output-certificate: a key signature has no certificate",
                              hint="verify it with the public key (slsacheck public-key)")
-        _write(args.output_certificate, signed.material.certificate, "the certificate")
+        _write(args.output_certificate, signed.material.certificate, "the certificate",
+               flag="--output-certificate")
     print(f"signed {args.file}" + (f": bundle {args.bundle}" if args.bundle else ""))
     return 0
 
@@ -203,7 +203,7 @@ def _attest_blob(args: argparse.Namespace) -> int:
     predicate = predicate_for(doc, ptype, digest, where)
     payload = statement(Path(args.file).name, digest, ptype, predicate)
     signed = _signer(args).sign_dsse(IN_TOTO_PAYLOAD_TYPE, payload)
-    _write(args.bundle, _bundle_bytes(dsse_bundle(signed)), "the bundle")
+    _write(args.bundle, _bundle_bytes(dsse_bundle(signed)), "the bundle", flag="--bundle")
     print(f"attested {args.file} ({digest}, {ptype}): bundle {args.bundle}")
     return 0
 

@@ -56,9 +56,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     init.add_argument("--trusted-root", metavar="FILE", default=None,
                       help="keyless: the Sigstore trusted_root.json (default: trusted_root.json beside the policy)")
     init.add_argument("--name", default=None, help="metadata.name (default: from the output file's name)")
-    init.add_argument("--output", "-o", metavar="FILE",
+    # --output-file as every other command names the file it writes; --output/-o: the earlier spelling
+    init.add_argument("--output-file", "--output", "-o", dest="output", metavar="FILE",
                       help="write here (default: stdout; with --from, NAME.yaml in the current directory)")
-    init.add_argument("--force", action="store_true", help="overwrite an existing --output file")
+    init.add_argument("--force", action="store_true", help="overwrite an existing --output-file")
     init.set_defaults(func=_init)
 
     test = policy_sub.add_parser(
@@ -88,8 +89,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "not carry over (CUE/Rego, KMS keys, Secret references, JMESPath conditions, ...) is listed on stderr and "
         "as comments at the top of the output: nothing is dropped silently.")
     convert.add_argument("file", metavar="FILE", help="the policy to convert (YAML; one document)")
-    convert.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
-    convert.add_argument("--force", action="store_true", help="overwrite an existing --output file")
+    convert.add_argument("--output-file", "--output", "-o", dest="output", metavar="FILE",
+                         help="write here (default: stdout)")
+    convert.add_argument("--force", action="store_true", help="overwrite an existing --output-file")
     convert.set_defaults(func=_convert)
 
     explain = policy_sub.add_parser("explain", help="say in words what the policies demand")
@@ -171,8 +173,9 @@ def _init(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return EXIT_OK
     if output.exists() and not args.force:
-        raise InputError(f"--output {output} already exists", hint="pass --force to overwrite it, or choose another")
-    write_file(output, text.encode("utf-8"), flag="--output", what="the policy")
+        raise InputError(f"--output-file {output} already exists",
+                         hint="pass --force to overwrite it, or choose another")
+    write_file(output, text.encode("utf-8"), flag="--output-file", what="the policy")
     print(f"wrote {output}", file=sys.stderr)
     if args.from_policy is not None and shipped.files:
         print(f"it reads {', '.join(shipped.files)} relative to itself: put "
@@ -284,8 +287,8 @@ def _convert(args: argparse.Namespace) -> int:
         return EXIT_OK
     output = Path(args.output)
     if output.exists() and not args.force:
-        raise InputError(f"--output {output} already exists", hint="pass --force to overwrite it")
-    write_file(output, out.encode("utf-8"), flag="--output", what="the converted policy")
+        raise InputError(f"--output-file {output} already exists", hint="pass --force to overwrite it")
+    write_file(output, out.encode("utf-8"), flag="--output-file", what="the converted policy")
     print(f"wrote {output}: {len(result.policies)} polic{'y' if len(result.policies) == 1 else 'ies'}, "
           f"{len(result.notes)} note(s)", file=sys.stderr)
     return EXIT_OK

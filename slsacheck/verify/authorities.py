@@ -50,12 +50,13 @@ from slsacheck.policy.authority import Authority, KeyAuthority, KeylessAuthority
 from slsacheck.signing.cosign_material import CosignLayer, verify_layer, verify_layer_entry
 from slsacheck.signing.dsse import Envelope, verify_envelope
 from slsacheck.signing.identity import Identity
-from slsacheck.signing.keys import VerifyingKey, load_public_key
+from slsacheck.signing.keys import VerifyingKey, fingerprint, load_public_key
 from slsacheck.signing.simplesigning import SimpleSigningPayload, parse_payload
 from slsacheck.signing.trust import TrustedRoot, load_trusted_root
 from slsacheck.signing.tuf_source import Mirror
 from slsacheck.signing.verifier import Verified, Verifier
 from slsacheck.signing.verify_sig import PublicKeyVerifier
+from slsacheck.verify.named_key import foreign_key_reason, mismatch_only
 
 if TYPE_CHECKING:
     from slsacheck.signing.tuf import TufUse
@@ -65,7 +66,12 @@ X = TypeVar("X")
 
 
 class Refused(Exception):
-    """This candidate does not count for this authority; the message says why."""
+    """This candidate does not count for this authority; the message says why (`causes`: the
+    errors of each key or identity tried, when there were several tries)."""
+
+    def __init__(self, reason: str, causes: Sequence[Error] = ()) -> None:
+        super().__init__(reason)
+        self.causes = tuple(causes)
 
 
 @dataclass(frozen=True)
@@ -178,13 +184,37 @@ def _logged(result: Verified) -> bool:
 
 def _first(items: Sequence[X], label: Callable[[X], str], attempt: Callable[[X], T]) -> T:
     """The result of `attempt` on the first item it succeeds for; refused with every reason otherwise."""
-    reasons = []
+    reasons, causes = [], []
     for item in items:
         try:
             return attempt(item)
         except Error as exc:
+            causes.append(exc)
             reasons.append(f"{label(item)}: {one_line(exc)}" if len(items) > 1 else one_line(exc))
-    raise Refused("; ".join(reasons) if reasons else "nothing to verify with")
+    raise Refused("; ".join(reasons) if reasons else "nothing to verify with", causes)
+
+
+def _by_keys(
+    c: Candidate, authority: KeyAuthority, items: Sequence[X], label: Callable[[X], str], attempt: Callable[[X], T],
+    *, verifies: Callable[[VerifyingKey], object],
+) -> T:
+    """`_first` over a key authority's keys; when none matches the signature, the refusal
+    names the key that did sign, as far as the evidence names it (`named_key`)."""
+    try:
+        return _first(items, label, attempt)
+    except Refused as exc:
+        if not mismatch_only(exc.causes):
+            raise
+        fps = [fingerprint(load_public_key(pem)) for pem in authority.public_keys]
+
+        def check(key: VerifyingKey) -> bool:
+            try:
+                verifies(key)
+            except Error:
+                return False
+            return True
+
+        raise Refused(foreign_key_reason(c, authority.name, fps, check)) from None
 
 
 def _describe_verifier(v: PublicKeyVerifier) -> str:
@@ -221,7 +251,8 @@ def _check_signature(
             v.verify(signature, data)
             return v
 
-        verifier = _first(_verifiers(authority), _describe_verifier, by_key)
+        verifier = _by_keys(c, authority, _verifiers(authority), _describe_verifier, by_key,
+                            verifies=lambda key: PublicKeyVerifier(key).verify(signature, data))
         logged = _key_log_entry(c, authority, roots, signature=signature, payload=data, key=verifier, now=now)
         return Accepted(_key_signer(verifier, logged), optional=optional)
     result = _keyless_material(c, authority, roots, signature=signature, payload=data, now=now)
@@ -342,7 +373,9 @@ def _check_attestation(
             verify_envelope(envelope, v, expected_payload_type=mt.IN_TOTO_PAYLOAD)
             return v
 
-        verifier = _first(_verifiers(authority), _describe_verifier, by_key)
+        verifier = _by_keys(c, authority, _verifiers(authority), _describe_verifier, by_key,
+                            verifies=lambda key: verify_envelope(envelope, PublicKeyVerifier(key),
+                                                                expected_payload_type=mt.IN_TOTO_PAYLOAD))
         logged = _key_log_entry_envelope(c, authority, roots, envelope=envelope, key=verifier, now=now)
         return Accepted(_key_signer(verifier, logged), statement=_statement(envelope.payload, digest))
     if not envelope.signatures:
@@ -378,7 +411,10 @@ def _verified_bundle(
             return verify_bundle(c.bundle, public_key=numbered[1], trusted_root=log_root, tlog=authority.tlog,
                                  now=now, artifact=artifact, digest=target)
 
-        result = _first(keys, _numbered("key"), by_key)
+        def other_key(key: VerifyingKey) -> None:
+            verify_bundle(c.bundle, public_key=key, tlog="ignore", now=now, artifact=artifact, digest=target)
+
+        result = _by_keys(c, authority, keys, _numbered("key"), by_key, verifies=other_key)
         return result, SignerInfo("key", key_fingerprint=result.key_fingerprint, tlog=result.tlog_entries > 0,
                                   integrated_time=result.integrated_time)
     root = roots.get(authority.trusted_root)

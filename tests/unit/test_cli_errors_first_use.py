@@ -59,6 +59,9 @@ def test_every_file_flag_refuses_a_path_through_a_file_in_one_line(tmp_path: Pat
         "--outfile": cli("public-key", "--key", str(pair[0]), "--outfile", str(blocker / "k.pub")),
         "--output-key-prefix": cli("generate-key-pair", "--output-key-prefix", str(blocker / "k")),
         "--output-file": cli("verify", "--key", str(pair[1]), "--output-file", str(blocker / "r.json"), image),
+        "--bundle": cli("sign-blob", "--key", str(pair[0]), "--bundle", str(blocker / "b.json"), str(blocker)),
+        "--output-signature": cli("sign-blob", "--key", str(pair[0]), "--output-signature", str(blocker / "s"),
+                                  str(blocker)),
     }
     for flag, run in runs.items():
         assert run.code == EXIT_USAGE, (flag, run.err)
@@ -218,3 +221,36 @@ def test_a_signature_by_another_authoritys_key_names_the_key_and_both_authoritie
     assert run.code == EXIT_POLICY
     ci = fingerprint(load_public_key((tmp_path / "ci.pub").read_bytes()))
     assert f"signed by key sha256:{ci[:16]} (authority ci), not a key of authority release" in run.out, run.out
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_audit_of_one_format_into_a_directory_writes_audit_json_there(
+    tmp_path: Path, cli: Cli, pair: tuple[Path, Path], image: str, exists: bool
+) -> None:
+    """`--output-file reports/` names a directory for one format as for several (it wrote a
+    file called `reports`, or failed with a traceback when the directory was there)."""
+    reports = tmp_path / "reports"
+    if exists:
+        reports.mkdir()
+    assert cli("sign", "--key", str(pair[0]), image).code == 0
+    run = cli("audit", "--output", "json", "--output-file", f"{reports}/", image)
+    _clean(run.err)
+    assert run.code == 0 and reports.is_dir()
+    assert [p.name for p in reports.iterdir()] == ["audit.json"]
+    assert json.loads((reports / "audit.json").read_text())["images"][0]["image"] == image
+
+
+def test_blob_outputs_into_a_missing_directory_are_written(tmp_path: Path, cli: Cli, pair: tuple[Path, Path]) -> None:
+    """sign-blob/attest-blob write like every other file flag: the directory is made (they refused it)."""
+    blob = tmp_path / "f.txt"
+    blob.write_text("hello\n")
+    out = tmp_path / "new" / "dir"
+    assert cli("sign-blob", "--key", str(pair[0]), "--bundle", str(out / "f.sigstore.json"),
+               "--output-signature", str(out / "f.sig"), str(blob)).code == 0
+    predicate = tmp_path / "p.json"
+    predicate.write_text("{}")
+    assert cli("attest-blob", "--key", str(pair[0]), "--predicate", str(predicate), "--type", "custom",
+               "--bundle", str(out / "att" / "f.intoto.sigstore.json"), str(blob)).code == 0
+    verified = cli("verify-blob", "--key", str(pair[1]), "--bundle", str(out / "f.sigstore.json"), str(blob))
+    assert verified.code == 0, verified.err
+    assert (out / "f.sig").read_bytes() and (out / "att" / "f.intoto.sigstore.json").is_file()

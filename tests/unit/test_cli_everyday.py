@@ -74,6 +74,8 @@ def test_bash_completion_completes_commands_subcommands_and_flags(cli: Cli) -> N
     assert policy[:5] == ["convert", "explain", "init", "lint", "test"] and "--help" in policy
     assert _complete(run.out, "slsacheck", "policy", "lint", "--out") == ["--output"]
     assert _complete(run.out, "slsacheck", "verify", "--docker-c") == ["--docker-config"]
+    assert _complete(run.out, "slsacheck", "download", "")[:2] == ["attestation", "signature"]
+    assert _complete(run.out, "slsacheck", "download", "attestation", "--pred") == ["--predicate-type"]
     assert _complete(run.out, "slsacheck", "nonsense", "--out") == []
 
 

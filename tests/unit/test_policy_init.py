@@ -110,3 +110,16 @@ def test_init_does_not_overwrite_without_force(tmp_path: Path, cli: Cli) -> None
     assert run.code == EXIT_USAGE and out.read_text() == "mine\n"
     assert cli("policy", "init", "--from", "key-signed-only", "-o", str(out), "--force").code == EXIT_OK
     assert json.dumps(_spec(out))
+
+
+@pytest.mark.parametrize("flag", ["--output-file", "--output", "-o"])
+def test_the_written_file_is_named_with_output_file_as_elsewhere(tmp_path: Path, cli: Cli, flag: str) -> None:
+    """`--output` is a format everywhere else; the file is `--output-file` (the earlier spellings still work)."""
+    out = tmp_path / "p.yaml"
+    assert cli("policy", "init", "--from", "key-signed-only", flag, str(out)).code == EXIT_OK
+    assert _spec(out)
+    again = cli("policy", "init", "--from", "key-signed-only", flag, str(out))
+    assert again.code == EXIT_USAGE and f"--output-file {out} already exists" in again.err
+    converted = tmp_path / "c.yaml"
+    run = cli("policy", "convert", str(out), flag, str(converted))
+    assert run.code in (EXIT_OK, EXIT_USAGE) and "unrecognized arguments" not in run.err

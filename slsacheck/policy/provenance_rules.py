@@ -24,7 +24,6 @@ from slsacheck.policy.provenance_facts import (
     STEP_IMAGES,
     TASKS,
     ProvenanceFacts,
-    StepImage,
     TaskInfo,
     split_ref,
 )
@@ -123,10 +122,10 @@ def _all_match(
     return _check(cid, True, expected, _listing([v for v, _ in facts]), hint)
 
 
-def _registry_ok(image: StepImage, allowed: Sequence[str]) -> bool:
+def _registry_ok(image: str, allowed: Sequence[str]) -> bool:
     """`allowed` are canonical prefixes (build.py); the image is compared by its canonical name,
     so `LOCALHOST:443/x` or `127.1/x` cannot pass as, or dodge, another spelling."""
-    name = _canonical_name(image.name)
+    name = _canonical_name(image)
     if name is None:
         return False
     return any(name == prefix or name.startswith(prefix + "/") for prefix in allowed)
@@ -370,13 +369,9 @@ def _step_images(rules: ProvenanceRules, facts: ProvenanceFacts) -> Check:
         )
     bad = []
     for img in facts.step_images:
-        why = []
-        if step.require_digest and not _pinned(img.digest):
-            why.append("not pinned")
-        if step.allowed_registries and not _registry_ok(img, step.allowed_registries):
-            why.append("registry not allowed")
+        why = _step_refusal(img.name, img.digest, step.require_digest, step.allowed_registries)
         if why:
-            bad.append(f"{img.name}@{img.digest or '?'} ({', '.join(why)}; {img.where})")
+            bad.append(f"{img.name}@{img.digest or '?'} ({why}; {img.where})")
     if bad:
         return _check(
             ids.PROVENANCE_STEP_IMAGES,
@@ -392,6 +387,17 @@ def _step_images(rules: ProvenanceRules, facts: ProvenanceFacts) -> Check:
         f"{len({i.name for i in facts.step_images})} step images, all allowed",
         "",
     )
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _step_refusal(name: str, digest: str | None, require_digest: bool, allowed: tuple[str, ...]) -> str:
+    """Why a step image is not allowed ("" when it is); the same images recur build after build."""
+    why = []
+    if require_digest and not _pinned(digest):
+        why.append("not pinned")
+    if allowed and not _registry_ok(name, allowed):
+        why.append("registry not allowed")
+    return ", ".join(why)
 
 
 def _max_age(cid: str, stamp: str | None, max_age: timedelta, now: datetime, what: str) -> Check:

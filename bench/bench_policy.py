@@ -166,6 +166,7 @@ def _clear_caches() -> None:
         provenance_rules.normalise_repo,
         provenance_rules._canonical_name,
         provenance_rules._step_refusal,
+        provenance_rules._trusted_spelling,
     ):
         cached.cache_clear()
 

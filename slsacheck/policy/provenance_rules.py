@@ -155,6 +155,16 @@ def _trusted_ref(value: str, globs: Sequence[Glob]) -> bool:
     return _pinned(digest, commit=True) and any(repo_matches(g, uri) for g in globs)
 
 
+# A pattern as a cache key: its text and its compiled form (Globs compare by text alone).
+_GlobKey = tuple[tuple[str, "re.Pattern[str]"], ...]
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _trusted_spelling(value: str, globs: _GlobKey) -> bool:
+    """`_trusted_ref` by spelling: the same task bundles recur build after build."""
+    return _trusted_ref(value, [Glob(pattern, regex) for pattern, regex in globs])
+
+
 def _ref_refusal(value: str) -> str | None:
     return url_refusal(value.rpartition("@")[0])
 
@@ -320,9 +330,10 @@ def _tasks_trusted(rules: ProvenanceRules, facts: ProvenanceFacts) -> Check:
         found, hint = _NO_LIST["none"]
         return _check(cid, False, expected, found, hint)
     bad = []
+    key = tuple((g.pattern, g.regex) for g in globs)
     for r in facts.task_refs:
         value = f"{r.uri}@{r.digest or 'unpinned'}"
-        if not _trusted_ref(value, globs):
+        if not _trusted_spelling(value, key):
             bad.append(f"{value} ({'; '.join(filter(None, (r.where, _ref_refusal(value))))})")
     for t in facts.tasks:
         why = None if t.skipped else _untrusted_task(t, rules)

@@ -160,7 +160,8 @@ def _uncached(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(evaluate_module, "facts_read", lambda _rules: ALL_FACTS)
     monkeypatch.setattr(AttestationRule, "cel_reads", property(lambda _self: {}))
     for cached in (facts_module._image_name, rules_module.url_refusal, rules_module._builder_text,
-                   rules_module.normalise_repo, rules_module._canonical_name, rules_module._step_refusal):
+                   rules_module.normalise_repo, rules_module._canonical_name, rules_module._step_refusal,
+                   rules_module._trusted_spelling):
         cached.cache_clear()
 
 

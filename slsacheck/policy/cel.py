@@ -31,7 +31,7 @@ from typing import Any
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_optional, ext_strings
 
-from slsacheck.policy.cel_reads import VARIABLES, Reads, prune
+from slsacheck.policy.cel_reads import VARIABLES, Reads, convertible, prune
 
 # cel-cpp prefixes each message with its status code; users need the sentence.
 _STATUS = re.compile(r"^[A-Z_]+: ")
@@ -86,7 +86,7 @@ class Activation:
         }
         if reads:
             for name, tree in reads.items():
-                if tree is not None and name in values:
+                if tree is not None and name in values and convertible(values[name]):
                     values[name] = prune(values[name], tree)
         return cls(_env().Activation(values))
 

@@ -20,6 +20,10 @@ more:
   (`.predicate`) only keep more.
 - Text the small lexer here does not know (backquoted names, characters outside the
   grammar, an unterminated string) keeps every variable whole.
+- The runtime refuses a whole variable that holds a value CEL cannot (an integer beyond
+  64 bits, a string that is no Unicode text, a type JSON does not have) even where no
+  expression looks, so a condition over it fails. A variable is cut down only when
+  `convertible` finds no such value in it; otherwise it goes whole and fails as it did.
 
 The reduced document is built per statement by `prune` from the tree `reads` gives.
 """
@@ -144,6 +148,45 @@ def reads_of(exprs: Iterable[str], variables: tuple[str, ...] = VARIABLES) -> Re
         for name, tree in reads(expr, variables).items():
             out[name] = merge(out[name], tree) if name in out else tree
     return out
+
+
+_INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1
+
+
+def _text(value: str) -> bool:
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 escapes can spell
+        return False
+    return True
+
+
+def convertible(value: Any) -> bool:
+    """Whether the runtime converts `value` whole without an error (JSON's types, 64-bit
+    integers, Unicode text); False for anything else, including what it might accept."""
+    stack = [value]
+    pop, extend = stack.pop, stack.extend  # bound once: this loop visits every value of the statement
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str:
+            if not item.isascii() and not _text(item):
+                return False
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str or (not key.isascii() and not _text(key)):
+                    return False
+            extend(item.values())
+        elif kind is list:
+            extend(item)
+        elif kind is int:
+            if not _INT_MIN <= item <= _UINT_MAX:
+                return False
+        elif not (item is None or kind is bool or kind is float):
+            return False
+    return True
 
 
 def prune(value: Any, tree: Tree) -> Any:

@@ -146,6 +146,7 @@ def _signatures(policy: Policy, evidence: Evidence) -> Check:
     return Check(
         ids.SIGNATURES_THRESHOLD,
         Outcome.PASS if ok else Outcome.FAIL,
+        policy.name,
         expected=expected,
         found=found,
         hint=None
@@ -199,11 +200,12 @@ def _present(policy: Policy, rule: AttestationRule, evidence: Evidence) -> tuple
         found = f"{len(accepted)} from {', '.join(dict.fromkeys(a.authority for a in accepted))}"
         if notes:
             found += "; also " + _listing(notes)
-        return Check(ids.present(rule.name), Outcome.PASS, expected=expected, found=found), accepted
+        return Check(ids.present(rule.name), Outcome.PASS, policy.name, expected=expected, found=found), accepted
     found = _listing(notes) if notes else f"no attestation of type {rule.predicate_type}"
     return Check(
         ids.present(rule.name),
         Outcome.FAIL,
+        policy.name,
         expected=expected,
         found=found,
         hint=f"attest the image (cosign attest --type {rule.predicate_type} ...) with a key or identity "
@@ -251,15 +253,16 @@ def _merge(per_statement: Sequence[tuple[str, list[Check]]]) -> list[Check]:
     return merged
 
 
-def _conditions(rule: AttestationRule, statement: Mapping[str, Any], activation: Activation | None) -> list[Check]:
+def _conditions(policy: Policy, rule: AttestationRule, statement: Mapping[str, Any]) -> list[Check]:
     out: list[Check] = []
-    act = activation or Activation.of(statement, rule.cel_reads)
+    act = Activation.of(statement, rule.cel_reads)
     for i, cond in enumerate(rule.conditions):
         ok, why = run(cond.program, act, cond.expr)
         out.append(
             Check(
                 ids.condition(rule.name, i),
                 Outcome.PASS if ok else Outcome.FAIL,
+                policy.name,
                 message=cond.message,
                 expected=cond.one_line,
                 found="true" if ok else (why or "false"),
@@ -284,14 +287,14 @@ def _attestation(policy: Policy, rule: AttestationRule, evidence: Evidence, now:
         )
         scan = read_scan(_predicate(newest.statement))
         vuln = vulnerability_checks(rule.vulnerabilities, scan, now=now, source=newest.source)
-        return out + vuln + _conditions(rule, newest.statement, None)
+        return out + vuln + _conditions(policy, rule, newest.statement)
     per_statement: list[tuple[str, list[Check]]] = []
     reads = facts_read(rule.provenance) if rule.provenance is not None else frozenset()
     for att in accepted:
         checks: list[Check] = []
         if rule.provenance is not None:
             checks += provenance_checks(rule.provenance, provenance_facts(att.statement, reads), now=now)
-        checks += _conditions(rule, att.statement, None)
+        checks += _conditions(policy, rule, att.statement)
         per_statement.append((att.source, checks))
     return out + _merge(per_statement)
 
@@ -355,7 +358,8 @@ def evaluate(policy: Policy, evidence: Evidence, *, now: datetime) -> list[Check
             replace(c, outcome=Outcome.WARN) if c.outcome is Outcome.FAIL and c.id != ids.VERIFICATION_COMPLETE else c
             for c in checks
         ]
-    return [c.named(policy.name) for c in checks]
+    # The rule modules make their checks without a policy; those made here carry it already.
+    return [c if c.policy == policy.name else c.named(policy.name) for c in checks]
 
 
 def _digest_text(digest: Digest | str | None) -> str | None:

@@ -182,6 +182,20 @@ def _params(value: Any) -> list[tuple[str, Any]]:
     return []
 
 
+def _param_map(value: Any) -> dict[str, Any]:
+    """`_params` as a mapping (a later param of the same name wins)."""
+    out: dict[str, Any] = {}
+    if isinstance(value, list):
+        for p in value:
+            if _is_map(p):
+                name = p.get("name")
+                if isinstance(name, str) and name:
+                    out[name] = p.get("value")
+    elif _is_map(value):
+        out = {str(k): v for k, v in value.items()}
+    return out
+
+
 class _Collector:
     def __init__(self, version: str) -> None:
         self.version = version
@@ -276,7 +290,7 @@ def _image_name(uri: str) -> tuple[str, str | None]:
 
 def _tekton_ref(c: _Collector, ref: Mapping[str, Any], where: str) -> str | None:
     """Record a Tekton taskRef/ref (bundle or resolver); return the referenced task's name."""
-    params = dict(_params(ref.get("params")))
+    params = _param_map(ref.get("params"))
     task_name = _s(ref.get("name")) or _s(params.get("name"))
     bundle = _s(ref.get("bundle")) or _s(params.get("bundle"))
     resolver = _s(ref.get("resolver"))
@@ -359,7 +373,7 @@ def _v1_tasks(c: _Collector, run_spec: Mapping[str, Any], internal: Mapping[str,
         ref = _map(run_spec.get("taskRef"))
         kind = _ref_kind(ref)
         source = next((_map(d) for d in deps if _map(d).get("name") == "task"), {})
-        own = _s(ref.get("name")) or _s(dict(_params(ref.get("params"))).get("name"))
+        own = _s(ref.get("name")) or _s(_param_map(ref.get("params")).get("name"))
         info = TaskInfo(own or "(inline taskSpec)", own, "externalParameters.runSpec", kind=kind)
         if kind in ("bundle", "resolver") and _s(source.get("uri")):
             # The `task` dependency is judged with the other task refs already: point at it
@@ -404,7 +418,7 @@ def _v1_dependencies(c: _Collector, deps: list[Any], *, sources: bool, tasks: bo
         if dep_name in _DEFINITION_NAMES:
             if tasks:
                 c.task_ref(uri, _digest_text(dep.get("digest")), f"resolvedDependencies[{i}] ({dep_name})")
-        elif is_git_uri(uri):
+        elif uri.startswith(_GIT_SCHEMES) or uri.endswith(".git"):  # is_git_uri, inline: once per dependency
             if sources:
                 where = f"resolvedDependencies[{i}]" + (f" ({dep_name})" if dep_name else "")
                 c.source(uri, where, dep.get("digest"))

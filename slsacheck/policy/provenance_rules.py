@@ -24,7 +24,6 @@ from slsacheck.policy.provenance_facts import (
     STEP_IMAGES,
     TASKS,
     ProvenanceFacts,
-    StepImage,
     TaskInfo,
     split_ref,
 )
@@ -123,10 +122,10 @@ def _all_match(
     return _check(cid, True, expected, _listing([v for v, _ in facts]), hint)
 
 
-def _registry_ok(image: StepImage, allowed: Sequence[str]) -> bool:
+def _registry_ok(image: str, allowed: Sequence[str]) -> bool:
     """`allowed` are canonical prefixes (build.py); the image is compared by its canonical name,
     so `LOCALHOST:443/x` or `127.1/x` cannot pass as, or dodge, another spelling."""
-    name = _canonical_name(image.name)
+    name = _canonical_name(image)
     if name is None:
         return False
     return any(name == prefix or name.startswith(prefix + "/") for prefix in allowed)
@@ -154,6 +153,16 @@ def _pinned(digest: str | None, *, commit: bool = False) -> bool:
 def _trusted_ref(value: str, globs: Sequence[Glob]) -> bool:
     uri, _, digest = value.rpartition("@")
     return _pinned(digest, commit=True) and any(repo_matches(g, uri) for g in globs)
+
+
+# A pattern as a cache key: its text and its compiled form (Globs compare by text alone).
+_GlobKey = tuple[tuple[str, "re.Pattern[str]"], ...]
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _trusted_spelling(value: str, globs: _GlobKey) -> bool:
+    """`_trusted_ref` by spelling: the same task bundles recur build after build."""
+    return _trusted_ref(value, [Glob(pattern, regex) for pattern, regex in globs])
 
 
 def _ref_refusal(value: str) -> str | None:
@@ -321,9 +330,10 @@ def _tasks_trusted(rules: ProvenanceRules, facts: ProvenanceFacts) -> Check:
         found, hint = _NO_LIST["none"]
         return _check(cid, False, expected, found, hint)
     bad = []
+    key = tuple((g.pattern, g.regex) for g in globs)
     for r in facts.task_refs:
         value = f"{r.uri}@{r.digest or 'unpinned'}"
-        if not _trusted_ref(value, globs):
+        if not _trusted_spelling(value, key):
             bad.append(f"{value} ({'; '.join(filter(None, (r.where, _ref_refusal(value))))})")
     for t in facts.tasks:
         why = None if t.skipped else _untrusted_task(t, rules)
@@ -370,13 +380,9 @@ def _step_images(rules: ProvenanceRules, facts: ProvenanceFacts) -> Check:
         )
     bad = []
     for img in facts.step_images:
-        why = []
-        if step.require_digest and not _pinned(img.digest):
-            why.append("not pinned")
-        if step.allowed_registries and not _registry_ok(img, step.allowed_registries):
-            why.append("registry not allowed")
+        why = _step_refusal(img.name, img.digest, step.require_digest, step.allowed_registries)
         if why:
-            bad.append(f"{img.name}@{img.digest or '?'} ({', '.join(why)}; {img.where})")
+            bad.append(f"{img.name}@{img.digest or '?'} ({why}; {img.where})")
     if bad:
         return _check(
             ids.PROVENANCE_STEP_IMAGES,
@@ -392,6 +398,17 @@ def _step_images(rules: ProvenanceRules, facts: ProvenanceFacts) -> Check:
         f"{len({i.name for i in facts.step_images})} step images, all allowed",
         "",
     )
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _step_refusal(name: str, digest: str | None, require_digest: bool, allowed: tuple[str, ...]) -> str:
+    """Why a step image is not allowed ("" when it is); the same images recur build after build."""
+    why = []
+    if require_digest and not _pinned(digest):
+        why.append("not pinned")
+    if allowed and not _registry_ok(name, allowed):
+        why.append("registry not allowed")
+    return ", ".join(why)
 
 
 def _max_age(cid: str, stamp: str | None, max_age: timedelta, now: datetime, what: str) -> Check:

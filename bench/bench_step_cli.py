@@ -5,7 +5,9 @@ the same registry requests on a bare
 cosign-format signer does, the ECDSA signature or verification).
 
 Each command and its floor alternate, fresh images every run; medians are compared.
-Goal: each command <= 1.5x its floor; exit status 1 when one is missed. (`verify-bundle` as a
+Goal: each command <= 1.5x its floor; exit status 1 when one is missed. A second ratio
+adds to the floor what importing the libraries the work needs costs a process
+(`http.client`, `ssl`, cryptography's EC and x509), which the in-process floor never pays. (`verify-bundle` as a
 whole process is `bench_bundle_verify.py`.)
 
     .venv/bin/python bench/bench_step_cli.py [--runs 7]
@@ -44,6 +46,11 @@ from slsacheck.signing.simplesigning import build_payload  # noqa: E402
 from tests.support.registry import PushedImage, push_small_image, start_registry  # noqa: E402
 
 GOAL = 1.5
+# What any Python process doing this work imports, whoever wrote it: shown beside the goal's ratio.
+LIBRARIES = ("import http.client, ssl, json\n"
+             "from cryptography import x509\n"
+             "from cryptography.hazmat.primitives import hashes, serialization\n"
+             "from cryptography.hazmat.primitives.asymmetric import ec")
 PASSWORD = b"bench-password"
 REPO = "bench/step"
 
@@ -129,6 +136,7 @@ def main() -> int:
                "PYTHONPYCACHEPREFIX": str(tmp / "pycache")}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         bare = [_process([python, "-c", "pass"], env) for _ in range(runs)]
+        libraries = [_process([python, "-c", LIBRARIES], env) for _ in range(runs)]
         key_file, pub_file, predicate = tmp / "cosign.key", tmp / "cosign.pub", tmp / "predicate.json"
         key_file.write_bytes(encrypt_private_key(key, PASSWORD))
         pub_file.write_bytes(public_key_pem(key))
@@ -164,12 +172,16 @@ def main() -> int:
         ]
     missed = False
     print(f"bare `python -c pass`: median {statistics.median(bare) * 1000:.1f} ms over {runs} runs")
+    extra = statistics.median(libraries) - statistics.median(bare)
+    print(f"importing the libraries the work needs (http.client, ssl, cryptography's EC and x509): "
+          f"+{extra * 1000:.1f} ms (not in the floor; the second ratio below counts it)")
     for name, ours_s, floor_s in results:
         ratio = ours_s / floor_s
         missed |= ratio > GOAL
         flag = "" if ratio <= GOAL else "  GOAL MISSED"
         print(f"{name:14s} slsacheck {ours_s * 1000:7.1f} ms   floor {floor_s * 1000:7.1f} ms   "
-              f"{ratio:.2f}x (goal <= {GOAL}x){flag}")
+              f"{ratio:.2f}x (goal <= {GOAL}x){flag}   with the imports in the floor: "
+              f"{ours_s / (floor_s + extra):.2f}x")
     return 1 if missed else 0
 
 

@@ -6,7 +6,8 @@ for one registry, and:
 - speaks HTTPS, verified against the system store or `RegistryOptions.ca_bundle`; plain
   HTTP only for loopback hosts (127.0.0.0/8, ::1, localhost) and hosts in `allow_http`,
   and for those only after HTTPS failed for want of a TLS server (a certificate that does
-  not verify is an error, never a reason to fall back);
+  not verify is an error, never a reason to fall back); a server that does not even
+  complete an unverified handshake is asked over plain HTTP straight away;
 - pings `/v2/` once to learn the auth challenge, then sends Basic credentials or a Bearer
   token for the repository scope up front; tokens are cached per scope until they expire;
 - treats every URL the registry hands back (pagination `Link`, upload `Location`) as
@@ -227,6 +228,10 @@ class RegistryClient:
 
     def _ping(self) -> None:
         schemes = ["https", "http"] if http_allowed(self.registry, self.options) else ["https"]
+        if len(schemes) > 1 and self._transport.speaks_tls(f"https://{self._host}") is False:
+            # Nothing answers TLS there (a plain-HTTP registry on loopback): loading the CA store
+            # for an HTTPS attempt bound to fail cost more than the command's requests.
+            schemes = ["http"]
         for scheme in schemes:
             base = f"{scheme}://{self._host}"
             try:

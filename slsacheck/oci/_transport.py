@@ -31,6 +31,7 @@ import ipaddress
 import os
 import re
 import select
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -247,6 +248,24 @@ class Transport:
             if key not in self._proxies:
                 self._proxies[key] = environ_proxy(scheme, host, port)
             return self._proxies[key]
+
+    def speaks_tls(self, url: str) -> bool | None:
+        """Whether the server of an https URL completes a TLS handshake at all: nothing is
+        verified and nothing is sent after it, so it decides only whether a server is worth
+        loading the CA store for. None where a proxy stands in between (it cannot tell)."""
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or 443
+        if self._proxy("https", host, port) is not None:
+            return None
+        probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        probe.check_hostname = False
+        probe.verify_mode = ssl.CERT_NONE
+        try:
+            with socket.create_connection((host, port), timeout=self._timeout) as raw, probe.wrap_socket(
+                    raw, server_hostname=host):
+                return True
+        except (OSError, ValueError):
+            return False
 
     def send(
         self,

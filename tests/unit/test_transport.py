@@ -7,11 +7,14 @@ from __future__ import annotations
 import http.client
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import pytest
 
 from slsacheck.oci._transport import Headers, Response, Transport, environ_proxy, parse_links
-from tests.support.servers import BoundedServer, serve
+from tests.support.certs import issue, make_ca
+from tests.support.registry import free_port
+from tests.support.servers import BoundedServer, serve, tls_context
 
 
 class _Server:
@@ -133,3 +136,22 @@ def test_link_header() -> None:
     assert links["next"]["url"] == "/v2/r/tags/list?n=2&last=b"
     assert links["prev"] == {"url": "https://x.example/y", "rel": "prev", "title": "p"}
     assert parse_links("") == {}
+
+
+def test_whether_a_server_speaks_tls_at_all(server: tuple[_Server, str], tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    _, plain = server
+    transport = Transport(ca_bundle=None, timeout=5, user_agent="t")
+    assert transport.speaks_tls(plain.replace("http:", "https:")) is False
+    assert transport.speaks_tls(f"https://127.0.0.1:{free_port()}") is False
+    # A TLS server whose certificate nothing trusts still speaks TLS: that is what makes the
+    # client go to HTTPS and refuse it, never fall back to plain HTTP.
+    leaf = issue(make_ca(tmp_path), tmp_path, "leaf")
+    tls = tls_context(str(leaf.cert_path), str(leaf.key_path))
+    with serve(BoundedServer(BaseHTTPRequestHandler, tls=tls)) as running:
+        assert transport.speaks_tls(f"https://127.0.0.1:{running.port}") is True
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    proxied = Transport(ca_bundle=None, timeout=5, user_agent="t")  # the environment is read once per transport
+    assert proxied.speaks_tls(plain.replace("http:", "https:")) is None  # a proxy decides, not a probe

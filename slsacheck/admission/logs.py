@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 from datetime import UTC, datetime
-from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 LOGGER = logging.getLogger("slsacheck.admission")
@@ -64,29 +62,3 @@ class JsonFormatter(logging.Formatter):
             doc["exception"] = self.formatException(record.exc_info)
         return _LINE.encode(doc)
 
-
-class _HandOver(QueueHandler):
-    """Puts the record itself on the queue: formatting and writing are the listener's work.
-
-    In one process nothing needs pickling; the fields a review logs are built for its
-    line alone and never changed after.
-    """
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
-
-
-def hand_over_logs(logger: logging.Logger) -> QueueListener:
-    """Move `logger`'s handlers behind a queue and a thread of their own, and start it.
-
-    The event loop then only hands each record over; the JSON line is formatted and written
-    by the listener thread. `stop()` on the returned listener writes what is queued.
-    """
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    handlers = list(logger.handlers)
-    listener = QueueListener(records, *handlers, respect_handler_level=True)
-    for handler in handlers:
-        logger.removeHandler(handler)
-    logger.addHandler(_HandOver(records))
-    listener.start()
-    return listener

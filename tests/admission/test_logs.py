@@ -1,18 +1,16 @@
-"""The webhook's JSON log lines: their time stamps, the level gate, the hand-over thread.
+"""The webhook's JSON log lines: their time stamps and the level gate.
 
 The formatter's time is the same text `datetime.isoformat` gives, across second boundaries
-and back; a line whose level is off makes no record; records handed to the listener are
-written in order, and every one is written by the time `stop()` returns.
+and back; a line whose level is off makes no record.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from datetime import UTC, datetime
 
-from slsacheck.admission.logs import LOGGER, JsonFormatter, hand_over_logs, log_event
+from slsacheck.admission.logs import LOGGER, JsonFormatter, log_event
 
 
 def _line(formatter: JsonFormatter, created: float) -> dict[str, object]:
@@ -51,20 +49,3 @@ def test_a_line_whose_level_is_off_makes_no_record() -> None:
         LOGGER.setLevel(level)
         LOGGER.removeHandler(keep)
 
-
-def test_handed_over_lines_are_all_written_in_order_when_stopped() -> None:
-    logger = logging.getLogger("slsacheck.test.handover")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(JsonFormatter())
-    logger.addHandler(handler)
-    listener = hand_over_logs(logger)
-    assert handler not in logger.handlers  # the logger only hands records over now
-    for i in range(500):
-        logger.info("line", extra={"slsacheck_fields": {"n": i}})
-    listener.stop()
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [line["n"] for line in lines] == list(range(500))
-    assert all(line["event"] == "line" and line["level"] == "info" for line in lines)

@@ -146,6 +146,11 @@ def _serve(args: argparse.Namespace) -> int:
             # on stderr has nothing to do but cost a scan of every review's line.
             handler.setStream(unguarded(handler.stream))
     logging.getLogger("slsacheck.admission").setLevel(logging.INFO)
+    # No line prints a thread or process: the logging module's own switches spare every record
+    # (one per review) from looking them up.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     options = registry_options(args)
     webhook = build(args.policy, options, mode=args.mode, budget_seconds=args.budget_seconds, workers=args.workers,
                     no_match=args.no_match, verdict_ttl=args.cache_ttl, fail_ttl=args.fail_cache_ttl,

@@ -300,12 +300,18 @@ class _DoNothing(BaseHTTPRequestHandler):
         pass
 
 
+class _FloorServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # wrk cuts its connections mid-answer when a run ends: not worth a traceback
+
+
 def serve_floor(port: int, cert: str, key: str) -> None:
     """The do-nothing threaded HTTPS server (run in its own process by `start_floor`)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server = ThreadingHTTPServer(("127.0.0.1", port), _DoNothing)
-    server.daemon_threads = True
+    server = _FloorServer(("127.0.0.1", port), _DoNothing)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     server.serve_forever()
 

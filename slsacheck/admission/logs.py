@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 from datetime import UTC, datetime
-from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 LOGGER = logging.getLogger("slsacheck.admission")
@@ -24,13 +22,35 @@ _LINE = json.JSONEncoder(default=str, separators=(",", ":"), ensure_ascii=True)
 
 
 def log_event(level: int, event: str, **fields: Any) -> None:
-    LOGGER.log(level, event, extra={"slsacheck_fields": fields})
+    if not LOGGER.isEnabledFor(level):
+        return
+    # The record is made directly: `Logger.log` would walk the stack for the caller's file and
+    # line on every review, which no line of ours prints.
+    record = LOGGER.makeRecord(LOGGER.name, level, "slsacheck.admission", 0, event, (), None,
+                               extra={"slsacheck_fields": fields})
+    LOGGER.handle(record)
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._stamp = (-1, "")  # (second, its text): one tuple, replaced whole, safe across threads
+
+    def _time(self, created: float) -> str:
+        # The date and time to the second are formatted once a second; only the milliseconds vary.
+        second = int(created)
+        micro = round((created - second) * 1e6)  # rounded to the microsecond, as datetime does
+        if micro >= 1_000_000:
+            second, micro = second + 1, micro - 1_000_000
+        known, text = self._stamp
+        if second != known:
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._stamp = (second, text)
+        return f"{text}.{micro // 1000:03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -42,29 +62,3 @@ class JsonFormatter(logging.Formatter):
             doc["exception"] = self.formatException(record.exc_info)
         return _LINE.encode(doc)
 
-
-class _HandOver(QueueHandler):
-    """Puts the record itself on the queue: formatting and writing are the listener's work.
-
-    In one process nothing needs pickling; the fields a review logs are built for its
-    line alone and never changed after.
-    """
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
-
-
-def hand_over_logs(logger: logging.Logger) -> QueueListener:
-    """Move `logger`'s handlers behind a queue and a thread of their own, and start it.
-
-    The event loop then only hands each record over; the JSON line is formatted and written
-    by the listener thread. `stop()` on the returned listener writes what is queued.
-    """
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    handlers = list(logger.handlers)
-    listener = QueueListener(records, *handlers, respect_handler_level=True)
-    for handler in handlers:
-        logger.removeHandler(handler)
-    logger.addHandler(_HandOver(records))
-    listener.start()
-    return listener

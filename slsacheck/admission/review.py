@@ -210,14 +210,28 @@ def images_of(kind: str, obj: Any) -> list[PodImage]:
         if not isinstance(items, list):
             raise _bad(f"{kind}: {where} is not a list", expected=f"a list of {field.list_name}",
                        found=_kind_name(items))
+        before, after = _pointer_parts(path, field)
         for index, item in enumerate(items):
             found = _image_in(kind, f"{where}[{index}]", item, field)
             if found is not None:
-                pointer = "/" + "/".join(_escape(t) for t in (*path, field.list_name, str(index), *field.path))
                 name = item.get("name") if isinstance(item, dict) else None
                 owner = f"{field.list_name}[{index}]" + (f" ({name})" if isinstance(name, str) and name else "")
-                out.append(PodImage(found, pointer, owner))
+                out.append(PodImage(found, f"{before}{index}{after}", owner))
     return out
+
+
+_POINTERS: dict[tuple[tuple[str, ...], ImageField], tuple[str, str]] = {}
+
+
+def _pointer_parts(path: tuple[str, ...], field: ImageField) -> tuple[str, str]:
+    """The JSON Pointer of `field`'s images under `path`, before and after the item's index
+    (escaped once per pod-spec path and field, of which there are a handful)."""
+    parts = _POINTERS.get((path, field))
+    if parts is None:
+        before = "/" + "".join(_escape(t) + "/" for t in (*path, field.list_name))
+        after = "".join("/" + _escape(t) for t in field.path)
+        parts = _POINTERS[(path, field)] = (before, after)
+    return parts
 
 
 def _image_in(kind: str, where: str, item: Any, field: ImageField) -> str | None:

@@ -111,7 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
         import uvicorn  # noqa: PLC0415 - the server extra loads only for `serve`
 
         from slsacheck.admission.app import build, create_app  # noqa: PLC0415
-        from slsacheck.admission.logs import JsonFormatter, hand_over_logs  # noqa: PLC0415
+        from slsacheck.admission.logs import JsonFormatter  # noqa: PLC0415
         from slsacheck.admission.serving import http_protocol  # noqa: PLC0415
     except ImportError as exc:
         raise InputError(
@@ -146,7 +146,11 @@ def _serve(args: argparse.Namespace) -> int:
             # on stderr has nothing to do but cost a scan of every review's line.
             handler.setStream(unguarded(handler.stream))
     logging.getLogger("slsacheck.admission").setLevel(logging.INFO)
-    listener = hand_over_logs(root)
+    # No line prints a thread or process: the logging module's own switches spare every record
+    # (one per review) from looking them up.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     options = registry_options(args)
     webhook = build(args.policy, options, mode=args.mode, budget_seconds=args.budget_seconds, workers=args.workers,
                     no_match=args.no_match, verdict_ttl=args.cache_ttl, fail_ttl=args.fail_cache_ttl,
@@ -164,10 +168,7 @@ def _serve(args: argparse.Namespace) -> int:
               host_workers=webhook.judge.pool.settings.per_host,
               requester_workers=webhook.judge.pool.settings.per_requester,
               ready_registries=list(webhook.readiness.targets()), ready_registries_from=webhook.readiness.source)
-    try:
-        uvicorn.run(app, host=args.host, port=args.port, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
-                    http=http_protocol(), log_config=None, access_log=False, log_level="warning",
-                    timeout_graceful_shutdown=5)
-    finally:
-        listener.stop()  # every line handed over is written before the process ends
+    uvicorn.run(app, host=args.host, port=args.port, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+                http=http_protocol(), log_config=None, access_log=False, log_level="warning",
+                timeout_graceful_shutdown=5)
     return EXIT_OK

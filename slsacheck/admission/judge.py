@@ -158,7 +158,7 @@ class Judge:
         if not named.selected:
             from slsacheck.verify.gate import no_match_verdict  # noqa: PLC0415
 
-            return ImageResult(text, no_match_verdict(ref, loaded.policies, text), "no_match")
+            return ImageResult(text, no_match_verdict(ref, loaded.policies), "no_match")
         digest = str(ref.digest) if ref.digest is not None else self.tags.get(named.tag_key)
         if digest is None:
             return None

@@ -76,12 +76,12 @@ class _Rig:
         self.holder = holder
         self.webhook = Webhook(holder, self.judge, self.judge.metrics, WebhookSettings())
 
-    def _verify(self, ref: ImageRef, policies: PolicySet, options: RegistryOptions, text: str) -> Verdict:
+    def _verify(self, ref: ImageRef, policies: PolicySet, options: RegistryOptions) -> Verdict:
         self.calls.append(f"verify {ref.digest}")
         check = Check("signatures.threshold", self.outcomes[str(ref.digest)], policy="release",
                       found="no signature by the release key" if self.outcomes[str(ref.digest)] == Outcome.FAIL
                       else None)
-        return Verdict(text, str(ref.digest), ("release",), (check,))
+        return Verdict(ref.display, str(ref.digest), ("release",), (check,))
 
     def _resolve(self, ref: ImageRef, options: RegistryOptions) -> str:
         self.calls.append(f"resolve {ref}")

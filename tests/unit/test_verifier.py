@@ -209,18 +209,30 @@ def test_another_identity_is_refused(sigstore: PrivateSigstore, signed: Any, ver
 # -- a SET over no time vouches for nothing ---------------------------------------------------
 
 
-def test_a_key_bundle_whose_set_has_no_time_is_not_counted_as_logged(sigstore: PrivateSigstore) -> None:
-    """An entry with a SET but no integrated time: nothing can check the SET, so it must not
-    count as a verified log entry (a key authority would report the signer as log-checked)."""
+def _key_bundle(sigstore: PrivateSigstore) -> tuple[ec.EllipticCurvePrivateKey, dict[str, Any]]:
+    """A key-signed v0.1 bundle over PAYLOAD, logged with a real SET."""
     key = ec.generate_private_key(ec.SECP256R1())
     signature = key.sign(PAYLOAD, ec.ECDSA(hashes.SHA256()))
     rekor = sigstore.rekor_set(hashedrekord(signature, PAYLOAD, key.public_key()), LOGGED_AT)
-    bundle = _bundle(None, signature, rekor)
+    return key, _bundle(None, signature, rekor)
+
+
+def _timeless(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The attacker's bundle: a SET nobody signed, and no integrated time it could be checked over."""
+    timeless = copy.deepcopy(bundle)
+    entry = timeless["verificationMaterial"]["tlogEntries"][0]
+    del entry["integratedTime"]
+    entry["inclusionPromise"]["signedEntryTimestamp"] = b64(b"junk")
+    return timeless
+
+
+def test_a_key_bundle_whose_set_has_no_time_is_not_counted_as_logged(sigstore: PrivateSigstore) -> None:
+    """An entry with a SET but no integrated time: nothing can check the SET, so it must not
+    count as a verified log entry (a key authority would report the signer as log-checked)."""
+    key, bundle = _key_bundle(sigstore)
     ok = verify_bundle(bundle, artifact=PAYLOAD, public_key=key.public_key(), trusted_root=sigstore.root, now=NOW)
     assert (ok.tlog_entries, ok.integrated_time) == (1, LOGGED_AT.replace(microsecond=0))
-    timeless = copy.deepcopy(bundle)
-    del timeless["verificationMaterial"]["tlogEntries"][0]["integratedTime"]
-    timeless["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]["signedEntryTimestamp"] = b64(b"junk")
+    timeless = _timeless(bundle)
     with pytest.raises(VerificationError, match="no integrated time"):
         verify_bundle(timeless, artifact=PAYLOAD, public_key=key.public_key(), trusted_root=sigstore.root, now=NOW)
 
@@ -228,9 +240,7 @@ def test_a_key_bundle_whose_set_has_no_time_is_not_counted_as_logged(sigstore: P
 def test_a_key_authority_requiring_the_log_refuses_a_timeless_set(sigstore: PrivateSigstore, tmp_path: Path) -> None:
     """The same bundle as an image's referrer: `tlog: require` must not be met by a SET
     nothing could check (before, the signer was reported as log-checked)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    signature = key.sign(PAYLOAD, ec.ECDSA(hashes.SHA256()))
-    rekor = sigstore.rekor_set(hashedrekord(signature, PAYLOAD, key.public_key()), LOGGED_AT)
+    key, bundle = _key_bundle(sigstore)
     root_path = tmp_path / "trusted_root.json"
     root_path.write_text(json.dumps(sigstore.doc))
     authority = KeyAuthority("k", (key.public_key().public_bytes(PEM, SPKI),), root_path, "require")
@@ -239,11 +249,8 @@ def test_a_key_authority_requiring_the_log_refuses_a_timeless_set(sigstore: Priv
         layer = Descriptor.of(json.dumps(bundle).encode(), SIGSTORE_BUNDLE_V03)
         return BundleReferrer("signature", "referrer sha256:" + "1" * 64, layer, bundle, None)
 
-    bundle = _bundle(None, signature, rekor)
     accepted = check(referrer(bundle), authority, Digest.of(PAYLOAD), roots=TrustRoots(), manifest=PAYLOAD, now=NOW)
     assert accepted.signer.tlog and accepted.signer.integrated_time == LOGGED_AT.replace(microsecond=0)
-    timeless = copy.deepcopy(bundle)
-    del timeless["verificationMaterial"]["tlogEntries"][0]["integratedTime"]
-    timeless["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]["signedEntryTimestamp"] = b64(b"junk")
+    timeless = _timeless(bundle)
     with pytest.raises(Refused, match="no integrated time"):
         check(referrer(timeless), authority, Digest.of(PAYLOAD), roots=TrustRoots(), manifest=PAYLOAD, now=NOW)

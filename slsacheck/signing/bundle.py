@@ -62,10 +62,6 @@ __all__ = [
     "verify_message_signature",
 ]
 
-# The name the result had before bundles and cosign layers shared one; new code says `Verified`.
-VerifiedBundle = Verified
-
-
 @dataclass(frozen=True)
 class _Parsed:
     """The parts of a bundle, read before anything in it is believed."""

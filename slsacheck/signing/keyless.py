@@ -62,7 +62,7 @@ class InvalidIdentityToken(InputError):
 
 
 class InvalidTrustConfig(InputError):
-    """A Sigstore ClientTrustConfig that cannot be read."""
+    """A Sigstore ClientTrustConfig, signing config or trusted root that cannot be used for signing."""
 
 
 class SigstoreServiceError(Error):

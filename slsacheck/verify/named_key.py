@@ -7,8 +7,9 @@ a layer's `dev.sigstore.cosign/bundle` annotation or a bundle's `tlogEntries`) c
 public key or certificate, a cosign layer its certificate, a key-signed bundle a
 `publicKey.hint`. A key read from the evidence is named as the signer only when the
 signature verifies with it ("signed by key sha256:..."); a hint cannot be checked and is
-reported as what the bundle says. Nothing here makes a candidate count: it only words the
-refusal.
+reported as what the bundle says. Where no named key verifies it, the signature is by
+another key OR over bytes changed since, and the reason says both. Nothing here makes a
+candidate count: it only words the refusal.
 """
 
 from __future__ import annotations
@@ -156,9 +157,11 @@ def foreign_key_reason(
     if hint is not None and hint not in authority_fps:
         return (f"signed by key {short(hint)} (as the bundle's publicKey hint says), not a key of authority "
                 f"{authority} (its keys: {theirs})")
+    # A mismatch is another key or bytes changed after signing: without a key that verifies, both remain.
     also = (f"; {', '.join(short(fp) for fp in named)} named by the evidence does not verify it either"
             if named else "; the evidence does not name the key")
-    return f"signed by a key that is not one of authority {authority}'s keys ({theirs}){also}"
+    return (f"signed by a key that is not one of authority {authority}'s keys ({theirs}), or changed after "
+            f"signing{also}")
 
 
 def _mismatch(error: Error) -> bool:

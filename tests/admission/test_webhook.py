@@ -84,7 +84,8 @@ def test_pod_with_five_containers_one_bad(webhook: RunningWebhook, stock: Stock,
     line = next(line for line in message.splitlines() if wrong_key.text in line)
     assert wrong_key.digest in line and "signatures.threshold [release]" in line
     release = fingerprint(load_public_key(images.signer.public_key_pem))[:16]
-    assert f"signed by a key that is not one of authority release-key's keys (sha256:{release})" in line
+    assert (f"signed by a key that is not one of authority release-key's keys (sha256:{release}), or changed "
+            "after signing") in line
     assert "the evidence does not name the key" in line and "does not verify" not in line
     assert "attestations.provenance.present" in line
 

@@ -48,6 +48,7 @@ def short(key: ec.EllipticCurvePrivateKey) -> str:
 
 
 NOT_RELEASE = f"not a key of authority release (its keys: {short(RELEASE)})"
+ANOTHER = f"signed by a key that is not one of authority release's keys ({short(RELEASE)}), or changed after signing; "
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +105,7 @@ def test_without_a_log_entry_the_reason_says_the_evidence_does_not_name_the_key(
     run = cli("verify", "--policy", str(policy), image, "--output", "json", *registry_flags(registry_http))
     assert run.code == 1
     found, reasons = _reasons(run)
-    assert reasons == [f"signed by a key that is not one of authority release's keys ({short(RELEASE)}); "
-                       "the evidence does not name the key"]
+    assert reasons == [ANOTHER + "the evidence does not name the key"]
     assert short(SOMEONE) not in found
 
 
@@ -117,8 +117,7 @@ def test_a_log_entry_naming_another_key_is_not_believed(
     run = cli("verify", "--policy", str(policy), image, "--output", "json", *registry_flags(registry_http))
     assert run.code == 1
     _, reasons = _reasons(run)
-    assert reasons == [f"signed by a key that is not one of authority release's keys ({short(RELEASE)}); "
-                       f"{short(THIRD)} named by the evidence does not verify it either"]
+    assert reasons == [ANOTHER + f"{short(THIRD)} named by the evidence does not verify it either"]
 
 
 def test_cli_signed_bundle_and_attestation_by_an_unknown_key(
@@ -139,8 +138,7 @@ def test_cli_signed_bundle_and_attestation_by_an_unknown_key(
     _, reasons = _reasons(run)
     mine = "sha256:" + fingerprint(load_public_key((tmp_path / "mine.pub").read_bytes()))[:16]
     assert f"signed by key {mine} (as the bundle's publicKey hint says), {NOT_RELEASE}" in reasons
-    assert (f"signed by a key that is not one of authority release's keys ({short(RELEASE)}); "
-            "the evidence does not name the key") in reasons
+    assert ANOTHER + "the evidence does not name the key" in reasons
     assert not any("does not verify" in r for r in reasons)
     att = cli("verify-attestation", "--key", str(tmp_path / "release.pub"), "--type", "custom", image,
               "--output", "json", *flags)

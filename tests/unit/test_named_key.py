@@ -61,8 +61,8 @@ def test_a_named_key_that_did_not_sign_is_not_believed() -> None:
     body = base64.b64encode(hashedrekord(b"sig", b"payload", SIGNER.public_key())).decode()
     said = foreign_key_reason(_bundle({"tlogEntries": [{"canonicalizedBody": body}]}), "release", FPS,
                               lambda _: False)
-    assert said == (f"signed by a key that is not one of authority release's keys ({_fp(RELEASE)}); "
-                    f"{_fp(SIGNER)} named by the evidence does not verify it either")
+    assert said == (f"signed by a key that is not one of authority release's keys ({_fp(RELEASE)}), or changed "
+                    f"after signing; {_fp(SIGNER)} named by the evidence does not verify it either")
 
 
 def test_garbage_where_a_key_should_be_names_nothing() -> None:

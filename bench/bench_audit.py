@@ -143,6 +143,19 @@ def without_times(path: Path) -> str:
     return json.dumps(doc)
 
 
+def _deepest(a: object, b: object, path: object) -> tuple[str, object, object]:
+    """The innermost place two JSON values differ (the whole of a record is too long to read)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(a.keys() | b.keys()):
+            if a.get(key) != b.get(key):
+                return _deepest(a.get(key), b.get(key), f"{path}.{key}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for n, (x, y) in enumerate(zip(a, b, strict=True)):
+            if x != y:
+                return _deepest(x, y, f"{path}[{n}]")
+    return str(path), a, b
+
+
 def first_difference(merged: Path, single: Path) -> str:
     """Where two reports differ first: a meta field, or an image and its differing fields."""
     one, two = json.loads(merged.read_text()), json.loads(single.read_text())
@@ -151,9 +164,8 @@ def first_difference(merged: Path, single: Path) -> str:
             return f"{key}: merged {str(one.get(key))[:300]} / single {str(two.get(key))[:300]}"
     for a, b in zip(one["images"], two["images"], strict=False):
         if a != b:
-            fields = [k for k in a.keys() | b.keys() if a.get(k) != b.get(k)]
-            return f"{a['image']} / {b['image']}: {fields}: {str({k: a.get(k) for k in fields})[:600]} / " \
-                   f"{str({k: b.get(k) for k in fields})[:600]}"
+            path, x, y = _deepest(a, b, a.get("image"))
+            return f"{path}: merged {str(x)[:600]} / single {str(y)[:600]}"
     return f"{len(one['images'])} images merged, {len(two['images'])} in the single run"
 
 

@@ -11,6 +11,7 @@ import base64
 import copy
 import dataclasses
 import json
+import random
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -368,3 +369,64 @@ def test_evaluation_does_not_change_the_statement() -> None:
         run(compile_expression(expr), Activation.of(statement, reads(expr)), expr)
     assert json.dumps(statement, sort_keys=True) == before
     assert base64.b64decode(statement["predicate"]["runDetails"]["byproducts"][0]["content"])
+
+
+def _paths(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every member path of the maps in `value` (lists are not entered: CEL selects no index)."""
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            if key.isidentifier():
+                out += _paths(sub, (*prefix, key))
+    return out
+
+
+def _generated(seed: int, count: int) -> list[str]:
+    """Conditions over member chains of the statement as written, missing members, presence
+    tests, optional selection, sizes and comparisons, combined: the shapes a cut could get wrong."""
+    rng = random.Random(seed)
+    statement = tekton_v1_statement()
+    chains = [("predicate", *p) for p in _paths(statement["predicate"])]
+    chains += [("statement", *p) for p in _paths(statement)]
+
+    def chain() -> str:
+        parts = list(rng.choice(chains))
+        if rng.random() < 0.2:
+            parts.insert(rng.randrange(1, len(parts) + 1), rng.choice(["nothing", "id", "params", "digest"]))
+        return ".".join(parts)
+
+    def atom() -> str:
+        c = chain()
+        return rng.choice([
+            f"has({c})" if c.count(".") else f"{c} != null",
+            f"{c} == {c}",
+            f"type({c}) == map",
+            f"size({c}) > 0",
+            f'string({c}) != ""',
+            f'{c}.?zz.orValue("x") == "x"' if rng.random() < 0.5 else f"{c} in [{c}]",
+            f"[{c}].exists(v, v == {c})",
+        ])
+
+    def expr(depth: int = 0) -> str:
+        if depth > 1 or rng.random() < 0.4:
+            return atom()
+        return f"({expr(depth + 1)}) {rng.choice(['&&', '||'])} {'!' if rng.random() < 0.3 else ''}({expr(depth + 1)})"
+
+    return [expr() for _ in range(count)]
+
+
+def test_generated_conditions_over_the_members_they_select() -> None:
+    checked = 0
+    outcomes = set()
+    for expr in _generated(seed=19, count=250):
+        try:
+            program = compile_expression(expr)
+        except ValueError:
+            continue  # a generated shape the checker refuses at load never reaches evaluation
+        for statement in _cel_statements():
+            whole = run(program, Activation.of(statement), expr)
+            assert run(program, Activation.of(statement, reads(expr)), expr) == whole, expr
+            outcomes.add((whole[0], whole[1] is not None))
+        checked += 1
+    assert checked > 200
+    assert outcomes == {(True, False), (False, False), (False, True)}  # true, false and errors all reached

@@ -48,6 +48,9 @@ from slsacheck.admission.review import (
     response,
 )
 
+# Built once: `json.dumps` with options builds an encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
 
 @dataclass(frozen=True)
 class _Outcome:
@@ -145,7 +148,7 @@ class Webhook:
             pins = {r.image: r.digest for r in results if r.digest and r.how not in ("no_match", "invalid")}
             patch = pin_patch(images, pins)
         audit = {"decision": decision.label,
-                 "digests": json.dumps({r.image: r.digest for r in results}, separators=(",", ":"))}
+                 "digests": _COMPACT.encode({r.image: r.digest for r in results})}
         answer = response(review, allowed=decision.allowed, message=decision.message,
                           code=None if decision.allowed else 403, warnings=decision.warnings, patch=patch,
                           audit=audit)

@@ -135,6 +135,22 @@ def _hint(candidate: Candidate) -> str | None:
     return raw.hex() if raw is not None and len(raw) == hashlib.sha256().digest_size else None
 
 
+# The authority `verify --key` builds from its flags: named as the flag, not as a policy entry.
+COMMAND_LINE = "command-line"
+
+
+def _not_a_key_of(authority: str, theirs: str) -> str:
+    if authority == COMMAND_LINE:
+        return f"not a key given with --key ({theirs})"
+    return f"not a key of authority {authority} (its keys: {theirs})"
+
+
+def _not_one_of(authority: str, theirs: str) -> str:
+    if authority == COMMAND_LINE:
+        return f"not one of the keys given with --key ({theirs})"
+    return f"not one of authority {authority}'s keys ({theirs})"
+
+
 def foreign_key_reason(
     candidate: Candidate, authority: str, authority_fps: Sequence[str], verifies: Callable[[VerifyingKey], object],
 ) -> str:
@@ -150,18 +166,15 @@ def foreign_key_reason(
         if fp in authority_fps or fp in named:
             continue
         if verifies(key):
-            return (f"signed by key {short(fp)} (named by {where}), not a key of authority {authority} "
-                    f"(its keys: {theirs})")
+            return f"signed by key {short(fp)} (named by {where}), {_not_a_key_of(authority, theirs)}"
         named.append(fp)
     hint = _hint(candidate)
     if hint is not None and hint not in authority_fps:
-        return (f"signed by key {short(hint)} (as the bundle's publicKey hint says), not a key of authority "
-                f"{authority} (its keys: {theirs})")
+        return f"signed by key {short(hint)} (as the bundle's publicKey hint says), {_not_a_key_of(authority, theirs)}"
     # A mismatch is another key or bytes changed after signing: without a key that verifies, both remain.
     also = (f"; {', '.join(short(fp) for fp in named)} named by the evidence does not verify it either"
             if named else "; the evidence does not name the key")
-    return (f"signed by a key that is not one of authority {authority}'s keys ({theirs}), or changed after "
-            f"signing{also}")
+    return f"signed by a key that is {_not_one_of(authority, theirs)}, or changed after signing{also}"
 
 
 def _mismatch(error: Error) -> bool:

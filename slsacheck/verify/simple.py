@@ -34,8 +34,9 @@ from slsacheck.signing.tlog_rule import DEFAULT_TLOG_RULE, TlogRule
 from slsacheck.signing.tuf_source import PUBLIC_GOOD_URL, Mirror
 from slsacheck.verify.authorities import TrustRoots
 from slsacheck.verify.gate import judge_image
+from slsacheck.verify.named_key import COMMAND_LINE
 
-AD_HOC = "command-line"
+AD_HOC = COMMAND_LINE
 
 
 def key_authority(

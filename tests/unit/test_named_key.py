@@ -14,7 +14,7 @@ from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor
 from slsacheck.models.digest import Digest
 from slsacheck.signing.keys import fingerprint
-from slsacheck.verify.named_key import foreign_key_reason
+from slsacheck.verify.named_key import COMMAND_LINE, foreign_key_reason
 from tests.support.private_sigstore import PEM, hashedrekord, make_private_sigstore
 
 RELEASE = ec.generate_private_key(ec.SECP256R1())
@@ -70,3 +70,14 @@ def test_garbage_where_a_key_should_be_names_nothing() -> None:
                          LayerMaterial(rekor_bundle={"Payload": {"body": "not base64 !"}}))
     said = foreign_key_reason(layer, "release", FPS, _is_signer)
     assert said.endswith("the evidence does not name the key")
+
+
+def test_the_keys_of_verify_key_are_named_as_the_flag_not_as_an_authority() -> None:
+    body = base64.b64encode(hashedrekord(b"sig", b"payload", SIGNER.public_key())).decode()
+    bundle = _bundle({"tlogEntries": [{"canonicalizedBody": body}]})
+    named = foreign_key_reason(bundle, COMMAND_LINE, FPS, _is_signer)
+    assert named == (f"signed by key {_fp(SIGNER)} (named by the bundle's transparency-log entry), not a key "
+                     f"given with --key ({_fp(RELEASE)})")
+    unnamed = foreign_key_reason(bundle, COMMAND_LINE, FPS, lambda _: False)
+    assert unnamed.startswith(f"signed by a key that is not one of the keys given with --key ({_fp(RELEASE)})")
+    assert "authority" not in named + unnamed

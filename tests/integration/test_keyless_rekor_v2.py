@@ -32,6 +32,7 @@ from slsacheck.signing.identity import Identity
 from slsacheck.signing.keyless import InvalidTrustConfig, KeylessSigner, SigstoreServiceError
 from slsacheck.signing.trust import load_trusted_root, trusted_root_from_json
 from slsacheck.signing.verifier import Verified
+from tests.integration.test_keyless import statement
 from tests.support.cli import Run, cli
 from tests.support.peers import js_verify, py_verify_identity
 from tests.support.private_sigstore import make_tsa
@@ -46,18 +47,6 @@ SUBJECT = "https://kubernetes.io/namespaces/ci/serviceaccounts/release-signer"
 IDENTITY = Identity(subject=SUBJECT, issuer=DEFAULT_ISSUER)
 ARTIFACT = b"the artifact cosign 3 would sign"
 Doc = dict[str, Any]
-
-
-def statement(artifact: bytes) -> bytes:
-    return json.dumps(
-        {
-            "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"name": "registry.example/app", "digest": {"sha256": hashlib.sha256(artifact).hexdigest()}}],
-            "predicateType": "https://slsa.dev/provenance/v1",
-            "predicate": {"buildDefinition": {"buildType": "https://tekton.dev/chains/v2/slsa"}},
-        },
-        separators=(",", ":"),
-    ).encode()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ shards of one audit: another slsacheck version, another policy set (by digest), 
 sources or options, a shard missing or given twice, or a record in the wrong shard (a
 report of another partition). The merged records, ordered as one run orders them, and a
 summary counted again from them, make the report a single run would have written (its
-timestamps: the earliest start and the latest finish).
+timestamps: the earliest start and the latest finish; each record's provenance age, in
+days, is the one its shard measured at its own clock).
 """
 
 from __future__ import annotations

@@ -305,7 +305,7 @@ def test_an_attestation_by_an_untrusted_key_is_shown_rejected_with_its_reason(ma
     assert all(any(f in r["reason"] for f in foreign) for r in rejected), rejected
     present = next(c for c in verdict.checks if c.id == "attestations.provenance.present")
     assert any(f in (present.found or "") for f in foreign)
-    from slsacheck.verify.report import render_text
+    from slsacheck.models.verdict_render import render_text
 
     text = render_text([verdict])
     assert "rejected" in text and any(f in text for f in foreign)

@@ -73,19 +73,6 @@ def _audit_args(reg: RunningRegistry, repo: str, policy: Path) -> list[str]:
             "--fail-on", "never", *registry_flags(reg)]
 
 
-def _strip_times(text: str | bytes) -> str:
-    """Without what depends on the clock of the run: its timestamps and each provenance's
-    age in days (to 0.01 day: runs a minute apart may straddle a step)."""
-    doc = json.loads(text)
-    doc.pop("startedAt")
-    doc.pop("finishedAt")
-    for record in doc["images"]:
-        age = (record.get("evidence") or {}).get("age")
-        if age is not None:
-            age.pop("days", None)
-    return json.dumps(doc)
-
-
 @pytest.fixture(scope="module")
 def fleet(registry_auth: RunningRegistry, tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     work = tmp_path_factory.mktemp("oci-reports")
@@ -133,7 +120,7 @@ def test_shards_pushed_as_artifacts_merge_to_the_single_run(fleet: Fleet, tmp_pa
         code, _, err = run_cli("audit", "merge", *sources, "--output", "json", "--output-file", str(out),
                                "--fail-on", "never", *registry_flags(reg))
         assert code == 0, (sources, err)
-        assert _strip_times(out.read_text()) == _strip_times(fleet.whole.read_text())
+        assert pop.without_clock(out.read_text()) == pop.without_clock(fleet.whole.read_text())
         out.unlink()
 
 
@@ -254,7 +241,7 @@ def test_layout_on_a_shared_volume_and_a_tampered_blob(fleet: Fleet, tmp_path: P
     sources = [f"oci:{volume}:shard-{i}" for i in range(N)]
     code, err = _merge(reg, *sources, out=tmp_path / "merged.json")
     assert code == 0, err
-    assert _strip_times((tmp_path / "merged.json").read_text()) == _strip_times(fleet.whole.read_text())
+    assert pop.without_clock((tmp_path / "merged.json").read_text()) == pop.without_clock(fleet.whole.read_text())
 
     store = LayoutStore(str(volume))
     (layer,) = store.fetch_manifest("shard-0").layers

@@ -19,6 +19,7 @@ import pytest
 
 from slsacheck import __version__
 from slsacheck.audit.shard import Shard, shard_of
+from tests.audit.population import without_clock
 from tests.audit.scenario import Expected, run_cli
 
 pytestmark = pytest.mark.integration
@@ -28,19 +29,6 @@ N = 3
 def _sources(scenario: Expected) -> list[str]:
     return ["--repository", scenario.app, "--repository", scenario.broken, *scenario.explicit,
             "--policy", str(scenario.policy), "--concurrency", "4", "--quiet", "--fail-on", "never"]
-
-
-def _strip_times(text: str) -> str:
-    """Without what depends on the clock of the run: its timestamps, and each provenance's
-    age in days (to 0.01 day: runs a minute apart may straddle a step)."""
-    doc = json.loads(text)
-    for key in ("startedAt", "finishedAt"):
-        assert doc.pop(key)
-    for record in doc["images"]:
-        age = (record.get("evidence") or {}).get("age")
-        if age is not None:
-            age.pop("days", None)
-    return json.dumps(doc)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +70,7 @@ def test_shards_partition_whole_digests_and_merge_to_the_single_run(
     code, _, err = run_cli("audit", "merge", *map(str, reversed(paths)), "--format", "json",
                            "--format", "policyreport", "--output", f"{merged_dir}/", "--fail-on", "never")
     assert code == 0, err
-    assert _strip_times((merged_dir / "audit.json").read_text()) == _strip_times(
+    assert without_clock((merged_dir / "audit.json").read_text()) == without_clock(
         (out / "whole" / "audit.json").read_text())
     merged = json.loads((merged_dir / "audit.json").read_text())
     assert merged["startedAt"] == min(p["startedAt"] for p in parts)

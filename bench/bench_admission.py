@@ -67,6 +67,7 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 from slsacheck.models.reference import ImageRef  # noqa: E402
+from slsacheck.oci._transport import Response, Transport  # noqa: E402
 from slsacheck.oci.registry import MANIFEST_ACCEPT  # noqa: E402
 from slsacheck.policy.load import load_policies  # noqa: E402
 from slsacheck.verify.gate import verify_image  # noqa: E402
@@ -154,20 +155,20 @@ async def warm(port: int, ca: Path, images: list[TestImage], total: int, clients
 def record_requests(ref: ImageRef, policy: Path, registry: RunningRegistry) -> tuple[list[tuple[str, str]], float]:
     """The (method, url) of every registry request the gate makes for `ref`, and the gate's time."""
     seen: list[tuple[str, str]] = []
-    original = requests.Session.send
+    original = Transport.send
 
-    def send(self: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        seen.append((str(request.method), str(request.url)))
-        return original(self, request, **kwargs)
+    def send(self: Transport, method: str, url: str, **kwargs: Any) -> Response:
+        seen.append((method, url))
+        return original(self, method, url, **kwargs)
 
     policies = load_policies([policy])
-    requests.Session.send = send  # type: ignore[method-assign]
+    Transport.send = send  # type: ignore[method-assign]
     try:
         start = time.perf_counter()
         verdict = verify_image(ref, policies, options=registry.options)
         elapsed = time.perf_counter() - start
     finally:
-        requests.Session.send = original  # type: ignore[method-assign]
+        Transport.send = original  # type: ignore[method-assign]
     assert verdict.passed, verdict.to_json()
     return seen, elapsed
 

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from slsacheck import _yaml
+from slsacheck._json import parse
 from slsacheck.errors import InputError
 from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import Evidence, SignerInfo, VerifiedAttestation, VerifiedSignature
@@ -83,9 +84,11 @@ def _envelope_payload(path: Path, envelope: Mapping[str, Any]) -> Any:
         raise InputError(f"--statement {path}: a DSSE envelope of {envelope.get('payloadType')!r}",
                          expected=IN_TOTO_PAYLOAD)
     try:
-        return json.loads(base64.b64decode(str(envelope["payload"]), validate=True))
-    except (binascii.Error, ValueError) as exc:
-        raise InputError(f"--statement {path}: the envelope's payload is not base64 JSON: {exc}") from None
+        return parse(base64.b64decode(str(envelope["payload"]), validate=True), strict=True)
+    except (binascii.Error, ValueError) as exc:  # _json.Refused is a ValueError
+        raise InputError(f"--statement {path}: the envelope's payload is not base64 JSON: {exc}",
+                         expected="base64 of an in-toto statement (JSON, no duplicate keys)",
+                         hint="pass the statement itself, or the envelope `slsacheck attest` wrote") from None
 
 
 def parse_at(text: str, where: str = "--at") -> datetime:

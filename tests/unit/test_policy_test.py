@@ -122,6 +122,18 @@ def test_what_is_not_a_statement_is_an_input_error(cli: Cli, world: Path, conten
     assert run.code == EXIT_USAGE and says in run.err and "Traceback" not in run.err
 
 
+@pytest.mark.parametrize(("payload", "says"), [
+    (b"[" * 100_000 + b"]" * 100_000, "nested deeper than"),  # a RecursionError if parsed unbounded
+    (b'{"predicateType": "a", "predicateType": "b"}', "duplicate"),
+])
+def test_an_envelope_payload_is_parsed_within_bounds(cli: Cli, world: Path, payload: bytes, says: str) -> None:
+    (world / "hostile.dsse.json").write_text(json.dumps(
+        {"payloadType": "application/vnd.in-toto+json", "payload": base64.b64encode(payload).decode()}))
+    run = cli("policy", "test", str(world / "policy.yaml"), "--statement", str(world / "hostile.dsse.json"))
+    assert run.code == EXIT_USAGE and "payload is not base64 JSON" in run.err and says in run.err, run.err
+    assert "Traceback" not in run.err
+
+
 SUITE = """\
 policies: [policy.yaml]
 cases:

@@ -27,7 +27,7 @@ import yaml
 from slsacheck.audit import artifact
 from slsacheck.cli import build_parser
 from slsacheck.cli.audit_commands import _formats_and_file
-from tests.support.env import ROOT, require_module
+from tests.support.env import ROOT, require_module, require_tool
 
 DEPLOY = ROOT / "deploy" / "audit"
 K8S_VERSION = "1.33"  # backoffLimitPerIndex is GA from 1.33
@@ -152,9 +152,7 @@ def test_the_coordinator_lists_once_starts_the_job_and_merges(rendered: dict[str
     (container,) = pod["containers"]
     script = container["args"][0]
     assert container["command"] == ["/bin/sh", "-c"]
-    sh = shutil.which("sh")
-    if sh is not None:
-        subprocess.run([sh, "-n", "-c", script], check=True, timeout=30)  # syntax only
+    subprocess.run([require_tool("sh"), "-n", "-c", script], check=True, timeout=30)  # syntax only
     job = _shard_job(rendered)
     assert "slsacheck-audit-shards-$run" in script and job["metadata"]["name"].startswith("slsacheck-audit-shards-")
     assert "/etc/slsacheck-audit/job/shards-job.yaml" in script
@@ -305,9 +303,7 @@ def test_the_oci_variant_merges_exactly_what_the_shards_push(
                               f'create) cat > {tmp_path}/created.yaml;; esac')
     _stub(bin_dir, "slsacheck", f"printf '%s\\n' \"$@\" > {tmp_path}/merge-args")
     script = main["args"][0].replace("/etc/slsacheck-audit/job", str(job_dir)).replace("/reports", str(reports))
-    sh = shutil.which("sh")
-    assert sh is not None
-    subprocess.run([sh, "-c", script], check=True, timeout=60,
+    subprocess.run([require_tool("sh"), "-c", script], check=True, timeout=60,
                    env={"PATH": f"{bin_dir}:/usr/bin:/bin", "REPORTS_REPOSITORY": repository})
     argv = (tmp_path / "merge-args").read_text().splitlines()
     args = build_parser().parse_args(argv)

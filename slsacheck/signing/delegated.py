@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
 from slsacheck.errors import InvalidKey, KeyServiceError
-from slsacheck.signing.dsse import Envelope, Signature
 from slsacheck.signing.keys import VerifyingKey, check_key, describe, fingerprint, public_key_pem
-from slsacheck.signing.signer import Material, SignedEnvelope, SignedMessage
+from slsacheck.signing.keysigner import RawSigner
+from slsacheck.signing.signer import Material
 from slsacheck.signing.verify_sig import ecdsa_hash
 
 _HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
@@ -80,7 +80,7 @@ def delegated_key(key: object, *, where: str) -> DelegatedKey:
                      hint="create an ECDSA P-256 key on the token or in the KMS, as cosign does")
 
 
-class DelegatedSigner:
+class DelegatedSigner(RawSigner):
     """Signs through a `KeyBackend`; cosign's formats, byte for byte."""
 
     def __init__(self, backend: KeyBackend) -> None:
@@ -122,11 +122,3 @@ class DelegatedSigner:
                 "(two objects may share a label)",
             ) from None
         return raw
-
-    def sign_message(self, payload: bytes) -> SignedMessage:
-        return SignedMessage(payload=payload, signature=self.sign(payload), material=self._material)
-
-    def sign_dsse(self, payload_type: str, payload: bytes) -> SignedEnvelope:
-        unsigned = Envelope(payload_type, payload)
-        signed = Envelope(payload_type, payload, (Signature("", self.sign(unsigned.pae())),))
-        return SignedEnvelope(envelope=signed.to_dict(), material=self._material)

@@ -47,7 +47,25 @@ def ed25519ph_sign(key: ed25519.Ed25519PrivateKey, data: bytes) -> bytes:
     return bytes(nacl.bindings.crypto_sign_ed25519ph_final_create(state, secret))
 
 
-class KeySigner:
+class RawSigner:
+    """A signer whose backend makes one raw signature over given bytes (`sign`): a message
+    signature and a DSSE envelope (over its PAE) follow from it the same way for every key."""
+
+    _material: Material
+
+    def sign(self, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def sign_message(self, payload: bytes) -> SignedMessage:
+        return SignedMessage(payload=payload, signature=self.sign(payload), material=self._material)
+
+    def sign_dsse(self, payload_type: str, payload: bytes) -> SignedEnvelope:
+        unsigned = Envelope(payload_type, payload)
+        signed = Envelope(payload_type, payload, (Signature("", self.sign(unsigned.pae())),))
+        return SignedEnvelope(envelope=signed.to_dict(), material=self._material)
+
+
+class KeySigner(RawSigner):
     """Signs with a private key: a cosign key file, `env://VAR`, or any PEM private key."""
 
     def __init__(self, private_key: SigningKey, *, ed25519ph: bool = True) -> None:
@@ -82,11 +100,3 @@ class KeySigner:
         if self._ed25519ph:
             return ed25519ph_sign(key, data)
         return key.sign(data)
-
-    def sign_message(self, payload: bytes) -> SignedMessage:
-        return SignedMessage(payload=payload, signature=self.sign(payload), material=self._material)
-
-    def sign_dsse(self, payload_type: str, payload: bytes) -> SignedEnvelope:
-        unsigned = Envelope(payload_type, payload)
-        signed = Envelope(payload_type, payload, (Signature("", self.sign(unsigned.pae())),))
-        return SignedEnvelope(envelope=signed.to_dict(), material=self._material)

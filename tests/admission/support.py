@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -347,3 +347,13 @@ class AsyncClient:
             with contextlib.suppress(Exception):
                 await self._writer.wait_closed()
         self._reader = self._writer = None
+
+
+def wait_for(condition: Callable[[], bool], what: str, *, seconds: float = 30) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `seconds` (a bounded loop)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.admission.conftest import ServerFactory
-from tests.admission.support import AsyncClient, Images, RunningWebhook, pod_review, write_policy
+from tests.admission.support import AsyncClient, Images, RunningWebhook, pod_review, wait_for, write_policy
 from tests.support.registry import RunningRegistry
 
 pytestmark = pytest.mark.integration
@@ -58,14 +57,6 @@ def test_200_concurrent_reviews_for_20_images_make_20_verifications(
     assert decided == 200 and server.metric("image_decisions", how="verified") == 20
 
 
-def _wait_for(condition: object, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def test_policy_reload_applies_valid_changes_and_refuses_broken_ones(
     start_webhook: ServerFactory, images: Images, workdir: Path, registry_tls: RunningRegistry,
@@ -81,7 +72,7 @@ def test_policy_reload_applies_valid_changes_and_refuses_broken_ones(
     # Valid change: only signed images are in scope now, and unmatched images are allowed.
     write_policy(workdir, registry_tls, file="reload.yaml", name="reload", no_match="allow",
                  include=(f"adm/{images.run}/reload-good",))
-    _wait_for(lambda: server.get("/readyz").json()["policySetDigest"] != first, "the reload")
+    wait_for(lambda: server.get("/readyz").json()["policySetDigest"] != first, "the reload")
     assert server.metric("reloads", result="applied") == 1
     assert server.answer("/validate", pod_review([bare.text]))["response"]["allowed"] is True
     assert server.answer("/validate", pod_review([good.text]))["response"]["allowed"] is True
@@ -90,13 +81,13 @@ def test_policy_reload_applies_valid_changes_and_refuses_broken_ones(
     # Broken change: refused, loudly; the previous policy keeps answering.
     with caplog.at_level(logging.ERROR, logger="slsacheck.admission"):
         path.write_text(path.read_text().replace("threshold: 1", "threshold: 0"))
-        _wait_for(lambda: server.metric("reloads", result="rejected") == 1, "the refusal")
+        wait_for(lambda: server.metric("reloads", result="rejected") == 1, "the refusal")
     ready = server.get("/readyz").json()
     assert ready["policySetDigest"] == second and "threshold" in ready["lastReloadError"]
     refused = [r for r in caplog.records if "REFUSED" in r.getMessage()]
     assert refused and refused[0].slsacheck_fields["kept_digest"] == second  # type: ignore[attr-defined]
     assert server.answer("/validate", pod_review([bare.text]))["response"]["allowed"] is True
     path.write_text("not: [valid")  # not even YAML
-    _wait_for(lambda: server.metric("reloads", result="rejected") == 2, "the second refusal")
+    wait_for(lambda: server.metric("reloads", result="rejected") == 2, "the second refusal")
     assert server.get("/readyz").json()["policySetDigest"] == second
     assert server.answer("/validate", pod_review([good.text]))["response"]["allowed"] is True

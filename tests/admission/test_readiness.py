@@ -22,8 +22,7 @@ import json
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,21 +37,13 @@ from slsacheck.admission.webhook import Webhook, WebhookSettings
 from slsacheck.oci.options import RegistryOptions
 from slsacheck.policy.model import PolicySet
 from tests.admission.conftest import ServerFactory, WebhookTLS
-from tests.admission.support import Images, RunningWebhook, pod_review, serve_webhook, write_policy
+from tests.admission.support import Images, RunningWebhook, pod_review, serve_webhook, wait_for, write_policy
 from tests.support.env import ROOT, require_tool
 from tests.support.processes import stop
 from tests.support.registry import RunningRegistry, free_port
 
 pytestmark = pytest.mark.integration
 
-
-def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _ready(server: RunningWebhook) -> tuple[int, dict[str, Any]]:
@@ -149,11 +140,11 @@ def test_a_closed_port_is_not_ready_until_a_registry_listens_there(
     assert server.get("/healthz").status_code == 200  # liveness is not readiness
 
     with _registry_on(port, tmp_path / "late-registry"):
-        _wait_for(lambda: server.get("/readyz").status_code == 200, "readiness once the registry listens")
+        wait_for(lambda: server.get("/readyz").status_code == 200, "readiness once the registry listens")
         status, body = _ready(server)
         assert body["ready"] is True and body["registries"][host]["reachable"] is True
         assert _gauge(server, host) == "1"
-    _wait_for(lambda: server.get("/readyz").status_code == 503, "unreadiness once the registry stops")
+    wait_for(lambda: server.get("/readyz").status_code == 503, "unreadiness once the registry stops")
 
 
 def test_no_policies_loaded_is_not_ready(webhook_tls: WebhookTLS, registry_tls: RunningRegistry,
@@ -215,7 +206,7 @@ def test_readyz_answers_while_a_probe_hangs(start_webhook: ServerFactory, regist
         # Reviews go on meanwhile.
         assert server.answer("/validate", pod_review([signed.text]))["response"]["allowed"] is True
     # The socket closed: the stuck probe is reset and reports it.
-    _wait_for(lambda: _ready(server)[1]["registries"][host]["reachable"] is False, "the probe's failure")
+    wait_for(lambda: _ready(server)[1]["registries"][host]["reachable"] is False, "the probe's failure")
     assert f"cannot reach {host}" in _ready(server)[1]["registries"][host]["detail"]
     assert server.webhook.readiness.probes_started == 1
 

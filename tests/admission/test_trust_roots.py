@@ -34,7 +34,7 @@ from slsacheck.signing import tuf
 from slsacheck.signing.tuf_source import Mirror
 from tests.admission import support
 from tests.admission.conftest import ServerFactory
-from tests.admission.support import Images, RunningWebhook, pod_review
+from tests.admission.support import Images, RunningWebhook, pod_review, wait_for
 from tests.support.keyless_image import sign_keyless
 from tests.support.private_sigstore import ISSUER, SUBJECT, PrivateSigstore, make_private_sigstore
 from tests.support.registry import RunningRegistry
@@ -77,14 +77,6 @@ def _allowed(server: RunningWebhook, image: support.TestImage) -> tuple[bool, st
     return bool(answer["allowed"]), json.dumps(answer)
 
 
-def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -111,7 +103,7 @@ def test_root_fetched_in_the_background_then_served_past_expiry_and_reported(
         allowed, why = _allowed(server, keyless_image)
         assert allowed, why
         # the mirror keeps serving the timestamp that has now run out; the cached root expires with it
-        _wait_for(lambda: _ready(server)[0] == 503, "the expired root to be reported")
+        wait_for(lambda: _ready(server)[0] == 503, "the expired root to be reported")
         status, body = _ready(server)
         assert any(url in line and "expired" in line for line in body["notReady"]), body
         assert body["trustRoots"][url]["expired"] is True

@@ -28,6 +28,9 @@ from slsacheck.signing.keys import VerifyingKey, fingerprint, load_public_key
 # Only a plain mismatch is re-worded; a malformed signature or payload keeps its own reason.
 MISMATCH = "signature does not verify"
 _DSSE_NONE = "no DSSE signature verifies with"
+# Keys read from one candidate's evidence and tried: an attacker's entry may list thousands;
+# cosign logs one, and a multi-signature DSSE entry a handful.
+MAX_NAMED_KEYS = 8
 _SHOWN = 16  # hex digits of a fingerprint in messages, as `SignerInfo.describe` shows them
 
 
@@ -158,7 +161,9 @@ def foreign_key_reason(
     the signer's key as the evidence names it (checked with `verifies` where it carries the key)."""
     theirs = ", ".join(short(fp) for fp in authority_fps)
     named: list[str] = []
-    for pem, where in _pems(candidate):
+    for tried, (pem, where) in enumerate(_pems(candidate)):
+        if tried == MAX_NAMED_KEYS:
+            break
         key = _key_from_pem(pem)
         if key is None:
             continue

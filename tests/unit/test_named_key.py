@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -81,3 +82,26 @@ def test_the_keys_of_verify_key_are_named_as_the_flag_not_as_an_authority() -> N
     unnamed = foreign_key_reason(bundle, COMMAND_LINE, FPS, lambda _: False)
     assert unnamed.startswith(f"signed by a key that is not one of the keys given with --key ({_fp(RELEASE)})")
     assert "authority" not in named + unnamed
+
+
+def test_an_entry_listing_thousands_of_keys_costs_a_bounded_number_of_tries() -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from slsacheck.verify.named_key import MAX_NAMED_KEYS
+
+    def verifier(key: ec.EllipticCurvePrivateKey) -> str:
+        pem = key.public_key().public_bytes(PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return base64.b64encode(pem).decode()
+
+    decoys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(MAX_NAMED_KEYS)]
+    listed = [{"verifier": verifier(k)} for k in decoys * 250] + [{"verifier": verifier(SIGNER)}]
+    body = base64.b64encode(json.dumps({"kind": "dsse", "spec": {"signatures": listed}}).encode()).decode()
+    tried: list[object] = []
+
+    def verifies(key: object) -> bool:
+        tried.append(key)
+        return _is_signer(key)
+
+    said = foreign_key_reason(_bundle({"tlogEntries": [{"canonicalizedBody": body}]}), "release", FPS, verifies)
+    assert len(tried) == MAX_NAMED_KEYS  # the signer, listed after 2,000 decoys, is never reached
+    assert said.startswith("signed by a key that is not one of authority release's keys")

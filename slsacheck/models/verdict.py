@@ -12,7 +12,7 @@ nothing kept the verification from completing (`incomplete`).
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ class Outcome(enum.StrEnum):
     SKIP = "skip"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Check:
     id: str
     outcome: Outcome
@@ -35,6 +35,27 @@ class Check:
     found: str | None = None
     hint: str | None = None
     message: str | None = None
+
+    # Written out: an evaluation makes a check per rule (and again per policy, see `named`),
+    # and the generated frozen `__init__` sets each field through `object.__setattr__`, about
+    # twice the cost of setting the slots directly. A test holds it to the field list.
+    def __init__(  # noqa: PLR0917 - the dataclass's own positional order, kept
+        self,
+        id: str,
+        outcome: Outcome,
+        policy: str | None = None,
+        expected: str | None = None,
+        found: str | None = None,
+        hint: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        _set_id(self, id)
+        _set_outcome(self, outcome)
+        _set_policy(self, policy)
+        _set_expected(self, expected)
+        _set_found(self, found)
+        _set_hint(self, hint)
+        _set_message(self, message)
 
     def named(self, policy: str) -> Check:
         """This check as made by `policy`. Every evaluated check goes through here, so it
@@ -49,6 +70,17 @@ class Check:
             if value is not None:
                 out[key] = value
         return out
+
+
+def _slot_setter(name: str) -> Callable[[Check, Any], None]:
+    """The slot's own setter: it bypasses the frozen `__setattr__`, as the generated `__init__` does."""
+    setter: Callable[[Check, Any], None] = vars(Check)[name].__set__
+    return setter
+
+
+_set_id, _set_outcome, _set_policy, _set_expected, _set_found, _set_hint, _set_message = map(
+    _slot_setter, ("id", "outcome", "policy", "expected", "found", "hint", "message")
+)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slsacheck._json import Refused, parse
+from slsacheck._numbers import decimal
 from slsacheck.errors import InputError
 
 MAX_SHARD_REPORT = 2 * 1024 * 1024 * 1024
@@ -40,11 +41,8 @@ class Shard:
     @classmethod
     def parse(cls, text: str) -> Shard:
         head, sep, tail = text.partition("/")
-        try:
-            index, count = int(head), int(tail)
-        except ValueError:
-            index = count = -1
-        if not sep or count < 1 or not 0 <= index < count:
+        index, count = decimal(head), decimal(tail)
+        if not sep or index is None or count is None or count < 1 or not index < count:
             raise InputError(f"--shard {text}: expected I/N with 0 <= I < N", found=text,
                              hint="I is 0-based, as JOB_COMPLETION_INDEX: --shard 0/4 ... --shard 3/4")
         return cls(index, count)

@@ -13,6 +13,7 @@ import http.client
 import io
 from collections.abc import Callable, Iterator
 
+from slsacheck._numbers import decimal
 from slsacheck.errors import DigestMismatch, RegistryError, TooLarge
 from slsacheck.models.digest import Digest
 from slsacheck.oci._transport import Response
@@ -27,10 +28,7 @@ def declared_length(response: Response) -> int | None:
     value = response.headers.get("Content-Length")
     if value is None or response.headers.get("Content-Encoding"):
         return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
+    return decimal(value)
 
 
 def check_length(response: Response, cap: int, what: str) -> None:

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, BinaryIO, overload
 from urllib.parse import unquote, urlencode, urlsplit
 
+from slsacheck._numbers import decimal
 from slsacheck.errors import InputError
 
 _MAX_UNSTREAMED = 1024 * 1024
@@ -180,12 +181,12 @@ def _no_proxy(host: str, port: int, rules: str) -> bool:
         if rule == "*":
             return True
         rule_port: int | None = None
-        match = re.fullmatch(r"(.+?):(\d+)", rule)
+        match = re.fullmatch(r"(.+?):([0-9]+)", rule)
         if match and not rule.startswith("[") and rule.count(":") == 1:
-            rule, rule_port = match[1], int(match[2])
+            rule, rule_port = match[1], decimal(match[2])
         elif rule.startswith("[") and "]:" in rule:
             rule, _, port_text = rule[1:].partition("]:")
-            rule_port = int(port_text) if port_text.isdigit() else None
+            rule_port = decimal(port_text)
         rule = rule.strip("[]")
         if rule_port is not None and rule_port != port:
             continue

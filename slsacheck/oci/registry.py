@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
 from slsacheck._json import Refused, parse
+from slsacheck._numbers import decimal
 from slsacheck.errors import DigestMismatch, NotFound, RegistryError, TooLarge
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, MalformedManifest, Manifest
@@ -125,13 +126,13 @@ class RegistryStore:
         response.close()
         digest = self._digest_header(response)
         media_type = _media_type(response)
-        length = response.headers.get("Content-Length", "")
-        if digest is None or media_type not in mt.MANIFEST_TYPES or not length.isdigit():
+        length = decimal(response.headers.get("Content-Length", ""))
+        if digest is None or media_type not in mt.MANIFEST_TYPES or length is None:
             # Some registries answer HEAD without the digest: the body tells.
             return self.fetch_manifest(reference).descriptor
         if asked is not None and digest != asked:
             raise DigestMismatch(f"manifest {self.location}@{asked} (HEAD)", expected=str(asked), found=str(digest))
-        return Descriptor(media_type, digest, int(length))
+        return Descriptor(media_type, digest, length)
 
     def fetch_manifest(self, reference: str, *, max_size: int = mt.MAX_MANIFEST_SIZE) -> Manifest:
         asked = _as_digest(reference)

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slsacheck._json import parse
+from slsacheck._numbers import decimal, json_integer
 from slsacheck.errors import VerificationError
 from slsacheck.signing.trust import LogKey, TrustedRoot
 
@@ -84,13 +85,22 @@ def b64(value: Any, what: str) -> bytes:
             ) from exc
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _int(value: Any, what: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError) as exc:
-        raise VerificationError(f"{what} is not an integer", found=repr(value)[:40]) from exc
+    number = json_integer(value)
+    if number is None:
+        raise VerificationError(
+            f"{what} is not an integer",
+            expected="a JSON integer or a string of decimal digits",
+            found=repr(value)[:40],
+            hint="the bundle is malformed",
+        )
     if number < 0:
         raise VerificationError(f"{what} is negative", expected=">= 0", found=str(number), hint=_HINT)
+    if number > _INT64_MAX:
+        raise VerificationError(f"{what} is out of range", expected="<= 2^63 - 1", found=str(number)[:40], hint=_HINT)
     return number
 
 
@@ -118,7 +128,8 @@ def entry_from_bundle(doc: Mapping[str, Any]) -> TlogEntry:
         checkpoint = obj(raw_proof, "checkpoint", "inclusion proof").get("envelope", "")
         if not isinstance(checkpoint, str):
             raise VerificationError("the checkpoint envelope is not text", hint="the bundle is malformed")
-        hashes = raw_proof.get("hashes") or []
+        hashes = raw_proof.get("hashes")
+        hashes = [] if hashes is None else hashes  # absent at its default, as protobuf JSON writes it
         if not isinstance(hashes, list):
             raise VerificationError("the inclusion proof hashes are not a list", hint="the bundle is malformed")
         proof = InclusionProof(
@@ -269,11 +280,13 @@ def verify_checkpoint(proof: InclusionProof, key: LogKey) -> None:
     lines = note.split("\n")[:-1]
     if len(lines) < 3 or not lines[0]:
         raise VerificationError("checkpoint is malformed: needs origin, size and root hash lines", found=note[:120])
+    size = decimal(lines[1])
     try:
-        size = int(lines[1])
         root = base64.b64decode(lines[2], validate=True)
-    except (ValueError, binascii.Error) as exc:
-        raise VerificationError("checkpoint is malformed: bad size or root hash", found=note[:120]) from exc
+    except (ValueError, binascii.Error):
+        size = None
+    if size is None:
+        raise VerificationError("checkpoint is malformed: bad size or root hash", found=note[:120])
     hint = key.log_id[:4]
     verified = False
     if not sigblock.endswith("\n"):

@@ -75,9 +75,9 @@ class _Parsed:
 
 
 def _objects(value: object, what: str) -> list[Mapping[str, object]]:
-    """A JSON list of objects (absent or empty: none); another shape is a `TypeError`, which
-    `_parse` reports as a field of the wrong type."""
-    if not value:
+    """A JSON list of objects (absent, null or empty: none); another shape, even a falsy one
+    (`""`, `0`, `{}`), is a `TypeError`, which `_parse` reports as a field of the wrong type."""
+    if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
         raise TypeError(f"{what} is not a list of objects")

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
+from slsacheck._numbers import decimal
 from slsacheck.errors import InvalidKey
 
 SCHEME = "pkcs11:"
@@ -177,9 +178,9 @@ def parse(uri: str) -> Pkcs11Uri:
         raise _bad("no token", uri, expected="token=LABEL or slot-id=N")
     slot_id = None
     if slot_text is not None:
-        if not slot_text.isdigit():
+        slot_id = decimal(slot_text)
+        if slot_id is None:
             raise _bad(f"slot-id {slot_text!r} is not a number", uri, expected="slot-id=N (decimal)")
-        slot_id = int(slot_text)
     label = _text(path.get("object"), "object", uri)
     key_id = path.get("id")
     if label is None and key_id is None:

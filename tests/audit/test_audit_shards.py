@@ -136,7 +136,7 @@ def test_merge_refuses_what_is_not_the_shards_of_one_audit(
 
 
 def test_shard_arguments() -> None:
-    for bad in ("4/4", "-1/4", "1", "a/b", "0/0", "1/4/2"):
+    for bad in ("4/4", "-1/4", "1", "a/b", "0/0", "1/4/2", "+1/4", " 1/4", "1/4_0", "\u0661/4", "\u00b2/4"):
         code, _, err = run_cli("audit", "r.example/a:1", f"--shard={bad}")
         assert code == 2 and "I/N" in err, (bad, err)
     assert Shard.parse("3/4") == Shard(3, 4)

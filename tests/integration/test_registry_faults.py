@@ -209,6 +209,16 @@ def test_resolve_falls_back_to_get_without_digest_header(proxy: Proxy, registry_
     assert proxy.count("GET", "/manifests/v1") == 1
 
 
+@pytest.mark.parametrize("length", ["\u00b2", "1_0", "+12", "-1", "9" * 30])
+def test_a_head_length_that_is_not_ascii_digits_is_not_believed(proxy: Proxy, registry_http: RunningRegistry,
+                                                                 image: PushedImage, length: str) -> None:
+    # str.isdigit() takes the superscript two, which int() refuses; int() takes "1_0" and "+12".
+    proxy.add_headers("/manifests/v1", {"Content-Length": length}, method="HEAD")
+    desc = _store(proxy, registry_http, image).resolve("v1")
+    assert desc.digest == image.manifest.digest and desc.size == len(image.manifest_bytes)
+    assert proxy.count("GET", "/manifests/v1") == 1  # the size came from the body
+
+
 def _entry(digest_seed: str, artifact_type: str) -> dict[str, object]:
     return Descriptor(mt.OCI_MANIFEST, Digest.of(digest_seed.encode()), 100, artifact_type=artifact_type).to_json()
 

@@ -72,8 +72,8 @@ def _mutated(doc: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str
     return out
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_every_field_mutation_is_a_clean_verdict(name: str) -> None:
+def _case(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The case's bundle, and what `verify_bundle` needs besides it."""
     folder = shared_file("conformance/test/assets/bundle-verify", name)
     doc = json.loads((folder / "bundle.sigstore.json").read_bytes())
     own_root = folder / "trusted_root.json"
@@ -87,6 +87,12 @@ def test_every_field_mutation_is_a_clean_verdict(name: str) -> None:
         kwargs["public_key"] = load_public_key(key.read_bytes())
     else:
         kwargs["identity"] = Identity(subject_regexp=".*", issuer_regexp=".*")
+    return doc, kwargs
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_every_field_mutation_is_a_clean_verdict(name: str) -> None:
+    doc, kwargs = _case(name)
     verify_bundle(doc, **kwargs)  # the unmodified bundle verifies
 
     runs = 0
@@ -104,3 +110,61 @@ def test_every_field_mutation_is_a_clean_verdict(name: str) -> None:
             )
             assert path[-1] not in BOUND or optional_checkpoint, f"{name}: {path} = {value!r} was accepted"
     assert runs > 100
+
+
+# What `int()` or a truthiness test would take, and protobuf JSON does not write: a number is a
+# JSON integer or the string of one; a list is a list (absent means empty, nothing else does).
+NOT_INTEGERS: tuple[Any, ...] = (1.0, 1.5, True, "1_0", " 1", "+1", "1 ", "\u0661", "0x1", "", 2**64, str(2**64))
+NOT_LISTS: tuple[Any, ...] = ("", 0, {}, False, "x")
+
+
+def _verify(name: str, doc: dict[str, Any]) -> None:
+    verify_bundle(doc, **_case(name)[1])
+
+
+def _doc(name: str) -> dict[str, Any]:
+    return _case(name)[0]
+
+
+PROOF = ("verificationMaterial", "tlogEntries", 0, "inclusionProof")
+
+
+@pytest.mark.parametrize("field", ["treeSize", "logIndex"])
+def test_a_proof_number_of_another_shape_is_refused_though_its_value_would_do(field: str) -> None:
+    # This log's tree has one leaf: treeSize "1" and logIndex "0", which 1.0, True or "+1" would equal.
+    name = "intoto-with-custom-trust-root"
+    doc = _doc(name)
+    written = doc["verificationMaterial"]["tlogEntries"][0]["inclusionProof"][field]
+    _verify(name, _mutated(doc, (*PROOF, field), int(written)))  # the JSON number instead of its string is fine
+    for value in NOT_INTEGERS:
+        with pytest.raises(Error, match=r"not an integer|out of range"):
+            _verify(name, _mutated(doc, (*PROOF, field), value))
+
+
+def test_a_list_field_of_another_shape_is_refused_though_empty_would_do() -> None:
+    # A managed key verifies without a log entry or a timestamp, so an empty list of either passes...
+    name = "managed-key-happy-path"
+    doc = _doc(name)
+    for path in (("verificationMaterial", "tlogEntries"),
+                 ("verificationMaterial", "timestampVerificationData", "rfc3161Timestamps")):
+        _verify(name, _mutated(doc, path, []))
+        for value in NOT_LISTS:  # ...but a field that is no list is a malformed bundle
+            with pytest.raises(Error, match=r"wrong type|not a list"):
+                _verify(name, _mutated(doc, path, value))
+    one_leaf = "intoto-with-custom-trust-root"  # its proof has no hashes: [] and absent verify
+    _verify(one_leaf, _mutated(_doc(one_leaf), (*PROOF, "hashes"), _DELETE))
+    for value in NOT_LISTS:
+        with pytest.raises(Error, match="not a list"):
+            _verify(one_leaf, _mutated(_doc(one_leaf), (*PROOF, "hashes"), value))
+
+
+def test_a_checkpoint_size_that_is_not_ascii_digits_is_malformed() -> None:
+    name = "intoto-with-custom-trust-root"
+    doc = _doc(name)
+    envelope = doc["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["checkpoint"]["envelope"]
+    origin, size, rest = envelope.split("\n", 2)
+    assert size == "1"
+    for spelled in ("+1", " 1", "01_", "\u0661", "1.0"):
+        changed = {"envelope": f"{origin}\n{spelled}\n{rest}"}
+        with pytest.raises(Error, match="bad size"):
+            _verify(name, _mutated(doc, (*PROOF, "checkpoint"), changed))

@@ -51,6 +51,9 @@ def test_pin_sources_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     (f"pkcs11:token=t;objet=k?module-path={MODULE}&pin-value={PIN}", "unknown attribute objet"),
     (f"pkcs11:token=t;object=k;object=j?module-path={MODULE}&pin-value={PIN}", "attribute object given twice"),
     (f"pkcs11:token=t;slot-id=x1;object=k?module-path={MODULE}&pin-value={PIN}", "slot-id 'x1' is not a number"),
+    # digits `str.isdigit` takes and `int` refuses (superscript two), or reads in another script
+    (f"pkcs11:token=t;slot-id=%C2%B2;object=k?module-path={MODULE}&pin-value={PIN}", "is not a number"),
+    (f"pkcs11:token=t;slot-id=%D9%A1;object=k?module-path={MODULE}&pin-value={PIN}", "is not a number"),
     (f"pkcs11:token=t;object=k;type=secret-key?module-path={MODULE}&pin-value={PIN}", "is not a key"),
     (f"pkcs11:token=t;object=k?module-path={MODULE}&pin-value={PIN}&pin-source=/run/pin", "both given"),
     (f"pkcs11:token=t;object=k?module-path={MODULE}&pin-source=relative/pin&pin-value={PIN}", "both given"),

@@ -118,6 +118,8 @@ def test_repeated_headers_read_as_one_list(server: tuple[_Server, str]) -> None:
         ("10.0.0.0/8", "ten.example", 443, True),
         ("::1", "::1", 443, False),
         ("[::1]:443", "::1", 443, False),
+        ("registry.example:\u0664\u0664\u0663", "registry.example", 443, True),  # a port is ASCII digits
+        ("[::1]:\u00b2", "::1", 443, False),  # a port that is no number: the rule is the host alone
         ("other.example, registry.example", "registry.example", 443, False),
     ],
 )

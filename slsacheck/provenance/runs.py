@@ -131,14 +131,14 @@ class Run:
     def pipeline_task_names(self) -> tuple[str, ...]:
         """The pipeline's tasks then its finally tasks, in declaration order."""
         spec = self.pipeline_spec
-        tasks = [*_as_list(spec.get("tasks")), *_as_list(spec.get("finally"))]
+        tasks = [*as_list(spec.get("tasks")), *as_list(spec.get("finally"))]
         return tuple(t["name"] for t in tasks if isinstance(t, Mapping) and isinstance(t.get("name"), str))
 
     @property
     def child_references(self) -> tuple[ChildReference, ...]:
         """The child TaskRuns the PipelineRun lists, by name (CustomRuns and others left out)."""
         out: dict[str, ChildReference] = {}
-        for ref in _as_list(self.status.get("childReferences")):
+        for ref in as_list(self.status.get("childReferences")):
             named = isinstance(ref, Mapping) and isinstance(ref.get("name"), str)
             if named and ref.get("kind", "TaskRun") == "TaskRun":
                 name = ref["name"]
@@ -147,7 +147,7 @@ class Run:
         if isinstance(embedded, Mapping):
             for name, entry in embedded.items():
                 if isinstance(name, str) and name not in out:
-                    task = _mapping(entry).get("pipelineTaskName")
+                    task = as_mapping(entry).get("pipelineTaskName")
                     out[name] = ChildReference(name, task if isinstance(task, str) else "")
         return tuple(out[name] for name in sorted(out))
 
@@ -162,7 +162,7 @@ def parse_run(
     """One run object, checked; `require_finished=False` is for a run still in progress (in-step)."""
     warnings: list[Warning] = []
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
-    metadata = _mapping(doc.get("metadata"))
+    metadata = as_mapping(doc.get("metadata"))
     name = str(metadata.get("name") or metadata.get("generateName") or "")
     where = f"{source}: " if source else ""
     if api_version is None and kind is None:
@@ -200,24 +200,24 @@ def parse_run(
         )
     if require_finished:
         _check_finished(status, label, where, allow_failed, warnings)
-    spec = _mapping(doc.get("spec"))
+    spec = as_mapping(doc.get("spec"))
     v1beta1 = api_version == "tekton.dev/v1beta1"
     results_key = "results"
     if v1beta1:
         results_key = "taskResults" if kind == "TaskRun" else "pipelineResults"
     results = _results(status.get(results_key) or status.get("results"), f"{label}: result", warnings)
-    steps = tuple(_container(s, label, "step", warnings) for s in _as_list(status.get("steps")))
-    sidecars = tuple(_container(s, label, "sidecar", warnings) for s in _as_list(status.get("sidecars")))
-    provenance = _mapping(status.get("provenance"))
+    steps = tuple(_container(s, label, "step", warnings) for s in as_list(status.get("steps")))
+    sidecars = tuple(_container(s, label, "sidecar", warnings) for s in as_list(status.get("sidecars")))
+    provenance = as_mapping(status.get("provenance"))
     flags = provenance.get("featureFlags")
-    type_spec = _mapping(status.get("taskSpec" if kind == "TaskRun" else "pipelineSpec"))
+    type_spec = as_mapping(status.get("taskSpec" if kind == "TaskRun" else "pipelineSpec"))
     return Run(
         kind=str(kind),
         api_version=str(api_version),
         name=name,
         uid=str(metadata.get("uid") or ""),
-        labels={str(k): str(v) for k, v in _mapping(metadata.get("labels")).items()},
-        annotations={str(k): str(v) for k, v in _mapping(metadata.get("annotations")).items()},
+        labels={str(k): str(v) for k, v in as_mapping(metadata.get("labels")).items()},
+        annotations={str(k): str(v) for k, v in as_mapping(metadata.get("annotations")).items()},
         spec=spec,
         status=status,
         results=results,
@@ -277,8 +277,8 @@ def embedded_children(run: Run) -> tuple[Run, ...]:
         return ()
     out = []
     for name in sorted(embedded):
-        entry = _mapping(embedded[name])
-        status = _mapping(entry.get("status"))
+        entry = as_mapping(embedded[name])
+        status = as_mapping(entry.get("status"))
         task = entry.get("pipelineTaskName")
         if not status or not isinstance(task, str):
             continue
@@ -305,7 +305,7 @@ def embedded_children(run: Run) -> tuple[Run, ...]:
 
 
 def _infer_kind(doc: Mapping[str, Any]) -> str:
-    spec, status = _mapping(doc.get("spec")), _mapping(doc.get("status"))
+    spec, status = as_mapping(doc.get("spec")), as_mapping(doc.get("status"))
     if "pipelineRef" in spec or "pipelineSpec" in spec or "pipelineSpec" in status:
         return "PipelineRun"
     if "taskRef" in spec or "taskSpec" in spec or "taskSpec" in status:
@@ -317,7 +317,7 @@ def _check_finished(
     status: Mapping[str, Any], label: str, where: str, allow_failed: bool, warnings: list[Warning]
 ) -> None:
     succeeded = None
-    for condition in _as_list(status.get("conditions")):
+    for condition in as_list(status.get("conditions")):
         if isinstance(condition, Mapping) and condition.get("type") == "Succeeded":
             succeeded = condition
     state = succeeded.get("status") if succeeded else None
@@ -338,7 +338,7 @@ def _check_finished(
 
 def _results(raw: object, where: str, warnings: list[Warning]) -> tuple[Result, ...]:
     out: list[Result] = []
-    for item in _as_list(raw):
+    for item in as_list(raw):
         if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
             warnings.append(Warning("run.result-shape", where, f"an entry without a name was ignored: {item!r:.80}"))
             continue
@@ -373,7 +373,7 @@ def _is_value(value: object) -> bool:
 
 def _declared_params(raw: object) -> tuple[Result, ...]:
     out = []
-    for item in _as_list(raw):
+    for item in as_list(raw):
         named = isinstance(item, Mapping) and isinstance(item.get("name"), str)
         if named and "default" in item and _is_value(item["default"]):
             out.append(Result(item["name"], item["default"]))
@@ -381,10 +381,10 @@ def _declared_params(raw: object) -> tuple[Result, ...]:
 
 
 def _container(raw: object, label: str, kind: str, warnings: list[Warning]) -> ContainerState:
-    item = _mapping(raw)
+    item = as_mapping(raw)
     name = str(item.get("name", ""))
     results = _results(item.get("results"), f"{label}: {kind} {name} result", warnings)
-    return ContainerState(name, str(item.get("imageID", "")), results, _ref_source(_mapping(item.get("provenance"))))
+    return ContainerState(name, str(item.get("imageID", "")), results, _ref_source(as_mapping(item.get("provenance"))))
 
 
 def _owner_references(raw: object) -> tuple[OwnerReference, ...]:
@@ -392,7 +392,7 @@ def _owner_references(raw: object) -> tuple[OwnerReference, ...]:
         OwnerReference(
             str(o.get("kind", "")), str(o.get("name", "")), str(o.get("uid", "")), o.get("controller") is True
         )
-        for o in _as_list(raw)
+        for o in as_list(raw)
         if isinstance(o, Mapping)
     )
 
@@ -401,7 +401,7 @@ def _ref_source(provenance: Mapping[str, Any]) -> RefSource | None:
     raw = provenance.get("refSource") or provenance.get("configSource")
     if not isinstance(raw, Mapping):
         return None
-    digest = _mapping(raw.get("digest"))
+    digest = as_mapping(raw.get("digest"))
     return RefSource(
         str(raw.get("uri", "")),
         {str(k): str(v) for k, v in digest.items()},
@@ -431,9 +431,9 @@ def normalise_time(raw: object, where: str) -> str | None:
     return text + "Z"
 
 
-def _mapping(raw: object) -> Mapping[str, Any]:
+def as_mapping(raw: object) -> Mapping[str, Any]:
     return raw if isinstance(raw, Mapping) else {}
 
 
-def _as_list(raw: object) -> list[Any]:
+def as_list(raw: object) -> list[Any]:
     return raw if isinstance(raw, list) else []

@@ -29,7 +29,7 @@ from slsacheck.provenance.collect import (
 )
 from slsacheck.provenance.findings import Warning, no_artifact, unique
 from slsacheck.provenance.hints import Artifact, clean_digest_set, git_source, subject_name
-from slsacheck.provenance.runs import Run
+from slsacheck.provenance.runs import Run, as_list, as_mapping
 from slsacheck.provenance.slsa_v1 import DEFAULT_BUILDER_ID, Context, check_subjects
 
 PREDICATE_TYPE = SLSA_PROVENANCE_V02
@@ -103,12 +103,14 @@ def _invocation(run: Run) -> dict[str, Any]:
 
 
 def _steps(run: Run) -> list[dict[str, Any]]:
-    specs = {s.get("name"): s for s in run.task_spec.get("steps", []) if isinstance(s, Mapping)}
+    # The run object is the user's export: a field of another shape is left out, never a crash.
+    specs = {s["name"]: s for s in as_list(run.task_spec.get("steps")) if isinstance(s, Mapping)
+             and isinstance(s.get("name"), str)}
     out = []
     for state in run.steps:
         spec = specs.get(state.name, {})
-        script = spec.get("script") or ""
-        command = spec.get("command") or []
+        script = spec.get("script") if isinstance(spec.get("script"), str) else ""
+        command = as_list(spec.get("command"))
         step: dict[str, Any] = {"entryPoint": script or " ".join(str(c) for c in command)}
         if spec.get("args"):
             step["arguments"] = spec["args"]
@@ -120,7 +122,7 @@ def _steps(run: Run) -> list[dict[str, Any]]:
 
 
 def _status(run: Run) -> str:
-    for condition in run.status.get("conditions") or []:
+    for condition in as_list(run.status.get("conditions")):
         if isinstance(condition, Mapping) and condition.get("type") == "Succeeded":
             return {"True": "Succeeded", "False": "Failed"}.get(str(condition.get("status")), "Running")
     return ""
@@ -128,8 +130,8 @@ def _status(run: Run) -> str:
 
 def _tasks(run: Run, children: Sequence[Run]) -> list[dict[str, Any]]:
     spec = run.pipeline_spec
-    declared = [t for t in [*(spec.get("tasks") or []), *(spec.get("finally") or [])] if isinstance(t, Mapping)]
-    by_name = {t.get("name"): t for t in declared}
+    declared = [t for t in [*as_list(spec.get("tasks")), *as_list(spec.get("finally"))] if isinstance(t, Mapping)]
+    by_name = {t["name"]: t for t in declared if isinstance(t.get("name"), str)}
     template = run.spec.get("taskRunTemplate")
     account = (template or {}).get("serviceAccountName") if isinstance(template, Mapping) else None
     account = account or run.spec.get("serviceAccountName") or ""
@@ -137,14 +139,14 @@ def _tasks(run: Run, children: Sequence[Run]) -> list[dict[str, Any]]:
     for child in children:
         task_name = child.labels.get("tekton.dev/pipelineTask", "")
         task = by_name.get(task_name, {})
-        after = [str(a) for a in task.get("runAfter") or []]
+        after = [str(a) for a in as_list(task.get("runAfter"))]
         for ref in _TASK_REF.findall(json.dumps(task)):
             if ref not in after:
                 after.append(ref)
         entry: dict[str, Any] = {"name": task_name}
         if after:
             entry["after"] = after
-        entry["ref"] = dict(task.get("taskRef") or {})
+        entry["ref"] = dict(as_mapping(task.get("taskRef")))
         entry.update({"startedOn": child.start_time or "", "finishedOn": child.completion_time or ""})
         if account:
             entry["serviceAccountName"] = account

@@ -18,6 +18,7 @@ the difference and asserts slsacheck's behaviour instead:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -28,6 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
+from slsacheck.errors import Error
 from slsacheck.provenance.documents import read_documents
 from slsacheck.provenance.generate import Generated, Options, generate
 from slsacheck.provenance.runs import Run, parse_run
@@ -430,3 +432,47 @@ def test_pipelinerun1_alone_falls_back_to_its_embedded_taskruns() -> None:
     assert {"uri": "oci://test.io/test/build-image"} in deps
     assert _codes(generated).count("child.embedded") == 2
     assert _codes(generated).count("step.unpinned") == 2
+
+
+_WRONG_SHAPES: tuple[Any, ...] = (None, -1, "x", [], {}, [None], {"a": 1}, True)
+
+
+def _fields(node: Any, path: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    out = [path]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out += _fields(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            out += _fields(value, (*path, index))
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["slsa-v1", "slsa-v0.2"])
+def test_a_run_field_of_another_shape_is_a_clean_error_or_warning_in_both_formats(fmt: str) -> None:
+    """The exported run is the user's file: any spec or status field of the wrong type ends in
+    slsacheck's own error or a warning, never a crash (the v0.2 writer iterated a taskRef's
+    characters and hashed a list as a task name)."""
+    docs = {name: read_documents(_fixture(UNIT.format(name)))[0] for name in ("pipelinerun1", "taskrun1")}
+    targets = [("pipelinerun1", p) for p in _fields(docs["pipelinerun1"]["status"]["pipelineSpec"], ())]
+    targets += [("taskrun1", p) for p in _fields(docs["taskrun1"]["status"]["taskSpec"], ())]
+    tried = 0
+    for which, path in targets:
+        for value in _WRONG_SHAPES:
+            changed = copy.deepcopy(docs)
+            spec = changed[which]["status"]["pipelineSpec" if which == "pipelinerun1" else "taskSpec"]
+            if path:
+                parent = spec
+                for step in path[:-1]:
+                    parent = parent[step]
+                parent[path[-1]] = value
+            else:
+                changed[which]["status"]["pipelineSpec" if which == "pipelinerun1" else "taskSpec"] = value
+            run = parse_run(changed["pipelinerun1"], "pipelinerun1")
+            child = parse_run(changed["taskrun1"], "taskrun1")
+            child = replace(child, labels={**child.labels, "tekton.dev/pipelineRun": run.name})
+            for subject_run, children in ((run, (child,)), (child, ())):
+                tried += 1
+                with contextlib.suppress(Error):  # anything else fails the test
+                    generate(subject_run, children, Options(builder_id="b", format=fmt))
+    assert tried > 200

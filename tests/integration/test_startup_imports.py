@@ -81,6 +81,11 @@ def test_sign_attest_and_verify_with_a_key_import_no_client_library(
         # The report is read right: each command did load the registry client and the crypto.
         assert {"slsacheck.oci._http", "http.client", "cryptography"} <= loaded, command
         assert _present(loaded, NEVER) == [], command
+    # A key signs and verifies with no certificate anywhere: cryptography's x509 package (its
+    # import alone is about half of such a process's start-up) and the certificate-path code
+    # load only where a certificate or a trusted root is read.
+    for command, loaded in runs.items():
+        assert _present(loaded, ("cryptography.x509", "slsacheck.signing._certs")) == [], command
     # Verifying with a key needs no TUF client (the log is ignored) and no libsodium (no
     # password-protected key, no Ed25519ph signature).
     assert "slsacheck.signing.tuf" not in runs["verify"]

@@ -31,7 +31,6 @@ from slsacheck.signing import keys
 from slsacheck.signing.delegated import DelegatedSigner, KeyBackend
 from slsacheck.signing.keys import PasswordCallback
 from slsacheck.signing.keysigner import KeySigner
-from slsacheck.signing.kms_aws_uri import parse_awskms
 from slsacheck.signing.pkcs11_uri import is_pkcs11, redact
 from slsacheck.signing.pkcs11_uri import parse as parse_pkcs11
 from slsacheck.signing.signer import Signer
@@ -137,6 +136,9 @@ def _pkcs11_backend(uri: str, signing: bool) -> KeyBackend:
 
 
 def _awskms_backend(uri: str, signing: bool) -> KeyBackend:
+    # Its parser (a dataclass and two regexes) loads with it: a key file's start-up never pays for it.
+    from slsacheck.signing.kms_aws_uri import parse_awskms  # noqa: PLC0415
+
     ref = parse_awskms(uri)
     try:
         from slsacheck.signing.kms_aws import AwsKmsKey  # noqa: PLC0415 - optional extra

@@ -91,6 +91,12 @@ def test_sign_attest_and_verify_with_a_key_import_no_client_library(
     sigstore_code = ("slsacheck.signing.trust", "slsacheck.signing.verifier", "slsacheck.signing.cosign_material",
                      "slsacheck.signing._tlog", "slsacheck.signing._rekor_body")
     assert _present(runs["verify"], sigstore_code) == []
+    # Nor the signing code, resolving a public key.
+    assert _present(runs["verify"], ("slsacheck.signing.keysigner", "slsacheck.signing.delegated",
+                                     "slsacheck.signing.signer")) == []
+    # What only an error, a credential helper or another key kind needs.
+    for command, loaded in runs.items():
+        assert _present(loaded, ("difflib", "subprocess", "slsacheck.signing.kms_aws_uri")) == [], command
     # Signing and attesting collect no evidence.
     for command in ("sign", "attest"):
         assert _present(runs[command], ("slsacheck.attach.candidates", "slsacheck.models.evidence")) == [], command

@@ -5,10 +5,19 @@ the same registry requests on a bare
 cosign-format signer does, the ECDSA signature or verification).
 
 Each command and its floor alternate, fresh images every run; medians are compared.
-Goal: each command <= 1.5x its floor; exit status 1 when one is missed. A second ratio
-adds to the floor what importing the libraries the work needs costs a process
-(`http.client`, `ssl`, cryptography's EC and x509), which the in-process floor never pays. (`verify-bundle` as a
-whole process is `bench_bundle_verify.py`.)
+Goal: each command <= 1.5x its floor; exit status 1 when one is missed.
+
+A second floor is honest per command: in place of the bare interpreter, a process that
+imports only what that command's work needs, which the in-process floor never pays and
+any Python process doing the work must (`sign`/`attest`: `http.client`, `json`, `hashlib`,
+`nacl.secret`, cryptography's EC and serialization; `verify --key`: `http.client`, `json`,
+cryptography's EC and serialization; no x509, no `ssl` beyond what `http.client` imports
+itself; each constructs one `ECDSA` object, which is when cryptography loads its OpenSSL
+backend module). Its goal is <= 1.5x too, printed beside the first. For `verify --key` the
+bench also prints whether the first goal can be met at all: 1.5x the literal floor against
+what that needed-imports process alone takes. The exit status stays tied to the first goal
+(the issue's). CPU time (user + sys) of each command's process is printed too, since the
+machine is shared. (`verify-bundle` as a whole process is `bench_bundle_verify.py`.)
 
     .venv/bin/python bench/bench_step_cli.py [--runs 7]
 """
@@ -19,12 +28,14 @@ import argparse
 import base64
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,13 +57,23 @@ from slsacheck.signing.simplesigning import build_payload  # noqa: E402
 from tests.support.registry import PushedImage, push_small_image, start_registry  # noqa: E402
 
 GOAL = 1.5
-# What any Python process doing this work imports, whoever wrote it: shown beside the goal's ratio.
-LIBRARIES = ("import http.client, ssl, json\n"
-             "from cryptography import x509\n"
-             "from cryptography.hazmat.primitives import hashes, serialization\n"
-             "from cryptography.hazmat.primitives.asymmetric import ec")
+# What any Python process doing each command's work imports, whoever wrote it (and the one
+# ECDSA object, whose constructor loads cryptography's OpenSSL backend module).
+_CRYPTO = ("from cryptography.hazmat.primitives import hashes, serialization\n"
+           "from cryptography.hazmat.primitives.asymmetric import ec\n"
+           "ec.ECDSA(hashes.SHA256())")
+NEEDED = {
+    "sign": "import http.client, json, hashlib, nacl.secret\n" + _CRYPTO,
+    "attest": "import http.client, json, hashlib, nacl.secret\n" + _CRYPTO,
+    "verify --key": "import http.client, json\n" + _CRYPTO,
+}
 PASSWORD = b"bench-password"
 REPO = "bench/step"
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _process(cmd: list[str], env: dict[str, str]) -> float:
@@ -61,6 +82,14 @@ def _process(cmd: list[str], env: dict[str, str]) -> float:
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{done.stdout}{done.stderr}")
+    return elapsed
+
+
+def _command(cmd: list[str], env: dict[str, str], cpu: list[float]) -> float:
+    """`_process`, recording the process's CPU time in `cpu`."""
+    before = _children_cpu()
+    elapsed = _process(cmd, env)
+    cpu.append(_children_cpu() - before)
     return elapsed
 
 
@@ -110,19 +139,35 @@ def _floor_verify(floor: Floor, image: PushedImage, public_file: Path) -> None:
     floor.verify_one(image, check_attestation=False)
 
 
+@dataclass(frozen=True)
+class Result:
+    """Medians of one command's runs (seconds)."""
+
+    name: str
+    ours: float
+    ours_cpu: float
+    floor: float  # the in-process work + a bare `python -c pass`
+    needed: float  # a process importing only what the work needs, alone
+    needed_floor: float  # the in-process work + that process
+
+
 def _pair(
-    name: str, runs: int, ours: Callable[[int], float], floor: Callable[[int], float], bare: list[float],
-    *, libraries: Callable[[], float],
-) -> tuple[str, float, float, float]:
-    """Medians: the command; its floor; its floor with the libraries' import instead of the
-    bare interpreter (a process importing them, run between the others)."""
-    ours_t, floor_t, lib_t = [], [], []
+    name: str, runs: int, ours: Callable[[int, list[float]], float], floor: Callable[[int], float],
+    bare: list[float], *, needed: Callable[[], float],
+) -> Result:
+    """The command, its floor, and a process importing what its work needs (run between the
+    others, so that all three see the same load)."""
+    ours_t: list[float] = []
+    cpu: list[float] = []
+    floor_t: list[float] = []
+    needed_t: list[float] = []
     for i in range(runs):
         floor_t.append(floor(i))
-        lib_t.append(libraries())
-        ours_t.append(ours(i))
-    work = statistics.median(floor_t)
-    return name, statistics.median(ours_t), work + statistics.median(bare), work + statistics.median(lib_t)
+        needed_t.append(needed())
+        ours_t.append(ours(i, cpu))
+    work, imports = statistics.median(floor_t), statistics.median(needed_t)
+    return Result(name, statistics.median(ours_t), statistics.median(cpu), work + statistics.median(bare),
+                  imports, work + imports)
 
 
 def main() -> int:
@@ -141,8 +186,8 @@ def main() -> int:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         bare = [_process([python, "-c", "pass"], env) for _ in range(runs)]
 
-        def libraries() -> float:
-            return _process([python, "-c", LIBRARIES], env)
+        def needed(command: str) -> Callable[[], float]:
+            return lambda: _process([python, "-c", NEEDED[command]], env)
 
         key_file, pub_file, predicate = tmp / "cosign.key", tmp / "cosign.pub", tmp / "predicate.json"
         key_file.write_bytes(encrypt_private_key(key, PASSWORD))
@@ -164,31 +209,51 @@ def main() -> int:
 
         results = [
             _pair("sign", runs,
-                  lambda i: _process([*cli, "sign", "--key", str(key_file), "--format", "legacy",
-                                      ref(ours_images[i])], env),
-                  lambda i: _timed(lambda: _floor_sign(floor, floor_images[i], key_file)), bare, libraries=libraries),
+                  lambda i, cpu: _command([*cli, "sign", "--key", str(key_file), "--format", "legacy",
+                                           ref(ours_images[i])], env, cpu),
+                  lambda i: _timed(lambda: _floor_sign(floor, floor_images[i], key_file)), bare,
+                  needed=needed("sign")),
             _pair("attest", runs,
-                  lambda i: _process([*cli, "attest", "--key", str(key_file), "--format", "legacy",
-                                      "--predicate", str(predicate), "--type", PREDICATE_TYPE,
-                                      ref(ours_images[i])], env),
-                  lambda i: _timed(lambda: _floor_attest(floor, floor_images[i], key_file)), bare, libraries=libraries),
+                  lambda i, cpu: _command([*cli, "attest", "--key", str(key_file), "--format", "legacy",
+                                           "--predicate", str(predicate), "--type", PREDICATE_TYPE,
+                                           ref(ours_images[i])], env, cpu),
+                  lambda i: _timed(lambda: _floor_attest(floor, floor_images[i], key_file)), bare,
+                  needed=needed("attest")),
             _pair("verify --key", runs,
-                  lambda i: _process([*cli, "verify", "--key", str(pub_file), "--tlog", "ignore",
-                                      ref(ours_images[i])], env),
-                  lambda i: _timed(lambda: _floor_verify(floor, floor_images[i], pub_file)), bare, libraries=libraries),
+                  lambda i, cpu: _command([*cli, "verify", "--key", str(pub_file), "--tlog", "ignore",
+                                           ref(ours_images[i])], env, cpu),
+                  lambda i: _timed(lambda: _floor_verify(floor, floor_images[i], pub_file)), bare,
+                  needed=needed("verify --key")),
         ]
+    return _report(results, bare, runs)
+
+
+def _report(results: list[Result], bare: list[float], runs: int) -> int:
+    """Both ratios of each command; exit status 1 when the first goal (the literal floor) is missed."""
     missed = False
     print(f"bare `python -c pass`: median {statistics.median(bare) * 1000:.1f} ms over {runs} runs")
-    print("second ratio: the floor with a process importing the libraries the work needs (http.client, ssl, "
-          "cryptography's EC and x509) in place of the bare interpreter")
-    for name, ours_s, floor_s, with_libraries_s in results:
-        ratio = ours_s / floor_s
+    print("floor: the same requests + crypto in-process + a bare `python -c pass`; needed-imports floor: the same "
+          "work + a process importing only what the command's work needs (see the module docstring)")
+    for r in results:
+        ratio, needed_ratio = r.ours / r.floor, r.ours / r.needed_floor
         missed |= ratio > GOAL
-        flag = "" if ratio <= GOAL else "  GOAL MISSED"
-        print(f"{name:14s} slsacheck {ours_s * 1000:7.1f} ms   floor {floor_s * 1000:7.1f} ms   "
-              f"{ratio:.2f}x (goal <= {GOAL}x){flag}   with the imports in the floor: "
-              f"{ours_s / with_libraries_s:.2f}x")
+        print(f"{r.name:14s} slsacheck {r.ours * 1000:7.1f} ms (CPU {r.ours_cpu * 1000:6.1f} ms)   "
+              f"floor {r.floor * 1000:7.1f} ms: {ratio:.2f}x {_verdict(ratio)}   "
+              f"needed-imports floor {r.needed_floor * 1000:7.1f} ms: {needed_ratio:.2f}x {_verdict(needed_ratio)}")
+    for r in results:
+        # Whether the literal goal can be met at all: a process that only imports what the
+        # work needs, before doing any of it, against the goal's whole budget.
+        budget = GOAL * r.floor
+        if r.needed + (r.floor - statistics.median(bare)) > budget:
+            print(f"{r.name}: the literal goal cannot be met by a Python process using http.client and cryptography: "
+                  f"importing only what the work needs takes {r.needed * 1000:.1f} ms, the work "
+                  f"{(r.floor - statistics.median(bare)) * 1000:.1f} ms more, and {GOAL}x the floor allows "
+                  f"{budget * 1000:.1f} ms in all")
     return 1 if missed else 0
+
+
+def _verdict(ratio: float) -> str:
+    return f"(goal <= {GOAL}x: {'met' if ratio <= GOAL else 'MISSED'})"
 
 
 def _timed(work: Callable[[], None]) -> float:

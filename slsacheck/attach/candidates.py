@@ -44,11 +44,10 @@ from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
 from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import Rejected
+from slsacheck.models.predicates import COSIGN_SIGN_PREDICATE
 from slsacheck.oci.store import Store, saved_evidence
 
 Kind = Literal["signature", "attestation"]
-# The predicate type of cosign 3's bundle-format image signatures (a DSSE statement).
-COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 Origin = Literal["tag", "referrer"]
 __all__ = [
     "COSIGN_SIGN_PREDICATE", "MAX_CANDIDATES", "BundleReferrer", "Candidate", "Candidates", "LayerMaterial",

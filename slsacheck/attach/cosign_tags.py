@@ -33,14 +33,16 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slsacheck.errors import NotFound, RegistryError
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
 from slsacheck.models.digest import Digest
 from slsacheck.oci.store import Store, exclusive
-from slsacheck.signing.signer import Material, SignedEnvelope, SignedMessage
+
+if TYPE_CHECKING:
+    from slsacheck.signing.signer import Material, SignedEnvelope, SignedMessage
 
 SIG_SUFFIX = ".sig"
 ATT_SUFFIX = ".att"

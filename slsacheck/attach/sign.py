@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from slsacheck.attach import cosign_tags as ct
-from slsacheck.attach.candidates import COSIGN_SIGN_PREDICATE
 from slsacheck.attach.predicates import predicate_for, statement
 from slsacheck.attach.referrers import bundle_artifact, push_bundle
 from slsacheck.errors import InputError
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Manifest
 from slsacheck.models.digest import Digest
+from slsacheck.models.predicates import COSIGN_SIGN_PREDICATE
 from slsacheck.models.reference import ImageRef
 from slsacheck.models.statement import Statement, Subject
 from slsacheck.oci.store import Store

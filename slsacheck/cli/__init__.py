@@ -13,7 +13,6 @@ warnings, errors, logs), evidence in it cannot drive the terminal.
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import re
 import sys
@@ -88,6 +87,8 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         match = _INVALID_CHOICE.fullmatch(message)
         if match is not None:
+            import difflib  # noqa: PLC0415 - only a mistyped command or choice needs it
+
             choices = re.findall(r"'([^']*)'", match["choices"])
             close = difflib.get_close_matches(match["given"], choices, n=1, cutoff=0.6)
             what = "command" if match["arg"] in ("COMMAND", "SUBCOMMAND") else f"value for {match['arg']}"
@@ -127,9 +128,12 @@ def build_parser(command: str | None = None, *, all_commands: bool = True) -> ar
     for module in dict.fromkeys(module for _, module, _ in COMMANDS):
         if module in wanted:
             importlib.import_module(f"slsacheck.cli.{module}").register(sub)
-    for name, _, help_text in COMMANDS:
-        if name not in sub.choices:
-            sub.add_parser(name, help=help_text, add_help=False)
+    # The other commands, by name, for --help and "did you mean": not needed (and each an
+    # ArgumentParser to build) when the command run is one of the table's.
+    if all_commands or command not in sub.choices:
+        for name, _, help_text in COMMANDS:
+            if name not in sub.choices:
+                sub.add_parser(name, help=help_text, add_help=False)
     # argparse lists subcommands in the order they were added; show the table's order.
     order = {name: i for i, (name, _, _) in enumerate(COMMANDS)}
     sub._choices_actions.sort(key=lambda action: order.get(action.dest, len(order)))

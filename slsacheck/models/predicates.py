@@ -13,6 +13,9 @@ from collections.abc import Mapping
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 SLSA_PROVENANCE_V02 = "https://slsa.dev/provenance/v0.2"
 COSIGN_VULN_V1 = "https://cosign.sigstore.dev/attestation/vuln/v1"
+# The predicate type of cosign 3's bundle-format image signatures (a DSSE statement), which
+# makes such a bundle a signature rather than an attestation.
+COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 
 PREDICATE_ALIASES: Mapping[str, str] = {
     "custom": "https://cosign.sigstore.dev/attestation/v1",

@@ -31,7 +31,6 @@ import binascii
 import json
 import logging
 import os
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,6 +212,10 @@ def _from_auths(path: Path, key: str, entry: Any) -> Credential | None:
 def run_helper(name: str, server: str, source: str) -> Credential | None:
     """Ask `docker-credential-<name>` for `server`'s credential; None when it has none."""
     binary = f"docker-credential-{name}"
+    # Only a config that names a helper starts a process: every other registry command's
+    # start-up skips subprocess's import.
+    import subprocess  # noqa: PLC0415
+
     try:
         # The helper's name comes from the user's own config file, as in Docker.
         proc = subprocess.run(

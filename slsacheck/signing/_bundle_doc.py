@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Any, Literal
 
 from slsacheck._json import Refused, parse
 from slsacheck.errors import VerificationError
@@ -19,6 +17,9 @@ from slsacheck.models.statement import STATEMENT_TYPES
 from slsacheck.signing import _tlog
 from slsacheck.signing._x509ext import extensions
 from slsacheck.signing.dsse import IN_TOTO_PAYLOAD_TYPE
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 MEDIA_TYPES = {
     "application/vnd.dev.sigstore.bundle+json;version=0.1": "0.1",
@@ -125,6 +126,8 @@ def certificate(material: Mapping[str, Any], version: str) -> x509.Certificate |
     if kinds == ["publicKey"]:
         _tlog.obj(material, "publicKey", "verificationMaterial")
         return None
+    from cryptography import x509  # noqa: PLC0415 - x509 loads only for a bundle that carries a certificate
+
     raw: Any
     if version == "0.3":
         if "x509CertificateChain" in material:

@@ -20,9 +20,8 @@ import binascii
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
@@ -30,6 +29,9 @@ from slsacheck._json import parse
 from slsacheck.errors import VerificationError
 from slsacheck.signing._tlog import TlogEntry, b64
 from slsacheck.signing.trust import PublicKey
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,12 @@ def _mismatch(what: str, expected: str = "", found: str = "") -> VerificationErr
 
 def _same_verifier(encoded: Any, verifier: x509.Certificate | PublicKey, *, pem_b64: bool) -> bool:
     """Does a body's verifier (base64 of PEM, or raw DER) name our certificate or key?"""
+    # A key-signed entry is checked without x509 (a certificate in its body names another
+    # signer, unparsed); x509 is loaded already wherever `verifier` is a certificate.
+    if isinstance(verifier, PublicKey):
+        return _same_key(encoded, verifier, pem_b64=pem_b64)
+    from cryptography import x509  # noqa: PLC0415
+
     try:
         raw = base64.b64decode(encoded) if pem_b64 else encoded
         if pem_b64:
@@ -78,19 +86,29 @@ def _same_verifier(encoded: Any, verifier: x509.Certificate | PublicKey, *, pem_
             theirs = raw
     except (ValueError, TypeError, binascii.Error, UnsupportedAlgorithm):
         return False
-    if isinstance(verifier, x509.Certificate):
-        der = verifier.public_bytes(serialization.Encoding.DER)
-        if isinstance(theirs, x509.Certificate):
-            return theirs.public_bytes(serialization.Encoding.DER) == der
-        return isinstance(theirs, bytes) and theirs == der
-    spki = verifier.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    if isinstance(theirs, bytes):
-        return theirs == spki
+    der = verifier.public_bytes(serialization.Encoding.DER)
     if isinstance(theirs, x509.Certificate):
+        return theirs.public_bytes(serialization.Encoding.DER) == der
+    return isinstance(theirs, bytes) and theirs == der
+
+
+def _same_key(encoded: Any, key: PublicKey, *, pem_b64: bool) -> bool:
+    """`_same_verifier` for a key: the body's verifier must be that key (PEM, or DER
+    SubjectPublicKeyInfo); a certificate there is another signer's, never this key."""
+    try:
+        raw = base64.b64decode(encoded) if pem_b64 else encoded
+        if not pem_b64:
+            return isinstance(raw, bytes) and raw == _spki(key)
+        if b"CERTIFICATE" in raw:
+            return False
+        theirs = serialization.load_pem_public_key(raw)
+    except (ValueError, TypeError, binascii.Error, UnsupportedAlgorithm):
         return False
-    return bool(
-        theirs.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == spki
-    )
+    return _spki(theirs) == _spki(key)
+
+
+def _spki(key: Any) -> bytes:
+    return bytes(key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
 def verify_body(entry: TlogEntry, binding: Binding) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from slsacheck.errors import VerificationError
-from slsacheck.signing import _bundle_doc, _certs
+from slsacheck.signing import _bundle_doc
 from slsacheck.signing._tlog import CLOCK_SKEW
 from slsacheck.signing.trust import TrustedRoot
 
@@ -59,6 +59,8 @@ def verify_timestamps(
     rejected: list[str] = []
     from rfc3161_client import decode_timestamp_response  # noqa: PLC0415  # only bundles with timestamps
 
+    from slsacheck.signing import _certs  # noqa: PLC0415 - x509 loads only with a timestamp
+
     for index, stamp in enumerate(stamps):
         try:
             decode_timestamp_response(stamp)
@@ -80,6 +82,8 @@ def verify_layer_timestamp(der: bytes, candidates: Sequence[bytes], root: Truste
     """The genTime of a cosign layer's RFC 3161 timestamp, once it verifies over one of
     `candidates` (the bytes cosign may have stamped); any fault refuses the layer."""
     from rfc3161_client import decode_timestamp_response  # noqa: PLC0415  # only layers with timestamps
+
+    from slsacheck.signing import _certs  # noqa: PLC0415 - x509 loads only with a timestamp
 
     what = "the dev.sigstore.cosign/rfc3161timestamp annotation"
     try:

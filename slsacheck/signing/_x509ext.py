@@ -12,11 +12,15 @@ with the reason.
 
 from __future__ import annotations
 
-from cryptography import x509
+from typing import TYPE_CHECKING
+
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from slsacheck.errors import VerificationError
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 SigningKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
 
@@ -32,6 +36,10 @@ def _refused(what: str, exc: Exception, expected: str) -> VerificationError:
 
 def extensions(cert: x509.Certificate) -> x509.Extensions:
     """`cert.extensions`, or `VerificationError` when they do not parse."""
+    # Imported here, not at the top: modules on key-only paths import this one, and a
+    # certificate exists only once x509 has loaded it.
+    from cryptography import x509  # noqa: PLC0415
+
     try:
         return cert.extensions
     except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:

@@ -40,11 +40,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from slsacheck.errors import VerificationError
-from slsacheck.signing import _certs, _rekor_body, _tlog
+from slsacheck.signing import _rekor_body, _tlog
 from slsacheck.signing._message import verify_message_signature
 from slsacheck.signing.dsse import Envelope
 from slsacheck.signing.identity import Identity
@@ -52,6 +51,9 @@ from slsacheck.signing.keys import fingerprint
 from slsacheck.signing.trust import PublicKey, TrustedRoot
 from slsacheck.signing.verifier import Verified, VerifiedTimes, Verifier, certificate_key
 from slsacheck.signing.verify_sig import PublicKeyVerifier
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 _PAE = re.compile(rb"DSSEv1 (0|[1-9][0-9]*) ")
 
@@ -100,6 +102,8 @@ def parse_pae(data: bytes) -> tuple[str, bytes] | None:
 
 
 def _load_certs(pem: bytes, what: str) -> list[x509.Certificate]:
+    from cryptography import x509  # noqa: PLC0415 - x509 loads only for a layer that carries a certificate
+
     try:
         return x509.load_pem_x509_certificates(pem)
     except ValueError as exc:
@@ -125,6 +129,8 @@ def verify_layer(layer: CosignLayer, identity: Identity, verifier: Verifier, *, 
     """
     if layer.certificate_pem is None:
         raise VerificationError("the layer carries no certificate", hint="a key-signed layer is verified with its key")
+    from slsacheck.signing import _certs  # noqa: PLC0415 - loads with the certificate (x509 path validation)
+
     leaf = _load_certs(layer.certificate_pem, "certificate")[0]
     intermediates = _certs.intermediates_only(_load_certs(layer.chain_pem, "chain") if layer.chain_pem else [])
     check_signature(layer, certificate_key(leaf))

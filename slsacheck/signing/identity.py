@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from cryptography import x509
-from cryptography.x509.oid import ObjectIdentifier
+from typing import TYPE_CHECKING
 
 from slsacheck.errors import InputError, VerificationError
 from slsacheck.signing._x509ext import extensions
 
-OID_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
-OID_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
-OID_OTHERNAME_SAN = ObjectIdentifier("1.3.6.1.4.1.57264.1.7")
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# Dotted strings, not cryptography's ObjectIdentifier: an `Identity` is built by every policy
+# and key-only path, and cryptography's x509 package loads only where a certificate is read.
+OID_ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"
+OID_ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"
+OID_OTHERNAME_SAN = "1.3.6.1.4.1.57264.1.7"
 
 _UTF8STRING = 0x0C
 
@@ -135,6 +138,8 @@ def certificate_identity(cert: x509.Certificate) -> tuple[str, str | None]:
 
 
 def certificate_subjects(cert: x509.Certificate) -> list[str]:
+    from cryptography import x509  # noqa: PLC0415 - x509 loads only where a certificate is read
+
     try:
         san = extensions(cert).get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -145,20 +150,22 @@ def certificate_subjects(cert: x509.Certificate) -> list[str]:
     found += san.get_values_for_type(x509.RFC822Name)
     found += san.get_values_for_type(x509.UniformResourceIdentifier)
     for other in san.get_values_for_type(x509.OtherName):
-        if other.type_id == OID_OTHERNAME_SAN:
+        if other.type_id.dotted_string == OID_OTHERNAME_SAN:
             found.append(_der_utf8(other.value))
     return found
 
 
 def certificate_issuer(cert: x509.Certificate) -> str | None:
+    from cryptography import x509  # noqa: PLC0415 - x509 loads only where a certificate is read
+
     try:
-        ext = extensions(cert).get_extension_for_oid(OID_ISSUER_V2).value
+        ext = extensions(cert).get_extension_for_oid(x509.ObjectIdentifier(OID_ISSUER_V2)).value
         if isinstance(ext, x509.UnrecognizedExtension):
             return _der_utf8(ext.value)
     except x509.ExtensionNotFound:
         pass
     try:
-        ext = extensions(cert).get_extension_for_oid(OID_ISSUER_V1).value
+        ext = extensions(cert).get_extension_for_oid(x509.ObjectIdentifier(OID_ISSUER_V1)).value
         if isinstance(ext, x509.UnrecognizedExtension):
             return ext.value.decode("utf-8", errors="strict")
     except x509.ExtensionNotFound:

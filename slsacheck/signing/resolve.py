@@ -25,17 +25,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from slsacheck.errors import InvalidKey
 from slsacheck.signing import keys
-from slsacheck.signing.delegated import DelegatedSigner, KeyBackend
 from slsacheck.signing.keys import PasswordCallback
-from slsacheck.signing.keysigner import KeySigner
-from slsacheck.signing.kms_aws_uri import parse_awskms
 from slsacheck.signing.pkcs11_uri import is_pkcs11, redact
 from slsacheck.signing.pkcs11_uri import parse as parse_pkcs11
-from slsacheck.signing.signer import Signer
 from slsacheck.signing.verify_sig import PublicKeyVerifier
+
+if TYPE_CHECKING:
+    from slsacheck.signing.delegated import KeyBackend
+    from slsacheck.signing.signer import Signer
 
 KMS_SCHEMES = ("awskms", "gcpkms", "azurekms", "hashivault")
 # What a refused scheme lacks, and the ways to sign that work instead.
@@ -61,8 +62,10 @@ class SignerRequest:
     trusted_root: str | None = None
 
 
-SignerFactory = Callable[[SignerRequest], Signer]
-BackendFactory = Callable[[str, bool], KeyBackend]  # (reference, for signing?) -> backend
+# The signers themselves load in their factories: `verify --key` resolves a public key
+# through this module and never pays for the signing code (keysigner, delegated, signer).
+SignerFactory = Callable[[SignerRequest], "Signer"]
+BackendFactory = Callable[[str, bool], "KeyBackend"]  # (reference, for signing?) -> backend
 
 
 def _read_file(path_text: str, what: str) -> tuple[bytes, str]:
@@ -93,11 +96,15 @@ def _read_env(var: str, what: str) -> tuple[bytes, str]:
 
 
 def _key_file(request: SignerRequest) -> Signer:
+    from slsacheck.signing.keysigner import KeySigner  # noqa: PLC0415 - see SignerFactory
+
     data, where = _read_file(request.rest, "key file")
     return KeySigner.from_pem(data, password=request.password, where=where)
 
 
 def _key_env(request: SignerRequest) -> Signer:
+    from slsacheck.signing.keysigner import KeySigner  # noqa: PLC0415 - see SignerFactory
+
     data, where = _read_env(request.rest, "private key")
     return KeySigner.from_pem(data, password=request.password, where=where)
 
@@ -137,6 +144,9 @@ def _pkcs11_backend(uri: str, signing: bool) -> KeyBackend:
 
 
 def _awskms_backend(uri: str, signing: bool) -> KeyBackend:
+    # Its parser (a dataclass and two regexes) loads with it: a key file's start-up never pays for it.
+    from slsacheck.signing.kms_aws_uri import parse_awskms  # noqa: PLC0415
+
     ref = parse_awskms(uri)
     try:
         from slsacheck.signing.kms_aws import AwsKmsKey  # noqa: PLC0415 - optional extra
@@ -164,6 +174,8 @@ KEY_BACKENDS: dict[str, BackendFactory] = {
 
 
 def _delegated(request: SignerRequest) -> Signer:
+    from slsacheck.signing.delegated import DelegatedSigner  # noqa: PLC0415 - see SignerFactory
+
     scheme, _ = _split(request.uri)
     return DelegatedSigner(KEY_BACKENDS[scheme](request.uri, True))
 

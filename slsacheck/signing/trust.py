@@ -23,15 +23,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from slsacheck._json import load_object
 from slsacheck.errors import InputError
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 TRUSTED_ROOT_MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
 TRUST_CONFIG_MEDIA_TYPE = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"
@@ -290,6 +292,9 @@ def _authority(doc: Mapping[str, Any], where: str) -> CertificateAuthority:
     chain = _obj(doc, "certChain", where).get("certificates")
     if not isinstance(chain, list) or not chain:
         raise _fail(where, "certChain.certificates is empty")
+    # x509 loads with the first trusted root read: key-only verification without one never pays for it.
+    from cryptography import x509  # noqa: PLC0415
+
     certs = []
     for i, entry in enumerate(chain):
         der = _b64(entry.get("rawBytes") if isinstance(entry, Mapping) else None, f"{where}.certChain[{i}]")

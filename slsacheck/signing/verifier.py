@@ -26,16 +26,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Literal
 
 from slsacheck.errors import VerificationError
 from slsacheck.models.statement import Statement
-from slsacheck.signing import _certs, _rekor_body, _timestamps, _tlog
+from slsacheck.signing import _rekor_body, _timestamps, _tlog
 from slsacheck.signing._x509ext import signing_key
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.trust import PublicKey, TrustedRoot, load_trusted_root
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = ["EntryProof", "Verified", "VerifiedTimes", "Verifier", "certificate_key"]
 
@@ -228,6 +229,10 @@ class Verifier:
     ) -> tuple[str, str]:
         """The certificate's (subject, issuer), once it chains to a Fulcio CA of the root at
         every one of `times`, carries a valid SCT, has the Fulcio profile and names `identity`."""
+        # cryptography's x509 path validation loads with the first certificate: key-only
+        # verification never pays for it.
+        from slsacheck.signing import _certs  # noqa: PLC0415
+
         if not times:
             raise VerificationError("no time to check the certificate at", hint="a caller bug")
         chain: list[x509.Certificate] = []

@@ -47,19 +47,18 @@ from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import SignerInfo
 from slsacheck.models.statement import Statement
 from slsacheck.policy.authority import Authority, KeyAuthority, KeylessAuthority, TrustSource
-from slsacheck.signing.cosign_material import CosignLayer, verify_layer, verify_layer_entry
 from slsacheck.signing.dsse import Envelope, verify_envelope
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import VerifyingKey, fingerprint, load_public_key
 from slsacheck.signing.simplesigning import SimpleSigningPayload, parse_payload
-from slsacheck.signing.trust import TrustedRoot, load_trusted_root
 from slsacheck.signing.tuf_source import Mirror
-from slsacheck.signing.verifier import Verified, Verifier
 from slsacheck.signing.verify_sig import PublicKeyVerifier
 from slsacheck.verify.named_key import foreign_key_reason, mismatch_only
 
 if TYPE_CHECKING:
+    from slsacheck.signing.trust import TrustedRoot
     from slsacheck.signing.tuf import TufUse
+    from slsacheck.signing.verifier import Verified
 
 T = TypeVar("T")
 X = TypeVar("X")
@@ -144,8 +143,16 @@ class TrustRoots:
             return self._tuf_roots[source.url][0]
         key = Path(source).resolve()
         if key not in self._roots:
-            self._roots[key] = load_trusted_root(key)
+            self._roots[key] = _load_trusted_root(key)
         return self._roots[key]
+
+
+def _load_trusted_root(path: Path) -> TrustedRoot:
+    # The Sigstore verification code (trusted roots, log entries, certificates) loads with
+    # the first trusted root: a key authority that checks no log never pays for it.
+    from slsacheck.signing.trust import load_trusted_root  # noqa: PLC0415
+
+    return load_trusted_root(path)
 
 
 def _verifiers(authority: KeyAuthority) -> list[PublicKeyVerifier]:
@@ -269,6 +276,9 @@ def _keyless_material(
     certificate = material.certificate
     if certificate is None:
         raise Refused("signed with a key (no certificate), and this authority is keyless")
+    from slsacheck.signing.cosign_material import CosignLayer, verify_layer  # noqa: PLC0415 - see _load_trusted_root
+    from slsacheck.signing.verifier import Verifier  # noqa: PLC0415
+
     verifier = Verifier.for_root(roots.get(authority.trusted_root), now=now)
     layer = CosignLayer(
         signature, payload, certificate_pem=certificate, chain_pem=material.chain,
@@ -315,6 +325,9 @@ def _key_log_entry(
     root = _key_log_root(rekor_bundle, authority, roots)
     if root is None or rekor_bundle is None:
         return None
+    from slsacheck.signing.cosign_material import CosignLayer, verify_layer_entry  # noqa: PLC0415 - see _load_trusted_root
+    from slsacheck.signing.verifier import Verifier  # noqa: PLC0415
+
     layer = CosignLayer(signature, payload, rekor_bundle=rekor_bundle, envelope=envelope,
                         envelope_blob=c.envelope_blob if isinstance(c, TagAttestation) else None)
     return verify_layer_entry(layer, key.public_key, Verifier.for_root(root, now=now))

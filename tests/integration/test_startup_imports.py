@@ -81,6 +81,25 @@ def test_sign_attest_and_verify_with_a_key_import_no_client_library(
         # The report is read right: each command did load the registry client and the crypto.
         assert {"slsacheck.oci._http", "http.client", "cryptography"} <= loaded, command
         assert _present(loaded, NEVER) == [], command
+    # A key signs and verifies with no certificate anywhere: cryptography's x509 package (its
+    # import alone is about half of such a process's start-up) and the certificate-path code
+    # load only where a certificate or a trusted root is read.
+    for command, loaded in runs.items():
+        assert _present(loaded, ("cryptography.x509", "slsacheck.signing._certs")) == [], command
+    # Nor does it read a log entry without a trusted root (--tlog ignore here): the Sigstore
+    # verification code loads with the first trusted root.
+    sigstore_code = ("slsacheck.signing.trust", "slsacheck.signing.verifier", "slsacheck.signing.cosign_material",
+                     "slsacheck.signing._tlog", "slsacheck.signing._rekor_body")
+    assert _present(runs["verify"], sigstore_code) == []
+    # Nor the signing code, resolving a public key.
+    assert _present(runs["verify"], ("slsacheck.signing.keysigner", "slsacheck.signing.delegated",
+                                     "slsacheck.signing.signer")) == []
+    # What only an error, a credential helper or another key kind needs.
+    for command, loaded in runs.items():
+        assert _present(loaded, ("difflib", "subprocess", "slsacheck.signing.kms_aws_uri")) == [], command
+    # Signing and attesting collect no evidence.
+    for command in ("sign", "attest"):
+        assert _present(runs[command], ("slsacheck.attach.candidates", "slsacheck.models.evidence")) == [], command
     # Verifying with a key needs no TUF client (the log is ignored) and no libsodium (no
     # password-protected key, no Ed25519ph signature).
     assert "slsacheck.signing.tuf" not in runs["verify"]

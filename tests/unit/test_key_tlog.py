@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from slsacheck.attach.candidates import BundleReferrer, LayerMaterial, TagAttestation, TagSignature
 from slsacheck.errors import InputError, VerificationError
@@ -213,6 +215,23 @@ def test_a_set_for_another_key_is_refused_when_the_log_is_checked(
     """The entry logs the same signature bytes under the attacker's key: it vouches for nothing."""
     with pytest.raises(Refused, match="another certificate or public key"):
         check(_sig_layer(sigstore, logged_by=OTHER), _authority(root_path, tlog), IMAGE, roots=TrustRoots())
+
+
+@pytest.mark.parametrize("tlog", ["require", "verify"])
+def test_a_set_naming_a_certificate_for_the_same_key_is_refused(
+    sigstore: PrivateSigstore, root_path: Path, tlog: TlogRule
+) -> None:
+    """The entry names a certificate (here self-issued over the very key that signed) where a
+    key-signed layer's entry names the key: the log vouched for a certificate's signer, never
+    for the bare key, so the entry does not count for the key authority."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "key holder")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(KEY.public_key())
+            .serial_number(7).not_valid_before(START).not_valid_after(START + dt.timedelta(days=365))
+            .sign(KEY, hashes.SHA256()))
+    signature = KEY.sign(PAYLOAD, ec.ECDSA(hashes.SHA256()))
+    rekor = sigstore.rekor_set(hashedrekord(signature, PAYLOAD, cert), SIGNED_AT)
+    with pytest.raises(Refused, match="another certificate or public key"):
+        check(_tag_signature(signature, rekor), _authority(root_path, tlog), IMAGE, roots=TrustRoots())
 
 
 def test_a_set_from_a_log_outside_the_root_is_refused(sigstore: PrivateSigstore, root_path: Path) -> None:

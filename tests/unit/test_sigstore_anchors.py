@@ -523,7 +523,8 @@ def test_othername_username_subject() -> None:
         .not_valid_before(dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
         .not_valid_after(dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
         .add_extension(
-            x509.SubjectAlternativeName([x509.OtherName(OID_OTHERNAME_SAN, b"\x0c\x05alice")]), critical=True
+            x509.SubjectAlternativeName([x509.OtherName(x509.ObjectIdentifier(OID_OTHERNAME_SAN), b"\x0c\x05alice")]),
+            critical=True,
         )
         .sign(key, hashes.SHA256())
     )

@@ -119,3 +119,5 @@ def test_verify_bundle_offline_imports_cryptography_only(env: dict[str, str]) ->
                         "--trusted-root", str(trusted_root), str(assets / "a.txt")], env)
     assert "cryptography.x509" in loaded
     assert _present(loaded, (*NEVER, "nacl", "http.client", "slsacheck.oci")) == []
+    # A bundle is not a cosign layer, and nothing failed to parse or needed a helper process.
+    assert _present(loaded, ("slsacheck.signing.cosign_material", "difflib", "subprocess")) == []

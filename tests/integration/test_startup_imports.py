@@ -94,9 +94,10 @@ def test_sign_attest_and_verify_with_a_key_import_no_client_library(
     # Nor the signing code, resolving a public key.
     assert _present(runs["verify"], ("slsacheck.signing.keysigner", "slsacheck.signing.delegated",
                                      "slsacheck.signing.signer")) == []
-    # What only an error, a credential helper or another key kind needs.
+    # What only an error, a credential helper, another key kind or a layout directory needs.
     for command, loaded in runs.items():
-        assert _present(loaded, ("difflib", "subprocess", "slsacheck.signing.kms_aws_uri")) == [], command
+        assert _present(loaded, ("difflib", "subprocess", "slsacheck.signing.kms_aws_uri", "slsacheck.oci.layout",
+                                 "slsacheck.oci._layout_lock")) == [], command
     # Signing and attesting collect no evidence.
     for command in ("sign", "attest"):
         assert _present(runs[command], ("slsacheck.attach.candidates", "slsacheck.models.evidence")) == [], command

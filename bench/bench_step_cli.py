@@ -4,7 +4,8 @@ the same registry requests on a bare
 `requests.Session` and the same crypto (the scrypt + secretbox key decryption every keyed
 cosign-format signer does, the ECDSA signature or verification).
 
-Each command and its floor alternate, fresh images every run; medians are compared.
+Each command runs as the `slsacheck` console script (as the Tekton tasks run it) importing this
+checkout. Each command and its floor alternate, fresh images every run; medians are compared.
 Goal: each command <= 1.5x its floor; exit status 1 when one is missed.
 
 A second floor is honest per command: in place of the bare interpreter, a process that
@@ -195,7 +196,8 @@ def main() -> int:
         predicate.write_text(json.dumps({"n": 1}))
         store = RegistryStore(RegistryClient(registry.host, registry.options), REPO)
         floor = Floor(registry.url, REPO, key)
-        cli = [python, "-m", "slsacheck"]
+        # The console script, as the Tekton tasks run it (importing this checkout: PYTHONPATH).
+        cli = [str(Path(python).parent / "slsacheck")]
         ours_images = [push_small_image(store, f"o{i}", seed=f"o{i}") for i in range(runs + 1)]
         warm = ours_images.pop()
         _process([*cli, "sign", "--key", str(key_file), "--format", "legacy", str(warm.ref)], env)

@@ -35,30 +35,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from slsacheck.errors import NotFound, RegistryError
+from slsacheck.attach.tag_names import ATT_SUFFIX, SIG_SUFFIX, ConcurrentUpdate, attestation_tag, signature_tag
+from slsacheck.errors import NotFound
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
-from slsacheck.models.digest import Digest
 from slsacheck.oci.store import Store, exclusive
 
 if TYPE_CHECKING:
     from slsacheck.signing.signer import Material, SignedEnvelope, SignedMessage
 
-SIG_SUFFIX = ".sig"
-ATT_SUFFIX = ".att"
+# The tag names live in `tag_names` (the read side, which verifying loads without this
+# module); writers find them here too.
+__all__ = [
+    "ATT_SUFFIX", "DEFAULT_ATTEMPTS", "SIG_SUFFIX", "AppendResult", "ConcurrentUpdate", "Layer", "Merged",
+    "append_layers", "attestation_layer", "attestation_tag", "cosign_config", "envelope_bytes", "merge_layers",
+    "signature_layer", "signature_tag",
+]
 DEFAULT_ATTEMPTS = 5
-
-
-class ConcurrentUpdate(RegistryError):
-    """Our layer kept disappearing from a cosign tag that other writers were updating."""
-
-
-def signature_tag(digest: Digest) -> str:
-    return f"{digest.tag_form}{SIG_SUFFIX}"
-
-
-def attestation_tag(digest: Digest) -> str:
-    return f"{digest.tag_form}{ATT_SUFFIX}"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from slsacheck.attach.cosign_tags import ConcurrentUpdate
+from slsacheck.attach.tag_names import ConcurrentUpdate
 from slsacheck.errors import NotFound
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest

@@ -355,11 +355,9 @@ def _verify(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     verdicts: list[Verdict]
     if authority is not None:
-        from slsacheck.attach.predicates import predicate_type  # noqa: PLC0415
         from slsacheck.verify.simple import Wanted, verify_simple  # noqa: PLC0415
 
-        wanted = Wanted(args.kind, predicate_type(args.type) if getattr(args, "type", None) else None,
-                        annotations=_annotations(getattr(args, "annotations", [])))
+        wanted = Wanted(args.kind, _wanted_type(args), annotations=_annotations(getattr(args, "annotations", [])))
         roots = _trust_roots(args)
         payloads: list[Mapping[str, Any]] | None = [] if args.output == "payload" else None
         verdicts = [verify_simple(ref, authority, wanted, options=options, now=now, roots=roots, statements=payloads)
@@ -376,6 +374,15 @@ def _verify(args: argparse.Namespace) -> int:
         _write_report(Path(args.report), verdicts)
     _print_verdicts(verdicts, args.output)
     return exit_code(verdicts)
+
+
+def _wanted_type(args: argparse.Namespace) -> str | None:
+    """verify-attestation's --type as a URI; None (any) without one, and for verify."""
+    if not getattr(args, "type", None):
+        return None
+    from slsacheck.attach.predicates import predicate_type  # noqa: PLC0415
+
+    return predicate_type(args.type)
 
 
 def _print_payloads(verdicts: list[Verdict], payloads: list[Mapping[str, Any]], report: str | None) -> int:

@@ -44,7 +44,6 @@ from slsacheck.models.statement import Statement
 from slsacheck.signing import _bundle_doc, _rekor_body, _tlog
 from slsacheck.signing._bundle_doc import MEDIA_TYPES
 from slsacheck.signing._message import PREHASH, verify_message_signature
-from slsacheck.signing.cosign_material import verify_cosign_material
 from slsacheck.signing.dsse import Envelope, Signature, pae
 from slsacheck.signing.identity import Identity
 from slsacheck.signing.keys import fingerprint
@@ -58,7 +57,6 @@ __all__ = [
     "Verified",
     "parse_digest_or_none",
     "verify_bundle",
-    "verify_cosign_material",
     "verify_message_signature",
 ]
 

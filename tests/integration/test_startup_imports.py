@@ -91,12 +91,13 @@ def test_sign_attest_and_verify_with_a_key_import_no_client_library(
     sigstore_code = ("slsacheck.signing.trust", "slsacheck.signing.verifier", "slsacheck.signing.cosign_material",
                      "slsacheck.signing._tlog", "slsacheck.signing._rekor_body")
     assert _present(runs["verify"], sigstore_code) == []
-    # Nor the signing code, resolving a public key.
+    # Nor the signing code, resolving a public key, nor the writer of cosign's tags.
     assert _present(runs["verify"], ("slsacheck.signing.keysigner", "slsacheck.signing.delegated",
-                                     "slsacheck.signing.signer")) == []
-    # What only an error, a credential helper or another key kind needs.
+                                     "slsacheck.signing.signer", "slsacheck.attach.cosign_tags")) == []
+    # What only an error, a credential helper, another key kind or a layout directory needs.
     for command, loaded in runs.items():
-        assert _present(loaded, ("difflib", "subprocess", "slsacheck.signing.kms_aws_uri")) == [], command
+        assert _present(loaded, ("difflib", "subprocess", "slsacheck.signing.kms_aws_uri", "slsacheck.oci.layout",
+                                 "slsacheck.oci._layout_lock")) == [], command
     # Signing and attesting collect no evidence.
     for command in ("sign", "attest"):
         assert _present(runs[command], ("slsacheck.attach.candidates", "slsacheck.models.evidence")) == [], command
@@ -119,3 +120,5 @@ def test_verify_bundle_offline_imports_cryptography_only(env: dict[str, str]) ->
                         "--trusted-root", str(trusted_root), str(assets / "a.txt")], env)
     assert "cryptography.x509" in loaded
     assert _present(loaded, (*NEVER, "nacl", "http.client", "slsacheck.oci")) == []
+    # A bundle is not a cosign layer, and nothing failed to parse or needed a helper process.
+    assert _present(loaded, ("slsacheck.signing.cosign_material", "difflib", "subprocess")) == []

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from slsacheck.errors import VerificationError
-from slsacheck.signing.bundle import verify_cosign_material
+from slsacheck.signing.cosign_material import verify_cosign_material
 from slsacheck.signing.dsse import pae
 from tests.support.private_sigstore import (
     IDENTITY,

@@ -24,7 +24,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from slsacheck.errors import InputError, VerificationError
 from slsacheck.models.digest import Digest
-from slsacheck.signing.bundle import verify_bundle, verify_cosign_material
+from slsacheck.signing.bundle import verify_bundle
+from slsacheck.signing.cosign_material import verify_cosign_material
 from slsacheck.signing.dsse import Envelope, pae
 from slsacheck.signing.identity import Identity, certificate_identity
 from slsacheck.signing.trust import (

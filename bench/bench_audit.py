@@ -136,46 +136,6 @@ def run_parallel(argvs: list[list[str]], workdir: Path) -> list[tuple[float, int
     return [results[n] for n in range(len(argvs))]
 
 
-def without_times(path: Path) -> str:
-    """The report without what depends on when it ran: its timestamps, and each provenance's
-    age (`evidence.age.days`, to 0.01 day = 14.4 minutes, measured at each process's clock:
-    shards that start minutes after the single run may cross a step)."""
-    doc = json.loads(path.read_text())
-    doc.pop("startedAt")
-    doc.pop("finishedAt")
-    for record in doc["images"]:
-        age = (record.get("evidence") or {}).get("age")
-        if isinstance(age, dict):
-            age.pop("days", None)
-    return json.dumps(doc)
-
-
-def _deepest(a: object, b: object, path: object) -> tuple[str, object, object]:
-    """The innermost place two JSON values differ (the whole of a record is too long to read)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(a.keys() | b.keys()):
-            if a.get(key) != b.get(key):
-                return _deepest(a.get(key), b.get(key), f"{path}.{key}")
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for n, (x, y) in enumerate(zip(a, b, strict=True)):
-            if x != y:
-                return _deepest(x, y, f"{path}[{n}]")
-    return str(path), a, b
-
-
-def first_difference(merged: Path, single: Path) -> str:
-    """Where two reports differ first: a meta field, or an image and its differing fields."""
-    one, two = json.loads(merged.read_text()), json.loads(single.read_text())
-    for key in one.keys() | two.keys():
-        if key not in ("startedAt", "finishedAt", "images") and one.get(key) != two.get(key):
-            return f"{key}: merged {str(one.get(key))[:300]} / single {str(two.get(key))[:300]}"
-    for a, b in zip(one["images"], two["images"], strict=False):
-        if a != b:
-            path, x, y = _deepest(a, b, a.get("image"))
-            return f"{path}: merged {str(x)[:600]} / single {str(y)[:600]}"
-    return f"{len(one['images'])} images merged, {len(two['images'])} in the single run"
-
-
 def fleet(host: str, policy: Path, work: Path, *, concurrency: int, shards: int, single: Path) -> float:
     """The audit as `shards` processes at once and their merge, against the single run's report."""
     argvs = [[*audit_argv(host, policy, work / f"shard-{i}.json", concurrency), "--shard", f"{i}/{shards}"]
@@ -185,7 +145,8 @@ def fleet(host: str, policy: Path, work: Path, *, concurrency: int, shards: int,
                                                                    for i in range(shards)),
              "--format", "json", "--output", str(work / "merged.json"), "--quiet", "--fail-on", "never"]
     (merge_time, merge_rss), = run_parallel([merge], work)
-    same = without_times(work / "merged.json") == without_times(single)
+    difference = pop.report_difference((work / "merged.json").read_text(), single.read_text())
+    same = difference is None
     counts = [len(json.loads((work / f"shard-{i}.json").read_text())["images"]) for i in range(shards)]
     wall = max(t for t, _ in timings)
     print(f"  {shards} shard processes at once: {wall:7.2f} s (slowest shard), images per shard {counts}")
@@ -193,7 +154,7 @@ def fleet(host: str, policy: Path, work: Path, *, concurrency: int, shards: int,
     print(f"  merge: {merge_time:.2f} s, {merge_rss / 1024:.1f} MiB; merged report == single run's "
           f"(timestamps aside): {same}")
     if not same:
-        print(f"  differences: {first_difference(work / 'merged.json', single)}")
+        print(f"  first difference (merged / single): {difference}")
         raise SystemExit("the merged report differs from the single run's")
     return wall + merge_time
 

@@ -17,7 +17,10 @@ The order for each image of a review:
 of a review is decided there (the warm path), the webhook answers from the event loop
 without scheduling anything. What an image text means under a policy set (its reference,
 whether a policy selects it) is remembered per (policy-set digest, text), so the warm path
-parses nothing twice.
+parses nothing twice. `Judge.lookup` also says what such a result rests on (`Held`: the tag
+and verdict cache entries it was read from), and `Judge.holds` checks that it still does:
+the webhook reuses a whole encoded answer only while every image's entries are the ones it
+was built from (see `answers`).
 
 Steps 3 and 5 are registry calls: the pool charges them to the review's requester and to
 the image's registry host (so that no one requester and no one host can take every
@@ -32,13 +35,14 @@ answered and never allowed by accident. Dry runs read the caches but never write
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from slsacheck.admission.cache import TtlCache
 from slsacheck.admission.logs import log_event
-from slsacheck.admission.metrics import Metrics
+from slsacheck.admission.metrics import Increment, Metrics
 from slsacheck.admission.pool import PoolSettings, Unresponsive, WorkerPool
 from slsacheck.admission.reload import Loaded
 from slsacheck.admission.trust_refresh import SERVING
@@ -65,6 +69,22 @@ class ImageResult:
     @property
     def digest(self) -> str | None:
         return self.verdict.digest
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a result of `lookup` rests on: the tag cache entry (`tag_key` -> `digest`; no key
+    when the text carries its digest) and the verdict cache entry (`verdict_key` -> exactly
+    the object `verdict`). No verdict key: no policy selected the image, which only the policy
+    set decides."""
+
+    tag_key: str | None = None
+    digest: str | None = None
+    verdict_key: tuple[str, str, str] | None = None
+    verdict: Verdict | None = None
+
+
+NOT_SELECTED = Held()
 
 
 @dataclass(frozen=True)
@@ -144,6 +164,8 @@ class Judge:
         self.verdicts: TtlCache[tuple[str, str, str], Verdict] = TtlCache(settings.verdict_ttl, settings.cache_size)
         self.tags: TtlCache[str, str] = TtlCache(settings.tag_ttl, settings.cache_size)
         self._names: dict[tuple[str, str], _Named] = {}
+        self._verdict_hits = metrics.cache_hits.series(cache="verdict")
+        self._tag_hits = metrics.cache_hits.series(cache="tag")
 
     def cached(self, text: str, loaded: Loaded) -> ImageResult | None:
         """The verdict on `text` when the caches hold it (or no policy selects it), else None.
@@ -151,34 +173,55 @@ class Judge:
         Counts nothing: the caller counts the results (`count_cached`) once it uses them, so
         that a review answered by `judge` after all is not counted twice.
         """
+        found = self.lookup(text, loaded)
+        return None if found is None else found[0]
+
+    def lookup(self, text: str, loaded: Loaded) -> tuple[ImageResult, Held] | None:
+        """`cached`, with the cache entries the result was read from."""
         named = self._named(text, loaded)
         if named is None:
             return None
         ref = named.ref
         if not named.selected:
-            from slsacheck.verify.gate import no_match_verdict  # noqa: PLC0415
-
-            return ImageResult(text, no_match_verdict(ref, loaded.policies), "no_match")
-        digest = str(ref.digest) if ref.digest is not None else self.tags.get(named.tag_key)
+            return ImageResult(text, no_match_verdict(ref, loaded.policies), "no_match"), NOT_SELECTED
+        tag_key = None if ref.digest is not None else named.tag_key
+        digest = str(ref.digest) if tag_key is None else self.tags.get(tag_key)
         if digest is None:
             return None
-        found = self.verdicts.get((ref.name, digest, loaded.digest))
+        key = (ref.name, digest, loaded.digest)
+        found = self.verdicts.get(key)
         if found is None:
             return None
-        return ImageResult(text, found if found.image == text else replace(found, image=text), "cache")
+        result = ImageResult(text, found if found.image == text else replace(found, image=text), "cache")
+        return result, Held(tag_key, digest, key, found)
+
+    def holds(self, held: Held) -> bool:
+        """Whether the caches still hold exactly what `held` was read from (fresh, not replaced).
+
+        Reads the entries as `lookup` does, so they stay recently used while answers built on
+        them are served."""
+        if held.verdict_key is None:
+            return True
+        if held.tag_key is not None and self.tags.get(held.tag_key) != held.digest:
+            return False
+        return self.verdicts.get(held.verdict_key) is held.verdict
 
     def count_cached(self, results: list[ImageResult]) -> None:
         """The metrics `judge` would have counted for these results of `cached`."""
+        self.metrics.add(self.cached_counts(results))
+
+    def cached_counts(self, results: Sequence[ImageResult]) -> tuple[Increment, ...]:
+        """`count_cached` as increments, for the caller to add (and add again for an answer reused)."""
         hits = [r for r in results if r.how == "cache"]
+        out: list[Increment] = []
         if hits:
-            self.metrics.cache_hits.inc(len(hits), cache="verdict")
+            out.append(self._verdict_hits.times(len(hits)))
             tagged = sum("@" not in r.image for r in hits)  # a digest in the text needs no tag lookup
             if tagged:
-                self.metrics.cache_hits.inc(tagged, cache="tag")
-            self.metrics.image_decisions.inc(len(hits), how="cache")
-        for result in results:
-            if result.how != "cache":
-                self.metrics.image_decisions.inc(how=result.how)
+                out.append(self._tag_hits.times(tagged))
+        for how, n in Counter(r.how for r in results).items():
+            out.append(self.metrics.image_decisions.series(how=how).times(n))
+        return tuple(out)
 
     def _named(self, text: str, loaded: Loaded) -> _Named | None:
         key = (loaded.digest, text)

@@ -21,14 +21,21 @@ LOGGER = logging.getLogger("slsacheck.admission")
 _LINE = json.JSONEncoder(default=str, separators=(",", ":"), ensure_ascii=True)
 
 
-def log_event(level: int, event: str, **fields: Any) -> None:
+def log_event(level: int, event: str, *, encoded: str = "", **fields: Any) -> None:
+    """Log `event` with `fields`, then the fields already in `encoded` (`encode_fields`)."""
     if not LOGGER.isEnabledFor(level):
         return
     # The record is made directly: `Logger.log` would walk the stack for the caller's file and
     # line on every review, which no line of ours prints.
     record = LOGGER.makeRecord(LOGGER.name, level, "slsacheck.admission", 0, event, (), None,
-                               extra={"slsacheck_fields": fields})
+                               extra={"slsacheck_fields": fields, "slsacheck_encoded": encoded})
     LOGGER.handle(record)
+
+
+def encode_fields(fields: dict[str, Any]) -> str:
+    """`fields` as the members of a log line's JSON object (no braces), for `log_event(encoded=...)`:
+    a cached review's outcome is encoded once and written with every review it answers."""
+    return _LINE.encode(fields)[1:-1]
 
 
 class JsonFormatter(logging.Formatter):
@@ -60,5 +67,7 @@ class JsonFormatter(logging.Formatter):
             doc.update(fields)
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
-        return _LINE.encode(doc)
+        line = _LINE.encode(doc)
+        encoded = getattr(record, "slsacheck_encoded", "")
+        return f"{line[:-1]},{encoded}}}" if encoded else line
 

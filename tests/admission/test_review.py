@@ -178,6 +178,21 @@ def test_metrics_text_format() -> None:
     assert "# TYPE slsacheck_admission_request_duration_seconds histogram" in text
 
 
+def test_latency_buckets_count_every_observation_at_or_under_their_bound() -> None:
+    metrics = Metrics()
+    # On a bound, between two, under the first, over the last; the batch path counts the same.
+    for seconds in (0.005, 0.0051, 0.001, 0.3, 11.0):
+        metrics.latency.observe(seconds, endpoint="validate")
+    metrics.answered((metrics.requests.series(endpoint="validate"),), metrics.latency.series(endpoint="validate"),
+                     0.01)
+    text = metrics.render()
+    expected = {"0.005": 2, "0.01": 4, "0.025": 4, "0.25": 4, "0.5": 5, "10": 5, "+Inf": 6}
+    for bound, count in expected.items():
+        assert f'request_duration_seconds_bucket{{endpoint="validate",le="{bound}"}} {count}\n' in text, bound
+    assert 'slsacheck_admission_request_duration_seconds_count{endpoint="validate"} 6' in text
+    assert 'slsacheck_admission_requests_total{endpoint="validate"} 1' in text
+
+
 def test_warn_mode_warnings_stay_within_what_the_api_server_keeps() -> None:
     from slsacheck.admission.judge import ImageResult
     from slsacheck.admission.messages import MAX_WARNINGS_TOTAL, decide

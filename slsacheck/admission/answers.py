@@ -1,0 +1,115 @@
+"""Encoded answers to warm reviews, reused while what they were built from still holds.
+
+A review whose every image the caches decide (the warm path) gets an answer that is a
+function of its key and of those cache entries, apart from its `uid`. The answer is encoded
+once, split around the uid's value, and a later review with the same key gets the same
+bytes with its own uid spliced in (escaped as JSON: it comes from the request, so it is
+untrusted text). The outcome's log fields and the metrics it counts are kept beside it.
+
+Invariants:
+- the key holds everything the answer is built from besides the caches: the policy-set
+  digest, the mode, validate or mutate, the apiVersion, and every image field of the
+  workload as written (text and JSON Pointer, in order, duplicates included); an answer
+  that quotes the review's kind, namespace and name (a denial's message) is reused only for
+  a review naming the same;
+- an entry is served only while `Judge.holds` every image's cache entries: a verdict or a
+  tag expired, evicted or replaced sends the review down the path that builds answers (and
+  judges what the caches no longer decide);
+- only answers built wholly from the caches are kept: never one with a verification, a
+  time budget or an error in it;
+- bounded: at most `max_entries`; when full the map is emptied (each answer is rebuilt by
+  the next review that needs it, from the caches).
+
+Pure bookkeeping on the event loop's thread: no I/O, no locks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slsacheck.admission.judge import Held
+from slsacheck.admission.metrics import Increment
+
+# Built once: `json.dumps` with options builds an encoder per call. ASCII out (the same JSON
+# value), which is also the stdlib's fastest string path.
+ANSWER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+# An answer past this size (a denial quoting many long check results) is not kept: rare, and
+# memory is better spent on the common answers.
+MAX_ANSWER = 64 * 1024
+
+Key = tuple[Any, ...]
+
+
+def encode(answer: dict[str, Any]) -> bytes:
+    """An AdmissionReview answer as the bytes the webhook sends."""
+    return ANSWER.encode(answer).encode()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a reused answer's log line says after the review's own fields, already encoded."""
+
+    decision: str
+    log_fields: str
+
+    def encoded(self) -> str:
+        return self.log_fields
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An encoded answer without its uid, what it rests on, and what serving it counts."""
+
+    head: bytes  # the answer up to the uid's value
+    tail: bytes  # the answer after it
+    held: tuple[Held, ...]
+    what: str | None  # the review's "Kind namespace/name" when the answer quotes it
+    outcome: Outcome
+    counts: tuple[Increment, ...]
+
+    def for_uid(self, uid: str) -> bytes:
+        return b"".join((self.head, ANSWER.encode(uid).encode(), self.tail))
+
+
+def split(answer: dict[str, Any], encoded: bytes) -> tuple[bytes, bytes] | None:
+    """`encoded` (`encode(answer)`) cut before and after its uid's value; None when the uid is
+    not where it is looked for (then the answer is not kept)."""
+    head = b'{"apiVersion":%s,"kind":"AdmissionReview","response":{"uid":' % encode(answer["apiVersion"])
+    value = encode(answer["response"]["uid"])
+    if not encoded.startswith(head + value):
+        return None
+    return head, encoded[len(head) + len(value):]
+
+
+class Answers:
+    def __init__(self, max_entries: int) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        self._entries: dict[Key, Answer] = {}
+
+    def get(self, key: Key) -> Answer | None:
+        return self._entries.get(key)
+
+    def put(self, key: Key, answer: dict[str, Any], encoded: bytes, *, held: Sequence[Held], what: str | None,
+            outcome: Outcome, counts: tuple[Increment, ...]) -> None:
+        if len(encoded) > MAX_ANSWER:
+            return
+        parts = split(answer, encoded)
+        if parts is None:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = Answer(parts[0], parts[1], tuple(held), what, outcome, counts)
+
+    def drop(self, key: Key) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

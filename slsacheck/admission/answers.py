@@ -17,8 +17,10 @@ Invariants:
   judges what the caches no longer decide);
 - only answers built wholly from the caches are kept: never one with a verification, a
   time budget or an error in it;
-- bounded: at most `max_entries`; when full the map is emptied (each answer is rebuilt by
-  the next review that needs it, from the caches).
+- bounded in entries and in bytes (`max_entries`, `max_bytes`: anyone allowed a dry run
+  can make a denial listing many unmatched images, under a new key each time); when either
+  would be passed the map is emptied (each answer is rebuilt by the next review that needs
+  it, from the caches).
 
 Pure bookkeeping on the event loop's thread: no I/O, no locks.
 """
@@ -32,6 +34,7 @@ from typing import Any
 
 from slsacheck.admission.judge import Held
 from slsacheck.admission.metrics import Increment
+from slsacheck.admission.review import PodImage
 
 # Built once: `json.dumps` with options builds an encoder per call. ASCII out (the same JSON
 # value), which is also the stdlib's fastest string path.
@@ -39,8 +42,15 @@ ANSWER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 # An answer past this size (a denial quoting many long check results) is not kept: rare, and
 # memory is better spent on the common answers.
 MAX_ANSWER = 64 * 1024
+MAX_BYTES = 16 * 1024 * 1024  # all kept answers, their log fields and keys
+_ENTRY = 512  # what an entry holds besides its text (objects, tuples, the map's slot), roughly
 
-Key = tuple[Any, ...]
+Key = tuple[str, str, bool, str, tuple[tuple[str, str], ...]]
+
+
+def key(policy_digest: str, mode: str, mutate: bool, api_version: str, images: Sequence[PodImage]) -> Key:
+    """What an answer built from the caches depends on (see the module docstring)."""
+    return policy_digest, mode, mutate, api_version, tuple([(i.image, i.pointer) for i in images])
 
 
 def encode(answer: dict[str, Any]) -> bytes:
@@ -85,10 +95,12 @@ def split(answer: dict[str, Any], encoded: bytes) -> tuple[bytes, bytes] | None:
 
 
 class Answers:
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, *, max_bytes: int = MAX_BYTES) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.size = 0  # bytes held, as `_cost` counts them
         self._entries: dict[Key, Answer] = {}
 
     def get(self, key: Key) -> Answer | None:
@@ -101,15 +113,28 @@ class Answers:
         parts = split(answer, encoded)
         if parts is None:
             return
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
-        self._entries[key] = Answer(parts[0], parts[1], tuple(held), what, outcome, counts)
+        self.drop(key)
+        kept = Answer(parts[0], parts[1], tuple(held), what, outcome, counts)
+        cost = _cost(key, kept)
+        if len(self._entries) >= self.max_entries or self.size + cost > self.max_bytes:
+            self.clear()
+        if cost <= self.max_bytes:
+            self._entries[key] = kept
+            self.size += cost
 
     def drop(self, key: Key) -> None:
-        self._entries.pop(key, None)
+        kept = self._entries.pop(key, None)
+        if kept is not None:
+            self.size -= _cost(key, kept)
 
     def clear(self) -> None:
         self._entries.clear()
+        self.size = 0
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _cost(key: Key, kept: Answer) -> int:
+    text = sum(len(image) + len(pointer) for image, pointer in key[4])  # the image fields, as written
+    return len(kept.head) + len(kept.tail) + len(kept.outcome.log_fields) + len(kept.what or "") + text + _ENTRY

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slsacheck.admission.answers import Answer, Answers, Outcome, encode
+from slsacheck.admission.answers import key as answer_key
 from slsacheck.admission.judge import Held, ImageResult, Judge, incomplete
 from slsacheck.admission.logs import LOGGER, ReviewLines, encode_fields, json_string, log_event
 from slsacheck.admission.messages import decide
@@ -170,8 +171,7 @@ class Webhook:
         if loaded.digest != self._answers_for:
             self.answers.clear()  # built under the policy set that was replaced
             self._answers_for = loaded.digest
-        key = (loaded.digest, self.settings.mode, mutate, review.api_version,
-               tuple([(i.image, i.pointer) for i in images]))
+        key = answer_key(loaded.digest, self.settings.mode, mutate, review.api_version, images)
         kept = self.answers.get(key)
         if kept is not None:
             if self._still(kept, review):

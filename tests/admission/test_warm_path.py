@@ -386,3 +386,17 @@ def test_kept_answers_are_bounded(holder: PolicyHolder) -> None:
         for i in range(n):
             rig.review(IMAGES[i:n])
     assert 0 < len(rig.webhook.answers) <= 4
+
+
+def test_kept_answers_stay_within_their_bytes_whatever_a_dry_run_flood_names(holder: PolicyHolder) -> None:
+    # Denials of images no policy matches need no registry and no cache write, so anyone allowed
+    # a dry run can make one per review under a new key, each listing many long image names.
+    rig = _Rig(holder)
+    rig.webhook.answers = Answers(10_000, max_bytes=64 * 1024)
+    for n in range(40):
+        images = [f"elsewhere.test/{'x' * 200}/flood{n}-{i}:v1" for i in range(20)]
+        answer = rig.review_doc(pod_review(images, dry_run=True))
+        assert answer["response"]["allowed"] is False
+        assert rig.webhook.answers.size <= 64 * 1024
+    assert 0 < len(rig.webhook.answers) < 40
+    assert rig.full_path == 0 and rig.calls == []  # decided by noMatch, without a registry

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from slsacheck.admission.judge import Held
@@ -60,10 +61,12 @@ def encode(answer: dict[str, Any]) -> bytes:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a reused answer's log line says after the review's own fields, already encoded."""
+    """What a reused answer's log line says after the review's own fields, already encoded,
+    and the image metrics serving it counts."""
 
     decision: str
     log_fields: str
+    counts: tuple[Increment, ...] = ()
 
     def encoded(self) -> str:
         return self.log_fields
@@ -71,17 +74,16 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Answer:
-    """An encoded answer without its uid, what it rests on, and what serving it counts."""
+    """An encoded answer without its uid, what it rests on, and its outcome."""
 
     head: bytes  # the answer up to the uid's value
     tail: bytes  # the answer after it
     held: tuple[Held, ...]
     what: str | None  # the review's "Kind namespace/name" when the answer quotes it
     outcome: Outcome
-    counts: tuple[Increment, ...]
 
     def for_uid(self, uid: str) -> bytes:
-        return b"".join((self.head, ANSWER.encode(uid).encode(), self.tail))
+        return b"".join((self.head, encode_basestring_ascii(uid).encode(), self.tail))
 
 
 def split(answer: dict[str, Any], encoded: bytes) -> tuple[bytes, bytes] | None:
@@ -107,14 +109,14 @@ class Answers:
         return self._entries.get(key)
 
     def put(self, key: Key, answer: dict[str, Any], encoded: bytes, *, held: Sequence[Held], what: str | None,
-            outcome: Outcome, counts: tuple[Increment, ...]) -> None:
+            outcome: Outcome) -> None:
         if len(encoded) > MAX_ANSWER:
             return
         parts = split(answer, encoded)
         if parts is None:
             return
         self.drop(key)
-        kept = Answer(parts[0], parts[1], tuple(held), what, outcome, counts)
+        kept = Answer(parts[0], parts[1], tuple(held), what, outcome)
         cost = _cost(key, kept)
         if len(self._entries) >= self.max_entries or self.size + cost > self.max_bytes:
             self.clear()

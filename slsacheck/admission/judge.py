@@ -195,16 +195,21 @@ class Judge:
         result = ImageResult(text, found if found.image == text else replace(found, image=text), "cache")
         return result, Held(tag_key, digest, key, found)
 
-    def holds(self, held: Held) -> bool:
-        """Whether the caches still hold exactly what `held` was read from (fresh, not replaced).
-
-        Reads the entries as `lookup` does, so they stay recently used while answers built on
-        them are served."""
-        if held.verdict_key is None:
-            return True
-        if held.tag_key is not None and self.tags.get(held.tag_key) != held.digest:
-            return False
-        return self.verdicts.get(held.verdict_key) is held.verdict
+    def holds(self, held: Sequence[Held]) -> bool:
+        """Whether the caches still hold exactly what each of `held` was read from: the same
+        objects, unexpired (a replaced, evicted or expired entry does not hold). The entries are
+        marked recently used, as `lookup` marks them, while answers built on them are served."""
+        tags: list[tuple[str, str]] = []
+        verdicts: list[tuple[tuple[str, str, str], Verdict]] = []
+        for h in held:
+            if h.verdict_key is None:
+                continue  # no policy selected the image: nothing cached to hold
+            if h.verdict is None or (h.tag_key is not None and h.digest is None):
+                return False
+            if h.tag_key is not None and h.digest is not None:
+                tags.append((h.tag_key, h.digest))
+            verdicts.append((h.verdict_key, h.verdict))
+        return self.tags.holding(tags) and self.verdicts.holding(verdicts)
 
     def count_cached(self, results: list[ImageResult]) -> None:
         """The metrics `judge` would have counted for these results of `cached`."""

@@ -124,6 +124,12 @@ class BatchedLines:
             self._scheduled = loop
             loop.call_soon(self._drain_step)
 
+    def line(self, text: str) -> None:
+        """`write(text)` then `flush()`, in one call (a review's line)."""
+        with self._lock:
+            self._pending.append(text)
+        self.flush()
+
     def _drain_step(self) -> None:
         self._scheduled = None
         self.drain()
@@ -168,6 +174,5 @@ class ReviewLines:
         if self._stream is None:
             log_event(logging.INFO, REVIEW_EVENT, encoded=members)
             return
-        self._stream.write(f'{{"time":"{self._stamps.text(time.time())}","level":"info",'
-                           f'"logger":"{LOGGER.name}","event":"{REVIEW_EVENT}",{members}}}\n')
-        self._stream.flush()
+        self._stream.line(f'{{"time":"{self._stamps.text(time.time())}","level":"info",'
+                          f'"logger":"{LOGGER.name}","event":"{REVIEW_EVENT}",{members}}}\n')

@@ -45,6 +45,7 @@ from slsacheck.admission.review import (
     CHECKED_OPERATIONS,
     IMAGE_SUBRESOURCES,
     MalformedReview,
+    PodImage,
     Review,
     images_of,
     is_workload,
@@ -67,6 +68,7 @@ class _Outcome:
     results: Sequence[ImageResult] | None = None
     mode: str = ""
     patched: int = 0
+    counts: tuple[Increment, ...] = ()  # image metrics counted with the review's own
 
     def fields(self) -> dict[str, Any]:
         if self.results is None:
@@ -137,7 +139,7 @@ class Webhook:
         if decided is None:
             decided = self._decided[endpoint, outcome.decision] = (
                 self.metrics.decisions.series(endpoint=endpoint, decision=outcome.decision),)
-        self.metrics.answered(decided, self._latency[endpoint], duration)
+        self.metrics.answered((*outcome.counts, *decided), self._latency[endpoint], duration)
         if LOGGER.isEnabledFor(logging.INFO):
             # The members written out here, each string escaped as the log encoder would: one
             # review, one line, and no dict of ten fields to build and walk for it.
@@ -162,11 +164,13 @@ class Webhook:
         images = images_of(review.kind, review.object)
         if not images:
             return self._skip(review, f"{review.kind} names no image; allowed")
-        texts = list(dict.fromkeys(i.image for i in images))
-        if review.operation == "UPDATE" and self._unchanged(review, texts):
-            self.metrics.image_decisions.inc(len(texts), how="unchanged")
-            return self._skip(review, "UPDATE adds no image the object did not already have; allowed without lookups",
-                              texts)
+        texts: list[str] | None = None
+        if review.operation == "UPDATE":
+            texts = _distinct(images)
+            if self._unchanged(review, texts):
+                self.metrics.image_decisions.inc(len(texts), how="unchanged")
+                return self._skip(review, "UPDATE adds no image the object did not already have; "
+                                  "allowed without lookups", texts)
         loaded = self.holder.current  # one policy set for the whole review
         if loaded.digest != self._answers_for:
             self.answers.clear()  # built under the policy set that was replaced
@@ -175,9 +179,10 @@ class Webhook:
         kept = self.answers.get(key)
         if kept is not None:
             if self._still(kept, review):
-                self.metrics.add(kept.counts)
                 return kept.for_uid(review.uid), kept.outcome
             self.answers.drop(key)
+        if texts is None:
+            texts = _distinct(images)
         found = self._lookup_all(texts, loaded)
         results = [r for r, _ in found] if found is not None else await self._judge_all(texts, review, started, loaded)
         what = _what(review)
@@ -192,15 +197,15 @@ class Webhook:
                           code=None if decision.allowed else 403, warnings=decision.warnings, patch=patch,
                           audit=audit)
         encoded = encode(answer)
-        outcome = _Outcome(decision.label, results=results, mode=self.settings.mode, patched=len(patch or ()))
+        counts = () if found is None else self.judge.cached_counts(results)  # `judge` counted its own
+        outcome = _Outcome(decision.label, results=results, mode=self.settings.mode, patched=len(patch or ()),
+                           counts=counts)
         if found is not None:
-            counts = self.judge.cached_counts(results)
-            self.metrics.add(counts)
             # Only a denial's message names the review's workload; every other answer is the
             # same for any workload with these images.
             self.answers.put(key, answer, encoded, held=[h for _, h in found],
                              what=what if decision.message is not None else None,
-                             outcome=Outcome(outcome.decision, outcome.encoded()), counts=counts)
+                             outcome=Outcome(outcome.decision, outcome.encoded(), counts))
         return encoded, outcome
 
     def _unchanged(self, review: Review, texts: list[str]) -> bool:
@@ -218,7 +223,7 @@ class Webhook:
         if kept.what is not None and kept.what != _what(review):
             return False
         try:
-            return all(map(self.judge.holds, kept.held))
+            return self.judge.holds(kept.held)
         except Exception:  # the path that builds answers reads the caches again, or judges
             return False
 
@@ -254,6 +259,11 @@ class Webhook:
             else:
                 results.append(task.result())
         return results
+
+
+def _distinct(images: Sequence[PodImage]) -> list[str]:
+    """The image texts, each once, in order: what is judged."""
+    return list(dict.fromkeys([i.image for i in images]))
 
 
 def _what(review: Review) -> str:

@@ -166,6 +166,22 @@ def test_ttl_cache_expires_and_stays_bounded() -> None:
     assert cache.get("a") is None
 
 
+def test_ttl_cache_holds_only_the_same_unexpired_objects_and_keeps_them_recent() -> None:
+    now = [0.0]
+    cache: TtlCache[str, str] = TtlCache(10, 2, clock=lambda: now[0])
+    a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    cache.put("a", a)
+    cache.put("b", b)
+    assert cache.holding([("a", a), ("b", b)]) and cache.holding([])
+    assert not cache.holding([("a", "".join(["sha256:", "a" * 64]))])  # equal text, another object: replaced
+    assert not cache.holding([("c", a)])
+    cache.holding([("a", a)])  # marked recently used: the next put evicts b
+    cache.put("c", "c")
+    assert cache.holding([("a", a)]) and not cache.holding([("b", b)])
+    now[0] = 10
+    assert not cache.holding([("a", a)])  # expired
+
+
 def test_metrics_text_format() -> None:
     metrics = Metrics()
     metrics.decisions.inc(endpoint="validate", decision="denied")

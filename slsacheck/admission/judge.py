@@ -13,11 +13,11 @@ The order for each image of a review:
    gate in a thread of the `WorkerPool`, pinned to the digest of step 3, so the verdict is
    about exactly the bytes that will be pinned and run.
 
-`Judge.cached` is steps 1-4 without a thread, a task or a registry call: when every image
+`Judge.lookup` is steps 1-4 without a thread, a task or a registry call: when every image
 of a review is decided there (the warm path), the webhook answers from the event loop
 without scheduling anything. What an image text means under a policy set (its reference,
 whether a policy selects it) is remembered per (policy-set digest, text), so the warm path
-parses nothing twice. `Judge.lookup` also says what such a result rests on (`Held`: the tag
+parses nothing twice. `lookup` also says what such a result rests on (`Held`: the tag
 and verdict cache entries it was read from), and `Judge.holds` checks that it still does:
 the webhook reuses a whole encoded answer only while every image's entries are the ones it
 was built from (see `answers`).
@@ -167,17 +167,13 @@ class Judge:
         self._verdict_hits = metrics.cache_hits.series(cache="verdict")
         self._tag_hits = metrics.cache_hits.series(cache="tag")
 
-    def cached(self, text: str, loaded: Loaded) -> ImageResult | None:
-        """The verdict on `text` when the caches hold it (or no policy selects it), else None.
+    def lookup(self, text: str, loaded: Loaded) -> tuple[ImageResult, Held] | None:
+        """The verdict on `text` when the caches hold it (or no policy selects it), with the
+        cache entries it was read from; else None.
 
-        Counts nothing: the caller counts the results (`count_cached`) once it uses them, so
+        Counts nothing: the caller counts the results (`cached_counts`) once it uses them, so
         that a review answered by `judge` after all is not counted twice.
         """
-        found = self.lookup(text, loaded)
-        return None if found is None else found[0]
-
-    def lookup(self, text: str, loaded: Loaded) -> tuple[ImageResult, Held] | None:
-        """`cached`, with the cache entries the result was read from."""
         named = self._named(text, loaded)
         if named is None:
             return None
@@ -211,12 +207,9 @@ class Judge:
             verdicts.append((h.verdict_key, h.verdict))
         return self.tags.holding(tags) and self.verdicts.holding(verdicts)
 
-    def count_cached(self, results: list[ImageResult]) -> None:
-        """The metrics `judge` would have counted for these results of `cached`."""
-        self.metrics.add(self.cached_counts(results))
-
     def cached_counts(self, results: Sequence[ImageResult]) -> tuple[Increment, ...]:
-        """`count_cached` as increments, for the caller to add (and add again for an answer reused)."""
+        """The metrics `judge` would have counted for these results of `lookup`, as increments for
+        the caller to add (and to add again with each review a kept answer serves)."""
         hits = [r for r in results if r.how == "cache"]
         out: list[Increment] = []
         if hits:

@@ -7,6 +7,12 @@ build the evidence an attacker would hope the shortcut trusts: an expired verdic
 moved to unsigned bytes, a verdict from an older policy set, a cached failure; none of them
 may come back as an allow. The judge is given its verification and resolution functions
 (its injection points) so the calls can be counted without a network.
+
+A kept answer (`answers`) is reused only where it is byte for byte the answer built from
+scratch: each input a review can change (namespace, name, kind, image order, a duplicate,
+a field moved, apiVersion, endpoint, mode, a uid needing escapes) is compared against a
+fresh build; and never once what it rests on has changed (an expired verdict, a moved tag,
+an evicted verdict, a reloaded policy set). Its memory stays bounded whatever is sent.
 """
 
 from __future__ import annotations

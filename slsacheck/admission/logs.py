@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import json
 import logging
 import threading
@@ -132,7 +133,10 @@ class BatchedLines:
 
     def _drain_step(self) -> None:
         self._scheduled = None
-        self.drain()
+        # stderr closed or broken: the lines are dropped, as a logging handler drops them
+        # (reporting it would only write to the same stream, every step).
+        with contextlib.suppress(OSError, ValueError):
+            self.drain()
 
     def drain(self) -> None:
         """Write every pending line now, in one write."""

@@ -17,6 +17,8 @@ import sys
 import threading
 from datetime import UTC, datetime
 
+import pytest
+
 from slsacheck.admission.logs import (
     LOGGER,
     BatchedLines,
@@ -215,3 +217,22 @@ def test_what_is_pending_when_the_process_exits_is_written() -> None:
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "pending\n"
+
+
+def test_a_broken_stream_drops_the_step_s_lines_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    # Reporting the failed write would go to the same broken stream, again at every step.
+    class Broken(_Raw):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError("stderr is gone")
+
+    stream = BatchedLines(Broken())
+
+    async def steps() -> None:
+        for _ in range(3):
+            stream.line("a review's line\n")
+            await asyncio.sleep(0)  # the step's write fails; the loop goes on
+
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(steps())
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    stream.drain()  # nothing left pending to fail again

@@ -37,7 +37,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from slsacheck.admission.judge import Judge, JudgeSettings
-from slsacheck.admission.logs import log_event
+from slsacheck.admission.logs import ReviewLines, log_event
 from slsacheck.admission.metrics import Metrics
 from slsacheck.admission.readiness import Readiness
 from slsacheck.admission.reload import PolicyHolder
@@ -57,9 +57,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 TEXT = b"text/plain; charset=utf-8"
 JSON = b"application/json"
-# Built once: `json.dumps` with options builds an encoder per call. ASCII out (the same JSON
-# value), which is also the stdlib's fastest string path.
-_ANSWER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 
 
 def build(
@@ -80,6 +77,7 @@ def build(
     requester_workers: int | None = None,
     unresponsive_cooldown: float = 10.0,
     trust_refresh_interval: float = 3600.0,
+    review_lines: ReviewLines | None = None,
 ) -> Webhook:
     """A webhook over these policy files (raises PolicyError if they do not load).
 
@@ -87,7 +85,8 @@ def build(
     `host_workers` / `requester_workers`: threads one registry / one requester may hold (None: half).
     A registry call that runs past half the budget marks its host unresponsive for
     `unresponsive_cooldown` seconds. TUF trust roots the policies name are refreshed every
-    `trust_refresh_interval` seconds (sooner when one nears its expiry).
+    `trust_refresh_interval` seconds (sooner when one nears its expiry). `review_lines`: where
+    each review's log line goes (None: through the logging module).
     """
     # A thread cannot be stopped, so a call to a host that never answers must end about when
     # its review is answered: its first request, retried once at most, over HTTPS and (for
@@ -107,7 +106,8 @@ def build(
         importlib.import_module(module)
     trust = TrustRefresher(holder, interval=trust_refresh_interval)
     readiness = Readiness(holder, options, registries=ready_registries, interval=ready_interval, trust=trust)
-    return Webhook(holder, judge, metrics, WebhookSettings(mode, budget_seconds), readiness)
+    return Webhook(holder, judge, metrics, WebhookSettings(mode, budget_seconds), readiness,
+                   lines=review_lines)
 
 
 async def _send(send: Send, status: int, body: bytes, content_type: bytes) -> None:
@@ -150,8 +150,7 @@ async def _review(webhook: Webhook, mutate: bool, scope: Scope, receive: Receive
         await _send(send, 413, f"request body over {MAX_BODY} bytes\n".encode(), TEXT)
         return
     try:
-        answer = await webhook.review(body, mutate=mutate)
-        out = _ANSWER.encode(answer).encode()
+        out = await webhook.answer(body, mutate=mutate)
     except MalformedReview as exc:
         await _send(send, 400, (exc.diagnostics() + "\n").encode(), TEXT)
         return

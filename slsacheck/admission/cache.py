@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -43,6 +43,18 @@ class TtlCache(Generic[K, V]):
             return None
         self._entries.move_to_end(key)
         return value
+
+    def holding(self, pairs: Iterable[tuple[K, V]]) -> bool:
+        """Whether each key still maps, unexpired, to exactly that value object (one clock read;
+        each entry is marked recently used, as `get` marks it)."""
+        now = self._clock()
+        entries = self._entries
+        for key, value in pairs:
+            found = entries.get(key)
+            if found is None or now >= found[0] or found[1] is not value:
+                return False
+            entries.move_to_end(key)
+        return True
 
     def put(self, key: K, value: V, *, ttl: float | None = None) -> None:
         lifetime = self.ttl if ttl is None else ttl

@@ -13,11 +13,14 @@ The order for each image of a review:
    gate in a thread of the `WorkerPool`, pinned to the digest of step 3, so the verdict is
    about exactly the bytes that will be pinned and run.
 
-`Judge.cached` is steps 1-4 without a thread, a task or a registry call: when every image
+`Judge.lookup` is steps 1-4 without a thread, a task or a registry call: when every image
 of a review is decided there (the warm path), the webhook answers from the event loop
 without scheduling anything. What an image text means under a policy set (its reference,
 whether a policy selects it) is remembered per (policy-set digest, text), so the warm path
-parses nothing twice.
+parses nothing twice. `lookup` also says what such a result rests on (`Held`: the tag
+and verdict cache entries it was read from), and `Judge.holds` checks that it still does:
+the webhook reuses a whole encoded answer only while every image's entries are the ones it
+was built from (see `answers`).
 
 Steps 3 and 5 are registry calls: the pool charges them to the review's requester and to
 the image's registry host (so that no one requester and no one host can take every
@@ -32,13 +35,14 @@ answered and never allowed by accident. Dry runs read the caches but never write
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from slsacheck.admission.cache import TtlCache
 from slsacheck.admission.logs import log_event
-from slsacheck.admission.metrics import Metrics
+from slsacheck.admission.metrics import Increment, Metrics
 from slsacheck.admission.pool import PoolSettings, Unresponsive, WorkerPool
 from slsacheck.admission.reload import Loaded
 from slsacheck.admission.trust_refresh import SERVING
@@ -65,6 +69,22 @@ class ImageResult:
     @property
     def digest(self) -> str | None:
         return self.verdict.digest
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a result of `lookup` rests on: the tag cache entry (`tag_key` -> `digest`; no key
+    when the text carries its digest) and the verdict cache entry (`verdict_key` -> exactly
+    the object `verdict`). No verdict key: no policy selected the image, which only the policy
+    set decides."""
+
+    tag_key: str | None = None
+    digest: str | None = None
+    verdict_key: tuple[str, str, str] | None = None
+    verdict: Verdict | None = None
+
+
+NOT_SELECTED = Held()
 
 
 @dataclass(frozen=True)
@@ -144,11 +164,14 @@ class Judge:
         self.verdicts: TtlCache[tuple[str, str, str], Verdict] = TtlCache(settings.verdict_ttl, settings.cache_size)
         self.tags: TtlCache[str, str] = TtlCache(settings.tag_ttl, settings.cache_size)
         self._names: dict[tuple[str, str], _Named] = {}
+        self._verdict_hits = metrics.cache_hits.series(cache="verdict")
+        self._tag_hits = metrics.cache_hits.series(cache="tag")
 
-    def cached(self, text: str, loaded: Loaded) -> ImageResult | None:
-        """The verdict on `text` when the caches hold it (or no policy selects it), else None.
+    def lookup(self, text: str, loaded: Loaded) -> tuple[ImageResult, Held] | None:
+        """The verdict on `text` when the caches hold it (or no policy selects it), with the
+        cache entries it was read from; else None.
 
-        Counts nothing: the caller counts the results (`count_cached`) once it uses them, so
+        Counts nothing: the caller counts the results (`cached_counts`) once it uses them, so
         that a review answered by `judge` after all is not counted twice.
         """
         named = self._named(text, loaded)
@@ -156,29 +179,47 @@ class Judge:
             return None
         ref = named.ref
         if not named.selected:
-            from slsacheck.verify.gate import no_match_verdict  # noqa: PLC0415
-
-            return ImageResult(text, no_match_verdict(ref, loaded.policies), "no_match")
-        digest = str(ref.digest) if ref.digest is not None else self.tags.get(named.tag_key)
+            return ImageResult(text, no_match_verdict(ref, loaded.policies), "no_match"), NOT_SELECTED
+        tag_key = None if ref.digest is not None else named.tag_key
+        digest = str(ref.digest) if tag_key is None else self.tags.get(tag_key)
         if digest is None:
             return None
-        found = self.verdicts.get((ref.name, digest, loaded.digest))
+        key = (ref.name, digest, loaded.digest)
+        found = self.verdicts.get(key)
         if found is None:
             return None
-        return ImageResult(text, found if found.image == text else replace(found, image=text), "cache")
+        result = ImageResult(text, found if found.image == text else replace(found, image=text), "cache")
+        return result, Held(tag_key, digest, key, found)
 
-    def count_cached(self, results: list[ImageResult]) -> None:
-        """The metrics `judge` would have counted for these results of `cached`."""
+    def holds(self, held: Sequence[Held]) -> bool:
+        """Whether the caches still hold exactly what each of `held` was read from: the same
+        objects, unexpired (a replaced, evicted or expired entry does not hold). The entries are
+        marked recently used, as `lookup` marks them, while answers built on them are served."""
+        tags: list[tuple[str, str]] = []
+        verdicts: list[tuple[tuple[str, str, str], Verdict]] = []
+        for h in held:
+            if h.verdict_key is None:
+                continue  # no policy selected the image: nothing cached to hold
+            if h.verdict is None or (h.tag_key is not None and h.digest is None):
+                return False
+            if h.tag_key is not None and h.digest is not None:
+                tags.append((h.tag_key, h.digest))
+            verdicts.append((h.verdict_key, h.verdict))
+        return self.tags.holding(tags) and self.verdicts.holding(verdicts)
+
+    def cached_counts(self, results: Sequence[ImageResult]) -> tuple[Increment, ...]:
+        """The metrics `judge` would have counted for these results of `lookup`, as increments for
+        the caller to add (and to add again with each review a kept answer serves)."""
         hits = [r for r in results if r.how == "cache"]
+        out: list[Increment] = []
         if hits:
-            self.metrics.cache_hits.inc(len(hits), cache="verdict")
+            out.append(self._verdict_hits.times(len(hits)))
             tagged = sum("@" not in r.image for r in hits)  # a digest in the text needs no tag lookup
             if tagged:
-                self.metrics.cache_hits.inc(tagged, cache="tag")
-            self.metrics.image_decisions.inc(len(hits), how="cache")
-        for result in results:
-            if result.how != "cache":
-                self.metrics.image_decisions.inc(how=result.how)
+                out.append(self._tag_hits.times(tagged))
+        for how, n in Counter(r.how for r in results).items():
+            out.append(self.metrics.image_decisions.series(how=how).times(n))
+        return tuple(out)
 
     def _named(self, text: str, loaded: Loaded) -> _Named | None:
         key = (loaded.digest, text)

@@ -6,11 +6,14 @@ sample back: tests and the benchmark count verifications and cache hits through 
 the same numbers an operator sees on `/metrics`.
 
 Updates come from the event loop and from verification threads, so a lock guards them.
+A cached review makes about ten updates; `Metrics.add` makes a batch of them, each to a
+series named once in advance (`Counter.series`), under one acquisition of the lock.
 """
 
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections.abc import Sequence
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 8.0, 10.0)
@@ -56,6 +59,10 @@ class Counter(_Family):
         with self._lock:
             self._values[key] = self._values.get(key, 0.0) + amount
 
+    def series(self, **labels: str) -> Increment:
+        """One increment of the series with these labels, for `Metrics.add`."""
+        return Increment(self._values, _key(labels), 1.0)
+
     def value(self, **labels: str) -> float:
         with self._lock:
             return self._values.get(_key(labels), 0.0)
@@ -69,22 +76,47 @@ class Counter(_Family):
             return [f"{self.name}{_labels(k)} {_number(v)}" for k, v in sorted(self._values.items())]
 
 
+class Increment:
+    """`amount` more in one series of a counter (a dict and its key, looked up once)."""
+
+    __slots__ = ("amount", "key", "values")
+
+    def __init__(self, values: dict[Labels, float], key: Labels, amount: float) -> None:
+        self.values = values
+        self.key = key
+        self.amount = amount
+
+    def times(self, amount: float) -> Increment:
+        return Increment(self.values, self.key, amount)
+
+
 class Histogram(_Family):
     def __init__(self, name: str, help_text: str, lock: threading.Lock, buckets: Sequence[float]) -> None:
         super().__init__(name, "histogram", help_text)
         self._lock = lock
         self._buckets = tuple(buckets)
-        self._series: dict[Labels, tuple[list[int], list[float]]] = {}  # counts per bucket, [sum, count]
+        # Per series: observations per bucket (not cumulative; the last slot is above every
+        # bound), and [sum, count]. One bucket is found by bisection; `lines` adds them up.
+        self._series: dict[Labels, tuple[list[int], list[float]]] = {}
 
     def observe(self, seconds: float, **labels: str) -> None:
         key = _key(labels)
         with self._lock:
-            counts, totals = self._series.setdefault(key, ([0] * len(self._buckets), [0.0, 0.0]))
-            for i, bound in enumerate(self._buckets):
-                if seconds <= bound:
-                    counts[i] += 1
-            totals[0] += seconds
-            totals[1] += 1
+            self.observe_locked(key, seconds)
+
+    def series(self, **labels: str) -> Labels:
+        """The key of the series with these labels, for `Metrics.answered`."""
+        return _key(labels)
+
+    def observe_locked(self, key: Labels, seconds: float) -> None:
+        """`observe` for a caller that holds the lock (`Metrics.answered`)."""
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = ([0] * (len(self._buckets) + 1), [0.0, 0.0])
+        counts, totals = series
+        counts[bisect_left(self._buckets, seconds)] += 1  # the first bound >= seconds: `le` semantics
+        totals[0] += seconds
+        totals[1] += 1
 
     def count(self, **labels: str) -> float:
         with self._lock:
@@ -95,8 +127,10 @@ class Histogram(_Family):
         out = []
         with self._lock:
             for key, (counts, (total, count)) in sorted(self._series.items()):
-                for bound, n in zip(self._buckets, counts, strict=True):
-                    out.append(f"{self.name}_bucket{_labels(key, (('le', _number(bound)),))} {n}")
+                below = 0
+                for bound, n in zip(self._buckets, counts, strict=False):
+                    below += n
+                    out.append(f"{self.name}_bucket{_labels(key, (('le', _number(bound)),))} {below}")
                 out.append(f"{self.name}_bucket{_labels(key, (('le', '+Inf'),))} {_number(count)}")
                 out.append(f"{self.name}_sum{_labels(key)} {total!r}")
                 out.append(f"{self.name}_count{_labels(key)} {_number(count)}")
@@ -107,7 +141,7 @@ class Metrics:
     """Every metric the webhook exports (names prefixed `slsacheck_admission_`)."""
 
     def __init__(self) -> None:
-        lock = threading.Lock()
+        lock = self._lock = threading.Lock()
         p = "slsacheck_admission_"
         self.requests = Counter(p + "requests_total", "AdmissionReview requests received, by endpoint.", lock)
         self.bad_requests = Counter(p + "bad_requests_total", "Requests refused with HTTP 400/413.", lock)
@@ -136,6 +170,19 @@ class Metrics:
             self.cache_misses, self.verifications, self.resolutions, self.registry_errors, self.budget_exceeded,
             self.unresponsive_marks, self.reloads,
         )
+
+    def add(self, increments: Sequence[Increment]) -> None:
+        """Every increment, under one acquisition of the lock."""
+        with self._lock:
+            for one in increments:
+                one.values[one.key] = one.values.get(one.key, 0.0) + one.amount
+
+    def answered(self, increments: Sequence[Increment], latency: Labels, seconds: float) -> None:
+        """A review's counts and its time in the latency histogram, under one acquisition of the lock."""
+        with self._lock:
+            for one in increments:
+                one.values[one.key] = one.values.get(one.key, 0.0) + one.amount
+            self.latency.observe_locked(latency, seconds)
 
     def render(self) -> str:
         lines: list[str] = []

@@ -27,7 +27,7 @@ import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from slsacheck._display import terminal, terminal_block
 from slsacheck._json import load_object
@@ -69,17 +69,20 @@ class MalformedReview(InputError):
     """The request body is not an AdmissionReview slsacheck can read (HTTP 400)."""
 
 
-@dataclass(frozen=True)
-class PodImage:
-    """One image field of a workload: the text as written, the JSON Pointer to it, and whose it is."""
+class PodImage(NamedTuple):
+    """One image field of a workload: the text as written, the JSON Pointer to it, and whose it is.
+
+    Immutable; a tuple rather than a dataclass because every review makes one per container."""
 
     image: str
     pointer: str
     owner: str  # `containers[0] (app)`, `volumes[1] (models)`: for messages and logs
 
 
-@dataclass(frozen=True)
-class Review:
+class Review(NamedTuple):
+    """The fields of an AdmissionReview request slsacheck reads (immutable; a tuple because
+    every review makes one)."""
+
     api_version: str
     uid: str
     operation: str
@@ -206,17 +209,22 @@ def images_of(kind: str, obj: Any) -> list[PodImage]:
         items = spec.get(field.list_name)
         if items is None:
             continue
-        where = ".".join((*path, field.list_name))
         if not isinstance(items, list):
-            raise _bad(f"{kind}: {where} is not a list", expected=f"a list of {field.list_name}",
-                       found=_kind_name(items))
+            raise _bad(f"{kind}: {'.'.join((*path, field.list_name))} is not a list",
+                       expected=f"a list of {field.list_name}", found=_kind_name(items))
         before, after = _pointer_parts(path, field)
         for index, item in enumerate(items):
-            found = _image_in(kind, f"{where}[{index}]", item, field)
-            if found is not None:
-                name = item.get("name") if isinstance(item, dict) else None
-                owner = f"{field.list_name}[{index}]" + (f" ({name})" if isinstance(name, str) and name else "")
-                out.append(PodImage(found, f"{before}{index}{after}", owner))
+            # Read every review: the usual item (an object whose image is a string) is taken
+            # without a walk; anything else goes to `_image_in`, which says what is wrong.
+            image = item.get(field.path[0]) if isinstance(item, dict) and len(field.path) == 1 else None
+            if not isinstance(image, str):
+                image = _image_in(kind, path, index, item, field)
+                if image is None:
+                    continue
+            name = item.get("name")
+            owner = f"{field.list_name}[{index}] ({name})" if isinstance(name, str) and name else \
+                f"{field.list_name}[{index}]"
+            out.append(PodImage(image, f"{before}{index}{after}", owner))
     return out
 
 
@@ -234,10 +242,11 @@ def _pointer_parts(path: tuple[str, ...], field: ImageField) -> tuple[str, str]:
     return parts
 
 
-def _image_in(kind: str, where: str, item: Any, field: ImageField) -> str | None:
+def _image_in(kind: str, path: tuple[str, ...], index: int, item: Any, field: ImageField) -> str | None:
     """The image `item` names at `field.path`; None when it is not an image source at all."""
     if field.source and isinstance(item, dict) and field.source not in item:
         return None
+    where = f"{'.'.join((*path, field.list_name))}[{index}]"
     node: Any = item
     for depth, token in enumerate(field.path):
         if not isinstance(node, dict):

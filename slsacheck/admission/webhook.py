@@ -15,9 +15,12 @@ judged image to the digest it was judged at (`repo:tag@sha256:...`), so what run
 what was checked. Images decided without a registry call (no policy matched) are not
 pinned: nothing was resolved for them.
 
-The warm path: when the caches decide every image (`Judge.cached`), the review is answered
+The warm path: when the caches decide every image (`Judge.lookup`), the review is answered
 there and then on the event loop, with no task, no thread and no wait; the log line's
-fields are only built when INFO is on.
+fields are only built when INFO is on. The encoded answer is kept (`answers`) and reused,
+with the next review's uid, for every review with the same images, endpoint and policy set
+while each cache entry it was built from is still there: such a review costs a parse, the
+image extraction, a few cache reads and a log line.
 """
 
 from __future__ import annotations
@@ -30,16 +33,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from slsacheck.admission.judge import ImageResult, Judge, incomplete
-from slsacheck.admission.logs import LOGGER, log_event
+from slsacheck.admission.answers import Answer, Answers, Outcome, encode
+from slsacheck.admission.answers import key as answer_key
+from slsacheck.admission.judge import Held, ImageResult, Judge, incomplete
+from slsacheck.admission.logs import LOGGER, ReviewLines, encode_fields, json_string, log_event
 from slsacheck.admission.messages import decide
-from slsacheck.admission.metrics import Metrics
+from slsacheck.admission.metrics import Increment, Metrics
 from slsacheck.admission.readiness import Readiness
 from slsacheck.admission.reload import Loaded, PolicyHolder
 from slsacheck.admission.review import (
     CHECKED_OPERATIONS,
     IMAGE_SUBRESOURCES,
     MalformedReview,
+    PodImage,
     Review,
     images_of,
     is_workload,
@@ -62,6 +68,7 @@ class _Outcome:
     results: Sequence[ImageResult] | None = None
     mode: str = ""
     patched: int = 0
+    counts: tuple[Increment, ...] = ()  # image metrics counted with the review's own
 
     def fields(self) -> dict[str, Any]:
         if self.results is None:
@@ -78,6 +85,9 @@ class _Outcome:
             "patched": self.patched,
         }
 
+    def encoded(self) -> str:
+        return encode_fields(self.fields())
+
 
 @dataclass(frozen=True)
 class WebhookSettings:
@@ -85,9 +95,12 @@ class WebhookSettings:
     budget_seconds: float = 8.0
 
 
+ENDPOINTS = {False: "validate", True: "mutate"}
+
+
 class Webhook:
     def __init__(self, holder: PolicyHolder, judge: Judge, metrics: Metrics, settings: WebhookSettings,
-                 readiness: Readiness | None = None) -> None:
+                 readiness: Readiness | None = None, *, lines: ReviewLines | None = None) -> None:
         if settings.mode not in ("enforce", "warn"):
             raise ValueError(f"mode must be enforce or warn, not {settings.mode!r}")
         self.holder = holder
@@ -96,11 +109,23 @@ class Webhook:
         self.settings = settings
         # Readiness is read by /readyz only; reviews never consult it (nor wait on a probe).
         self.readiness = readiness or Readiness(holder, judge.settings.options)
+        self.answers = Answers(judge.settings.cache_size)
+        self.lines = lines or ReviewLines()
+        self._answers_for = ""  # the policy-set digest the kept answers were built under
+        self._received = {e: metrics.requests.series(endpoint=e) for e in ENDPOINTS.values()}
+        self._latency = {e: metrics.latency.series(endpoint=e) for e in ENDPOINTS.values()}
+        self._decided: dict[tuple[str, str], tuple[Increment, ...]] = {}
 
     async def review(self, body: bytes, *, mutate: bool) -> dict[str, Any]:
-        endpoint = "mutate" if mutate else "validate"
+        """The answer to the AdmissionReview in `body`, as a JSON value (what `answer` sends)."""
+        value: dict[str, Any] = json.loads(await self.answer(body, mutate=mutate))
+        return value
+
+    async def answer(self, body: bytes, *, mutate: bool) -> bytes:
+        """The answer to the AdmissionReview in `body`, encoded; MalformedReview when it is not one."""
+        endpoint = ENDPOINTS[mutate]
         started = time.monotonic()
-        self.metrics.requests.inc(endpoint=endpoint)
+        self.metrics.add((self._received[endpoint],))
         try:
             parsed = parse_review(body)
             answer, outcome = await self._answer(parsed, mutate, started)
@@ -110,19 +135,26 @@ class Webhook:
                       size=len(body))
             raise
         duration = time.monotonic() - started
-        self.metrics.latency.observe(duration, endpoint=endpoint)
-        self.metrics.decisions.inc(endpoint=endpoint, decision=outcome.decision)
+        decided = self._decided.get((endpoint, outcome.decision))
+        if decided is None:
+            decided = self._decided[endpoint, outcome.decision] = (
+                self.metrics.decisions.series(endpoint=endpoint, decision=outcome.decision),)
+        self.metrics.answered((*outcome.counts, *decided), self._latency[endpoint], duration)
         if LOGGER.isEnabledFor(logging.INFO):
-            log_event(logging.INFO, "admission review", endpoint=endpoint, uid=parsed.uid,
-                      operation=parsed.operation, kind=parsed.kind, namespace=parsed.namespace, name=parsed.name,
-                      dry_run=parsed.dry_run, requester=parsed.requester, duration_ms=round(duration * 1000, 1),
-                      **outcome.fields())
+            # The members written out here, each string escaped as the log encoder would: one
+            # review, one line, and no dict of ten fields to build and walk for it.
+            self.lines.write(
+                f'"endpoint":"{endpoint}","uid":{json_string(parsed.uid)},'
+                f'"operation":{json_string(parsed.operation)},"kind":{json_string(parsed.kind)},'
+                f'"namespace":{json_string(parsed.namespace)},"name":{json_string(parsed.name)},'
+                f'"dry_run":{"true" if parsed.dry_run else "false"},"requester":{json_string(parsed.requester)},'
+                f'"duration_ms":{round(duration * 1000, 1)!r},{outcome.encoded()}')
         return answer
 
-    def _skip(self, review: Review, reason: str) -> tuple[dict[str, Any], _Outcome]:
-        return response(review, allowed=True, message=reason), _Outcome("skipped", reason)
+    def _skip(self, review: Review, reason: str, texts: Sequence[str] = ()) -> tuple[bytes, _Outcome]:
+        return encode(response(review, allowed=True, message=reason)), _Outcome("skipped", reason, texts)
 
-    async def _answer(self, review: Review, mutate: bool, started: float) -> tuple[dict[str, Any], _Outcome]:
+    async def _answer(self, review: Review, mutate: bool, started: float) -> tuple[bytes, _Outcome | Outcome]:
         if review.operation not in CHECKED_OPERATIONS:
             return self._skip(review, f"slsacheck checks CREATE and UPDATE; {review.operation or '(none)'} allowed")
         if review.sub_resource not in IMAGE_SUBRESOURCES:
@@ -132,16 +164,28 @@ class Webhook:
         images = images_of(review.kind, review.object)
         if not images:
             return self._skip(review, f"{review.kind} names no image; allowed")
-        texts = list(dict.fromkeys(i.image for i in images))
-        if review.operation == "UPDATE" and self._unchanged(review, texts):
-            self.metrics.image_decisions.inc(len(texts), how="unchanged")
-            reason = "UPDATE adds no image the object did not already have; allowed without lookups"
-            return response(review, allowed=True, message=reason), _Outcome("skipped", reason, texts)
+        texts: list[str] | None = None
+        if review.operation == "UPDATE":
+            texts = _distinct(images)
+            if self._unchanged(review, texts):
+                self.metrics.image_decisions.inc(len(texts), how="unchanged")
+                return self._skip(review, "UPDATE adds no image the object did not already have; "
+                                  "allowed without lookups", texts)
         loaded = self.holder.current  # one policy set for the whole review
-        results = self._cached_all(texts, loaded)
-        if results is None:
-            results = await self._judge_all(texts, review, started, loaded)
-        what = f"{review.kind} {review.namespace + '/' if review.namespace else ''}{review.name or '(generated name)'}"
+        if loaded.digest != self._answers_for:
+            self.answers.clear()  # built under the policy set that was replaced
+            self._answers_for = loaded.digest
+        key = answer_key(loaded.digest, self.settings.mode, mutate, review.api_version, images)
+        kept = self.answers.get(key)
+        if kept is not None:
+            if self._still(kept, review):
+                return kept.for_uid(review.uid), kept.outcome
+            self.answers.drop(key)
+        if texts is None:
+            texts = _distinct(images)
+        found = self._lookup_all(texts, loaded)
+        results = [r for r, _ in found] if found is not None else await self._judge_all(texts, review, started, loaded)
+        what = _what(review)
         decision = decide(results, mode=self.settings.mode, what=what)
         patch = None
         if mutate and decision.allowed:
@@ -152,7 +196,17 @@ class Webhook:
         answer = response(review, allowed=decision.allowed, message=decision.message,
                           code=None if decision.allowed else 403, warnings=decision.warnings, patch=patch,
                           audit=audit)
-        return answer, _Outcome(decision.label, results=results, mode=self.settings.mode, patched=len(patch or ()))
+        encoded = encode(answer)
+        counts = () if found is None else self.judge.cached_counts(results)  # `judge` counted its own
+        outcome = _Outcome(decision.label, results=results, mode=self.settings.mode, patched=len(patch or ()),
+                           counts=counts)
+        if found is not None:
+            # Only a denial's message names the review's workload; every other answer is the
+            # same for any workload with these images.
+            self.answers.put(key, answer, encoded, held=[h for _, h in found],
+                             what=what if decision.message is not None else None,
+                             outcome=Outcome(outcome.decision, outcome.encoded(), counts))
+        return encoded, outcome
 
     def _unchanged(self, review: Review, texts: list[str]) -> bool:
         if not isinstance(review.old_object, dict) or not review.old_object:
@@ -163,19 +217,28 @@ class Webhook:
             return False
         return bool(old) and set(texts) <= old
 
-    def _cached_all(self, texts: list[str], loaded: Loaded) -> list[ImageResult] | None:
+    def _still(self, kept: Answer, review: Review) -> bool:
+        """Whether `kept` answers `review`: the same workload if it names it, and every cache
+        entry it was built from still there."""
+        if kept.what is not None and kept.what != _what(review):
+            return False
+        try:
+            return self.judge.holds(kept.held)
+        except Exception:  # the path that builds answers reads the caches again, or judges
+            return False
+
+    def _lookup_all(self, texts: list[str], loaded: Loaded) -> list[tuple[ImageResult, Held]] | None:
         """Every image's result from the caches, or None when any one needs `judge`."""
-        results = []
+        found = []
         for text in texts:
             try:
-                found = self.judge.cached(text, loaded)
+                one = self.judge.lookup(text, loaded)
             except Exception:  # `judge` runs it again and turns the failure into a denial
                 return None
-            if found is None:
+            if one is None:
                 return None
-            results.append(found)
-        self.judge.count_cached(results)
-        return results
+            found.append(one)
+        return found
 
     async def _judge_all(self, texts: list[str], review: Review, started: float, loaded: Loaded
                          ) -> list[ImageResult]:
@@ -196,3 +259,13 @@ class Webhook:
             else:
                 results.append(task.result())
         return results
+
+
+def _distinct(images: Sequence[PodImage]) -> list[str]:
+    """The image texts, each once, in order: what is judged."""
+    return list(dict.fromkeys([i.image for i in images]))
+
+
+def _what(review: Review) -> str:
+    """The workload as a denial names it: `Pod team/app`."""
+    return f"{review.kind} {review.namespace + '/' if review.namespace else ''}{review.name or '(generated name)'}"

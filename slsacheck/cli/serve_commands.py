@@ -10,6 +10,7 @@ a stuck registry cannot hold a verification thread longer than a review may wait
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -111,7 +112,7 @@ def _serve(args: argparse.Namespace) -> int:
         import uvicorn  # noqa: PLC0415 - the server extra loads only for `serve`
 
         from slsacheck.admission.app import build, create_app  # noqa: PLC0415
-        from slsacheck.admission.logs import JsonFormatter  # noqa: PLC0415
+        from slsacheck.admission.logs import BatchedLines, JsonFormatter, ReviewLines  # noqa: PLC0415
         from slsacheck.admission.serving import http_protocol  # noqa: PLC0415
     except ImportError as exc:
         raise InputError(
@@ -139,12 +140,17 @@ def _serve(args: argparse.Namespace) -> int:
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.StreamHandler(sys.stderr))
+    streams = []
     for handler in root.handlers:
         handler.setFormatter(JsonFormatter())
         if isinstance(handler, logging.StreamHandler):
             # A JSON line is ASCII with every control character escaped: the terminal guard
-            # on stderr has nothing to do but cost a scan of every review's line.
-            handler.setStream(unguarded(handler.stream))
+            # on stderr has nothing to do but cost a scan of every review's line. The lines of
+            # one event-loop step go out in one write.
+            streams.append(BatchedLines(unguarded(handler.stream)))
+            handler.setStream(streams[-1])
+    # With the one handler, each review's line is written straight to its stream.
+    review_lines = ReviewLines(streams[0]) if len(root.handlers) == 1 and streams else None
     logging.getLogger("slsacheck.admission").setLevel(logging.INFO)
     # No line prints a thread or process: the logging module's own switches spare every record
     # (one per review) from looking them up.
@@ -157,7 +163,7 @@ def _serve(args: argparse.Namespace) -> int:
                     tag_ttl=args.tag_cache_ttl, cache_size=args.cache_size, ready_registries=ready_registries,
                     ready_interval=args.ready_interval, host_workers=args.host_workers,
                     requester_workers=args.requester_workers, unresponsive_cooldown=args.unresponsive_cooldown,
-                    trust_refresh_interval=args.trust_refresh_interval)
+                    trust_refresh_interval=args.trust_refresh_interval, review_lines=review_lines)
     app = create_app(webhook, reload_interval=args.reload_interval)
     loaded = webhook.holder.current
     from slsacheck.admission.logs import log_event  # noqa: PLC0415
@@ -168,6 +174,10 @@ def _serve(args: argparse.Namespace) -> int:
               host_workers=webhook.judge.pool.settings.per_host,
               requester_workers=webhook.judge.pool.settings.per_requester,
               ready_registries=list(webhook.readiness.targets()), ready_registries_from=webhook.readiness.source)
+    # What start-up built (modules, the policy set, the server) lives as long as the process:
+    # the cyclic collector need not walk it again on every full collection under load.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=args.host, port=args.port, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
                 http=http_protocol(), log_config=None, access_log=False, log_level="warning",
                 timeout_graceful_shutdown=5)

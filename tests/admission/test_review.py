@@ -166,6 +166,22 @@ def test_ttl_cache_expires_and_stays_bounded() -> None:
     assert cache.get("a") is None
 
 
+def test_ttl_cache_holds_only_the_same_unexpired_objects_and_keeps_them_recent() -> None:
+    now = [0.0]
+    cache: TtlCache[str, str] = TtlCache(10, 2, clock=lambda: now[0])
+    a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    cache.put("a", a)
+    cache.put("b", b)
+    assert cache.holding([("a", a), ("b", b)]) and cache.holding([])
+    assert not cache.holding([("a", "".join(["sha256:", "a" * 64]))])  # equal text, another object: replaced
+    assert not cache.holding([("c", a)])
+    cache.holding([("a", a)])  # marked recently used: the next put evicts b
+    cache.put("c", "c")
+    assert cache.holding([("a", a)]) and not cache.holding([("b", b)])
+    now[0] = 10
+    assert not cache.holding([("a", a)])  # expired
+
+
 def test_metrics_text_format() -> None:
     metrics = Metrics()
     metrics.decisions.inc(endpoint="validate", decision="denied")
@@ -176,6 +192,21 @@ def test_metrics_text_format() -> None:
     assert 'slsacheck_admission_request_duration_seconds_bucket{endpoint="validate",le="0.01"} 0' in text
     assert 'slsacheck_admission_request_duration_seconds_count{endpoint="validate"} 1' in text
     assert "# TYPE slsacheck_admission_request_duration_seconds histogram" in text
+
+
+def test_latency_buckets_count_every_observation_at_or_under_their_bound() -> None:
+    metrics = Metrics()
+    # On a bound, between two, under the first, over the last; the batch path counts the same.
+    for seconds in (0.005, 0.0051, 0.001, 0.3, 11.0):
+        metrics.latency.observe(seconds, endpoint="validate")
+    metrics.answered((metrics.requests.series(endpoint="validate"),), metrics.latency.series(endpoint="validate"),
+                     0.01)
+    text = metrics.render()
+    expected = {"0.005": 2, "0.01": 4, "0.025": 4, "0.25": 4, "0.5": 5, "10": 5, "+Inf": 6}
+    for bound, count in expected.items():
+        assert f'request_duration_seconds_bucket{{endpoint="validate",le="{bound}"}} {count}\n' in text, bound
+    assert 'slsacheck_admission_request_duration_seconds_count{endpoint="validate"} 6' in text
+    assert 'slsacheck_admission_requests_total{endpoint="validate"} 1' in text
 
 
 def test_warn_mode_warnings_stay_within_what_the_api_server_keeps() -> None:

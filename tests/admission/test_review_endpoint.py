@@ -49,10 +49,10 @@ def test_not_a_review_is_400_and_other_methods_405(webhook: RunningWebhook) -> N
 
 def test_an_unexpected_failure_is_a_500_and_a_log_line_never_an_allow(
         webhook: RunningWebhook, caplog: pytest.LogCaptureFixture) -> None:
-    async def broken(body: bytes, *, mutate: bool) -> dict[str, object]:
+    async def broken(body: bytes, *, mutate: bool) -> bytes:
         raise RuntimeError("a bug in the review")
 
-    webhook.webhook.review = broken  # type: ignore[method-assign]
+    webhook.webhook.answer = broken  # type: ignore[method-assign]
     with caplog.at_level(logging.ERROR, logger="slsacheck.admission"):
         reply = webhook.post("/validate", pod_review(["registry.test/adm/app:v1"]))
     assert reply.status_code == 500 and "allowed" not in reply.text

@@ -9,6 +9,7 @@ duration, and never contains the password.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import requests
 
 from slsacheck.signing.keys import generate_key_pair
 from tests.admission.conftest import WebhookTLS
-from tests.admission.support import Images, pod_review, write_policy
+from tests.admission.support import AsyncClient, Images, pod_review, write_policy
 from tests.support.env import ROOT
 from tests.support.processes import stop
 from tests.support.registry import RunningRegistry, free_port
@@ -120,6 +121,37 @@ def test_log_lines_carry_terminal_controls_only_escaped(serve: Callable[..., Ser
         assert raw.encode() not in data, raw
     review = next(e for e in served.logs() if e.get("uid") == "uid-hostile")
     assert review["images"][0]["image"] == hostile  # type: ignore[index]
+
+
+def test_every_review_of_a_concurrent_burst_has_its_line_after_a_clean_stop(
+        serve: Callable[..., Served], registry_tls: RunningRegistry, tmp_path: Path) -> None:
+    # Lines of one event-loop step are written together: none may be lost, whatever the step
+    # held when the server stopped.
+    (tmp_path / "release.pub").write_bytes(generate_key_pair(b"", scrypt_n=2**15)[1])
+    policy = write_policy(tmp_path, registry_tls)
+    served = serve("--policy", str(policy), "--ca-bundle", str(registry_tls.ca_path), "--ready-registry", "none")
+    port = int(served.url.rsplit(":", 1)[1])
+
+    async def burst() -> None:
+        clients = [AsyncClient("127.0.0.1", port, served.ca) for _ in range(8)]
+
+        async def send(client: AsyncClient, n: int) -> None:
+            for i in range(n):
+                body = json.dumps(pod_review(["elsewhere.test/app:v1"], uid=f"burst-{id(client)}-{i}")).encode()
+                status, _ = await client.post("/validate", body)
+                assert status == 200
+
+        try:
+            await asyncio.gather(*(send(c, 25) for c in clients))
+        finally:
+            for c in clients:
+                await c.close()
+
+    asyncio.run(burst())
+    stop(served.process)
+    reviews = [e for e in served.logs() if e.get("event") == "admission review"]
+    assert len(reviews) == 200 and len({e["uid"] for e in reviews}) == 200
+    assert all(e["decision"] == "denied" and e["level"] == "info" for e in reviews)
 
 
 def test_serve_refuses_to_start_on_a_broken_policy(serve: Callable[..., Served], webhook_tls: WebhookTLS,

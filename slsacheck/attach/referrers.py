@@ -127,7 +127,8 @@ def push_bundle(
     backoff: float = 0.05,
 ) -> PushedBundle:
     """Push the bundle blob, the empty config, the manifest, and make it findable."""
-    store.push_blob(artifact.layer, artifact.bundle)
+    # The bundle carries a new signature, so the registry cannot have it; "{}" it usually has.
+    store.push_blob(artifact.layer, artifact.bundle, fresh=True)
     store.push_blob(EMPTY_CONFIG, mt.EMPTY_JSON)
     native = referrer_pusher(store)
     if native is not None:

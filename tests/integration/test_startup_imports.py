@@ -97,7 +97,8 @@ def test_sign_attest_and_verify_with_a_key_import_no_client_library(
     # What only an error, a credential helper, another key kind or a layout directory needs;
     # `shutil` only printed help (argparse asks it the terminal's width).
     for command, loaded in runs.items():
-        assert _present(loaded, ("difflib", "subprocess", "slsacheck.signing.kms_aws_uri", "slsacheck.oci.layout",
+        assert _present(loaded, ("difflib", "subprocess", "slsacheck.signing.kms_aws_uri",
+                                 "slsacheck.signing.pkcs11_uri", "slsacheck.oci.layout",
                                  "slsacheck.oci._layout_lock", "shutil")) == [], command
     # Signing and attesting collect no evidence.
     for command in ("sign", "attest"):

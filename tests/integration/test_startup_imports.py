@@ -91,9 +91,11 @@ def test_sign_attest_and_verify_with_a_key_import_no_client_library(
     sigstore_code = ("slsacheck.signing.trust", "slsacheck.signing.verifier", "slsacheck.signing.cosign_material",
                      "slsacheck.signing._tlog", "slsacheck.signing._rekor_body")
     assert _present(runs["verify"], sigstore_code) == []
-    # Nor the signing code, resolving a public key, nor the writer of cosign's tags.
+    # Nor the signing code, resolving a public key, nor the writers of cosign's tags and of
+    # bundle referrers.
     assert _present(runs["verify"], ("slsacheck.signing.keysigner", "slsacheck.signing.delegated",
-                                     "slsacheck.signing.signer", "slsacheck.attach.cosign_tags")) == []
+                                     "slsacheck.signing.signer", "slsacheck.attach.cosign_tags",
+                                     "slsacheck.attach.referrers")) == []
     # What only an error, a credential helper, another key kind or a layout directory needs;
     # `shutil` only printed help (argparse asks it the terminal's width).
     for command, loaded in runs.items():

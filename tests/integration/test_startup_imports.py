@@ -102,9 +102,10 @@ def test_sign_attest_and_verify_with_a_key_import_no_client_library(
         assert _present(loaded, ("difflib", "subprocess", "slsacheck.signing.kms_aws_uri",
                                  "slsacheck.signing.pkcs11_uri", "slsacheck.oci.layout",
                                  "slsacheck.oci._layout_lock", "shutil")) == [], command
-    # Signing and attesting collect no evidence.
+    # Signing and attesting collect no evidence, and in cosign's legacy format write no bundle.
     for command in ("sign", "attest"):
-        assert _present(runs[command], ("slsacheck.attach.candidates", "slsacheck.models.evidence")) == [], command
+        assert _present(runs[command], ("slsacheck.attach.candidates", "slsacheck.models.evidence",
+                                        "slsacheck.attach.referrers", "slsacheck.signing.bundle_build")) == [], command
     # Verifying with a key needs no TUF client (the log is ignored) and no libsodium (no
     # password-protected key, no Ed25519ph signature).
     assert "slsacheck.signing.tuf" not in runs["verify"]

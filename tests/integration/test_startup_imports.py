@@ -96,12 +96,12 @@ def test_sign_attest_and_verify_with_a_key_import_no_client_library(
     assert _present(runs["verify"], ("slsacheck.signing.keysigner", "slsacheck.signing.delegated",
                                      "slsacheck.signing.signer", "slsacheck.attach.cosign_tags",
                                      "slsacheck.attach.referrers")) == []
-    # What only an error, a credential helper, another key kind or a layout directory needs;
-    # `shutil` only printed help (argparse asks it the terminal's width).
+    # What only an error, a credential helper, another key kind, a layout directory or a blob
+    # needs; `shutil` only printed help (argparse asks it the terminal's width).
     for command, loaded in runs.items():
         assert _present(loaded, ("difflib", "subprocess", "slsacheck.signing.kms_aws_uri",
                                  "slsacheck.signing.pkcs11_uri", "slsacheck.oci.layout",
-                                 "slsacheck.oci._layout_lock", "shutil")) == [], command
+                                 "slsacheck.oci._layout_lock", "shutil", "slsacheck.models.artifact")) == [], command
     # Signing and attesting collect no evidence, and in cosign's legacy format write no bundle.
     for command in ("sign", "attest"):
         assert _present(runs[command], ("slsacheck.attach.candidates", "slsacheck.models.evidence",

@@ -260,9 +260,17 @@ class RegistryStore:
         # A fresh blob is uploaded unasked only when small and in memory: a large or streamed
         # one uploaded in vain would cost more than the HEAD that could have saved it.
         unasked = fresh and isinstance(data, bytes) and descriptor.size <= _FRESH_MAX
-        if not unasked and self.blob_exists(descriptor.digest):
+        if not unasked:
+            if not self.blob_exists(descriptor.digest):
+                push_blob(self, descriptor, data)
             return
-        push_blob(self, descriptor, data)
+        try:
+            push_blob(self, descriptor, data)
+        except RegistryError:
+            # A registry may refuse to store again a blob it has (the spec allows it; some
+            # do not): asked after the fact, the blob being there is what the caller needed.
+            if not self.blob_exists(descriptor.digest):
+                raise
 
     def mount_blob(self, descriptor: Descriptor, from_repository: str) -> bool:
         """Ask the registry to link a blob from another repository on it; False if it did not."""

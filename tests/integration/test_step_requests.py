@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from slsacheck.attach import cosign_tags as ct
+from slsacheck.errors import RegistryError
 from slsacheck.models import Descriptor
 from slsacheck.models import mediatypes as mt
 from slsacheck.oci import RegistryClient, RegistryStore
@@ -118,3 +119,20 @@ def test_only_small_fresh_in_memory_blobs_skip_the_question(
         store.push_blob(descriptor, io.BytesIO(data) if stream else data, fresh=fresh)
         assert proxy.count("HEAD", "/blobs/") == heads
         assert store.fetch_blob(descriptor, max_size=size) == data
+
+
+def test_a_registry_refusing_to_store_a_blob_again_is_asked_after_the_fact(
+    registry_http: RunningRegistry, repo_name: str
+) -> None:
+    """Some registries refuse an upload of a blob they have: a fresh blob already there is
+    what the writer needed; one that is not there is still an error."""
+    there, missing = b'{"there":1}', b'{"missing":1}'
+    with run_proxy(registry_http.host) as proxy:
+        store = RegistryStore(RegistryClient(proxy.host, RegistryOptions(retries=0)), repo_name)
+        store.push_blob(Descriptor.of(there, mt.OCI_CONFIG), there)
+        proxy.clear()
+        proxy.fail("/blobs/uploads/", 400, method="PUT", times=None)
+        store.push_blob(Descriptor.of(there, mt.OCI_CONFIG), there, fresh=True)
+        assert proxy.count("PUT", "/blobs/uploads/") == 1 and proxy.count("HEAD", "/blobs/") == 1
+        with pytest.raises(RegistryError):
+            store.push_blob(Descriptor.of(missing, mt.OCI_CONFIG), missing, fresh=True)

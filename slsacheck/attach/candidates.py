@@ -37,8 +37,7 @@ from typing import Any, ClassVar, Literal
 from slsacheck._json import load_object
 from slsacheck._reason import one_line
 from slsacheck.attach.reading import DEFAULT_LIMITS, MAX_CANDIDATES, EvidenceReader, Limits, OverBudget
-from slsacheck.attach.referrers import list_bundles
-from slsacheck.attach.tag_names import attestation_tag, signature_tag
+from slsacheck.attach.tag_names import attestation_tag, list_bundles, signature_tag
 from slsacheck.errors import InputError, IntegrityError, NotFound, RegistryError, TooLarge
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest

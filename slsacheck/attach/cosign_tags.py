@@ -223,9 +223,9 @@ def append_layers(
             for desc in merged.added:
                 key = str(desc.digest)
                 if key not in pushed:
-                    store.push_blob(blobs[key][0], blobs[key][1])
+                    store.push_blob(blobs[key][0], blobs[key][1], fresh=True)
                     pushed.add(key)
-            store.push_blob(Descriptor.of(merged.config, mt.OCI_CONFIG), merged.config)
+            store.push_blob(Descriptor.of(merged.config, mt.OCI_CONFIG), merged.config, fresh=True)
             written = store.push_manifest(merged.manifest, mt.OCI_MANIFEST, tag=tag)
             if _present(_read(store, tag), descriptors):
                 return AppendResult(tag, written, len(merged.added), attempt)

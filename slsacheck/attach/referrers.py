@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from slsacheck.attach.tag_names import ConcurrentUpdate
+from slsacheck.attach.tag_names import ConcurrentUpdate, list_bundles
 from slsacheck.errors import NotFound
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Descriptor, Manifest
@@ -30,6 +30,10 @@ from slsacheck.models.digest import Digest
 from slsacheck.oci.store import Store, exclusive, referrer_pusher
 
 BundleContent = Literal["message-signature", "dsse-envelope"]
+# Finding bundles is the read side (`tag_names`, which verifying loads without this module).
+__all__ = ["EMPTY_CONFIG", "BundleArtifact", "PushedBundle", "bundle_artifact", "fallback_tag", "list_bundles",
+           "merge_fallback_index", "push_bundle"]
+
 EMPTY_CONFIG = Descriptor.of(mt.EMPTY_JSON, mt.OCI_EMPTY)
 
 
@@ -127,7 +131,8 @@ def push_bundle(
     backoff: float = 0.05,
 ) -> PushedBundle:
     """Push the bundle blob, the empty config, the manifest, and make it findable."""
-    store.push_blob(artifact.layer, artifact.bundle)
+    # The bundle carries a new signature, so the registry cannot have it; "{}" it usually has.
+    store.push_blob(artifact.layer, artifact.bundle, fresh=True)
     store.push_blob(EMPTY_CONFIG, mt.EMPTY_JSON)
     native = referrer_pusher(store)
     if native is not None:
@@ -157,12 +162,3 @@ def push_bundle(
         found="another writer's index without it",
         hint="several signers are attaching bundles at once; attach again when they are done",
     )
-
-
-def list_bundles(store: Store, subject: Digest) -> list[Descriptor]:
-    """Every referrer of `subject` that is a Sigstore bundle (API or fallback tag)."""
-    return [
-        d
-        for d in store.referrers(subject, artifact_type=mt.SIGSTORE_BUNDLE_V03)
-        if (d.artifact_type or mt.SIGSTORE_BUNDLE_V03) == mt.SIGSTORE_BUNDLE_V03
-    ]

@@ -27,7 +27,6 @@ from typing import Any, Literal
 
 from slsacheck.attach import cosign_tags as ct
 from slsacheck.attach.predicates import predicate_for, statement
-from slsacheck.attach.referrers import bundle_artifact, push_bundle
 from slsacheck.errors import InputError
 from slsacheck.models import mediatypes as mt
 from slsacheck.models.descriptor import Manifest
@@ -36,8 +35,7 @@ from slsacheck.models.predicates import COSIGN_SIGN_PREDICATE
 from slsacheck.models.reference import ImageRef
 from slsacheck.models.statement import Statement, Subject
 from slsacheck.oci.store import Store
-from slsacheck.signing.bundle_build import dsse_bundle
-from slsacheck.signing.signer import Signer
+from slsacheck.signing.signer import SignedEnvelope, Signer
 from slsacheck.signing.simplesigning import build_payload
 
 Format = Literal["legacy", "bundle", "both"]
@@ -98,6 +96,17 @@ def sign_statement(subject_name: str, digest: Digest, annotations: Mapping[str, 
     return Statement((subject,), COSIGN_SIGN_PREDICATE, {}).to_bytes()
 
 
+def _push_bundle(store: Store, manifest: Manifest, envelope: SignedEnvelope, predicate_type: str) -> Digest:
+    """`envelope` as a Sigstore bundle referrer of `manifest`; the digest of its manifest."""
+    # The bundle writer loads only for the bundle format: a legacy-format step never uses it.
+    from slsacheck.attach.referrers import bundle_artifact, push_bundle  # noqa: PLC0415
+    from slsacheck.signing.bundle_build import dsse_bundle  # noqa: PLC0415
+
+    artifact = bundle_artifact(dsse_bundle(envelope), manifest.descriptor, "dsse-envelope",
+                               predicate_type=predicate_type)
+    return push_bundle(store, manifest.descriptor, artifact).manifest.digest
+
+
 def sign_image(
     store: Store,
     ref: ImageRef,
@@ -122,10 +131,7 @@ def sign_image(
             tag, added = written.tag, written.added
         if fmt in ("bundle", "both"):
             envelope = signer.sign_dsse(mt.IN_TOTO_PAYLOAD, sign_statement(name, digest, notes))
-            artifact = bundle_artifact(dsse_bundle(envelope), manifest.descriptor, "dsse-envelope",
-                                       predicate_type=COSIGN_SIGN_PREDICATE)
-            pushed = push_bundle(store, manifest.descriptor, artifact)
-            bundle = pushed.manifest.digest
+            bundle = _push_bundle(store, manifest, envelope, COSIGN_SIGN_PREDICATE)
         results.append(Attached(digest, manifest.media_type, tag, added or 0, bundle))
     return results
 
@@ -156,8 +162,5 @@ def attest_image(
         written = ct.append_layers(store, ct.attestation_tag(digest), [ct.attestation_layer(signed, predicate_type)])
         tag, added = written.tag, written.added
     if fmt in ("bundle", "both"):
-        artifact = bundle_artifact(dsse_bundle(signed), manifest.descriptor, "dsse-envelope",
-                                   predicate_type=predicate_type)
-        pushed = push_bundle(store, manifest.descriptor, artifact)
-        bundle = pushed.manifest.digest
+        bundle = _push_bundle(store, manifest, signed, predicate_type)
     return Attached(digest, manifest.media_type, tag, added or 0, bundle)

@@ -99,6 +99,6 @@ class MemoStore:
     def push_manifest(self, manifest: bytes, media_type: str, *, tag: str | None = None) -> Descriptor:
         raise self._read_only("push_manifest")
 
-    def push_blob(self, descriptor: Descriptor, data: bytes | BinaryIO) -> None:
+    def push_blob(self, descriptor: Descriptor, data: bytes | BinaryIO, *, fresh: bool = False) -> None:
         raise self._read_only("push_blob")
 

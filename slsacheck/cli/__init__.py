@@ -16,7 +16,7 @@ import argparse
 import importlib
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from slsacheck import __version__
@@ -75,6 +75,9 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 
 
 
+# The width of a formatter whose text is never printed (argparse's own default off a terminal).
+_UNPRINTED_WIDTH = 78
+
 _INVALID_CHOICE = re.compile(
     r"argument (?P<arg>[^:]+): invalid choice: '(?P<given>[^']*)' \(choose from (?P<choices>.*)\)"
 )
@@ -83,6 +86,31 @@ _INVALID_CHOICE = re.compile(
 class _Parser(argparse.ArgumentParser):
     """argparse, with "did you mean" for a mistyped subcommand or choice (Python 3.11's
     argparse only lists every choice); subparsers inherit it."""
+
+    # argparse builds a help formatter for every argument added (to check its metavar) and
+    # for the subcommands' prog; each asks the terminal its width, which loads `shutil`
+    # (with bz2, lzma, fnmatch) into every command. Only printed help and usage need it.
+    _printing = False
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        if self._printing:
+            return super()._get_formatter()
+        # Unprinted text: a metavar checked against nargs, the subcommands' prog; the
+        # formatter's class changes neither.
+        return argparse.HelpFormatter(prog=self.prog, width=_UNPRINTED_WIDTH)
+
+    def format_usage(self) -> str:
+        return self._printed(super().format_usage)
+
+    def format_help(self) -> str:
+        return self._printed(super().format_help)
+
+    def _printed(self, format_text: Callable[[], str]) -> str:
+        self._printing = True
+        try:
+            return format_text()
+        finally:
+            self._printing = False
 
     def error(self, message: str) -> NoReturn:
         match = _INVALID_CHOICE.fullmatch(message)

@@ -28,7 +28,7 @@ from slsacheck.cli._files import write_file
 from slsacheck.errors import InputError
 
 if TYPE_CHECKING:
-    from slsacheck.models.digest import ArtifactDigests
+    from slsacheck.models.artifact import ArtifactDigests
     from slsacheck.models.verdict import Verdict
     from slsacheck.signing.identity import Identity
     from slsacheck.signing.trust import PublicKey, TrustedRoot
@@ -349,7 +349,7 @@ def _print_verdict(verdict: Verdict, output: str) -> None:
 
 def _artifact(text: str) -> ArtifactDigests:
     """The file, or a digest of it (`sha512:<hex>`, as npm names packages)."""
-    from slsacheck.models.digest import ArtifactDigests  # noqa: PLC0415
+    from slsacheck.models.artifact import ArtifactDigests  # noqa: PLC0415
     from slsacheck.signing.bundle import parse_digest_or_none  # noqa: PLC0415
 
     digest = parse_digest_or_none(text)

@@ -13,9 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from slsacheck.models.digest import ArtifactDigests, Digest
+from slsacheck.models.digest import Digest
+
+if TYPE_CHECKING:
+    # Only blob and bundle verification attach one (models.artifact, which image commands never load).
+    from slsacheck.models.artifact import ArtifactDigests
 
 
 @dataclass(frozen=True)

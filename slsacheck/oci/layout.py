@@ -288,7 +288,8 @@ class LayoutStore:
     def open_blob(self, descriptor: Descriptor) -> contextlib.AbstractContextManager[BinaryIO]:
         return self._open_blob(descriptor)
 
-    def push_blob(self, descriptor: Descriptor, data: bytes | BinaryIO) -> None:
+    def push_blob(self, descriptor: Descriptor, data: bytes | BinaryIO, *, fresh: bool = False) -> None:
+        # `fresh` changes nothing here: asking a layout whether a file exists costs no round trip.
         target = self._blob_path(descriptor.digest)
         if target.is_file():
             return

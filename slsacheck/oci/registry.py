@@ -42,6 +42,10 @@ _MAX_PAGES = 10_000
 # bundles), few enough that a repository flooded with referrers cannot fill memory.
 MAX_REFERRERS = 10_000
 _MAX_LISTING = 16 * 1024 * 1024
+# The largest blob uploaded without a HEAD first when its writer says it is fresh (a
+# signature layer or a config is a few KiB, an attestation tens): above it, one upload made
+# in vain would cost more than the HEADs it saves.
+_FRESH_MAX = 64 * 1024
 
 
 class BodyInterrupted(RegistryError):
@@ -252,10 +256,21 @@ class RegistryStore:
         finally:
             reader.close()
 
-    def push_blob(self, descriptor: Descriptor, data: bytes | BinaryIO) -> None:
-        if self.blob_exists(descriptor.digest):
+    def push_blob(self, descriptor: Descriptor, data: bytes | BinaryIO, *, fresh: bool = False) -> None:
+        # A fresh blob is uploaded unasked only when small and in memory: a large or streamed
+        # one uploaded in vain would cost more than the HEAD that could have saved it.
+        unasked = fresh and isinstance(data, bytes) and descriptor.size <= _FRESH_MAX
+        if not unasked:
+            if not self.blob_exists(descriptor.digest):
+                push_blob(self, descriptor, data)
             return
-        push_blob(self, descriptor, data)
+        try:
+            push_blob(self, descriptor, data)
+        except RegistryError:
+            # A registry may refuse to store again a blob it has (the spec allows it; some
+            # do not): asked after the fact, the blob being there is what the caller needed.
+            if not self.blob_exists(descriptor.digest):
+                raise
 
     def mount_blob(self, descriptor: Descriptor, from_repository: str) -> bool:
         """Ask the registry to link a blob from another repository on it; False if it did not."""

@@ -70,8 +70,12 @@ class Store(Protocol):
         reading to the end raises `DigestMismatch` if the bytes were wrong."""
         ...
 
-    def push_blob(self, descriptor: Descriptor, data: bytes | BinaryIO) -> None:
-        """Store a blob whose digest and size are known in advance. No-op if present."""
+    def push_blob(self, descriptor: Descriptor, data: bytes | BinaryIO, *, fresh: bool = False) -> None:
+        """Store a blob whose digest and size are known in advance. No-op if present.
+        `fresh`: the caller built these bytes just now (a new signature's layer, a merged
+        config), so the store almost certainly lacks them; a registry then uploads without
+        asking first, since storing a blob again is idempotent and the question costs a
+        round trip every time to save an upload that is almost never saved."""
         ...
 
     def tags(self) -> Iterator[str]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from slsacheck._json import Refused, parse
 from slsacheck.errors import VerificationError
-from slsacheck.models.digest import ArtifactDigests
+from slsacheck.models.artifact import ArtifactDigests
 from slsacheck.models.statement import STATEMENT_TYPES
 from slsacheck.signing import _tlog
 from slsacheck.signing._x509ext import extensions

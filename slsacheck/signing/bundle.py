@@ -39,7 +39,8 @@ from datetime import datetime
 from cryptography import x509
 
 from slsacheck.errors import Error, InputError, VerificationError
-from slsacheck.models.digest import ArtifactDigests, Digest, looks_like_digest
+from slsacheck.models.artifact import ArtifactDigests
+from slsacheck.models.digest import Digest, looks_like_digest
 from slsacheck.models.statement import Statement
 from slsacheck.signing import _bundle_doc, _rekor_body, _tlog
 from slsacheck.signing._bundle_doc import MEDIA_TYPES

@@ -30,8 +30,6 @@ from typing import TYPE_CHECKING
 from slsacheck.errors import InvalidKey
 from slsacheck.signing import keys
 from slsacheck.signing.keys import PasswordCallback
-from slsacheck.signing.pkcs11_uri import is_pkcs11, redact
-from slsacheck.signing.pkcs11_uri import parse as parse_pkcs11
 from slsacheck.signing.verify_sig import PublicKeyVerifier
 
 if TYPE_CHECKING:
@@ -47,6 +45,15 @@ _MISSING = {
     "hashivault": ("HashiCorp Vault transit client", "use a pkcs11: token, awskms://, a key file, or keyless"),
 }
 _SCHEME = re.compile(r"([a-z][a-z0-9+.-]*)://(.*)", re.DOTALL)
+# `pkcs11_uri.SCHEME`: recognising the scheme does not load the RFC 7512 parser (a module and
+# a dataclass every key file and keyless run would pay); a PKCS#11 key or an error loads it.
+_PKCS11 = "pkcs11:"
+
+
+def _redact(uri: str) -> str:
+    from slsacheck.signing.pkcs11_uri import redact  # noqa: PLC0415 - see _PKCS11
+
+    return redact(uri)
 
 
 @dataclass(frozen=True)
@@ -135,7 +142,9 @@ def _extra_missing(what: str, extra: str, exc: ImportError) -> InvalidKey:
 
 
 def _pkcs11_backend(uri: str, signing: bool) -> KeyBackend:
-    ref = parse_pkcs11(uri)
+    from slsacheck.signing.pkcs11_uri import parse  # noqa: PLC0415 - see _PKCS11
+
+    ref = parse(uri)
     try:
         from slsacheck.signing.pkcs11_token import Pkcs11Key  # noqa: PLC0415 - optional extra
     except ImportError as exc:
@@ -160,7 +169,7 @@ def _unsupported(scheme: str) -> BackendFactory:
 
     def backend(uri: str, signing: bool) -> KeyBackend:
         raise InvalidKey(f"{scheme}:// keys are not supported by this build of slsacheck: it has no {missing}",
-                         expected="a key file, env://VAR, pkcs11:, awskms:// or keyless", found=redact(uri),
+                         expected="a key file, env://VAR, pkcs11:, awskms:// or keyless", found=_redact(uri),
                          hint=instead)
 
     return backend
@@ -193,7 +202,7 @@ def _split(uri: str) -> tuple[str, str]:
     an RFC 7512 reference (`pkcs11:...`, no `//`) scheme "pkcs11"."""
     if uri == "keyless":
         return "keyless", ""
-    if is_pkcs11(uri):
+    if uri.startswith(_PKCS11):
         return "pkcs11", uri
     match = _SCHEME.fullmatch(uri)
     if match is None:
@@ -209,7 +218,7 @@ def _unknown(uri: str, scheme: str, known: list[str]) -> InvalidKey:
     return InvalidKey(
         f"unknown key reference scheme {scheme}://",
         expected="a path, or one of " + ", ".join(_spelled(s) for s in known),
-        found=redact(uri),
+        found=_redact(uri),
     )
 
 

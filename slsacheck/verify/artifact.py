@@ -25,7 +25,8 @@ from typing import Any
 
 from slsacheck._reason import one_line
 from slsacheck.errors import Error
-from slsacheck.models.digest import ArtifactDigests, Digest
+from slsacheck.models.artifact import ArtifactDigests
+from slsacheck.models.digest import Digest
 from slsacheck.models.evidence import Evidence, Rejected, VerifiedAttestation
 from slsacheck.models.verdict import Check, Outcome, Verdict
 from slsacheck.policy.artifact_flags import checks_over_all

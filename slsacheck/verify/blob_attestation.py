@@ -27,7 +27,7 @@ from typing import Any
 
 from slsacheck._json import Refused, parse
 from slsacheck.errors import Error, InputError, VerificationError
-from slsacheck.models.digest import ArtifactDigests
+from slsacheck.models.artifact import ArtifactDigests
 from slsacheck.models.evidence import SignerInfo
 from slsacheck.signing import _bundle_doc
 from slsacheck.signing.blob import read_certificates

@@ -91,16 +91,21 @@ def test_sign_attest_and_verify_with_a_key_import_no_client_library(
     sigstore_code = ("slsacheck.signing.trust", "slsacheck.signing.verifier", "slsacheck.signing.cosign_material",
                      "slsacheck.signing._tlog", "slsacheck.signing._rekor_body")
     assert _present(runs["verify"], sigstore_code) == []
-    # Nor the signing code, resolving a public key, nor the writer of cosign's tags.
+    # Nor the signing code, resolving a public key, nor the writers of cosign's tags and of
+    # bundle referrers.
     assert _present(runs["verify"], ("slsacheck.signing.keysigner", "slsacheck.signing.delegated",
-                                     "slsacheck.signing.signer", "slsacheck.attach.cosign_tags")) == []
-    # What only an error, a credential helper, another key kind or a layout directory needs.
+                                     "slsacheck.signing.signer", "slsacheck.attach.cosign_tags",
+                                     "slsacheck.attach.referrers")) == []
+    # What only an error, a credential helper, another key kind, a layout directory or a blob
+    # needs; `shutil` only printed help (argparse asks it the terminal's width).
     for command, loaded in runs.items():
-        assert _present(loaded, ("difflib", "subprocess", "slsacheck.signing.kms_aws_uri", "slsacheck.oci.layout",
-                                 "slsacheck.oci._layout_lock")) == [], command
-    # Signing and attesting collect no evidence.
+        assert _present(loaded, ("difflib", "subprocess", "slsacheck.signing.kms_aws_uri",
+                                 "slsacheck.signing.pkcs11_uri", "slsacheck.oci.layout",
+                                 "slsacheck.oci._layout_lock", "shutil", "slsacheck.models.artifact")) == [], command
+    # Signing and attesting collect no evidence, and in cosign's legacy format write no bundle.
     for command in ("sign", "attest"):
-        assert _present(runs[command], ("slsacheck.attach.candidates", "slsacheck.models.evidence")) == [], command
+        assert _present(runs[command], ("slsacheck.attach.candidates", "slsacheck.models.evidence",
+                                        "slsacheck.attach.referrers", "slsacheck.signing.bundle_build")) == [], command
     # Verifying with a key needs no TUF client (the log is ignored) and no libsodium (no
     # password-protected key, no Ed25519ph signature).
     assert "slsacheck.signing.tuf" not in runs["verify"]

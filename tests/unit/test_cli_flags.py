@@ -103,3 +103,21 @@ def test_docker_config_after_the_command_wins(tmp_path: Path, capsys: pytest.Cap
     assert main(["--docker-config", str(present), "inspect", "--docker-config", missing,
                  "registry.invalid/acme/app:1"]) == 2
     assert missing in capsys.readouterr().err
+
+
+
+@pytest.mark.parametrize("command", [(), ("verify",), ("audit",)])
+def test_help_and_usage_wrap_at_the_terminal_width(
+    command: tuple[str, ...], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parser is built without asking the terminal its width; printed help and a usage
+    error still wrap at it."""
+    lines: dict[int, tuple[int, int]] = {}
+    for columns in (50, 150):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        text = _help(*command, capsys=capsys)
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*command, "--no-such-flag"])
+        usage = capsys.readouterr().err.split("error:")[0]
+        lines[columns] = (len(text.splitlines()), len(usage.splitlines()))
+    assert lines[50][0] > lines[150][0] and lines[50][1] > lines[150][1]

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from slsacheck.errors import InvalidKey
+from slsacheck.signing import resolve
 from slsacheck.signing.kms_aws_uri import parse_awskms
-from slsacheck.signing.pkcs11_uri import parse, redact
+from slsacheck.signing.pkcs11_uri import SCHEME, parse, redact
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PIN = "83150927"
@@ -114,3 +115,12 @@ def test_awskms_malformed(uri: str, message: str) -> None:
     with pytest.raises(InvalidKey, match=message) as info:
         parse_awskms(uri)
     assert info.value.exit_code == 2
+
+
+def test_resolve_names_the_pkcs11_scheme_and_redacts_without_loading_the_parser_first() -> None:
+    assert resolve._PKCS11 == SCHEME
+    uri = "pkcs11:token=t;object=k?pin-value=1234"
+    assert resolve._split(uri) == ("pkcs11", uri)
+    with pytest.raises(InvalidKey) as caught:
+        resolve.load_verifier("pkcs11:token=t;object=k?pin-value=1234;pin-value=5678")
+    assert "1234" not in str(caught.value) and "5678" not in str(caught.value)

@@ -8,6 +8,8 @@ transport (`Transport.send` / `Transport._connect`), which these tests wrap to c
   verification is handed its bytes instead of asking again), and no HEAD;
 - N first-seen images, one after the other, open no connection after the first review;
   N at once open at most the registry host's share of the threads, whatever N is;
+- a fresh server's first review loads no code: what the first verification would import
+  is loaded when the server is built, not inside that review's time budget;
 - the manifest handed on is checked against its digest again: bytes changed since they
   were read (as an attacker with memory or a broken cache would change them) are refused,
   and a digest other than the one read goes to the registry.
@@ -17,6 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -34,6 +39,7 @@ from slsacheck.policy.load import load_policies
 from slsacheck.verify.gate import verify_image
 from tests.admission.conftest import ServerFactory
 from tests.admission.support import AsyncClient, Images, RunningWebhook, pod_review
+from tests.support.env import ROOT
 from tests.support.registry import RunningRegistry
 
 pytestmark = pytest.mark.integration
@@ -165,3 +171,37 @@ def test_a_handed_on_manifest_is_checked_against_its_digest_again(
     assert isinstance(other_store, RegistryStore)
     fetched = _Resolved(other_store, manifest).fetch_manifest(other.digest)
     assert str(fetched.digest) == other.digest and traffic.requests
+
+
+_FIRST_REVIEW = """
+import asyncio, json, os, sys
+from pathlib import Path
+from slsacheck.admission.app import build
+from slsacheck.admission.logs import BatchedLines, ReviewLines
+from slsacheck.oci.options import RegistryOptions
+
+webhook = build([Path(sys.argv[1])], RegistryOptions(ca_bundle=sys.argv[2]), ready_registries=[],
+                review_lines=ReviewLines(BatchedLines(open(os.devnull, "w"))))
+before = set(sys.modules)
+answer = asyncio.run(webhook.answer(sys.argv[3].encode(), mutate=False))
+webhook.judge.close()
+print(json.dumps({"allowed": json.loads(answer)["response"]["allowed"],
+                  "loaded": sorted(set(sys.modules) - before)}))
+"""
+
+
+def test_the_first_review_after_start_loads_no_code(
+    images: Images, registry_tls: RunningRegistry, policy: Path
+) -> None:
+    # A fresh process, as a restarted server is: whatever the first verification would import
+    # (the policy engine, CEL's environment, OpenSSL's backend) is loaded by `build`, not
+    # inside the first review's time budget.
+    image = images.signed("first-after-start")
+    run = subprocess.run(
+        [sys.executable, "-c", _FIRST_REVIEW, str(policy), str(registry_tls.ca_path),
+         json.dumps(pod_review([image.text]))],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result == {"allowed": True, "loaded": []}, result

@@ -7,7 +7,10 @@ The order for each image of a review:
 2. choose policies by NAME (`PolicySet.matching`): an image no policy matches is decided
    by `noMatch` there and then, with no registry call and no thread;
 3. know the digest: pinned in the text, or from the short tag cache, or by resolving the
-   tag at the registry (one resolution per tag at a time, shared by concurrent callers);
+   tag at the registry (one resolution per tag at a time, shared by concurrent callers).
+   A tag is resolved by reading its manifest (GET, digest-checked), not by HEAD: step 5
+   needs those bytes anyway, and is handed them instead of asking the registry again, so
+   a first-seen image costs the gate's own requests and no more;
 4. the verdict cache, keyed by (repository, digest, policy-set digest);
 5. otherwise one verification per key at a time (single flight), run by the synchronous
    gate in a thread of the `WorkerPool`, pinned to the digest of step 3, so the verdict is
@@ -47,11 +50,14 @@ from slsacheck.admission.pool import PoolSettings, Unresponsive, WorkerPool
 from slsacheck.admission.reload import Loaded
 from slsacheck.admission.trust_refresh import SERVING
 from slsacheck.errors import Error
+from slsacheck.models import mediatypes as mt
+from slsacheck.models.descriptor import Manifest
 from slsacheck.models.digest import Digest
 from slsacheck.models.reference import ImageRef
 from slsacheck.models.verdict import Check, Outcome, Verdict
-from slsacheck.oci.open import open_store
+from slsacheck.oci.open import SHARED_POOL
 from slsacheck.oci.options import RegistryOptions
+from slsacheck.oci.registry import RegistryStore
 from slsacheck.policy.model import PolicySet
 from slsacheck.verify.authorities import TrustRoots
 from slsacheck.verify.gate import no_match_verdict, verify_image
@@ -138,13 +144,38 @@ VerifyFn = Callable[[ImageRef, PolicySet, RegistryOptions], Verdict]
 ResolveFn = Callable[[ImageRef, RegistryOptions], str]
 
 
-def _gate_verify(ref: ImageRef, policies: PolicySet, options: RegistryOptions) -> Verdict:
+class _Resolved(RegistryStore):
+    """A repository whose manifest for one digest was already read (when its tag was
+    resolved): asked for that digest, it answers from memory after checking the bytes
+    against the digest again, so the gate holds exactly what a fresh read would have given."""
+
+    def __init__(self, store: RegistryStore, manifest: Manifest) -> None:
+        super().__init__(store.client, store.repository)
+        self._manifest = manifest
+
+    def fetch_manifest(self, reference: str, *, max_size: int = mt.MAX_MANIFEST_SIZE) -> Manifest:
+        known = self._manifest
+        if reference != str(known.digest) or len(known.raw) > max_size:
+            return super().fetch_manifest(reference, max_size=max_size)
+        known.digest.check(known.raw, f"manifest {self.location}@{reference}")
+        return known
+
+
+def _store(ref: ImageRef, options: RegistryOptions) -> RegistryStore:
+    # The process's shared clients: one per registry host, its kept-alive connections used
+    # by every verification thread and every review.
+    return RegistryStore(SHARED_POOL.client(ref.registry, options), ref.repository)
+
+
+def _gate_verify(ref: ImageRef, policies: PolicySet, options: RegistryOptions, manifest: Manifest | None) -> Verdict:
+    store = _store(ref, options)
     # TUF roots come from the cache the background refresh keeps: a review never downloads one.
-    return verify_image(ref, policies, options=options, roots=TrustRoots(SERVING))
+    return verify_image(ref, policies, options=options, roots=TrustRoots(SERVING),
+                        store=store if manifest is None else _Resolved(store, manifest))
 
 
-def _registry_resolve(ref: ImageRef, options: RegistryOptions) -> str:
-    return str(open_store(ref, options).resolve(ref.identifier).digest)
+def _registry_resolve(ref: ImageRef, options: RegistryOptions) -> Manifest:
+    return _store(ref, options).fetch_manifest(ref.identifier)
 
 
 class Judge:
@@ -153,13 +184,16 @@ class Judge:
         settings: JudgeSettings,
         metrics: Metrics,
         *,
-        verify: VerifyFn = _gate_verify,
-        resolve: ResolveFn = _registry_resolve,
+        verify: VerifyFn | None = None,
+        resolve: ResolveFn | None = None,
     ) -> None:
+        """`verify` / `resolve`: stand-ins for the gate and the registry (tests); without
+        them a tag's manifest, read to resolve it, is handed on to its verification."""
         self.settings = settings
         self.metrics = metrics
-        self._verify = verify
-        self._resolve = resolve
+        self._verify: Callable[[ImageRef, PolicySet, RegistryOptions, Manifest | None], Verdict] = (
+            _gate_verify if verify is None else (lambda ref, policies, options, _: verify(ref, policies, options)))
+        self._resolve: Callable[[ImageRef, RegistryOptions], str | Manifest] = resolve or _registry_resolve
         self.pool = WorkerPool(settings.pool(), on_mark=self._marked)
         self.verdicts: TtlCache[tuple[str, str, str], Verdict] = TtlCache(settings.verdict_ttl, settings.cache_size)
         self.tags: TtlCache[str, str] = TtlCache(settings.tag_ttl, settings.cache_size)
@@ -260,8 +294,12 @@ class Judge:
 
             self.metrics.image_decisions.inc(how="no_match")
             return ImageResult(text, no_match_verdict(ref, policies), "no_match")
+        manifest: Manifest | None = None
         try:
-            digest = str(ref.digest) if ref.digest is not None else await self._digest_of(ref, dry_run, requester)
+            if ref.digest is not None:
+                digest = str(ref.digest)
+            else:
+                digest, manifest = await self._digest_of(ref, dry_run, requester)
         except Unresponsive as exc:
             return self._unresponsive(text, exc, None)
         except Exception as exc:
@@ -279,7 +317,7 @@ class Judge:
         try:
             verdict, shared = await self.pool.call(
                 ("verify", *key), ref.registry, requester,
-                lambda: self._verify_counted(pinned, policies, text, digest),
+                lambda: self._verify_counted(pinned, policies, text, digest, manifest),
                 keep=None if dry_run else (lambda found: self._remember(key, found)),
                 ok=lambda found: found.outcome != "error", dry_run=dry_run,
             )
@@ -307,10 +345,11 @@ class Judge:
         log_event(logging.WARNING, "registry marked unresponsive: its images are denied at once meanwhile",
                   registry=host, why=why, seconds=self.settings.cooldown)
 
-    def _verify_counted(self, ref: ImageRef, policies: PolicySet, text: str, digest: str) -> Verdict:
+    def _verify_counted(self, ref: ImageRef, policies: PolicySet, text: str, digest: str,
+                        manifest: Manifest | None) -> Verdict:
         self.metrics.verifications.inc()
         try:
-            verdict = self._verify(ref, policies, self.settings.options)
+            verdict = self._verify(ref, policies, self.settings.options, manifest)
         except Exception as exc:  # configuration errors (a trusted root unreadable) and bugs: not a pass
             verdict = incomplete(text, f"verifying {text}: {_reason(exc)}", str(ref.digest))
         if verdict.outcome != "error" and verdict.digest != digest:
@@ -327,22 +366,28 @@ class Judge:
         elif verdict.outcome == "fail":
             self.verdicts.put(key, verdict, ttl=self.settings.fail_ttl)
 
-    async def _digest_of(self, ref: ImageRef, dry_run: bool, requester: str) -> str:
-        """The digest the tag names now (or within the tag cache's TTL); raises what the registry did."""
+    async def _digest_of(self, ref: ImageRef, dry_run: bool, requester: str) -> tuple[str, Manifest | None]:
+        """The digest the tag names now (or within the tag cache's TTL), with its manifest when
+        it was read just now; raises what the registry did."""
         key = str(ref)
         cached = self.tags.get(key)
         if cached is not None:
             self.metrics.cache_hits.inc(cache="tag")
-            return cached
+            return cached, None
         self.metrics.cache_misses.inc(cache="tag")
-        digest, shared = await self.pool.call(
+        found, shared = await self.pool.call(
             ("resolve", key), ref.registry, requester, lambda: self._resolve_counted(ref),
-            keep=None if dry_run else (lambda found: self.tags.put(key, found)), dry_run=dry_run,
+            keep=None if dry_run else (lambda found: self.tags.put(key, _digest(found))), dry_run=dry_run,
         )
+        digest = _digest(found)
         if shared and not dry_run:
             self.tags.put(key, digest)
-        return digest
+        return digest, found if isinstance(found, Manifest) else None
 
-    def _resolve_counted(self, ref: ImageRef) -> str:
+    def _resolve_counted(self, ref: ImageRef) -> str | Manifest:
         self.metrics.resolutions.inc()
         return self._resolve(ref, self.settings.options)
+
+
+def _digest(resolved: str | Manifest) -> str:
+    return resolved if isinstance(resolved, str) else str(resolved.digest)

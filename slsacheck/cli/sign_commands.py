@@ -9,7 +9,9 @@ inside the command functions so that `slsacheck --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from slsacheck.cli._files import write_file
 from slsacheck.cli._registry_flags import add_registry_flags, open_image, registry_options
-from slsacheck.errors import InputError
+from slsacheck.errors import Error, InputError
 
 if TYPE_CHECKING:
     from slsacheck.attach.sign import Format
     from slsacheck.models.verdict import Verdict
     from slsacheck.policy.authority import Authority
-    from slsacheck.signing.signer import Signer
+    from slsacheck.signing.signer import SignedEnvelope, SignedMessage, Signer
     from slsacheck.signing.tuf_source import Mirror
     from slsacheck.verify.authorities import TrustRoots
 
@@ -191,6 +193,69 @@ def _signer(args: argparse.Namespace) -> Signer:
     return load_signer(args.key, password=password_source(args.password_file))
 
 
+class _KeyOnThread:
+    """A key file's signer, made on a thread while the command goes on (see `_signer_begun`);
+    every use waits for it, and raises what making it raised."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self._made: Signer | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._make, args=(args,), name="key", daemon=True)
+        self._thread.start()
+
+    def _make(self, args: argparse.Namespace) -> None:
+        try:
+            self._made = _signer(args)
+        except BaseException as exc:  # handed to the main thread by `signer()`
+            self._error = exc
+
+    def signer(self) -> Signer:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._made is not None
+        return self._made
+
+    @property
+    def description(self) -> str:
+        return self.signer().description
+
+    def sign_message(self, payload: bytes) -> SignedMessage:
+        return self.signer().sign_message(payload)
+
+    def sign_dsse(self, payload_type: str, payload: bytes) -> SignedEnvelope:
+        return self.signer().sign_dsse(payload_type, payload)
+
+
+def _signer_begun(args: argparse.Namespace) -> Signer:
+    """`_signer(args)`, begun on a thread where that is safe and pays. A key file's scrypt
+    (about 0.2 s, most of a step's `sign`) releases the GIL, so the attach code loads and the
+    image is resolved meanwhile; nothing is signed or written before the key is there. Only for
+    a key file whose password needs no prompt (--password-file or $COSIGN_PASSWORD): a prompt,
+    a PKCS#11 token, a KMS key and keyless signing stay on the main thread. What the key's code
+    imports is imported here first, so the thread runs no import beside the main thread's."""
+    from slsacheck.cli.key_commands import PASSWORD_ENV  # noqa: PLC0415
+
+    key = args.key or ""
+    if args.keyless or not key or "://" in key or key.startswith("pkcs11:"):
+        return _signer(args)
+    if args.password_file is None and PASSWORD_ENV not in os.environ:
+        return _signer(args)
+    import nacl.exceptions  # noqa: PLC0415 - see the docstring
+    import nacl.secret  # noqa: PLC0415, F401
+
+    from slsacheck.signing import _pkcs8, keys, keysigner, resolve  # noqa: PLC0415, F401
+    return _KeyOnThread(args)
+
+
+def _key_errors_first(begun: Signer, error: Error) -> Error:
+    """What to report when the work beside the key failed: the key's own error, if it has one,
+    as when the key was loaded before anything else."""
+    if isinstance(begun, _KeyOnThread):
+        begun.signer()  # raises the key's error
+    return error
+
+
 def _placement(args: argparse.Namespace, signer: Signer) -> Format:
     """--format, narrowed to the bundle when keyless signing logs to Rekor v2: cosign's
     `.sig`/`.att` annotations hold a Rekor SET, which a v2 log never signs (cosign 3 too
@@ -253,13 +318,16 @@ def _annotations(pairs: list[str]) -> dict[str, str]:
 
 
 def _sign(args: argparse.Namespace) -> int:
-    from slsacheck.attach.sign import sign_image  # noqa: PLC0415
-
     annotations = _annotations(args.annotation)
-    signer = _signer(args)
-    fmt = _placement(args, signer)
-    ref, store = open_image(args.image, args)
-    results = sign_image(store, ref, signer, annotations=annotations, recursive=args.recursive, fmt=fmt)
+    signer = _signer_begun(args)
+    try:
+        from slsacheck.attach.sign import sign_image  # noqa: PLC0415
+
+        fmt = _placement(args, signer)
+        ref, store = open_image(args.image, args)
+        results = sign_image(store, ref, signer, annotations=annotations, recursive=args.recursive, fmt=fmt)
+    except Error as exc:
+        raise _key_errors_first(signer, exc) from None
     print(f"{args.image} resolved to {results[0].digest}", file=sys.stderr)
     for r in results:
         _print_attached(r, "signed")
@@ -276,16 +344,22 @@ def _print_attached(r: Any, verb: str) -> None:
 
 
 def _attest(args: argparse.Namespace) -> int:
+    where = f"--predicate {args.predicate}"
+    data = _read_input(args.predicate, "predicate file")
+    signer = _signer_begun(args)
+    # The predicate's errors come before the key's, as when it was read first.
     from slsacheck.attach.predicates import load_predicate, predicate_type, statement_type  # noqa: PLC0415
     from slsacheck.attach.sign import attest_image  # noqa: PLC0415
 
-    where = f"--predicate {args.predicate}"
-    predicate = load_predicate(_read_input(args.predicate, "predicate file"), args.predicate)
+    predicate = load_predicate(data, args.predicate)
     ptype = predicate_type(args.type) if args.type else statement_type(predicate, where) or predicate_type("custom")
-    signer = _signer(args)
-    fmt = _placement(args, signer)
-    ref, store = open_image(args.image, args)
-    result = attest_image(store, ref, signer, predicate_type=ptype, predicate=predicate, fmt=fmt, source=where)
+    try:
+        fmt = _placement(args, signer)
+        ref, store = open_image(args.image, args)
+        result = attest_image(store, ref, signer, predicate_type=ptype, predicate=predicate, fmt=fmt,
+                              source=where)
+    except Error as exc:
+        raise _key_errors_first(signer, exc) from None
     print(f"{args.image} resolved to {result.digest}", file=sys.stderr)
     _print_attached(result, f"attested ({ptype})")
     return 0

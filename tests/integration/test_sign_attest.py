@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from slsacheck.models import mediatypes as mt
 from slsacheck.oci import scratch
 from slsacheck.oci.layout import LayoutStore
 from slsacheck.oci.store import Store
+from slsacheck.signing import keys as signing_keys
 from slsacheck.signing.keys import generate_key_pair
 from tests.support.cli import Run, cli, registry_flags
 from tests.support.env import shared_file
@@ -638,3 +640,58 @@ def test_message_signature_bundle_over_the_manifest(
     doc = _verify(cli, t, "--key", str(keys["k1.pub"]), "--output", "json").json()
     reasons = [r["reason"] for r in doc["evidence"]["signatures"]["rejected"]]
     assert any("message digest is not the artifact's" in r for r in reasons), reasons
+
+
+# -- the key beside the registry work ---------------------------------------------------------
+
+
+def _scrypt_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads that derive a key's secret (scrypt), as they do it."""
+    seen: list[str] = []
+    real = signing_keys._scrypt
+
+    def recorded(password: bytes, salt: bytes, n: int) -> bytes:
+        seen.append(threading.current_thread().name)
+        return real(password, salt, n)
+
+    monkeypatch.setattr(signing_keys, "_scrypt", recorded)
+    return seen
+
+
+@pytest.mark.parametrize("command", ["sign", "attest"])
+def test_a_key_file_is_decrypted_on_a_thread_but_never_one_that_must_prompt(
+        cli: Callable[..., Run], target: Target, keys: dict[str, Path], *, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, command: str) -> None:
+    pred = tmp_path / "p.json"
+    pred.write_text("{}")
+    extra = ["--type", "custom", "--predicate", str(pred)] if command == "attest" else []
+    seen = _scrypt_threads(monkeypatch)
+    assert cli(command, "--key", str(keys["k1"]), *extra, "--format", "legacy", target.text, *target.flags).code == 0
+    assert seen == ["key"]  # $COSIGN_PASSWORD set (the fixture's, empty): no prompt can be needed
+    monkeypatch.delenv("COSIGN_PASSWORD")
+    prompted: list[str] = []
+
+    def prompt(confirm: bool) -> bytes:
+        prompted.append(threading.current_thread().name)
+        return b""
+
+    monkeypatch.setattr("slsacheck.cli.key_commands._prompt", prompt)
+    assert cli(command, "--key", str(keys["k1"]), *extra, "--format", "legacy", target.text, *target.flags).code == 0
+    assert prompted == ["MainThread"] and seen == ["key", "MainThread"]
+    check = ["verify"] if command == "sign" else ["verify-attestation", "--type", "custom"]
+    assert cli(*check, "--key", str(keys["k1.pub"]), "--tlog", "ignore", target.text, *target.flags).code == 0
+
+
+def test_the_keys_error_is_reported_before_the_registrys(
+        cli: Callable[..., Run], keys: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    unreachable = "127.0.0.1:1/nothing/here:v1"  # nothing listens: the registry work fails too
+    monkeypatch.setenv("COSIGN_PASSWORD", "not the password")
+    run = cli("sign", "--key", str(keys["k1"]), "--format", "legacy", unreachable)
+    assert run.code == 2 and "password" in run.err and "127.0.0.1:1" not in run.err, run.err
+    bad_predicate = tmp_path / "p.json"
+    bad_predicate.write_text("{not json")
+    run = cli("attest", "--key", str(keys["k1"]), "--type", "custom", "--predicate", str(bad_predicate), unreachable)
+    assert run.code == 2 and "p.json" in run.err and "password" not in run.err, run.err  # the predicate, read first
+    monkeypatch.setenv("COSIGN_PASSWORD", "")
+    run = cli("sign", "--key", str(keys["k1"]), "--format", "legacy", unreachable)
+    assert run.code == 3 and "127.0.0.1:1" in run.err, run.err

@@ -9,12 +9,14 @@ are written together, and none is lost or reordered (another thread's, a stopped
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -46,7 +48,9 @@ def test_time_stamps_read_as_isoformat_across_seconds_and_back() -> None:
         assert _line(formatter, created)["time"] == expected
 
 
-def test_a_line_whose_level_is_off_makes_no_record() -> None:
+@contextlib.contextmanager
+def _records(level: int) -> Iterator[list[logging.LogRecord]]:
+    """The records the admission logger makes at `level` meanwhile (its level restored after)."""
     seen: list[logging.LogRecord] = []
 
     class Keep(logging.Handler):
@@ -55,17 +59,22 @@ def test_a_line_whose_level_is_off_makes_no_record() -> None:
 
     keep = Keep()
     LOGGER.addHandler(keep)
-    level = LOGGER.level
+    before = LOGGER.level
     try:
-        LOGGER.setLevel(logging.WARNING)
+        LOGGER.setLevel(level)
+        yield seen
+    finally:
+        LOGGER.setLevel(before)
+        LOGGER.removeHandler(keep)
+
+
+def test_a_line_whose_level_is_off_makes_no_record() -> None:
+    with _records(logging.WARNING) as seen:
         log_event(logging.INFO, "admission review", uid="u1")
         assert seen == []
         log_event(logging.WARNING, "registry marked unresponsive", registry="r.test")
         assert [r.getMessage() for r in seen] == ["registry marked unresponsive"]
         assert getattr(seen[0], "slsacheck_fields") == {"registry": "r.test"}  # noqa: B009
-    finally:
-        LOGGER.setLevel(level)
-        LOGGER.removeHandler(keep)
 
 
 
@@ -102,21 +111,8 @@ def test_a_review_line_written_straight_is_the_line_the_formatter_makes() -> Non
     straight = raw.text
     assert straight.endswith("\n") and straight.count("\n") == 1 and straight.isascii()
 
-    seen: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            seen.append(record)
-
-    keep = Keep()
-    LOGGER.addHandler(keep)
-    level = LOGGER.level
-    try:
-        LOGGER.setLevel(logging.INFO)
+    with _records(logging.INFO) as seen:
         ReviewLines().write(members)  # the default: a record through the logging module
-    finally:
-        LOGGER.setLevel(level)
-        LOGGER.removeHandler(keep)
     through = JsonFormatter().format(seen[0])
     first, second = json.loads(straight), json.loads(through)
     assert first.pop("time") and second.pop("time")

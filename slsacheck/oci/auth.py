@@ -31,6 +31,7 @@ import binascii
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ _HELPER_TIMEOUT = 30.0
 _MAX_CONFIG_SIZE = 4 * 1024 * 1024
 # What credential helpers print when they have nothing for a server.
 _HELPER_NOT_FOUND = "credentials not found"
+_HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -183,13 +185,25 @@ def _find_key(table: Any, host: str) -> str | None:
     return sorted(matches)[0] if matches else None
 
 
+def _text(entry: dict[str, Any], name: str, where: str) -> str:
+    """A field of an `auths` entry: text, or absent (null reads as absent, as Docker writes it)."""
+    value = entry.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"credentials entry {where}: {name!r} must be a string", found=type(value).__name__,
+                         hint="run `docker login` again to rewrite it")
+    return value
+
+
 def _from_auths(path: Path, key: str, entry: Any) -> Credential | None:
-    where = f"{path} (auths[{key!r}])"
+    where = f"{path} (auths[{key[:100]!r}])"
     if not isinstance(entry, dict):
         raise InputError(f"credentials entry {where} must be a JSON object")
-    username = entry.get("username") or ""
-    password = entry.get("password") or ""
-    encoded = entry.get("auth") or ""
+    username = _text(entry, "username", where)
+    password = _text(entry, "password", where)
+    encoded = _text(entry, "auth", where)
+    token = _text(entry, "identitytoken", where)
     if encoded:
         try:
             decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
@@ -201,9 +215,6 @@ def _from_auths(path: Path, key: str, entry: Any) -> Credential | None:
         username, sep, password = decoded.partition(":")
         if not sep:
             raise InputError(f"credentials entry {where}: 'auth' decodes to no 'user:password' pair")
-    token = entry.get("identitytoken") or ""
-    if not all(isinstance(v, str) for v in (username, password, token)):
-        raise InputError(f"credentials entry {where}: user name, password and tokens must be strings")
     if not (password or token):
         return None
     return Credential(where, username, password, token)
@@ -211,6 +222,11 @@ def _from_auths(path: Path, key: str, entry: Any) -> Credential | None:
 
 def run_helper(name: str, server: str, source: str) -> Credential | None:
     """Ask `docker-credential-<name>` for `server`'s credential; None when it has none."""
+    if not _HELPER_NAME.fullmatch(name):
+        # A helper is a program found on PATH by its name: no path, no space, and short.
+        raise AuthError(f"credential helper name {name[:60]!r} (from {source}) is not a helper's name",
+                        registry=server, expected="letters, digits, '.', '_' or '-', at most 64",
+                        hint="fix the name in the docker config, or remove it")
     binary = f"docker-credential-{name}"
     # Only a config that names a helper starts a process: every other registry command's
     # start-up skips subprocess's import.
@@ -270,7 +286,7 @@ def find_credential(registry: str, docker_config: str | None = None) -> Credenti
         notes: list[str] = []
         helpers = config.get("credHelpers") or {}
         key = _find_key(helpers, host)
-        if key is not None and isinstance(helpers[key], str):
+        if key is not None and isinstance(helpers[key], str) and helpers[key]:  # "" names none, as for Docker
             cred = run_helper(helpers[key], server_url(registry), f"credHelpers[{key!r}] in {path}")
             if cred is not None:
                 return CredentialLookup(cred, tuple(searched))

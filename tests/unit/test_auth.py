@@ -119,6 +119,34 @@ def test_malformed_auth_names_file_not_value(clean_env: Path) -> None:
     assert str(path) in err.value.message and SECRET not in err.value.diagnostics()
 
 
+@pytest.mark.parametrize("field", ["auth", "username", "password", "identitytoken"])
+@pytest.mark.parametrize("value", [5, -1, True, [], {"a": 1}, 1.5])
+def test_an_entry_field_that_is_no_text_is_named_not_a_traceback(clean_env: Path, field: str, value: object) -> None:
+    entry: dict[str, object] = {"auth": _b64(f"alice:{SECRET}"), field: value}
+    path = _config(clean_env / ".docker" / "config.json", {"auths": {"r.io": entry}})
+    with pytest.raises(InputError) as err:
+        find_credential("r.io")
+    assert str(path) in err.value.message and repr(field) in err.value.message
+    assert SECRET not in err.value.diagnostics()
+    entry[field] = None  # null is absent, as Docker writes it
+    _config(path, {"auths": {"r.io": entry}})
+    assert find_credential("r.io").credential is not None or field == "auth"
+
+
+@pytest.mark.parametrize("name", ["../../bin/sh", "a b", "x" * 65, "", "-flag", "name\nwith", "\u0661"])
+def test_a_helper_name_that_is_no_name_runs_nothing(helpers: Path, clean_env: Path, name: str) -> None:
+    name = name.encode().decode("unicode_escape")
+    _config(clean_env / ".docker" / "config.json", {"credHelpers": {"r.io": name}})
+    if not name:  # an empty helper is no helper: the entry is skipped
+        assert find_credential("r.io").credential is None
+        return
+    with pytest.raises(AuthError, match="is not a helper's name") as err:
+        find_credential("r.io")
+    assert len(err.value.diagnostics()) < 400  # the name is cut short in the message
+    _config(clean_env / ".docker" / "config.json", {"credsStore": name})
+    assert "is not a helper's name" in find_credential("r.io").explain()  # a store: noted, not fatal
+
+
 def test_not_json(clean_env: Path) -> None:
     (clean_env / ".docker").mkdir()
     (clean_env / ".docker" / "config.json").write_text("{nope")

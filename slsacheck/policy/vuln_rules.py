@@ -58,14 +58,28 @@ class Scan:
     problem: str | None = None
 
 
+class _Unreadable(ValueError):
+    """A report whose findings cannot all be read: judged as no readable report (fail closed),
+    never as a report with fewer findings."""
+
+
+def _listed(value: Any, what: str) -> list[Any]:
+    """A report's list (absent or null: empty); anything else makes the report unreadable."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Unreadable(f"{what} is not a list")
+    return value
+
+
 def _trivy_findings(report: Mapping[str, Any]) -> tuple[Finding, ...]:
     out: list[Finding] = []
-    for result in report.get("Results") or []:
+    for i, result in enumerate(_listed(report.get("Results"), "Results")):
         if not isinstance(result, Mapping):
-            continue
-        for v in result.get("Vulnerabilities") or []:
+            raise _Unreadable(f"Results[{i}] is not an object")
+        for j, v in enumerate(_listed(result.get("Vulnerabilities"), f"Results[{i}].Vulnerabilities")):
             if not isinstance(v, Mapping) or not isinstance(v.get("VulnerabilityID"), str):
-                continue
+                raise _Unreadable(f"Results[{i}].Vulnerabilities[{j}] has no VulnerabilityID")
             out.append(
                 Finding(
                     id=v["VulnerabilityID"],
@@ -83,9 +97,16 @@ def _is_trivy(doc: Any) -> bool:
     return isinstance(doc, Mapping) and doc.get("SchemaVersion") == 2
 
 
+def _scan(kind: str, finished: Any, report: Mapping[str, Any]) -> Scan:
+    try:
+        return Scan(kind, finished, _trivy_findings(report))
+    except _Unreadable as exc:
+        return Scan(kind, finished, None, f"the Trivy report cannot be read whole: {exc}")
+
+
 def read_scan(predicate: Mapping[str, Any]) -> Scan:
     if _is_trivy(predicate):
-        return Scan("trivy", predicate.get("CreatedAt"), _trivy_findings(predicate))
+        return _scan("trivy", predicate.get("CreatedAt"), predicate)
     scanner = predicate.get("scanner")
     if isinstance(scanner, Mapping):
         finished = (
@@ -95,7 +116,7 @@ def read_scan(predicate: Mapping[str, Any]) -> Scan:
         )
         result = scanner.get("result")
         if isinstance(result, Mapping) and _is_trivy(result):
-            return Scan("cosign-vuln", finished, _trivy_findings(result))
+            return _scan("cosign-vuln", finished, result)
         if result is None:
             return Scan("cosign-vuln", finished, None, "the scan result is empty (scanner.result is null)")
         return Scan(

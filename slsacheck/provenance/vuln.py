@@ -77,7 +77,11 @@ def _created_at(report: Mapping[str, Any], where: str) -> datetime:
     if isinstance(created, bool):
         created = None
     if isinstance(created, int | float):
-        return datetime.fromtimestamp(created, UTC)
+        try:
+            return datetime.fromtimestamp(created, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise InputError(f"{where}: CreatedAt {str(created)[:40]} is no time", expected="seconds since 1970 "
+                             "or an RFC 3339 time", hint="pass --finished-on with the scan's time") from None
     if isinstance(created, str) and created:
         # Trivy writes nanoseconds; Python parses at most microseconds.
         head, dot, rest = created.partition(".")

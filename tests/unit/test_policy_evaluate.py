@@ -288,6 +288,26 @@ def test_vulnerability_above_the_limit(policy: Policy) -> None:
     assert "CRITICAL CVE-2021-36159" in (check.found or "")
 
 
+@pytest.mark.parametrize(("where", "value"), [
+    ("Results", -1), ("Results", {}), ("Results", ""), ("Results", [5]),
+    ("Vulnerabilities", 7), ("Vulnerabilities", {}), ("Vulnerabilities", [{"Severity": "LOW"}]),
+    ("Vulnerabilities", ["CVE-2021-36159"]),
+])
+def test_a_scan_that_cannot_be_read_whole_fails_closed(policy: Policy, where: str, value: Any) -> None:
+    """A signed report whose findings are not all readable is no report: never fewer findings
+    (an empty-looking `Results: {}` passed maxSeverity), never a traceback (`Results: -1`)."""
+    statement = vuln_statement(TRIVY_DOC)
+    report = statement["predicate"]["scanner"]["result"]
+    if where == "Results":
+        report["Results"] = value
+    else:
+        report["Results"][0]["Vulnerabilities"] = value
+    checks = evaluate(policy, good_evidence(vuln=statement), now=NOW)
+    assert failing(checks) == {"vulnerabilities.maxSeverity"}
+    check = next(c for c in checks if c.id == "vulnerabilities.maxSeverity")
+    assert "cannot be read whole" in (check.found or "")
+
+
 def test_stale_scan_fails_max_age(policy: Policy) -> None:
     ev = good_evidence(vuln=vuln_statement(finished="2026-11-20T00:00:00Z"))
     assert failing(evaluate(policy, ev, now=NOW)) == {"vulnerabilities.maxAge"}

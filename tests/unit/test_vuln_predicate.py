@@ -61,6 +61,14 @@ def test_epoch_created_at_of_old_reports() -> None:
     assert predicate["metadata"]["scanFinishedOn"] == "2021-08-25T12:20:30Z"
 
 
+@pytest.mark.parametrize("created", [2**64, -(2**64), float("nan"), 1e300])
+def test_an_epoch_created_at_out_of_range_is_an_input_error(created: float) -> None:
+    old = json.loads(_anchor(TRIVY_COSIGN_VULN).read_bytes())["scanner"]["result"]
+    old["CreatedAt"] = created
+    with pytest.raises(InputError, match=r"CreatedAt .* is no time"):
+        vuln_predicate(old, where="old")
+
+
 def test_offset_converted_to_utc_and_no_trivy_block() -> None:
     predicate = vuln_predicate(_report(NPM_SUPPRESSED))  # CreatedAt 2024-09-09T13:21:09.230231+06:00
     assert predicate["metadata"]["scanFinishedOn"] == "2024-09-09T07:21:09.230231Z"

@@ -174,14 +174,12 @@ class Metrics:
     def add(self, increments: Sequence[Increment]) -> None:
         """Every increment, under one acquisition of the lock."""
         with self._lock:
-            for one in increments:
-                one.values[one.key] = one.values.get(one.key, 0.0) + one.amount
+            _apply(increments)
 
     def answered(self, increments: Sequence[Increment], latency: Labels, seconds: float) -> None:
         """A review's counts and its time in the latency histogram, under one acquisition of the lock."""
         with self._lock:
-            for one in increments:
-                one.values[one.key] = one.values.get(one.key, 0.0) + one.amount
+            _apply(increments)
             self.latency.observe_locked(latency, seconds)
 
     def render(self) -> str:
@@ -191,3 +189,9 @@ class Metrics:
             lines.append(f"# TYPE {family.name} {family.kind}")
             lines.extend(family.lines())
         return "\n".join(lines) + "\n"
+
+
+def _apply(increments: Sequence[Increment]) -> None:
+    """Add each increment to its series (the caller holds the metrics' lock)."""
+    for one in increments:
+        one.values[one.key] = one.values.get(one.key, 0.0) + one.amount

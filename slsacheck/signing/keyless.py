@@ -320,14 +320,19 @@ def _compose_trust_config(signing_config: str, trusted_root: str) -> ClientTrust
     check_signing_config(signing, f"the signing config {signing_config}")
     root = _read_json(trusted_root, "trusted root", "--trusted-root")
     doc = {"mediaType": TRUST_CONFIG_MEDIA_TYPE, "trustedRoot": root, "signingConfig": signing}
+    return _trust_config_of(
+        doc,
+        f"the signing config {signing_config} and trusted root {trusted_root} do not form a Sigstore trust config",
+        hint="give the signing config and trusted_root.json of the same Sigstore deployment",
+    )
+
+
+def _trust_config_of(doc: Mapping[str, Any], problem: str, *, hint: str) -> ClientTrustConfig:
+    """sigstore-python's ClientTrustConfig of `doc`, or `InvalidTrustConfig` saying `problem`."""
     try:
         return ClientTrustConfig.from_json(json.dumps(doc))
     except Exception as exc:  # sigstore raises pydantic/ValueError/its own errors here
-        raise InvalidTrustConfig(
-            f"the signing config {signing_config} and trusted root {trusted_root} do not form a Sigstore trust config",
-            found=_first_line(exc),
-            hint="give the signing config and trusted_root.json of the same Sigstore deployment",
-        ) from exc
+        raise InvalidTrustConfig(problem, found=_first_line(exc), hint=hint) from exc
 
 
 def _signing_context(config: ClientTrustConfig) -> SigningContext:
@@ -354,15 +359,12 @@ def _load_trust_config(path: str) -> ClientTrustConfig:
     signing = doc.get("signingConfig")
     if isinstance(signing, Mapping):
         check_signing_config(signing, f"the signingConfig of the trust config {path}")
-    try:
-        return ClientTrustConfig.from_json(json.dumps(doc))
-    except Exception as exc:  # sigstore raises pydantic/ValueError/its own errors here
-        raise InvalidTrustConfig(
-            f"the trust config {path} is not a Sigstore ClientTrustConfig",
-            found=_first_line(exc),
-            hint="give a JSON with mediaType application/vnd.dev.sigstore.clienttrustconfig.v0.1+json, "
-            "trustedRoot and signingConfig (as `sigstore trust-instance` writes)",
-        ) from exc
+    return _trust_config_of(
+        doc,
+        f"the trust config {path} is not a Sigstore ClientTrustConfig",
+        hint="give a JSON with mediaType application/vnd.dev.sigstore.clienttrustconfig.v0.1+json, "
+        "trustedRoot and signingConfig (as `sigstore trust-instance` writes)",
+    )
 
 
 def _production_trust_config() -> ClientTrustConfig:

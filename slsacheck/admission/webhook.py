@@ -1,14 +1,15 @@
 """One AdmissionReview request, answered: what to check, within which budget, what to say.
 
-`Webhook.review(body, mutate=...)` parses the review (MalformedReview -> HTTP 400 in the
-app), skips what carries no new image (operations other than CREATE and UPDATE,
-subresources other than ephemeralcontainers, kinds without a pod spec, UPDATEs whose
-images the old object already had) with the reason in the answer, judges every distinct
-image concurrently within the time budget, and answers. An image not judged when the
-budget runs out is `incomplete` and so denied in enforce mode (fail closed) and warned
-about in warn mode; a verification already running keeps going and fills the cache for
-the retry, one still waiting for a thread is dropped when no review waits for it. The
-review's requester (`userInfo.username`) is charged for the threads its images take.
+`Webhook.answer(body, mutate=...)` (the encoded answer the app sends; `review` gives it as a
+JSON value) parses the review (MalformedReview -> HTTP 400 in the app), skips what carries
+no new image (operations other than CREATE and UPDATE, subresources other than
+ephemeralcontainers, kinds without a pod spec, UPDATEs whose images the old object already
+had) with the reason in the answer, judges every distinct image concurrently within the time
+budget, and answers. An image not judged when the budget runs out is `incomplete` and so
+denied in enforce mode (fail closed) and warned about in warn mode; a verification already
+running keeps going and fills the cache for the retry, one still waiting for a thread is
+dropped when no review waits for it. The review's requester (`userInfo.username`) is charged
+for the threads its images take.
 
 `/mutate` answers like `/validate` and, when it allows, adds a JSONPatch pinning each
 judged image to the digest it was judged at (`repo:tag@sha256:...`), so what runs is
